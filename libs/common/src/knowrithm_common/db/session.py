@@ -1,0 +1,64 @@
+"""Async engine and sessions; the request's session is the one commit point."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+from fastapi import Request
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from knowrithm_common.settings import to_psycopg_url
+
+
+class Database:
+    """An engine for one service schema and a session factory; built in the lifespan."""
+
+    def __init__(self, url: str, *, schema: str, pool_size: int = 5) -> None:
+        self.schema = schema
+        self.engine: AsyncEngine = create_async_engine(
+            to_psycopg_url(url), pool_size=pool_size, max_overflow=pool_size,
+            pool_pre_ping=True, pool_recycle=1800,
+        )
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._after_commit_hooks: list[Callable[[], None]] = []
+
+    def on_commit(self, hook: Callable[[], None]) -> None:
+        """Run `hook` after every commit of a session from this database (e.g. wake the relay)."""
+        self._after_commit_hooks.append(hook)
+
+    def session(self) -> AsyncSession:
+        session = self.sessions()
+        if self._after_commit_hooks:
+            hooks = self._after_commit_hooks
+
+            @event.listens_for(session.sync_session, "after_commit")
+            def _after_commit(_: object) -> None:
+                for hook in hooks:
+                    hook()
+
+        return session
+
+    async def ping(self) -> None:
+        """Raise unless the database answers."""
+        async with self.engine.connect() as conn:
+            await conn.execute(text("select 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """FastAPI dependency: commits when the request succeeds, rolls back when it raises.
+
+    Services only `flush()`; this is the single place a request's work is committed, so a
+    row and its outbox event land together or not at all.
+    """
+    db: Database = request.app.state.db
+    async with db.session() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise

@@ -1,0 +1,151 @@
+"""One error base and the handlers that render the shared error shape (DESIGN §2).
+
+Shape: {"success": false, "error": "<code>", "message": "<human text>", "detail": <optional>}
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger(__name__)
+
+
+class KnowrithmError(Exception):
+    """Base for every expected failure; carries its HTTP status and a stable error code."""
+
+    status_code = 500
+    code = "internal_error"
+    message = "Internal server error"
+
+    def __init__(
+        self, message: str | None = None, *, detail: Any = None, headers: dict[str, str] | None = None
+    ) -> None:
+        self.message = message or self.message
+        self.detail = detail
+        self.headers = headers or {}
+        super().__init__(self.message)
+
+
+class BadRequest(KnowrithmError):
+    status_code, code, message = 400, "bad_request", "Bad request"
+
+
+class InvalidJSON(BadRequest):
+    code, message = "invalid_json", "Request body is not valid JSON"
+
+
+class Unauthorized(KnowrithmError):
+    status_code, code, message = 401, "unauthorized", "Authentication required"
+
+
+class Forbidden(KnowrithmError):
+    status_code, code, message = 403, "forbidden", "Not allowed"
+
+
+class NotFound(KnowrithmError):
+    status_code, code, message = 404, "not_found", "Resource not found"
+
+
+class Conflict(KnowrithmError):
+    status_code, code, message = 409, "conflict", "Resource already exists"
+
+
+class PayloadTooLarge(KnowrithmError):
+    status_code, code, message = 413, "payload_too_large", "Request body too large"
+
+
+class UnsupportedMediaType(KnowrithmError):
+    status_code, code, message = 415, "unsupported_media_type", "Unsupported media type"
+
+
+class ValidationFailed(KnowrithmError):
+    status_code, code, message = 422, "validation_error", "Request validation failed"
+
+
+class RateLimited(KnowrithmError):
+    status_code, code, message = 429, "rate_limited", "Too many requests"
+
+    def __init__(self, message: str | None = None, *, retry_after: int, detail: Any = None) -> None:
+        super().__init__(message, detail=detail, headers={"Retry-After": str(retry_after)})
+
+
+class BadGateway(KnowrithmError):
+    status_code, code, message = 502, "bad_gateway", "Upstream service failed"
+
+
+class ServiceUnavailable(KnowrithmError):
+    status_code, code, message = 503, "service_unavailable", "Service unavailable"
+
+
+class GatewayTimeout(KnowrithmError):
+    status_code, code, message = 504, "gateway_timeout", "Upstream service timed out"
+
+
+def error_body(code: str, message: str, detail: Any = None) -> dict[str, Any]:
+    """The shared error shape as a dict."""
+    body: dict[str, Any] = {"success": False, "error": code, "message": message}
+    if detail is not None:
+        body["detail"] = detail
+    return body
+
+
+def error_response(exc: KnowrithmError) -> JSONResponse:
+    """Render a KnowrithmError as a JSON response."""
+    return JSONResponse(
+        error_body(exc.code, exc.message, exc.detail),
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
+
+
+_HTTP_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+    415: "unsupported_media_type", 429: "rate_limited",
+}
+
+
+def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
+    return [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every failure of this app answer in the shared error shape."""
+
+    @app.exception_handler(KnowrithmError)
+    async def _known(_: Request, exc: KnowrithmError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = _validation_detail(exc)
+        if any(d["type"] == "json_invalid" for d in detail):
+            return error_response(InvalidJSON(detail=detail))
+        return error_response(ValidationFailed(detail=detail))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "error")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        return JSONResponse(
+            error_body(code, message), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(json.JSONDecodeError)
+    async def _json(_: Request, exc: json.JSONDecodeError) -> JSONResponse:
+        return error_response(InvalidJSON(detail=str(exc)))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(KnowrithmError())

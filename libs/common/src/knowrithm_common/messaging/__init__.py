@@ -1,0 +1,1 @@
+"""NATS JetStream: connection, streams, transactional outbox, idempotent consumers."""

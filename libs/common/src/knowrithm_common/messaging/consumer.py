@@ -1,0 +1,167 @@
+"""Durable, idempotent JetStream consumers with bounded redelivery and a dead-letter subject.
+
+Each delivery runs its handler inside one database transaction that also records
+(consumer, event id) in `processed_events`; a redelivered or replayed event finds its record
+and changes nothing. A failing handler is retried with backoff (`nak(delay)`) up to
+`max_deliver` times, then the message goes to `deadletter.<consumer>` with the error and is
+acknowledged, so one poison message never blocks the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from prometheus_client import Counter
+from pydantic import ValidationError
+from sqlalchemy import Column, DateTime, MetaData, PrimaryKeyConstraint, String, Table, func
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from knowrithm_common.db.session import Database
+from knowrithm_common.events.envelope import EventEnvelope
+from knowrithm_common.messaging.connection import NatsConnection
+from knowrithm_common.messaging.streams import DEADLETTER_PREFIX, EVENTS_STREAM
+from knowrithm_common.telemetry import extract_context, tracer
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[AsyncSession, EventEnvelope], Awaitable[None]]
+
+CONSUMED = Counter(
+    "knowrithm_events_consumed_total", "Events handled by consumers", ["consumer", "outcome"]
+)
+
+
+def processed_events_table(metadata: MetaData) -> Table:
+    """The record of events each consumer has applied, in the schema of `metadata`."""
+    return Table(
+        "processed_events", metadata,
+        Column("consumer", String(100), nullable=False),
+        Column("event_id", String(36), nullable=False),
+        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        PrimaryKeyConstraint("consumer", "event_id"),
+    )
+
+
+class EventConsumer:
+    """A durable pull consumer dispatching envelopes to handlers by event type."""
+
+    def __init__(
+        self, *, db: Database, processed: Table, nats: NatsConnection, durable: str,
+        filter_subject: str, handlers: Mapping[str, Handler], stream: str = EVENTS_STREAM,
+        max_deliver: int = 5, backoff: Sequence[float] = (0.5, 2, 10, 30),
+        ack_wait: float = 30, batch: int = 64, deadletter_unknown: bool = False,
+    ) -> None:
+        self.db, self.processed, self.nats = db, processed, nats
+        self.durable, self.filter_subject, self.stream = durable, filter_subject, stream
+        self.handlers = dict(handlers)
+        self.max_deliver, self.backoff, self.ack_wait = max_deliver, tuple(backoff), ack_wait
+        self.batch, self.deadletter_unknown = batch, deadletter_unknown
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"consumer-{self.durable}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def _config(self) -> ConsumerConfig:
+        return ConsumerConfig(
+            durable_name=self.durable, ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL, ack_wait=self.ack_wait,
+            # The server's limit sits above ours so the last attempt still reaches us and is
+            # dead-lettered rather than silently dropped.
+            max_deliver=self.max_deliver + 1, filter_subject=self.filter_subject,
+            max_ack_pending=1000,
+        )
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.nats.wait_connected()
+                sub = await self.nats.js.pull_subscribe(
+                    self.filter_subject, durable=self.durable, stream=self.stream,
+                    config=self._config(),
+                )
+                await self._fetch_loop(sub)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - NATS outages: resubscribe and go on
+                logger.warning("consumer %s interrupted (%s); resubscribing", self.durable, exc)
+                await asyncio.sleep(1)
+
+    async def _fetch_loop(self, sub: object) -> None:
+        while True:
+            try:
+                messages = await sub.fetch(self.batch, timeout=1)  # type: ignore[attr-defined]
+            except TimeoutError:
+                continue
+            for msg in messages:
+                await self.handle(msg)
+
+    async def handle(self, msg: Msg) -> None:
+        """Apply one delivery: once, retried with backoff, or dead-lettered."""
+        try:
+            envelope = EventEnvelope.model_validate_json(msg.data)
+        except ValidationError as exc:
+            await self._deadletter(msg, f"malformed envelope: {exc.errors()[:3]}")
+            return
+        handler = self.handlers.get(envelope.type)
+        if handler is None:
+            if self.deadletter_unknown:
+                await self._deadletter(msg, f"no handler for {envelope.type}")
+            else:
+                await msg.ack()
+            return
+        try:
+            outcome = await self._apply(envelope, handler)
+        except Exception as exc:  # noqa: BLE001 - every handler failure is retried or parked
+            await self._retry_or_deadletter(msg, envelope, exc)
+            return
+        await msg.ack()
+        CONSUMED.labels(self.durable, outcome).inc()
+
+    async def _apply(self, envelope: EventEnvelope, handler: Handler) -> str:
+        ctx = extract_context({"traceparent": envelope.traceparent or ""})
+        with tracer().start_as_current_span(f"consume {envelope.type}", context=ctx):
+            async with self.db.sessions() as session, session.begin():
+                first_time = await session.execute(
+                    pg_insert(self.processed)
+                    .values(consumer=self.durable, event_id=envelope.id)
+                    .on_conflict_do_nothing()
+                    .returning(self.processed.c.event_id)
+                )
+                if first_time.first() is None:
+                    return "duplicate"
+                await handler(session, envelope)
+                return "applied"
+
+    async def _retry_or_deadletter(self, msg: Msg, envelope: EventEnvelope, exc: Exception) -> None:
+        attempt = msg.metadata.num_delivered or 1
+        if attempt >= self.max_deliver:
+            logger.error("event %s failed %d times; dead-lettered: %s", envelope.id, attempt, exc)
+            await self._deadletter(msg, repr(exc))
+            return
+        delay = self.backoff[min(attempt - 1, len(self.backoff) - 1)]
+        logger.warning("event %s failed (attempt %d), retry in %ss: %s", envelope.id, attempt, delay, exc)
+        CONSUMED.labels(self.durable, "retried").inc()
+        await msg.nak(delay=delay)
+
+    async def _deadletter(self, msg: Msg, error: str) -> None:
+        headers = {
+            "Knowrithm-Error": error[:1000],
+            "Knowrithm-Original-Subject": msg.subject,
+            "Knowrithm-Consumer": self.durable,
+            "Knowrithm-Deliveries": str(msg.metadata.num_delivered or 0),
+        }
+        await self.nats.js.publish(DEADLETTER_PREFIX + self.durable, msg.data, headers=headers)
+        await msg.ack()
+        CONSUMED.labels(self.durable, "deadlettered").inc()

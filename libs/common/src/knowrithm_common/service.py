@@ -1,0 +1,117 @@
+"""Build a service's FastAPI app the same way everywhere.
+
+`create_service_app` wires the shared parts (logging, tracing, metrics, error shape, the
+gateway assertion check, health) and a lifespan that builds the clients (database, Redis,
+NATS, outbox relay, consumers) and hands them out through `app.state`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from fastapi import APIRouter, FastAPI
+from redis.asyncio import Redis
+from sqlalchemy import Table
+
+from knowrithm_common.context import RequestContextMiddleware
+from knowrithm_common.db.session import Database
+from knowrithm_common.errors import install_error_handlers
+from knowrithm_common.health import Check, health_router
+from knowrithm_common.identity import AssertionMiddleware, AssertionVerifier, load_public_key
+from knowrithm_common.logging import configure_logging
+from knowrithm_common.messaging.connection import NatsConnection
+from knowrithm_common.messaging.consumer import EventConsumer
+from knowrithm_common.messaging.outbox import OutboxRelay
+from knowrithm_common.metrics import PrometheusMiddleware, metrics_endpoint
+from knowrithm_common.settings import BaseServiceSettings
+from knowrithm_common.telemetry import setup_tracing
+
+Hook = Callable[[FastAPI], Awaitable[None]]
+ConsumerFactory = Callable[[FastAPI], Sequence[EventConsumer]]
+
+
+@dataclass
+class ServiceSpec:
+    """What makes one service different from the others."""
+
+    name: str
+    schema: str
+    routers: Sequence[APIRouter]
+    outbox: Table | None = None
+    consumers: ConsumerFactory | None = None
+    on_startup: Sequence[Hook] = field(default_factory=tuple)
+    description: str = ""
+
+
+def create_service_app(spec: ServiceSpec, settings: BaseServiceSettings) -> FastAPI:
+    """A FastAPI app for `spec` with every shared concern wired in."""
+    public_pem = settings.knowrithm_assertion_public_key.get_secret_value()
+    if not public_pem.strip():
+        raise RuntimeError("KNOWRITHM_ASSERTION_PUBLIC_KEY is required (the gateway's public key)")
+    verifier = AssertionVerifier(load_public_key(public_pem))
+    configure_logging(spec.name)
+    setup_tracing(spec.name, settings.otel_exporter_otlp_endpoint)
+
+    app = FastAPI(
+        title=f"Knowrithm {spec.name}", description=spec.description,
+        lifespan=_lifespan(spec, settings), version="0.1.0",
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(AssertionMiddleware, verifier=verifier)
+    app.add_middleware(PrometheusMiddleware, service=spec.name)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(health_router(lambda: dependency_checks(app)))
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    for router in spec.routers:
+        app.include_router(router)
+    return app
+
+
+def dependency_checks(app: FastAPI) -> dict[str, Check]:
+    """Readiness checks over the clients in `app.state`."""
+    state = app.state
+
+    async def redis_ping() -> None:
+        await state.redis.ping()
+
+    return {"database": state.db.ping, "nats": state.nats.ping, "redis": redis_ping}
+
+
+def _lifespan(
+    spec: ServiceSpec, settings: BaseServiceSettings
+) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings.database_url, schema=spec.schema, pool_size=settings.db_pool_size)
+        redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        nats = NatsConnection(settings.nats_url, name=f"knowrithm-{spec.name}")
+        app.state.db, app.state.redis, app.state.nats = db, redis, nats
+        await nats.start()
+        await nats.wait_connected(timeout=5)
+        background: list[OutboxRelay | EventConsumer] = []
+        if spec.outbox is not None:
+            relay = OutboxRelay(
+                db=db, table=spec.outbox, nats=nats, service=spec.name,
+                poll_seconds=settings.outbox_poll_seconds,
+            )
+            app.state.outbox_relay = relay
+            background.append(relay)
+        if spec.consumers is not None:
+            background.extend(spec.consumers(app))
+        for hook in spec.on_startup:
+            await hook(app)
+        for worker in background:
+            await worker.start()
+        try:
+            yield
+        finally:
+            for worker in reversed(background):
+                await worker.stop()
+            await nats.close()
+            await redis.aclose()
+            await db.dispose()
+
+    return lifespan

@@ -1,0 +1,1 @@
+"""Knowrithm analytics service."""

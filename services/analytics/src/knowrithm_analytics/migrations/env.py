@@ -1,0 +1,4 @@
+from knowrithm_analytics.models import Base
+from knowrithm_common.db.migrations import run_env
+
+run_env(Base.metadata)

@@ -1,0 +1,10 @@
+"""conversations tables (schema `conversations`)."""
+
+from __future__ import annotations
+
+from knowrithm_common.db.base import make_base
+from knowrithm_common.db.platform import PlatformTables
+
+SCHEMA = "conversations"
+Base = make_base(SCHEMA)
+platform = PlatformTables(Base.metadata)

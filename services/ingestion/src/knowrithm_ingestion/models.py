@@ -1,0 +1,10 @@
+"""ingestion tables (schema `ingestion`)."""
+
+from __future__ import annotations
+
+from knowrithm_common.db.base import make_base
+from knowrithm_common.db.platform import PlatformTables
+
+SCHEMA = "ingestion"
+Base = make_base(SCHEMA)
+platform = PlatformTables(Base.metadata)
