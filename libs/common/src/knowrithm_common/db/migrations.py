@@ -27,6 +27,8 @@ def upgrade(*, package: str, schema: str, url: str, revision: str = "head") -> N
     """Create `schema` if missing and upgrade it to `revision`."""
     engine = create_engine(to_psycopg_url(url))
     with engine.begin() as conn:
+        # Replicas starting together migrate one at a time; the others then find head.
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:schema))"), {"schema": schema})
         conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         config = alembic_config(package=package, schema=schema, url=url)
         config.attributes["connection"] = conn

@@ -34,7 +34,7 @@ class NatsConnection:
             try:
                 client = await nats.connect(
                     self.url, name=self.name, allow_reconnect=True,
-                    max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2,
+                    max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2, drain_timeout=5,
                 )
                 self._client = client
                 await ensure_streams(client.jetstream())

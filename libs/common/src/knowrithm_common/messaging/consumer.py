@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -56,13 +57,22 @@ class EventConsumer:
         filter_subject: str, handlers: Mapping[str, Handler], stream: str = EVENTS_STREAM,
         max_deliver: int = 5, backoff: Sequence[float] = (0.5, 2, 10, 30),
         ack_wait: float = 30, batch: int = 64, deadletter_unknown: bool = False,
+        only_new: bool = False,
     ) -> None:
         self.db, self.processed, self.nats = db, processed, nats
         self.durable, self.filter_subject, self.stream = durable, filter_subject, stream
         self.handlers = dict(handlers)
         self.max_deliver, self.backoff, self.ack_wait = max_deliver, tuple(backoff), ack_wait
         self.batch, self.deadletter_unknown = batch, deadletter_unknown
+        # Projections start from the first event (ALL); a consumer that only reacts starts now.
+        self.deliver_policy = DeliverPolicy.NEW if only_new else DeliverPolicy.ALL
         self._task: asyncio.Task[None] | None = None
+        self._sub: Any = None
+        self._subscribed = asyncio.Event()
+
+    async def wait_subscribed(self, timeout: float = 10) -> None:
+        """Wait until the durable consumer exists on the server."""
+        await asyncio.wait_for(self._subscribed.wait(), timeout)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"consumer-{self.durable}")
@@ -72,11 +82,14 @@ class EventConsumer:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
 
     def _config(self) -> ConsumerConfig:
         return ConsumerConfig(
             durable_name=self.durable, ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL, ack_wait=self.ack_wait,
+            deliver_policy=self.deliver_policy, ack_wait=self.ack_wait,
             # The server's limit sits above ours so the last attempt still reaches us and is
             # dead-lettered rather than silently dropped.
             max_deliver=self.max_deliver + 1, filter_subject=self.filter_subject,
@@ -87,21 +100,22 @@ class EventConsumer:
         while True:
             try:
                 await self.nats.wait_connected()
-                sub = await self.nats.js.pull_subscribe(
+                self._sub = await self.nats.js.pull_subscribe(
                     self.filter_subject, durable=self.durable, stream=self.stream,
                     config=self._config(),
                 )
-                await self._fetch_loop(sub)
+                self._subscribed.set()
+                await self._fetch_loop(self._sub)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - NATS outages: resubscribe and go on
                 logger.warning("consumer %s interrupted (%s); resubscribing", self.durable, exc)
                 await asyncio.sleep(1)
 
-    async def _fetch_loop(self, sub: object) -> None:
+    async def _fetch_loop(self, sub: Any) -> None:
         while True:
             try:
-                messages = await sub.fetch(self.batch, timeout=1)  # type: ignore[attr-defined]
+                messages = await sub.fetch(self.batch, timeout=1)
             except TimeoutError:
                 continue
             for msg in messages:

@@ -1,0 +1,83 @@
+"""Helpers for tests of services: keys, signed gateway assertions, a running app + client.
+
+Used by the test suites only; nothing here stands in for Postgres, NATS or Redis — tests pass
+the URLs of the real embedded servers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding, NoEncryption, PrivateFormat, PublicFormat,
+)
+from fastapi import FastAPI
+
+from knowrithm_common.identity import ASSERTION_HEADER, AssertionSigner, Principal
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    private_pem: str
+    public_pem: str
+
+    @classmethod
+    def generate(cls) -> KeyPair:
+        key = Ed25519PrivateKey.generate()
+        private = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode()
+        public = key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+        return cls(private, public)
+
+    def signer(self) -> AssertionSigner:
+        from knowrithm_common.identity import load_private_key
+
+        return AssertionSigner(load_private_key(self.private_pem))
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of a block."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def assertion_headers(signer: AssertionSigner, principal: Principal | None = None) -> dict[str, str]:
+    """Headers the gateway would add for `principal` (anonymous by default)."""
+    return {ASSERTION_HEADER: signer.sign(principal or Principal.anonymous())}
+
+
+@contextlib.asynccontextmanager
+async def running_app(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the app's lifespan and yield an httpx client talking to it in-process."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+            yield client
+
+
+def service_env(
+    *, database_url: str, nats_url: str, redis_url: str, assertion: KeyPair, extra: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The environment a service process reads, pointing at real servers."""
+    env = {
+        "KNOWRITHM_ENV": "test", "DATABASE_URL": database_url, "NATS_URL": nats_url,
+        "REDIS_URL": redis_url, "KNOWRITHM_ASSERTION_PUBLIC_KEY": assertion.public_pem,
+    }
+    env.update(extra or {})
+    return env
+
+
+AppFactory = Callable[[], FastAPI]

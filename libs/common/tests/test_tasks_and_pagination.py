@@ -1,0 +1,42 @@
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from knowrithm_common.errors import NotFound
+from knowrithm_common.identity import Principal, Role
+from knowrithm_common.pagination import PageParams, Pagination, paginate
+from knowrithm_common.tasks import TaskStatus, create_task, get_task, report_progress
+
+
+async def test_task_progress_is_visible_to_its_company_only(db, tables):
+    company, other = uuid.uuid4(), uuid.uuid4()
+    async with db.sessions() as s, s.begin():
+        task_id = await create_task(s, tables.tasks, company_id=company, kind="document.process")
+    await report_progress(db, tables.tasks, task_id, status=TaskStatus.RUNNING, progress=40, stage="embedding")
+    owner = Principal(kind="user", company_id=company, role=Role.ADMIN)
+    async with db.sessions() as s:
+        view = await get_task(s, tables.tasks, task_id, owner)
+        assert (view.status, view.progress, view.stage) == (TaskStatus.RUNNING, 40, "embedding")
+        with pytest.raises(NotFound):
+            await get_task(s, tables.tasks, task_id, Principal(kind="user", company_id=other, role=Role.ADMIN))
+        admin = await get_task(s, tables.tasks, task_id, Principal(kind="user", role=Role.SUPER_ADMIN))
+        assert admin.task_id == task_id
+
+
+def test_pagination_fields_match_the_reference_api():
+    p = Pagination.of(PageParams(page=2, per_page=10), total=25)
+    assert p.model_dump() == {"page": 2, "per_page": 10, "total": 25, "pages": 3, "has_next": True, "has_prev": True}
+    assert Pagination.of(PageParams(page=1, per_page=10), total=0).pages == 0
+
+
+async def test_paginate_counts_all_and_returns_one_page(db, tables):
+    company = uuid.uuid4()
+    async with db.sessions() as s, s.begin():
+        for _ in range(7):
+            await create_task(s, tables.tasks, company_id=company, kind="k")
+    t = tables.tasks
+    stmt = select(t.c.id).where(t.c.company_id == company).order_by(t.c.id)
+    async with db.sessions() as s:
+        rows, page = await paginate(s, stmt, PageParams(page=2, per_page=5))
+    assert len(rows) == 2 and page.total == 7 and page.has_prev and not page.has_next
