@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fastapi import FastAPI
+from pydantic_settings import SettingsConfigDict
 
 from knowrithm_analytics.models import SCHEMA, platform
 from knowrithm_analytics.projections.endpoints import router as metrics_router
@@ -18,19 +19,24 @@ PROJECTIONS_CONSUMER = "analytics-projections"
 
 
 class AnalyticsSettings(BaseServiceSettings):
-    """Analytics reads only the shared variables for now."""
+    """Analytics settings (env prefix ANALYTICS_)."""
+
+    model_config = SettingsConfigDict(env_prefix="ANALYTICS_", extra="ignore")
+
+    # The durable consumer's name: its position in the stream is kept under this name.
+    projections_consumer: str = PROJECTIONS_CONSUMER
 
 
 def consumers(app: FastAPI) -> Sequence[EventConsumer]:
     return [
         EventConsumer(
             db=app.state.db, processed=platform.processed, nats=app.state.nats,
-            durable=PROJECTIONS_CONSUMER, filter_subject="events.>", handlers=HANDLERS,
+            durable=app.state.settings.projections_consumer, filter_subject="events.>", handlers=HANDLERS,
         )
     ]
 
 
-def create_app(settings: BaseServiceSettings | None = None) -> FastAPI:
+def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
     """Build the analytics app (uvicorn --factory knowrithm_analytics.main:create_app)."""
     spec = ServiceSpec(
         name="analytics", schema=SCHEMA, outbox=platform.outbox, consumers=consumers,

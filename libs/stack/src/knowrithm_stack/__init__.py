@@ -1,0 +1,1 @@
+"""Embedded stack and process supervisor."""

@@ -1,0 +1,65 @@
+"""pytest fixtures `stack` (PostgreSQL, NATS, Redis) and `platform` (every process).
+
+Loaded for the whole workspace by `-p knowrithm_stack.pytest_plugin`, so importing it is
+cheap and starts nothing: servers start only when a test requests a fixture. Both fixtures
+are session-scoped and synchronous; the supervisor runs on its own threads, independent of
+pytest-asyncio's event loop. Under pytest-xdist each worker gets its own servers.
+
+`stack`: `.database_url`, `.nats_url`, `.redis_url`, `.servers` (name -> server with
+`start()` / `stop()`, same port and data after a restart), `.create_database(name) -> url`
+(fresh database), `.stop_server(name)`, `.start_server(name)`.
+`platform`: `.gateway_url`, `.url(name)`, `.env`, `.pid(name)`, `.kill(name)` (SIGKILL; the
+supervisor restarts it), `.wait_ready(name)`, `.wait_restarted(name, old_pid)`,
+`.stop_server(name)`, `.start_server(name)`, `.log_tail(name)`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from knowrithm_stack.launcher import Platform, Stack
+
+SERVER_START_TIMEOUT = 60.0
+PLATFORM_START_TIMEOUT = 90.0
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Start PostgreSQL, NATS and Redis once per run (or use DATABASE_URL/NATS_URL/REDIS_URL)."""
+    from knowrithm_stack.launcher import Stack
+
+    data_dir = tmp_path_factory.mktemp("knowrithm-stack")
+    ports = dict.fromkeys(("postgres", "nats", "nats-monitor", "redis"), 0)
+    started = Stack(data_dir, ports=ports, durable=False)
+    started.start(timeout=SERVER_START_TIMEOUT)  # stops what it started if it fails
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="session")
+def platform(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """Run migrations and start every process on random ports, on a database of its own."""
+    from knowrithm_stack.launcher import Platform
+    from knowrithm_stack.processes import PROCESSES
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    database_url = stack.create_database(f"knowrithm_platform_{worker}")
+    running = Platform(
+        stack,
+        data_dir=tmp_path_factory.mktemp("knowrithm-platform"),
+        database_url=database_url,
+        ports=dict.fromkeys((spec.name for spec in PROCESSES), 0),
+        strict_ports=(),
+    )
+    running.start(timeout=PLATFORM_START_TIMEOUT)  # the error carries the failing log tail
+    try:
+        yield running
+    finally:
+        running.stop()

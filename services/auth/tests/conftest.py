@@ -1,0 +1,45 @@
+"""Auth tests: the real app on its own migrated database, embedded NATS and Redis."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from knowrithm_common.db.migrations import upgrade
+from knowrithm_common.testing import KeyPair, environment, running_app, service_env
+
+ASSERTION_KEYS = KeyPair.generate()
+JWT_KEYS = KeyPair.generate()
+SUPER_ADMIN = {"email": "root@example.com", "password": "auth-tests-password"}
+
+
+@pytest.fixture(scope="session")
+def auth_env(stack) -> dict[str, str]:
+    url = stack.create_database("auth_service_tests")
+    upgrade(package="knowrithm_auth", schema="auth", url=url)
+    return service_env(
+        database_url=url, nats_url=stack.nats_url, redis_url=stack.redis_url,
+        assertion=ASSERTION_KEYS,
+        extra={
+            "KNOWRITHM_JWT_PRIVATE_KEY": JWT_KEYS.private_pem,
+            "SUPER_ADMIN_EMAIL": SUPER_ADMIN["email"], "SUPER_ADMIN_PASSWORD": SUPER_ADMIN["password"],
+        },
+    )
+
+
+@pytest.fixture
+async def client(auth_env) -> AsyncIterator[httpx.AsyncClient]:
+    from knowrithm_auth.main import create_app
+
+    with environment(auth_env):
+        app = create_app()
+    async with running_app(app) as c:
+        c.app = app  # type: ignore[attr-defined]
+        yield c
+
+
+@pytest.fixture
+def signer():
+    return ASSERTION_KEYS.signer()

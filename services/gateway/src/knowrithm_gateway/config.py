@@ -1,0 +1,67 @@
+"""Gateway settings: shared variables plus GATEWAY_-prefixed ones and the assertion key."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from knowrithm_common.settings import BaseServiceSettings
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class GatewaySettings(BaseServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", populate_by_name=True)
+    secret_fields: ClassVar[tuple[str, ...]] = ("knowrithm_assertion_private_key",)
+    service_name: ClassVar[str] = "gateway"
+
+    knowrithm_assertion_private_key: SecretStr = Field(
+        SecretStr(""), validation_alias="KNOWRITHM_ASSERTION_PRIVATE_KEY"
+    )
+
+    auth_url: str = "http://127.0.0.1:8601"
+    agents_url: str = "http://127.0.0.1:8602"
+    conversations_url: str = "http://127.0.0.1:8603"
+    ingestion_url: str = "http://127.0.0.1:8604"
+    analytics_url: str = "http://127.0.0.1:8605"
+    ingestion_worker_url: str = "http://127.0.0.1:8606"
+
+    # Idle time allowed while waiting for an upstream's bytes (aiohttp's sock_read: it starts
+    # only once the request body is sent, so slow client uploads do not count against it).
+    upstream_timeout_seconds: float = 30.0
+    # SSE responses: the idle limit between events; None waits as long as the client stays.
+    stream_idle_timeout_seconds: float | None = 300.0
+    connect_timeout_seconds: float = 5.0
+    health_timeout_seconds: float = 2.0
+    # Lets the 50 MB document uploads through with room for multipart framing.
+    max_body_bytes: int = 55 * MIB
+
+    # Keep-alive pool to the upstreams. The idle limit must stay below uvicorn's own
+    # keep-alive (5 s) or a POST could be written to a socket the service is closing.
+    pool_size: int = 256
+    pool_keepalive_seconds: float = 4.0
+
+    # Comma-separated origins; empty means "*" (without credentials) in development, none else.
+    cors_origins: str = ""
+    openapi_cache_seconds: float = 30.0
+    # An unknown `kid` refetches auth's JWKS, but never more often than this.
+    jwks_min_refresh_seconds: float = 5.0
+
+    def upstreams(self) -> dict[str, str]:
+        """Base URL of every upstream process, keyed by the service names of the route table."""
+        return {
+            "auth": self.auth_url.rstrip("/"),
+            "agents": self.agents_url.rstrip("/"),
+            "conversations": self.conversations_url.rstrip("/"),
+            "ingestion": self.ingestion_url.rstrip("/"),
+            "analytics": self.analytics_url.rstrip("/"),
+            "ingestion-worker": self.ingestion_worker_url.rstrip("/"),
+        }
+
+    def allowed_origins(self) -> list[str]:
+        """The CORS origins in force."""
+        origins = [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+        if not origins and self.is_development:
+            return ["*"]
+        return origins

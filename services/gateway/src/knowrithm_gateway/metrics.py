@@ -1,0 +1,44 @@
+"""Gateway metrics: the shared request series labelled by route pattern; upstream errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from knowrithm_common.metrics import LATENCY, REQUESTS
+from prometheus_client import Counter
+
+SERVICE = "gateway"
+UNMATCHED = "unmatched"
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+UPSTREAM_ERRORS = Counter(
+    "knowrithm_gateway_upstream_errors_total",
+    "Upstream requests that failed before a response (connect, timeout, protocol)",
+    ["upstream", "kind"],
+)
+
+
+# Label lookups cost more than the increments; the label sets are few, so keep the children.
+_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+def observe_request(*, route: str, method: str, status: int, seconds: float) -> None:
+    """Count and time one proxied request in the series every service exports."""
+    key = (route, method, status)
+    children = _children.get(key)
+    if children is None:
+        # Methods are client-chosen strings: fold the unusual ones so labels stay bounded.
+        label = method if method in _METHODS else "OTHER"
+        children = (
+            REQUESTS.labels(SERVICE, label, route, str(status)),
+            LATENCY.labels(SERVICE, label, route),
+        )
+        if method in _METHODS:
+            _children[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
+
+
+def observe_upstream_error(*, upstream: str, kind: str) -> None:
+    """Count an upstream failure (kind: unavailable, timeout, bad_gateway)."""
+    UPSTREAM_ERRORS.labels(upstream, kind).inc()

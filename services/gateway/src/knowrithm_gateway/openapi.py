@@ -1,0 +1,171 @@
+"""One OpenAPI document for the whole API, merged from the services' own, and Swagger UI on it.
+
+Each service documents its routes; the gateway keeps the paths it routes to that service,
+merges components (renaming a clashing schema per service) and caches the result briefly.
+A service that is down simply leaves its paths out until the next rebuild.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+from fastapi import APIRouter, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from knowrithm_gateway.routing import RouteTable
+
+logger = logging.getLogger(__name__)
+
+Document = dict[str, Any]
+
+_SECURITY_SCHEMES = {
+    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+    "apiSecret": {"type": "apiKey", "in": "header", "name": "X-API-Secret"},
+}
+# Either credential, or none: the services decide which operations need one.
+_SECURITY = [{"bearerAuth": []}, {"apiKey": [], "apiSecret": []}, {}]
+
+_GATEWAY_PATHS: Document = {
+    "/health": {"get": {
+        "tags": ["Health"], "summary": "Health of the platform",
+        "description": "Every service's readiness; 200 when all are healthy, 503 otherwise.",
+        "responses": {"200": {"description": "healthy"}, "503": {"description": "degraded"}},
+    }},
+    "/api/v1/tasks/{task_id}/status": {"get": {
+        "tags": ["Tasks"], "summary": "Status of a long-running task",
+        "parameters": [{"name": "task_id", "in": "path", "required": True,
+                        "schema": {"type": "string", "format": "uuid"}}],
+        "responses": {"200": {"description": "status, progress, result, error"},
+                      "404": {"description": "no such task"}},
+    }},
+}
+
+
+class OpenApiAggregator:
+    """Fetches and merges the services' documents; caches the merge for `ttl_seconds`."""
+
+    def __init__(
+        self, *, session: aiohttp.ClientSession, upstreams: Mapping[str, str],
+        routes: RouteTable, ttl_seconds: float, timeout_seconds: float,
+    ) -> None:
+        self._session = session
+        self._upstreams = upstreams
+        self._routes = routes
+        self._ttl = ttl_seconds
+        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        self._cached: Document | None = None
+        self._expires = 0.0
+        self._lock = asyncio.Lock()
+
+    async def document(self) -> Document:
+        """The merged document, rebuilt when older than the cache time."""
+        async with self._lock:
+            if self._cached is None or time.monotonic() >= self._expires:
+                documents = await asyncio.gather(
+                    *(self._fetch(service, base) for service, base in self._upstreams.items())
+                )
+                self._cached = merge_documents(
+                    dict(zip(self._upstreams, documents, strict=True)), routes=self._routes
+                )
+                self._expires = time.monotonic() + self._ttl
+            return self._cached
+
+    async def _fetch(self, service: str, base: str) -> Document | None:
+        try:
+            async with self._session.get(f"{base}/openapi.json", timeout=self._timeout) as resp:
+                resp.raise_for_status()
+                document = await resp.json(content_type=None)
+                return document if isinstance(document, dict) else None
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            logger.warning("no OpenAPI document from %s: %r", service, exc)
+            return None
+
+
+def merge_documents(documents: Mapping[str, Document | None], *, routes: RouteTable) -> Document:
+    """One document from the services' documents (None = service unavailable)."""
+    merged: Document = {
+        "openapi": "3.1.0",
+        "info": {"title": "Knowrithm API", "version": "1.0.0",
+                 "description": "Every public route of the platform, through the gateway."},
+        "paths": {},
+        "components": {"securitySchemes": dict(_SECURITY_SCHEMES)},
+        "security": _SECURITY,
+    }
+    unavailable = []
+    for service, document in documents.items():
+        if document is None:
+            unavailable.append(service)
+            continue
+        _merge_one(merged, service, document, routes)
+    merged["paths"].update(_GATEWAY_PATHS)
+    if unavailable:
+        merged["x-unavailable-services"] = unavailable
+    return merged
+
+
+def _merge_one(merged: Document, service: str, document: Document, routes: RouteTable) -> None:
+    components: Document = document.get("components") or {}
+    renames = _clashing_names(merged["components"], components, service)
+    components = _rewrite_refs(components, renames)
+    for section, entries in components.items():
+        target = merged["components"].setdefault(section, {})
+        for name, value in entries.items():
+            ref = renames.get(f"#/components/{section}/{name}")
+            target.setdefault(ref.rsplit("/", 1)[1] if ref else name, value)
+    for path, item in (document.get("paths") or {}).items():
+        # Only what the gateway really sends to this service: no health or metrics routes.
+        route = routes.match(path)
+        if route is not None and route.service == service:
+            merged["paths"][path] = _rewrite_refs(item, renames)
+
+
+def _clashing_names(target: Document, components: Document, service: str) -> dict[str, str]:
+    """`$ref`s of this service's components whose names another service already uses."""
+    prefix = service.title().replace("-", "")
+    renames = {}
+    for section, entries in components.items():
+        existing = target.get(section, {})
+        for name, value in entries.items():
+            if name in existing and existing[name] != value:
+                renames[f"#/components/{section}/{name}"] = f"#/components/{section}/{prefix}{name}"
+    return renames
+
+
+def _rewrite_refs(node: Any, renames: Mapping[str, str]) -> Any:
+    if not renames:
+        return node
+    if isinstance(node, dict):
+        return {k: _rewrite_value(k, v, renames) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_rewrite_refs(v, renames) for v in node]
+    return node
+
+
+def _rewrite_value(key: str, value: Any, renames: Mapping[str, str]) -> Any:
+    if key == "$ref" and isinstance(value, str):
+        return renames.get(value, value)
+    return _rewrite_refs(value, renames)
+
+
+def openapi_router() -> APIRouter:
+    """`/openapi.json` (the merged document) and `/docs` (Swagger UI on it)."""
+    router = APIRouter()
+
+    @router.get("/openapi.json", include_in_schema=False)
+    async def openapi(request: Request) -> JSONResponse:
+        """The merged OpenAPI document of every service."""
+        return JSONResponse(await request.app.state.runtime.openapi.document())
+
+    @router.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        """Swagger UI over the merged document."""
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Knowrithm API")
+
+    return router

@@ -1,0 +1,294 @@
+"""The proxy: a pure-ASGI app that routes, authenticates and streams to the upstreams.
+
+The gateway app hands it every request under `/api/` (and the widget script) before
+FastAPI's own stack (telemetry, error and body-limit middlewares, router, dependencies): on
+the hot path that stack cost more than the proxying itself (bench/gateway_overhead.py).
+Bodies stream both ways, never buffered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import aiohttp
+from knowrithm_common.errors import (
+    BadGateway,
+    GatewayTimeout,
+    KnowrithmError,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    error_body,
+)
+from knowrithm_common.logging import request_id_var
+from knowrithm_common.telemetry import extract_context, tracer
+from opentelemetry import propagate, trace
+from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
+from yarl import URL
+
+from knowrithm_gateway.headers import Incoming, read_incoming, response_headers, upstream_headers
+from knowrithm_gateway.metrics import UNMATCHED, observe_request, observe_upstream_error
+from knowrithm_gateway.routing import API_PREFIX, TASKS, Route
+from knowrithm_gateway.tasks import fan_out_task_status
+
+if TYPE_CHECKING:
+    from knowrithm_gateway.runtime import GatewayRuntime
+
+logger = logging.getLogger(__name__)
+
+WIDGET_PATH = "/widget.js"
+CLIENT_CLOSED = 499  # nginx's code for "client went away first"; metrics only
+_END = {"type": "http.response.body", "body": b"", "more_body": False}
+
+
+class _ClientGone(Exception):
+    """The client disconnected while its request body was being read."""
+
+
+class _Body:
+    """The request body as an async iterator of chunks, refused once it passes the limit."""
+
+    __slots__ = ("disconnected", "limit", "receive", "received", "too_large")
+
+    def __init__(self, receive: Receive, limit: int) -> None:
+        self.receive = receive
+        self.limit = limit
+        self.received = 0
+        self.too_large = False
+        self.disconnected = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                self.disconnected = True
+                raise _ClientGone()
+            chunk = message.get("body", b"")
+            self.received += len(chunk)
+            if self.received > self.limit:
+                # Chunked uploads announce no size: the limit is enforced as bytes arrive.
+                self.too_large = True
+                raise PayloadTooLarge(detail={"max_bytes": self.limit})
+            if chunk:
+                yield chunk
+            if not message.get("more_body", False):
+                return
+
+
+def is_proxied(path: str) -> bool:
+    """Whether the proxy (not the gateway's own FastAPI routes) answers this path."""
+    return path.startswith(API_PREFIX) or path == WIDGET_PATH
+
+
+class Proxy:
+    """Answers every proxied path: route, authenticate, forward, stream back."""
+
+    def __init__(self, runtime: GatewayRuntime) -> None:
+        self.runtime = runtime
+        settings = runtime.settings
+        self._limit = settings.max_body_bytes
+        self._stream_idle = settings.stream_idle_timeout_seconds
+        # Spans only matter when they are exported; otherwise traceparent passes through as is.
+        self._tracing = bool(settings.otel_exporter_otlp_endpoint)
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=settings.connect_timeout_seconds,
+            sock_read=settings.upstream_timeout_seconds,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = time.perf_counter()
+        route = self.runtime.routes.match(scope["path"])
+        status = CLIENT_CLOSED
+        request_id = ""
+        token = None
+        try:
+            incoming = read_incoming(scope)
+            request_id = incoming.request_id
+            token = request_id_var.set(request_id)
+            if self._tracing:
+                status = await self._traced(scope, receive, send, incoming=incoming, route=route)
+            else:
+                status = await self._dispatch(scope, receive, send, incoming=incoming, route=route)
+        except KnowrithmError as exc:
+            status = exc.status_code
+            await _send_error(exc, scope, receive, send, request_id=request_id)
+        except Exception:
+            # Only failures before the response started get here (_forward keeps the rest).
+            logger.exception("proxy failed on %s %s", scope["method"], scope["path"])
+            status = 500
+            await _send_error(KnowrithmError(), scope, receive, send, request_id=request_id)
+        finally:
+            if token is not None:
+                request_id_var.reset(token)
+            observe_request(
+                route=route.template if route else UNMATCHED, method=scope["method"],
+                status=status, seconds=time.perf_counter() - start,
+            )
+
+    async def _traced(
+        self, scope: Scope, receive: Receive, send: Send, *, incoming: Incoming, route: Route | None
+    ) -> int:
+        carrier = {k: v for k, v in incoming.forward if k in ("traceparent", "tracestate")}
+        name = f"{scope['method']} {route.template if route else UNMATCHED}"
+        with tracer("knowrithm.gateway").start_as_current_span(
+            name, context=extract_context(carrier), kind=trace.SpanKind.SERVER
+        ) as span:
+            status = await self._dispatch(scope, receive, send, incoming=incoming, route=route)
+            span.set_attribute("http.response.status_code", status)
+            return status
+
+    async def _dispatch(
+        self, scope: Scope, receive: Receive, send: Send, *, incoming: Incoming, route: Route | None
+    ) -> int:
+        if route is None:
+            raise NotFound(f"No API route matches {scope['path']}")
+        if incoming.content_length is not None and incoming.content_length > self._limit:
+            raise PayloadTooLarge(detail={"max_bytes": self._limit})
+        principal = await self.runtime.authenticator.principal(
+            authorization=incoming.authorization, api_key=incoming.api_key,
+            api_secret=incoming.api_secret, request_id=incoming.request_id,
+        )
+        assertion = self.runtime.signer.sign(principal)
+        headers = upstream_headers(
+            incoming, scope, assertion=assertion, traceparent=self._traceparent()
+        )
+        if route.service == TASKS:
+            return await fan_out_task_status(
+                self.runtime, scope, send, headers=headers, request_id=incoming.request_id
+            )
+        return await self._forward(
+            scope, receive, send, incoming=incoming, route=route, headers=headers
+        )
+
+    def _traceparent(self) -> str | None:
+        if not self._tracing:
+            return None
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        return carrier.get("traceparent")
+
+    async def _forward(
+        self, scope: Scope, receive: Receive, send: Send, *, incoming: Incoming, route: Route,
+        headers: list[tuple[str, str]],
+    ) -> int:
+        url = self._url(scope, route.service)
+        body = _Body(receive, self._limit) if incoming.has_body else None
+        try:
+            resp = await self.runtime.session.request(
+                incoming.method, url, headers=headers, allow_redirects=False,
+                data=body.chunks() if body is not None else None, timeout=self._timeout,
+            )
+        except (aiohttp.ClientError, TimeoutError, OSError, PayloadTooLarge, _ClientGone) as exc:
+            # aiohttp wraps what the body iterator raised: its flags say what really happened.
+            if body is not None and body.too_large:
+                raise PayloadTooLarge(detail={"max_bytes": self._limit}) from exc
+            if body is not None and body.disconnected:
+                return CLIENT_CLOSED
+            raise _upstream_error(route.service, exc) from exc
+        async with resp:
+            await send({
+                "type": "http.response.start", "status": resp.status,
+                "headers": response_headers(resp.raw_headers, request_id=incoming.request_id),
+            })
+            try:
+                if resp.content_type == "text/event-stream":
+                    await self._stream_events(resp, receive, send)
+                else:
+                    await _pump(resp, send)
+            except Exception as exc:
+                # Headers are out: the only honest signal left is cutting the response short.
+                observe_upstream_error(upstream=route.service, kind=_error_kind(exc))
+                logger.warning("upstream %s failed mid-response: %r", route.service, exc)
+            return resp.status
+
+    def _url(self, scope: Scope, service: str) -> URL:
+        # The raw path goes on byte for byte: re-quoting could change what the service sees.
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        target = self.runtime.upstreams[service] + raw_path.decode("latin-1")
+        query = scope.get("query_string")
+        if query:
+            target += "?" + query.decode("latin-1")
+        return URL(target, encoded=True)
+
+    async def _stream_events(
+        self, resp: aiohttp.ClientResponse, receive: Receive, send: Send
+    ) -> None:
+        """SSE: no per-read deadline but the idle limit, and stop when the client leaves."""
+        if resp.connection is not None and resp.connection.protocol is not None:
+            resp.connection.protocol.read_timeout = self._stream_idle
+            resp.connection.protocol.start_timeout()
+        pump = asyncio.ensure_future(_pump(resp, send))
+        # uvicorn's send() ignores a gone client, so only receive() tells us it left.
+        watch = asyncio.ensure_future(_client_disconnected(receive))
+        try:
+            await asyncio.wait((pump, watch), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (pump, watch):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if not pump.cancelled():
+            pump.result()
+        else:
+            resp.close()  # closes the upstream connection, which ends the service's generator
+
+
+async def _pump(resp: aiohttp.ClientResponse, send: Send) -> None:
+    """Copy the response body chunk by chunk as it arrives."""
+    remaining = resp.content_length
+    read = resp.content.readany
+    while True:
+        chunk = await read()
+        if not chunk:
+            await send(_END)
+            return
+        if remaining is not None:
+            remaining -= len(chunk)
+            if remaining <= 0:
+                # The last announced byte: finish in this message, saving a send.
+                await send({"type": "http.response.body", "body": chunk, "more_body": False})
+                return
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+
+async def _client_disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def _error_kind(exc: BaseException) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+        return "unavailable"
+    if isinstance(exc, TimeoutError):  # aiohttp's ServerTimeoutError is one too
+        return "timeout"
+    return "bad_gateway"
+
+
+def _upstream_error(service: str, exc: BaseException) -> KnowrithmError:
+    """The shared-shape error for an upstream that failed before answering."""
+    kind = _error_kind(exc)
+    observe_upstream_error(upstream=service, kind=kind)
+    if kind == "unavailable":
+        return ServiceUnavailable(f"The {service} service is unavailable")
+    if kind == "timeout":
+        return GatewayTimeout(f"The {service} service did not answer in time")
+    logger.warning("upstream %s failed: %r", service, exc)
+    return BadGateway(f"The {service} service failed to answer")
+
+
+async def _send_error(
+    exc: KnowrithmError, scope: Scope, receive: Receive, send: Send, *, request_id: str
+) -> None:
+    headers = dict(exc.headers)
+    if request_id:
+        headers["x-request-id"] = request_id
+    response = JSONResponse(
+        error_body(exc.code, exc.message, exc.detail), status_code=exc.status_code, headers=headers
+    )
+    await response(scope, receive, send)
