@@ -89,6 +89,7 @@ class UpstreamState:
     jwks_fetches: int = 0
     release_second_event: threading.Event = field(default_factory=threading.Event)
     second_event_sent: bool = False
+    stream_closed: threading.Event = field(default_factory=threading.Event)
 
 
 def _openapi(name: str) -> dict[str, Any]:
@@ -136,11 +137,17 @@ def upstream_app(state: UpstreamState, verifier: AssertionVerifier) -> FastAPI:
     @app.get("/api/v1/conversation/{conversation_id}/messages/stream")
     async def stream() -> StreamingResponse:
         async def events() -> AsyncIterator[bytes]:
-            yield b"data: one\n\n"
-            # Held back until the test has seen the first event: proves no buffering.
-            await asyncio.to_thread(state.release_second_event.wait, 10)
-            state.second_event_sent = True
-            yield b"data: two\n\n"
+            try:
+                yield b"data: one\n\n"
+                # Held back until the test has seen the first event: proves no buffering.
+                # A threading.Event (the test runs on another loop), polled so that a
+                # client leaving can cancel this generator.
+                while not state.release_second_event.is_set():  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
+                state.second_event_sent = True
+                yield b"data: two\n\n"
+            finally:
+                state.stream_closed.set()
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
@@ -230,6 +237,17 @@ def degraded_gateway_url(keys: Keys, upstreams: dict[str, Any], stack: Any) -> I
     urls["analytics"] = f"http://127.0.0.1:{free_port()}"
     urls["ingestion-worker"] = f"http://127.0.0.1:{free_port()}"
     server = ThreadedServer(create_app(_settings(keys, stack.redis_url, urls))).start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def authless_gateway_url(keys: Keys, upstreams: dict[str, Any], stack: Any) -> Iterator[str]:
+    """A gateway whose auth upstream (and so the JWKS) is down."""
+    urls = {name: server.url for name, (_, server) in upstreams.items()}
+    urls["auth"] = f"http://127.0.0.1:{free_port()}"
+    settings = _settings(keys, stack.redis_url, urls, jwks_min_refresh_seconds=60.0)
+    server = ThreadedServer(create_app(settings)).start()
     yield server.url
     server.stop()
 

@@ -1,20 +1,22 @@
-"""Per-request context: request id and a server span continuing the caller's trace."""
+"""Per-request context: the request id (incoming `X-Request-ID` or a new one).
+
+Server spans come from FastAPI's native OpenTelemetry support (it continues the caller's
+`traceparent`), so this middleware only carries the request id into logs and the response.
+"""
 
 from __future__ import annotations
 
 import uuid
 
-from opentelemetry import trace
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from knowrithm_common.logging import request_id_var
-from knowrithm_common.telemetry import extract_context, tracer
 
 REQUEST_ID_HEADER = b"x-request-id"
 
 
 class RequestContextMiddleware:
-    """Sets the request id (incoming `X-Request-ID` or a new one) and a server span."""
+    """Sets the request id for logs and echoes it on the response."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -23,21 +25,17 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ())}
-        request_id = headers.get("x-request-id") or uuid.uuid4().hex
+        incoming = next((v for k, v in scope.get("headers", ()) if k == REQUEST_ID_HEADER), b"")
+        request_id = incoming.decode("latin-1")[:128] or uuid.uuid4().hex
         token = request_id_var.set(request_id)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", [])
-                message["headers"].append((REQUEST_ID_HEADER, request_id.encode()))
+                message["headers"].append((REQUEST_ID_HEADER, request_id.encode("latin-1")))
             await send(message)
 
-        span_name = f"{scope['method']} {scope['path']}"
-        with tracer().start_as_current_span(
-            span_name, context=extract_context(headers), kind=trace.SpanKind.SERVER
-        ):
-            try:
-                await self.app(scope, receive, send_with_id)
-            finally:
-                request_id_var.reset(token)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)

@@ -57,6 +57,8 @@ def create_service_app(spec: ServiceSpec, settings: BaseServiceSettings) -> Fast
     app = FastAPI(
         title=f"Knowrithm {spec.name}", description=spec.description,
         lifespan=_lifespan(spec, settings), version="0.1.0",
+        # FastAPI's native tracing makes the server spans; metrics go to Prometheus instead.
+        telemetry={"tracing": True, "metrics": False},
     )
     app.state.settings = settings
     install_error_handlers(app)

@@ -7,12 +7,11 @@ the services decide which routes need more. A bad token is a 401 here, never for
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import jwt
 from knowrithm_common.errors import ServiceUnavailable, Unauthorized
-from knowrithm_common.identity import Principal, Role
+from knowrithm_common.identity import AssertionSigner, Principal, Role
 from knowrithm_common.tokens import (
     ACCESS_TOKEN_AUDIENCE,
     ACCESS_TOKEN_ISSUER,
@@ -26,10 +25,11 @@ from redis.exceptions import RedisError
 
 from knowrithm_gateway.jwks import JwksCache
 from knowrithm_gateway.revocation import BatchedMget
+from knowrithm_gateway.token_cache import SignedPrincipal, VerifiedToken, VerifiedTokens
 
 logger = logging.getLogger(__name__)
 
-_DECODE_OPTIONS = {"require": ["exp", "iat", "iss", "aud", "sub", "jti"]}
+_DECODE_OPTIONS: Any = {"require": ["exp", "iat", "iss", "aud", "sub", "jti"]}
 _LEEWAY_SECONDS = 5  # clock skew between auth and the gateway
 
 
@@ -45,55 +45,23 @@ class TokenRevoked(Unauthorized):
     code, message = "token_revoked", "Access token has been revoked"
 
 
-class VerifiedTokens:
-    """Tokens whose signature and claims already checked out, kept until they expire.
-
-    Verifying an EdDSA JWT costs ~120 µs; a client sends the same token for its whole
-    lifetime, so the check runs once per token. Revocation is still checked on every request.
-    """
-
-    def __init__(self, max_entries: int = 10_000) -> None:
-        self._entries: dict[str, AccessTokenClaims] = {}
-        self._max = max_entries
-        self.generation = 0
-
-    def get(self, token: str, *, generation: int) -> AccessTokenClaims | None:
-        """The cached claims of a still-valid token, else None."""
-        if generation != self.generation:
-            # The key set changed (rotation, a removed key): verify everything afresh.
-            self._entries.clear()
-            self.generation = generation
-            return None
-        claims = self._entries.get(token)
-        if claims is not None and claims.exp + _LEEWAY_SECONDS <= time.time():
-            del self._entries[token]
-            return None
-        return claims
-
-    def put(self, token: str, claims: AccessTokenClaims) -> None:
-        """Remember a verified token."""
-        if len(self._entries) >= self._max:
-            # Wholesale reset keeps this O(1) and lock-free; the cost is one re-verify each.
-            self._entries.clear()
-        self._entries[token] = claims
-
-
 class TokenVerifier:
-    """Turns an access token into claims, or raises the 401 that says why not."""
+    """Turns an access token into a verified entry, or raises the 401 that says why not."""
 
     def __init__(self, *, jwks: JwksCache, redis: Redis) -> None:
         self._jwks = jwks
         self._lookups = BatchedMget(redis)
-        self._verified = VerifiedTokens()
+        self._verified = VerifiedTokens(leeway_seconds=_LEEWAY_SECONDS)
 
-    async def verify(self, token: str) -> AccessTokenClaims:
+    async def verify(self, token: str) -> VerifiedToken:
         """Signature, issuer, audience, expiry, type, then revocation (one Redis round trip)."""
-        claims = self._verified.get(token, generation=self._jwks.generation)
-        if claims is None:
+        entry = self._verified.get(token, generation=self._jwks.generation)
+        if entry is None:
             claims = await self._decode(token)
-            self._verified.put(token, claims)
-        await self._check_revocation(claims)
-        return claims
+            entry = VerifiedToken(claims, SignedPrincipal(principal_from_claims(claims)))
+            self._verified.put(token, entry)
+        await self._check_revocation(entry.claims)
+        return entry
 
     async def _decode(self, token: str) -> AccessTokenClaims:
         try:
@@ -121,8 +89,17 @@ class TokenVerifier:
             raise ServiceUnavailable("Cannot check token revocation right now") from exc
         if revoked is not None:
             raise TokenRevoked()
-        if valid_after is not None and claims.iat < float(valid_after):
+        if valid_after is not None and claims.iat < _unix_time(valid_after):
             raise TokenRevoked("Access token was issued before a forced sign-out")
+
+
+def _unix_time(value: bytes | str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        # Unreadable means a forced sign-out was recorded badly: refuse rather than ignore it.
+        logger.error("unreadable valid-after value %r", value)
+        return float("inf")
 
 
 def _decode_with_any(token: str, keys: list[Any]) -> dict[str, Any]:
@@ -142,15 +119,19 @@ def _decode_with_any(token: str, keys: list[Any]) -> dict[str, Any]:
     raise InvalidToken() from error
 
 
-def principal_from_claims(claims: AccessTokenClaims, request_id: str) -> Principal:
-    """The principal a user's access token stands for."""
+def principal_from_claims(claims: AccessTokenClaims) -> Principal:
+    """The principal a user's access token stands for.
+
+    No request id inside: the assertion is reused across requests (token_cache.py); the
+    request id travels in `X-Request-ID`, which the gateway always sets.
+    """
     try:
         role = Role(claims.role)
     except ValueError as exc:
         raise InvalidToken("Access token carries an unknown role") from exc
     return Principal(
         kind="user", company_id=claims.company_id, user_id=claims.sub, role=role,
-        scopes=claims.scopes, impersonator_id=claims.imp, request_id=request_id,
+        scopes=claims.scopes, impersonator_id=claims.imp,
     )
 
 
@@ -176,24 +157,26 @@ async def resolve_api_key(
 
 
 class Authenticator:
-    """Picks the credentials of a request and returns the principal to assert."""
+    """Picks the credentials of a request and returns the signed assertion to forward."""
 
-    def __init__(self, verifier: TokenVerifier) -> None:
+    def __init__(self, *, verifier: TokenVerifier, signer: AssertionSigner) -> None:
         self._verifier = verifier
+        self._signer = signer
+        self._anonymous = SignedPrincipal(Principal.anonymous())
 
-    async def principal(
+    async def assertion(
         self, *, authorization: str | None, api_key: str | None, api_secret: str | None,
         request_id: str,
-    ) -> Principal:
+    ) -> str:
         """Bearer token first, then API key, else anonymous."""
         if authorization:
             token = bearer_token(authorization)
             if token is None:
                 raise InvalidToken("Authorization header must be 'Bearer <token>'")
-            claims = await self._verifier.verify(token)
-            return principal_from_claims(claims, request_id)
+            entry = await self._verifier.verify(token)
+            return entry.signed.assertion_from(self._signer)
         if api_key and api_secret:
             principal = await resolve_api_key(api_key, api_secret, request_id=request_id)
             if principal is not None:
-                return principal
-        return Principal.anonymous(request_id)
+                return self._signer.sign(principal)
+        return self._anonymous.assertion_from(self._signer)

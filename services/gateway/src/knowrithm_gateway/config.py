@@ -47,6 +47,8 @@ class GatewaySettings(BaseServiceSettings):
     openapi_cache_seconds: float = 30.0
     # An unknown `kid` refetches auth's JWKS, but never more often than this.
     jwks_min_refresh_seconds: float = 5.0
+    # Known keys are refetched this often too, so a key auth withdrew stops verifying.
+    jwks_max_age_seconds: float = 300.0
 
     def upstreams(self) -> dict[str, str]:
         """Base URL of every upstream process, keyed by the service names of the route table."""

@@ -76,9 +76,11 @@ def platform_health_router() -> APIRouter:
         runtime: GatewayRuntime = request.app.state.runtime
         timeout = aiohttp.ClientTimeout(total=runtime.settings.health_timeout_seconds)
         names = list(runtime.upstreams)
-        *bodies, redis_ok = await asyncio.gather(
-            *(_readiness(runtime.session, runtime.upstreams[n], timeout) for n in names),
+        redis_ok, bodies = await asyncio.gather(
             _redis_ok(runtime),
+            asyncio.gather(
+                *(_readiness(runtime.session, runtime.upstreams[n], timeout) for n in names)
+            ),
         )
         summary = summarize(dict(zip(names, bodies, strict=True)), gateway_redis_ok=redis_ok)
         return JSONResponse(summary, status_code=200 if summary["status"] == "healthy" else 503)

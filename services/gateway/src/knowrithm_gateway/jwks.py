@@ -16,14 +16,19 @@ logger = logging.getLogger(__name__)
 
 
 class JwksCache:
-    """Auth's public keys by kid; an unknown kid refetches, at most once per interval."""
+    """Auth's public keys by kid; an unknown kid refetches, at most once per interval.
+
+    Keys also go stale after `max_age_seconds`, so a key auth withdrew stops verifying.
+    """
 
     def __init__(
-        self, *, session: aiohttp.ClientSession, url: str, min_refresh_seconds: float
+        self, *, session: aiohttp.ClientSession, url: str, min_refresh_seconds: float,
+        max_age_seconds: float,
     ) -> None:
         self._session = session
         self._url = url
         self._min_refresh = min_refresh_seconds
+        self._max_age = max_age_seconds
         self._keys: dict[str, Any] = {}
         self._fetched_at = float("-inf")
         self._lock = asyncio.Lock()
@@ -32,7 +37,7 @@ class JwksCache:
     async def keys_for(self, kid: str | None) -> list[Any]:
         """Key objects that may have signed a token with this kid (all keys if it has none)."""
         keys = self._lookup(kid)
-        if not keys:
+        if not keys or time.monotonic() - self._fetched_at > self._max_age:
             await self._refresh()
             keys = self._lookup(kid)
         return keys
@@ -46,25 +51,27 @@ class JwksCache:
     async def _refresh(self) -> None:
         async with self._lock:
             # Concurrent misses wait for one fetch; a flood of bogus kids costs one per interval.
-            if time.monotonic() - self._fetched_at < self._min_refresh:
-                return
-            self._fetched_at = time.monotonic()
-            try:
-                timeout = aiohttp.ClientTimeout(total=5)
-                async with self._session.get(self._url, timeout=timeout) as resp:
-                    resp.raise_for_status()
-                    document = await resp.json(content_type=None)
-            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-                logger.warning("fetching JWKS from %s failed: %r", self._url, exc)
-                if not self._keys:
-                    # Without any key we cannot tell a good token from a bad one: that is an
-                    # outage, not the caller's fault, so no 401 that would log them out.
-                    raise ServiceUnavailable("Cannot verify tokens right now") from exc
-                return
-            keys = _parse_jwks(document)
-            if keys.keys() != self._keys.keys():
-                self.generation += 1
-            self._keys = keys
+            if time.monotonic() - self._fetched_at >= self._min_refresh:
+                self._fetched_at = time.monotonic()
+                await self._fetch()
+            if not self._keys:
+                # Without any key we cannot tell a good token from a bad one: that is an
+                # outage, not the caller's fault, so no 401 that would log them out.
+                raise ServiceUnavailable("Cannot verify access tokens right now")
+
+    async def _fetch(self) -> None:
+        try:
+            timeout = aiohttp.ClientTimeout(total=5)
+            async with self._session.get(self._url, timeout=timeout) as resp:
+                resp.raise_for_status()
+                document = await resp.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            logger.warning("fetching JWKS from %s failed: %r", self._url, exc)
+            return
+        keys = _parse_jwks(document)
+        if keys.keys() != self._keys.keys():
+            self.generation += 1
+        self._keys = keys
 
 
 def _parse_jwks(document: Mapping[str, Any]) -> dict[str, Any]:

@@ -30,7 +30,7 @@ _SECURITY_SCHEMES = {
     "apiSecret": {"type": "apiKey", "in": "header", "name": "X-API-Secret"},
 }
 # Either credential, or none: the services decide which operations need one.
-_SECURITY = [{"bearerAuth": []}, {"apiKey": [], "apiSecret": []}, {}]
+_SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"apiKey": [], "apiSecret": []}, {}]
 
 _GATEWAY_PATHS: Document = {
     "/health": {"get": {

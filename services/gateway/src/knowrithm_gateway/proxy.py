@@ -119,7 +119,7 @@ class Proxy:
             status = exc.status_code
             await _send_error(exc, scope, receive, send, request_id=request_id)
         except Exception:
-            # Only failures before the response started get here (_forward keeps the rest).
+            # Failures after the response started stay inside _forward, so none reach here.
             logger.exception("proxy failed on %s %s", scope["method"], scope["path"])
             status = 500
             await _send_error(KnowrithmError(), scope, receive, send, request_id=request_id)
@@ -150,11 +150,10 @@ class Proxy:
             raise NotFound(f"No API route matches {scope['path']}")
         if incoming.content_length is not None and incoming.content_length > self._limit:
             raise PayloadTooLarge(detail={"max_bytes": self._limit})
-        principal = await self.runtime.authenticator.principal(
+        assertion = await self.runtime.authenticator.assertion(
             authorization=incoming.authorization, api_key=incoming.api_key,
             api_secret=incoming.api_secret, request_id=incoming.request_id,
         )
-        assertion = self.runtime.signer.sign(principal)
         headers = upstream_headers(
             incoming, scope, assertion=assertion, traceparent=self._traceparent()
         )
@@ -201,10 +200,12 @@ class Proxy:
                     await self._stream_events(resp, receive, send)
                 else:
                     await _pump(resp, send)
-            except Exception as exc:
+            except (aiohttp.ClientError, TimeoutError) as exc:
                 # Headers are out: the only honest signal left is cutting the response short.
                 observe_upstream_error(upstream=route.service, kind=_error_kind(exc))
                 logger.warning("upstream %s failed mid-response: %r", route.service, exc)
+            except OSError as exc:  # the client's side of the socket failed
+                logger.info("client left during the response: %r", exc)
             return resp.status
 
     def _url(self, scope: Scope, service: str) -> URL:

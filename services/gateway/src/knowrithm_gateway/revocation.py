@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
-Values = list[bytes | None]
+Values = list[bytes | str | None]  # str only if a caller's client decodes responses
 
 
 class BatchedMget:

@@ -7,8 +7,9 @@ from knowrithm_common.identity import AssertionSigner, load_private_key
 from knowrithm_common.tokens import JWKS_PATH
 from redis.asyncio import Redis
 
-from knowrithm_gateway.auth import Authenticator, JwksCache, TokenVerifier
+from knowrithm_gateway.auth import Authenticator, TokenVerifier
 from knowrithm_gateway.config import GatewaySettings
+from knowrithm_gateway.jwks import JwksCache
 from knowrithm_gateway.openapi import OpenApiAggregator
 from knowrithm_gateway.routing import RouteTable
 
@@ -57,8 +58,11 @@ class GatewayRuntime:
         jwks = JwksCache(
             session=self.session, url=self.upstreams["auth"] + JWKS_PATH,
             min_refresh_seconds=settings.jwks_min_refresh_seconds,
+            max_age_seconds=settings.jwks_max_age_seconds,
         )
-        self.authenticator = Authenticator(TokenVerifier(jwks=jwks, redis=self.redis))
+        self.authenticator = Authenticator(
+            verifier=TokenVerifier(jwks=jwks, redis=self.redis), signer=self.signer
+        )
         api_services = {k: v for k, v in self.upstreams.items() if k != "ingestion-worker"}
         self.openapi = OpenApiAggregator(
             session=self.session, upstreams=api_services, routes=self.routes,
