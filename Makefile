@@ -27,6 +27,7 @@ logs: bootstrap
 	@$(UV) run --frozen knowrithm-stack logs $(SERVICE)
 
 test: bootstrap
+	@$(UV) run --frozen ruff check --quiet .
 	@$(UV) run --frozen pytest -q
 
 lint: bootstrap

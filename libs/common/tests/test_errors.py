@@ -1,8 +1,7 @@
 import httpx
 from fastapi import FastAPI
-from pydantic import BaseModel
-
 from knowrithm_common.errors import NotFound, RateLimited, install_error_handlers
+from pydantic import BaseModel
 
 
 class Item(BaseModel):

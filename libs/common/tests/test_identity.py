@@ -3,11 +3,18 @@ import uuid
 import httpx
 import pytest
 from fastapi import Depends, FastAPI
-
 from knowrithm_common.errors import Unauthorized, install_error_handlers
 from knowrithm_common.identity import (
-    AssertionMiddleware, AssertionSigner, AssertionVerifier, Principal, Role, current_principal,
-    load_private_key, load_public_key, require_roles, require_scopes,
+    AssertionMiddleware,
+    AssertionSigner,
+    AssertionVerifier,
+    Principal,
+    Role,
+    current_principal,
+    load_private_key,
+    load_public_key,
+    require_roles,
+    require_scopes,
 )
 from knowrithm_common.testing import KeyPair, assertion_headers
 

@@ -1,7 +1,6 @@
 import pytest
-from pydantic import SecretStr, ValidationError
-
 from knowrithm_common.settings import BaseServiceSettings, to_psycopg_url
+from pydantic import SecretStr, ValidationError
 
 
 class _Settings(BaseServiceSettings):

@@ -90,7 +90,10 @@ class AssertionSigner:
     def sign(self, principal: Principal) -> str:
         now = int(time.time())
         claims: dict[str, Any] = {
-            "iss": _ISSUER, "aud": _AUDIENCE, "iat": now, "exp": now + self._ttl,
+            "iss": _ISSUER,
+            "aud": _AUDIENCE,
+            "iat": now,
+            "exp": now + self._ttl,
             "p": principal.model_dump(mode="json", exclude_none=True),
         }
         return jwt.encode(claims, self._key, algorithm="EdDSA")
@@ -105,7 +108,11 @@ class AssertionVerifier:
     def verify(self, token: str) -> Principal:
         try:
             claims = jwt.decode(
-                token, self._key, algorithms=["EdDSA"], audience=_AUDIENCE, issuer=_ISSUER,
+                token,
+                self._key,
+                algorithms=["EdDSA"],
+                audience=_AUDIENCE,
+                issuer=_ISSUER,
                 options={"require": ["exp", "iat", "iss", "aud"]},
             )
             return Principal.model_validate(claims["p"])

@@ -10,11 +10,11 @@ from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-REQUESTS = Counter(
-    "knowrithm_http_requests_total", "HTTP requests", ["service", "method", "route", "status"]
-)
+REQUESTS = Counter("knowrithm_http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
 LATENCY = Histogram(
-    "knowrithm_http_request_duration_seconds", "HTTP request latency", ["service", "method", "route"],
+    "knowrithm_http_request_duration_seconds",
+    "HTTP request latency",
+    ["service", "method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 

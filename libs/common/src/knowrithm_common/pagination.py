@@ -43,8 +43,12 @@ class Pagination(BaseModel):
     def of(cls, params: PageParams, total: int) -> Pagination:
         pages = math.ceil(total / params.per_page) if total else 0
         return cls(
-            page=params.page, per_page=params.per_page, total=total, pages=pages,
-            has_next=params.page < pages, has_prev=params.page > 1,
+            page=params.page,
+            per_page=params.per_page,
+            total=total,
+            pages=pages,
+            has_next=params.page < pages,
+            has_prev=params.page > 1,
         )
 
 
@@ -52,6 +56,8 @@ async def paginate(
     session: AsyncSession, stmt: Select[Any], params: PageParams
 ) -> tuple[Sequence[Any], Pagination]:
     """Run `stmt` for one page and count the whole result."""
-    total = (await session.execute(select(func.count()).select_from(stmt.order_by(None).subquery()))).scalar_one()
+    total = (
+        await session.execute(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    ).scalar_one()
     rows = (await session.execute(stmt.limit(params.per_page).offset(params.offset))).scalars().all()
     return rows, Pagination.of(params, total)

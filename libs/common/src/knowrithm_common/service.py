@@ -55,8 +55,10 @@ def create_service_app(spec: ServiceSpec, settings: BaseServiceSettings) -> Fast
     setup_tracing(spec.name, settings.otel_exporter_otlp_endpoint)
 
     app = FastAPI(
-        title=f"Knowrithm {spec.name}", description=spec.description,
-        lifespan=_lifespan(spec, settings), version="0.1.0",
+        title=f"Knowrithm {spec.name}",
+        description=spec.description,
+        lifespan=_lifespan(spec, settings),
+        version="0.1.0",
         # FastAPI's native tracing makes the server spans; metrics go to Prometheus instead.
         telemetry={"tracing": True, "metrics": False},
     )
@@ -96,7 +98,10 @@ def _lifespan(
         background: list[OutboxRelay | EventConsumer] = []
         if spec.outbox is not None:
             relay = OutboxRelay(
-                db=db, table=spec.outbox, nats=nats, service=spec.name,
+                db=db,
+                table=spec.outbox,
+                nats=nats,
+                service=spec.name,
                 poll_seconds=settings.outbox_poll_seconds,
             )
             app.state.outbox_relay = relay

@@ -38,9 +38,7 @@ class BaseServiceSettings(BaseSettings):
     knowrithm_assertion_public_key: SecretStr = Field(
         SecretStr(""), validation_alias="KNOWRITHM_ASSERTION_PUBLIC_KEY"
     )
-    otel_exporter_otlp_endpoint: str | None = Field(
-        None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT"
-    )
+    otel_exporter_otlp_endpoint: str | None = Field(None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
     db_pool_size: int = 5
     outbox_poll_seconds: float = 1.0
 

@@ -15,7 +15,18 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 from sqlalchemy import (
-    Column, DateTime, Integer, MetaData, String, Table, Text, Uuid, func, insert, select, update,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Uuid,
+    func,
+    insert,
+    select,
+    update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,7 +46,8 @@ class TaskStatus(StrEnum):
 def tasks_table(metadata: MetaData) -> Table:
     """The task table in the schema of `metadata`."""
     return Table(
-        "tasks", metadata,
+        "tasks",
+        metadata,
         Column("id", Uuid, primary_key=True),
         Column("company_id", Uuid, index=True),
         Column("kind", String(100), nullable=False),
@@ -70,17 +82,27 @@ async def create_task(
     return task_id
 
 
-def accepted(task_id: uuid.UUID, message: str = "Request accepted and queued for processing.") -> dict[str, Any]:
+def accepted(
+    task_id: uuid.UUID, message: str = "Request accepted and queued for processing."
+) -> dict[str, Any]:
     """The 202 body of a long operation."""
     return {
-        "status": "accepted", "task_id": str(task_id), "message": message,
+        "status": "accepted",
+        "task_id": str(task_id),
+        "message": message,
         "status_url": f"/api/v1/tasks/{task_id}/status",
     }
 
 
 async def report_progress(
-    db: Database, table: Table, task_id: uuid.UUID, *, status: TaskStatus,
-    progress: int | None = None, stage: str | None = None, result: Any = None,
+    db: Database,
+    table: Table,
+    task_id: uuid.UUID,
+    *,
+    status: TaskStatus,
+    progress: int | None = None,
+    stage: str | None = None,
+    result: Any = None,
     error: str | None = None,
 ) -> None:
     """Record a task's state in its own transaction, visible to pollers at once."""
@@ -97,9 +119,7 @@ async def report_progress(
         await session.execute(update(table).where(table.c.id == task_id).values(**values))
 
 
-async def get_task(
-    session: AsyncSession, table: Table, task_id: uuid.UUID, principal: Principal
-) -> TaskView:
+async def get_task(session: AsyncSession, table: Table, task_id: uuid.UUID, principal: Principal) -> TaskView:
     """A task of the caller's company (any company for super admins); 404 otherwise."""
     stmt = select(table).where(table.c.id == task_id)
     if not principal.is_super_admin:

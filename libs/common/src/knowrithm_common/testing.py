@@ -14,7 +14,10 @@ from dataclasses import dataclass
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import (
-    Encoding, NoEncryption, PrivateFormat, PublicFormat,
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
 )
 from fastapi import FastAPI
 
@@ -69,12 +72,20 @@ async def running_app(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def service_env(
-    *, database_url: str, nats_url: str, redis_url: str, assertion: KeyPair, extra: dict[str, str] | None = None
+    *,
+    database_url: str,
+    nats_url: str,
+    redis_url: str,
+    assertion: KeyPair,
+    extra: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """The environment a service process reads, pointing at real servers."""
     env = {
-        "KNOWRITHM_ENV": "test", "DATABASE_URL": database_url, "NATS_URL": nats_url,
-        "REDIS_URL": redis_url, "KNOWRITHM_ASSERTION_PUBLIC_KEY": assertion.public_pem,
+        "KNOWRITHM_ENV": "test",
+        "DATABASE_URL": database_url,
+        "NATS_URL": nats_url,
+        "REDIS_URL": redis_url,
+        "KNOWRITHM_ASSERTION_PUBLIC_KEY": assertion.public_pem,
     }
     env.update(extra or {})
     return env

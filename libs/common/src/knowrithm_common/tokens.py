@@ -52,6 +52,10 @@ def public_jwk(public_key: Ed25519PublicKey) -> dict[str, str]:
     """The JWK (RFC 8037 OKP) form of an Ed25519 public key."""
     raw = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
     return {
-        "kty": "OKP", "crv": "Ed25519", "x": _b64url(raw),
-        "kid": key_id(public_key), "alg": "EdDSA", "use": "sig",
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "x": _b64url(raw),
+        "kid": key_id(public_key),
+        "alg": "EdDSA",
+        "use": "sig",
     }

@@ -5,11 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import DateTime, String
-from sqlalchemy.orm import Mapped, mapped_column
-
 from knowrithm_common.db.base import make_base
 from knowrithm_common.db.platform import PlatformTables
+from sqlalchemy import DateTime, String
+from sqlalchemy.orm import Mapped, mapped_column
 
 SCHEMA = "analytics"
 Base = make_base(SCHEMA)

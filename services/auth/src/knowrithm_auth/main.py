@@ -5,15 +5,15 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI
+from knowrithm_common.identity import load_private_key
+from knowrithm_common.service import ServiceSpec, create_service_app
+from knowrithm_common.tasks import tasks_router
 
 from knowrithm_auth.accounts import service
 from knowrithm_auth.accounts.endpoints import router as accounts_router
 from knowrithm_auth.accounts.tokens import TokenIssuer
 from knowrithm_auth.config import AuthSettings
 from knowrithm_auth.models import SCHEMA, platform
-from knowrithm_common.identity import load_private_key
-from knowrithm_common.service import ServiceSpec, create_service_app
-from knowrithm_common.tasks import tasks_router
 
 logger = logging.getLogger(__name__)
 
@@ -25,8 +25,11 @@ async def bootstrap_super_admin(app: FastAPI) -> None:
         return
     async with app.state.db.sessions() as session, session.begin():
         created = await service.ensure_super_admin(
-            session, email=settings.super_admin_email, username=settings.super_admin_username,
-            first_name=settings.super_admin_first_name, last_name=settings.super_admin_last_name,
+            session,
+            email=settings.super_admin_email,
+            username=settings.super_admin_username,
+            first_name=settings.super_admin_first_name,
+            last_name=settings.super_admin_last_name,
             password=settings.super_admin_password.get_secret_value(),
         )
     if created:
@@ -40,7 +43,9 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
     if not private_pem.strip():
         raise RuntimeError("KNOWRITHM_JWT_PRIVATE_KEY is required (auth signs access tokens)")
     spec = ServiceSpec(
-        name="auth", schema=SCHEMA, outbox=platform.outbox,
+        name="auth",
+        schema=SCHEMA,
+        outbox=platform.outbox,
         routers=[accounts_router, tasks_router(platform.tasks)],
         on_startup=[bootstrap_super_admin],
         description="Companies, users, tokens and API keys.",

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fastapi import FastAPI
-
 from knowrithm_common.messaging.consumer import EventConsumer, Handler
 from knowrithm_common.messaging.streams import JOBS_STREAM
 from knowrithm_common.service import ServiceSpec, create_service_app
 from knowrithm_common.settings import BaseServiceSettings
+
 from knowrithm_ingestion.models import SCHEMA, platform
 
 JOB_HANDLERS: dict[str, Handler] = {}
@@ -25,9 +25,14 @@ WORKER_CONSUMER = "ingestion-worker"
 def consumers(app: FastAPI) -> Sequence[EventConsumer]:
     return [
         EventConsumer(
-            db=app.state.db, processed=platform.processed, nats=app.state.nats,
-            durable=WORKER_CONSUMER, filter_subject="jobs.ingestion.>", stream=JOBS_STREAM,
-            handlers=JOB_HANDLERS, deadletter_unknown=True,
+            db=app.state.db,
+            processed=platform.processed,
+            nats=app.state.nats,
+            durable=WORKER_CONSUMER,
+            filter_subject="jobs.ingestion.>",
+            stream=JOBS_STREAM,
+            handlers=JOB_HANDLERS,
+            deadletter_unknown=True,
         )
     ]
 
@@ -35,8 +40,11 @@ def consumers(app: FastAPI) -> Sequence[EventConsumer]:
 def create_app(settings: BaseServiceSettings | None = None) -> FastAPI:
     """Build the worker app (uvicorn --factory knowrithm_ingestion.worker:create_app)."""
     spec = ServiceSpec(
-        name="ingestion-worker", schema=SCHEMA, outbox=platform.outbox,
-        consumers=consumers, routers=[],
+        name="ingestion-worker",
+        schema=SCHEMA,
+        outbox=platform.outbox,
+        consumers=consumers,
+        routers=[],
         description="Ingestion worker: extraction, chunking, embedding.",
     )
     return create_service_app(spec, settings or BaseServiceSettings())

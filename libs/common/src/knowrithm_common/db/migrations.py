@@ -51,8 +51,11 @@ def run_env(target_metadata: MetaData) -> None:
 
 def _configure_and_run(conn: Connection, metadata: MetaData, schema: str) -> None:
     context.configure(
-        connection=conn, target_metadata=metadata, version_table_schema=schema,
-        include_schemas=False, compare_type=True,
+        connection=conn,
+        target_metadata=metadata,
+        version_table_schema=schema,
+        include_schemas=False,
+        compare_type=True,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -64,4 +67,4 @@ def main(*, package: str, schema: str) -> None:
     if not url:
         sys.exit("DATABASE_URL is not set")
     upgrade(package=package, schema=schema, url=url)
-    print(f"{schema}: migrated to head")  # noqa: T201 - CLI output
+    print(f"{schema}: migrated to head")

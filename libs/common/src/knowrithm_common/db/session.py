@@ -6,7 +6,12 @@ from collections.abc import AsyncIterator, Callable
 
 from fastapi import Request
 from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from knowrithm_common.settings import to_psycopg_url
 
@@ -17,8 +22,11 @@ class Database:
     def __init__(self, url: str, *, schema: str, pool_size: int = 5) -> None:
         self.schema = schema
         self.engine: AsyncEngine = create_async_engine(
-            to_psycopg_url(url), pool_size=pool_size, max_overflow=pool_size,
-            pool_pre_ping=True, pool_recycle=1800,
+            to_psycopg_url(url),
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            pool_recycle=1800,
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._after_commit_hooks: list[Callable[[], None]] = []

@@ -14,9 +14,7 @@ from knowrithm_common.db.base import utcnow
 class SoftDeleteMixin:
     """Adds `deleted_at`; repositories filter on `not_deleted()` / `only_deleted()`."""
 
-    deleted_at: Mapped[dt.datetime | None] = mapped_column(
-        DateTime(timezone=True), default=None, index=True
-    )
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None, index=True)
 
     @property
     def is_deleted(self) -> bool:

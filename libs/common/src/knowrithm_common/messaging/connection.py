@@ -15,6 +15,18 @@ from knowrithm_common.messaging.streams import ensure_streams
 logger = logging.getLogger(__name__)
 
 
+async def stop_task(task: asyncio.Task[None], timeout: float = 5.0) -> None:
+    """Let a background loop that was asked to stop finish; cancel it only past `timeout`."""
+    try:
+        await asyncio.wait_for(asyncio.shield(task), timeout)
+    except TimeoutError:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    except Exception:  # noqa: S110 - the loop logged its own failure
+        pass
+
+
 class NatsConnection:
     """Owns one nats-py client; connects in the background and reconnects forever."""
 
@@ -33,14 +45,19 @@ class NatsConnection:
         while True:
             try:
                 client = await nats.connect(
-                    self.url, name=self.name, allow_reconnect=True,
-                    max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2, drain_timeout=5,
+                    self.url,
+                    name=self.name,
+                    allow_reconnect=True,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.5,
+                    connect_timeout=2,
+                    drain_timeout=5,
                 )
                 self._client = client
                 await ensure_streams(client.jetstream())
                 self._ready.set()
                 return
-            except Exception as exc:  # noqa: BLE001 - any failure means "try again later"
+            except Exception as exc:
                 logger.warning("NATS not reachable at %s (%s); retrying", self.url, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)

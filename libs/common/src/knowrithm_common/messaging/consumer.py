@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_common.db.session import Database
 from knowrithm_common.events.envelope import EventEnvelope
-from knowrithm_common.messaging.connection import NatsConnection
+from knowrithm_common.messaging.connection import NatsConnection, stop_task
 from knowrithm_common.messaging.streams import DEADLETTER_PREFIX, EVENTS_STREAM
 from knowrithm_common.telemetry import extract_context, tracer
 
@@ -33,15 +33,14 @@ logger = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncSession, EventEnvelope], Awaitable[None]]
 
-CONSUMED = Counter(
-    "knowrithm_events_consumed_total", "Events handled by consumers", ["consumer", "outcome"]
-)
+CONSUMED = Counter("knowrithm_events_consumed_total", "Events handled by consumers", ["consumer", "outcome"])
 
 
 def processed_events_table(metadata: MetaData) -> Table:
     """The record of events each consumer has applied, in the schema of `metadata`."""
     return Table(
-        "processed_events", metadata,
+        "processed_events",
+        metadata,
         Column("consumer", String(100), nullable=False),
         Column("event_id", String(36), nullable=False),
         Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
@@ -53,10 +52,20 @@ class EventConsumer:
     """A durable pull consumer dispatching envelopes to handlers by event type."""
 
     def __init__(
-        self, *, db: Database, processed: Table, nats: NatsConnection, durable: str,
-        filter_subject: str, handlers: Mapping[str, Handler], stream: str = EVENTS_STREAM,
-        max_deliver: int = 5, backoff: Sequence[float] = (0.5, 2, 10, 30),
-        ack_wait: float = 30, batch: int = 64, deadletter_unknown: bool = False,
+        self,
+        *,
+        db: Database,
+        processed: Table,
+        nats: NatsConnection,
+        durable: str,
+        filter_subject: str,
+        handlers: Mapping[str, Handler],
+        stream: str = EVENTS_STREAM,
+        max_deliver: int = 5,
+        backoff: Sequence[float] = (0.5, 2, 10, 30),
+        ack_wait: float = 30,
+        batch: int = 64,
+        deadletter_unknown: bool = False,
         only_new: bool = False,
     ) -> None:
         self.db, self.processed, self.nats = db, processed, nats
@@ -69,6 +78,7 @@ class EventConsumer:
         self._task: asyncio.Task[None] | None = None
         self._sub: Any = None
         self._subscribed = asyncio.Event()
+        self._stopping = False
 
     async def wait_subscribed(self, timeout: float = 10) -> None:
         """Wait until the durable consumer exists on the server."""
@@ -78,47 +88,54 @@ class EventConsumer:
         self._task = asyncio.create_task(self._run(), name=f"consumer-{self.durable}")
 
     async def stop(self) -> None:
+        """Finish the delivery in hand, then stop fetching and unsubscribe."""
+        self._stopping = True
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task)
         if self._sub is not None:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
 
     def _config(self) -> ConsumerConfig:
         return ConsumerConfig(
-            durable_name=self.durable, ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=self.deliver_policy, ack_wait=self.ack_wait,
+            durable_name=self.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=self.deliver_policy,
+            ack_wait=self.ack_wait,
             # The server's limit sits above ours so the last attempt still reaches us and is
             # dead-lettered rather than silently dropped.
-            max_deliver=self.max_deliver + 1, filter_subject=self.filter_subject,
+            max_deliver=self.max_deliver + 1,
+            filter_subject=self.filter_subject,
             max_ack_pending=1000,
         )
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.nats.wait_connected()
                 self._sub = await self.nats.js.pull_subscribe(
-                    self.filter_subject, durable=self.durable, stream=self.stream,
+                    self.filter_subject,
+                    durable=self.durable,
+                    stream=self.stream,
                     config=self._config(),
                 )
                 self._subscribed.set()
                 await self._fetch_loop(self._sub)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - NATS outages: resubscribe and go on
+            except Exception as exc:
                 logger.warning("consumer %s interrupted (%s); resubscribing", self.durable, exc)
                 await asyncio.sleep(1)
 
     async def _fetch_loop(self, sub: Any) -> None:
-        while True:
+        while not self._stopping:
             try:
                 messages = await sub.fetch(self.batch, timeout=1)
             except TimeoutError:
                 continue
             for msg in messages:
+                if self._stopping:
+                    return  # unacked: redelivered to whoever consumes next
                 await self.handle(msg)
 
     async def handle(self, msg: Msg) -> None:
@@ -137,7 +154,7 @@ class EventConsumer:
             return
         try:
             outcome = await self._apply(envelope, handler)
-        except Exception as exc:  # noqa: BLE001 - every handler failure is retried or parked
+        except Exception as exc:
             await self._retry_or_deadletter(msg, envelope, exc)
             return
         await msg.ack()

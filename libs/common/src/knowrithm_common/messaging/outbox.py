@@ -15,14 +15,25 @@ import logging
 
 from prometheus_client import Counter, Gauge
 from sqlalchemy import (
-    Column, DateTime, Index, Integer, MetaData, String, Table, Text, func, insert, select, update,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+    update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_common.db.session import Database
 from knowrithm_common.events.envelope import EventEnvelope
-from knowrithm_common.messaging.connection import NatsConnection
+from knowrithm_common.messaging.connection import NatsConnection, stop_task
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +44,8 @@ PENDING = Gauge("knowrithm_outbox_pending", "Outbox events waiting to be publish
 def outbox_table(metadata: MetaData) -> Table:
     """The outbox table in the schema of `metadata`."""
     return Table(
-        "outbox", metadata,
+        "outbox",
+        metadata,
         Column("id", String(36), primary_key=True),
         Column("subject", String(255), nullable=False),
         Column("envelope", JSONB, nullable=False),
@@ -48,9 +60,7 @@ def outbox_table(metadata: MetaData) -> Table:
 async def record_event(session: AsyncSession, table: Table, event: EventEnvelope) -> None:
     """Add `event` to the outbox inside the caller's transaction (flushed, not committed)."""
     await session.execute(
-        insert(table).values(
-            id=event.id, subject=event.subject, envelope=event.model_dump(mode="json")
-        )
+        insert(table).values(id=event.id, subject=event.subject, envelope=event.model_dump(mode="json"))
     )
 
 
@@ -58,12 +68,19 @@ class OutboxRelay:
     """Publishes committed outbox rows to JetStream; one per service process."""
 
     def __init__(
-        self, *, db: Database, table: Table, nats: NatsConnection, service: str,
-        poll_seconds: float = 1.0, batch_size: int = 100,
+        self,
+        *,
+        db: Database,
+        table: Table,
+        nats: NatsConnection,
+        service: str,
+        poll_seconds: float = 1.0,
+        batch_size: int = 100,
     ) -> None:
         self.db, self.table, self.nats, self.service = db, table, nats, service
         self.poll_seconds, self.batch_size = poll_seconds, batch_size
         self._wake = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
         db.on_commit(self.wake)
 
@@ -75,27 +92,32 @@ class OutboxRelay:
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.service}")
 
     async def stop(self) -> None:
+        """Finish the batch in flight, then stop (cancelling a commit can wedge a connection)."""
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task)
 
     async def _run(self) -> None:
         backoff = 0.25
-        while True:
+        while not self._stopping:
             try:
                 published = await self.publish_pending()
                 backoff = 0.25
                 if published >= self.batch_size:
                     continue
-            except Exception as exc:  # noqa: BLE001 - keep relaying after any failure
+            except Exception as exc:
                 logger.warning("outbox relay failed (%s); retrying in %.2fs", exc, backoff)
-                await asyncio.sleep(backoff)
+                await self._sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
-            self._wake.clear()
+            await self._sleep(self.poll_seconds)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Wait `seconds` or until woken (a commit, or stop)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
 
     async def publish_pending(self) -> int:
         """Publish one batch of pending rows; returns how many were published."""
@@ -121,14 +143,15 @@ class OutboxRelay:
             for row in rows:
                 try:
                     await self._publish(row.id, row.subject, row.envelope)
-                except Exception as exc:  # noqa: BLE001 - stop the batch, keep what went out
+                except Exception as exc:
                     failure = exc
                     break
                 done.append(row.id)
             # Rows published before a failure are marked (and committed) so they are not resent.
             if done:
                 await session.execute(
-                    update(t).where(t.c.id.in_(done))
+                    update(t)
+                    .where(t.c.id.in_(done))
                     .values(published_at=dt.datetime.now(dt.UTC), attempts=t.c.attempts + 1)
                 )
         RELAYED.labels(self.service).inc(len(done))

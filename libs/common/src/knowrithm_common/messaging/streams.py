@@ -17,18 +17,28 @@ STREAMS = (
     # Facts: kept for 30 days so projections can be rebuilt by replay. The duplicate window
     # covers an outbox relay that republishes after a crash between publish and commit.
     StreamConfig(
-        name=EVENTS_STREAM, subjects=["events.>"], retention=RetentionPolicy.LIMITS,
-        storage=StorageType.FILE, max_age=30 * _DAY, duplicate_window=15 * 60,
+        name=EVENTS_STREAM,
+        subjects=["events.>"],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=30 * _DAY,
+        duplicate_window=15 * 60,
     ),
     # Work: each job is removed once a worker acks it.
     StreamConfig(
-        name=JOBS_STREAM, subjects=["jobs.>"], retention=RetentionPolicy.WORK_QUEUE,
-        storage=StorageType.FILE, duplicate_window=15 * 60,
+        name=JOBS_STREAM,
+        subjects=["jobs.>"],
+        retention=RetentionPolicy.WORK_QUEUE,
+        storage=StorageType.FILE,
+        duplicate_window=15 * 60,
     ),
     # Poison messages with the error that stopped them, visible to operators.
     StreamConfig(
-        name=DEADLETTER_STREAM, subjects=[DEADLETTER_PREFIX + ">"],
-        retention=RetentionPolicy.LIMITS, storage=StorageType.FILE, max_age=30 * _DAY,
+        name=DEADLETTER_STREAM,
+        subjects=[DEADLETTER_PREFIX + ">"],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=30 * _DAY,
     ),
 )
 

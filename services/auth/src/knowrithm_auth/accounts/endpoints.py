@@ -6,20 +6,25 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from knowrithm_common.db import get_session
+from knowrithm_common.errors import InvalidJSON, NotFound, UnsupportedMediaType, ValidationFailed
+from knowrithm_common.events import Actor
+from knowrithm_common.identity import Principal, authenticated, current_principal
+from knowrithm_common.tokens import JWKS_PATH
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_auth.accounts import service
 from knowrithm_auth.accounts.repository import AccountsRepository
 from knowrithm_auth.accounts.schemas import (
-    CompanyCreate, CompanyOut, LoginRequest, TokenOut, UserOut, UserRegister,
+    CompanyCreate,
+    CompanyOut,
+    LoginRequest,
+    TokenOut,
+    UserOut,
+    UserRegister,
 )
 from knowrithm_auth.accounts.tokens import TokenIssuer
-from knowrithm_common.db import get_session
-from knowrithm_common.errors import InvalidJSON, NotFound, UnsupportedMediaType, ValidationFailed
-from knowrithm_common.events import Actor
-from knowrithm_common.identity import Principal, authenticated, current_principal
-from knowrithm_common.tokens import JWKS_PATH
 
 router = APIRouter(tags=["Authentication"])
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
@@ -30,7 +35,9 @@ def actor_of(request: Request, principal: Principal) -> Actor:
     forwarded = request.headers.get("x-forwarded-for", "")
     ip = forwarded.split(",")[0].strip() or (request.client.host if request.client else None)
     return Actor(
-        kind=principal.kind, id=principal.user_id, ip=ip,
+        kind=principal.kind,
+        id=principal.user_id,
+        ip=ip,
         user_agent=request.headers.get("user-agent"),
     )
 
@@ -62,8 +69,13 @@ async def parse_body(request: Request, model: type[BaseModel]) -> Any:
 
 
 @router.post(
-    "/api/v1/company", status_code=201, response_model=CompanyOut, tags=["Companies"],
-    openapi_extra={"requestBody": {"content": {"application/json": {"schema": CompanyCreate.model_json_schema()}}}},
+    "/api/v1/company",
+    status_code=201,
+    response_model=CompanyOut,
+    tags=["Companies"],
+    openapi_extra={
+        "requestBody": {"content": {"application/json": {"schema": CompanyCreate.model_json_schema()}}}
+    },
 )
 async def create_company(
     request: Request, session: Session, principal: Principal = Depends(current_principal)
@@ -76,14 +88,17 @@ async def create_company(
 
 @router.post("/api/v1/auth/register", status_code=201, response_model=TokenOut)
 async def register(
-    data: UserRegister, request: Request, session: Session,
+    data: UserRegister,
+    request: Request,
+    session: Session,
     principal: Principal = Depends(current_principal),
 ) -> TokenOut:
     """Register a company's admin user (public) and sign them in."""
     user = await service.register_user(session, data, actor_of(request, principal))
     tokens = issuer(request)
     return TokenOut(
-        access_token=tokens.access_token(user), expires_in=tokens.ttl_seconds,
+        access_token=tokens.access_token(user),
+        expires_in=tokens.ttl_seconds,
         user=UserOut.model_validate(user),
     )
 
@@ -94,7 +109,8 @@ async def login(data: LoginRequest, request: Request, session: Session) -> Token
     user = await service.authenticate(session, data.email, data.password)
     tokens = issuer(request)
     return TokenOut(
-        access_token=tokens.access_token(user), expires_in=tokens.ttl_seconds,
+        access_token=tokens.access_token(user),
+        expires_in=tokens.ttl_seconds,
         user=UserOut.model_validate(user),
     )
 

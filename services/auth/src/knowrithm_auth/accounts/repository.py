@@ -41,7 +41,8 @@ class AccountsRepository:
         row = (
             await self.session.execute(
                 select(User.email, User.username).where(
-                    (func.lower(User.email) == email.lower()) | (func.lower(User.username) == username.lower())
+                    (func.lower(User.email) == email.lower())
+                    | (func.lower(User.username) == username.lower())
                 )
             )
         ).first()

@@ -5,16 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+from knowrithm_common.errors import Conflict, NotFound, Unauthorized
+from knowrithm_common.events import Actor, new_event
+from knowrithm_common.events.auth import CompanyCreatedV1, UserRegisteredV1
+from knowrithm_common.messaging.outbox import record_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_auth.accounts.passwords import hash_password, verify_password
 from knowrithm_auth.accounts.repository import AccountsRepository
 from knowrithm_auth.accounts.schemas import CompanyCreate, UserRegister
 from knowrithm_auth.models import Company, User, platform
-from knowrithm_common.errors import Conflict, NotFound, Unauthorized
-from knowrithm_common.events import Actor, new_event
-from knowrithm_common.events.auth import CompanyCreatedV1, UserRegisteredV1
-from knowrithm_common.messaging.outbox import record_event
 
 SOURCE = "auth"
 
@@ -65,9 +65,16 @@ async def register_user(
     if taken is not None:
         raise UserExists(f"A user with this {taken} already exists", detail={"field": taken})
     user = User(
-        id=uuid.uuid4(), company_id=data.company_id, email=data.email, username=data.username,
-        password_hash=await hash_password(data.password), first_name=data.first_name,
-        last_name=data.last_name, role=role, status="active", email_verified=False,
+        id=uuid.uuid4(),
+        company_id=data.company_id,
+        email=data.email,
+        username=data.username,
+        password_hash=await hash_password(data.password),
+        first_name=data.first_name,
+        last_name=data.last_name,
+        role=role,
+        status="active",
+        email_verified=False,
         failed_login_attempts=0,
     )
     repo.add(user)
@@ -78,7 +85,10 @@ async def register_user(
 
 async def _record_registration(session: AsyncSession, user: User, actor: Actor) -> None:
     event = UserRegisteredV1(
-        user_id=user.id, company_id=user.company_id, email=user.email, username=user.username,
+        user_id=user.id,
+        company_id=user.company_id,
+        email=user.email,
+        username=user.username,
         role=user.role,
     )
     await record_event(
@@ -108,9 +118,17 @@ async def ensure_super_admin(
     if await repo.user_by_email(email) is not None:
         return False
     user = User(
-        id=uuid.uuid4(), company_id=None, email=email, username=username,
-        password_hash=await hash_password(password), first_name=first_name, last_name=last_name,
-        role="super_admin", status="active", email_verified=True, failed_login_attempts=0,
+        id=uuid.uuid4(),
+        company_id=None,
+        email=email,
+        username=username,
+        password_hash=await hash_password(password),
+        first_name=first_name,
+        last_name=last_name,
+        role="super_admin",
+        status="active",
+        email_verified=True,
+        failed_login_attempts=0,
     )
     repo.add(user)
     await session.flush()

@@ -7,9 +7,9 @@ import uuid
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from knowrithm_common.tokens import ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER, key_id, public_jwk
 
 from knowrithm_auth.models import User
-from knowrithm_common.tokens import ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER, key_id, public_jwk
 
 
 class TokenIssuer:
@@ -23,10 +23,15 @@ class TokenIssuer:
     def access_token(self, user: User) -> str:
         now = int(time.time())
         claims = {
-            "iss": ACCESS_TOKEN_ISSUER, "aud": ACCESS_TOKEN_AUDIENCE,
-            "sub": str(user.id), "jti": uuid.uuid4().hex, "iat": now, "exp": now + self.ttl_seconds,
+            "iss": ACCESS_TOKEN_ISSUER,
+            "aud": ACCESS_TOKEN_AUDIENCE,
+            "sub": str(user.id),
+            "jti": uuid.uuid4().hex,
+            "iat": now,
+            "exp": now + self.ttl_seconds,
             "company_id": str(user.company_id) if user.company_id else None,
-            "role": user.role, "typ": "access",
+            "role": user.role,
+            "typ": "access",
         }
         return jwt.encode(claims, self._key, algorithm="EdDSA", headers={"kid": self._kid})
 

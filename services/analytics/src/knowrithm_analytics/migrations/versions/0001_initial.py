@@ -6,7 +6,6 @@ Revises:
 
 import sqlalchemy as sa
 from alembic import op
-
 from knowrithm_common.db.platform import create_platform_tables, drop_platform_tables
 
 revision = "0001"
@@ -36,9 +35,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("user_id", name="pk_user_registrations"),
         schema=SCHEMA,
     )
-    op.create_index(
-        "ix_user_registrations_company_id", "user_registrations", ["company_id"], schema=SCHEMA
-    )
+    op.create_index("ix_user_registrations_company_id", "user_registrations", ["company_id"], schema=SCHEMA)
 
 
 def downgrade() -> None:

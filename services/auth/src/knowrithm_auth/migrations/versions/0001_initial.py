@@ -6,7 +6,6 @@ Revises:
 
 import sqlalchemy as sa
 from alembic import op
-
 from knowrithm_common.db.platform import create_platform_tables, drop_platform_tables
 
 revision = "0001"
@@ -39,7 +38,11 @@ def upgrade() -> None:
     op.create_table(
         "users",
         sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("company_id", sa.Uuid(), sa.ForeignKey(f"{SCHEMA}.companies.id", name="fk_users_company_id_companies")),
+        sa.Column(
+            "company_id",
+            sa.Uuid(),
+            sa.ForeignKey(f"{SCHEMA}.companies.id", name="fk_users_company_id_companies"),
+        ),
         sa.Column("email", sa.String(255), nullable=False),
         sa.Column("username", sa.String(50), nullable=False),
         sa.Column("password_hash", sa.String(255), nullable=False),
