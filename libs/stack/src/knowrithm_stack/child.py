@@ -7,6 +7,7 @@ import signal
 import subprocess
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from pathlib import Path
 
@@ -26,7 +27,7 @@ def log_tail(path: Path, lines: int = 40) -> str:
         return ""
 
 
-class Child:
+class Child(ABC):
     """Base class of everything the supervisor runs; subclasses say what to run and probe."""
 
     #: 0 = infrastructure server (stopped after every tier-1 process), 1 = platform process.
@@ -50,9 +51,9 @@ class Child:
         self._proc: subprocess.Popen[bytes] | None = None
 
     # -- what to run (subclasses) -------------------------------------------------------
+    @abstractmethod
     def command(self) -> list[str]:
         """Return the argv to run."""
-        raise NotImplementedError
 
     def environment(self) -> dict[str, str] | None:
         """Return the child's environment (None = inherit)."""
@@ -68,15 +69,16 @@ class Child:
 
     def prepare(self) -> None:
         """Get ready to start (create directories, initialise data); runs before each start."""
+        return None  # most children need nothing; servers override
 
+    @abstractmethod
     def is_ready(self) -> bool:
         """Return True when the child answers its readiness probe."""
-        raise NotImplementedError
 
     @property
+    @abstractmethod
     def url(self) -> str:
         """Return the URL clients use to reach the child."""
-        raise NotImplementedError
 
     # -- lifecycle ----------------------------------------------------------------------
     @property
