@@ -9,10 +9,14 @@ from knowrithm_common.messaging.consumer import EventConsumer
 from knowrithm_common.messaging.streams import DEADLETTER_PREFIX, DEADLETTER_STREAM
 from sqlalchemy import Column, String, Table, func, insert, select
 
-from .conftest import SCHEMA, platform_metadata
+from .conftest import platform_metadata
 
-applied = Table("consumer_applied", platform_metadata(), Column("note", String(100)), schema=None) \
-    if "consumer_applied" not in platform_metadata().tables else platform_metadata().tables[f"{SCHEMA}.consumer_applied"]
+applied = Table("consumer_applied", platform_metadata(), Column("note", String(100)))
+
+
+async def record_note(session, event):
+    """A handler with a visible effect: one row per application of an event."""
+    await session.execute(insert(applied).values(note=event.data["name"]))
 
 
 async def _ensure_table(db):
@@ -54,11 +58,8 @@ async def test_redelivered_event_is_applied_once(db, tables, nats):
     await _ensure_table(db)
     note = uuid.uuid4().hex
 
-    async def handler(session, event):
-        await session.execute(insert(applied).values(note=event.data["name"]))
-
     event = _event(note)
-    consumer = _consumer(db, tables, nats, {event.type: handler})
+    consumer = _consumer(db, tables, nats, {event.type: record_note})
     await consumer.start()
     await consumer.wait_subscribed()
     try:
@@ -102,11 +103,8 @@ async def test_malformed_message_goes_to_dead_letter_without_blocking_the_next(d
     await _ensure_table(db)
     note = uuid.uuid4().hex
 
-    async def handler(session, event):
-        await session.execute(insert(applied).values(note=event.data["name"]))
-
     good = _event(note)
-    consumer = _consumer(db, tables, nats, {good.type: handler})
+    consumer = _consumer(db, tables, nats, {good.type: record_note})
     dead = await nats.js.pull_subscribe(DEADLETTER_PREFIX + consumer.durable, stream=DEADLETTER_STREAM)
     await consumer.start()
     await consumer.wait_subscribed()

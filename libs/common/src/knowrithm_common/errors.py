@@ -53,6 +53,10 @@ class NotFound(KnowrithmError):
     status_code, code, message = 404, "not_found", "Resource not found"
 
 
+class MethodNotAllowed(KnowrithmError):
+    status_code, code, message = 405, "method_not_allowed", "Method not allowed"
+
+
 class Conflict(KnowrithmError):
     status_code, code, message = 409, "conflict", "Resource already exists"
 

@@ -49,7 +49,6 @@ class Principal(BaseModel):
     api_key_id: uuid.UUID | None = None
     lead_id: uuid.UUID | None = None
     impersonator_id: uuid.UUID | None = None
-    request_id: str | None = None
 
     @property
     def is_authenticated(self) -> bool:
@@ -60,8 +59,8 @@ class Principal(BaseModel):
         return self.role == Role.SUPER_ADMIN
 
     @classmethod
-    def anonymous(cls, request_id: str | None = None) -> Principal:
-        return cls(kind="anonymous", request_id=request_id)
+    def anonymous(cls) -> Principal:
+        return cls(kind="anonymous")
 
 
 def load_private_key(pem: str) -> Ed25519PrivateKey:

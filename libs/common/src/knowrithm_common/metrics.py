@@ -7,7 +7,6 @@ import time
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUESTS = Counter("knowrithm_http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
@@ -21,12 +20,8 @@ LATENCY = Histogram(
 
 def _route_template(scope: Scope) -> str:
     # Label by template ("/api/v1/agent/{agent_id}"), never the raw path: bounded cardinality.
-    app = scope.get("app")
-    for route in getattr(getattr(app, "router", None), "routes", []):
-        match, _ = route.matches(scope)
-        if match == Match.FULL:
-            return str(getattr(route, "path", "unmatched"))
-    return "unmatched"
+    # The router stores the matched route in the (shared) scope once it has routed.
+    return str(getattr(scope.get("route"), "path", "unmatched"))
 
 
 class PrometheusMiddleware:

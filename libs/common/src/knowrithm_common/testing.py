@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -21,7 +21,12 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from fastapi import FastAPI
 
-from knowrithm_common.identity import ASSERTION_HEADER, AssertionSigner, Principal
+from knowrithm_common.identity import (
+    ASSERTION_HEADER,
+    AssertionSigner,
+    Principal,
+    load_private_key,
+)
 
 
 @dataclass(frozen=True)
@@ -37,8 +42,6 @@ class KeyPair:
         return cls(private, public)
 
     def signer(self) -> AssertionSigner:
-        from knowrithm_common.identity import load_private_key
-
         return AssertionSigner(load_private_key(self.private_pem))
 
 
@@ -90,5 +93,3 @@ def service_env(
     env.update(extra or {})
     return env
 
-
-AppFactory = Callable[[], FastAPI]

@@ -12,17 +12,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import aiohttp
-from knowrithm_common.errors import KnowrithmError, NotFound, ServiceUnavailable
+from knowrithm_common.errors import MethodNotAllowed, NotFound, ServiceUnavailable
 from starlette.types import Scope, Send
 
 from knowrithm_gateway.routing import TASK_OWNERS
 
 if TYPE_CHECKING:
     from knowrithm_gateway.runtime import GatewayRuntime
-
-
-class MethodNotAllowed(KnowrithmError):
-    status_code, code, message = 405, "method_not_allowed", "Method not allowed"
 
 
 @dataclass(frozen=True, slots=True)
