@@ -44,6 +44,7 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 from fastapi import FastAPI, Request
+
 from knowrithm_common.identity import AssertionMiddleware, AssertionVerifier, load_public_key
 
 BENCH_DIR = Path(__file__).resolve().parent

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy import MetaData, create_engine, text
+
 from knowrithm_common.db.base import NAMING_CONVENTION
 from knowrithm_common.db.platform import PlatformTables
 from knowrithm_common.db.session import Database
 from knowrithm_common.messaging.connection import NatsConnection
 from knowrithm_common.settings import to_psycopg_url
-from sqlalchemy import MetaData, create_engine, text
 
 SCHEMA = "libtest"
 

@@ -3,11 +3,12 @@
 import asyncio
 import uuid
 
+from sqlalchemy import Column, String, Table, func, insert, select
+
 from knowrithm_common.events import new_event
 from knowrithm_common.events.auth import CompanyCreatedV1
 from knowrithm_common.messaging.consumer import EventConsumer
 from knowrithm_common.messaging.streams import DEADLETTER_PREFIX, DEADLETTER_STREAM
-from sqlalchemy import Column, String, Table, func, insert, select
 
 from .conftest import platform_metadata
 

@@ -1,7 +1,8 @@
 import httpx
 from fastapi import FastAPI
-from knowrithm_common.errors import NotFound, RateLimited, install_error_handlers
 from pydantic import BaseModel
+
+from knowrithm_common.errors import NotFound, RateLimited, install_error_handlers
 
 
 class Item(BaseModel):

@@ -3,6 +3,7 @@ import uuid
 import httpx
 import pytest
 from fastapi import Depends, FastAPI
+
 from knowrithm_common.errors import Unauthorized, install_error_handlers
 from knowrithm_common.identity import (
     AssertionMiddleware,

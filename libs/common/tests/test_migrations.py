@@ -5,9 +5,10 @@ import importlib
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, inspect
+
 from knowrithm_common.db.migrations import upgrade
 from knowrithm_common.settings import to_psycopg_url
-from sqlalchemy import create_engine, inspect
 
 SERVICES = ["auth", "agents", "conversations", "ingestion", "analytics"]
 

@@ -4,11 +4,12 @@ import asyncio
 import uuid
 
 import pytest
+from sqlalchemy import select
+
 from knowrithm_common.events import new_event
 from knowrithm_common.events.auth import CompanyCreatedV1
 from knowrithm_common.messaging.outbox import OutboxRelay, record_event
 from knowrithm_common.messaging.streams import EVENTS_STREAM
-from sqlalchemy import select
 
 
 def _event():

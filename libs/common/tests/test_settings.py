@@ -1,6 +1,7 @@
 import pytest
-from knowrithm_common.settings import BaseServiceSettings, to_psycopg_url
 from pydantic import SecretStr, ValidationError
+
+from knowrithm_common.settings import BaseServiceSettings, to_psycopg_url
 
 
 class _Settings(BaseServiceSettings):

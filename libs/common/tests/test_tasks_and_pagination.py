@@ -1,11 +1,12 @@
 import uuid
 
 import pytest
+from sqlalchemy import select
+
 from knowrithm_common.errors import NotFound
 from knowrithm_common.identity import Principal, Role
 from knowrithm_common.pagination import PageParams, Pagination, paginate
 from knowrithm_common.tasks import TaskStatus, create_task, get_task, report_progress
-from sqlalchemy import select
 
 
 async def test_task_progress_is_visible_to_its_company_only(db, tables):

@@ -1,9 +1,10 @@
 import uuid
 
+from opentelemetry import trace
+
 from knowrithm_common.events import new_event
 from knowrithm_common.events.auth import CompanyCreatedV1
 from knowrithm_common.telemetry import extract_context, inject_headers, setup_tracing, tracer
-from opentelemetry import trace
 
 
 def test_event_carries_the_trace_of_the_request_that_caused_it():

@@ -9,6 +9,7 @@ import nats
 import psycopg
 import pytest
 import redis
+
 from knowrithm_stack.launcher import Stack
 from knowrithm_stack.servers import ExternalServer, build_servers
 

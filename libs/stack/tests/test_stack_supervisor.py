@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+
 from knowrithm_stack.child import StartupError
 from knowrithm_stack.keys import key_env, super_admin_env
 from knowrithm_stack.launcher import Platform, Stack

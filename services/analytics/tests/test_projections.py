@@ -4,6 +4,7 @@ import asyncio
 import uuid
 
 import pytest
+
 from knowrithm_common.db.migrations import upgrade
 from knowrithm_common.events import new_event
 from knowrithm_common.events.auth import CompanyCreatedV1, UserRegisteredV1

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+
 from knowrithm_common.db.migrations import upgrade
 from knowrithm_common.testing import KeyPair, environment, running_app, service_env
 

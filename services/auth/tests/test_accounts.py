@@ -1,11 +1,12 @@
 import uuid
 
 import jwt
+from sqlalchemy import select
+
 from knowrithm_auth.models import Company, platform
 from knowrithm_common.identity import Principal, Role
 from knowrithm_common.testing import assertion_headers
 from knowrithm_common.tokens import ACCESS_TOKEN_AUDIENCE
-from sqlalchemy import select
 
 from .conftest import SUPER_ADMIN
 

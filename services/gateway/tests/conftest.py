@@ -28,6 +28,8 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from redis.asyncio import Redis
+
 from knowrithm_common.identity import AssertionMiddleware, AssertionVerifier
 from knowrithm_common.tokens import (
     ACCESS_TOKEN_AUDIENCE,
@@ -37,7 +39,6 @@ from knowrithm_common.tokens import (
 )
 from knowrithm_gateway.config import GatewaySettings
 from knowrithm_gateway.main import create_app
-from redis.asyncio import Redis
 
 SERVICES = ("auth", "agents", "conversations", "ingestion", "analytics", "ingestion-worker")
 SLOW_SECONDS = 2.0

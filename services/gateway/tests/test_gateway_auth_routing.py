@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from knowrithm_common.tokens import REVOKED_JTI_KEY, VALID_AFTER_KEY, public_jwk
 from redis.asyncio import Redis
+
+from knowrithm_common.tokens import REVOKED_JTI_KEY, VALID_AFTER_KEY, public_jwk
 
 
 def bearer(token: str) -> dict[str, str]:

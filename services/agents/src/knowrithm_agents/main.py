@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+
+from knowrithm_agents.models import SCHEMA, platform
 from knowrithm_common.service import ServiceSpec, create_service_app
 from knowrithm_common.settings import BaseServiceSettings
 from knowrithm_common.tasks import tasks_router
-
-from knowrithm_agents.models import SCHEMA, platform
 
 
 def create_app(settings: BaseServiceSettings | None = None) -> FastAPI:

@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fastapi import FastAPI
-from knowrithm_common.messaging.consumer import EventConsumer
-from knowrithm_common.service import ServiceSpec, create_service_app
-from knowrithm_common.settings import BaseServiceSettings
-from knowrithm_common.tasks import tasks_router
 from pydantic_settings import SettingsConfigDict
 
 from knowrithm_analytics.models import SCHEMA, platform
 from knowrithm_analytics.projections.endpoints import router as metrics_router
 from knowrithm_analytics.projections.handlers import HANDLERS
+from knowrithm_common.messaging.consumer import EventConsumer
+from knowrithm_common.service import ServiceSpec, create_service_app
+from knowrithm_common.settings import BaseServiceSettings
+from knowrithm_common.tasks import tasks_router
 
 PROJECTIONS_CONSUMER = "analytics-projections"
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from knowrithm_common.db.base import make_base
-from knowrithm_common.db.platform import PlatformTables
 from sqlalchemy import DateTime, String
 from sqlalchemy.orm import Mapped, mapped_column
+
+from knowrithm_common.db.base import make_base
+from knowrithm_common.db.platform import PlatformTables
 
 SCHEMA = "analytics"
 Base = make_base(SCHEMA)

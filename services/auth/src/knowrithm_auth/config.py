@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from knowrithm_common.settings import INSECURE_DEFAULTS, BaseServiceSettings, InsecureSettingsError
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
+
+from knowrithm_common.settings import INSECURE_DEFAULTS, BaseServiceSettings, InsecureSettingsError
 
 
 class AuthSettings(BaseServiceSettings):

@@ -5,15 +5,15 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI
-from knowrithm_common.identity import load_private_key
-from knowrithm_common.service import ServiceSpec, create_service_app
-from knowrithm_common.tasks import tasks_router
 
 from knowrithm_auth.accounts import service
 from knowrithm_auth.accounts.endpoints import router as accounts_router
 from knowrithm_auth.accounts.tokens import TokenIssuer
 from knowrithm_auth.config import AuthSettings
 from knowrithm_auth.models import SCHEMA, platform
+from knowrithm_common.identity import load_private_key
+from knowrithm_common.service import ServiceSpec, create_service_app
+from knowrithm_common.tasks import tasks_router
 
 logger = logging.getLogger(__name__)
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+from sqlalchemy import DateTime, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
 from knowrithm_common.db.base import IdMixin, TimestampMixin, make_base
 from knowrithm_common.db.platform import PlatformTables
 from knowrithm_common.db.softdelete import SoftDeleteMixin
-from sqlalchemy import DateTime, ForeignKey, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
 
 SCHEMA = "auth"
 Base = make_base(SCHEMA)

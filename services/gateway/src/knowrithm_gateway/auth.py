@@ -10,6 +10,10 @@ import logging
 from typing import Any
 
 import jwt
+from pydantic import ValidationError
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
 from knowrithm_common.errors import ServiceUnavailable, Unauthorized
 from knowrithm_common.identity import AssertionSigner, Principal, Role
 from knowrithm_common.tokens import (
@@ -19,10 +23,6 @@ from knowrithm_common.tokens import (
     VALID_AFTER_KEY,
     AccessTokenClaims,
 )
-from pydantic import ValidationError
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
-
 from knowrithm_gateway.jwks import JwksCache
 from knowrithm_gateway.revocation import BatchedMget
 from knowrithm_gateway.token_cache import SignedPrincipal, VerifiedToken, VerifiedTokens

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from knowrithm_common.settings import BaseServiceSettings
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
+
+from knowrithm_common.settings import BaseServiceSettings
 
 MIB = 1024 * 1024
 

@@ -6,9 +6,10 @@ import re
 import uuid
 from dataclasses import dataclass, field
 
+from starlette.types import Scope
+
 from knowrithm_common.errors import BadRequest
 from knowrithm_common.identity import ASSERTION_HEADER
-from starlette.types import Scope
 
 # RFC 9110 §7.6.1: meaningful for one connection only, never forwarded.
 HOP_BY_HOP = frozenset({

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import jwt
+
 from knowrithm_common.errors import ServiceUnavailable
 
 logger = logging.getLogger(__name__)

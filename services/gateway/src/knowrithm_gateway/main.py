@@ -7,15 +7,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
 from knowrithm_common.context import RequestContextMiddleware
 from knowrithm_common.errors import install_error_handlers
 from knowrithm_common.health import health_router
 from knowrithm_common.logging import configure_logging
 from knowrithm_common.metrics import PrometheusMiddleware, metrics_endpoint
 from knowrithm_common.telemetry import setup_tracing
-from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
-
 from knowrithm_gateway.config import GatewaySettings
 from knowrithm_gateway.health import platform_health_router
 from knowrithm_gateway.openapi import openapi_router

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from knowrithm_common.metrics import LATENCY, REQUESTS
 from prometheus_client import Counter
+
+from knowrithm_common.metrics import LATENCY, REQUESTS
 
 SERVICE = "gateway"
 UNMATCHED = "unmatched"

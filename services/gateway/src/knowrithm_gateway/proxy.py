@@ -16,6 +16,11 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import aiohttp
+from opentelemetry import propagate, trace
+from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
+from yarl import URL
+
 from knowrithm_common.errors import (
     BadGateway,
     GatewayTimeout,
@@ -27,11 +32,6 @@ from knowrithm_common.errors import (
 )
 from knowrithm_common.logging import request_id_var
 from knowrithm_common.telemetry import extract_context, tracer
-from opentelemetry import propagate, trace
-from starlette.responses import JSONResponse
-from starlette.types import Receive, Scope, Send
-from yarl import URL
-
 from knowrithm_gateway.headers import Incoming, read_incoming, response_headers, upstream_headers
 from knowrithm_gateway.metrics import UNMATCHED, observe_request, observe_upstream_error
 from knowrithm_gateway.routing import API_PREFIX, TASKS, Route

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import aiohttp
-from knowrithm_common.identity import AssertionSigner, load_private_key
-from knowrithm_common.tokens import JWKS_PATH
 from redis.asyncio import Redis
 
+from knowrithm_common.identity import AssertionSigner, load_private_key
+from knowrithm_common.tokens import JWKS_PATH
 from knowrithm_gateway.auth import Authenticator, TokenVerifier
 from knowrithm_gateway.config import GatewaySettings
 from knowrithm_gateway.jwks import JwksCache

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import aiohttp
-from knowrithm_common.errors import MethodNotAllowed, NotFound, ServiceUnavailable
 from starlette.types import Scope, Send
 
+from knowrithm_common.errors import MethodNotAllowed, NotFound, ServiceUnavailable
 from knowrithm_gateway.routing import TASK_OWNERS
 
 if TYPE_CHECKING:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+
 from knowrithm_common.service import ServiceSpec, create_service_app
 from knowrithm_common.settings import BaseServiceSettings
 from knowrithm_common.tasks import tasks_router
-
 from knowrithm_ingestion.models import SCHEMA, platform
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fastapi import FastAPI
+
 from knowrithm_common.messaging.consumer import EventConsumer, Handler
 from knowrithm_common.messaging.streams import JOBS_STREAM
 from knowrithm_common.service import ServiceSpec, create_service_app
 from knowrithm_common.settings import BaseServiceSettings
-
 from knowrithm_ingestion.models import SCHEMA, platform
 
 JOB_HANDLERS: dict[str, Handler] = {}

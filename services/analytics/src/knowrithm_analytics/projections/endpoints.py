@@ -6,11 +6,11 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from knowrithm_common.db import get_session
-from knowrithm_common.identity import Principal, Role, require_roles
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_analytics.projections import repository
+from knowrithm_common.db import get_session
+from knowrithm_common.identity import Principal, Role, require_roles
 
 router = APIRouter(tags=["Admin"])
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]

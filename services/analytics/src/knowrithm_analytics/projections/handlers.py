@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from knowrithm_common.events import EventEnvelope
-from knowrithm_common.events.auth import CompanyCreatedV1, UserRegisteredV1
-from knowrithm_common.messaging.consumer import Handler
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_analytics.models import CompanyRegistration, UserRegistration
+from knowrithm_common.events import EventEnvelope
+from knowrithm_common.events.auth import CompanyCreatedV1, UserRegisteredV1
+from knowrithm_common.messaging.consumer import Handler
 
 
 async def company_created(session: AsyncSession, event: EventEnvelope) -> None:

@@ -6,11 +6,6 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from knowrithm_common.db import get_session
-from knowrithm_common.errors import InvalidJSON, NotFound, UnsupportedMediaType, ValidationFailed
-from knowrithm_common.events import Actor
-from knowrithm_common.identity import Principal, authenticated, current_principal
-from knowrithm_common.tokens import JWKS_PATH
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +20,11 @@ from knowrithm_auth.accounts.schemas import (
     UserRegister,
 )
 from knowrithm_auth.accounts.tokens import TokenIssuer
+from knowrithm_common.db import get_session
+from knowrithm_common.errors import InvalidJSON, NotFound, UnsupportedMediaType, ValidationFailed
+from knowrithm_common.events import Actor
+from knowrithm_common.identity import Principal, authenticated, current_principal
+from knowrithm_common.tokens import JWKS_PATH
 
 router = APIRouter(tags=["Authentication"])
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -5,16 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from knowrithm_common.errors import Conflict, NotFound, Unauthorized
-from knowrithm_common.events import Actor, new_event
-from knowrithm_common.events.auth import CompanyCreatedV1, UserRegisteredV1
-from knowrithm_common.messaging.outbox import record_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_auth.accounts.passwords import hash_password, verify_password
 from knowrithm_auth.accounts.repository import AccountsRepository
 from knowrithm_auth.accounts.schemas import CompanyCreate, UserRegister
 from knowrithm_auth.models import Company, User, platform
+from knowrithm_common.errors import Conflict, NotFound, Unauthorized
+from knowrithm_common.events import Actor, new_event
+from knowrithm_common.events.auth import CompanyCreatedV1, UserRegisteredV1
+from knowrithm_common.messaging.outbox import record_event
 
 SOURCE = "auth"
 

@@ -7,9 +7,9 @@ import uuid
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from knowrithm_common.tokens import ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER, key_id, public_jwk
 
 from knowrithm_auth.models import User
+from knowrithm_common.tokens import ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER, key_id, public_jwk
 
 
 class TokenIssuer:

@@ -6,6 +6,7 @@ Revises:
 
 import sqlalchemy as sa
 from alembic import op
+
 from knowrithm_common.db.platform import create_platform_tables, drop_platform_tables
 
 revision = "0001"
