@@ -38,10 +38,54 @@ class Role(StrEnum):
     ANONYMOUS = "anonymous"
 
 
+# API-key scopes (the Knowrithm API's enum). `full_access` and `admin` grant everything,
+# `write` also grants `update` and `delete`. A scope may name one resource, `documents:write`,
+# to grant that action on that resource only.
+SCOPES = ("read", "write", "update", "delete", "admin", "full_access")
+_IMPLIES = {
+    "full_access": {"read", "write", "update", "delete", "admin"},
+    "admin": {"read", "write", "update", "delete", "admin"},
+    "write": {"write", "update", "delete"},
+    "update": {"update"},
+    "delete": {"delete"},
+    "read": {"read"},
+}
+
+
+def method_scope(method: str) -> str:
+    """The scope an API key needs for an HTTP method, unless its route declares another."""
+    return {
+        "GET": "read",
+        "HEAD": "read",
+        "OPTIONS": "read",
+        "PUT": "update",
+        "PATCH": "update",
+        "DELETE": "delete",
+    }.get(method.upper(), "write")
+
+
+def valid_scope(scope: str) -> bool:
+    """Whether `scope` is one of SCOPES, or `<resource>:<one of SCOPES>`."""
+    _, _, action = scope.rpartition(":")
+    resource = scope[: -len(action) - 1] if ":" in scope else ""
+    return action in SCOPES and (":" not in scope or resource.replace("-", "").isalnum())
+
+
+def scopes_grant(granted: Iterable[str], needed: str, *, resource: str | None = None) -> bool:
+    """Whether scopes `granted` allow action `needed` (on `resource`, if it is named)."""
+    for scope in granted:
+        scope_resource, _, action = scope.rpartition(":")
+        if scope_resource and scope_resource != resource:
+            continue
+        if needed in _IMPLIES.get(action, ()):
+            return True
+    return False
+
+
 class Principal(BaseModel):
     """Who is calling, as asserted by the gateway."""
 
-    kind: str = Field(description="user | api_key | lead | anonymous")
+    kind: str = Field(description="user | api_key | lead | anonymous | service")
     company_id: uuid.UUID | None = None
     user_id: uuid.UUID | None = None
     role: Role = Role.ANONYMOUS
@@ -61,6 +105,11 @@ class Principal(BaseModel):
     @classmethod
     def anonymous(cls) -> Principal:
         return cls(kind="anonymous")
+
+    @classmethod
+    def service(cls) -> Principal:
+        """The gateway itself calling a service's internal route."""
+        return cls(kind="service")
 
 
 def load_private_key(pem: str) -> Ed25519PrivateKey:
@@ -122,13 +171,19 @@ class AssertionVerifier:
 class AssertionMiddleware:
     """Refuses `/api/` requests that lack a valid gateway assertion; stores the principal."""
 
-    def __init__(self, app: ASGIApp, *, verifier: AssertionVerifier, prefix: str = "/api/"):
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        verifier: AssertionVerifier,
+        prefixes: tuple[str, ...] = ("/api/", "/internal/"),
+    ):
         self.app = app
         self.verifier = verifier
-        self.prefix = prefix
+        self.prefixes = prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefixes):
             await self.app(scope, receive, send)
             return
         token = _header(scope, ASSERTION_HEADER.encode())
@@ -185,8 +240,24 @@ def require_scopes(scopes: Iterable[str]) -> Callable[[Request], Principal]:
 
     def dependency(request: Request) -> Principal:
         principal = authenticated(request)
-        if principal.kind == "api_key" and not needed <= set(principal.scopes):
+        if principal.kind == "api_key" and not all(scopes_grant(principal.scopes, s) for s in needed):
             raise Forbidden(f"API key lacks scope(s): {', '.join(sorted(needed))}")
         return principal
 
     return dependency
+
+
+def users_only(request: Request) -> Principal:
+    """FastAPI dependency: a signed-in user (a JWT), not an API key or a lead."""
+    principal = authenticated(request)
+    if principal.kind != "user":
+        raise Forbidden("This operation needs a user's access token, not an API key")
+    return principal
+
+
+def gateway_only(request: Request) -> Principal:
+    """FastAPI dependency for internal routes: only the gateway itself may call."""
+    principal = current_principal(request)
+    if principal.kind != "service":
+        raise Forbidden("Internal route")
+    return principal

@@ -22,6 +22,17 @@ JWKS_PATH = "/.well-known/jwks.json"
 # instant before which every token of a user is refused (forced sign-out).
 REVOKED_JTI_KEY = "auth:revoked:jti:{jti}"
 VALID_AFTER_KEY = "auth:valid-after:{user_id}"
+# A signed-out (or reuse-compromised) sign-in session: every access token carrying its `sid`.
+REVOKED_SESSION_KEY = "auth:revoked:sid:{sid}"
+# Set while a company is deleted: every credential of that company is refused.
+COMPANY_DISABLED_KEY = "auth:company-disabled:{company_id}"
+# The gateway's cache of a resolved API key (an ApiKeyRecord as JSON), keyed by the key's hash.
+API_KEY_CACHE_KEY = "gw:api-key:{key_hash}"
+# Where the gateway asks auth to resolve an API key it has not cached (internal, not proxied).
+API_KEY_RESOLVE_PATH = "/internal/v1/api-keys/resolve"
+
+API_KEY_PREFIX = "ak_"
+API_SECRET_PREFIX = "as_"
 
 
 class AccessTokenClaims(BaseModel):
@@ -29,13 +40,37 @@ class AccessTokenClaims(BaseModel):
 
     sub: uuid.UUID
     jti: str
-    iat: int
+    iat: float
     exp: int
     company_id: uuid.UUID | None = None
     role: str
     typ: str = "access"
     scopes: list[str] = Field(default_factory=list)
     imp: uuid.UUID | None = Field(default=None, description="impersonating super admin's id")
+    sid: uuid.UUID | None = Field(default=None, description="sign-in session (refresh family)")
+
+
+def credential_hash(value: str) -> str:
+    """SHA-256 hex of an API key or secret, or of an opaque refresh/mail token.
+
+    A fast hash is right here: these are 256-bit random strings, not passwords, so there is
+    nothing to brute-force, and the gateway checks a secret on every request.
+    """
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+class ApiKeyRecord(BaseModel):
+    """What auth tells the gateway about an API key, and what the gateway caches in Redis."""
+
+    id: uuid.UUID
+    company_id: uuid.UUID
+    user_id: uuid.UUID
+    role: str = Field(description="the role of the user who created the key")
+    scopes: list[str]
+    secret_hash: str
+    expires_at: float | None = Field(None, description="unix time")
+    rate_limit_per_hour: int
+    rate_limit_per_day: int
 
 
 def _b64url(data: bytes) -> str:

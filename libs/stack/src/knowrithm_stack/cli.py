@@ -222,6 +222,7 @@ def _print_ready(rows: list[dict[str, Any]], platform: Platform) -> None:
         f"Super admin: {platform.secrets['SUPER_ADMIN_EMAIL']} / "
         f"{platform.secrets[SUPER_ADMIN_PASSWORD]}"
     )
+    console.print(f"Mail outbox (no SMTP_SERVER set): {platform.mail_dir}")
     console.print("Ctrl-C stops everything.")
 
 

@@ -179,6 +179,8 @@ class Platform:
         self.specs = list(processes)
         self._database_url = database_url
         self.log_dir = self.data_dir / "logs"
+        # The dev mail outbox: auth writes verification and reset mails here as .eml files.
+        self.mail_dir = self.data_dir / "mail"
         # Ports first: a taken gateway port must fail before anything starts.
         wanted = {spec.name: spec.port for spec in self.specs} if ports is None else ports
         self.ports = {
@@ -207,8 +209,11 @@ class Platform:
             "NATS_URL": self.stack.nats_url,
             "REDIS_URL": self.stack.redis_url,
         }
+        defaults = {"AUTH_MAIL_OUTBOX_DIR": str(self.mail_dir)}
+        if any(spec.public for spec in self.specs):
+            defaults["BASE_URL"] = self.gateway_url  # where links in mails point
         return platform_env(
-            self.environ,
+            {**defaults, **self.environ},
             urls=urls,
             upstreams=upstreams,
             secrets=self.secrets,

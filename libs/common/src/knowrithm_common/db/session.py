@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import Request
 from sqlalchemy import event, text
@@ -14,6 +15,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from knowrithm_common.settings import to_psycopg_url
+
+logger = logging.getLogger(__name__)
 
 
 class Database:
@@ -56,6 +59,30 @@ class Database:
         await self.engine.dispose()
 
 
+AFTER_COMMIT_KEY = "knowrithm.after_commit"
+
+
+def after_commit(session: AsyncSession, action: Callable[[], Awaitable[object]]) -> None:
+    """Run `action` once this session's transaction has committed (never after a rollback).
+
+    For side effects outside the database that must not run for a change that did not land,
+    such as dropping a revoked key from the gateway's Redis cache. `get_session` awaits them
+    before the response leaves, so the caller sees their effect as soon as it has the answer.
+    """
+    session.info.setdefault(AFTER_COMMIT_KEY, []).append(action)
+
+
+async def run_after_commit(session: AsyncSession) -> None:
+    """Await the actions registered with `after_commit`, then forget them."""
+    actions = session.info.pop(AFTER_COMMIT_KEY, [])
+    for action in actions:
+        try:
+            await action()
+        except Exception:
+            # The change is committed; its event (outbox) is the backstop for what failed here.
+            logger.exception("after-commit action failed")
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """FastAPI dependency: commits when the request succeeds, rolls back when it raises.
 
@@ -68,5 +95,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             yield session
             await session.commit()
         except BaseException:
+            session.info.pop(AFTER_COMMIT_KEY, None)
             await session.rollback()
             raise
+        await run_after_commit(session)

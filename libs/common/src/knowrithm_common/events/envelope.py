@@ -25,6 +25,8 @@ class Actor(BaseModel):
     id: uuid.UUID | None = None
     ip: str | None = None
     user_agent: str | None = None
+    # A super admin acting as `id` through an impersonation token.
+    impersonator_id: uuid.UUID | None = None
 
 
 class EventData(BaseModel):
