@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,7 +18,13 @@ SUPER_ADMIN = {"email": "root@example.com", "password": "auth-tests-password"}
 
 
 @pytest.fixture(scope="session")
-def auth_env(stack) -> dict[str, str]:
+def mail_dir(tmp_path_factory) -> Path:
+    """The dev mail outbox the auth app writes .eml files to."""
+    return tmp_path_factory.mktemp("auth-mail")
+
+
+@pytest.fixture(scope="session")
+def auth_env(stack, mail_dir) -> dict[str, str]:
     url = stack.create_database("auth_service_tests")
     upgrade(package="knowrithm_auth", schema="auth", url=url)
     return service_env(
@@ -25,6 +33,8 @@ def auth_env(stack) -> dict[str, str]:
         extra={
             "KNOWRITHM_JWT_PRIVATE_KEY": JWT_KEYS.private_pem,
             "SUPER_ADMIN_EMAIL": SUPER_ADMIN["email"], "SUPER_ADMIN_PASSWORD": SUPER_ADMIN["password"],
+            "AUTH_MAIL_OUTBOX_DIR": str(mail_dir), "AUTH_USAGE_CONSUMER": f"auth-usage-{uuid.uuid4().hex[:8]}",
+            "AUTH_MAX_FAILED_LOGINS": "3",
         },
     )
 

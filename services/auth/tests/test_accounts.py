@@ -76,11 +76,20 @@ async def test_register_into_unknown_company_is_404(client, signer):
 
 
 async def test_register_duplicate_email_is_409(client, signer):
-    company = (await client.post("/api/v1/company", json=_company(), headers=assertion_headers(signer))).json()
-    body = _user(company["id"])
+    first = (await client.post("/api/v1/company", json=_company(), headers=assertion_headers(signer))).json()
+    second = (await client.post("/api/v1/company", json=_company(), headers=assertion_headers(signer))).json()
+    body = _user(first["id"])
     await client.post("/api/v1/auth/register", json=body, headers=assertion_headers(signer))
-    r = await client.post("/api/v1/auth/register", json={**body, "username": "someone_else"}, headers=assertion_headers(signer))
+    again = {**body, "company_id": second["id"], "username": f"someone_{uuid.uuid4().hex[:8]}"}
+    r = await client.post("/api/v1/auth/register", json=again, headers=assertion_headers(signer))
     assert r.status_code == 409 and r.json()["detail"] == {"field": "email"}
+
+
+async def test_register_into_a_company_that_has_users_is_403(client, signer):
+    company = (await client.post("/api/v1/company", json=_company(), headers=assertion_headers(signer))).json()
+    await client.post("/api/v1/auth/register", json=_user(company["id"]), headers=assertion_headers(signer))
+    r = await client.post("/api/v1/auth/register", json=_user(company["id"]), headers=assertion_headers(signer))
+    assert r.status_code == 403 and r.json()["error"] == "registration_closed"
 
 
 async def test_login_with_wrong_password_is_401(client, signer):
@@ -97,7 +106,8 @@ async def test_me_answers_for_the_asserted_user_only_within_their_company(client
     company = (await client.post("/api/v1/company", json=_company(), headers=assertion_headers(signer))).json()
     user = (await client.post("/api/v1/auth/register", json=_user(company["id"]), headers=assertion_headers(signer))).json()["user"]
     me = Principal(kind="user", user_id=user["id"], company_id=company["id"], role=Role.ADMIN)
-    assert (await client.get("/api/v1/auth/user/me", headers=assertion_headers(signer, me))).json()["id"] == user["id"]
+    body = (await client.get("/api/v1/auth/user/me", headers=assertion_headers(signer, me))).json()
+    assert body["user"]["id"] == user["id"] and body["company"]["id"] == company["id"]
     other = me.model_copy(update={"company_id": uuid.uuid4()})
     assert (await client.get("/api/v1/auth/user/me", headers=assertion_headers(signer, other))).status_code == 404
 

@@ -16,6 +16,32 @@ class AuthSettings(BaseServiceSettings):
 
     jwt_private_key: SecretStr = Field(SecretStr(""), validation_alias="KNOWRITHM_JWT_PRIVATE_KEY")
     access_token_ttl_seconds: int = 900
+    refresh_token_ttl_days: int = 30
+    impersonation_ttl_seconds: int = 900
+
+    # Lock-out: this many failed logins in a row lock the account for `lockout_minutes` (423).
+    max_failed_logins: int = 5
+    lockout_minutes: int = 15
+
+    verification_ttl_hours: int = 48
+    password_reset_ttl_minutes: int = 60
+
+    # API keys: limits when the creator names none.
+    api_key_default_per_hour: int = 1000
+    api_key_default_per_day: int = 10000
+    # Durable consumer of the gateway's usage events (last_used_at, usage_count of keys).
+    usage_consumer: str = "auth-api-key-usage"
+
+    # Mail: SMTP with the seed's variable names; without SMTP_SERVER mail is written as .eml
+    # files to `mail_outbox_dir` (the dev mail outbox).
+    smtp_server: str | None = Field(None, validation_alias="SMTP_SERVER")
+    smtp_port: int = Field(587, validation_alias="SMTP_PORT")
+    smtp_username: str | None = Field(None, validation_alias="SMTP_USERNAME")
+    smtp_password: SecretStr = Field(SecretStr(""), validation_alias="SMTP_PASSWORD")
+    smtp_sender: str = Field("Knowrithm <no-reply@knowrithm.local>", validation_alias="SMTP_SENDER")
+    mail_outbox_dir: str = ".knowrithm/mail"
+    # Where links in mails point (the seed's BASE_URL).
+    base_url: str = Field("http://127.0.0.1:8543", validation_alias="BASE_URL")
 
     super_admin_email: str | None = Field(None, validation_alias="SUPER_ADMIN_EMAIL")
     super_admin_username: str = Field("superadmin", validation_alias="SUPER_ADMIN_USERNAME")

@@ -1,129 +1,188 @@
-"""HTTP API of accounts: company sign-up, registration, login, current user, JWKS."""
+"""HTTP API of sign-in: registration, login, refresh, logout, current user, JWKS, bootstrap."""
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi.responses import JSONResponse
 
 from knowrithm_auth.accounts import service
+from knowrithm_auth.accounts.profile import router as profile_router
 from knowrithm_auth.accounts.repository import AccountsRepository
 from knowrithm_auth.accounts.schemas import (
-    CompanyCreate,
-    CompanyOut,
     LoginRequest,
-    TokenOut,
-    UserOut,
+    LogoutRequest,
+    ProfileOut,
+    RefreshRequest,
+    SessionTokens,
     UserRegister,
 )
-from knowrithm_auth.accounts.tokens import TokenIssuer
-from knowrithm_common.db import get_session
-from knowrithm_common.errors import InvalidJSON, NotFound, UnsupportedMediaType, ValidationFailed
-from knowrithm_common.events import Actor
-from knowrithm_common.identity import Principal, authenticated, current_principal
+from knowrithm_auth.accounts.signin import (
+    bearer,
+    issuer,
+    presented_access_claims,
+    refresh_ttl,
+    settings_of,
+    sign_in,
+    token_pair,
+)
+from knowrithm_auth.audit import audit, audit_refusal
+from knowrithm_auth.companies.schemas import CompanyOut
+from knowrithm_auth.http import Session, actor_of, client_ip
+from knowrithm_auth.sessions import service as sessions
+from knowrithm_auth.sessions.revocation import Revocations
+from knowrithm_auth.sessions.signout import revocations
+from knowrithm_common.db.session import run_after_commit
+from knowrithm_common.errors import NotFound
+from knowrithm_common.identity import Principal, authenticated, current_principal, users_only
 from knowrithm_common.tokens import JWKS_PATH
 
 router = APIRouter(tags=["Authentication"])
-Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
+router.include_router(profile_router)
 
 
-def actor_of(request: Request, principal: Principal) -> Actor:
-    """The audit actor of a request: who, from which address, with which client."""
-    forwarded = request.headers.get("x-forwarded-for", "")
-    ip = forwarded.split(",")[0].strip() or (request.client.host if request.client else None)
-    return Actor(
-        kind=principal.kind,
-        id=principal.user_id,
-        ip=ip,
-        user_agent=request.headers.get("user-agent"),
-    )
-
-
-def issuer(request: Request) -> TokenIssuer:
-    return request.app.state.token_issuer  # type: ignore[no-any-return]
-
-
-async def parse_body(request: Request, model: type[BaseModel]) -> Any:
-    """Validate a JSON or form body against `model` (the spec accepts both for companies)."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip()
-    if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        form = await request.form()
-        if any(not isinstance(v, str) for v in form.values()):
-            raise UnsupportedMediaType("File uploads are not accepted here; give the logo as a URL")
-        raw: Any = {k: v for k, v in form.items() if v != ""}
-    elif content_type in ("application/json", ""):
-        try:
-            raw = json.loads(await request.body() or b"null")
-        except json.JSONDecodeError as exc:
-            raise InvalidJSON(detail=str(exc)) from exc
-    else:
-        raise UnsupportedMediaType(f"Unsupported content type {content_type!r}")
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-        raise ValidationFailed(detail=detail) from exc
-
-
-@router.post(
-    "/api/v1/company",
-    status_code=201,
-    response_model=CompanyOut,
-    tags=["Companies"],
-    openapi_extra={
-        "requestBody": {"content": {"application/json": {"schema": CompanyCreate.model_json_schema()}}}
-    },
-)
-async def create_company(
-    request: Request, session: Session, principal: Principal = Depends(current_principal)
-) -> CompanyOut:
-    """Sign up a company (public); JSON or form data."""
-    data = await parse_body(request, CompanyCreate)
-    company = await service.create_company(session, data, actor_of(request, principal))
-    return CompanyOut.model_validate(company)
-
-
-@router.post("/api/v1/auth/register", status_code=201, response_model=TokenOut)
+@router.post("/api/v1/auth/register", status_code=201, response_model=SessionTokens)
 async def register(
-    data: UserRegister,
+    data: UserRegister, request: Request, session: Session, principal: Principal = Depends(current_principal)
+) -> SessionTokens:
+    """Register the first admin of a newly signed-up company (public); signs in, mails a verification link."""
+    user = await service.register_user(
+        session, data, actor_of(request, principal), mail=request.app.state.mail
+    )
+    return await sign_in(session, request, user)
+
+
+@router.post("/api/v1/auth/login", response_model=SessionTokens)
+async def login(
+    data: LoginRequest, request: Request, session: Session, principal: Principal = Depends(current_principal)
+) -> SessionTokens:
+    """Exchange e-mail and password for an access and a refresh token; repeated failures lock (423)."""
+    user = await service.authenticate(
+        session,
+        db=request.app.state.db,
+        email=data.email,
+        password=data.password,
+        actor=actor_of(request, principal),
+        settings=settings_of(request),
+    )
+    return await sign_in(session, request, user)
+
+
+@router.post("/api/v1/auth/refresh", response_model=SessionTokens)
+async def refresh(
     request: Request,
     session: Session,
+    body: RefreshRequest | None = None,
     principal: Principal = Depends(current_principal),
-) -> TokenOut:
-    """Register a company's admin user (public) and sign them in."""
-    user = await service.register_user(session, data, actor_of(request, principal))
-    tokens = issuer(request)
-    return TokenOut(
-        access_token=tokens.access_token(user),
-        expires_in=tokens.ttl_seconds,
-        user=UserOut.model_validate(user),
+) -> SessionTokens:
+    """Rotate a refresh token (body `refresh_token` or `Authorization: Bearer`); reuse revokes the session."""
+    raw = (body.refresh_token if body else None) or bearer(request)
+    if not raw:
+        raise sessions.InvalidRefreshToken("Send the refresh token in the body or as a Bearer token")
+    actor = actor_of(request, principal)
+    try:
+        user, new_raw, family = await sessions.rotate(
+            session,
+            raw,
+            ttl=refresh_ttl(request),
+            ip=client_ip(request),
+            user_agent=request.headers.get("user-agent"),
+        )
+    except sessions.RefreshTokenReused as reuse:
+        await session.rollback()  # release the row lock before revoking in a transaction of our own
+        await _revoke_reused_family(request, reuse)
+        raise
+    await service.check_still_allowed(session, user)
+    await audit(
+        session,
+        action="session.refreshed",
+        actor=actor.model_copy(update={"id": user.id}),
+        company_id=user.company_id,
+        target_type="session",
+        target_id=family,
+    )
+    return token_pair(request, user, refresh_token=new_raw, session_id=family)
+
+
+async def _revoke_reused_family(request: Request, reuse: sessions.RefreshTokenReused) -> None:
+    """A rotated token came back: it leaked. Revoke its whole family and its access tokens."""
+    db, revoker = request.app.state.db, request.app.state.revocations
+    async with db.session() as s:
+        async with s.begin():
+            await sessions.revoke_family(s, reuse.family_id)
+            revoker.revoke_sessions(s, [reuse.family_id])
+        await run_after_commit(s)
+    await audit_refusal(
+        db,
+        action="session.refreshed",
+        actor=actor_of(request, Principal.anonymous()),
+        company_id=None,
+        reason="refresh_token_reused",
+        target_type="session",
+        target_id=reuse.family_id,
+        detail={"user_id": str(reuse.user_id)},
     )
 
 
-@router.post("/api/v1/auth/login", response_model=TokenOut)
-async def login(data: LoginRequest, request: Request, session: Session) -> TokenOut:
-    """Exchange e-mail and password for an access token."""
-    user = await service.authenticate(session, data.email, data.password)
-    tokens = issuer(request)
-    return TokenOut(
-        access_token=tokens.access_token(user),
-        expires_in=tokens.ttl_seconds,
-        user=UserOut.model_validate(user),
+@router.post("/api/v1/auth/logout")
+async def logout(
+    request: Request,
+    session: Session,
+    body: LogoutRequest | None = None,
+    principal: Principal = Depends(users_only),
+    revoker: Revocations = Depends(revocations),
+) -> dict[str, Any]:
+    """Sign out: this access token and its whole sign-in session stop working at once."""
+    claims = presented_access_claims(request)
+    family = claims.sid if claims is not None and claims.sub == principal.user_id else None
+    if body is not None and body.refresh_token:
+        row = await sessions.family_of(session, body.refresh_token)
+        if row is not None and row.user_id == principal.user_id:
+            family = family or row.family_id
+            await sessions.revoke_family(session, row.family_id)
+    if family is not None:
+        await sessions.revoke_family(session, family)
+    if claims is not None and claims.sub == principal.user_id:
+        revoker.revoke_token(session, jti=claims.jti, session_id=family)
+    await audit(
+        session,
+        action="user.logout",
+        actor=actor_of(request, principal),
+        company_id=principal.company_id,
+        target_type="session",
+        target_id=family,
     )
+    return {"success": True, "message": "Logged out"}
 
 
-@router.get("/api/v1/auth/user/me", response_model=UserOut)
-async def me(session: Session, principal: Principal = Depends(authenticated)) -> UserOut:
-    """The signed-in user."""
+@router.get("/api/v1/auth/user/me")
+async def me(session: Session, principal: Principal = Depends(authenticated)) -> dict[str, Any]:
+    """The signed-in user (or the API key's owner) and their company."""
     if principal.user_id is None:
         raise NotFound("No user behind these credentials")
-    user = await AccountsRepository(session).user_in_company(principal.user_id, principal.company_id)
+    repo = AccountsRepository(session)
+    user = await repo.user_in_company(principal.user_id, principal.company_id)
     if user is None:
         raise NotFound("User not found")
-    return UserOut.model_validate(user)
+    company = await repo.company(user.company_id) if user.company_id else None
+    return {
+        "user": ProfileOut.model_validate(user).model_dump(mode="json"),
+        "company": CompanyOut.model_validate(company).model_dump(mode="json") if company else None,
+    }
+
+
+@router.get("/api/v1/auth/super-admin", tags=["Admin"])
+async def bootstrap_super_admin(request: Request, session: Session) -> JSONResponse:
+    """Create the platform super admin from SUPER_ADMIN_* if it does not exist yet (idempotent)."""
+    settings = settings_of(request)
+    if not settings.super_admin_email:
+        raise NotFound("No SUPER_ADMIN_EMAIL is configured")
+    created = await service.ensure_super_admin(session, settings)
+    message = "Super admin created" if created else "Super admin already exists"
+    return JSONResponse(
+        {"success": True, "created": created, "message": message}, status_code=201 if created else 200
+    )
 
 
 @router.get(JWKS_PATH, include_in_schema=False)

@@ -25,3 +25,15 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
             return False
 
     return await asyncio.to_thread(check)
+
+
+# A password hash starting with this marker belongs to an account whose password an admin
+# invalidated (force-password-reset): the right password then gets 403 `password_reset_required`.
+RESET_REQUIRED_MARK = "!"
+
+
+def require_password_reset(password_hash: str) -> str:
+    """The hash to store so the current password stops signing in until it is reset."""
+    if password_hash.startswith(RESET_REQUIRED_MARK):
+        return password_hash
+    return RESET_REQUIRED_MARK + password_hash

@@ -14,15 +14,13 @@ class AccountsRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def company(self, company_id: uuid.UUID) -> Company | None:
-        return await self.session.scalar(
-            select(Company).where(Company.id == company_id, Company.not_deleted())
-        )
+    async def company(self, company_id: uuid.UUID, *, lock: bool = False) -> Company | None:
+        """A live company; `lock` serialises concurrent registrations into it."""
+        stmt = select(Company).where(Company.id == company_id, Company.not_deleted())
+        return await self.session.scalar(stmt.with_for_update() if lock else stmt)
 
-    async def company_email_taken(self, email: str) -> bool:
-        found = await self.session.scalar(
-            select(Company.id).where(func.lower(Company.email) == email.lower())
-        )
+    async def company_has_users(self, company_id: uuid.UUID) -> bool:
+        found = await self.session.scalar(select(User.id).where(User.company_id == company_id).limit(1))
         return found is not None
 
     async def user_by_email(self, email: str) -> User | None:
@@ -35,6 +33,10 @@ class AccountsRepository:
         stmt = select(User).where(User.id == user_id, User.not_deleted())
         stmt = stmt.where(User.company_id.is_(None) if company_id is None else User.company_id == company_id)
         return await self.session.scalar(stmt)
+
+    async def user_by_id(self, user_id: uuid.UUID) -> User | None:
+        """Any live user, whatever the company (for super-admin actions)."""
+        return await self.session.scalar(select(User).where(User.id == user_id, User.not_deleted()))
 
     async def identity_taken(self, email: str, username: str) -> str | None:
         """Which of e-mail or username is already used, if any."""

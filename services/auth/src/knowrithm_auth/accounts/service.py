@@ -1,85 +1,138 @@
-"""Account use cases: company sign-up, registration, login, bootstrap. Flushes, never commits."""
+"""Account use cases: registration, users inside a company, login with lock-out, bootstrap.
+
+Flushes, never commits. Refused logins are recorded (failed-attempt count, lock-out, audit)
+in their own transaction, because the request's own transaction rolls back with the error.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
 
+from sqlalchemy import case, func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from knowrithm_auth.accounts.passwords import hash_password, verify_password
+from knowrithm_auth.accounts.passwords import RESET_REQUIRED_MARK, hash_password, verify_password
 from knowrithm_auth.accounts.repository import AccountsRepository
-from knowrithm_auth.accounts.schemas import CompanyCreate, UserRegister
+from knowrithm_auth.accounts.schemas import UserCreate, UserRegister
+from knowrithm_auth.audit import audit, audit_refusal
+from knowrithm_auth.companies.service import CompanyNotFound
+from knowrithm_auth.config import AuthSettings
 from knowrithm_auth.models import Company, User, platform
-from knowrithm_common.errors import Conflict, NotFound, Unauthorized
+from knowrithm_auth.verification.service import MailContext, send_verification
+from knowrithm_common.db.base import utcnow
+from knowrithm_common.db.session import Database
+from knowrithm_common.errors import Conflict, Forbidden, KnowrithmError, Unauthorized
 from knowrithm_common.events import Actor, new_event
-from knowrithm_common.events.auth import CompanyCreatedV1, UserRegisteredV1
+from knowrithm_common.events.auth import UserRegisteredV1
 from knowrithm_common.messaging.outbox import record_event
 
 SOURCE = "auth"
-
-
-class CompanyEmailTaken(Conflict):
-    code, message = "company_exists", "A company with this e-mail already exists"
 
 
 class UserExists(Conflict):
     code = "user_exists"
 
 
-class CompanyNotFound(NotFound):
-    code, message = "company_not_found", "Company not found"
+class RegistrationClosed(Forbidden):
+    code, message = (
+        "registration_closed",
+        "This company already has users; an admin of the company must add you (POST /api/v1/auth/user)",
+    )
 
 
 class InvalidCredentials(Unauthorized):
     code, message = "invalid_credentials", "Invalid credentials"
 
 
-class AccountInactive(Unauthorized):
+class AccountLocked(KnowrithmError):
+    status_code, code, message = 423, "account_locked", "Account is locked after repeated failed logins"
+
+
+class AccountInactive(Forbidden):
     code, message = "account_inactive", "Account is not active"
 
 
-async def create_company(session: AsyncSession, data: CompanyCreate, actor: Actor) -> Company:
-    """Create a company and record `auth.company.created.v1` in the same transaction."""
-    repo = AccountsRepository(session)
-    if await repo.company_email_taken(data.email):
-        raise CompanyEmailTaken()
-    company = Company(id=uuid.uuid4(), is_active=True, **data.model_dump())
-    repo.add(company)
-    await session.flush()
-    event = CompanyCreatedV1(company_id=company.id, name=company.name, email=company.email)
-    await record_event(
-        session, platform.outbox, new_event(event, source=SOURCE, company_id=company.id, actor=actor)
+class PasswordResetRequired(Forbidden):
+    code, message = (
+        "password_reset_required",
+        "An administrator requires a new password: use the reset e-mail",
     )
-    return company
 
 
-async def register_user(
-    session: AsyncSession, data: UserRegister, actor: Actor, *, role: str = "admin"
+class CompanyInactive(Forbidden):
+    code, message = "company_inactive", "The account's company is deleted or deactivated"
+
+
+def _new_user(
+    *, company_id: uuid.UUID | None, data: UserCreate | UserRegister, password_hash: str, role: str
 ) -> User:
-    """Create a user in an existing company and record `auth.user.registered.v1`."""
-    repo = AccountsRepository(session)
-    if await repo.company(data.company_id) is None:
-        raise CompanyNotFound()
-    taken = await repo.identity_taken(data.email, data.username)
-    if taken is not None:
-        raise UserExists(f"A user with this {taken} already exists", detail={"field": taken})
-    user = User(
+    return User(
         id=uuid.uuid4(),
-        company_id=data.company_id,
-        email=data.email,
+        company_id=company_id,
+        email=str(data.email),
         username=data.username,
-        password_hash=await hash_password(data.password),
+        password_hash=password_hash,
         first_name=data.first_name,
         last_name=data.last_name,
         role=role,
         status="active",
         email_verified=False,
         failed_login_attempts=0,
+        language="en",
+        timezone="UTC",
+        preferences={},
     )
+
+
+async def _add_user(session: AsyncSession, user: User, actor: Actor) -> None:
+    repo = AccountsRepository(session)
+    taken = await repo.identity_taken(user.email, user.username)
+    if taken is not None:
+        raise UserExists(f"A user with this {taken} already exists", detail={"field": taken})
     repo.add(user)
     await session.flush()
     await _record_registration(session, user, actor)
+
+
+async def register_user(
+    session: AsyncSession, data: UserRegister, actor: Actor, *, mail: MailContext
+) -> User:
+    """Register the first (admin) user of a freshly signed-up company, and mail a verification link."""
+    repo = AccountsRepository(session)
+    company = await repo.company(data.company_id, lock=True)
+    if company is None:
+        raise CompanyNotFound()
+    if await repo.company_has_users(company.id):
+        raise RegistrationClosed()
+    user = _new_user(
+        company_id=company.id, data=data, password_hash=await hash_password(data.password), role="admin"
+    )
+    await _add_user(session, user, actor)
+    await send_verification(session, mail, user)
+    return user
+
+
+async def create_company_user(
+    session: AsyncSession, data: UserCreate, *, company_id: uuid.UUID, actor: Actor, mail: MailContext
+) -> User:
+    """An admin adds a user to their own company; the new user gets a verification mail."""
+    if await AccountsRepository(session).company(company_id) is None:
+        raise CompanyNotFound()
+    user = _new_user(
+        company_id=company_id, data=data, password_hash=await hash_password(data.password), role=data.role
+    )
+    await _add_user(session, user, actor)
+    await audit(
+        session,
+        action="user.created",
+        actor=actor,
+        company_id=company_id,
+        target_type="user",
+        target_id=user.id,
+        detail={"role": user.role},
+    )
+    await send_verification(session, mail, user)
     return user
 
 
@@ -96,41 +149,137 @@ async def _record_registration(session: AsyncSession, user: User, actor: Actor) 
     )
 
 
-async def authenticate(session: AsyncSession, email: str, password: str) -> User:
-    """The active user with these credentials."""
+async def authenticate(
+    session: AsyncSession, *, db: Database, email: str, password: str, actor: Actor, settings: AuthSettings
+) -> User:
+    """The user these credentials sign in, counting failures and locking repeated ones out."""
     user = await AccountsRepository(session).user_by_email(email)
-    ok = await verify_password(user.password_hash if user else None, password)
-    if user is None or not ok:
+    now = utcnow()
+    if user is not None and user.locked_until is not None and user.locked_until > now:
+        await _refuse(db, user, actor, "account_locked")
+        retry = max(1, int((user.locked_until - now).total_seconds()))
+        raise AccountLocked(
+            detail={"locked_until": user.locked_until.isoformat()}, headers={"Retry-After": str(retry)}
+        )
+    stored = user.password_hash if user else None
+    if stored is not None and stored.startswith(RESET_REQUIRED_MARK):
+        stored = stored[len(RESET_REQUIRED_MARK) :]  # the right old password gets a clearer 403
+    if user is None or not await verify_password(stored, password):
+        locked = await _count_failure(db, user, settings) if user is not None else False
+        await _refuse(db, user, actor, "invalid_credentials", email=email)
+        if locked:
+            raise AccountLocked(headers={"Retry-After": str(settings.lockout_minutes * 60)})
         raise InvalidCredentials()
-    if user.status != "active":
-        raise AccountInactive()
+    await _check_can_sign_in(session, db, user, actor)
     user.failed_login_attempts = 0
-    user.last_login_at = dt.datetime.now(dt.UTC)
+    user.locked_until = None
+    user.last_login_at = now
     await session.flush()
+    await audit(
+        session,
+        action="user.login",
+        actor=actor.model_copy(update={"id": user.id, "kind": "user"}),
+        company_id=user.company_id,
+        target_type="user",
+        target_id=user.id,
+    )
     return user
 
 
-async def ensure_super_admin(
-    session: AsyncSession, *, email: str, username: str, first_name: str, last_name: str, password: str
-) -> bool:
-    """Create the bootstrap super admin if no user has that e-mail; True when created."""
+async def _sign_in_refusal(session: AsyncSession, user: User) -> KnowrithmError | None:
+    """Why `user` may not hold a session right now, if they may not."""
+    if user.password_hash.startswith(RESET_REQUIRED_MARK):
+        return PasswordResetRequired()
+    if user.status != "active":
+        return AccountInactive(detail={"status": user.status})
+    if user.company_id is not None:
+        company = await session.get(Company, user.company_id)
+        if company is None or company.deleted_at is not None or not company.is_active:
+            return CompanyInactive()
+    return None
+
+
+async def _check_can_sign_in(session: AsyncSession, db: Database, user: User, actor: Actor) -> None:
+    error = await _sign_in_refusal(session, user)
+    if error is not None:
+        await _refuse(db, user, actor, error.code)
+        raise error
+
+
+async def check_still_allowed(session: AsyncSession, user: User) -> None:
+    """Refuse to renew the session of a user who was suspended, reset or whose company went away."""
+    error = await _sign_in_refusal(session, user)
+    if error is not None:
+        raise error
+
+
+async def _count_failure(db: Database, user: User, settings: AuthSettings) -> bool:
+    """Add one failed attempt (atomically); True when this attempt locked the account."""
+    lock_at = settings.max_failed_logins
+    until = func.now() + dt.timedelta(minutes=settings.lockout_minutes)
+    async with db.session() as s, s.begin():
+        row = (
+            await s.execute(
+                update(User)
+                .where(User.id == user.id)
+                .values(
+                    failed_login_attempts=User.failed_login_attempts + 1,
+                    locked_until=case(
+                        (User.failed_login_attempts + 1 >= lock_at, until), else_=User.locked_until
+                    ),
+                )
+                .returning(User.failed_login_attempts)
+            )
+        ).one()
+    return bool(row.failed_login_attempts >= lock_at)
+
+
+async def _refuse(
+    db: Database, user: User | None, actor: Actor, reason: str, *, email: str | None = None
+) -> None:
+    await audit_refusal(
+        db,
+        action="user.login",
+        actor=actor,
+        company_id=user.company_id if user else None,
+        reason=reason,
+        target_type="user",
+        target_id=user.id if user else None,
+        detail={"email": email} if user is None and email else None,
+    )
+
+
+async def ensure_super_admin(session: AsyncSession, settings: AuthSettings) -> bool:
+    """Create the bootstrap super admin named by SUPER_ADMIN_* if no user has that e-mail."""
+    email = settings.super_admin_email
     repo = AccountsRepository(session)
-    if await repo.user_by_email(email) is not None:
+    if not email or await repo.user_by_email(email) is not None:
         return False
     user = User(
         id=uuid.uuid4(),
         company_id=None,
         email=email,
-        username=username,
-        password_hash=await hash_password(password),
-        first_name=first_name,
-        last_name=last_name,
+        username=settings.super_admin_username,
+        password_hash=await hash_password(settings.super_admin_password.get_secret_value()),
+        first_name=settings.super_admin_first_name,
+        last_name=settings.super_admin_last_name,
         role="super_admin",
         status="active",
         email_verified=True,
         failed_login_attempts=0,
+        language="en",
+        timezone="UTC",
+        preferences={},
     )
     repo.add(user)
     await session.flush()
     await _record_registration(session, user, Actor(kind="system"))
+    await audit(
+        session,
+        action="super_admin.bootstrapped",
+        actor=Actor(kind="system"),
+        company_id=None,
+        target_type="user",
+        target_id=user.id,
+    )
     return True

@@ -1,0 +1,106 @@
+"""Every query of the companies domain."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from knowrithm_auth.models import Address, ApiKey, Company, User
+from knowrithm_common.db.base import utcnow
+from knowrithm_common.pagination import PageParams, paginate
+
+
+class CompaniesRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def company(self, company_id: uuid.UUID, *, with_deleted: bool = False) -> Company | None:
+        stmt = select(Company).where(Company.id == company_id)
+        if not with_deleted:
+            stmt = stmt.where(Company.not_deleted())
+        return await self.session.scalar(stmt)
+
+    async def lock(self, company_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Company]:
+        """Companies (live or deleted) with these ids, locked until the transaction ends."""
+        rows = await self.session.scalars(
+            select(Company).where(Company.id.in_(list(company_ids))).order_by(Company.id).with_for_update()
+        )
+        return {c.id: c for c in rows}
+
+    async def email_taken(self, email: str, *, other_than: uuid.UUID) -> bool:
+        found = await self.session.scalar(
+            select(Company.id).where(func.lower(Company.email) == email.lower(), Company.id != other_than)
+        )
+        return found is not None
+
+    async def page(self, params: PageParams, *, deleted: bool) -> tuple[Sequence[Company], int]:
+        """One page of live (or of deleted) companies, newest first, and the total."""
+        where = Company.only_deleted() if deleted else Company.not_deleted()
+        order = Company.deleted_at.desc() if deleted else Company.created_at.desc()
+        stmt: Select[Any] = select(Company).where(where).order_by(order, Company.id)
+        rows, pagination = await paginate(self.session, stmt, params)
+        return rows, pagination.total
+
+    async def address(self, company_id: uuid.UUID, address_id: int) -> Address | None:
+        """A live address of this company."""
+        return await self.session.scalar(
+            select(Address).where(Address.id == address_id, Address.company_id == company_id,
+                                  Address.not_deleted())
+        )
+
+    async def addresses_by_id(self, ids: Iterable[int]) -> dict[int, Address]:
+        wanted = list(ids)
+        if not wanted:
+            return {}
+        rows = await self.session.scalars(select(Address).where(Address.id.in_(wanted)))
+        return {a.id: a for a in rows}
+
+    async def live_users(self, company_id: uuid.UUID) -> Sequence[User]:
+        return (await self.session.scalars(
+            select(User).where(User.company_id == company_id, User.not_deleted())
+        )).all()
+
+    async def users_deleted_at(self, company_id: uuid.UUID, instant: dt.datetime) -> Sequence[User]:
+        """Users deleted together with their company (at the company's deletion instant)."""
+        return (await self.session.scalars(
+            select(User).where(User.company_id == company_id, User.deleted_at == instant)
+        )).all()
+
+    async def live_addresses(self, company_id: uuid.UUID) -> Sequence[Address]:
+        return (await self.session.scalars(
+            select(Address).where(Address.company_id == company_id, Address.not_deleted())
+        )).all()
+
+    async def addresses_deleted_at(self, company_id: uuid.UUID, instant: dt.datetime) -> Sequence[Address]:
+        return (await self.session.scalars(
+            select(Address).where(Address.company_id == company_id, Address.deleted_at == instant)
+        )).all()
+
+    async def unrevoked_keys(self, company_id: uuid.UUID) -> Sequence[ApiKey]:
+        return (await self.session.scalars(
+            select(ApiKey).where(ApiKey.company_id == company_id, ApiKey.revoked_at.is_(None))
+        )).all()
+
+    async def related_counts(self, company_id: uuid.UUID) -> dict[str, int]:
+        """What auth holds for a company: live users, usable API keys, live addresses."""
+        now = utcnow()
+        users = select(func.count()).select_from(User).where(
+            User.company_id == company_id, User.not_deleted()
+        )
+        keys = select(func.count()).select_from(ApiKey).where(
+            ApiKey.company_id == company_id, ApiKey.revoked_at.is_(None),
+            or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
+        )
+        addresses = select(func.count()).select_from(Address).where(
+            Address.company_id == company_id, Address.not_deleted()
+        )
+        return {
+            "users": int(await self.session.scalar(users) or 0),
+            "active_api_keys": int(await self.session.scalar(keys) or 0),
+            "addresses": int(await self.session.scalar(addresses) or 0),
+        }

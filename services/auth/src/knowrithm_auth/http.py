@@ -1,0 +1,62 @@
+"""Request helpers shared by every auth router: the session, the caller as audit actor, bodies."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Request
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from knowrithm_common.db import get_session
+from knowrithm_common.errors import InvalidJSON, UnsupportedMediaType, ValidationFailed
+from knowrithm_common.events import Actor
+from knowrithm_common.identity import Principal
+
+Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
+M = TypeVar("M", bound=BaseModel)
+
+
+def client_ip(request: Request) -> str | None:
+    """The caller's address as the gateway saw it (first X-Forwarded-For hop)."""
+    forwarded = request.headers.get("x-forwarded-for", "")
+    return forwarded.split(",")[0].strip() or (request.client.host if request.client else None)
+
+
+def actor_of(request: Request, principal: Principal) -> Actor:
+    """The audit actor of a request: who, from which address, with which client."""
+    return Actor(
+        kind=principal.kind,
+        id=principal.user_id,
+        ip=client_ip(request),
+        user_agent=(request.headers.get("user-agent") or "")[:255] or None,
+        impersonator_id=principal.impersonator_id,
+    )
+
+
+def validation_detail(exc: ValidationError) -> list[dict[str, Any]]:
+    """Pydantic errors in the shared error shape's `detail`."""
+    return [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+
+
+async def parse_body(request: Request, model: type[M], *, allow_form: bool = True) -> M:
+    """Validate a JSON (or form, where the spec accepts it) body against `model`."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip()
+    raw: Any
+    if allow_form and content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        form = await request.form()
+        if any(not isinstance(v, str) for v in form.values()):
+            raise UnsupportedMediaType("File uploads are not accepted here; give the logo as a URL")
+        raw = {k: v for k, v in form.items() if v != ""}
+    elif content_type in ("application/json", ""):
+        try:
+            raw = json.loads(await request.body() or b"null")
+        except json.JSONDecodeError as exc:
+            raise InvalidJSON(detail=str(exc)) from exc
+    else:
+        raise UnsupportedMediaType(f"Unsupported content type {content_type!r}")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise ValidationFailed(detail=validation_detail(exc)) from exc

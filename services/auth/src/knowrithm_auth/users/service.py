@@ -1,0 +1,195 @@
+"""User administration use cases: listing, reading, status, role, forced password reset.
+
+Flushes, never commits. Rules: nobody changes their own role or status; only super admins
+touch super admins or grant that role; a company keeps at least one active admin. A change
+that must end a user's access signs them out everywhere (refresh tokens revoked now, access
+tokens refused by the gateway once the change commits).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from knowrithm_auth.accounts.passwords import require_password_reset
+from knowrithm_auth.audit import audit
+from knowrithm_auth.models import User, platform
+from knowrithm_auth.sessions.revocation import Revocations
+from knowrithm_auth.sessions.signout import force_sign_out
+from knowrithm_auth.users.keys import forget_cached_keys, revoke_keys
+from knowrithm_auth.users.repository import UsersRepository
+from knowrithm_auth.users.schemas import RoleChange, StatusChange, UserFilters
+from knowrithm_auth.verification.service import MailContext, send_password_reset
+from knowrithm_common.errors import Conflict, Forbidden, NotFound
+from knowrithm_common.events import Actor, new_event
+from knowrithm_common.events.auth import UserUpdatedV1
+from knowrithm_common.identity import Principal
+from knowrithm_common.messaging.outbox import record_event
+from knowrithm_common.pagination import PageParams, Pagination
+
+SOURCE = "auth"
+
+
+class UserNotFound(NotFound):
+    code, message = "user_not_found", "User not found"
+
+
+class CompanyNotFound(NotFound):
+    code, message = "company_not_found", "Company not found"
+
+
+class CannotChangeSelf(Forbidden):
+    code, message = "cannot_change_self", "You cannot change your own role or status"
+
+
+class CannotGrantSuperAdmin(Forbidden):
+    code, message = "cannot_grant_super_admin", "Only a super admin can grant the super_admin role"
+
+
+class LastActiveAdmin(Conflict):
+    code, message = "last_active_admin", "A company must keep at least one active admin"
+
+
+class SuperAdminHasNoCompany(Conflict):
+    code = "super_admin_has_no_company"
+    message = "A super admin belongs to no company, so cannot become a company admin or user"
+
+
+async def list_users(
+    session: AsyncSession, *, principal: Principal, company_id: uuid.UUID | None, filters: UserFilters,
+    params: PageParams,
+) -> tuple[Sequence[User], Pagination]:
+    """Users a caller may list: an admin's own company; every company or `company_id` for super admins."""
+    repo = UsersRepository(session)
+    if principal.is_super_admin:
+        if company_id is not None and not await repo.company_exists(company_id):
+            raise CompanyNotFound()
+        return await repo.page(company_id=company_id, every_company=company_id is None,
+                               filters=filters, params=params)
+    if principal.company_id is None or company_id not in (None, principal.company_id):
+        raise CompanyNotFound()
+    return await repo.page(company_id=principal.company_id, every_company=False, filters=filters,
+                           params=params)
+
+
+async def find_user(session: AsyncSession, principal: Principal, user_id: uuid.UUID) -> User:
+    """A live user the caller may see: same company, or anyone for a super admin."""
+    repo = UsersRepository(session)
+    if principal.is_super_admin:
+        user = await repo.user_anywhere(user_id)
+    else:
+        user = await repo.user_in_company(user_id, principal.company_id)
+    if user is None:
+        raise UserNotFound()
+    return user
+
+
+def _check_target(principal: Principal, user: User) -> None:
+    if principal.user_id == user.id:
+        raise CannotChangeSelf()
+    if user.role == "super_admin" and not principal.is_super_admin:
+        raise UserNotFound()  # admins cannot see super admins at all
+
+
+async def _keep_an_admin(repo: UsersRepository, user: User, *, role: str, status: str) -> None:
+    """Refuse a change that would leave the user's company without an active admin."""
+    if user.company_id is None or not (user.role == "admin" and user.status == "active"):
+        return
+    if role == "admin" and status == "active":
+        return
+    await repo.lock_company(user.company_id)
+    if await repo.other_active_admins(user.company_id, user.id) == 0:
+        raise LastActiveAdmin()
+
+
+async def _record_change(
+    session: AsyncSession, user: User, *, change: str, actor: Actor, company_id: uuid.UUID | None,
+    detail: dict[str, object],
+) -> None:
+    event = UserUpdatedV1(user_id=user.id, company_id=company_id, change=change, status=user.status,
+                          role=user.role)
+    await record_event(
+        session, platform.outbox, new_event(event, source=SOURCE, company_id=company_id, actor=actor)
+    )
+    await audit(session, action=f"user.{change}_changed", actor=actor, company_id=company_id,
+                target_type="user", target_id=user.id, detail=detail)
+
+
+async def change_status(
+    session: AsyncSession, *, principal: Principal, actor: Actor, revoker: Revocations, redis: Redis,
+    user_id: uuid.UUID, change: StatusChange,
+) -> User:
+    """Set a user's status; any status but `active` signs them out everywhere."""
+    user = await find_user(session, principal, user_id)
+    _check_target(principal, user)
+    before = user.status
+    if before == change.status:
+        await audit(session, action="user.status_changed", actor=actor, company_id=user.company_id,
+                    target_type="user", target_id=user.id, detail={"from": before, "unchanged": True})
+        return user
+    repo = UsersRepository(session)
+    await _keep_an_admin(repo, user, role=user.role, status=change.status)
+    user.status = change.status
+    await session.flush()
+    if change.status != "active":
+        await force_sign_out(session, revoker, user.id)
+    forget_cached_keys(session, redis, await repo.live_keys_of_user(user.id))
+    await _record_change(session, user, change="status", actor=actor, company_id=user.company_id,
+                         detail={"from": before, "to": user.status, "reason": change.reason})
+    return user
+
+
+async def change_role(
+    session: AsyncSession, *, principal: Principal, actor: Actor, revoker: Revocations, redis: Redis,
+    user_id: uuid.UUID, change: RoleChange,
+) -> User:
+    """Set a user's role and sign them out (tokens carry the role).
+
+    Granting `super_admin` (super admins only) takes the user out of their company, as super
+    admins belong to none, and revokes the API keys they made for it.
+    """
+    user = await find_user(session, principal, user_id)
+    _check_target(principal, user)
+    if change.role == "super_admin" and not principal.is_super_admin:
+        raise CannotGrantSuperAdmin()
+    before, company_id = user.role, user.company_id
+    if before == change.role:
+        await audit(session, action="user.role_changed", actor=actor, company_id=company_id,
+                    target_type="user", target_id=user.id, detail={"from": before, "unchanged": True})
+        return user
+    if before == "super_admin":
+        raise SuperAdminHasNoCompany()
+    repo = UsersRepository(session)
+    await _keep_an_admin(repo, user, role=change.role, status=user.status)
+    keys = await repo.live_keys_of_user(user.id)
+    if change.role == "super_admin":
+        await revoke_keys(session, redis, keys, actor)
+        user.company_id = None
+    else:
+        forget_cached_keys(session, redis, keys)
+    user.role = change.role
+    await session.flush()
+    await force_sign_out(session, revoker, user.id)
+    await _record_change(session, user, change="role", actor=actor, company_id=company_id,
+                         detail={"from": before, "to": user.role})
+    return user
+
+
+async def force_password_reset(
+    session: AsyncSession, *, principal: Principal, actor: Actor, revoker: Revocations, mail: MailContext,
+    user_id: uuid.UUID,
+) -> User:
+    """Invalidate a user's password, sign them out and mail them a reset link."""
+    user = await find_user(session, principal, user_id)
+    if user.role == "super_admin" and not principal.is_super_admin:
+        raise UserNotFound()
+    user.password_hash = require_password_reset(user.password_hash)
+    await session.flush()
+    await force_sign_out(session, revoker, user.id)
+    await send_password_reset(session, mail, user, forced=True)
+    await audit(session, action="user.password_reset_forced", actor=actor, company_id=user.company_id,
+                target_type="user", target_id=user.id)
+    return user
