@@ -278,6 +278,10 @@ def test_each_process_gets_its_configuration(rendered: dict[str, Any], overlay: 
             assert source == {"configMapRef": {"name": config["metadata"]["name"]}}
             available |= config["data"].keys()
         for env in container.get("env", []):
+            if "value" in env:  # a fixed, non-secret value written in the manifest
+                assert not PRIVATE_KEY_OWNERS.get(env["name"]), env
+                available.add(env["name"])
+                continue
             ref = env["valueFrom"]["secretKeyRef"]
             assert ref["name"] == secret["metadata"]["name"]
             assert ref.get("optional") or ref["key"] in secret["data"], (name, ref["key"])
