@@ -1,8 +1,9 @@
 """What the gateway costs: the same GET through the gateway and straight to the service.
 
-Starts its own processes (a Redis, one upstream service, the gateway; each uvicorn with one
-worker), signs an access token for the gateway path and an identity assertion for the direct
-path, then drives both targets in alternating rounds so machine noise hits both alike:
+Starts its own processes (Redis, NATS, one upstream service, the gateway with its rate limits
+lifted; each uvicorn with one worker), signs an access token for the gateway path and an
+identity assertion for the direct path, then drives both targets in alternating rounds so
+machine noise hits both alike:
 
 - latency: one request at a time (p50/p95 of a single request, what the gateway *adds*);
 - throughput: a bounded concurrent load (requests/s, with p50/p95 under that load).
@@ -52,6 +53,11 @@ REPO_ROOT = BENCH_DIR.parent
 DEFAULT_UPSTREAM = "gateway_overhead:create_upstream_app"
 DEFAULT_PATH = "/api/v1/auth/user/me"
 JWKS_ENV = "BENCH_JWKS"
+# A benchmark sends far more than a user may: the gateway's rate limits are lifted.
+UNLIMITED_ENV = {
+    f"GATEWAY_RATE_LIMIT_{name}_PER_MINUTE": "1000000000"
+    for name in ("USER", "COMPANY", "ANONYMOUS", "AUTH")
+}
 
 
 def create_upstream_app() -> Any:
@@ -162,27 +168,45 @@ def _credentials(
     return token, assertion
 
 
+def start_datastores(workdir: Path) -> tuple[list[Any], dict[str, str]]:
+    """Redis and NATS (the gateway publishes usage events), and the environment naming them."""
+    from knowrithm_stack.ports import free_port
+    from knowrithm_stack.servers import NatsServer, RedisServer
+
+    redis = RedisServer(data_dir=workdir, port=free_port(), durable=False)
+    nats = NatsServer(data_dir=workdir, port=free_port(), monitor_port=free_port())
+    started: list[Any] = []
+    try:
+        for server in (redis, nats):
+            server.start(wait=True, timeout=30)
+            started.append(server)
+    except BaseException:
+        for server in started:
+            server.stop()
+        raise
+    return started, {"KNOWRITHM_ENV": "development", "REDIS_URL": redis.url, "NATS_URL": nats.url}
+
+
 async def start_targets(args: argparse.Namespace, workdir: Path) -> Targets:
-    """Redis, the upstream and the gateway, with credentials for both paths."""
+    """Redis, NATS, the upstream and the gateway, with credentials for both paths."""
     from knowrithm_common.identity import ASSERTION_HEADER
     from knowrithm_common.tokens import public_jwk
     from knowrithm_stack.ports import free_port
-    from knowrithm_stack.servers import RedisServer
 
-    redis = RedisServer(data_dir=workdir, port=free_port(), durable=False)
-    redis.start(wait=True, timeout=30)
+    datastores, common = start_datastores(workdir)
     assertion_key = Ed25519PrivateKey.generate()
     jwt_key = Ed25519PrivateKey.generate()
     upstream_port, gateway_port = free_port(), free_port()
     upstream_url = f"http://127.0.0.1:{upstream_port}"
-    common = {"KNOWRITHM_ENV": "development", "REDIS_URL": redis.url}
     upstream_env = {
         **common, "KNOWRITHM_ASSERTION_PUBLIC_KEY": _public_pem(assertion_key),
         "KNOWRITHM_JWT_PRIVATE_KEY": _pem(jwt_key),
         JWKS_ENV: json.dumps({"keys": [public_jwk(jwt_key.public_key())]}),
         **dict(pair.split("=", 1) for pair in args.upstream_env),
     }
-    gateway_env = {**common, "KNOWRITHM_ASSERTION_PRIVATE_KEY": _pem(assertion_key)}
+    gateway_env = {
+        **common, **UNLIMITED_ENV, "KNOWRITHM_ASSERTION_PRIVATE_KEY": _pem(assertion_key)
+    }
     for name in ("AUTH", "AGENTS", "CONVERSATIONS", "INGESTION", "ANALYTICS", "INGESTION_WORKER"):
         gateway_env[f"GATEWAY_{name}_URL"] = upstream_url
     upstream_log, gateway_log = workdir / "upstream.log", workdir / "gateway.log"
@@ -191,7 +215,7 @@ async def start_targets(args: argparse.Namespace, workdir: Path) -> Targets:
     targets = Targets(
         gateway_url=f"http://127.0.0.1:{gateway_port}{args.path}",
         direct_url=f"{upstream_url}{args.path}",
-        gateway_headers={}, direct_headers={}, processes=[upstream, gateway, redis],
+        gateway_headers={}, direct_headers={}, processes=[upstream, gateway, *datastores],
     )
     try:
         await _wait_http(upstream_url + "/health/live", upstream, upstream_log)

@@ -8,6 +8,8 @@ Redis is the embedded stack's (`stack` fixture).
 from __future__ import annotations
 
 import asyncio
+import json
+import secrets
 import socket
 import threading
 import time
@@ -28,12 +30,18 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
 from redis.asyncio import Redis
 
 from knowrithm_common.identity import AssertionMiddleware, AssertionVerifier
 from knowrithm_common.tokens import (
     ACCESS_TOKEN_AUDIENCE,
     ACCESS_TOKEN_ISSUER,
+    API_KEY_PREFIX,
+    API_KEY_RESOLVE_PATH,
+    API_SECRET_PREFIX,
+    ApiKeyRecord,
+    credential_hash,
     key_id,
     public_jwk,
 )
@@ -53,11 +61,11 @@ def free_port() -> int:
 class ThreadedServer:
     """A uvicorn server on a free 127.0.0.1 port, in its own thread and event loop."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, **config_options: Any) -> None:
         self.port = free_port()
         config = uvicorn.Config(
             app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on",
-            timeout_graceful_shutdown=1,
+            timeout_graceful_shutdown=1, **config_options,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -91,6 +99,9 @@ class UpstreamState:
     release_second_event: threading.Event = field(default_factory=threading.Event)
     second_event_sent: bool = False
     stream_closed: threading.Event = field(default_factory=threading.Event)
+    # auth's API keys by key hash (ApiKeyRecord JSON), and the key hashes it was asked about
+    api_keys: dict[str, str] = field(default_factory=dict)
+    resolved: list[str] = field(default_factory=list)
 
 
 def _openapi(name: str) -> dict[str, Any]:
@@ -107,6 +118,12 @@ def _openapi(name: str) -> dict[str, Any]:
             "HTTPValidationError": {"type": "object", "title": "HTTPValidationError"},
         }},
     }
+
+
+class ResolveRequest(BaseModel):
+    """auth's resolve body, parsed the way auth parses it (JSON by content type)."""
+
+    key_hash: str = Field(pattern="^[0-9a-f]{64}$")
 
 
 def upstream_app(state: UpstreamState, verifier: AssertionVerifier) -> FastAPI:
@@ -128,6 +145,18 @@ def upstream_app(state: UpstreamState, verifier: AssertionVerifier) -> FastAPI:
     async def jwks() -> dict[str, Any]:
         state.jwks_fetches += 1
         return {"keys": state.jwks}
+
+    @app.post(API_KEY_RESOLVE_PATH)
+    async def resolve_api_key(body: ResolveRequest, request: Request) -> JSONResponse:
+        # auth's contract: the gateway (a "service" principal) asks by key hash; 200 or 404.
+        if request.state.principal.kind != "service":
+            return JSONResponse({"success": False, "error": "forbidden"}, status_code=403)
+        key_hash = body.key_hash
+        state.resolved.append(key_hash)
+        record = state.api_keys.get(key_hash)
+        if record is None:
+            return JSONResponse({"success": False, "error": "api_key_not_found"}, status_code=404)
+        return JSONResponse(json.loads(record))
 
     @app.get("/api/v1/tasks/{task_id}/status")
     async def task_status(task_id: str) -> JSONResponse:
@@ -205,28 +234,40 @@ def upstreams(keys: Keys) -> Iterator[dict[str, tuple[UpstreamState, ThreadedSer
             server.stop()
 
 
-def _settings(
-    keys: Keys, redis_url: str, urls: dict[str, str], **overrides: Any
+# Far above what the suite sends: only the rate-limit tests' own gateways limit anything.
+UNLIMITED = {
+    "rate_limit_user_per_minute": 1_000_000, "rate_limit_company_per_minute": 1_000_000,
+    "rate_limit_anonymous_per_minute": 1_000_000, "rate_limit_auth_per_minute": 1_000_000,
+}
+
+
+def gateway_settings(
+    keys: Keys, stack: Any, urls: dict[str, str], **overrides: Any
 ) -> GatewaySettings:
+    """Settings of a test gateway in front of `urls`, on the stack's Redis and NATS."""
     values: dict[str, Any] = {
-        "knowrithm_env": "test", "redis_url": redis_url,
+        "knowrithm_env": "test", "redis_url": stack.redis_url, "nats_url": stack.nats_url,
         "knowrithm_assertion_private_key": keys.assertion_private_pem,
         "auth_url": urls["auth"], "agents_url": urls["agents"],
         "conversations_url": urls["conversations"], "ingestion_url": urls["ingestion"],
         "analytics_url": urls["analytics"], "ingestion_worker_url": urls["ingestion-worker"],
         "upstream_timeout_seconds": 1.0, "max_body_bytes": 1024 * 1024,
         "jwks_min_refresh_seconds": 0.0, "health_timeout_seconds": 1.0,
-        "cors_origins": "https://app.example.com",
+        "cors_origins": "https://app.example.com", **UNLIMITED,
     }
     values.update(overrides)
     return GatewaySettings(**values)
+
+
+def upstream_urls(upstreams: dict[str, tuple[UpstreamState, ThreadedServer]]) -> dict[str, str]:
+    return {name: server.url for name, (_, server) in upstreams.items()}
 
 
 @pytest.fixture(scope="session")
 def gateway_url(keys: Keys, upstreams: dict[str, Any], stack: Any) -> Iterator[str]:
     """The gateway in front of every upstream (1 s upstream timeout, 1 MiB body limit)."""
     urls = {name: server.url for name, (_, server) in upstreams.items()}
-    server = ThreadedServer(create_app(_settings(keys, stack.redis_url, urls))).start()
+    server = ThreadedServer(create_app(gateway_settings(keys, stack, urls))).start()
     yield server.url
     server.stop()
 
@@ -237,7 +278,7 @@ def degraded_gateway_url(keys: Keys, upstreams: dict[str, Any], stack: Any) -> I
     urls = {name: server.url for name, (_, server) in upstreams.items()}
     urls["analytics"] = f"http://127.0.0.1:{free_port()}"
     urls["ingestion-worker"] = f"http://127.0.0.1:{free_port()}"
-    server = ThreadedServer(create_app(_settings(keys, stack.redis_url, urls))).start()
+    server = ThreadedServer(create_app(gateway_settings(keys, stack, urls))).start()
     yield server.url
     server.stop()
 
@@ -247,7 +288,7 @@ def authless_gateway_url(keys: Keys, upstreams: dict[str, Any], stack: Any) -> I
     """A gateway whose auth upstream (and so the JWKS) is down."""
     urls = {name: server.url for name, (_, server) in upstreams.items()}
     urls["auth"] = f"http://127.0.0.1:{free_port()}"
-    settings = _settings(keys, stack.redis_url, urls, jwks_min_refresh_seconds=60.0)
+    settings = gateway_settings(keys, stack, urls, jwks_min_refresh_seconds=60.0)
     server = ThreadedServer(create_app(settings)).start()
     yield server.url
     server.stop()
@@ -293,3 +334,59 @@ def make_token(keys: Keys) -> TokenFactory:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+async def clear_of_window_edge(window: int = 60, margin: float = 3.0) -> None:
+    """Start a burst well inside one fixed rate-limit window, so its requests share it."""
+    left = window - time.time() % window
+    if left < margin:
+        await asyncio.sleep(left + 0.05)
+
+
+@pytest.fixture
+def signed_in(make_token: TokenFactory) -> dict[str, str]:
+    """Headers of a signed-in admin of a fresh company."""
+    return bearer(make_token())
+
+
+@dataclass
+class IssuedKey:
+    """An API key as its owner holds it, and the record auth keeps of it."""
+
+    api_key: str
+    api_secret: str
+    record: ApiKeyRecord
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-API-Key": self.api_key, "X-API-Secret": self.api_secret}
+
+    @property
+    def key_hash(self) -> str:
+        return credential_hash(self.api_key)
+
+
+KeyFactory = Callable[..., IssuedKey]
+
+
+@pytest.fixture
+def make_api_key(upstreams: dict[str, tuple[UpstreamState, ThreadedServer]]) -> KeyFactory:
+    """Create a key at the stand-in auth (a fresh company and user unless given)."""
+    auth = upstreams["auth"][0]
+
+    def make(
+        *, scopes: tuple[str, ...] = ("full_access",), role: str = "admin",
+        company_id: uuid.UUID | None = None, per_hour: int = 1_000_000, per_day: int = 1_000_000,
+        expires_at: float | None = None,
+    ) -> IssuedKey:
+        api_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+        api_secret = API_SECRET_PREFIX + secrets.token_urlsafe(32)
+        record = ApiKeyRecord(
+            id=uuid.uuid4(), company_id=company_id or uuid.uuid4(), user_id=uuid.uuid4(),
+            role=role, scopes=list(scopes), secret_hash=credential_hash(api_secret),
+            expires_at=expires_at, rate_limit_per_hour=per_hour, rate_limit_per_day=per_day,
+        )
+        auth.api_keys[credential_hash(api_key)] = record.model_dump_json()
+        return IssuedKey(api_key, api_secret, record)
+
+    return make

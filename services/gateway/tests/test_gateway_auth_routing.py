@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from redis.asyncio import Redis
 
-from knowrithm_common.tokens import REVOKED_JTI_KEY, VALID_AFTER_KEY, public_jwk
+from knowrithm_common.tokens import REVOKED_JTI_KEY, REVOKED_SESSION_KEY, VALID_AFTER_KEY, public_jwk
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -24,8 +24,8 @@ ROUTED = [
     ("POST", "/api/v1/auth/login", "auth"),
     ("GET", "/api/v1/user/profile", "auth"),
     ("GET", "/api/v1/admin/user/42", "auth"),
-    ("GET", "/api/v1/super-admin/company", "auth"),
-    ("GET", "/api/v1/super-admin/company/c1/user", "auth"),
+    ("GET", "/api/v1/super-admin/company", "auth", "super_admin"),
+    ("GET", "/api/v1/super-admin/company/c1/user", "auth", "super_admin"),
     ("GET", "/api/v1/super-admin/company/c1/system-metric", "analytics"),
     ("GET", "/api/v1/company/statistics", "auth"),
     ("POST", "/api/v1/address", "auth"),
@@ -62,12 +62,15 @@ ROUTED = [
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "service"), ROUTED)
+@pytest.mark.parametrize(("method", "path", "service", "role"), [(*r, "admin")[:4] for r in ROUTED])
 async def test_route_reaches_owning_service_with_verified_principal(
-    client: httpx.AsyncClient, make_token: Any, method: str, path: str, service: str
+    client: httpx.AsyncClient, make_token: Any, method: str, path: str, service: str, role: str
 ) -> None:
-    user_id, company_id = uuid.uuid4(), uuid.uuid4()
-    token = make_token(sub=str(user_id), company_id=str(company_id), role="admin")
+    user_id = uuid.uuid4()
+    company_id = None if role == "super_admin" else uuid.uuid4()
+    token = make_token(
+        sub=str(user_id), company_id=str(company_id) if company_id else None, role=role
+    )
     resp = await client.request(method, path + "?page=2&q=a%20b", headers=bearer(token))
     assert resp.status_code == 200, resp.text
     echo = resp.json()
@@ -76,8 +79,8 @@ async def test_route_reaches_owning_service_with_verified_principal(
     principal = echo["principal"]
     assert principal["kind"] == "user"
     assert principal["user_id"] == str(user_id)
-    assert principal["company_id"] == str(company_id)
-    assert principal["role"] == "admin"
+    assert principal.get("company_id") == (str(company_id) if company_id else None)
+    assert principal["role"] == role
     assert principal["scopes"] == ["read"]
     assert echo["headers"]["x-request-id"] == resp.headers["x-request-id"]
 
@@ -111,20 +114,10 @@ async def test_missing_credentials_forward_anonymous_principal(client: httpx.Asy
     assert resp.json()["principal"]["kind"] == "anonymous"
 
 
-async def test_api_key_credentials_are_anonymous_until_keys_land(
-    client: httpx.AsyncClient,
-) -> None:
-    headers = {"X-API-Key": "k", "X-API-Secret": "s"}
-    resp = await client.get("/api/v1/agent", headers=headers)
-    assert resp.json()["principal"]["kind"] == "anonymous"
-    # The service still sees them (auth's /auth/validate checks them itself).
-    assert resp.json()["headers"]["x-api-key"] == "k"
-
-
 async def test_forged_assertion_header_is_replaced_by_the_gateway(
     client: httpx.AsyncClient,
 ) -> None:
-    resp = await client.get("/api/v1/agent", headers={"X-Knowrithm-Assertion": "forged"})
+    resp = await client.get("/api/v1/country", headers={"X-Knowrithm-Assertion": "forged"})
     assert resp.status_code == 200
     assert resp.json()["principal"]["kind"] == "anonymous"
 
@@ -170,6 +163,22 @@ async def test_revoked_jti_returns_401(
     resp = await client.get("/api/v1/agent", headers=bearer(token))
     assert resp.status_code == 401
     assert resp.json()["error"] == "token_revoked"
+
+
+async def test_signed_out_session_refuses_every_token_of_it(
+    client: httpx.AsyncClient, make_token: Any, redis: Redis
+) -> None:
+    session_id, user_id = uuid.uuid4(), str(uuid.uuid4())
+    first = make_token(sid=str(session_id), sub=user_id)
+    second = make_token(sid=str(session_id), sub=user_id)  # refreshed within the session
+    other = make_token(sid=str(uuid.uuid4()), sub=user_id)  # the same user on another device
+    assert (await client.get("/api/v1/agent", headers=bearer(first))).status_code == 200
+    await redis.set(REVOKED_SESSION_KEY.format(sid=session_id), "1", ex=600)
+    for token in (first, second):
+        resp = await client.get("/api/v1/agent", headers=bearer(token))
+        assert resp.status_code == 401
+        assert resp.json()["error"] == "token_revoked"
+    assert (await client.get("/api/v1/agent", headers=bearer(other))).status_code == 200
 
 
 async def test_concurrent_requests_each_get_their_own_revocation_verdict(
@@ -222,7 +231,7 @@ async def test_token_while_auth_keys_are_unreachable_returns_503_not_401(
             resp = await http.get("/api/v1/agent", headers=bearer(make_token()))
             assert resp.status_code == 503
             assert resp.json()["error"] == "service_unavailable"
-        anonymous = await http.get("/api/v1/agent")
+        anonymous = await http.get("/widget.js")  # a public route of a service that is up
     assert anonymous.status_code == 200
 
 

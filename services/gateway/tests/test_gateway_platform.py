@@ -90,6 +90,19 @@ async def test_openapi_merges_every_service_paths(client: httpx.AsyncClient) -> 
     assert "bearerAuth" in doc["components"]["securitySchemes"]
 
 
+async def test_openapi_states_each_operations_policy(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    # Served by no declared operation: credentials needed, either kind.
+    thing = paths["/api/v1/document/thing"]["get"]
+    assert thing["security"] == [{"bearerAuth": []}, {"apiKey": [], "apiSecret": []}]
+    assert thing["x-knowrithm-policy"]["access"] == "authenticated"
+    task = paths["/api/v1/tasks/{task_id}/status"]["get"]
+    assert task["x-knowrithm-policy"] == {
+        "access": "authenticated", "roles": None, "api_key_scope": "read",
+        "rate_limit_class": "default",
+    }
+
+
 async def test_openapi_tolerates_a_down_service(degraded_gateway_url: str) -> None:
     async with httpx.AsyncClient(base_url=degraded_gateway_url) as http:
         doc = (await http.get("/openapi.json")).json()

@@ -8,8 +8,16 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import pytest
 
 LIMIT = 1024 * 1024  # the test gateway's max_body_bytes
+
+
+@pytest.fixture
+async def client(gateway_url: str, signed_in: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
+    """A signed-in client: these routes need credentials."""
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=10, headers=signed_in) as http:
+        yield http
 
 
 async def _chunks(total: int, size: int = 64 * 1024) -> AsyncIterator[bytes]:
@@ -77,12 +85,12 @@ async def test_sse_stream_is_not_cut_by_the_upstream_timeout(
 
 
 async def test_client_leaving_an_sse_stream_closes_the_upstream_stream(
-    gateway_url: str, upstreams: dict[str, Any]
+    gateway_url: str, upstreams: dict[str, Any], signed_in: dict[str, str]
 ) -> None:
     state = upstreams["conversations"][0]
     state.release_second_event.clear()
     state.stream_closed.clear()
-    async with httpx.AsyncClient(base_url=gateway_url) as http:
+    async with httpx.AsyncClient(base_url=gateway_url, headers=signed_in) as http:
         async with http.stream("GET", "/api/v1/conversation/c3/messages/stream") as resp:
             assert await anext(resp.aiter_lines()) == "data: one"
     # The client is gone; the upstream generator must be stopped, not left waiting forever.
@@ -91,8 +99,10 @@ async def test_client_leaving_an_sse_stream_closes_the_upstream_stream(
     assert closed
 
 
-async def test_upstream_down_returns_503(degraded_gateway_url: str) -> None:
-    async with httpx.AsyncClient(base_url=degraded_gateway_url) as http:
+async def test_upstream_down_returns_503(
+    degraded_gateway_url: str, signed_in: dict[str, str]
+) -> None:
+    async with httpx.AsyncClient(base_url=degraded_gateway_url, headers=signed_in) as http:
         resp = await http.get("/api/v1/overview")
     assert resp.status_code == 503
     assert resp.json()["error"] == "service_unavailable"

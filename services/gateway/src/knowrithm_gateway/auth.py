@@ -1,30 +1,32 @@
-"""Who is calling: access tokens verified locally against auth's JWKS, revocation in Redis.
+"""Access tokens: verified locally against auth's JWKS, once per token.
 
-No credentials (and, until API keys land, API-key credentials) give the anonymous principal;
-the services decide which routes need more. A bad token is a 401 here, never forwarded.
+A bad token is a 401 here, never forwarded. What can change during a token's life (a
+revoked jti or session, a forced sign-out, a disabled company) is asked of Redis on every
+request, by the admission script (guard.py), with the keys this module prepares per token.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
 import jwt
 from pydantic import ValidationError
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
-from knowrithm_common.errors import ServiceUnavailable, Unauthorized
-from knowrithm_common.identity import AssertionSigner, Principal, Role
+from knowrithm_common.errors import KnowrithmError, Unauthorized
+from knowrithm_common.identity import Principal, Role
 from knowrithm_common.tokens import (
     ACCESS_TOKEN_AUDIENCE,
     ACCESS_TOKEN_ISSUER,
+    COMPANY_DISABLED_KEY,
     REVOKED_JTI_KEY,
+    REVOKED_SESSION_KEY,
     VALID_AFTER_KEY,
     AccessTokenClaims,
 )
 from knowrithm_gateway.jwks import JwksCache
-from knowrithm_gateway.revocation import BatchedMget
+from knowrithm_gateway.ratelimit import MINUTE, limit
 from knowrithm_gateway.token_cache import SignedPrincipal, VerifiedToken, VerifiedTokens
 
 logger = logging.getLogger(__name__)
@@ -45,23 +47,51 @@ class TokenRevoked(Unauthorized):
     code, message = "token_revoked", "Access token has been revoked"
 
 
+class CompanyDisabled(Unauthorized):
+    code, message = "company_disabled", "The company of these credentials is disabled"
+
+
+_SESSION_ENDED = functools.partial(TokenRevoked, "The sign-in session of this token has ended")
+_SIGNED_OUT = functools.partial(TokenRevoked, "Access token was issued before a forced sign-out")
+
+
 class TokenVerifier:
     """Turns an access token into a verified entry, or raises the 401 that says why not."""
 
-    def __init__(self, *, jwks: JwksCache, redis: Redis) -> None:
+    def __init__(self, *, jwks: JwksCache, user_per_minute: int, company_per_minute: int) -> None:
         self._jwks = jwks
-        self._lookups = BatchedMget(redis)
         self._verified = VerifiedTokens(leeway_seconds=_LEEWAY_SECONDS)
+        self._user_per_minute = user_per_minute
+        self._company_per_minute = company_per_minute
 
     async def verify(self, token: str) -> VerifiedToken:
-        """Signature, issuer, audience, expiry, type, then revocation (one Redis round trip)."""
+        """Signature, issuer, audience, expiry and type; Redis is the admission script's job."""
         entry = self._verified.get(token, generation=self._jwks.generation)
         if entry is None:
-            claims = await self._decode(token)
-            entry = VerifiedToken(claims, SignedPrincipal(principal_from_claims(claims)))
+            entry = self._entry(await self._decode(token))
             self._verified.put(token, entry)
-        await self._check_revocation(entry.claims)
         return entry
+
+    def _entry(self, claims: AccessTokenClaims) -> VerifiedToken:
+        deny = [REVOKED_JTI_KEY.format(jti=claims.jti)]
+        refusals: list[Any] = [TokenRevoked]
+        if claims.sid is not None:
+            deny.append(REVOKED_SESSION_KEY.format(sid=claims.sid))
+            refusals.append(_SESSION_ENDED)
+        if claims.company_id is not None:
+            deny.append(COMPANY_DISABLED_KEY.format(company_id=claims.company_id))
+            refusals.append(CompanyDisabled)
+        refusals.append(_SIGNED_OUT)
+        limits = (
+            limit("user", claims.sub, self._user_per_minute, MINUTE),
+            limit("company", claims.company_id, self._company_per_minute, MINUTE)
+            if claims.company_id is not None else None,
+        )
+        return VerifiedToken(
+            claims, SignedPrincipal(principal_from_claims(claims)), deny=tuple(deny),
+            refusals=tuple(refusals), valid_after=(VALID_AFTER_KEY.format(user_id=claims.sub), claims.iat),
+            limits=tuple(lim for lim in limits if lim is not None),
+        )
 
     async def _decode(self, token: str) -> AccessTokenClaims:
         try:
@@ -80,26 +110,10 @@ class TokenVerifier:
             raise InvalidToken("Not an access token")
         return claims
 
-    async def _check_revocation(self, claims: AccessTokenClaims) -> None:
-        keys = (REVOKED_JTI_KEY.format(jti=claims.jti), VALID_AFTER_KEY.format(user_id=claims.sub))
-        try:
-            revoked, valid_after = await self._lookups.mget(keys)
-        except (RedisError, OSError) as exc:
-            # Fail closed: without the deny-list a signed-out token would still work.
-            raise ServiceUnavailable("Cannot check token revocation right now") from exc
-        if revoked is not None:
-            raise TokenRevoked()
-        if valid_after is not None and claims.iat < _unix_time(valid_after):
-            raise TokenRevoked("Access token was issued before a forced sign-out")
 
-
-def _unix_time(value: bytes | str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        # Unreadable means a forced sign-out was recorded badly: refuse rather than ignore it.
-        logger.error("unreadable valid-after value %r", value)
-        return float("inf")
+def refusal(entry: VerifiedToken, index: int) -> KnowrithmError:
+    """The 401 for the deny key (or, past them, the valid-after check) that refused a token."""
+    return entry.refusals[index]()
 
 
 def _decode_with_any(token: str, keys: list[Any]) -> dict[str, Any]:
@@ -143,40 +157,3 @@ def bearer_token(authorization: str | None) -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
-
-
-async def resolve_api_key(
-    api_key: str, api_secret: str, *, request_id: str
-) -> Principal | None:
-    """Extension point for `X-API-Key` + `X-API-Secret`: the key's principal, or None.
-
-    API keys arrive in a later issue (hashed secrets at auth, a key cache and rate limits in
-    Redis here). Until then a request carrying them proceeds as anonymous.
-    """
-    return None
-
-
-class Authenticator:
-    """Picks the credentials of a request and returns the signed assertion to forward."""
-
-    def __init__(self, *, verifier: TokenVerifier, signer: AssertionSigner) -> None:
-        self._verifier = verifier
-        self._signer = signer
-        self._anonymous = SignedPrincipal(Principal.anonymous())
-
-    async def assertion(
-        self, *, authorization: str | None, api_key: str | None, api_secret: str | None,
-        request_id: str,
-    ) -> str:
-        """Bearer token first, then API key, else anonymous."""
-        if authorization:
-            token = bearer_token(authorization)
-            if token is None:
-                raise InvalidToken("Authorization header must be 'Bearer <token>'")
-            entry = await self._verifier.verify(token)
-            return entry.signed.assertion_from(self._signer)
-        if api_key and api_secret:
-            principal = await resolve_api_key(api_key, api_secret, request_id=request_id)
-            if principal is not None:
-                return self._signer.sign(principal)
-        return self._anonymous.assertion_from(self._signer)

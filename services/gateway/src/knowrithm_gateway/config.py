@@ -51,6 +51,25 @@ class GatewaySettings(BaseServiceSettings):
     # Known keys are refetched this often too, so a key auth withdrew stops verifying.
     jwks_max_age_seconds: float = 300.0
 
+    # API keys: a resolved key stays in Redis this long (auth deletes it on revocation).
+    api_key_cache_seconds: int = 300
+    api_key_resolve_timeout_seconds: float = 5.0
+
+    # Rate limits (fixed windows aligned to the clock, counted in Redis; 0 turns one off).
+    # API keys carry their own hourly and daily limits; these apply per minute.
+    rate_limit_user_per_minute: int = 600
+    rate_limit_company_per_minute: int = 3000
+    rate_limit_anonymous_per_minute: int = 300  # per client IP, callers without credentials
+    rate_limit_auth_per_minute: int = 20  # per client IP, public credential routes (login, ...)
+    # Comma-separated IPs or CIDRs of proxies in front of the gateway: from these peers the
+    # client address is taken from X-Forwarded-For; from any other peer it is the peer itself.
+    trusted_proxies: str = ""
+
+    # API usage events: one record per request, published in batches.
+    usage_flush_seconds: float = 1.0
+    usage_batch_size: int = 500  # records per event; a full batch is published at once
+    usage_buffer_limit: int = 100_000  # records held while NATS is down; the oldest go first
+
     def upstreams(self) -> dict[str, str]:
         """Base URL of every upstream process, keyed by the service names of the route table."""
         return {

@@ -17,10 +17,11 @@ HOP_BY_HOP = frozenset({
     b"trailer", b"upgrade", b"proxy-authorization", b"proxy-authenticate",
 })
 # Rebuilt by the gateway (or by aiohttp for the upstream connection) instead of copied. An
-# incoming assertion is dropped above all: only the gateway may assert who is calling.
+# incoming assertion is dropped above all: only the gateway may assert who is calling. API-key
+# credentials stop here too: the gateway checks them and services get the assertion instead.
 _REBUILT = frozenset({
     b"host", b"expect", b"content-length", b"x-request-id", b"x-forwarded-for",
-    ASSERTION_HEADER.encode(),
+    b"x-api-key", b"x-api-secret", ASSERTION_HEADER.encode(),
 })
 _NOT_COPIED = HOP_BY_HOP | _REBUILT
 # uvicorn writes its own Date and Server; copying the upstream's would duplicate them.
@@ -64,11 +65,8 @@ def read_incoming(scope: Scope) -> Incoming:
             continue
         value = raw.decode("latin-1")
         if name == b"authorization":
+            # Forwarded as sent: auth reads the refresh token (or the token to sign out) in it.
             incoming.authorization = value
-        elif name == b"x-api-key":
-            incoming.api_key = value
-        elif name == b"x-api-secret":
-            incoming.api_secret = value
         elif name == b"x-forwarded-host":
             incoming.has_forwarded_host = True
         elif name == b"x-forwarded-proto":
@@ -102,6 +100,10 @@ def _note_rebuilt(incoming: Incoming, name: bytes, raw: bytes, tokens: set[bytes
             incoming.request_id = value
     elif name == b"x-forwarded-for":
         incoming.forwarded_for = raw.decode("latin-1")
+    elif name == b"x-api-key":
+        incoming.api_key = raw.decode("latin-1")
+    elif name == b"x-api-secret":
+        incoming.api_secret = raw.decode("latin-1")
     elif name == b"host":
         incoming.host = raw.decode("latin-1")
     elif name == b"connection":
@@ -144,10 +146,11 @@ def _forwarded_for(chain: str | None, client: tuple[str, int] | None) -> str | N
 
 
 def response_headers(
-    raw_headers: tuple[tuple[bytes, bytes], ...], *, request_id: str
+    raw_headers: tuple[tuple[bytes, bytes], ...], *, request_id: str,
+    extra: list[tuple[str, str]] | None = None,
 ) -> list[tuple[bytes, bytes]]:
-    """The upstream's response headers minus hop-by-hop ones, with the request id."""
-    headers = []
+    """The upstream's response headers minus hop-by-hop ones, with the request id and `extra`."""
+    headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in extra or ()]
     has_request_id = False
     for raw_name, value in raw_headers:
         name = raw_name.lower()

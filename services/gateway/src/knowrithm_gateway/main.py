@@ -82,5 +82,8 @@ def _cors_options(settings: GatewaySettings) -> dict[str, Any]:
         "allow_origins": origins, "allow_methods": ["*"], "allow_headers": ["*"],
         # Browsers refuse credentials with "*"; named origins may send cookies/auth headers.
         "allow_credentials": origins != ["*"],
-        "expose_headers": ["X-Request-ID", "Retry-After"],
+        "expose_headers": [
+            "X-Request-ID", "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+        ],
     }

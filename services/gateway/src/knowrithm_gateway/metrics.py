@@ -1,4 +1,4 @@
-"""Gateway metrics: the shared request series labelled by route pattern; upstream errors."""
+"""Gateway metrics: the shared request series labelled by route pattern, and the gateway's own."""
 
 from __future__ import annotations
 
@@ -10,12 +10,22 @@ from knowrithm_common.metrics import LATENCY, REQUESTS
 
 SERVICE = "gateway"
 UNMATCHED = "unmatched"
-_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 UPSTREAM_ERRORS = Counter(
     "knowrithm_gateway_upstream_errors_total",
     "Upstream requests that failed before a response (connect, timeout, protocol)",
     ["upstream", "kind"],
+)
+RATE_LIMITED = Counter(
+    "knowrithm_gateway_rate_limited_total", "Requests refused by a rate limit", ["limit"]
+)
+USAGE_DROPPED = Counter(
+    "knowrithm_gateway_usage_records_dropped_total",
+    "API usage records dropped because NATS stayed unreachable past the buffer limit",
+)
+USAGE_PUBLISHED = Counter(
+    "knowrithm_gateway_usage_records_published_total", "API usage records published to NATS"
 )
 
 
@@ -29,12 +39,12 @@ def observe_request(*, route: str, method: str, status: int, seconds: float) -> 
     children = _children.get(key)
     if children is None:
         # Methods are client-chosen strings: fold the unusual ones so labels stay bounded.
-        label = method if method in _METHODS else "OTHER"
+        label = method if method in METHODS else "OTHER"
         children = (
             REQUESTS.labels(SERVICE, label, route, str(status)),
             LATENCY.labels(SERVICE, label, route),
         )
-        if method in _METHODS:
+        if method in METHODS:
             _children[key] = children
     children[0].inc()
     children[1].observe(seconds)

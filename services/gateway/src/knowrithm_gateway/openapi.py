@@ -2,7 +2,8 @@
 
 Each service documents its routes; the gateway keeps the paths it routes to that service,
 merges components (renaming a clashing schema per service) and caches the result briefly.
-A service that is down simply leaves its paths out until the next rebuild.
+A service that is down simply leaves its paths out until the next rebuild. Each operation's
+`security` comes from the gateway's policy table (policies.py), which is what is enforced.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from knowrithm_gateway.policies import Access, OperationTable
 from knowrithm_gateway.routing import RouteTable
 
 logger = logging.getLogger(__name__)
@@ -29,8 +31,15 @@ _SECURITY_SCHEMES = {
     "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
     "apiSecret": {"type": "apiKey", "in": "header", "name": "X-API-Secret"},
 }
-# Either credential, or none: the services decide which operations need one.
-_SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"apiKey": [], "apiSecret": []}, {}]
+_BEARER: dict[str, list[str]] = {"bearerAuth": []}
+_API_KEY: dict[str, list[str]] = {"apiKey": [], "apiSecret": []}
+_SECURITY_BY_ACCESS = {
+    Access.PUBLIC: [{}, _BEARER, _API_KEY],  # credentials optional (verified when sent)
+    Access.AUTHENTICATED: [_BEARER, _API_KEY],
+    Access.USER: [_BEARER],
+}
+_SECURITY = _SECURITY_BY_ACCESS[Access.AUTHENTICATED]  # the default for undeclared operations
+_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
 _GATEWAY_PATHS: Document = {
     "/health": {"get": {
@@ -53,11 +62,12 @@ class OpenApiAggregator:
 
     def __init__(
         self, *, session: aiohttp.ClientSession, upstreams: Mapping[str, str],
-        routes: RouteTable, ttl_seconds: float, timeout_seconds: float,
+        routes: RouteTable, operations: OperationTable, ttl_seconds: float, timeout_seconds: float,
     ) -> None:
         self._session = session
         self._upstreams = upstreams
         self._routes = routes
+        self._operations = operations
         self._ttl = ttl_seconds
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self._cached: Document | None = None
@@ -72,7 +82,8 @@ class OpenApiAggregator:
                     *(self._fetch(service, base) for service, base in self._upstreams.items())
                 )
                 self._cached = merge_documents(
-                    dict(zip(self._upstreams, documents, strict=True)), routes=self._routes
+                    dict(zip(self._upstreams, documents, strict=True)), routes=self._routes,
+                    operations=self._operations,
                 )
                 self._expires = time.monotonic() + self._ttl
             return self._cached
@@ -88,7 +99,9 @@ class OpenApiAggregator:
             return None
 
 
-def merge_documents(documents: Mapping[str, Document | None], *, routes: RouteTable) -> Document:
+def merge_documents(
+    documents: Mapping[str, Document | None], *, routes: RouteTable, operations: OperationTable
+) -> Document:
     """One document from the services' documents (None = service unavailable)."""
     merged: Document = {
         "openapi": "3.1.0",
@@ -105,6 +118,7 @@ def merge_documents(documents: Mapping[str, Document | None], *, routes: RouteTa
             continue
         _merge_one(merged, service, document, routes)
     merged["paths"].update(_GATEWAY_PATHS)
+    _apply_policies(merged["paths"], routes, operations)
     if unavailable:
         merged["x-unavailable-services"] = unavailable
     return merged
@@ -124,6 +138,27 @@ def _merge_one(merged: Document, service: str, document: Document, routes: Route
         route = routes.match(path)
         if route is not None and route.service == service:
             merged["paths"][path] = _rewrite_refs(item, renames)
+
+
+def _apply_policies(paths: Document, routes: RouteTable, operations: OperationTable) -> None:
+    """Each routed operation's security and policy, as the gateway enforces them."""
+    for path, item in list(paths.items()):
+        route = routes.match(path)
+        if route is None:
+            continue
+        item = paths[path] = dict(item)  # a copy: the gateway's own paths are module constants
+        for method in _METHODS:
+            if not isinstance(item.get(method), dict):
+                continue
+            policy = operations.policy(method.upper(), path, route_template=route.template)
+            item[method] = {
+                **item[method], "security": _SECURITY_BY_ACCESS[policy.access],
+                "x-knowrithm-policy": {
+                    "access": str(policy.access),
+                    "roles": sorted(policy.roles) if policy.roles is not None else None,
+                    "api_key_scope": policy.scope, "rate_limit_class": policy.rate,
+                },
+            }
 
 
 def _clashing_names(target: Document, components: Document, service: str) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The proxy: a pure-ASGI app that routes, authenticates and streams to the upstreams.
+"""The proxy: a pure-ASGI app that routes, admits (admission.py) and streams to the upstreams.
 
 The gateway app hands it every request under `/api/` (and the widget script) before
 FastAPI's own stack (telemetry, error and body-limit middlewares, router, dependencies): on
@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -32,8 +33,9 @@ from knowrithm_common.errors import (
 )
 from knowrithm_common.logging import request_id_var
 from knowrithm_common.telemetry import extract_context, tracer
+from knowrithm_gateway.admission import Exchange
 from knowrithm_gateway.headers import Incoming, read_incoming, response_headers, upstream_headers
-from knowrithm_gateway.metrics import UNMATCHED, observe_request, observe_upstream_error
+from knowrithm_gateway.metrics import METHODS, UNMATCHED, observe_request, observe_upstream_error
 from knowrithm_gateway.routing import API_PREFIX, TASKS, Route
 from knowrithm_gateway.tasks import fan_out_task_status
 
@@ -103,7 +105,15 @@ class Proxy:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter()
-        route = self.runtime.routes.match(scope["path"])
+        arrived = time.time()
+        runtime = self.runtime
+        path, method = scope["path"], scope["method"]
+        route = runtime.routes.match(path)
+        operation = (
+            runtime.operations.policy(method, path, route_template=route.template)
+            if route is not None else None
+        )
+        exchange = Exchange(route, operation, operation.template if operation else UNMATCHED)
         status = CLIENT_CLOSED
         request_id = ""
         token = None
@@ -112,57 +122,63 @@ class Proxy:
             request_id = incoming.request_id
             token = request_id_var.set(request_id)
             if self._tracing:
-                status = await self._traced(scope, receive, send, incoming=incoming, route=route)
+                status = await self._traced(scope, receive, send, incoming=incoming, exchange=exchange)
             else:
-                status = await self._dispatch(scope, receive, send, incoming=incoming, route=route)
+                status = await self._dispatch(
+                    scope, receive, send, incoming=incoming, exchange=exchange
+                )
         except KnowrithmError as exc:
             status = exc.status_code
-            await _send_error(exc, scope, receive, send, request_id=request_id)
+            await _send_error(exc, scope, receive, send, request_id=request_id, exchange=exchange)
         except Exception:
             # Failures after the response started stay inside _forward, so none reach here.
-            logger.exception("proxy failed on %s %s", scope["method"], scope["path"])
+            logger.exception("proxy failed on %s %s", method, path)
             status = 500
-            await _send_error(KnowrithmError(), scope, receive, send, request_id=request_id)
+            await _send_error(
+                KnowrithmError(), scope, receive, send, request_id=request_id, exchange=exchange
+            )
         finally:
             if token is not None:
                 request_id_var.reset(token)
-            observe_request(
-                route=route.template if route else UNMATCHED, method=scope["method"],
-                status=status, seconds=time.perf_counter() - start,
-            )
+            seconds = time.perf_counter() - start
+            observe_request(route=exchange.label, method=method, status=status, seconds=seconds)
+            runtime.usage.record(exchange.usage_row(
+                request_id=request_id or uuid.uuid4().hex, arrived=arrived,
+                method=method if method in METHODS else "OTHER", status=status, seconds=seconds,
+            ))
 
     async def _traced(
-        self, scope: Scope, receive: Receive, send: Send, *, incoming: Incoming, route: Route | None
+        self, scope: Scope, receive: Receive, send: Send, *, incoming: Incoming, exchange: Exchange
     ) -> int:
         carrier = {k: v for k, v in incoming.forward if k in ("traceparent", "tracestate")}
-        name = f"{scope['method']} {route.template if route else UNMATCHED}"
+        name = f"{scope['method']} {exchange.label}"
         with tracer("knowrithm.gateway").start_as_current_span(
             name, context=extract_context(carrier), kind=trace.SpanKind.SERVER
         ) as span:
-            status = await self._dispatch(scope, receive, send, incoming=incoming, route=route)
+            status = await self._dispatch(scope, receive, send, incoming=incoming, exchange=exchange)
             span.set_attribute("http.response.status_code", status)
             return status
 
     async def _dispatch(
-        self, scope: Scope, receive: Receive, send: Send, *, incoming: Incoming, route: Route | None
+        self, scope: Scope, receive: Receive, send: Send, *, incoming: Incoming, exchange: Exchange
     ) -> int:
-        if route is None:
+        route, operation = exchange.route, exchange.operation
+        if route is None or operation is None:
             raise NotFound(f"No API route matches {scope['path']}")
         if incoming.content_length is not None and incoming.content_length > self._limit:
             raise PayloadTooLarge(detail={"max_bytes": self._limit})
-        assertion = await self.runtime.authenticator.assertion(
-            authorization=incoming.authorization, api_key=incoming.api_key,
-            api_secret=incoming.api_secret, request_id=incoming.request_id,
-        )
+        assertion = await self.runtime.gate.admit(scope, incoming, operation, exchange)
         headers = upstream_headers(
             incoming, scope, assertion=assertion, traceparent=self._traceparent()
         )
         if route.service == TASKS:
             return await fan_out_task_status(
-                self.runtime, scope, send, headers=headers, request_id=incoming.request_id
+                self.runtime, scope, send, headers=headers, request_id=incoming.request_id,
+                extra_headers=exchange.rate_headers,
             )
         return await self._forward(
-            scope, receive, send, incoming=incoming, route=route, headers=headers
+            scope, receive, send, incoming=incoming, route=route, headers=headers,
+            extra_headers=exchange.rate_headers,
         )
 
     def _traceparent(self) -> str | None:
@@ -174,7 +190,7 @@ class Proxy:
 
     async def _forward(
         self, scope: Scope, receive: Receive, send: Send, *, incoming: Incoming, route: Route,
-        headers: list[tuple[str, str]],
+        headers: list[tuple[str, str]], extra_headers: list[tuple[str, str]],
     ) -> int:
         url = self._url(scope, route.service)
         body = _Body(receive, self._limit) if incoming.has_body else None
@@ -193,7 +209,9 @@ class Proxy:
         async with resp:
             await send({
                 "type": "http.response.start", "status": resp.status,
-                "headers": response_headers(resp.raw_headers, request_id=incoming.request_id),
+                "headers": response_headers(
+                    resp.raw_headers, request_id=incoming.request_id, extra=extra_headers
+                ),
             })
             try:
                 if resp.content_type == "text/event-stream":
@@ -284,9 +302,11 @@ def _upstream_error(service: str, exc: BaseException) -> KnowrithmError:
 
 
 async def _send_error(
-    exc: KnowrithmError, scope: Scope, receive: Receive, send: Send, *, request_id: str
+    exc: KnowrithmError, scope: Scope, receive: Receive, send: Send, *, request_id: str,
+    exchange: Exchange,
 ) -> None:
-    headers = dict(exc.headers)
+    headers = dict(exchange.rate_headers)
+    headers.update(exc.headers)
     if request_id:
         headers["x-request-id"] = request_id
     response = JSONResponse(

@@ -1,63 +1,77 @@
-"""Revocation lookups: every request asks Redis, concurrent requests share one round trip.
+"""API-key revocations from auth's events: every replica drops what it holds for the key.
 
-A request whose lookup finds nothing in flight goes at once (no added latency when idle);
-lookups that arrive while one is in flight queue and leave together as a single MGET when it
-returns. Under load that turns N round trips (and N Redis commands) into a few.
+Auth deletes a revoked key's Redis entry right after the revocation commits, which the next
+request already sees. The event is the second line: it also empties each replica's own
+parse cache and deletes the Redis entry again, which undoes a resolve that raced the
+revocation and cached the key anew. Each replica reads the events with its own ordered
+(ephemeral) consumer from the moment it subscribes; no state is kept anywhere.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+import logging
+from typing import Any
 
-from redis.asyncio import Redis
+from nats.aio.msg import Msg
+from nats.js.api import DeliverPolicy
+from pydantic import ValidationError
 
-Values = list[bytes | str | None]  # str only if a caller's client decodes responses
+from knowrithm_common.events import EventEnvelope
+from knowrithm_common.events.auth import ApiKeyRevokedV1
+from knowrithm_common.messaging.connection import NatsConnection
+from knowrithm_gateway.apikeys import ApiKeys
+
+logger = logging.getLogger(__name__)
 
 
-class BatchedMget:
-    """MGET with concurrent callers coalesced into one command per round trip."""
+class RevocationListener:
+    """Subscribes (once NATS is reachable) and evicts every revoked key it hears of."""
 
-    def __init__(self, redis: Redis) -> None:
-        self._redis = redis
-        self._queue: list[tuple[Sequence[str], asyncio.Future[Values]]] = []
-        self._busy = False
-        self._sending: asyncio.Future[None] | None = None  # held so the task is not collected
+    def __init__(self, nats: NatsConnection, api_keys: ApiKeys) -> None:
+        self._nats = nats
+        self._api_keys = api_keys
+        self._task: asyncio.Task[None] | None = None
+        self._sub: Any = None
+        self._evictions: set[asyncio.Task[None]] = set()
+        self.subscribed = asyncio.Event()
 
-    async def mget(self, keys: Sequence[str]) -> Values:
-        """The values of `keys` (None where missing), as one MGET would answer."""
-        if not self._busy:
-            self._busy = True
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._subscribe(), name="api-key-revocations")
+
+    async def _subscribe(self) -> None:
+        while True:
+            await self._nats.wait_connected()
             try:
-                return list(await self._redis.mget(keys))
-            finally:
-                self._busy = False
-                self._send_queued()
-        future: asyncio.Future[Values] = asyncio.get_running_loop().create_future()
-        self._queue.append((keys, future))
-        return await future
+                self._sub = await self._nats.js.subscribe(
+                    ApiKeyRevokedV1.subject(), cb=self._on_message, ordered_consumer=True,
+                    deliver_policy=DeliverPolicy.NEW,
+                )
+            except Exception as exc:
+                logger.warning("subscribing to API-key revocations failed (%r); retrying", exc)
+                await asyncio.sleep(1)
+                continue
+            self.subscribed.set()
+            return
 
-    def _send_queued(self) -> None:
-        if self._queue and not self._busy:
-            batch, self._queue = self._queue, []
-            self._busy = True
-            self._sending = asyncio.ensure_future(self._send(batch))
-
-    async def _send(self, batch: list[tuple[Sequence[str], asyncio.Future[Values]]]) -> None:
+    async def _on_message(self, msg: Msg) -> None:
         try:
-            values = await self._redis.mget([key for keys, _ in batch for key in keys])
-        except BaseException as exc:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
-        else:
-            offset = 0
-            for keys, future in batch:
-                if not future.done():  # its request may have been cancelled meanwhile
-                    future.set_result(list(values[offset : offset + len(keys)]))
-                offset += len(keys)
-        finally:
-            self._busy = False
-            self._send_queued()
+            event = ApiKeyRevokedV1.model_validate(EventEnvelope.model_validate_json(msg.data).data)
+        except ValidationError as exc:
+            logger.error("unreadable API-key revocation event: %r", exc)
+            return
+        self._api_keys.forget(event.key_hash)
+        task = asyncio.create_task(self._api_keys.evict(event.key_hash))
+        self._evictions.add(task)
+        task.add_done_callback(self._evictions.discard)
+
+    async def stop(self) -> None:
+        for task in (self._task, *self._evictions):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()

@@ -1,4 +1,4 @@
-"""What the gateway needs per process: settings and route table now, clients once started."""
+"""What the gateway needs per process: settings and tables now, clients once started."""
 
 from __future__ import annotations
 
@@ -6,12 +6,20 @@ import aiohttp
 from redis.asyncio import Redis
 
 from knowrithm_common.identity import AssertionSigner, load_private_key
-from knowrithm_common.tokens import JWKS_PATH
-from knowrithm_gateway.auth import Authenticator, TokenVerifier
+from knowrithm_common.messaging.connection import NatsConnection
+from knowrithm_common.tokens import API_KEY_RESOLVE_PATH, JWKS_PATH
+from knowrithm_gateway.admission import Gate
+from knowrithm_gateway.apikeys import ApiKeys
+from knowrithm_gateway.auth import TokenVerifier
 from knowrithm_gateway.config import GatewaySettings
+from knowrithm_gateway.guard import Guard
 from knowrithm_gateway.jwks import JwksCache
 from knowrithm_gateway.openapi import OpenApiAggregator
+from knowrithm_gateway.policies import OperationTable
+from knowrithm_gateway.ratelimit import ClientAddress
+from knowrithm_gateway.revocation import RevocationListener
 from knowrithm_gateway.routing import RouteTable
+from knowrithm_gateway.usage import UsageRecorder
 
 
 class GatewayRuntime:
@@ -19,7 +27,10 @@ class GatewayRuntime:
 
     session: aiohttp.ClientSession
     redis: Redis
-    authenticator: Authenticator
+    nats: NatsConnection
+    gate: Gate
+    usage: UsageRecorder
+    revocations: RevocationListener
     openapi: OpenApiAggregator
 
     def __init__(self, settings: GatewaySettings) -> None:
@@ -31,10 +42,12 @@ class GatewayRuntime:
         self.settings = settings
         self.signer = AssertionSigner(load_private_key(pem))
         self.routes = RouteTable()
+        self.operations = OperationTable()
         self.upstreams = settings.upstreams()
+        self.addresses = ClientAddress(settings.trusted_proxies)  # a bad entry fails at start-up
 
     async def start(self) -> None:
-        """Open the upstream connection pool and Redis."""
+        """Open the upstream pool, Redis and NATS; start the usage and revocation loops."""
         settings = self.settings
         connector = aiohttp.TCPConnector(
             limit=settings.pool_size, limit_per_host=0,
@@ -60,17 +73,45 @@ class GatewayRuntime:
             min_refresh_seconds=settings.jwks_min_refresh_seconds,
             max_age_seconds=settings.jwks_max_age_seconds,
         )
-        self.authenticator = Authenticator(
-            verifier=TokenVerifier(jwks=jwks, redis=self.redis), signer=self.signer
+        verifier = TokenVerifier(
+            jwks=jwks, user_per_minute=settings.rate_limit_user_per_minute,
+            company_per_minute=settings.rate_limit_company_per_minute,
         )
+        api_keys = ApiKeys(
+            redis=self.redis, session=self.session,
+            resolve_url=self.upstreams["auth"] + API_KEY_RESOLVE_PATH, signer=self.signer,
+            cache_seconds=settings.api_key_cache_seconds,
+            timeout_seconds=settings.api_key_resolve_timeout_seconds,
+            company_per_minute=settings.rate_limit_company_per_minute,
+        )
+        self.gate = Gate(
+            verifier=verifier, api_keys=api_keys, guard=Guard(self.redis), signer=self.signer,
+            addresses=self.addresses,
+            anonymous_per_minute=settings.rate_limit_anonymous_per_minute,
+            auth_per_minute=settings.rate_limit_auth_per_minute,
+        )
+        # NATS connects in the background: the gateway serves while it is down.
+        self.nats = NatsConnection(settings.nats_url, name="gateway")
+        await self.nats.start()
+        self.usage = UsageRecorder(
+            self.nats, flush_seconds=settings.usage_flush_seconds,
+            batch_size=settings.usage_batch_size, buffer_limit=settings.usage_buffer_limit,
+        )
+        await self.usage.start()
+        self.revocations = RevocationListener(self.nats, api_keys)
+        await self.revocations.start()
         api_services = {k: v for k, v in self.upstreams.items() if k != "ingestion-worker"}
         self.openapi = OpenApiAggregator(
             session=self.session, upstreams=api_services, routes=self.routes,
+            operations=self.operations,
             ttl_seconds=settings.openapi_cache_seconds,
             timeout_seconds=settings.health_timeout_seconds,
         )
 
     async def stop(self) -> None:
-        """Close every client."""
+        """Publish the buffered usage, then close every client."""
+        await self.revocations.stop()
+        await self.usage.stop()
+        await self.nats.close()
         await self.session.close()
         await self.redis.aclose()

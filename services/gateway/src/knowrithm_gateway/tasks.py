@@ -81,7 +81,7 @@ async def find_task_answer(
 
 async def fan_out_task_status(
     runtime: GatewayRuntime, scope: Scope, send: Send, *, headers: list[tuple[str, str]],
-    request_id: str,
+    request_id: str, extra_headers: list[tuple[str, str]],
 ) -> int:
     """Answer a task-status request from whichever service owns the task."""
     if scope["method"] not in ("GET", "HEAD"):
@@ -95,6 +95,7 @@ async def fan_out_task_status(
     response_headers = [
         (b"content-length", str(len(answer.body)).encode()),
         (b"x-request-id", request_id.encode("latin-1")),
+        *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra_headers),
     ]
     if answer.content_type:
         response_headers.append((b"content-type", answer.content_type.encode("latin-1")))

@@ -8,10 +8,13 @@ Revocation is still checked in Redis on every request, before any cached entry i
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from knowrithm_common.errors import KnowrithmError
 from knowrithm_common.identity import ASSERTION_TTL_SECONDS, AssertionSigner, Principal
 from knowrithm_common.tokens import AccessTokenClaims
+from knowrithm_gateway.ratelimit import Limit
 
 # A reused assertion keeps this much validity when it travels: room for clock skew between
 # gateway and services and for a request queued a while before the service verifies it.
@@ -38,8 +41,14 @@ class SignedPrincipal:
 
 @dataclass(slots=True)
 class VerifiedToken:
+    """A verified token and what each of its requests asks Redis (fixed for the token)."""
+
     claims: AccessTokenClaims
     signed: SignedPrincipal
+    deny: tuple[str, ...]  # keys whose presence refuses the token
+    refusals: tuple[Callable[[], KnowrithmError], ...]  # per deny key, then for valid-after
+    valid_after: tuple[str, float]
+    limits: tuple[Limit, ...]
 
 
 class VerifiedTokens:

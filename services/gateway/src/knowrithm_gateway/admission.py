@@ -1,0 +1,204 @@
+"""Admission of one request: who is calling, whether Redis still agrees, rate limits, policy.
+
+Per request, in order: the credentials are verified locally (a token's signature once per
+token, an API key's secret against its record); one admission script in Redis checks what
+may have changed since (revoked token or session, forced sign-out, disabled company, the
+key's cached record) and counts the request in its rate-limit buckets; then the operation's
+policy (policies.py) decides. Only then is the identity assertion attached and forwarded.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from starlette.types import Scope
+
+from knowrithm_common.errors import Forbidden, ServiceUnavailable, Unauthorized
+from knowrithm_common.identity import AssertionSigner, Principal, scopes_grant
+from knowrithm_common.tokens import credential_hash
+from knowrithm_gateway.apikeys import ApiKeys, InvalidApiKey
+from knowrithm_gateway.auth import CompanyDisabled, InvalidToken, TokenVerifier, bearer_token, refusal
+from knowrithm_gateway.guard import DENIED, RECORD_STALE, REFUSED, Answer, Check, Guard
+from knowrithm_gateway.headers import Incoming
+from knowrithm_gateway.policies import AUTH_RATE, Access, Operation, resource_of
+from knowrithm_gateway.ratelimit import MINUTE, ClientAddress, Limit, judge, limit
+from knowrithm_gateway.routing import Route
+from knowrithm_gateway.token_cache import SignedPrincipal
+from knowrithm_gateway.usage import UsageRow
+
+
+class AuthenticationRequired(Unauthorized):
+    message = "Authentication required: send a Bearer access token or X-API-Key and X-API-Secret"
+
+
+class ApiKeyNotAllowed(Forbidden):
+    code, message = "api_key_not_allowed", "This operation needs a user's access token, not an API key"
+
+
+class InsufficientRole(Forbidden):
+    code, message = "insufficient_role", "Your role does not allow this operation"
+
+
+class InsufficientScope(Forbidden):
+    code, message = "insufficient_scope", "This API key lacks the scope for this operation"
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One proxied request as the gateway handled it: for the response, metrics and usage."""
+
+    route: Route | None
+    operation: Operation | None
+    label: str
+    credential: str = "anonymous"  # what the caller presented: user | api_key | anonymous
+    principal: Principal | None = None  # set once the credentials passed every check
+    rate_headers: list[tuple[str, str]] = field(default_factory=list)
+    rate_limited: bool = False
+
+    def usage_row(
+        self, *, request_id: str, arrived: float, method: str, status: int, seconds: float
+    ) -> UsageRow:
+        """This request's API usage record (ids only of a caller whose credentials held)."""
+        principal = self.principal
+        return UsageRow(
+            request_id, arrived,
+            principal.company_id if principal else None,
+            principal.user_id if principal else None,
+            principal.api_key_id if principal else None,
+            self.credential, method, self.label, status, round(seconds * 1000, 3),
+            self.rate_limited,
+        )
+
+
+class Gate:
+    """Admits requests: returns the assertion to forward, or raises the error to answer."""
+
+    def __init__(
+        self, *, verifier: TokenVerifier, api_keys: ApiKeys, guard: Guard, signer: AssertionSigner,
+        addresses: ClientAddress, anonymous_per_minute: int, auth_per_minute: int,
+    ) -> None:
+        self._verifier = verifier
+        self._api_keys = api_keys
+        self._guard = guard
+        self._signer = signer
+        self._addresses = addresses
+        self._anonymous_per_minute = anonymous_per_minute
+        self._auth_per_minute = auth_per_minute
+        self._anonymous = SignedPrincipal(Principal.anonymous())
+
+    async def admit(
+        self, scope: Scope, incoming: Incoming, operation: Operation, exchange: Exchange
+    ) -> str:
+        """The identity assertion for this request, once every check passed."""
+        ip = self._addresses.of(scope, incoming.forwarded_for)
+        if incoming.authorization and not operation.opaque_bearer:
+            exchange.credential = "user"
+            signed = await self._user(incoming.authorization, self._per_ip(ip, operation), exchange)
+        elif incoming.api_key is not None or incoming.api_secret is not None:
+            exchange.credential = "api_key"
+            signed = await self._api_key(incoming, ip, self._per_ip(ip, operation), exchange)
+        else:
+            signed = self._anonymous
+            exchange.principal = signed.principal
+            limits = self._per_ip(ip, operation, anonymous=True)
+            await self._count(Check(limits=limits, now=time.time()), exchange)
+        authorize(operation, signed.principal, scope["path"])
+        return signed.assertion_from(self._signer)
+
+    def _per_ip(self, ip: str, operation: Operation, *, anonymous: bool = False) -> tuple[Limit, ...]:
+        """The client-IP bucket: the "auth" class on public credential routes, else anonymous."""
+        if operation.rate == AUTH_RATE:
+            found = limit("auth", ip, self._auth_per_minute, MINUTE)
+        elif anonymous:
+            found = limit("ip", ip, self._anonymous_per_minute, MINUTE)
+        else:
+            return ()
+        return (found,) if found is not None else ()
+
+    async def _user(
+        self, authorization: str, per_ip: tuple[Limit, ...], exchange: Exchange
+    ) -> SignedPrincipal:
+        token = bearer_token(authorization)
+        if token is None:
+            raise InvalidToken("Authorization header must be 'Bearer <token>'")
+        entry = await self._verifier.verify(token)
+        check = Check(
+            deny=entry.deny, valid_after=entry.valid_after, limits=entry.limits + per_ip,
+            now=time.time(),
+        )
+        answer = await self._guard.check(check)
+        if answer.outcome == DENIED:
+            raise refusal(entry, answer.denied_by)
+        exchange.principal = entry.signed.principal
+        _judge(answer, check, exchange)
+        return entry.signed
+
+    async def _api_key(
+        self, incoming: Incoming, ip: str, per_ip: tuple[Limit, ...], exchange: Exchange
+    ) -> SignedPrincipal:
+        if not incoming.api_key or not incoming.api_secret:
+            raise InvalidApiKey("Send both X-API-Key and X-API-Secret")
+        key_hash = credential_hash(incoming.api_key)
+        secret_hash = credential_hash(incoming.api_secret)
+
+        async def charge_ip() -> None:
+            # A key Redis does not know costs the caller's IP one anonymous request before auth
+            # is asked, so made-up keys cannot flood auth.
+            found = limit("ip", ip, self._anonymous_per_minute, MINUTE)
+            await self._count(Check(limits=(found,) if found else (), now=time.time()), exchange)
+
+        for _ in range(3):
+            held = self._api_keys.held(key_hash) or await self._api_keys.load(
+                key_hash, before_resolve=charge_ip
+            )
+            now = time.time()
+            held.verify(secret_hash, now)
+            check = Check(
+                deny=held.deny, record=(held.cache_key, held.fingerprint),
+                limits=held.limits + per_ip, now=now,
+            )
+            answer = await self._guard.check(check)
+            if answer.outcome == RECORD_STALE:
+                # Revoked or evicted (gone) or rewritten by auth: hold what Redis holds now.
+                if answer.record is None:
+                    self._api_keys.forget(key_hash)
+                else:
+                    self._api_keys.adopt(key_hash, answer.record)
+                continue
+            if answer.outcome == DENIED:
+                raise CompanyDisabled()
+            exchange.principal = held.signed.principal
+            _judge(answer, check, exchange)
+            return held.signed
+        raise ServiceUnavailable("The API key's record keeps changing; try again")
+
+    async def _count(self, check: Check, exchange: Exchange) -> None:
+        """Count a request that has nothing to revoke in its buckets."""
+        if check.limits:
+            _judge(await self._guard.check(check), check, exchange)
+
+
+def _judge(answer: Answer, check: Check, exchange: Exchange) -> None:
+    """The rate-limit headers for the response, or the 429."""
+    verdict = judge(check.limits, answer.counts, now=check.now, refused=answer.outcome == REFUSED)
+    exchange.rate_headers = verdict.headers
+    if verdict.refused is not None:
+        exchange.rate_limited = True
+        raise verdict.refused
+
+
+def authorize(operation: Operation, principal: Principal, path: str) -> None:
+    """The operation's policy applied to a verified caller: nothing, or the 401/403."""
+    if operation.access is Access.PUBLIC:
+        return
+    if not principal.is_authenticated:
+        raise AuthenticationRequired()
+    if operation.access is Access.USER and principal.kind != "user":
+        raise ApiKeyNotAllowed()
+    if operation.roles is not None and principal.role not in operation.roles:
+        raise InsufficientRole()
+    if principal.kind == "api_key":
+        resource = operation.resource if operation.declared else resource_of(path)
+        if not scopes_grant(principal.scopes, operation.scope, resource=resource):
+            raise InsufficientScope(detail={"scope": operation.scope, "resource": resource})

@@ -1,0 +1,198 @@
+"""API keys (`X-API-Key` + `X-API-Secret`): records resolved by auth, cached in Redis.
+
+The gateway knows a key by the SHA-256 of the key. Its record (an `ApiKeyRecord`) lives in
+Redis under `API_KEY_CACHE_KEY` for `api_key_cache_seconds`; on a miss auth resolves it.
+This process also keeps the parsed record, but only as a parse cache: every request's
+admission script confirms the Redis entry is still there and unchanged (by SHA-1), so a
+revocation (auth deletes the entry) takes effect on the very next request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aiohttp
+from pydantic import ValidationError
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from knowrithm_common.errors import ServiceUnavailable, Unauthorized
+from knowrithm_common.identity import ASSERTION_HEADER, AssertionSigner, Principal, Role
+from knowrithm_common.tokens import API_KEY_CACHE_KEY, COMPANY_DISABLED_KEY, ApiKeyRecord
+from knowrithm_gateway.ratelimit import DAY, HOUR, MINUTE, Limit, limit
+from knowrithm_gateway.token_cache import SignedPrincipal
+
+logger = logging.getLogger(__name__)
+
+
+class InvalidApiKey(Unauthorized):
+    code, message = "invalid_api_key", "Invalid API key or secret"
+
+
+class ApiKeyExpired(Unauthorized):
+    code, message = "api_key_expired", "API key has expired"
+
+
+@dataclass(slots=True)
+class HeldKey:
+    """A key's record as this process holds it, with what each request of the key needs."""
+
+    record: ApiKeyRecord
+    cache_key: str
+    fingerprint: str  # SHA-1 of the Redis value, compared by the admission script
+    signed: SignedPrincipal
+    deny: tuple[str, ...]
+    limits: tuple[Limit, ...]
+
+    def verify(self, secret_hash: str, now: float) -> None:
+        """The secret matches and the key has not expired, or the 401 that says which."""
+        if not hmac.compare_digest(secret_hash, self.record.secret_hash):
+            raise InvalidApiKey()
+        if self.record.expires_at is not None and self.record.expires_at <= now:
+            raise ApiKeyExpired()
+
+
+class ApiKeys:
+    """Finds a key's record: in this process, else in Redis, else by asking auth."""
+
+    def __init__(
+        self, *, redis: Redis, session: aiohttp.ClientSession, resolve_url: str,
+        signer: AssertionSigner, cache_seconds: int, timeout_seconds: float,
+        company_per_minute: int, max_entries: int = 10_000,
+    ) -> None:
+        self._redis = redis
+        self._session = session
+        self._url = resolve_url
+        self._signer = signer
+        self._service = SignedPrincipal(Principal.service())
+        self._ttl = cache_seconds
+        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        self._company_per_minute = company_per_minute
+        self._held: dict[str, HeldKey] = {}
+        self._max = max_entries
+        self._resolving: dict[str, asyncio.Future[HeldKey]] = {}
+        self._revoked_while_resolving: set[str] = set()
+
+    def held(self, key_hash: str) -> HeldKey | None:
+        return self._held.get(key_hash)
+
+    def forget(self, key_hash: str) -> None:
+        self._held.pop(key_hash, None)
+
+    def adopt(self, key_hash: str, raw: bytes) -> HeldKey:
+        """Hold the record Redis has for this key (as the admission script compares it)."""
+        try:
+            record = ApiKeyRecord.model_validate_json(raw)
+            role = Role(record.role)
+        except (ValidationError, ValueError) as exc:
+            self.forget(key_hash)
+            logger.error("unusable API key record for %s…: %r", key_hash[:12], exc)
+            raise InvalidApiKey() from exc
+        principal = Principal(
+            kind="api_key", company_id=record.company_id, user_id=record.user_id, role=role,
+            scopes=record.scopes, api_key_id=record.id,
+        )
+        limits = (
+            limit("api_key_hour", record.id, record.rate_limit_per_hour, HOUR),
+            limit("api_key_day", record.id, record.rate_limit_per_day, DAY),
+            limit("company", record.company_id, self._company_per_minute, MINUTE),
+        )
+        entry = HeldKey(
+            record=record, cache_key=API_KEY_CACHE_KEY.format(key_hash=key_hash),
+            fingerprint=hashlib.sha1(raw).hexdigest(),  # noqa: S324 - matches Redis's sha1hex
+            signed=SignedPrincipal(principal),
+            deny=(COMPANY_DISABLED_KEY.format(company_id=record.company_id),),
+            limits=tuple(lim for lim in limits if lim is not None),
+        )
+        if len(self._held) >= self._max:
+            self._held.clear()  # O(1) and lock-free; the cost is one Redis read per key
+        self._held[key_hash] = entry
+        return entry
+
+    async def load(self, key_hash: str, *, before_resolve: Callable[[], Awaitable[None]]) -> HeldKey:
+        """The record from Redis, or from auth (then cached in Redis); 401 if auth has none."""
+        cache_key = API_KEY_CACHE_KEY.format(key_hash=key_hash)
+        try:
+            raw = await self._redis.get(cache_key)
+        except (RedisError, OSError) as exc:
+            raise ServiceUnavailable("Cannot check API keys right now") from exc
+        if raw is not None:
+            return self.adopt(key_hash, raw.encode() if isinstance(raw, str) else raw)
+        await before_resolve()
+        # A concurrent request may have resolved the key meanwhile.
+        return self._held.get(key_hash) or await self._resolve_once(key_hash)
+
+    async def _resolve_once(self, key_hash: str) -> HeldKey:
+        # Concurrent first requests of one key make one call to auth. The record is held
+        # before the call is forgotten, so a later request finds one or the other.
+        pending = self._resolving.get(key_hash)
+        if pending is None:
+            pending = asyncio.ensure_future(self._resolve_and_hold(key_hash))
+            self._resolving[key_hash] = pending
+            pending.add_done_callback(lambda done: self._resolved(key_hash, done))
+        return await asyncio.shield(pending)
+
+    async def _resolve_and_hold(self, key_hash: str) -> HeldKey:
+        return self.adopt(key_hash, await self._resolve(key_hash))
+
+    def _resolved(self, key_hash: str, done: asyncio.Future[HeldKey]) -> None:
+        self._resolving.pop(key_hash, None)
+        self._revoked_while_resolving.discard(key_hash)
+        if not done.cancelled():
+            done.exception()  # retrieved here even when every waiter was cancelled
+
+    async def _resolve(self, key_hash: str) -> bytes:
+        # Content-Type explicitly: the shared session adds no headers of its own (runtime.py).
+        headers = {
+            ASSERTION_HEADER: self._service.assertion_from(self._signer),
+            "Content-Type": "application/json",
+        }
+        body = json.dumps({"key_hash": key_hash}).encode()
+        try:
+            async with self._session.post(
+                self._url, data=body, headers=headers, timeout=self._timeout
+            ) as resp:
+                answer = await resp.read()
+                status = resp.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ServiceUnavailable("Cannot check API keys right now") from exc
+        if status == 404:
+            raise InvalidApiKey()  # unknown or revoked
+        try:
+            if status != 200:
+                raise ValueError(f"auth answered {status}")
+            raw = ApiKeyRecord.model_validate_json(answer).model_dump_json().encode()
+        except (ValidationError, ValueError) as exc:
+            logger.error("resolving an API key failed: %r", exc)
+            raise ServiceUnavailable("Cannot check API keys right now") from exc
+        cache_key = API_KEY_CACHE_KEY.format(key_hash=key_hash)
+        try:
+            await self._redis.set(cache_key, raw, ex=self._ttl)
+            if key_hash in self._revoked_while_resolving:
+                # Auth answered before the revocation committed: undo what we just cached.
+                await self._redis.delete(cache_key)
+                raise InvalidApiKey()
+        except (RedisError, OSError) as exc:
+            raise ServiceUnavailable("Cannot check API keys right now") from exc
+        return raw
+
+    async def evict(self, key_hash: str, *, attempts: int = 5) -> None:
+        """Drop a revoked key from this process and from Redis."""
+        self.forget(key_hash)
+        if key_hash in self._resolving:
+            self._revoked_while_resolving.add(key_hash)
+        for attempt in range(attempts):
+            try:
+                await self._redis.delete(API_KEY_CACHE_KEY.format(key_hash=key_hash))
+                return
+            except (RedisError, OSError) as exc:
+                logger.warning("evicting a revoked API key failed (%r); retrying", exc)
+                await asyncio.sleep(min(2**attempt, 10))
+        logger.error("could not evict revoked API key %s… from Redis", key_hash[:12])
+

@@ -1,0 +1,284 @@
+"""Who may call what: one declared policy per operation (method + path template).
+
+The gateway enforces these before forwarding; services still check what only they can see
+(ownership, company scoping). Deny by default: a routed request that matches no declared
+operation needs credentials (a user's token or an API key holding the method's scope).
+
+- PUBLIC: no credentials needed; credentials sent anyway are still verified.
+- AUTHENTICATED: a user's access token or an API key; 401 without.
+- USER: a user's access token only; an API key gets 403 `api_key_not_allowed`.
+
+`roles` narrows any of them (403 `insufficient_role`); API keys also need `scope` (by default
+the method's, see `method_scope`) on the operation's resource (403 `insufficient_scope`).
+A literal segment beats a `{param}` segment, so `/company/deleted` is not `/company/{id}`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from knowrithm_common.identity import Role, method_scope
+from knowrithm_gateway.routing import RouteTable
+
+V1 = "/api/v1"
+
+
+class Access(StrEnum):
+    PUBLIC = "public"
+    AUTHENTICATED = "authenticated"
+    USER = "user"
+
+
+DEFAULT_RATE, AUTH_RATE = "default", "auth"
+
+# The resource a per-resource API-key scope names (`documents:write`), by path prefix; the
+# longest prefix wins, as in the route table.
+RESOURCES: tuple[tuple[str, str], ...] = (
+    (f"{V1}/auth", "auth"),
+    (f"{V1}/send", "auth"),
+    (f"{V1}/verify", "auth"),
+    (f"{V1}/auth/api-keys", "api-keys"),
+    (f"{V1}/auth/user", "users"),
+    (f"{V1}/user", "users"),
+    (f"{V1}/admin/user", "users"),
+    (f"{V1}/company", "companies"),
+    (f"{V1}/super-admin/company", "companies"),
+    (f"{V1}/address", "addresses"),
+    (f"{V1}/address-seed", "addresses"),
+    (f"{V1}/country", "countries"),
+    (f"{V1}/state", "states"),
+    (f"{V1}/city", "cities"),
+    (f"{V1}/agent", "agents"),
+    (f"{V1}/sdk/agent", "agents"),
+    (f"{V1}/settings", "settings"),
+    (f"{V1}/sdk/settings", "settings"),
+    (f"{V1}/providers", "providers"),
+    (f"{V1}/conversation", "conversations"),
+    (f"{V1}/test", "conversations"),
+    (f"{V1}/message", "messages"),
+    (f"{V1}/lead", "leads"),
+    (f"{V1}/sdk/lead", "leads"),
+    ("/widget.js", "widget"),
+    (f"{V1}/document", "documents"),
+    (f"{V1}/search", "documents"),
+    (f"{V1}/search/database", "databases"),
+    (f"{V1}/website", "websites"),
+    (f"{V1}/sdk/website", "websites"),
+    (f"{V1}/database-connection", "databases"),
+    (f"{V1}/sdk/database", "databases"),
+    (f"{V1}/analytic", "analytics"),
+    (f"{V1}/overview", "analytics"),
+    (f"{V1}/usage-trends", "analytics"),
+    (f"{V1}/top-endpoints", "analytics"),
+    (f"{V1}/api-key-performance", "analytics"),
+    (f"{V1}/error-analysis", "analytics"),
+    (f"{V1}/rate-limit-analysis", "analytics"),
+    (f"{V1}/detailed-usage", "analytics"),
+    (f"{V1}/system-metric", "analytics"),
+    (f"{V1}/admin/system-metric", "analytics"),
+    (f"{V1}/super-admin/company/{{company_id}}/system-metric", "analytics"),
+    (f"{V1}/audit-log", "audit-logs"),
+    (f"{V1}/tasks", "tasks"),
+)
+_RESOURCES = RouteTable((prefix, name, False) for prefix, name in RESOURCES)
+_PARAM = re.compile(r"\{([a-z_]+)\}")
+
+
+def resource_of(path: str) -> str | None:
+    """The resource a path (or template) belongs to, for per-resource scopes."""
+    match = _RESOURCES.match(path)
+    return match.service if match else None
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One operation's policy. `template` is also its metrics and usage route label."""
+
+    method: str
+    template: str
+    access: Access
+    roles: frozenset[Role] | None = None
+    scope: str = ""  # what an API key needs; empty means the method's (`method_scope`)
+    rate: str = DEFAULT_RATE
+    opaque_bearer: bool = False  # Authorization carries a refresh token: forward, never verify
+    tenant_scoped: bool = True  # False for global reference data (countries, ...)
+    declared: bool = True
+    resource: str | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.scope:
+            object.__setattr__(self, "scope", method_scope(self.method))
+        if self.resource is None:
+            object.__setattr__(self, "resource", resource_of(self.template))
+
+    @property
+    def path_params(self) -> tuple[str, ...]:
+        """The `{name}` parameters of the template, in order."""
+        return tuple(_PARAM.findall(self.template))
+
+
+def _op(
+    access: Access, method: str, path: str, *, roles: Iterable[Role] | None = None, scope: str = "",
+    rate: str = DEFAULT_RATE, opaque_bearer: bool = False, tenant_scoped: bool = True,
+) -> Operation:
+    return Operation(
+        method, path if path.startswith("/widget") else V1 + path, access,
+        roles=frozenset(roles) if roles is not None else None, scope=scope, rate=rate,
+        opaque_bearer=opaque_bearer, tenant_scoped=tenant_scoped,
+    )
+
+
+def public(method: str, path: str, **policy: Any) -> Operation:
+    return _op(Access.PUBLIC, method, path, **policy)
+
+
+def authenticated(method: str, path: str, **policy: Any) -> Operation:
+    return _op(Access.AUTHENTICATED, method, path, **policy)
+
+
+def user_only(method: str, path: str, **policy: Any) -> Operation:
+    return _op(Access.USER, method, path, **policy)
+
+
+SUPER_ADMIN = (Role.SUPER_ADMIN,)
+ADMINS = (Role.ADMIN, Role.SUPER_ADMIN)
+
+OPERATIONS: tuple[Operation, ...] = (
+    # --- auth: public credential routes, limited per client IP in the stricter "auth" class
+    public("POST", "/company", rate=AUTH_RATE),
+    public("POST", "/auth/register", rate=AUTH_RATE),
+    public("POST", "/auth/login", rate=AUTH_RATE),
+    public("POST", "/auth/refresh", rate=AUTH_RATE, opaque_bearer=True),
+    public("POST", "/send", rate=AUTH_RATE),
+    public("POST", "/verify", rate=AUTH_RATE),
+    public("POST", "/auth/forgot-password", rate=AUTH_RATE),
+    public("POST", "/auth/reset-password", rate=AUTH_RATE),
+    public("GET", "/auth/super-admin", rate=AUTH_RATE),
+    public("GET", "/address-seed", rate=AUTH_RATE),
+    # --- auth: geographic reference data, the same for every tenant
+    public("GET", "/country", tenant_scoped=False),
+    public("GET", "/country/{country_id}", tenant_scoped=False),
+    public("GET", "/state/country/{country_id}", tenant_scoped=False),
+    public("GET", "/state/{state_id}", tenant_scoped=False),
+    public("GET", "/city/state/{state_id}", tenant_scoped=False),
+    public("GET", "/city/{city_id}", tenant_scoped=False),
+    user_only("POST", "/country", roles=SUPER_ADMIN, tenant_scoped=False),
+    user_only("PATCH", "/country/{country_id}", roles=SUPER_ADMIN, tenant_scoped=False),
+    user_only("POST", "/state", roles=SUPER_ADMIN, tenant_scoped=False),
+    user_only("PATCH", "/state/{state_id}", roles=SUPER_ADMIN, tenant_scoped=False),
+    user_only("POST", "/city", roles=SUPER_ADMIN, tenant_scoped=False),
+    user_only("PATCH", "/city/{city_id}", roles=SUPER_ADMIN, tenant_scoped=False),
+    # --- auth: a user's own sessions and keys (an API key cannot mint or revoke keys)
+    user_only("GET", "/auth/api-keys"),
+    user_only("POST", "/auth/api-keys"),
+    user_only("DELETE", "/auth/api-keys/{api_key_id}"),
+    user_only("POST", "/auth/logout"),
+    user_only("POST", "/user/{user_id}/impersonate", roles=SUPER_ADMIN),
+    # --- auth: the caller's account, company and addresses
+    authenticated("GET", "/auth/validate"),
+    authenticated("GET", "/auth/user/me"),
+    authenticated("GET", "/user/profile"),
+    authenticated("PUT", "/user/profile"),
+    authenticated("GET", "/user/{user_id}"),
+    authenticated("GET", "/company"),
+    authenticated("GET", "/address"),
+    authenticated("POST", "/address"),
+    # --- auth: company administration
+    authenticated("POST", "/auth/user", roles=ADMINS, scope="admin"),
+    authenticated("GET", "/admin/user", roles=ADMINS, scope="admin"),
+    authenticated("GET", "/admin/user/{user_id}", roles=ADMINS, scope="admin"),
+    authenticated("PATCH", "/user/{user_id}/status", roles=ADMINS, scope="admin"),
+    authenticated("PATCH", "/user/{user_id}/role", roles=ADMINS, scope="admin"),
+    authenticated("POST", "/user/{user_id}/force-password-reset", roles=ADMINS, scope="admin"),
+    authenticated("PUT", "/company/{company_id}", roles=ADMINS, scope="admin"),
+    authenticated("PATCH", "/company/{company_id}", roles=ADMINS, scope="admin"),
+    # --- auth: platform administration
+    authenticated("GET", "/super-admin/company", roles=SUPER_ADMIN),
+    authenticated("GET", "/super-admin/company/{company_id}/user", roles=SUPER_ADMIN),
+    authenticated("DELETE", "/company/{company_id}", roles=SUPER_ADMIN),
+    authenticated("PATCH", "/company/{company_id}/restore", roles=SUPER_ADMIN),
+    authenticated("GET", "/company/deleted", roles=SUPER_ADMIN),
+    authenticated("DELETE", "/company/bulk-delete", roles=SUPER_ADMIN),
+    authenticated("PATCH", "/company/bulk-restore", roles=SUPER_ADMIN),
+    authenticated("GET", "/company/{company_id}/related-data", roles=SUPER_ADMIN),
+    authenticated("DELETE", "/company/{company_id}/cascade-delete", roles=SUPER_ADMIN),
+    # --- analytics (its endpoint requires the super_admin or admin role)
+    authenticated("GET", "/admin/system-metric", roles=ADMINS, scope="admin"),
+    # --- the gateway's task-status fan-out (each service scopes tasks by company)
+    authenticated("GET", "/tasks/{task_id}/status"),
+    # --- the widget script is public. Other services declare their public operations (lead
+    # registration, the widget's agent read) when they build them: until then deny by default.
+    public("GET", "/widget.js", tenant_scoped=False),
+)
+
+
+@dataclass(slots=True)
+class _Node:
+    children: dict[str, _Node] = field(default_factory=dict)
+    wildcard: _Node | None = None
+    operations: dict[str, Operation] = field(default_factory=dict)
+
+
+class OperationTable:
+    """The declared operations, matched by method and path; undeclared ones get the default."""
+
+    def __init__(self, operations: Iterable[Operation] = OPERATIONS) -> None:
+        self._root = _Node()
+        self._declared: list[Operation] = []
+        for operation in operations:
+            self._add(operation)
+        self._defaults: dict[tuple[str, str], Operation] = {}
+
+    def _add(self, operation: Operation) -> None:
+        node = self._root
+        for segment in operation.template.strip("/").split("/"):
+            if segment.startswith("{") and segment.endswith("}"):
+                node.wildcard = node.wildcard or _Node()
+                node = node.wildcard
+            else:
+                node = node.children.setdefault(segment, _Node())
+        if operation.method in node.operations:
+            raise ValueError(f"{operation.method} {operation.template} is declared twice")
+        node.operations[operation.method] = operation
+        self._declared.append(operation)
+
+    @property
+    def declared(self) -> tuple[Operation, ...]:
+        return tuple(self._declared)
+
+    def match(self, method: str, path: str) -> Operation | None:
+        """The declared operation for this request, or None."""
+        lookup = "GET" if method == "HEAD" else method
+        return _walk(self._root, path.strip("/").split("/"), 0, lookup)
+
+    def policy(self, method: str, path: str, *, route_template: str) -> Operation:
+        """The declared operation, else the default: credentials and the method's scope."""
+        found = self.match(method, path)
+        if found is not None:
+            return found
+        key = (method, route_template)
+        default = self._defaults.get(key)
+        if default is None:
+            # Keyed by the route pattern, not the path: the set stays as small as the table.
+            # Its resource comes from the path (`resource_of`), finer than the route pattern.
+            default = Operation(method, route_template, Access.AUTHENTICATED, declared=False)
+            if len(self._defaults) < 4096:  # methods are client-chosen strings
+                self._defaults[key] = default
+        return default
+
+
+def _walk(node: _Node, segments: list[str], index: int, method: str) -> Operation | None:
+    if index == len(segments):
+        return node.operations.get(method)
+    child = node.children.get(segments[index])
+    if child is not None:
+        found = _walk(child, segments, index + 1, method)
+        if found is not None:
+            return found
+    if node.wildcard is not None:
+        return _walk(node.wildcard, segments, index + 1, method)
+    return None
