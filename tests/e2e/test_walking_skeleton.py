@@ -41,7 +41,7 @@ async def test_company_signup_is_counted_by_analytics_within_a_second(platform, 
     })
     assert r.status_code == 201, r.text
     me = await gateway.get("/api/v1/auth/user/me", headers={"Authorization": f"Bearer {r.json()['access_token']}"})
-    assert me.status_code == 200 and me.json()["company_id"] == company_id
+    assert me.status_code == 200 and me.json()["company"]["id"] == company_id
 
     count, took = await wait_for(lambda: companies_registered(gateway, super_admin_token), before + 1, timeout=5)
     assert count == before + 1

@@ -43,6 +43,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         started.stop()
 
 
+# Every end-to-end request comes from 127.0.0.1: the per-IP, per-user and per-company limits
+# would throttle the suite itself. Per-key limits stay as each test's keys declare them.
+E2E_ENV = {
+    "GATEWAY_RATE_LIMIT_AUTH_PER_MINUTE": "100000",
+    "GATEWAY_RATE_LIMIT_ANONYMOUS_PER_MINUTE": "100000",
+    "GATEWAY_RATE_LIMIT_USER_PER_MINUTE": "100000",
+    "GATEWAY_RATE_LIMIT_COMPANY_PER_MINUTE": "100000",
+}
+
+
 @pytest.fixture(scope="session")
 def platform(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """Run migrations and start every process on random ports, on a database of its own."""
@@ -57,6 +67,7 @@ def platform(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         database_url=database_url,
         ports=dict.fromkeys((spec.name for spec in PROCESSES), 0),
         strict_ports=(),
+        environ={**stack.environ, **E2E_ENV},
     )
     running.start(timeout=PLATFORM_START_TIMEOUT)  # the error carries the failing log tail
     try:

@@ -1,0 +1,67 @@
+"""Accounts for end-to-end tests, created the way a user would: through the gateway."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import httpx
+
+PASSWORD = "SecurePass123!"
+
+
+@dataclass
+class Account:
+    company: dict[str, Any]
+    user: dict[str, Any]
+    email: str
+    password: str
+    access_token: str
+    refresh_token: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+async def sign_up(gateway: httpx.AsyncClient) -> Account:
+    """A company, its first admin registered and signed in."""
+    tag = uuid.uuid4().hex[:10]
+    r = await gateway.post("/api/v1/company", json={"name": f"Acme {tag}", "email": f"hello-{tag}@example.com"})
+    assert r.status_code == 201, r.text
+    company = r.json()
+    body = {"company_id": company["id"], "email": f"owner-{tag}@example.com", "username": f"owner_{tag}",
+            "password": PASSWORD, "first_name": "Grace", "last_name": "Hopper"}
+    r = await gateway.post("/api/v1/auth/register", json=body)
+    assert r.status_code == 201, r.text
+    tokens = r.json()
+    return Account(company, tokens["user"], body["email"], PASSWORD, tokens["access_token"], tokens["refresh_token"])
+
+
+async def api_key(gateway: httpx.AsyncClient, account: Account, **body: Any) -> dict[str, str]:
+    """Headers of a new API key of `account`."""
+    r = await gateway.post("/api/v1/auth/api-keys", json={"name": "e2e", **body}, headers=account.auth)
+    assert r.status_code == 201, r.text
+    created = r.json()
+    return {"X-API-Key": created["api_key"], "X-API-Secret": created["api_secret"], "id": created["details"]["id"]}
+
+
+def key_headers(key: dict[str, str]) -> dict[str, str]:
+    return {"X-API-Key": key["X-API-Key"], "X-API-Secret": key["X-API-Secret"]}
+
+
+def mail_token(mail_dir: Path, address: str) -> str:
+    """The token in the newest mail to `address` in the dev mail outbox."""
+    for path in sorted(mail_dir.glob("*.eml"), reverse=True):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        if message["To"] == address:
+            match = re.search(r"[?&]token=([^\s&]+)", message.get_content())
+            assert match is not None
+            return unquote(match.group(1))
+    raise AssertionError(f"no mail to {address} in {mail_dir}")

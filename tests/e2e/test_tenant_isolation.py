@@ -1,0 +1,88 @@
+"""Tenant isolation over the gateway's declared operations: another company's ids lead nowhere.
+
+Every declared operation whose path takes an id is called by company B's admin (with a token,
+then with a full-access API key) using company A's real ids, and again with ids that exist
+nowhere. B must learn nothing: both answers are the same refusal (404, or 403 where the
+route needs a role B lacks), and A's data is unchanged. New routes are covered as soon as
+they are declared: an id parameter this test cannot fill fails it.
+"""
+
+import uuid
+
+import pytest
+
+from knowrithm_gateway.policies import OPERATIONS, Access
+
+from .accounts import Account, api_key, key_headers, sign_up
+
+pytestmark = pytest.mark.e2e
+
+WITH_IDS = [op for op in OPERATIONS if op.path_params and op.tenant_scoped]
+
+# Valid bodies, so a refusal cannot hide behind a validation error.
+BODIES = {
+    ("PUT", "/api/v1/company/{company_id}"): {"name": "Taken Over", "email": "taken-over@example.com"},
+    ("PATCH", "/api/v1/company/{company_id}"): {"phone": "+1-555-0199"},
+    ("PATCH", "/api/v1/user/{user_id}/status"): {"status": "suspended"},
+    ("PATCH", "/api/v1/user/{user_id}/role"): {"role": "user"},
+}
+
+
+@pytest.fixture(scope="module")
+async def tenants(platform):
+    import httpx
+
+    async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=15) as gateway:
+        owner, intruder = await sign_up(gateway), await sign_up(gateway)
+        owner_key = await api_key(gateway, owner, scopes=["read"])
+        intruder_key = await api_key(gateway, intruder, scopes=["full_access"])
+    return owner, owner_key, intruder, intruder_key
+
+
+def _ids(owner: Account, owner_key: dict[str, str]) -> dict[str, str]:
+    return {"user_id": owner.user["id"], "company_id": owner.company["id"], "api_key_id": owner_key["id"],
+            # No identity operation creates a task; the status route must still not answer for one.
+            "task_id": str(uuid.uuid4())}
+
+
+def _path(template: str, ids: dict[str, str]) -> str:
+    path = template
+    for name, value in ids.items():
+        path = path.replace("{" + name + "}", value)
+    return path
+
+
+def _summary(response) -> tuple[int, str]:
+    body = response.json()
+    assert body["success"] is False and body["message"], body
+    return response.status_code, body["error"]
+
+
+@pytest.mark.parametrize("credential", ["token", "api_key"])
+@pytest.mark.parametrize("operation", WITH_IDS, ids=lambda op: f"{op.method} {op.template}")
+async def test_another_companys_ids_answer_like_ids_that_do_not_exist(gateway, tenants, operation, credential):
+    owner, owner_key, intruder, intruder_key = tenants
+    ids = _ids(owner, owner_key)
+    missing = [p for p in operation.path_params if p not in ids]
+    assert not missing, f"add an id of the owner company for {missing} so {operation.template} is covered"
+    headers = intruder.auth if credential == "token" else key_headers(intruder_key)
+    body = BODIES.get((operation.method, operation.template))
+
+    theirs = await gateway.request(operation.method, _path(operation.template, ids), headers=headers, json=body)
+    nowhere = {name: str(uuid.uuid4()) for name in ids}
+    unknown = await gateway.request(operation.method, _path(operation.template, nowhere), headers=headers, json=body)
+
+    assert _summary(theirs) == _summary(unknown)
+    restricted = operation.roles is not None and not ({"admin"} & {r.value for r in operation.roles})
+    user_only = operation.access == Access.USER and credential == "api_key"
+    assert theirs.status_code == (403 if restricted or user_only else 404), theirs.text
+
+
+async def test_the_owner_still_sees_its_data_after_the_attempts(gateway, tenants):
+    owner, _, _, _ = tenants
+    r = await gateway.get(f"/api/v1/user/{owner.user['id']}", headers=owner.auth)
+    assert r.status_code == 200, r.text
+    company = (await gateway.get("/api/v1/company", headers=owner.auth)).json()
+    assert "Taken Over" not in str(company)
+    me = (await gateway.get("/api/v1/auth/user/me", headers=owner.auth)).json()
+    assert me["user"]["status"] == "active" and me["user"]["role"] == "admin"
