@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import uuid
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 from redis.asyncio import Redis
 from sqlalchemy import func, select, update
@@ -134,7 +134,7 @@ async def revoke_key(
     return key
 
 
-async def revoke_keys(session: AsyncSession, keys: Iterable[ApiKey], *, actor: Actor, redis: Redis) -> None:
+async def revoke_keys(session: AsyncSession, keys: Sequence[ApiKey], *, actor: Actor, redis: Redis) -> None:
     """Mark keys revoked, publish the revocations, and drop them from the gateway's cache on commit."""
     now = utcnow()
     hashes: list[str] = []
@@ -166,12 +166,6 @@ def evict_after_commit(session: AsyncSession, redis: Redis, key_hashes: list[str
         await redis.delete(*(API_KEY_CACHE_KEY.format(key_hash=h) for h in key_hashes))
 
     after_commit(session, evict)
-
-
-async def evict_user_keys(session: AsyncSession, redis: Redis, user_id: uuid.UUID) -> None:
-    """After commit, make the gateway re-check every key of a user (after a status or role change)."""
-    hashes = list(await session.scalars(select(ApiKey.key_hash).where(ApiKey.user_id == user_id)))
-    evict_after_commit(session, redis, hashes)
 
 
 async def resolve(session: AsyncSession, key_hash: str) -> ApiKeyRecord:

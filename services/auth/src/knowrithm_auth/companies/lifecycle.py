@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from knowrithm_auth.apikeys.service import revoke_keys
 from knowrithm_auth.audit import audit
 from knowrithm_auth.companies.repository import CompaniesRepository
 from knowrithm_auth.companies.service import CompanyNotFound
 from knowrithm_auth.models import Company, User, platform
 from knowrithm_auth.sessions.revocation import Revocations
 from knowrithm_auth.sessions.signout import force_sign_out
-from knowrithm_auth.users.keys import revoke_keys
 from knowrithm_common.db import after_commit
 from knowrithm_common.db.base import utcnow
 from knowrithm_common.db.softdelete import SoftDeleteMixin
@@ -204,7 +204,9 @@ async def cascade_delete(ctx: Lifecycle, company_id: uuid.UUID, *, revoker: Revo
     for user in users:
         await force_sign_out(ctx.session, revoker, user.id)
     await _users_changed(ctx, company.id, users, "deleted")
-    revoked = await revoke_keys(ctx.session, ctx.redis, await repo.unrevoked_keys(company.id), ctx.actor)
+    keys = await repo.unrevoked_keys(company.id)
+    await revoke_keys(ctx.session, keys, actor=ctx.actor, redis=ctx.redis)
+    revoked = len(keys)
     result = CascadeResult(company=company, users=len(users), addresses=len(addresses),
                            api_keys_revoked=revoked)
     await _mark_deleted(ctx, company, cascade=True, instant=instant, detail=result.counts())

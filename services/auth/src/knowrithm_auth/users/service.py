@@ -15,11 +15,11 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_auth.accounts.passwords import require_password_reset
+from knowrithm_auth.apikeys.service import evict_after_commit, revoke_keys
 from knowrithm_auth.audit import audit
 from knowrithm_auth.models import User, platform
 from knowrithm_auth.sessions.revocation import Revocations
 from knowrithm_auth.sessions.signout import force_sign_out
-from knowrithm_auth.users.keys import forget_cached_keys, revoke_keys
 from knowrithm_auth.users.repository import UsersRepository
 from knowrithm_auth.users.schemas import RoleChange, StatusChange, UserFilters
 from knowrithm_auth.verification.service import MailContext, send_password_reset
@@ -136,7 +136,7 @@ async def change_status(
     await session.flush()
     if change.status != "active":
         await force_sign_out(session, revoker, user.id)
-    forget_cached_keys(session, redis, await repo.live_keys_of_user(user.id))
+    evict_after_commit(session, redis, [k.key_hash for k in await repo.live_keys_of_user(user.id)])
     await _record_change(session, user, change="status", actor=actor, company_id=user.company_id,
                          detail={"from": before, "to": user.status, "reason": change.reason})
     return user
@@ -166,10 +166,10 @@ async def change_role(
     await _keep_an_admin(repo, user, role=change.role, status=user.status)
     keys = await repo.live_keys_of_user(user.id)
     if change.role == "super_admin":
-        await revoke_keys(session, redis, keys, actor)
+        await revoke_keys(session, keys, actor=actor, redis=redis)
         user.company_id = None
     else:
-        forget_cached_keys(session, redis, keys)
+        evict_after_commit(session, redis, [k.key_hash for k in keys])
     user.role = change.role
     await session.flush()
     await force_sign_out(session, revoker, user.id)
