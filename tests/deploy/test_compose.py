@@ -106,6 +106,7 @@ def test_process_is_built_from_the_dockerfile(name: str) -> None:
         "0.0.0.0",
         "--port",
         str(port),
+        "--no-proxy-headers",  # client addresses are the gateway's call
     ]
     # hardened like the Kubernetes pods
     assert service["read_only"] is True

@@ -203,6 +203,7 @@ def test_one_deployment_and_service_per_process(rendered: dict[str, Any], overla
             "0.0.0.0",
             "--port",
             str(port),
+            "--no-proxy-headers",  # client addresses are the gateway's call
         ]
         assert container["ports"] == [{"name": "http", "containerPort": port}]
         labels = deployments[name]["spec"]["template"]["metadata"]["labels"]

@@ -119,15 +119,15 @@ async def _audit_events(platform, action: str, target_id: str) -> list[dict]:
             config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
         )
         found = []
-        while True:
-            try:
-                messages = await sub.fetch(256, timeout=0.5)
-            except nats.errors.TimeoutError:
-                return found
+        remaining = (await sub.consumer_info()).num_pending
+        while remaining > 0:
+            messages = await sub.fetch(min(256, remaining), timeout=5)
+            remaining -= len(messages)
             for message in messages:
                 envelope = json.loads(message.data)
                 if envelope["data"]["action"] == action and envelope["data"]["target_id"] == target_id:
                     found.append(envelope)
+        return found
     finally:
         await nc.close()
 
@@ -135,7 +135,9 @@ async def _audit_events(platform, action: str, target_id: str) -> list[dict]:
 async def test_impersonation_acts_as_the_user_and_is_audited(platform, gateway, super_admin_token):
     account = await sign_up(gateway)
     root = {"Authorization": f"Bearer {super_admin_token}"}
-    r = await gateway.post(f"/api/v1/user/{account.user['id']}/impersonate", headers=root)
+    # A client-written X-Forwarded-For does not become the audited address.
+    spoofed = {**root, "X-Forwarded-For": "203.0.113.66"}
+    r = await gateway.post(f"/api/v1/user/{account.user['id']}/impersonate", headers=spoofed)
     assert r.status_code == 200, r.text
     acting = {"Authorization": f"Bearer {r.json()['access_token']}"}
     me = await gateway.get("/api/v1/auth/user/me", headers=acting)
@@ -149,8 +151,10 @@ async def test_impersonation_acts_as_the_user_and_is_audited(platform, gateway, 
     async def audited():
         return len(await _audit_events(platform, "user.impersonated", account.user["id"]))
 
-    count, _ = await wait_for(audited, 1, timeout=5.0)
+    count, _ = await wait_for(audited, 1, timeout=15.0)
     assert count == 1
+    (event,) = await _audit_events(platform, "user.impersonated", account.user["id"])
+    assert event["actor"]["kind"] == "user" and event["actor"]["ip"] == "127.0.0.1"
 
 
 async def test_suspended_users_tokens_are_refused_within_a_second(gateway, super_admin_token):

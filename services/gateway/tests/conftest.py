@@ -65,7 +65,8 @@ class ThreadedServer:
         self.port = free_port()
         config = uvicorn.Config(
             app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on",
-            timeout_graceful_shutdown=1, **config_options,
+            timeout_graceful_shutdown=1, proxy_headers=False,  # as the launcher runs them
+            **config_options,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -134,11 +134,13 @@ async def test_forwarding_headers_reach_upstream(client: httpx.AsyncClient) -> N
     resp = await client.get("/api/v1/agent", headers={
         "traceparent": traceparent, "X-Forwarded-For": "203.0.113.9",
         "Connection": "keep-alive, X-Hop", "X-Hop": "secret", "X-Custom": "kept",
+        "X-Knowrithm-Client-IP": "198.51.100.7",
     })
     seen = resp.json()["headers"]
     assert seen["traceparent"] == traceparent
-    # uvicorn trusts 127.0.0.1 as a proxy and already took the client from the chain.
-    assert seen["x-forwarded-for"] == "203.0.113.9"
+    assert seen["x-forwarded-for"] == "203.0.113.9, 127.0.0.1"
+    # The peer is no trusted proxy: the client is the peer, whatever the caller wrote.
+    assert seen["x-knowrithm-client-ip"] == "127.0.0.1"
     direct = (await client.get("/api/v1/agent")).json()["headers"]
     assert direct["x-forwarded-for"] == "127.0.0.1"
     assert seen["x-custom"] == "kept"

@@ -38,7 +38,7 @@ def _redis_db(url: str, db: int) -> str:
 
 
 def _ip() -> str:
-    """A client address no other test uses (uvicorn takes it from X-Forwarded-For)."""
+    """A client address no other test uses (the limited gateway trusts 127.0.0.1 as its proxy)."""
     return f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
 
 
@@ -53,7 +53,8 @@ def _serve(keys: Keys, upstreams: Any, stack: Any, *, db: int, **options: Any) -
 
 @pytest.fixture(scope="module")
 def limited_url(keys: Keys, upstreams: Any, stack: Any) -> Iterator[str]:
-    server = _serve(keys, upstreams, stack, db=5)
+    # The test client plays a trusted proxy, so each test can be a different client address.
+    server = _serve(keys, upstreams, stack, db=5, trusted_proxies="127.0.0.1/32")
     yield server.url
     server.stop()
 
@@ -178,12 +179,9 @@ async def test_refused_credentials_and_policies_still_carry_the_headers(
 async def test_client_ip_comes_from_x_forwarded_for_only_behind_a_trusted_proxy(
     keys: Keys, upstreams: Any, stack: Any
 ) -> None:
-    # uvicorn's own proxy-header handling is off: the gateway's setting alone decides.
-    direct = _serve(keys, upstreams, stack, db=6, uvicorn={"proxy_headers": False})
-    behind = _serve(
-        keys, upstreams, stack, db=7, trusted_proxies="127.0.0.1/32",
-        uvicorn={"proxy_headers": False},
-    )
+    # uvicorn's own proxy-header handling is off (conftest): the gateway's setting alone decides.
+    direct = _serve(keys, upstreams, stack, db=6)
+    behind = _serve(keys, upstreams, stack, db=7, trusted_proxies="127.0.0.1/32")
     try:
         await clear_of_window_edge()
         async with httpx.AsyncClient(base_url=direct.url) as http:

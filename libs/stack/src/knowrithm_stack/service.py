@@ -59,6 +59,9 @@ class ServiceProcess(Child):
             # Open SSE streams would otherwise hold a graceful shutdown forever.
             "--timeout-graceful-shutdown",
             "5",
+            # Client addresses are the gateway's call (GATEWAY_TRUSTED_PROXIES), not uvicorn's:
+            # its default trusts X-Forwarded-For from 127.0.0.1, which any local caller can write.
+            "--no-proxy-headers",
         ]
 
     def environment(self) -> dict[str, str]:

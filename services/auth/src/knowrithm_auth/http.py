@@ -14,14 +14,16 @@ from knowrithm_common.errors import InvalidJSON, UnsupportedMediaType, Validatio
 from knowrithm_common.events import Actor
 from knowrithm_common.identity import Principal
 
+# Set by the gateway on every request it forwards (its copy from a client is dropped).
+CLIENT_IP_HEADER = "x-knowrithm-client-ip"
+
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
 M = TypeVar("M", bound=BaseModel)
 
 
 def client_ip(request: Request) -> str | None:
-    """The caller's address as the gateway saw it (first X-Forwarded-For hop)."""
-    forwarded = request.headers.get("x-forwarded-for", "")
-    return forwarded.split(",")[0].strip() or (request.client.host if request.client else None)
+    """The caller's address as the gateway decided it (never a client-written X-Forwarded-For)."""
+    return request.headers.get(CLIENT_IP_HEADER) or (request.client.host if request.client else None)
 
 
 def actor_of(request: Request, principal: Principal) -> Actor:

@@ -55,6 +55,7 @@ class Exchange:
     principal: Principal | None = None  # set once the credentials passed every check
     rate_headers: list[tuple[str, str]] = field(default_factory=list)
     rate_limited: bool = False
+    client_ip: str | None = None  # as the gateway decided it (trusted proxies honoured)
 
     def usage_row(
         self, *, request_id: str, arrived: float, method: str, status: int, seconds: float
@@ -92,6 +93,7 @@ class Gate:
     ) -> str:
         """The identity assertion for this request, once every check passed."""
         ip = self._addresses.of(scope, incoming.forwarded_for)
+        exchange.client_ip = ip
         if incoming.authorization and not operation.opaque_bearer:
             exchange.credential = "user"
             signed = await self._user(incoming.authorization, self._per_ip(ip, operation), exchange)

@@ -16,12 +16,13 @@ HOP_BY_HOP = frozenset({
     b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"te",
     b"trailer", b"upgrade", b"proxy-authorization", b"proxy-authenticate",
 })
+CLIENT_IP_HEADER = "x-knowrithm-client-ip"
 # Rebuilt by the gateway (or by aiohttp for the upstream connection) instead of copied. An
 # incoming assertion is dropped above all: only the gateway may assert who is calling. API-key
 # credentials stop here too: the gateway checks them and services get the assertion instead.
 _REBUILT = frozenset({
     b"host", b"expect", b"content-length", b"x-request-id", b"x-forwarded-for",
-    b"x-api-key", b"x-api-secret", ASSERTION_HEADER.encode(),
+    b"x-api-key", b"x-api-secret", ASSERTION_HEADER.encode(), CLIENT_IP_HEADER.encode(),
 })
 _NOT_COPIED = HOP_BY_HOP | _REBUILT
 # uvicorn writes its own Date and Server; copying the upstream's would duplicate them.
@@ -111,10 +112,15 @@ def _note_rebuilt(incoming: Incoming, name: bytes, raw: bytes, tokens: set[bytes
 
 
 def upstream_headers(
-    incoming: Incoming, scope: Scope, *, assertion: str, traceparent: str | None = None
+    incoming: Incoming, scope: Scope, *, assertion: str, traceparent: str | None = None,
+    client_ip: str | None = None,
 ) -> list[tuple[str, str]]:
     """The headers sent upstream: the forwardable ones plus identity, request id and forwarding."""
     headers = list(incoming.forward)
+    if client_ip:
+        # The caller's address as the gateway decided it; services audit this one, not a
+        # client-written X-Forwarded-For (any incoming copy of this header is dropped above).
+        headers.append((CLIENT_IP_HEADER, client_ip))
     chain = _forwarded_for(incoming.forwarded_for, scope.get("client"))
     if chain:
         headers.append(("x-forwarded-for", chain))

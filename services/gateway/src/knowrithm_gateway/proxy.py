@@ -169,7 +169,8 @@ class Proxy:
             raise PayloadTooLarge(detail={"max_bytes": self._limit})
         assertion = await self.runtime.gate.admit(scope, incoming, operation, exchange)
         headers = upstream_headers(
-            incoming, scope, assertion=assertion, traceparent=self._traceparent()
+            incoming, scope, assertion=assertion, traceparent=self._traceparent(),
+            client_ip=exchange.client_ip,
         )
         if route.service == TASKS:
             return await fan_out_task_status(
