@@ -210,7 +210,7 @@ def current_principal(request: Request) -> Principal:
     principal = getattr(request.state, "principal", None)
     if principal is None:
         raise Unauthorized()
-    return principal  # type: ignore[no-any-return]
+    return principal
 
 
 def authenticated(request: Request) -> Principal:

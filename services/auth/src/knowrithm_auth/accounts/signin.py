@@ -19,11 +19,11 @@ from knowrithm_common.tokens import ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER, 
 
 
 def issuer(request: Request) -> TokenIssuer:
-    return request.app.state.token_issuer  # type: ignore[no-any-return]
+    return request.app.state.token_issuer
 
 
 def settings_of(request: Request) -> AuthSettings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def refresh_ttl(request: Request) -> dt.timedelta:

@@ -13,7 +13,7 @@ from knowrithm_auth.sessions.service import revoke_user_sessions
 
 def revocations(request: Request) -> Revocations:
     """FastAPI dependency: the Redis revocation writer built in the lifespan."""
-    return request.app.state.revocations  # type: ignore[no-any-return]
+    return request.app.state.revocations
 
 
 async def force_sign_out(session: AsyncSession, revoker: Revocations, user_id: uuid.UUID) -> None:
