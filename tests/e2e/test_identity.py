@@ -175,3 +175,34 @@ async def test_suspended_users_tokens_are_refused_within_a_second(gateway, super
 
     code, seconds = await wait_for(status, 401, timeout=1.0)
     assert code == 401 and seconds < 1.0
+
+
+async def test_key_usage_is_counted_off_the_request_path(gateway):
+    account = await sign_up(gateway)
+    key = await api_key(gateway, account, scopes=["read"])
+    for _ in range(3):
+        assert (await gateway.get("/api/v1/auth/validate", headers=key_headers(key))).status_code == 200
+
+    async def usage():
+        listed = (await gateway.get("/api/v1/auth/api-keys", headers=account.auth)).json()["api_keys"]
+        (mine,) = [k for k in listed if k["id"] == key["id"]]
+        return mine["usage_count"], mine["last_used_at"] is not None
+
+    seen, _ = await wait_for(usage, (3, True), timeout=10.0)
+    assert seen == (3, True)
+
+
+async def test_deleting_a_company_shuts_its_credentials_out_until_restored(gateway, super_admin_token):
+    account = await sign_up(gateway)
+    key = await api_key(gateway, account, scopes=["read"])
+    root = {"Authorization": f"Bearer {super_admin_token}"}
+    assert (await gateway.delete(f"/api/v1/company/{account.company['id']}", headers=root)).status_code == 200
+    assert (await gateway.get("/api/v1/auth/user/me", headers=account.auth)).status_code == 401
+    assert (await gateway.get("/api/v1/auth/validate", headers=key_headers(key))).status_code == 401
+    r = await gateway.post("/api/v1/auth/login", json={"email": account.email, "password": account.password})
+    assert r.status_code == 403 and r.json()["error"] == "company_inactive"
+
+    r = await gateway.patch(f"/api/v1/company/{account.company['id']}/restore", headers=root)
+    assert r.status_code == 200, r.text
+    assert (await gateway.get("/api/v1/auth/user/me", headers=account.auth)).status_code == 200
+    assert (await gateway.get("/api/v1/auth/validate", headers=key_headers(key))).status_code == 200
