@@ -43,13 +43,6 @@ class UserOut(BaseModel):
     created_at: dt.datetime
 
 
-class TokenOut(BaseModel):
-    access_token: str
-    token_type: str = "Bearer"  # noqa: S105 - the scheme name, not a secret
-    expires_in: int
-    user: UserOut
-
-
 class SessionTokens(BaseModel):
     """A sign-in: a short-lived access token and the refresh token that renews it."""
 
