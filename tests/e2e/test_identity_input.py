@@ -61,9 +61,10 @@ async def test_malformed_json_is_400(gateway):
 
 
 async def test_oversized_body_is_413_before_reaching_the_service(gateway):
-    r = await gateway.post("/api/v1/auth/login", content=b"x" * (56 * 1024 * 1024),
+    r = await gateway.post("/api/v1/auth/login", content=b"x" * (2 * 1024 * 1024),
                            headers={"content-type": "application/json"})
     assert r.status_code == 413 and r.json()["error"] == "payload_too_large"
+    assert r.json()["detail"] == {"max_bytes": 1024 * 1024}
 
 
 async def test_missing_credentials_are_401_and_bad_ones_too(gateway):

@@ -34,6 +34,9 @@ class Access(StrEnum):
 
 
 DEFAULT_RATE, AUTH_RATE = "default", "auth"
+# Declared operations take JSON (or small forms): a megabyte is plenty. Operations that take
+# uploads declare `max_body=None` and get the gateway-wide GATEWAY_MAX_BODY_BYTES.
+JSON_BODY_BYTES = 1024 * 1024
 
 # The resource a per-resource API-key scope names (`documents:write`), by path prefix; the
 # longest prefix wins, as in the route table.
@@ -106,6 +109,7 @@ class Operation:
     rate: str = DEFAULT_RATE
     opaque_bearer: bool = False  # Authorization carries a refresh token: forward, never verify
     tenant_scoped: bool = True  # False for global reference data (countries, ...)
+    max_body: int | None = None  # request body limit; None means the gateway-wide one
     declared: bool = True
     resource: str | None = field(default=None, compare=False)
 
@@ -124,11 +128,12 @@ class Operation:
 def _op(
     access: Access, method: str, path: str, *, roles: Iterable[Role] | None = None, scope: str = "",
     rate: str = DEFAULT_RATE, opaque_bearer: bool = False, tenant_scoped: bool = True,
+    max_body: int | None = JSON_BODY_BYTES,
 ) -> Operation:
     return Operation(
         method, path if path.startswith("/widget") else V1 + path, access,
         roles=frozenset(roles) if roles is not None else None, scope=scope, rate=rate,
-        opaque_bearer=opaque_bearer, tenant_scoped=tenant_scoped,
+        opaque_bearer=opaque_bearer, tenant_scoped=tenant_scoped, max_body=max_body,
     )
 
 

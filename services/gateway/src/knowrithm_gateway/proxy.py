@@ -40,6 +40,7 @@ from knowrithm_gateway.routing import API_PREFIX, TASKS, Route
 from knowrithm_gateway.tasks import fan_out_task_status
 
 if TYPE_CHECKING:
+    from knowrithm_gateway.policies import Operation
     from knowrithm_gateway.runtime import GatewayRuntime
 
 logger = logging.getLogger(__name__)
@@ -165,8 +166,9 @@ class Proxy:
         route, operation = exchange.route, exchange.operation
         if route is None or operation is None:
             raise NotFound(f"No API route matches {scope['path']}")
-        if incoming.content_length is not None and incoming.content_length > self._limit:
-            raise PayloadTooLarge(detail={"max_bytes": self._limit})
+        limit = self._body_limit(operation)
+        if incoming.content_length is not None and incoming.content_length > limit:
+            raise PayloadTooLarge(detail={"max_bytes": limit})
         assertion = await self.runtime.gate.admit(scope, incoming, operation, exchange)
         headers = upstream_headers(
             incoming, scope, assertion=assertion, traceparent=self._traceparent(),
@@ -178,9 +180,15 @@ class Proxy:
                 extra_headers=exchange.rate_headers,
             )
         return await self._forward(
-            scope, receive, send, incoming=incoming, route=route, headers=headers,
+            scope, receive, send, incoming=incoming, route=route, headers=headers, limit=limit,
             extra_headers=exchange.rate_headers,
         )
+
+    def _body_limit(self, operation: Operation) -> int:
+        """The operation's own body limit, never above the gateway-wide one."""
+        if operation.max_body is None:
+            return self._limit
+        return min(operation.max_body, self._limit)
 
     def _traceparent(self) -> str | None:
         if not self._tracing:
@@ -191,10 +199,10 @@ class Proxy:
 
     async def _forward(
         self, scope: Scope, receive: Receive, send: Send, *, incoming: Incoming, route: Route,
-        headers: list[tuple[str, str]], extra_headers: list[tuple[str, str]],
+        headers: list[tuple[str, str]], extra_headers: list[tuple[str, str]], limit: int,
     ) -> int:
         url = self._url(scope, route.service)
-        body = _Body(receive, self._limit) if incoming.has_body else None
+        body = _Body(receive, limit) if incoming.has_body else None
         try:
             resp = await self.runtime.session.request(
                 incoming.method, url, headers=headers, allow_redirects=False,
@@ -203,7 +211,7 @@ class Proxy:
         except (aiohttp.ClientError, TimeoutError, OSError, PayloadTooLarge, _ClientGone) as exc:
             # aiohttp wraps what the body iterator raised: its flags say what really happened.
             if body is not None and body.too_large:
-                raise PayloadTooLarge(detail={"max_bytes": self._limit}) from exc
+                raise PayloadTooLarge(detail={"max_bytes": limit}) from exc
             if body is not None and body.disconnected:
                 return CLIENT_CLOSED
             raise _upstream_error(route.service, exc) from exc
