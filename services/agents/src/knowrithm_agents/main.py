@@ -1,10 +1,11 @@
-"""The agents service app (agents, settings, providers arrive with their issue)."""
+"""The agents service app: the providers and models catalogue (agents and settings arrive next)."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
 from knowrithm_agents.models import SCHEMA, platform
+from knowrithm_agents.providers.endpoints import router as providers_router
 from knowrithm_common.service import ServiceSpec, create_service_app
 from knowrithm_common.settings import BaseServiceSettings
 from knowrithm_common.tasks import tasks_router
@@ -16,7 +17,7 @@ def create_app(settings: BaseServiceSettings | None = None) -> FastAPI:
         name="agents",
         schema=SCHEMA,
         outbox=platform.outbox,
-        routers=[tasks_router(platform.tasks)],
+        routers=[providers_router, tasks_router(platform.tasks)],
         description="Agents, LLM and embedding settings, providers and models.",
     )
     return create_service_app(spec, settings or BaseServiceSettings())

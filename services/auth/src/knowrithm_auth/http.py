@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Request
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from knowrithm_common.db import get_session
+from knowrithm_common.db import RequestSession
 from knowrithm_common.errors import InvalidJSON, UnsupportedMediaType, ValidationFailed
 from knowrithm_common.events import Actor
 from knowrithm_common.identity import Principal
@@ -17,7 +16,7 @@ from knowrithm_common.identity import Principal
 # Set by the gateway on every request it forwards (its copy from a client is dropped).
 CLIENT_IP_HEADER = "x-knowrithm-client-ip"
 
-Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
+Session = RequestSession
 M = TypeVar("M", bound=BaseModel)
 
 

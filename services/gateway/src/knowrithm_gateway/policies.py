@@ -211,6 +211,20 @@ OPERATIONS: tuple[Operation, ...] = (
     authenticated("PATCH", "/company/bulk-restore", roles=SUPER_ADMIN),
     authenticated("GET", "/company/{company_id}/related-data", roles=SUPER_ADMIN),
     authenticated("DELETE", "/company/{company_id}/cascade-delete", roles=SUPER_ADMIN),
+    # --- agents: the providers and models catalogue, the same for every tenant
+    authenticated("GET", "/providers", tenant_scoped=False),
+    authenticated("GET", "/providers/{provider_id}", tenant_scoped=False),
+    authenticated("GET", "/providers/{provider_id}/models", tenant_scoped=False),
+    authenticated("GET", "/providers/{provider_id}/models/{model_id}", tenant_scoped=False),
+    authenticated("GET", "/settings/providers", tenant_scoped=False),
+    user_only("POST", "/providers", roles=SUPER_ADMIN, tenant_scoped=False),
+    user_only("POST", "/providers/bulk-import", roles=SUPER_ADMIN, tenant_scoped=False),
+    user_only("PUT", "/providers/{provider_id}", roles=SUPER_ADMIN, tenant_scoped=False),
+    user_only("DELETE", "/providers/{provider_id}", roles=SUPER_ADMIN, tenant_scoped=False),
+    user_only("POST", "/providers/{provider_id}/models", roles=SUPER_ADMIN, tenant_scoped=False),
+    user_only("PUT", "/providers/{provider_id}/models/{model_id}", roles=SUPER_ADMIN, tenant_scoped=False),
+    user_only("DELETE", "/providers/{provider_id}/models/{model_id}", roles=SUPER_ADMIN, tenant_scoped=False),
+    user_only("POST", "/settings/providers/seed", roles=SUPER_ADMIN, tenant_scoped=False),
     # --- analytics (its endpoint requires the super_admin or admin role)
     authenticated("GET", "/admin/system-metric", roles=ADMINS, scope="admin"),
     # --- the gateway's task-status fan-out (each service scopes tasks by company)
