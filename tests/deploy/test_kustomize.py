@@ -69,7 +69,7 @@ REQUIRED_ENV = {
     "auth": COMMON_ENV
     | {"DATABASE_URL", "KNOWRITHM_JWT_PRIVATE_KEY"}
     | {f"SUPER_ADMIN_{f}" for f in ("EMAIL", "USERNAME", "FIRST_NAME", "LAST_NAME", "PASSWORD")},
-    "agents": COMMON_ENV | {"DATABASE_URL"},
+    "agents": COMMON_ENV | {"DATABASE_URL", "ENCRYPTION_KEY"},
     "conversations": COMMON_ENV | {"DATABASE_URL"},
     "ingestion": COMMON_ENV | {"DATABASE_URL", "WEAVIATE_URL"},
     "analytics": COMMON_ENV | {"DATABASE_URL"},

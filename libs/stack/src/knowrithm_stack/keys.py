@@ -106,3 +106,23 @@ def super_admin_env(secrets_dir: Path, environ: Mapping[str, str]) -> dict[str, 
             )
     out[SUPER_ADMIN_PASSWORD] = password
     return out
+
+
+ENCRYPTION_KEY = "ENCRYPTION_KEY"
+
+
+def encryption_env(secrets_dir: Path, environ: Mapping[str, str]) -> dict[str, str]:
+    """Return ENCRYPTION_KEY (secrets at rest); environ wins, else one generated and persisted."""
+    if environ.get(ENCRYPTION_KEY):
+        return {ENCRYPTION_KEY: environ[ENCRYPTION_KEY]}
+    path = secrets_dir / "encryption.key"
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+    except OSError:
+        key = ""
+    if not key:
+        from cryptography.fernet import Fernet
+
+        key = Fernet.generate_key().decode()
+        _write_secret(path, key)
+    return {ENCRYPTION_KEY: key}

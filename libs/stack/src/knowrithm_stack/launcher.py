@@ -11,7 +11,7 @@ from pathlib import Path
 from . import ports as portlib
 from .child import Child, StartupError
 from .environment import platform_env
-from .keys import key_env, super_admin_env
+from .keys import encryption_env, key_env, super_admin_env
 from .processes import PROCESSES, ProcessSpec
 from .servers import (
     DEFAULT_DATABASE,
@@ -193,6 +193,7 @@ class Platform:
         self.secrets = {
             **key_env(secrets_dir, self.environ),
             **super_admin_env(secrets_dir, self.environ),
+            **encryption_env(secrets_dir, self.environ),
         }
         self.knowrithm_env = knowrithm_env
         self.processes: dict[str, ServiceProcess] = {}
