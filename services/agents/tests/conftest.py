@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from knowrithm_common.crypto import generate_key
 from knowrithm_common.db.migrations import upgrade
 from knowrithm_common.testing import KeyPair, assertion_headers, environment, running_app, service_env
 
@@ -18,7 +19,8 @@ def agents_env(stack) -> dict[str, str]:
     url = stack.create_database("agents_service_tests")
     upgrade(package="knowrithm_agents", schema="agents", url=url)
     return service_env(database_url=url, nats_url=stack.nats_url, redis_url=stack.redis_url,
-                       assertion=ASSERTION_KEYS)
+                       assertion=ASSERTION_KEYS,
+                       extra={"ENCRYPTION_KEY": generate_key(), "AGENTS_PROVIDER_TIMEOUT_SECONDS": "2"})
 
 
 @pytest.fixture

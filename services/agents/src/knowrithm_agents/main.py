@@ -1,23 +1,24 @@
-"""The agents service app: the providers and models catalogue (agents and settings arrive next)."""
+"""The agents service app: agents, their LLM and embedding settings, the providers and models catalogue."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
+from knowrithm_agents.config import AgentsSettings
 from knowrithm_agents.models import SCHEMA, platform
 from knowrithm_agents.providers.endpoints import router as providers_router
+from knowrithm_agents.settings.endpoints import router as settings_router
 from knowrithm_common.service import ServiceSpec, create_service_app
-from knowrithm_common.settings import BaseServiceSettings
 from knowrithm_common.tasks import tasks_router
 
 
-def create_app(settings: BaseServiceSettings | None = None) -> FastAPI:
+def create_app(settings: AgentsSettings | None = None) -> FastAPI:
     """Build the agents app (uvicorn --factory knowrithm_agents.main:create_app)."""
     spec = ServiceSpec(
         name="agents",
         schema=SCHEMA,
         outbox=platform.outbox,
-        routers=[providers_router, tasks_router(platform.tasks)],
+        routers=[providers_router, settings_router, tasks_router(platform.tasks)],
         description="Agents, LLM and embedding settings, providers and models.",
     )
-    return create_service_app(spec, settings or BaseServiceSettings())
+    return create_service_app(spec, settings or AgentsSettings())

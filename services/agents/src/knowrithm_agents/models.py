@@ -1,4 +1,4 @@
-"""agents tables (schema `agents`): the platform tables and the providers and models catalogue."""
+"""agents tables (schema `agents`): platform tables, the providers and models catalogue, agents, settings."""
 
 from __future__ import annotations
 
@@ -6,7 +6,18 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, Numeric, String, Text, text
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -80,3 +91,67 @@ class ProviderModel(IdMixin, TimestampMixin, SoftDeleteMixin, Base):  # type: ig
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
     tags: Mapped[list[Any]] = mapped_column(JSONB, default=list)
+
+
+class Agent(IdMixin, TimestampMixin, SoftDeleteMixin, Base):  # type: ignore[misc, valid-type]
+    """A company's assistant: identity, behaviour and widget; its LLM settings live in llm_settings."""
+
+    __tablename__ = "agents"
+    __table_args__ = (
+        # Unique among a company's live agents, so a deleted agent's name can be used again.
+        Index(
+            "uq_agents_company_id_name_live", "company_id", "name",
+            unique=True, postgresql_where=text("deleted_at IS NULL"),
+        ),
+        CheckConstraint("status IN ('active', 'inactive', 'training', 'maintenance')", name="status"),
+    )
+
+    company_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    avatar_url: Mapped[str | None] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    personality_traits: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    capabilities: Mapped[list[Any]] = mapped_column(JSONB, default=list)
+    languages: Mapped[list[Any]] = mapped_column(JSONB, default=list)
+    operating_hours: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    widget_config: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    widget_script_url: Mapped[str | None] = mapped_column(String(500))
+
+
+class LlmSettings(IdMixin, TimestampMixin, SoftDeleteMixin, Base):  # type: ignore[misc, valid-type]
+    """LLM and embedding settings of a company (agent_id null) or of one agent; keys encrypted."""
+
+    __tablename__ = "llm_settings"
+    __table_args__ = (
+        # One live settings row per agent.
+        Index(
+            "uq_llm_settings_agent_id_live", "agent_id",
+            unique=True, postgresql_where=text("deleted_at IS NULL AND agent_id IS NOT NULL"),
+        ),
+        CheckConstraint("llm_temperature >= 0 AND llm_temperature <= 2", name="temperature_range"),
+        CheckConstraint("llm_max_tokens >= 1", name="max_tokens_positive"),
+        CheckConstraint("embedding_dimension >= 1", name="dimension_positive"),
+    )
+
+    company_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    agent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    llm_provider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("providers.id"))
+    llm_model_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("provider_models.id"))
+    llm_api_key_encrypted: Mapped[str | None] = mapped_column(Text)
+    llm_api_key_hint: Mapped[str | None] = mapped_column(String(20))
+    llm_api_base_url: Mapped[str | None] = mapped_column(String(500))
+    llm_temperature: Mapped[float] = mapped_column(Float, default=0.7)
+    llm_max_tokens: Mapped[int] = mapped_column(Integer, default=1000)
+    llm_additional_params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    embedding_provider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("providers.id"))
+    embedding_model_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("provider_models.id"))
+    embedding_api_key_encrypted: Mapped[str | None] = mapped_column(Text)
+    embedding_api_key_hint: Mapped[str | None] = mapped_column(String(20))
+    embedding_api_base_url: Mapped[str | None] = mapped_column(String(500))
+    embedding_dimension: Mapped[int] = mapped_column(Integer)
+    embedding_additional_params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    widget_config: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    widget_script_url: Mapped[str | None] = mapped_column(String(500))

@@ -1,0 +1,164 @@
+"""Effective settings (agent-level over company-level) and the agent snapshots events carry.
+
+`effective_settings` is what other code calls to know which LLM and embedding an agent uses.
+`snapshots` resolves many agents at once; `publish_changes` compares before and after and
+records an AgentUpdatedV1 for every agent whose state changed (with `reembed_required`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from knowrithm_agents.models import Agent, LlmSettings, Provider, ProviderModel, platform
+from knowrithm_common.events import Actor, new_event
+from knowrithm_common.events.agents import AgentConfiguration, AgentSnapshot, AgentUpdatedV1
+from knowrithm_common.messaging.outbox import record_event
+
+EMBEDDING_FIELDS = ("embedding_provider_id", "embedding_model_id", "embedding_dimension")
+
+
+async def company_default(session: AsyncSession, company_id: uuid.UUID) -> LlmSettings | None:
+    """The company's settings agents fall back to: the default one, else the newest active one."""
+    return await session.scalar(
+        select(LlmSettings)
+        .where(
+            LlmSettings.company_id == company_id,
+            LlmSettings.agent_id.is_(None),
+            LlmSettings.is_active.is_(True),
+            LlmSettings.not_deleted(),
+        )
+        .order_by(LlmSettings.is_default.desc(), LlmSettings.created_at.desc(), LlmSettings.id)
+        .limit(1)
+    )
+
+
+async def agent_settings(
+    session: AsyncSession, agent_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, LlmSettings]:
+    """The live, active agent-level settings of these agents."""
+    rows = await session.scalars(
+        select(LlmSettings).where(
+            LlmSettings.agent_id.in_(list(agent_ids)),
+            LlmSettings.is_active.is_(True),
+            LlmSettings.not_deleted(),
+        )
+    )
+    return {s.agent_id: s for s in rows if s.agent_id is not None}
+
+
+async def effective_settings(session: AsyncSession, agent: Agent) -> LlmSettings | None:
+    """The settings an agent runs with: its own, else its company's default, else None."""
+    own = (await agent_settings(session, [agent.id])).get(agent.id)
+    return own if own is not None else await company_default(session, agent.company_id)
+
+
+async def configurations(
+    session: AsyncSession, rows: Iterable[LlmSettings]
+) -> dict[uuid.UUID, AgentConfiguration]:
+    """The resolved configuration of each settings row (catalogue names, effective base URLs)."""
+    rows = list(rows)
+    provider_ids = {s.llm_provider_id for s in rows} | {s.embedding_provider_id for s in rows}
+    model_ids = {s.llm_model_id for s in rows} | {s.embedding_model_id for s in rows}
+    providers = {
+        p.id: p for p in await session.scalars(select(Provider).where(Provider.id.in_(provider_ids)))
+    }
+    models = {
+        m.id: m for m in await session.scalars(select(ProviderModel).where(ProviderModel.id.in_(model_ids)))
+    }
+    out = {}
+    for s in rows:
+        llm_p, emb_p = providers[s.llm_provider_id], providers[s.embedding_provider_id]
+        out[s.id] = AgentConfiguration(
+            settings_id=s.id,
+            settings_level="agent" if s.agent_id else "company",
+            llm_provider_id=llm_p.id,
+            llm_provider=llm_p.value,
+            llm_model_id=s.llm_model_id,
+            llm_model=models[s.llm_model_id].name,
+            llm_api_base_url=s.llm_api_base_url or llm_p.default_base_url,
+            llm_temperature=s.llm_temperature,
+            llm_max_tokens=s.llm_max_tokens,
+            llm_additional_params=dict(s.llm_additional_params),
+            embedding_provider_id=emb_p.id,
+            embedding_provider=emb_p.value,
+            embedding_model_id=s.embedding_model_id,
+            embedding_model=models[s.embedding_model_id].name,
+            embedding_api_base_url=s.embedding_api_base_url or emb_p.default_base_url,
+            embedding_dimension=s.embedding_dimension,
+            embedding_additional_params=dict(s.embedding_additional_params),
+        )
+    return out
+
+
+async def snapshots(session: AsyncSession, agents: Iterable[Agent]) -> dict[uuid.UUID, AgentSnapshot]:
+    """Each agent's fields and resolved configuration, with few queries."""
+    agents = list(agents)
+    own = await agent_settings(session, [a.id for a in agents])
+    defaults = {
+        c: await company_default(session, c) for c in {a.company_id for a in agents if a.id not in own}
+    }
+    chosen = {a.id: own.get(a.id) or defaults.get(a.company_id) for a in agents}
+    configs = await configurations(session, [s for s in chosen.values() if s is not None])
+    return {a.id: snapshot_of(a, configs.get(chosen[a.id].id) if chosen[a.id] else None) for a in agents}
+
+
+def snapshot_of(agent: Agent, configuration: AgentConfiguration | None) -> AgentSnapshot:
+    return AgentSnapshot(
+        agent_id=agent.id,
+        company_id=agent.company_id,
+        name=agent.name,
+        description=agent.description,
+        avatar_url=agent.avatar_url,
+        status=agent.status,
+        personality_traits=dict(agent.personality_traits),
+        capabilities=list(agent.capabilities),
+        languages=list(agent.languages),
+        operating_hours=dict(agent.operating_hours),
+        widget_config=dict(agent.widget_config),
+        widget_script_url=agent.widget_script_url,
+        configuration=configuration,
+    )
+
+
+async def snapshot(session: AsyncSession, agent: Agent) -> AgentSnapshot:
+    return (await snapshots(session, [agent]))[agent.id]
+
+
+def reembed_required(before: AgentSnapshot | None, after: AgentSnapshot) -> bool:
+    """Whether the effective embedding (provider, model, dimension) changed."""
+    old = before.configuration if before else None
+    new = after.configuration
+    if old is None or new is None:
+        return False  # nothing was embedded without a configuration, and nothing will be without one
+    return any(getattr(old, f) != getattr(new, f) for f in EMBEDDING_FIELDS)
+
+
+async def live_agents(
+    session: AsyncSession, company_id: uuid.UUID, agent_id: uuid.UUID | None = None
+) -> list[Agent]:
+    query = select(Agent).where(Agent.company_id == company_id, Agent.not_deleted())
+    if agent_id is not None:
+        query = query.where(Agent.id == agent_id)
+    return list((await session.scalars(query)).all())
+
+
+async def publish_changes(
+    session: AsyncSession, before: dict[uuid.UUID, AgentSnapshot], agents: Iterable[Agent], *, actor: Actor
+) -> dict[uuid.UUID, AgentSnapshot]:
+    """Record an AgentUpdatedV1 for each agent whose snapshot differs from `before`; answers the new ones."""
+    await session.flush()
+    after = await snapshots(session, agents)
+    for agent_id, now in after.items():
+        old = before.get(agent_id)
+        if old is None or old != now:
+            event = AgentUpdatedV1(**now.model_dump(), reembed_required=reembed_required(old, now))
+            await record_event(
+                session,
+                platform.outbox,
+                new_event(event, source="agents", company_id=now.company_id, actor=actor),
+            )
+    return after
