@@ -65,3 +65,25 @@ def mail_token(mail_dir: Path, address: str) -> str:
             assert match is not None
             return unquote(match.group(1))
     raise AssertionError(f"no mail to {address} in {mail_dir}")
+
+
+async def offline_settings(gateway: httpx.AsyncClient, account: Account, super_token: str, **extra: Any) -> dict:
+    """Company settings on the seeded offline provider (chat and embedding), created by `account`."""
+    root = {"Authorization": f"Bearer {super_token}"}
+    r = await gateway.post("/api/v1/settings/providers/seed", headers=root)
+    assert r.status_code == 200, r.text
+    providers = (await gateway.get("/api/v1/providers?include_models=true", headers=root)).json()["providers"]
+    (offline,) = [p for p in providers if p["value"] == "offline"]
+    models = {m["name"]: m["id"] for m in offline["models"]}
+    body = {"llm_provider_id": offline["id"], "llm_model_id": models["extractive-responder"],
+            "embedding_provider_id": offline["id"], "embedding_model_id": models["offline-embedder"], **extra}
+    r = await gateway.post("/api/v1/settings", json=body, headers=account.auth)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def super_admin_login(gateway: httpx.AsyncClient, env: dict[str, str]) -> str:
+    creds = {"email": env["SUPER_ADMIN_EMAIL"], "password": env["SUPER_ADMIN_PASSWORD"]}
+    r = await gateway.post("/api/v1/auth/login", json=creds)
+    assert r.status_code == 200, r.text
+    return str(r.json()["access_token"])

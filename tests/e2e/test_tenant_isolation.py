@@ -13,7 +13,7 @@ import pytest
 
 from knowrithm_gateway.policies import OPERATIONS, Access
 
-from .accounts import Account, api_key, key_headers, sign_up
+from .accounts import Account, api_key, key_headers, offline_settings, sign_up, super_admin_login
 
 pytestmark = pytest.mark.e2e
 
@@ -25,6 +25,10 @@ BODIES = {
     ("PATCH", "/api/v1/company/{company_id}"): {"phone": "+1-555-0199"},
     ("PATCH", "/api/v1/user/{user_id}/status"): {"status": "suspended"},
     ("PATCH", "/api/v1/user/{user_id}/role"): {"role": "user"},
+    ("PUT", "/api/v1/settings/{settings_id}"): {"llm_temperature": 0.1},
+    ("PUT", "/api/v1/agent/{agent_id}"): {"description": "taken over"},
+    ("PUT", "/api/v1/sdk/agent/{agent_id}"): {"description": "taken over"},
+    ("POST", "/api/v1/agent/{agent_id}/clone"): {"name": "Stolen agent"},
 }
 
 
@@ -36,11 +40,18 @@ async def tenants(platform):
         owner, intruder = await sign_up(gateway), await sign_up(gateway)
         owner_key = await api_key(gateway, owner, scopes=["read"])
         intruder_key = await api_key(gateway, intruder, scopes=["full_access"])
+        settings = await offline_settings(gateway, owner, await super_admin_login(gateway, platform.env))
+        r = await gateway.post("/api/v1/agent", json={"name": "Owner's agent"}, headers=owner.auth)
+        assert r.status_code == 201, r.text
+    owner_key["settings_id"] = settings["id"]
+    owner_key["agent_id"], owner_key["agent_name"] = r.json()["id"], r.json()["name"]
     return owner, owner_key, intruder, intruder_key
 
 
 def _ids(owner: Account, owner_key: dict[str, str]) -> dict[str, str]:
     return {"user_id": owner.user["id"], "company_id": owner.company["id"], "api_key_id": owner_key["id"],
+            "settings_id": owner_key["settings_id"], "agent_id": owner_key["agent_id"],
+            "name": owner_key["agent_name"],
             # No identity operation creates a task; the status route must still not answer for one.
             "task_id": str(uuid.uuid4())}
 
@@ -86,3 +97,5 @@ async def test_the_owner_still_sees_its_data_after_the_attempts(gateway, tenants
     assert "Taken Over" not in str(company)
     me = (await gateway.get("/api/v1/auth/user/me", headers=owner.auth)).json()
     assert me["user"]["status"] == "active" and me["user"]["role"] == "admin"
+    agents = (await gateway.get("/api/v1/agent", headers=owner.auth)).json()
+    assert "taken over" not in str(agents) and "Stolen" not in str(agents)

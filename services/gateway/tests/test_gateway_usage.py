@@ -86,7 +86,7 @@ async def test_every_request_is_recorded_with_its_route_template_and_status(
     expected = {  # route, status, credential
         "user": ("/api/v1/admin/user/{user_id}", 200, "user"),
         "anonymous": ("/api/v1/auth/api-keys", 401, "anonymous"),
-        "api_key": ("/api/v1/agent", 200, "api_key"),
+        "api_key": ("/api/v1/agent/{agent_id}", 200, "api_key"),
         "undeclared": ("/api/v1/company", 200, "user"),
         "unmatched": ("unmatched", 404, "anonymous"),
         "bad_token": ("/api/v1/agent", 401, "user"),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from knowrithm_agents.agents.endpoints import router as agents_router
+from knowrithm_agents.agents.sdk import router as sdk_agents_router
 from knowrithm_agents.config import AgentsSettings
 from knowrithm_agents.models import SCHEMA, platform
 from knowrithm_agents.providers.endpoints import router as providers_router
@@ -18,7 +20,13 @@ def create_app(settings: AgentsSettings | None = None) -> FastAPI:
         name="agents",
         schema=SCHEMA,
         outbox=platform.outbox,
-        routers=[providers_router, settings_router, tasks_router(platform.tasks)],
+        routers=[
+            providers_router,
+            settings_router,
+            agents_router,
+            sdk_agents_router,
+            tasks_router(platform.tasks),
+        ],
         description="Agents, LLM and embedding settings, providers and models.",
     )
     return create_service_app(spec, settings or AgentsSettings())

@@ -225,6 +225,28 @@ OPERATIONS: tuple[Operation, ...] = (
     user_only("PUT", "/providers/{provider_id}/models/{model_id}", roles=SUPER_ADMIN, tenant_scoped=False),
     user_only("DELETE", "/providers/{provider_id}/models/{model_id}", roles=SUPER_ADMIN, tenant_scoped=False),
     user_only("POST", "/settings/providers/seed", roles=SUPER_ADMIN, tenant_scoped=False),
+    # --- agents: the company's agents (the widget's public reads come with the widget)
+    authenticated("GET", "/agent"),
+    authenticated("POST", "/agent", roles=ADMINS),
+    authenticated("GET", "/agent/by-name/{name}"),
+    authenticated("GET", "/agent/{agent_id}"),
+    authenticated("PUT", "/agent/{agent_id}", roles=ADMINS),
+    authenticated("DELETE", "/agent/{agent_id}", roles=ADMINS),
+    authenticated("PATCH", "/agent/{agent_id}/restore", roles=ADMINS),
+    authenticated("POST", "/agent/{agent_id}/clone", roles=ADMINS),
+    authenticated("GET", "/agent/{agent_id}/embed-code"),
+    authenticated("POST", "/sdk/agent", roles=ADMINS),
+    authenticated("PUT", "/sdk/agent/{agent_id}", roles=ADMINS),
+    authenticated("DELETE", "/sdk/agent/{agent_id}", roles=ADMINS),
+    # --- agents: LLM and embedding settings of a company or an agent
+    authenticated("POST", "/settings", roles=ADMINS),
+    authenticated("POST", "/sdk/settings", roles=ADMINS),
+    authenticated("GET", "/settings/company/{company_id}"),
+    authenticated("GET", "/settings/agent/{agent_id}"),
+    authenticated("GET", "/settings/{settings_id}"),
+    authenticated("PUT", "/settings/{settings_id}", roles=ADMINS),
+    authenticated("DELETE", "/settings/{settings_id}", roles=ADMINS),
+    authenticated("POST", "/settings/test/{settings_id}", roles=ADMINS),
     # --- analytics (its endpoint requires the super_admin or admin role)
     authenticated("GET", "/admin/system-metric", roles=ADMINS, scope="admin"),
     # --- the gateway's task-status fan-out (each service scopes tasks by company)

@@ -229,9 +229,18 @@ async def create_settings(
 
 
 async def update_settings(
-    session: AsyncSession, box: SecretBox, row: LlmSettings, data: SettingsUpdate, *, actor: Actor
+    session: AsyncSession,
+    box: SecretBox,
+    row: LlmSettings,
+    data: SettingsUpdate,
+    *,
+    actor: Actor,
+    record_agent_events: bool = True,
 ) -> LlmSettings:
-    """Change the fields given; a changed model is checked against the catalogue again."""
+    """Change the fields given; a changed model is checked against the catalogue again.
+
+    With record_agent_events false the caller publishes the affected agents' events itself.
+    """
     changes = data.changes()
     null = [
         f
@@ -241,7 +250,7 @@ async def update_settings(
     ]
     if null:
         raise BadRequest(f"{', '.join(null)} cannot be null")
-    affected = await _affected(session, row)
+    affected = await _affected(session, row) if record_agent_events else []
     before = await conf.snapshots(session, affected)
     for field, value in changes.items():
         if field in SECRET_FIELDS:
@@ -253,7 +262,8 @@ async def update_settings(
     await session.flush()
     await _clear_other_defaults(session, row)
     await _record(session, row, "updated", actor)
-    await conf.publish_changes(session, before, affected, actor=actor)
+    if affected:
+        await conf.publish_changes(session, before, affected, actor=actor)
     return row
 
 

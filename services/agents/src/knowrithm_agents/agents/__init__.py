@@ -1,0 +1,1 @@
+"""Agents: identity, behaviour, widget, and which settings they run with."""

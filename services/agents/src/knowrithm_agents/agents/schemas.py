@@ -1,0 +1,197 @@
+"""Request and response models of agents (field names from the Knowrithm API).
+
+Settings fields in a request make (or change) the agent's own settings row; responses carry the
+agent's effective configuration (catalogue names, no API keys).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from knowrithm_agents.models import Agent
+from knowrithm_agents.settings.schemas import (
+    ApiKey,
+    ByName,
+    Dimension,
+    MaxTokens,
+    Name,
+    Params,
+    Temperature,
+    TunableFields,
+    Url,
+)
+from knowrithm_common.events.agents import AgentConfiguration
+from knowrithm_common.pagination import Pagination
+
+AgentName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Status = Literal["active", "inactive", "training", "maintenance"]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Tags = Annotated[list[Tag], Field(max_length=100)]
+
+IDS = ("llm_provider_id", "llm_model_id", "embedding_provider_id", "embedding_model_id")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SettingsInput(Strict):
+    """The agent-level settings fields a create or update body may carry (ids and tunables)."""
+
+    llm_provider_id: uuid.UUID | None = None
+    llm_model_id: uuid.UUID | None = None
+    llm_api_key: ApiKey | None = None
+    llm_api_base_url: Url | None = None
+    llm_temperature: Temperature | None = None
+    llm_max_tokens: MaxTokens | None = None
+    llm_additional_params: Params | None = None
+    embedding_provider_id: uuid.UUID | None = None
+    embedding_model_id: uuid.UUID | None = None
+    embedding_api_key: ApiKey | None = None
+    embedding_api_base_url: Url | None = None
+    embedding_dimension: Dimension | None = None
+    embedding_additional_params: Params | None = None
+
+    def settings_changes(self) -> dict[str, Any]:
+        """The settings fields the caller gave (a null key means: remove it)."""
+        return self.model_dump(include=self.model_fields_set & set(SettingsInput.model_fields))
+
+
+class AgentFields(Strict):
+    description: Annotated[str, StringConstraints(max_length=5000)] | None = None
+    avatar_url: Url | None = None
+    status: Status = "active"
+    personality_traits: Params = {}
+    capabilities: Tags = []
+    languages: Tags = ["en"]
+    operating_hours: Params = {}
+    widget_config: Params = {}
+    widget_script_url: Url | None = None
+
+
+class AgentCreate(AgentFields, SettingsInput):
+    name: AgentName
+    company_id: uuid.UUID | None = Field(None, description="Target company (super admin only)")
+
+
+class AgentUpdate(SettingsInput):
+    """A partial update: absent fields stay; settings fields change the agent's own settings."""
+
+    name: AgentName | None = None
+    description: Annotated[str, StringConstraints(max_length=5000)] | None = None
+    avatar_url: Url | None = None
+    status: Status | None = None
+    personality_traits: Params | None = None
+    capabilities: Tags | None = None
+    languages: Tags | None = None
+    operating_hours: Params | None = None
+    widget_config: Params | None = None
+    widget_script_url: Url | None = None
+
+    def agent_changes(self) -> dict[str, Any]:
+        return self.model_dump(include=self.model_fields_set - set(SettingsInput.model_fields))
+
+
+class CloneBody(Strict):
+    name: AgentName | None = Field(None, description="Defaults to '<name> (copy)'")
+
+
+class SdkSettings(ByName, TunableFields):
+    """Settings naming the provider (its value) and model (its name) instead of ids."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SdkSettingsUpdate(Strict):
+    """A partial by-name settings change; a model named without its provider keeps the current provider."""
+
+    llm_provider: Name | None = None
+    llm_model: Name | None = None
+    embedding_provider: Name | None = None
+    embedding_model: Name | None = None
+    llm_api_key: ApiKey | None = None
+    llm_api_base_url: Url | None = None
+    llm_temperature: Temperature | None = None
+    llm_max_tokens: MaxTokens | None = None
+    llm_additional_params: Params | None = None
+    embedding_api_key: ApiKey | None = None
+    embedding_api_base_url: Url | None = None
+    embedding_dimension: Dimension | None = None
+    embedding_additional_params: Params | None = None
+
+
+class SdkAgentCreate(AgentFields):
+    name: AgentName
+    company_id: uuid.UUID | None = Field(None, description="Target company (super admin only)")
+    settings: SdkSettings
+
+
+class SdkAgentUpdate(Strict):
+    name: AgentName | None = None
+    description: Annotated[str, StringConstraints(max_length=5000)] | None = None
+    avatar_url: Url | None = None
+    status: Status | None = None
+    personality_traits: Params | None = None
+    capabilities: Tags | None = None
+    languages: Tags | None = None
+    operating_hours: Params | None = None
+    widget_config: Params | None = None
+    widget_script_url: Url | None = None
+    settings: SdkSettingsUpdate | None = None
+
+
+class AgentOut(BaseModel):
+    id: uuid.UUID
+    company_id: uuid.UUID
+    name: str
+    description: str | None
+    avatar_url: str | None
+    status: str
+    personality_traits: dict[str, Any]
+    capabilities: list[Any]
+    languages: list[Any]
+    operating_hours: dict[str, Any]
+    widget_config: dict[str, Any]
+    widget_script_url: str | None
+    configuration: AgentConfiguration | None = Field(
+        description="The effective LLM and embedding settings (agent over company); never API keys"
+    )
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @classmethod
+    def of(cls, agent: Agent, configuration: AgentConfiguration | None) -> AgentOut:
+        return cls(
+            id=agent.id,
+            company_id=agent.company_id,
+            name=agent.name,
+            description=agent.description,
+            avatar_url=agent.avatar_url,
+            status=agent.status,
+            personality_traits=agent.personality_traits,
+            capabilities=agent.capabilities,
+            languages=agent.languages,
+            operating_hours=agent.operating_hours,
+            widget_config=agent.widget_config,
+            widget_script_url=agent.widget_script_url,
+            configuration=configuration,
+            created_at=agent.created_at,
+            updated_at=agent.updated_at,
+        )
+
+
+class AgentListOut(BaseModel):
+    agents: list[AgentOut]
+    pagination: Pagination
+
+
+class EmbedCodeOut(BaseModel):
+    agent_id: uuid.UUID
+    embed_code: str = Field(description="The HTML snippet to paste into a page")
+    script_url: str
+    base_url: str
+    widget_config: dict[str, Any]
