@@ -56,7 +56,7 @@ async def test_list_searches_and_paginates(gateway, company):
     assert body["pagination"]["total"] == 3
 
 
-async def test_agent_settings_override_the_company_and_keys_stay_secret(gateway, company, super_admin_token):
+async def test_agent_settings_override_the_company_and_keys_stay_secret(platform, gateway, company, super_admin_token):
     account, settings = company
     root = {"Authorization": f"Bearer {super_admin_token}"}
     providers = (await gateway.get("/api/v1/providers?include_models=true", headers=root)).json()["providers"]
@@ -77,6 +77,11 @@ async def test_agent_settings_override_the_company_and_keys_stay_secret(gateway,
     seen = [agent, mine, (await gateway.get(f"/api/v1/agent/{agent['id']}", headers=account.auth)).json(),
             (await gateway.get("/api/v1/agent", headers=account.auth)).json()]
     assert all(SECRET not in str(item) for item in seen)
+    r = await gateway.post(f"/api/v1/settings/test/{mine['id']}", headers=account.auth)
+    assert r.status_code == 200 and SECRET not in r.text
+    # Nor in any process's log.
+    for process in ("gateway", "auth", "agents", "analytics"):
+        assert SECRET not in platform.log_tail(process, lines=1_000_000), process
 
 
 async def test_sdk_agent_takes_provider_and_model_names(gateway, company):
