@@ -1,12 +1,8 @@
 """Analytics honours company deletion: a deleted company and its users leave the counts until restored."""
 
-import asyncio
 import datetime as dt
 import uuid
 
-import pytest
-
-from knowrithm_common.db.migrations import upgrade
 from knowrithm_common.events import new_event
 from knowrithm_common.events.auth import (
     CompanyCreatedV1,
@@ -15,46 +11,17 @@ from knowrithm_common.events.auth import (
     UserRegisteredV1,
 )
 from knowrithm_common.identity import Principal, Role
-from knowrithm_common.testing import KeyPair, assertion_headers, environment, running_app, service_env
+from knowrithm_common.testing import assertion_headers
 
-KEYS = KeyPair.generate()
+from .conftest import KEYS, caught_up, publish
+
 ROOT = Principal(kind="user", role=Role.SUPER_ADMIN)
 
 
-@pytest.fixture(scope="module")
-def analytics_env(stack):
-    url = stack.create_database("analytics_lifecycle_tests")
-    upgrade(package="knowrithm_analytics", schema="analytics", url=url)
-    return service_env(
-        database_url=url, nats_url=stack.nats_url, redis_url=stack.redis_url, assertion=KEYS,
-        extra={"ANALYTICS_PROJECTIONS_CONSUMER": f"analytics-lifecycle-{uuid.uuid4().hex[:8]}"},
-    )
 
 
-@pytest.fixture
-async def client(analytics_env):
-    from knowrithm_analytics.main import create_app
-
-    with environment(analytics_env):
-        app = create_app()
-    async with running_app(app) as c:
-        c.app = app
-        yield c
 
 
-async def _publish(app, event):
-    await app.state.nats.js.publish(event.subject, event.model_dump_json().encode(),
-                                    headers={"Nats-Msg-Id": uuid.uuid4().hex})
-
-
-async def _caught_up(app):
-    name = app.state.settings.projections_consumer
-    for _ in range(150):
-        info = await app.state.nats.js.consumer_info("EVENTS", name)
-        if info.num_pending == 0 and info.num_ack_pending == 0:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("projection consumer did not catch up")
 
 
 async def _metrics(client, principal):
@@ -65,48 +32,48 @@ async def _metrics(client, principal):
 
 async def _company_with_users(app, users=2):
     company = uuid.uuid4()
-    await _publish(app, new_event(CompanyCreatedV1(company_id=company, name="Acme", email=f"{company}@example.com"),
+    await publish(app, new_event(CompanyCreatedV1(company_id=company, name="Acme", email=f"{company}@example.com"),
                                   source="auth", company_id=company))
     for i in range(users):
         registered = UserRegisteredV1(user_id=uuid.uuid4(), company_id=company, email=f"u{i}-{company}@example.com",
                                       username=f"u{i}{company.hex[:8]}", role="user")
-        await _publish(app, new_event(registered, source="auth", company_id=company))
+        await publish(app, new_event(registered, source="auth", company_id=company))
     return company
 
 
 async def test_deleted_company_and_its_users_leave_the_counts_until_restored(client):
     app = client.app
     company = await _company_with_users(app)
-    await _caught_up(app)
+    await caught_up(app)
     admin = Principal(kind="user", company_id=company, role=Role.ADMIN)
     before = await _metrics(client, ROOT)
     assert (await _metrics(client, admin))["users_registered"] == 2
 
     deleted = new_event(CompanyDeletedV1(company_id=company), source="auth", company_id=company)
-    await _publish(app, deleted)
-    await _caught_up(app)
+    await publish(app, deleted)
+    await caught_up(app)
     during = await _metrics(client, ROOT)
     assert during["companies_registered"] == before["companies_registered"] - 1
     assert during["users_registered"] == before["users_registered"] - 2
     assert (await _metrics(client, admin))["users_registered"] == 0
 
-    await _publish(app, new_event(CompanyRestoredV1(company_id=company), source="auth", company_id=company))
-    await _publish(app, deleted.model_copy(update={"id": str(uuid.uuid4())}))  # an older deletion, late
-    await _caught_up(app)
+    await publish(app, new_event(CompanyRestoredV1(company_id=company), source="auth", company_id=company))
+    await publish(app, deleted.model_copy(update={"id": str(uuid.uuid4())}))  # an older deletion, late
+    await caught_up(app)
     assert await _metrics(client, ROOT) == before
     assert (await _metrics(client, admin))["users_registered"] == 2
 
 
 async def test_deletion_seen_before_the_sign_up_still_keeps_the_company_out(client):
     app = client.app
-    await _caught_up(app)
+    await caught_up(app)
     before = await _metrics(client, ROOT)
     company = uuid.uuid4()
     created = new_event(CompanyCreatedV1(company_id=company, name="Late", email=f"{company}@example.com"),
                         source="auth", company_id=company)
     deleted = new_event(CompanyDeletedV1(company_id=company, cascade=True), source="auth", company_id=company)
     deleted = deleted.model_copy(update={"time": created.time + dt.timedelta(seconds=1)})
-    await _publish(app, deleted)
-    await _publish(app, created)
-    await _caught_up(app)
+    await publish(app, deleted)
+    await publish(app, created)
+    await caught_up(app)
     assert (await _metrics(client, ROOT))["companies_registered"] == before["companies_registered"]

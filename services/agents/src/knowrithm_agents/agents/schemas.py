@@ -20,6 +20,7 @@ from knowrithm_agents.settings.schemas import (
     MaxTokens,
     Name,
     Params,
+    PartialSettingsFields,
     Temperature,
     TunableFields,
     Url,
@@ -39,22 +40,10 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class SettingsInput(Strict):
+class SettingsInput(PartialSettingsFields):
     """The agent-level settings fields a create or update body may carry (ids and tunables)."""
 
-    llm_provider_id: uuid.UUID | None = None
-    llm_model_id: uuid.UUID | None = None
-    llm_api_key: ApiKey | None = None
-    llm_api_base_url: Url | None = None
-    llm_temperature: Temperature | None = None
-    llm_max_tokens: MaxTokens | None = None
-    llm_additional_params: Params | None = None
-    embedding_provider_id: uuid.UUID | None = None
-    embedding_model_id: uuid.UUID | None = None
-    embedding_api_key: ApiKey | None = None
-    embedding_api_base_url: Url | None = None
-    embedding_dimension: Dimension | None = None
-    embedding_additional_params: Params | None = None
+    model_config = ConfigDict(extra="forbid")
 
     def settings_changes(self) -> dict[str, Any]:
         """The settings fields the caller gave (a null key means: remove it)."""

@@ -80,8 +80,8 @@ class SdkSettingsCreate(ByName, TunableFields):
     widget_script_url: Url | None = None
 
 
-class SettingsUpdate(BaseModel):
-    """A partial update: absent fields stay; a key given as null is removed."""
+class PartialSettingsFields(BaseModel):
+    """Every settings field, optional: for partial updates (absent stays, a null key is removed)."""
 
     llm_provider_id: uuid.UUID | None = None
     llm_model_id: uuid.UUID | None = None
@@ -96,6 +96,11 @@ class SettingsUpdate(BaseModel):
     embedding_api_base_url: Url | None = None
     embedding_dimension: Dimension | None = None
     embedding_additional_params: Params | None = None
+
+
+class SettingsUpdate(PartialSettingsFields):
+    """A partial update: absent fields stay; a key given as null is removed."""
+
     is_default: bool | None = None
     is_active: bool | None = None
     widget_config: Params | None = None
