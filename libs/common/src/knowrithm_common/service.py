@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from fastapi import APIRouter, FastAPI
 from redis.asyncio import Redis
@@ -22,14 +23,23 @@ from knowrithm_common.health import Check, health_router
 from knowrithm_common.identity import AssertionMiddleware, AssertionVerifier, load_public_key
 from knowrithm_common.logging import configure_logging
 from knowrithm_common.messaging.connection import NatsConnection
-from knowrithm_common.messaging.consumer import EventConsumer
 from knowrithm_common.messaging.outbox import OutboxRelay
 from knowrithm_common.metrics import PrometheusMiddleware, metrics_endpoint
 from knowrithm_common.settings import BaseServiceSettings
 from knowrithm_common.telemetry import setup_tracing
 
 Hook = Callable[[FastAPI], Awaitable[None]]
-ConsumerFactory = Callable[[FastAPI], Sequence[EventConsumer]]
+
+
+class Background(Protocol):
+    """Work running beside the app for its lifetime: consumers, job workers, RPC responders."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+ConsumerFactory = Callable[[FastAPI], Sequence[Background]]
 
 
 @dataclass
@@ -42,6 +52,7 @@ class ServiceSpec:
     outbox: Table | None = None
     consumers: ConsumerFactory | None = None
     on_startup: Sequence[Hook] = field(default_factory=tuple)
+    on_shutdown: Sequence[Hook] = field(default_factory=tuple)
     description: str = ""
 
 
@@ -95,7 +106,7 @@ def _lifespan(
         app.state.db, app.state.redis, app.state.nats = db, redis, nats
         await nats.start()
         await nats.wait_connected(timeout=5)
-        background: list[OutboxRelay | EventConsumer] = []
+        background: list[Background] = []
         if spec.outbox is not None:
             relay = OutboxRelay(
                 db=db,
@@ -106,10 +117,10 @@ def _lifespan(
             )
             app.state.outbox_relay = relay
             background.append(relay)
-        if spec.consumers is not None:
-            background.extend(spec.consumers(app))
         for hook in spec.on_startup:
             await hook(app)
+        if spec.consumers is not None:
+            background.extend(spec.consumers(app))
         for worker in background:
             await worker.start()
         try:
@@ -117,6 +128,8 @@ def _lifespan(
         finally:
             for worker in reversed(background):
                 await worker.stop()
+            for hook in spec.on_shutdown:
+                await hook(app)
             await nats.close()
             await redis.aclose()
             await db.dispose()

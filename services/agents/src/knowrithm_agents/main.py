@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from knowrithm_agents.agents.endpoints import router as agents_router
 from knowrithm_agents.agents.sdk import router as sdk_agents_router
 from knowrithm_agents.config import AgentsSettings
+from knowrithm_agents.credentials import credentials_responder
 from knowrithm_agents.models import SCHEMA, platform
 from knowrithm_agents.providers.endpoints import router as providers_router
 from knowrithm_agents.settings.endpoints import router as settings_router
@@ -27,6 +28,7 @@ def create_app(settings: AgentsSettings | None = None) -> FastAPI:
             sdk_agents_router,
             tasks_router(platform.tasks),
         ],
+        consumers=lambda app: [credentials_responder(app)],
         description="Agents, LLM and embedding settings, providers and models.",
     )
     return create_service_app(spec, settings or AgentsSettings())

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from knowrithm_common.events import agents, auth, gateway
+from knowrithm_common.events import agents, auth, gateway, ingestion
 from knowrithm_common.events.envelope import EventData
 
-_CATALOGUES = (agents, auth, gateway)
+_CATALOGUES = (agents, auth, gateway, ingestion)
 
 
 def registered_events() -> dict[str, type[EventData]]:

@@ -93,5 +93,9 @@ class NatsConnection:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
         if self._client is not None and not self._client.is_closed:
+            # Flush what was published, then close: draining waits out open pull subscriptions
+            # (up to drain_timeout, 5 s) though every consumer has already stopped.
             with contextlib.suppress(Exception):
-                await self._client.drain()
+                await self._client.flush(timeout=1)
+            with contextlib.suppress(Exception):
+                await self._client.close()

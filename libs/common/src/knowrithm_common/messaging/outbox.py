@@ -57,10 +57,17 @@ def outbox_table(metadata: MetaData) -> Table:
     )
 
 
-async def record_event(session: AsyncSession, table: Table, event: EventEnvelope) -> None:
-    """Add `event` to the outbox inside the caller's transaction (flushed, not committed)."""
+async def record_event(
+    session: AsyncSession, table: Table, event: EventEnvelope, *, subject: str | None = None
+) -> None:
+    """Add `event` to the outbox inside the caller's transaction (flushed, not committed).
+
+    `subject` overrides the event's own (`events.<type>`): jobs go to `jobs.<type>`.
+    """
     await session.execute(
-        insert(table).values(id=event.id, subject=event.subject, envelope=event.model_dump(mode="json"))
+        insert(table).values(
+            id=event.id, subject=subject or event.subject, envelope=event.model_dump(mode="json")
+        )
     )
 
 

@@ -1,0 +1,162 @@
+"""Events published by the ingestion service, and the jobs it queues for its workers.
+
+Events (past tense) go to the EVENTS stream as `events.ingestion.…`; jobs (imperative) go to
+the JOBS work queue as `jobs.ingestion.…` and are consumed by ingestion workers only. Both
+travel in the same envelope and through the same outbox, so a job exists if and only if the
+change that asked for it committed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import ClassVar
+
+from pydantic import Field
+
+from knowrithm_common.events.envelope import EventData
+
+JOB_SUBJECT_PREFIX = "jobs."
+
+
+class JobData(EventData):
+    """Base of job payloads: published on `jobs.<event_type>` (the JOBS work queue)."""
+
+    @classmethod
+    def subject(cls) -> str:
+        return JOB_SUBJECT_PREFIX + cls.event_type
+
+
+# --- events -------------------------------------------------------------------------------
+
+
+class DocumentUploadedV1(EventData):
+    """A document was accepted (file or URL) and queued for processing."""
+
+    event_type: ClassVar[str] = "ingestion.document.uploaded.v1"
+
+    document_id: uuid.UUID
+    agent_id: uuid.UUID | None
+    original_filename: str
+    document_type: str
+    file_size: int
+    source: str = Field(description="upload | url | website")
+
+
+class DocumentProcessedV1(EventData):
+    """A document was extracted, chunked, embedded and indexed: it is searchable."""
+
+    event_type: ClassVar[str] = "ingestion.document.processed.v1"
+
+    document_id: uuid.UUID
+    agent_id: uuid.UUID | None
+    document_type: str
+    page_count: int
+    chunk_count: int
+    word_count: int
+    ocr_pages: int = 0
+    embedding_model: str
+    duration_ms: int
+
+
+class DocumentFailedV1(EventData):
+    """A document could not be processed; `reason` is written for the user who uploaded it."""
+
+    event_type: ClassVar[str] = "ingestion.document.failed.v1"
+
+    document_id: uuid.UUID
+    agent_id: uuid.UUID | None
+    document_type: str
+    code: str
+    reason: str
+
+
+class DocumentDeletedV1(EventData):
+    """A document (and its chunks) was soft-deleted; its vectors were removed."""
+
+    event_type: ClassVar[str] = "ingestion.document.deleted.v1"
+
+    document_id: uuid.UUID
+    agent_id: uuid.UUID | None
+
+
+class DocumentRestoredV1(EventData):
+    """A soft-deleted document was restored with its chunks and vectors."""
+
+    event_type: ClassVar[str] = "ingestion.document.restored.v1"
+
+    document_id: uuid.UUID
+    agent_id: uuid.UUID | None
+
+
+class WebsiteSourceRegisteredV1(EventData):
+    """A web site was registered as a knowledge source of an agent."""
+
+    event_type: ClassVar[str] = "ingestion.website.registered.v1"
+
+    website_source_id: uuid.UUID
+    agent_id: uuid.UUID
+    base_url: str
+    domain: str
+
+
+class WebsiteCrawledV1(EventData):
+    """A crawl of a web site source finished (`status` completed or failed)."""
+
+    event_type: ClassVar[str] = "ingestion.website.crawled.v1"
+
+    website_source_id: uuid.UUID
+    agent_id: uuid.UUID
+    status: str
+    pages_crawled: int
+    pages_changed: int
+    pages_failed: int
+    error: str | None = None
+
+
+class WebsiteSourceDeletedV1(EventData):
+    """A web site source was deleted with its pages, documents and vectors."""
+
+    event_type: ClassVar[str] = "ingestion.website.deleted.v1"
+
+    website_source_id: uuid.UUID
+    agent_id: uuid.UUID
+
+
+# --- jobs ---------------------------------------------------------------------------------
+
+
+class ProcessDocument(JobData):
+    """Extract, chunk, embed and index one document (replacing whatever it had before)."""
+
+    event_type: ClassVar[str] = "ingestion.document.process.v1"
+
+    document_id: uuid.UUID
+    task_id: uuid.UUID | None = None
+
+
+class CrawlWebsite(JobData):
+    """Crawl one web site source and (re)process the pages that changed."""
+
+    event_type: ClassVar[str] = "ingestion.website.crawl.v1"
+
+    website_source_id: uuid.UUID
+    task_id: uuid.UUID | None = None
+    max_pages: int | None = None
+
+
+class PurgeWebsiteSource(JobData):
+    """Remove a deleted web site source's pages, their documents and vectors."""
+
+    event_type: ClassVar[str] = "ingestion.website.purge.v1"
+
+    website_source_id: uuid.UUID
+    task_id: uuid.UUID | None = None
+
+
+class ReembedAgent(JobData):
+    """Embed every chunk of an agent's documents again with its current embedding model."""
+
+    event_type: ClassVar[str] = "ingestion.agent.reembed.v1"
+
+    agent_id: uuid.UUID
+    task_id: uuid.UUID | None = None
