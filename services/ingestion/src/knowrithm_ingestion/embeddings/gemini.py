@@ -1,0 +1,111 @@
+"""Gemini embeddings through google-genai (`batchEmbedContents`, at most 100 texts per request)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+import httpx
+
+from knowrithm_ingestion.embeddings.base import EmbeddingError, EmbeddingSpec, EmbeddingTask
+from knowrithm_ingestion.embeddings.retry import (
+    RetryPolicy,
+    TransientError,
+    call_with_retries,
+    check_vectors,
+    error_for_status,
+    parse_retry_after,
+)
+
+PROVIDER = "gemini"
+MAX_BATCH = 100  # Gemini's limit of requests in one batchEmbedContents call
+TASK_TYPES = {EmbeddingTask.DOCUMENT: "RETRIEVAL_DOCUMENT", EmbeddingTask.QUERY: "RETRIEVAL_QUERY"}
+
+
+class GeminiEmbedder:
+    """Embeds with a Gemini embedding model; batches sequentially, retries through `RetryPolicy`."""
+
+    def __init__(
+        self,
+        spec: EmbeddingSpec,
+        *,
+        timeout: float = 30.0,
+        batch_size: int = MAX_BATCH,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        from google import genai
+        from google.genai import types
+
+        self._types = types
+        self._model, self._dimension = spec.model, spec.dimension
+        self._batch_size = max(1, min(batch_size, MAX_BATCH))
+        self._retry = retry or RetryPolicy()
+        # Our own httpx client: google-genai would otherwise pick aiohttp when installed, whose
+        # connection errors it retries on its own (1-10 s sleeps). It retries nothing else
+        # without retry_options, so call_with_retries is the only retry loop.
+        self._http = httpx.AsyncClient(timeout=timeout)
+        options = types.HttpOptions(
+            base_url=spec.base_url,
+            api_version=spec.params.get("api_version"),  # None: the SDK's default (v1 in 3.x)
+            timeout=int(timeout * 1000),
+            httpx_async_client=self._http,
+        )
+        try:
+            self._client = genai.Client(api_key=spec.api_key, http_options=options).aio
+        except ValueError as exc:  # no API key given and none in the environment
+            raise EmbeddingError(
+                "No Gemini API key is configured. Add the embedding API key in the agent's settings.",
+                code="embedding_auth_failed",
+            ) from exc
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    async def embed(self, texts: Sequence[str], *, task: EmbeddingTask) -> list[list[float]]:
+        """One vector per text, in order (several requests when texts exceed the batch size)."""
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), self._batch_size):
+            batch = list(texts[start : start + self._batch_size])
+            call = partial(self._embed_batch, batch, task)
+            vectors += await call_with_retries(call, policy=self._retry, provider=PROVIDER)
+        return vectors
+
+    async def _embed_batch(self, texts: list[str], task: EmbeddingTask) -> list[list[float]]:
+        from google.genai import errors
+
+        config = self._types.EmbedContentConfig(
+            task_type=TASK_TYPES[task], output_dimensionality=self._dimension
+        )
+        try:
+            response = await self._client.models.embed_content(
+                model=self._model, contents=texts, config=config  # type: ignore[arg-type]
+            )
+        except errors.APIError as exc:
+            raise _classify(exc) from exc
+        except httpx.TimeoutException as exc:
+            raise TransientError("the request timed out") from exc
+        except httpx.TransportError as exc:
+            raise TransientError(f"connection failed ({type(exc).__name__})") from exc
+        values = [embedding.values or [] for embedding in response.embeddings or []]
+        return check_vectors(values, expected=len(texts), dimension=self._dimension, provider=PROVIDER)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+        await self._http.aclose()
+
+
+def _classify(exc: Any) -> TransientError | EmbeddingError:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    return error_for_status(
+        int(exc.code or 0),
+        provider=PROVIDER,
+        detail=str(exc.message or exc.status or ""),
+        retry_after=parse_retry_after(headers.get("retry-after")),
+    )

@@ -1,0 +1,108 @@
+"""Embeddings from any server speaking OpenAI's `POST /embeddings` (OpenAI, vLLM, Ollama, gateways)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+import httpx
+
+from knowrithm_ingestion.embeddings.base import EmbeddingError, EmbeddingSpec, EmbeddingTask
+from knowrithm_ingestion.embeddings.retry import (
+    RetryPolicy,
+    TransientError,
+    call_with_retries,
+    check_vectors,
+    error_for_status,
+    parse_retry_after,
+)
+
+PROVIDER = "openai-compatible"
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+MAX_ERROR_DETAIL = 300
+
+
+class OpenAICompatibleEmbedder:
+    """Embeds through `POST {base_url}/embeddings`; batches sequentially, retries through `RetryPolicy`.
+
+    `spec.params["dimensions"]` (true) sends the spec's dimension: text-embedding-3 models can
+    shorten their vectors, while most other servers reject the field, so it is off by default.
+    """
+
+    def __init__(
+        self,
+        spec: EmbeddingSpec,
+        *,
+        timeout: float = 30.0,
+        batch_size: int = 64,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._model, self._dimension = spec.model, spec.dimension
+        self._batch_size = max(1, batch_size)
+        self._retry = retry or RetryPolicy()
+        self._send_dimensions = bool(spec.params.get("dimensions"))
+        headers = {"Authorization": f"Bearer {spec.api_key}"} if spec.api_key else {}
+        base_url = (spec.base_url or DEFAULT_BASE_URL).rstrip("/")
+        self._client = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=timeout)
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    async def embed(self, texts: Sequence[str], *, task: EmbeddingTask) -> list[list[float]]:
+        """One vector per text, in order (several requests when texts exceed the batch size)."""
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), self._batch_size):
+            call = partial(self._embed_batch, list(texts[start : start + self._batch_size]))
+            vectors += await call_with_retries(call, policy=self._retry, provider=PROVIDER)
+        return vectors
+
+    async def _embed_batch(self, texts: list[str]) -> list[list[float]]:
+        body: dict[str, Any] = {"model": self._model, "input": texts}
+        if self._send_dimensions:
+            body["dimensions"] = self._dimension
+        try:
+            response = await self._client.post("/embeddings", json=body)
+        except httpx.TimeoutException as exc:
+            raise TransientError("the request timed out") from exc
+        except httpx.TransportError as exc:
+            raise TransientError(f"connection failed ({type(exc).__name__})") from exc
+        if response.is_error:
+            raise error_for_status(
+                response.status_code,
+                provider=PROVIDER,
+                detail=_error_detail(response),
+                retry_after=parse_retry_after(response.headers.get("retry-after")),
+            )
+        vectors = _vectors(response)
+        return check_vectors(vectors, expected=len(texts), dimension=self._dimension, provider=PROVIDER)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def _vectors(response: httpx.Response) -> list[list[float]]:
+    try:
+        data = response.json()["data"]
+        ordered = sorted(data, key=lambda item: item["index"])
+        return [item["embedding"] for item in ordered]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise EmbeddingError(
+            "The embedding server answered with something other than OpenAI's embeddings format. "
+            "Check the embedding base URL in the agent's settings.",
+            code="embedding_invalid_response",
+        ) from exc
+
+
+def _error_detail(response: httpx.Response) -> str:
+    try:
+        error = response.json().get("error")
+        message = error.get("message") if isinstance(error, dict) else error
+    except (ValueError, AttributeError):
+        message = None
+    return str(message or response.text or response.reason_phrase)[:MAX_ERROR_DETAIL]
