@@ -1,0 +1,160 @@
+"""HTTP API of web site sources: register, list, pages, crawl, delete, and the widget handshake.
+
+Members read their company's sources (API keys need `read`); admins register, crawl and delete
+(keys need write / delete). Another company's ids answer 404; super admins act on any company.
+Crawls and deletions answer 202 with a task (`/api/v1/tasks/{id}/status`); a crawl requested
+while one runs answers 409 `crawl_in_progress`. The handshake is public: the chat widget calls
+it from the page it is embedded in, and the agent's allowed origins decide.
+"""
+
+from __future__ import annotations
+
+import uuid
+from enum import Enum
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+
+from knowrithm_common.db import RequestSession as Session
+from knowrithm_common.identity import Principal, authenticated
+from knowrithm_common.tasks import accepted
+from knowrithm_ingestion.pipeline.deps import Deps, get_deps
+from knowrithm_ingestion.tenancy import actor_of, readers, scope_of, writers
+from knowrithm_ingestion.websites import repository as repo
+from knowrithm_ingestion.websites import service
+from knowrithm_ingestion.websites.schemas import (
+    CrawlRequest,
+    HandshakeOut,
+    HandshakeRequest,
+    WebsiteAccepted,
+    WebsitePageOut,
+    WebsitePages,
+    WebsiteSourceCreate,
+    WebsiteSourceCreated,
+    WebsiteSourceList,
+    WebsiteSourceOut,
+)
+
+router = APIRouter()
+TAGS: list[str | Enum] = ["Website"]
+Caller = Annotated[Principal, Depends(authenticated)]
+Dependencies = Annotated[Deps, Depends(get_deps)]
+OptionalCrawl = Annotated[CrawlRequest | None, Body()]
+
+
+def _accepted(task_id: uuid.UUID, source_id: uuid.UUID, message: str) -> WebsiteAccepted:
+    return WebsiteAccepted(**accepted(task_id, message), website_source_id=source_id)
+
+
+@router.post("/api/v1/website/source", status_code=201, response_model=WebsiteSourceCreated, tags=TAGS,
+             dependencies=writers())
+async def register_source(
+    body: WebsiteSourceCreate, request: Request, session: Session, caller: Caller, deps: Dependencies
+) -> WebsiteSourceCreated:
+    """Register a web site for automated crawling by an agent and queue its first crawl (admin)."""
+    source, task_id = await service.register_source(
+        session, deps.fetcher, company_id=scope_of(caller), body=body,
+        page_cap=deps.settings.crawl_max_pages, actor=actor_of(request, caller),
+    )
+    return WebsiteSourceCreated(website_source=WebsiteSourceOut.of(source), crawl_task_id=task_id)
+
+
+@router.get("/api/v1/website/source", response_model=WebsiteSourceList, tags=TAGS, dependencies=readers)
+async def list_sources(
+    session: Session, caller: Caller,
+    agent_id: uuid.UUID | None = Query(None, description="Only this agent's sources"),
+) -> WebsiteSourceList:
+    """The company's web site sources, newest first."""
+    sources = await repo.list_sources(session, scope_of(caller), agent_id=agent_id)
+    return WebsiteSourceList(website_sources=[WebsiteSourceOut.of(s) for s in sources])
+
+
+@router.get("/api/v1/website/agent/{agent_id}/sources", response_model=WebsiteSourceList, tags=TAGS,
+            dependencies=readers)
+async def agent_sources(agent_id: uuid.UUID, session: Session, caller: Caller) -> WebsiteSourceList:
+    """An agent's web site sources (404 for an unknown agent)."""
+    sources = await service.agent_sources(session, scope_of(caller), agent_id)
+    return WebsiteSourceList(website_sources=[WebsiteSourceOut.of(s) for s in sources])
+
+
+@router.get("/api/v1/website/source/{source_id}/pages", response_model=WebsitePages, tags=TAGS,
+            dependencies=readers)
+async def source_pages(source_id: uuid.UUID, session: Session, caller: Caller) -> WebsitePages:
+    """A web site source and its pages: crawled, failed (with the reason), excluded or pending."""
+    source = await service.get_source(session, source_id, scope_of(caller))
+    pages = await repo.pages_of(session, source.id)
+    return WebsitePages(website_source=WebsiteSourceOut.of(source),
+                        pages=[WebsitePageOut.of(p, source) for p in pages])
+
+
+async def _crawl(
+    source_id: uuid.UUID, body: CrawlRequest | None, request: Request, session: Session, caller: Principal,
+    deps: Deps,
+) -> WebsiteAccepted:
+    task_id = await service.request_crawl(
+        session, source_id=source_id, company_id=scope_of(caller), max_pages=body.max_pages if body else None,
+        page_cap=deps.settings.crawl_max_pages, actor=actor_of(request, caller),
+    )
+    return _accepted(task_id, source_id, "Crawl queued.")
+
+
+@router.post("/api/v1/website/source/{source_id}/crawl", status_code=202, response_model=WebsiteAccepted,
+             tags=TAGS, dependencies=writers())
+async def crawl_source(
+    source_id: uuid.UUID, request: Request, session: Session, caller: Caller, deps: Dependencies,
+    body: OptionalCrawl = None,
+) -> WebsiteAccepted:
+    """Queue a crawl to refresh the site's content; 409 while one is running (admin)."""
+    return await _crawl(source_id, body, request, session, caller, deps)
+
+
+@router.post("/api/v1/sdk/website/source/{source_id}/crawl", status_code=202, response_model=WebsiteAccepted,
+             tags=TAGS, dependencies=writers())
+async def sdk_crawl_source(
+    source_id: uuid.UUID, request: Request, session: Session, caller: Caller, deps: Dependencies,
+    body: OptionalCrawl = None,
+) -> WebsiteAccepted:
+    """Queue a crawl (SDK route; same as POST /website/source/{id}/crawl)."""
+    return await _crawl(source_id, body, request, session, caller, deps)
+
+
+async def _delete(
+    source_id: uuid.UUID, request: Request, session: Session, caller: Principal
+) -> WebsiteAccepted:
+    task_id = await service.delete_source(
+        session, source_id=source_id, company_id=scope_of(caller), actor=actor_of(request, caller)
+    )
+    return _accepted(task_id, source_id, "Website source deleted; its pages and documents are being removed.")
+
+
+@router.delete("/api/v1/website/source/{source_id}", status_code=202, response_model=WebsiteAccepted,
+               tags=TAGS, dependencies=writers("delete"))
+async def delete_source(
+    source_id: uuid.UUID, request: Request, session: Session, caller: Caller
+) -> WebsiteAccepted:
+    """Delete a web site source now; its pages, documents and vectors are removed by a task (admin)."""
+    return await _delete(source_id, request, session, caller)
+
+
+@router.delete("/api/v1/sdk/website/source/{source_id}", status_code=202, response_model=WebsiteAccepted,
+               tags=TAGS, dependencies=writers("delete"))
+async def sdk_delete_source(
+    source_id: uuid.UUID, request: Request, session: Session, caller: Caller
+) -> WebsiteAccepted:
+    """Delete a web site source (SDK route; same as DELETE /website/source/{id})."""
+    return await _delete(source_id, request, session, caller)
+
+
+@router.post("/api/v1/website/handshake", response_model=HandshakeOut, tags=TAGS)
+async def handshake(
+    body: HandshakeRequest, request: Request, session: Session, deps: Dependencies
+) -> HandshakeOut:
+    """The chat widget declares the page it is embedded in (public: the agent's allowed origins decide)."""
+    source, page, task_id = await service.handshake(
+        session, deps.fetcher, body=body, origin_header=request.headers.get("origin")
+    )
+    return HandshakeOut(
+        website_source=WebsiteSourceOut.of(source),
+        website_page=WebsitePageOut.of(page, source) if page is not None else None,
+        crawl_task_id=task_id,
+    )
