@@ -313,13 +313,19 @@ def _strategic_merge(into: dict[str, Any], patch: dict[str, Any]) -> None:
         elif isinstance(value, dict) and isinstance(into.get(key), dict):
             _strategic_merge(into[key], value)
         elif isinstance(value, list) and key in MERGE_KEYS and isinstance(into.get(key), list):
+            # As kustomize (kyaml) orders an associative list: the patch's items first (merged
+            # with the original item of the same key), then the original items it did not name.
             merge_key = MERGE_KEYS[key]
             by_key = {item[merge_key]: item for item in into[key]}
+            merged = []
             for item in value:
                 if item[merge_key] in by_key:
                     _strategic_merge(by_key[item[merge_key]], item)
+                    merged.append(by_key[item[merge_key]])
                 else:
-                    into[key].append(copy.deepcopy(item))
+                    merged.append(copy.deepcopy(item))
+            named = {item[merge_key] for item in value}
+            into[key] = merged + [item for item in into[key] if item[merge_key] not in named]
         else:
             into[key] = copy.deepcopy(value)
 

@@ -181,6 +181,8 @@ class Platform:
         self.log_dir = self.data_dir / "logs"
         # The dev mail outbox: auth writes verification and reset mails here as .eml files.
         self.mail_dir = self.data_dir / "mail"
+        # Uploaded documents (the ingestion blob store's local directory).
+        self.blob_dir = self.data_dir / "blobs"
         # Ports first: a taken gateway port must fail before anything starts.
         wanted = {spec.name: spec.port for spec in self.specs} if ports is None else ports
         self.ports = {
@@ -210,7 +212,7 @@ class Platform:
             "NATS_URL": self.stack.nats_url,
             "REDIS_URL": self.stack.redis_url,
         }
-        defaults = {"AUTH_MAIL_OUTBOX_DIR": str(self.mail_dir)}
+        defaults = {"AUTH_MAIL_OUTBOX_DIR": str(self.mail_dir), "INGESTION_BLOB_DIR": str(self.blob_dir)}
         if any(spec.public for spec in self.specs):
             defaults["BASE_URL"] = self.gateway_url  # where links in mails point
         return platform_env(

@@ -50,6 +50,13 @@ E2E_ENV = {
     "GATEWAY_RATE_LIMIT_ANONYMOUS_PER_MINUTE": "100000",
     "GATEWAY_RATE_LIMIT_USER_PER_MINUTE": "100000",
     "GATEWAY_RATE_LIMIT_COMPANY_PER_MINUTE": "100000",
+    # The e2e test web site listens on 127.0.0.5 (a loopback address): allowed as if public,
+    # while 127.0.0.1 and every other private address stay refused.
+    "INGESTION_FETCH_ALLOWLIST": "127.0.0.5/32",
+    # A killed worker's job comes back after this long (the crash test waits for it).
+    "INGESTION_JOB_ACK_WAIT_SECONDS": "6",
+    # Small enough that the oversized-upload test stays quick.
+    "MAX_FILE_SIZE": str(8 * 1024 * 1024),
 }
 
 

@@ -247,6 +247,33 @@ OPERATIONS: tuple[Operation, ...] = (
     authenticated("PUT", "/settings/{settings_id}", roles=ADMINS),
     authenticated("DELETE", "/settings/{settings_id}", roles=ADMINS),
     authenticated("POST", "/settings/test/{settings_id}", roles=ADMINS),
+    # --- ingestion: documents and chunks (uploads take the gateway-wide body limit)
+    authenticated("POST", "/document/upload", roles=ADMINS, max_body=None),
+    authenticated("GET", "/document"),
+    authenticated("GET", "/document/agent/{agent_id}"),
+    authenticated("GET", "/document/deleted"),
+    authenticated("GET", "/document/chunk/deleted"),
+    authenticated("DELETE", "/document/bulk-delete", roles=ADMINS),
+    authenticated("GET", "/document/{document_id}"),
+    authenticated("DELETE", "/document/{document_id}", roles=ADMINS),
+    authenticated("PATCH", "/document/{document_id}/restore", roles=ADMINS),
+    authenticated("GET", "/document/{document_id}/chunk"),
+    authenticated("DELETE", "/document/{document_id}/chunk", roles=ADMINS),
+    authenticated("PATCH", "/document/{document_id}/chunk/restore-all", roles=ADMINS),
+    authenticated("DELETE", "/document/chunk/{chunk_id}", roles=ADMINS),
+    authenticated("PATCH", "/document/chunk/{chunk_id}/restore", roles=ADMINS),
+    # --- ingestion: search (a read, whatever the method)
+    authenticated("POST", "/search/document", scope="read"),
+    # --- ingestion: web sites; the widget's handshake is public (the agent's allowed origins decide)
+    authenticated("POST", "/website/source", roles=ADMINS),
+    authenticated("GET", "/website/source"),
+    authenticated("GET", "/website/agent/{agent_id}/sources"),
+    authenticated("GET", "/website/source/{source_id}/pages"),
+    authenticated("POST", "/website/source/{source_id}/crawl", roles=ADMINS),
+    authenticated("DELETE", "/website/source/{source_id}", roles=ADMINS),
+    authenticated("POST", "/sdk/website/source/{source_id}/crawl", roles=ADMINS),
+    authenticated("DELETE", "/sdk/website/source/{source_id}", roles=ADMINS),
+    public("POST", "/website/handshake"),
     # --- analytics (its endpoint requires the super_admin or admin role)
     authenticated("GET", "/admin/system-metric", roles=ADMINS, scope="admin"),
     # --- the gateway's task-status fan-out (each service scopes tasks by company)

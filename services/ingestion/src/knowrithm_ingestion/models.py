@@ -1,10 +1,214 @@
-"""ingestion tables (schema `ingestion`)."""
+"""ingestion tables (schema `ingestion`): documents, chunks, web site sources and pages, and
+the agents projection. The vector index lives in `vectors` (pgvector adapter) or Weaviate."""
 
 from __future__ import annotations
 
-from knowrithm_common.db.base import make_base
+import datetime as dt
+import uuid
+from enum import StrEnum
+from typing import Any
+
+from pgvector.sqlalchemy import VECTOR
+from sqlalchemy import (
+    REAL,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Computed,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
+from sqlalchemy.orm import Mapped, mapped_column
+
+from knowrithm_common.db.base import IdMixin, TimestampMixin, make_base
 from knowrithm_common.db.platform import PlatformTables
+from knowrithm_common.db.softdelete import SoftDeleteMixin
 
 SCHEMA = "ingestion"
 Base = make_base(SCHEMA)
 platform = PlatformTables(Base.metadata)
+
+
+class DocumentStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    PROCESSED = "processed"
+    FAILED = "failed"
+
+
+class DocumentSource(StrEnum):
+    UPLOAD = "upload"
+    URL = "url"
+    WEBSITE = "website"
+
+
+class Document(IdMixin, TimestampMixin, SoftDeleteMixin, Base):
+    __tablename__ = "documents"
+    __table_args__ = (
+        Index("ix_documents_company_agent", "company_id", "agent_id"),
+        Index("ix_documents_company_status", "company_id", "status"),
+    )
+
+    company_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    agent_id: Mapped[uuid.UUID]
+    user_id: Mapped[uuid.UUID | None]  # who uploaded it (a user, or the user behind an API key)
+    original_filename: Mapped[str] = mapped_column(String(255))
+    document_type: Mapped[str] = mapped_column(String(20))
+    content_type: Mapped[str | None] = mapped_column(String(255))
+    file_size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    blob_key: Mapped[str] = mapped_column(String(255))
+    source: Mapped[str] = mapped_column(String(20), default=DocumentSource.UPLOAD.value)
+    source_url: Mapped[str | None] = mapped_column(Text)
+    website_page_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    status: Mapped[str] = mapped_column(String(20), default=DocumentStatus.PENDING.value)
+    processing_error: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[str | None] = mapped_column(String(50))
+    page_count: Mapped[int | None] = mapped_column(Integer)
+    word_count: Mapped[int | None] = mapped_column(Integer)
+    chunk_count: Mapped[int | None] = mapped_column(Integer)
+    ocr_pages: Mapped[int | None] = mapped_column(Integer)
+    title: Mapped[str | None] = mapped_column(Text)
+    embedding_model: Mapped[str | None] = mapped_column(String(200))
+    task_id: Mapped[uuid.UUID | None]
+    processing_started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    processed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Chunk(TimestampMixin, SoftDeleteMixin, Base):
+    """A passage of a document with its embedding: the source of truth the vector index mirrors.
+
+    The id is derived from (document id, index), so processing a document again yields the same
+    ids and replaces rows and vectors instead of adding to them.
+    """
+
+    __tablename__ = "chunks"
+    __table_args__ = (
+        UniqueConstraint("document_id", "chunk_index", name="uq_chunks_document_index"),
+        Index("ix_chunks_company_deleted", "company_id", "deleted_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    company_id: Mapped[uuid.UUID]
+    agent_id: Mapped[uuid.UUID]
+    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    chunk_index: Mapped[int] = mapped_column(Integer)
+    content: Mapped[str] = mapped_column(Text)
+    page: Mapped[int | None] = mapped_column(Integer)
+    heading: Mapped[str | None] = mapped_column(Text)
+    token_count: Mapped[int] = mapped_column(Integer)
+    word_count: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    embedding_model: Mapped[str] = mapped_column(String(200))
+    embedding: Mapped[list[float]] = mapped_column(ARRAY(REAL))
+
+
+class WebsiteSource(IdMixin, TimestampMixin, SoftDeleteMixin, Base):
+    __tablename__ = "website_sources"
+    __table_args__ = (Index("ix_website_sources_company_agent", "company_id", "agent_id"),)
+
+    company_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    agent_id: Mapped[uuid.UUID]
+    base_url: Mapped[str] = mapped_column(Text)
+    domain: Mapped[str] = mapped_column(String(255))
+    seed_urls: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    allowed_paths: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    disallowed_paths: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    max_depth: Mapped[int] = mapped_column(Integer, default=2)
+    max_pages: Mapped[int] = mapped_column(Integer, default=50)
+    crawl_frequency_minutes: Mapped[int | None] = mapped_column(Integer)
+    notes: Mapped[str | None] = mapped_column(Text)
+    crawl_config: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    last_crawl_status: Mapped[str | None] = mapped_column(String(20))
+    last_crawl_started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_crawl_completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    verified_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))  # widget handshake
+
+
+class WebsitePage(IdMixin, TimestampMixin, Base):
+    __tablename__ = "website_pages"
+    __table_args__ = (
+        UniqueConstraint("website_source_id", "canonical_url", name="uq_website_pages_source_url"),
+    )
+
+    website_source_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("website_sources.id", ondelete="CASCADE"), index=True
+    )
+    company_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    agent_id: Mapped[uuid.UUID]
+    canonical_url: Mapped[str] = mapped_column(Text)
+    path: Mapped[str] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(Text)
+    depth: Mapped[int] = mapped_column(Integer, default=0)
+    last_crawl_status: Mapped[str | None] = mapped_column(String(20))  # pending | crawled | failed | excluded
+    last_crawled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_http_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    content_length: Mapped[int | None] = mapped_column(Integer)
+    language: Mapped[str | None] = mapped_column(String(20))
+    page_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, default=dict)
+    document_id: Mapped[uuid.UUID | None]
+
+
+class AgentView(Base):
+    """What ingestion knows of an agent, kept from `events.agents.agent.*` (no API keys)."""
+
+    __tablename__ = "agents"
+
+    agent_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(20))
+    deleted: Mapped[bool] = mapped_column(default=False)
+    embedding_provider: Mapped[str | None] = mapped_column(String(100))
+    embedding_model: Mapped[str | None] = mapped_column(String(200))
+    embedding_dimension: Mapped[int | None] = mapped_column(Integer)
+    embedding_api_base_url: Mapped[str | None] = mapped_column(Text)
+    embedding_params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    widget_config: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    event_time: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))  # of the event last applied
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CompanyView(Base):
+    """Companies deleted in auth: their documents are hidden until a restore."""
+
+    __tablename__ = "deleted_companies"
+
+    company_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    deleted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+# The pgvector store's index (migration 0002; written only by vectorstore/pgvector.py, with SQL
+# of its own). Declared here so the migrations check compares it too. Per-dimension HNSW
+# indexes are created at run time by the store and are not part of this declaration.
+vectors = Table(
+    "vectors",
+    Base.metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("company_id", Uuid, nullable=False),
+    Column("agent_id", Uuid, nullable=False),
+    Column("document_id", Uuid, nullable=False),
+    Column("chunk_index", Integer, nullable=False),
+    Column("page", Integer),
+    Column("content", Text, nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("dimension", Integer, nullable=False),
+    Column("embedding", VECTOR(), nullable=False),
+    Column("content_tsv", TSVECTOR, Computed("to_tsvector('english'::regconfig, content)", persisted=True),
+           nullable=False),
+    CheckConstraint("dimension = vector_dims(embedding)", name="dimension_matches"),
+    Index("ix_vectors_company_agent_model", "company_id", "agent_id", "model"),
+    Index("ix_vectors_company_document", "company_id", "document_id"),
+    Index("ix_vectors_content_tsv", "content_tsv", postgresql_using="gin"),
+)

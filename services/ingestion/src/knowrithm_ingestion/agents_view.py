@@ -1,0 +1,150 @@
+"""Ingestion's view of agents and companies, kept from events (DESIGN §3: no service reads
+another's schema).
+
+`events.agents.agent.*` carry an agent's whole resolved configuration, so each event simply
+replaces the row; an older event arriving after a newer one (replay) is ignored by comparing
+event times. A change of embedding model asks for the agent's knowledge to be embedded again.
+Company deletion hides the company's documents from search until it is restored.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from knowrithm_common.errors import NotFound
+from knowrithm_common.events import EventEnvelope, new_event
+from knowrithm_common.events.agents import (
+    AgentCreatedV1,
+    AgentDeletedV1,
+    AgentRestoredV1,
+    AgentSnapshot,
+    AgentUpdatedV1,
+)
+from knowrithm_common.events.auth import CompanyDeletedV1, CompanyRestoredV1
+from knowrithm_common.events.ingestion import ReembedAgent
+from knowrithm_common.messaging.outbox import record_event
+from knowrithm_common.tasks import create_task
+from knowrithm_ingestion.embeddings.base import EmbeddingSpec
+from knowrithm_ingestion.models import AgentView, CompanyView, platform
+
+SOURCE = "ingestion"
+
+
+class AgentNotFound(NotFound):
+    code, message = "agent_not_found", "Agent not found"
+
+
+class AgentNotConfigured(NotFound):
+    code = "agent_not_configured"
+    message = "The agent has no embedding settings; add LLM and embedding settings first"
+
+
+async def get_agent(
+    session: AsyncSession, *, company_id: uuid.UUID | None, agent_id: uuid.UUID
+) -> AgentView:
+    """An active (not deleted) agent of the company (any company when None); 404 otherwise."""
+    stmt = select(AgentView).where(AgentView.agent_id == agent_id, AgentView.deleted.is_(False))
+    if company_id is not None:
+        stmt = stmt.where(AgentView.company_id == company_id)
+    agent = (await session.execute(stmt)).scalar_one_or_none()
+    if agent is None or await company_deleted(session, agent.company_id):
+        raise AgentNotFound()
+    return agent
+
+
+async def company_deleted(session: AsyncSession, company_id: uuid.UUID) -> bool:
+    found = await session.execute(select(CompanyView.company_id).where(CompanyView.company_id == company_id))
+    return found.first() is not None
+
+
+def embedding_spec(agent: AgentView, *, api_key: str | None = None) -> EmbeddingSpec:
+    """The agent's embedding model as the embeddings port takes it."""
+    if not agent.embedding_provider or not agent.embedding_model or not agent.embedding_dimension:
+        raise AgentNotConfigured()
+    return EmbeddingSpec(
+        provider=agent.embedding_provider,
+        model=agent.embedding_model,
+        dimension=agent.embedding_dimension,
+        base_url=agent.embedding_api_base_url,
+        api_key=api_key,
+        params=dict(agent.embedding_params or {}),
+    )
+
+
+def _row(snapshot: AgentSnapshot, envelope: EventEnvelope, *, deleted: bool) -> dict[str, object]:
+    config = snapshot.configuration
+    return {
+        "agent_id": snapshot.agent_id,
+        "company_id": snapshot.company_id,
+        "name": snapshot.name,
+        "status": snapshot.status,
+        "deleted": deleted,
+        "embedding_provider": config.embedding_provider if config else None,
+        "embedding_model": config.embedding_model if config else None,
+        "embedding_dimension": config.embedding_dimension if config else None,
+        "embedding_api_base_url": config.embedding_api_base_url if config else None,
+        "embedding_params": dict(config.embedding_additional_params) if config else {},
+        "widget_config": dict(snapshot.widget_config),
+        "event_time": envelope.time,
+        "updated_at": envelope.time,
+    }
+
+
+async def _apply(session: AsyncSession, envelope: EventEnvelope, *, deleted: bool) -> None:
+    snapshot = AgentSnapshot.model_validate(envelope.data)
+    previous = await session.get(AgentView, snapshot.agent_id)
+    if previous is not None and previous.event_time > envelope.time:
+        return  # a replayed older event: the newer state stays
+    old_model = (previous.embedding_model, previous.embedding_dimension) if previous else None
+    row = _row(snapshot, envelope, deleted=deleted)
+    stmt = pg_insert(AgentView).values(**row)
+    await session.execute(
+        stmt.on_conflict_do_update(index_elements=[AgentView.agent_id], set_={
+            k: stmt.excluded[k] for k in row if k != "agent_id"
+        })
+    )
+    new_model = (row["embedding_model"], row["embedding_dimension"])
+    if old_model is not None and old_model != new_model and row["embedding_model"]:
+        await request_reembed(session, company_id=snapshot.company_id, agent_id=snapshot.agent_id)
+
+
+async def request_reembed(session: AsyncSession, *, company_id: uuid.UUID, agent_id: uuid.UUID) -> uuid.UUID:
+    """Queue re-embedding of an agent's chunks (a task the user can follow)."""
+    task_id = await create_task(session, platform.tasks, company_id=company_id, kind="reembed_agent")
+    job = new_event(ReembedAgent(agent_id=agent_id, task_id=task_id), source=SOURCE, company_id=company_id)
+    await record_event(session, platform.outbox, job, subject=ReembedAgent.subject())
+    return task_id
+
+
+async def on_agent_changed(session: AsyncSession, envelope: EventEnvelope) -> None:
+    await _apply(session, envelope, deleted=False)
+
+
+async def on_agent_deleted(session: AsyncSession, envelope: EventEnvelope) -> None:
+    await _apply(session, envelope, deleted=True)
+
+
+async def on_company_deleted(session: AsyncSession, envelope: EventEnvelope) -> None:
+    data = CompanyDeletedV1.model_validate(envelope.data)
+    stmt = pg_insert(CompanyView).values(company_id=data.company_id, deleted_at=envelope.time)
+    await session.execute(stmt.on_conflict_do_nothing())
+
+
+async def on_company_restored(session: AsyncSession, envelope: EventEnvelope) -> None:
+    data = CompanyRestoredV1.model_validate(envelope.data)
+    await session.execute(delete(CompanyView).where(CompanyView.company_id == data.company_id))
+
+
+HANDLERS: dict[str, Callable[[AsyncSession, EventEnvelope], Awaitable[None]]] = {
+    AgentCreatedV1.event_type: on_agent_changed,
+    AgentUpdatedV1.event_type: on_agent_changed,
+    AgentRestoredV1.event_type: on_agent_changed,
+    AgentDeletedV1.event_type: on_agent_deleted,
+    CompanyDeletedV1.event_type: on_company_deleted,
+    CompanyRestoredV1.event_type: on_company_restored,
+}

@@ -1,0 +1,72 @@
+"""Ingestion settings: limits, blob store, vector store, OCR, workers and outbound fetching."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from knowrithm_common.settings import BaseServiceSettings
+from knowrithm_ingestion.extraction.model import Limits
+
+MB = 1024 * 1024
+
+
+class IngestionSettings(BaseServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="INGESTION_", extra="ignore", populate_by_name=True)
+
+    # --- uploads (MAX_FILE_SIZE as in the seed: bytes per file)
+    max_file_size: int = Field(50 * MB, validation_alias="MAX_FILE_SIZE")
+    max_files_per_upload: int = 20
+    max_pages: int = 2000
+    max_image_pixels: int = 50_000_000
+    max_unzipped_bytes: int = 200 * MB
+    # --- where uploaded files live (a persistent volume in Kubernetes)
+    blob_dir: str = ".knowrithm/blobs"
+    # --- OCR: Tesseract language(s), e.g. "eng" or "eng+deu"; concurrent pages per document
+    ocr_language: str = "eng"
+    ocr_workers: int = 2
+    # --- chunking
+    chunk_tokens: int = 350
+    chunk_overlap_tokens: int = 50
+    # --- vector store: pgvector (embedded default) or weaviate (when WEAVIATE_URL is set)
+    vector_store: str = ""  # empty: weaviate if WEAVIATE_URL is set, else pgvector
+    weaviate_url: str = Field("", validation_alias="WEAVIATE_URL")
+    weaviate_api_key: SecretStr = Field(SecretStr(""), validation_alias="WEAVIATE_API_KEY")
+    # --- embeddings
+    embed_batch_size: int = 64
+    embed_timeout_seconds: float = 30.0
+    embed_max_retries: int = 5
+    # --- workers (JOBS): concurrent jobs per worker process, redelivery and heartbeats
+    worker_concurrency: int = 2
+    job_ack_wait_seconds: float = 60.0
+    job_max_deliver: int = 5
+    # --- outbound fetches (URL uploads, crawling): private addresses are refused unless listed
+    # here (CIDRs or host[:port], comma-separated), e.g. for a test site or an intranet wiki.
+    fetch_allowlist: str = ""
+    fetch_timeout_seconds: float = 20.0
+    fetch_max_redirects: int = 5
+    crawl_max_pages: int = 500
+    crawl_delay_seconds: float = 0.0
+    user_agent: str = "KnowrithmBot/1.0 (+https://knowrithm.org/bot)"
+    # --- search
+    search_timeout_seconds: float = 10.0
+
+    @property
+    def backend(self) -> str:
+        """The vector store in use."""
+        if self.vector_store:
+            return self.vector_store
+        return "weaviate" if self.weaviate_url else "pgvector"
+
+    def limits(self) -> Limits:
+        return Limits(
+            max_file_bytes=self.max_file_size,
+            max_pages=self.max_pages,
+            max_image_pixels=self.max_image_pixels,
+            max_unzipped_bytes=self.max_unzipped_bytes,
+            ocr_language=self.ocr_language,
+            ocr_workers=self.ocr_workers,
+        )
+
+    def allowlist(self) -> list[str]:
+        return [entry.strip() for entry in self.fetch_allowlist.split(",") if entry.strip()]

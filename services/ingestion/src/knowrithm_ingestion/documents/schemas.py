@@ -1,0 +1,160 @@
+"""Request and response models of the Documents and Document Chunks API (field names as the
+reference API's)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from pydantic import BaseModel, Field
+
+from knowrithm_common.pagination import Pagination
+from knowrithm_ingestion.models import Chunk, Document
+
+
+class ChunkOut(BaseModel):
+    id: uuid.UUID
+    document_id: uuid.UUID
+    agent_id: uuid.UUID
+    chunk_index: int
+    content: str
+    page: int | None
+    heading: str | None
+    word_count: int
+    token_count: int
+    content_hash: str
+    embedding_model: str
+    is_active: bool
+    created_at: dt.datetime
+    deleted_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, chunk: Chunk) -> ChunkOut:
+        fields = {k: getattr(chunk, k) for k in cls.model_fields if k != "is_active"}
+        return cls(is_active=chunk.deleted_at is None, **fields)
+
+
+class DocumentOut(BaseModel):
+    id: uuid.UUID
+    company_id: uuid.UUID
+    agent_id: uuid.UUID
+    user_id: uuid.UUID | None
+    original_filename: str
+    document_type: str
+    content_type: str | None
+    file_size: int
+    source: str
+    source_url: str | None
+    website_page_id: uuid.UUID | None
+    status: str
+    processing_error: str | None
+    error_code: str | None
+    page_count: int | None
+    word_count: int | None
+    chunk_count: int | None
+    ocr_pages: int | None
+    title: str | None
+    embedding_model: str | None
+    task_id: uuid.UUID | None
+    status_url: str | None
+    is_active: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    processed_at: dt.datetime | None
+    deleted_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, doc: Document) -> DocumentOut:
+        skip = {"is_active", "status_url"}
+        fields = {k: getattr(doc, k) for k in cls.model_fields if k not in skip}
+        status_url = f"/api/v1/tasks/{doc.task_id}/status" if doc.task_id else None
+        return cls(is_active=doc.deleted_at is None, status_url=status_url, **fields)
+
+
+class DocumentList(BaseModel):
+    document: list[DocumentOut] = Field(description="this page of documents (the reference API's key)")
+    pagination: Pagination
+
+
+class DocumentDetail(DocumentOut):
+    pass
+
+
+class UploadOut(BaseModel):
+    """Per-file answer: documents accepted for processing and the files refused, with why."""
+
+    success: bool
+    status: str = Field(description="accepted | partial | failed")
+    message: str
+    documents: list[DocumentOut]
+    documents_processed: int = Field(description="how many files were accepted")
+    task_ids: list[str]
+    errors: list[str]
+    errors_count: int
+    failed: list[FileError]
+
+
+class FileError(BaseModel):
+    filename: str
+    error: str = Field(description="machine-readable code, e.g. file_too_large")
+    message: str
+    status_code: int
+
+
+class UrlsBody(BaseModel):
+    agent_id: uuid.UUID
+    url: str | None = None
+    urls: list[str] = Field(default_factory=list, max_length=20)
+
+
+class BulkDeleteBody(BaseModel):
+    document_ids: list[uuid.UUID] = Field(min_length=1, max_length=500)
+
+
+class DeletedDocuments(BaseModel):
+    deleted_documents: list[DocumentOut]
+    pagination: Pagination
+
+
+class DeletedChunks(BaseModel):
+    deleted_chunks: list[ChunkOut]
+    pagination: Pagination
+
+
+class ChunkList(BaseModel):
+    chunks: list[ChunkOut]
+    pagination: Pagination
+
+
+class DocumentDeleted(BaseModel):
+    message: str
+    document_id: uuid.UUID
+    deleted_chunks_count: int
+
+
+class DocumentsDeleted(BaseModel):
+    message: str
+    deleted_documents_count: int
+    deleted_chunks_count: int
+
+
+class DocumentRestored(BaseModel):
+    message: str
+    document_id: uuid.UUID
+    filename: str
+    restored_chunks_count: int
+
+
+class ChunkChanged(BaseModel):
+    message: str
+    chunk_id: uuid.UUID
+    chunk_index: int
+
+
+class ChunksRestored(BaseModel):
+    message: str
+    document_id: uuid.UUID
+    restored_chunks_count: int
+
+
+UploadOut.model_rebuild()

@@ -1,0 +1,187 @@
+"""Reading an upload request: multipart files and/or URLs (form fields or JSON), each file
+validated on its own so one bad file does not sink the others.
+
+Files are read with a limit (never more than MAX_FILE_SIZE + 1 bytes); the content decides
+the type (a renamed executable is refused); URLs are fetched through the SSRF guard. A file's
+name is kept only as a label: blobs are stored under generated keys.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
+
+from fastapi import Request
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from knowrithm_common.errors import (
+    BadRequest,
+    InvalidJSON,
+    KnowrithmError,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from knowrithm_ingestion.config import IngestionSettings
+from knowrithm_ingestion.documents.schemas import FileError, UrlsBody
+from knowrithm_ingestion.documents.service import NewFile
+from knowrithm_ingestion.extraction import detect_type
+from knowrithm_ingestion.extraction.model import ExtractionError, UnsupportedFileType
+from knowrithm_ingestion.models import DocumentSource
+from knowrithm_ingestion.websites.fetch import FetchFailed, FetchRefused, FetchTooLarge, SafeFetcher
+
+
+class NothingToUpload(BadRequest):
+    code, message = "no_files", "Send files (multipart `files` or `file`) or URLs (`url`, `urls`)"
+
+
+class TooManyFiles(BadRequest):
+    code = "too_many_files"
+
+
+class AgentIdRequired(ValidationFailed):
+    code, message = "agent_id_required", "agent_id is required: every document trains one agent"
+
+
+@dataclass
+class UploadRequest:
+    agent_id: uuid.UUID
+    files: list[UploadFile] = field(default_factory=list)
+    urls: list[str] = field(default_factory=list)
+
+
+def _agent_id(raw: object) -> uuid.UUID:
+    if not raw:
+        raise AgentIdRequired()
+    try:
+        return uuid.UUID(str(raw))
+    except ValueError as exc:
+        raise ValidationFailed("agent_id is not a valid id", detail={"field": "agent_id"}) from exc
+
+
+def _split_urls(raw: str | None) -> list[str]:
+    """`urls` as a JSON array or comma-separated, as the reference API takes it."""
+    if not raw:
+        return []
+    raw = raw.strip()
+    if raw.startswith("["):
+        try:
+            values = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValidationFailed("urls is not a JSON array of strings", detail={"field": "urls"}) from exc
+        return [str(v).strip() for v in values if str(v).strip()]
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+async def read_request(request: Request, settings: IngestionSettings) -> UploadRequest:
+    """The agent, files and URLs of an upload, from multipart form data or JSON."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        form = await request.form(max_files=settings.max_files_per_upload + 1, max_fields=50)
+        files = [f for f in [*form.getlist("files"), *form.getlist("file")] if isinstance(f, UploadFile)]
+        urls = _split_urls(_text(form.get("url"))) + _split_urls(_text(form.get("urls")))
+        parsed = UploadRequest(agent_id=_agent_id(form.get("agent_id")), files=files, urls=urls)
+    elif content_type.startswith("application/json"):
+        try:
+            body = UrlsBody.model_validate_json(await request.body())
+        except ValidationError as exc:
+            if any(e["type"] == "json_invalid" for e in exc.errors()):
+                raise InvalidJSON() from exc
+            if any(e["loc"] == ("agent_id",) and e["type"] == "missing" for e in exc.errors()):
+                raise AgentIdRequired() from exc
+            raise ValidationFailed("Invalid upload request", detail=exc.errors(include_url=False)) from exc
+        parsed = UploadRequest(agent_id=body.agent_id, urls=[*([body.url] if body.url else []), *body.urls])
+    else:
+        raise UnsupportedMediaType("Send multipart/form-data with files, or JSON with urls")
+    if not parsed.files and not parsed.urls:
+        raise NothingToUpload()
+    if len(parsed.files) + len(parsed.urls) > settings.max_files_per_upload:
+        raise TooManyFiles(f"At most {settings.max_files_per_upload} files and URLs per upload")
+    return parsed
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f} MB"
+
+
+class FileRefused(KnowrithmError):
+    """One file of an upload was refused (reported per file, not raised to the client)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status_code, self.code = status, code
+
+
+def _validated(data: bytes, *, filename: str, content_type: str | None, settings: IngestionSettings) -> str:
+    if len(data) > settings.max_file_size:
+        raise FileRefused(413, "file_too_large",
+                          f"{filename} is larger than the limit of {_mb(settings.max_file_size)}")
+    if not data:
+        raise FileRefused(400, "empty_file", f"{filename} is empty")
+    try:
+        return detect_type(data, filename=filename, content_type=content_type).value
+    except UnsupportedFileType as exc:
+        raise FileRefused(415, exc.code, exc.reason) from exc
+    except ExtractionError as exc:
+        raise FileRefused(400, exc.code, exc.reason) from exc
+
+
+async def read_file(upload: UploadFile, settings: IngestionSettings) -> NewFile:
+    """A multipart file, read up to the limit and typed by its content."""
+    filename = (upload.filename or "upload").replace("\\", "/").rsplit("/", 1)[-1][:255] or "upload"
+    data = await upload.read(settings.max_file_size + 1)
+    content_type = upload.content_type
+    document_type = _validated(data, filename=filename, content_type=content_type, settings=settings)
+    return NewFile(data=data, filename=filename, document_type=document_type, content_type=content_type)
+
+
+def _url_filename(url: str, content_type: str | None) -> str:
+    parts = urlsplit(url)
+    name = unquote(parts.path.rstrip("/").rsplit("/", 1)[-1]) or parts.hostname or "download"
+    if "." not in name and content_type and "html" in content_type:
+        name += ".html"
+    return name[:255]
+
+
+async def fetch_url(url: str, fetcher: SafeFetcher, settings: IngestionSettings) -> NewFile:
+    """Download a URL through the SSRF guard and type it like an uploaded file."""
+    try:
+        result = await fetcher.fetch(url)
+    except FetchRefused as exc:
+        raise FileRefused(400, exc.code, exc.reason) from exc
+    except FetchTooLarge as exc:
+        raise FileRefused(413, exc.code, exc.reason) from exc
+    except FetchFailed as exc:
+        raise FileRefused(400, exc.code, exc.reason) from exc
+    content_type = (result.content_type or "").split(";")[0].strip() or None
+    filename = _url_filename(result.url, content_type)
+    document_type = _validated(
+        result.content, filename=filename, content_type=content_type, settings=settings
+    )
+    return NewFile(data=result.content, filename=filename, document_type=document_type,
+                   content_type=content_type, source=DocumentSource.URL, source_url=url)
+
+
+def file_error(name: str, exc: FileRefused) -> FileError:
+    return FileError(filename=name, error=exc.code, message=exc.message, status_code=exc.status_code)
+
+
+def all_failed(errors: list[FileError]) -> KnowrithmError:
+    """The error of an upload none of whose files was accepted."""
+    statuses = {e.status_code for e in errors}
+    detail = {"failed": [e.model_dump() for e in errors]}
+    message = "; ".join(e.message for e in errors)
+    if statuses == {413}:
+        return PayloadTooLarge(message, detail=detail)
+    if statuses == {415}:
+        return UnsupportedMediaType(message, detail=detail)
+    error = BadRequest(message, detail=detail)
+    error.code = errors[0].error if len({e.error for e in errors}) == 1 else "upload_failed"
+    return error

@@ -1,0 +1,104 @@
+"""What the API and the workers share: built once per process in the lifespan, kept on
+`app.state.deps`."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request
+
+from knowrithm_common.db.session import Database
+from knowrithm_common.messaging.connection import NatsConnection
+from knowrithm_common.messaging.rpc import RpcFailed, RpcUnavailable, call
+from knowrithm_common.queries import AGENT_CREDENTIALS_SUBJECT, AgentCredentialsReply, AgentCredentialsRequest
+from knowrithm_ingestion.agents_view import embedding_spec
+from knowrithm_ingestion.blobs import BlobStore, LocalBlobStore
+from knowrithm_ingestion.config import IngestionSettings
+from knowrithm_ingestion.embeddings.base import Embedder, EmbeddingError
+from knowrithm_ingestion.embeddings.factory import create_embedder
+from knowrithm_ingestion.models import AgentView
+from knowrithm_ingestion.vectorstore.base import VectorStore
+from knowrithm_ingestion.vectorstore.factory import create_vector_store
+from knowrithm_ingestion.websites.fetch import SafeFetcher
+
+# Providers that run in this process need no key from the agents service.
+LOCAL_PROVIDERS = frozenset({"offline", "sentence-transformers"})
+
+
+@dataclass
+class Deps:
+    db: Database
+    nats: NatsConnection
+    settings: IngestionSettings
+    blobs: BlobStore
+    store: VectorStore
+    fetcher: SafeFetcher
+
+    async def embedder_for(self, agent: AgentView) -> Embedder:
+        """The embedder of an agent's current model, with its key fetched from the agents service."""
+        api_key = None
+        if agent.embedding_provider not in LOCAL_PROVIDERS:
+            api_key = await self.embedding_key(company_id=agent.company_id, agent_id=agent.agent_id)
+        s = self.settings
+        return create_embedder(
+            embedding_spec(agent, api_key=api_key),
+            timeout=s.embed_timeout_seconds,
+            batch_size=s.embed_batch_size,
+            max_retries=s.embed_max_retries,
+        )
+
+    async def embedding_key(self, *, company_id: uuid.UUID, agent_id: uuid.UUID) -> str | None:
+        try:
+            reply = await call(
+                self.nats,
+                AGENT_CREDENTIALS_SUBJECT,
+                AgentCredentialsRequest(company_id=company_id, agent_id=agent_id),
+                AgentCredentialsReply,
+                timeout=5,
+            )
+        except RpcUnavailable as exc:
+            raise EmbeddingError(
+                "The agents service did not answer for the embedding key; retrying later", retryable=True,
+                code="embedding_unavailable",
+            ) from exc
+        except RpcFailed as exc:
+            raise EmbeddingError(f"The agent's embedding settings are unavailable ({exc.message})") from exc
+        return reply.embedding_api_key
+
+
+async def build_deps(app: FastAPI) -> None:
+    """Lifespan hook: the blob store, vector store and fetcher of this process."""
+    settings: IngestionSettings = app.state.settings
+    store = create_vector_store(
+        backend=settings.backend,
+        engine=app.state.db.engine,
+        weaviate_url=settings.weaviate_url or None,
+        weaviate_api_key=settings.weaviate_api_key.get_secret_value() or None,
+    )
+    await store.setup()
+    fetcher = SafeFetcher(
+        allowlist=settings.allowlist(),
+        timeout=settings.fetch_timeout_seconds,
+        max_redirects=settings.fetch_max_redirects,
+        max_bytes=settings.max_file_size,
+        user_agent=settings.user_agent,
+    )
+    app.state.deps = Deps(
+        db=app.state.db,
+        nats=app.state.nats,
+        settings=settings,
+        blobs=LocalBlobStore(settings.blob_dir),
+        store=store,
+        fetcher=fetcher,
+    )
+
+
+async def close_deps(app: FastAPI) -> None:
+    deps: Deps = app.state.deps
+    await deps.fetcher.aclose()
+    await deps.store.close()
+
+
+def get_deps(request: Request) -> Deps:
+    return request.app.state.deps

@@ -1,0 +1,46 @@
+"""`POST /api/v1/search/document`: hybrid search of the caller's company's documents."""
+
+from __future__ import annotations
+
+import uuid
+from enum import Enum
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from knowrithm_common.db import RequestSession as Session
+from knowrithm_common.errors import BadRequest
+from knowrithm_common.identity import Principal, authenticated
+from knowrithm_common.queries import SearchReply, SearchRequest
+from knowrithm_ingestion.pipeline.deps import Deps, get_deps
+from knowrithm_ingestion.search.service import search
+from knowrithm_ingestion.tenancy import readers, scope_of
+
+router = APIRouter()
+TAGS: list[str | Enum] = ["Search"]
+
+
+class SearchBody(BaseModel):
+    query: str = Field(min_length=1, max_length=4000, description="What to look for")
+    agent_id: uuid.UUID | None = Field(None, description="Only this agent's documents")
+    limit: int = Field(10, ge=1, le=50)
+    company_id: uuid.UUID | None = Field(None, description="Super admins: the company to search")
+
+
+class CompanyRequired(BadRequest):
+    code, message = "company_id_required", "A super admin must name the company (company_id)"
+
+
+@router.post("/api/v1/search/document", response_model=SearchReply, tags=TAGS, dependencies=readers)
+async def search_documents(
+    body: SearchBody, session: Session, caller: Annotated[Principal, Depends(authenticated)],
+    deps: Annotated[Deps, Depends(get_deps)],
+) -> SearchReply:
+    """The passages best matching a query (keywords and meaning), with document, page and score."""
+    company_id = scope_of(caller) or body.company_id
+    if company_id is None:
+        raise CompanyRequired()
+    request = SearchRequest(company_id=company_id, query=body.query.strip() or body.query,
+                            agent_id=body.agent_id, limit=body.limit)
+    return await search(session, deps, request)

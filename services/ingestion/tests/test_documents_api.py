@@ -1,0 +1,183 @@
+"""Documents, chunks and search on the real ingestion app and worker (in this process), with
+PostgreSQL + pgvector, NATS JetStream and Redis from the embedded stack."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from knowrithm_common.events import new_event
+from knowrithm_common.events.ingestion import ProcessDocument
+from knowrithm_common.messaging.jobs import JobContext
+from knowrithm_common.messaging.rpc import call as rpc_call
+from knowrithm_common.queries import INGESTION_SEARCH_SUBJECT, SearchReply, SearchRequest
+from knowrithm_common.testing import environment, running_app
+from knowrithm_ingestion import samples
+from knowrithm_ingestion.models import Chunk
+from knowrithm_ingestion.pipeline.process import process_document
+
+from .support import add_agent, admin, member, wait_for
+
+
+def unique(text: str) -> str:
+    return f"{text} {uuid.uuid4().hex[:8]}"
+
+
+async def upload(call, principal, agent_id, files, **data):
+    multipart = [("files", f) for f in files]
+    return await call("POST", "/api/v1/document/upload", principal, data={"agent_id": str(agent_id), **data},
+                      files=multipart)
+
+
+async def processed(call, principal, document_id):
+    async def check():
+        r = await call("GET", f"/api/v1/document/{document_id}", principal)
+        return r.json() if r.json()["status"] in ("processed", "failed") else None
+
+    return await wait_for(check, timeout=60)
+
+
+async def found(call, principal, query, agent_id=None):
+    body = {"query": query, **({"agent_id": str(agent_id)} if agent_id else {})}
+    r = await call("POST", "/api/v1/search/document", principal, json=body)
+    assert r.status_code == 200, r.text
+    return r.json()["results"]
+
+
+async def test_uploaded_text_is_processed_with_task_progress_and_found_by_search(client, worker, call):
+    company_id, agent_id = await add_agent(client.app)
+    boss = admin(company_id)
+    fact = unique("Our refund window is forty-five days for the walrus plan")
+    r = await upload(call, boss, agent_id, [("policy.txt", fact.encode(), "text/plain")])
+    assert r.status_code == 202, r.text
+    document = r.json()["documents"][0]
+    assert document["status"] == "pending" and document["status_url"].endswith("/status")
+
+    final = await processed(call, boss, document["id"])
+    assert final["status"] == "processed" and final["chunk_count"] == 1 and final["word_count"] >= 10
+    task = (await call("GET", f"/api/v1/tasks/{document['task_id']}/status", boss)).json()
+    assert task["status"] == "completed" and task["progress"] == 100
+    results = await found(call, member(company_id), fact, agent_id)
+    assert results[0]["document_id"] == document["id"] and results[0]["document_name"] == "policy.txt"
+
+
+async def test_upload_with_a_renamed_executable_answers_207_and_keeps_the_good_file(client, call):
+    company_id, agent_id = await add_agent(client.app)
+    files = [("ok.txt", b"Plain words about shipping.", "text/plain"),
+             ("invoice.pdf", samples.make_windows_exe(), "application/pdf")]
+    r = await upload(call, admin(company_id), agent_id, files)
+    assert r.status_code == 207, r.text
+    body = r.json()
+    assert [d["original_filename"] for d in body["documents"]] == ["ok.txt"]
+    assert body["failed"][0]["error"] == "unsupported_file_type" and body["failed"][0]["status_code"] == 415
+
+
+async def test_upload_errors_use_the_shared_shape(client, call):
+    company_id, agent_id = await add_agent(client.app)
+    boss = admin(company_id)
+    r = await call("POST", "/api/v1/document/upload", boss, data={"agent_id": str(agent_id)})
+    assert r.status_code == 400 and r.json()["error"] == "no_files"
+    r = await upload(call, boss, uuid.uuid4(), [("a.txt", b"x y z", "text/plain")])
+    assert r.status_code == 404 and r.json()["error"] == "agent_not_found"
+    r = await call("POST", "/api/v1/document/upload", boss, files=[("files", ("a.txt", b"x", "text/plain"))])
+    assert r.status_code == 422 and r.json()["error"] == "agent_id_required"
+    r = await upload(call, member(company_id), agent_id, [("a.txt", b"x y z", "text/plain")])
+    assert r.status_code == 403
+
+
+async def test_oversized_file_answers_413(ingestion_env):
+    from knowrithm_ingestion.main import create_app
+
+    with environment({**ingestion_env, "MAX_FILE_SIZE": "1000"}):
+        app = create_app()
+    async with running_app(app) as c:
+        company_id, agent_id = await add_agent(app)
+        from knowrithm_common.testing import assertion_headers
+
+        from .conftest import ASSERTION_KEYS
+
+        headers = assertion_headers(ASSERTION_KEYS.signer(), admin(company_id))
+        r = await c.post("/api/v1/document/upload", headers=headers, data={"agent_id": str(agent_id)},
+                         files=[("files", ("big.txt", b"a " * 1000, "text/plain"))])
+    assert r.status_code == 413 and r.json()["error"] == "payload_too_large", r.text
+
+
+async def test_processing_twice_gives_the_same_chunks(client, worker, call):
+    company_id, agent_id = await add_agent(client.app)
+    pages = [unique(f"Page {n} explains the pelican docking procedure in detail. " * 40) for n in range(6)]
+    r = await upload(call, admin(company_id), agent_id, [("guide.pdf", samples.make_pdf(pages), "application/pdf")])
+    document = r.json()["documents"][0]
+    first = await processed(call, admin(company_id), document["id"])
+    deps = worker.state.deps
+    job = new_event(ProcessDocument(document_id=uuid.UUID(document["id"])), source="test", company_id=company_id)
+    await process_document(deps, job, JobContext(attempt=2, max_attempts=5))
+    async with deps.db.sessions() as session:
+        count = await session.scalar(select(func.count()).select_from(Chunk).where(
+            Chunk.document_id == uuid.UUID(document["id"])))
+    assert count == first["chunk_count"] > 6
+    assert await deps.store.count(company_id, document_id=uuid.UUID(document["id"])) == count
+
+
+async def test_delete_restore_and_chunk_lifecycle_follow_search(client, worker, call):
+    company_id, agent_id = await add_agent(client.app)
+    boss = admin(company_id)
+    fact = unique("The heron archive opens at nine")
+    r = await upload(call, boss, agent_id, [("hours.txt", fact.encode(), "text/plain")])
+    doc_id = r.json()["documents"][0]["id"]
+    await processed(call, boss, doc_id)
+
+    r = await call("DELETE", "/api/v1/document/bulk-delete", boss, json={"document_ids": [doc_id]})
+    assert r.status_code == 200 and r.json()["deleted_documents_count"] == 1
+    assert await found(call, boss, fact, agent_id) == []
+    deleted_chunks = (await call("GET", "/api/v1/document/chunk/deleted", boss)).json()["deleted_chunks"]
+    assert len(deleted_chunks) == 1
+    r = await call("PATCH", f"/api/v1/document/chunk/{deleted_chunks[0]['id']}/restore", boss)
+    assert r.status_code == 400 and r.json()["error"] == "document_deleted"
+    assert (await call("PATCH", f"/api/v1/document/{doc_id}/restore", boss)).json()["restored_chunks_count"] == 1
+    assert (await found(call, boss, fact, agent_id))[0]["document_id"] == doc_id
+
+    r = await call("DELETE", f"/api/v1/document/{doc_id}/chunk", boss)
+    assert r.json()["deleted_chunks_count"] == 1
+    assert await found(call, boss, fact, agent_id) == []
+    assert (await call("PATCH", f"/api/v1/document/{doc_id}/chunk/restore-all", boss)).json()[
+        "restored_chunks_count"] == 1
+    assert (await found(call, boss, fact, agent_id))[0]["document_id"] == doc_id
+
+
+async def test_other_company_gets_404_and_finds_nothing(client, worker, call):
+    company_id, agent_id = await add_agent(client.app)
+    other_company, _ = await add_agent(client.app)
+    fact = unique("The lynx vault code is private")
+    r = await upload(call, admin(company_id), agent_id, [("vault.txt", fact.encode(), "text/plain")])
+    doc_id = r.json()["documents"][0]["id"]
+    await processed(call, admin(company_id), doc_id)
+    intruder = admin(other_company)
+    for method, path in [("GET", f"/api/v1/document/{doc_id}"), ("DELETE", f"/api/v1/document/{doc_id}"),
+                         ("GET", f"/api/v1/document/{doc_id}/chunk"),
+                         ("GET", f"/api/v1/document/agent/{agent_id}")]:
+        assert (await call(method, path, intruder)).status_code == 404, path
+    assert await found(call, intruder, fact) == []
+    assert (await call("GET", "/api/v1/document", intruder)).json()["pagination"]["total"] == 0
+
+
+async def test_search_rpc_answers_for_conversations(client, worker, call):
+    company_id, agent_id = await add_agent(client.app)
+    fact = unique("Parcels to Oslo leave from gate seven")
+    r = await upload(call, admin(company_id), agent_id, [("gates.txt", fact.encode(), "text/plain")])
+    doc_id = r.json()["documents"][0]["id"]
+    await processed(call, admin(company_id), doc_id)
+    reply = await rpc_call(client.app.state.nats, INGESTION_SEARCH_SUBJECT,
+                           SearchRequest(company_id=company_id, agent_id=agent_id, query=fact), SearchReply)
+    assert str(reply.results[0].document_id) == doc_id and reply.results[0].content.startswith(fact[:20])
+    other = await rpc_call(client.app.state.nats, INGESTION_SEARCH_SUBJECT,
+                           SearchRequest(company_id=uuid.uuid4(), query=fact), SearchReply)
+    assert other.results == []
+
+
+@pytest.mark.parametrize("path", ["/api/v1/document", "/api/v1/document/deleted"])
+async def test_lists_need_credentials(client, path):
+    r = await client.get(path)
+    assert r.status_code in (401, 403) and isinstance(r, httpx.Response)
