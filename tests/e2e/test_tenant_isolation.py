@@ -14,6 +14,7 @@ import pytest
 from knowrithm_gateway.policies import OPERATIONS, Access
 
 from .accounts import Account, api_key, key_headers, offline_settings, sign_up, super_admin_login
+from .knowledge import upload, wait_agent_known, wait_documents
 
 pytestmark = pytest.mark.e2e
 
@@ -29,6 +30,8 @@ BODIES = {
     ("PUT", "/api/v1/agent/{agent_id}"): {"description": "taken over"},
     ("PUT", "/api/v1/sdk/agent/{agent_id}"): {"description": "taken over"},
     ("POST", "/api/v1/agent/{agent_id}/clone"): {"name": "Stolen agent"},
+    ("POST", "/api/v1/website/source/{source_id}/crawl"): {"max_pages": 1},
+    ("POST", "/api/v1/sdk/website/source/{source_id}/crawl"): {"max_pages": 1},
 }
 
 
@@ -43,15 +46,32 @@ async def tenants(platform):
         settings = await offline_settings(gateway, owner, await super_admin_login(gateway, platform.env))
         r = await gateway.post("/api/v1/agent", json={"name": "Owner's agent"}, headers=owner.auth)
         assert r.status_code == 201, r.text
-    owner_key["settings_id"] = settings["id"]
-    owner_key["agent_id"], owner_key["agent_name"] = r.json()["id"], r.json()["name"]
+        agent_id = r.json()["id"]
+        owner_key["settings_id"] = settings["id"]
+        owner_key["agent_id"], owner_key["agent_name"] = agent_id, r.json()["name"]
+        owner_key.update(await _knowledge(gateway, owner, agent_id))
     return owner, owner_key, intruder, intruder_key
+
+
+async def _knowledge(gateway, owner: Account, agent_id: str) -> dict[str, str]:
+    """A processed document (with its chunk) and a web site source of the owner's agent."""
+    await wait_agent_known(gateway, owner, agent_id)
+    r = await upload(gateway, owner, agent_id, [("owner.txt", b"The owner's private price list.", "text/plain")])
+    assert r.status_code == 202, r.text
+    document_id = r.json()["documents"][0]["id"]
+    await wait_documents(gateway, owner, [document_id])
+    chunks = (await gateway.get(f"/api/v1/document/{document_id}/chunk", headers=owner.auth)).json()["chunks"]
+    r = await gateway.post("/api/v1/website/source", json={"agent_id": agent_id, "base_url": "http://127.0.0.5:9/"},
+                           headers=owner.auth)
+    assert r.status_code == 201, r.text
+    return {"document_id": document_id, "chunk_id": chunks[0]["id"], "source_id": r.json()["website_source"]["id"]}
 
 
 def _ids(owner: Account, owner_key: dict[str, str]) -> dict[str, str]:
     return {"user_id": owner.user["id"], "company_id": owner.company["id"], "api_key_id": owner_key["id"],
             "settings_id": owner_key["settings_id"], "agent_id": owner_key["agent_id"],
-            "name": owner_key["agent_name"],
+            "name": owner_key["agent_name"], "document_id": owner_key["document_id"],
+            "chunk_id": owner_key["chunk_id"], "source_id": owner_key["source_id"],
             # No identity operation creates a task; the status route must still not answer for one.
             "task_id": str(uuid.uuid4())}
 
@@ -99,3 +119,9 @@ async def test_the_owner_still_sees_its_data_after_the_attempts(gateway, tenants
     assert me["user"]["status"] == "active" and me["user"]["role"] == "admin"
     agents = (await gateway.get("/api/v1/agent", headers=owner.auth)).json()
     assert "taken over" not in str(agents) and "Stolen" not in str(agents)
+    documents = (await gateway.get("/api/v1/document", headers=owner.auth)).json()["document"]
+    assert [d["status"] for d in documents] == ["processed"]
+    chunks = (await gateway.get(f"/api/v1/document/{documents[0]['id']}/chunk", headers=owner.auth)).json()
+    assert chunks["pagination"]["total"] == 1
+    sources = (await gateway.get("/api/v1/website/source", headers=owner.auth)).json()["website_sources"]
+    assert len(sources) == 1 and sources[0]["is_active"]
