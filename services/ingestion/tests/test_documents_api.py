@@ -181,3 +181,38 @@ async def test_search_rpc_answers_for_conversations(client, worker, call):
 async def test_lists_need_credentials(client, path):
     r = await client.get(path)
     assert r.status_code in (401, 403) and isinstance(r, httpx.Response)
+
+
+async def test_a_new_embedding_model_re_embeds_the_agents_chunks(client, worker, call):
+    from knowrithm_common.events.agents import AgentConfiguration, AgentUpdatedV1
+    from knowrithm_ingestion.agents_view import on_agent_changed
+    from knowrithm_ingestion.models import AgentView
+
+    company_id, agent_id = await add_agent(client.app)
+    boss = admin(company_id)
+    fact = unique("Badger tents withstand strong gales")
+    r = await upload(call, boss, agent_id, [("tents.txt", fact.encode(), "text/plain")])
+    doc_id = r.json()["documents"][0]["id"]
+    await processed(call, boss, doc_id)
+
+    async with client.app.state.db.sessions() as session:
+        view = await session.get(AgentView, agent_id)
+    config = AgentConfiguration(
+        settings_id=uuid.uuid4(), settings_level="agent", llm_provider_id=uuid.uuid4(), llm_provider="offline",
+        llm_model_id=uuid.uuid4(), llm_model="extractive-responder", llm_api_base_url=None, llm_temperature=0.2,
+        llm_max_tokens=512, embedding_provider_id=uuid.uuid4(), embedding_provider="offline",
+        embedding_model_id=uuid.uuid4(), embedding_model="offline-embedder", embedding_api_base_url=None,
+        embedding_dimension=256,
+    )
+    update = AgentUpdatedV1(agent_id=agent_id, company_id=company_id, name=view.name, status="active",
+                            configuration=config, reembed_required=True)
+    async with client.app.state.db.session() as session, session.begin():
+        await on_agent_changed(session, new_event(update, source="agents", company_id=company_id))
+
+    async def reembedded():
+        async with client.app.state.db.sessions() as session:
+            chunk = await session.scalar(select(Chunk).where(Chunk.document_id == uuid.UUID(doc_id)))
+            return len(chunk.embedding) == 256
+
+    await wait_for(reembedded, timeout=30)
+    assert (await found(call, boss, fact, agent_id))[0]["document_id"] == doc_id
