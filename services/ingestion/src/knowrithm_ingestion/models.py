@@ -50,7 +50,7 @@ class DocumentSource(StrEnum):
     WEBSITE = "website"
 
 
-class Document(IdMixin, TimestampMixin, SoftDeleteMixin, Base):
+class Document(IdMixin, TimestampMixin, SoftDeleteMixin, Base):  # type: ignore[misc, valid-type]
     __tablename__ = "documents"
     __table_args__ = (
         Index("ix_documents_company_agent", "company_id", "agent_id"),
@@ -83,7 +83,7 @@ class Document(IdMixin, TimestampMixin, SoftDeleteMixin, Base):
     processed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class Chunk(TimestampMixin, SoftDeleteMixin, Base):
+class Chunk(TimestampMixin, SoftDeleteMixin, Base):  # type: ignore[misc, valid-type]
     """A passage of a document with its embedding: the source of truth the vector index mirrors.
 
     The id is derived from (document id, index), so processing a document again yields the same
@@ -111,7 +111,7 @@ class Chunk(TimestampMixin, SoftDeleteMixin, Base):
     embedding: Mapped[list[float]] = mapped_column(ARRAY(REAL))
 
 
-class WebsiteSource(IdMixin, TimestampMixin, SoftDeleteMixin, Base):
+class WebsiteSource(IdMixin, TimestampMixin, SoftDeleteMixin, Base):  # type: ignore[misc, valid-type]
     __tablename__ = "website_sources"
     __table_args__ = (Index("ix_website_sources_company_agent", "company_id", "agent_id"),)
 
@@ -134,7 +134,7 @@ class WebsiteSource(IdMixin, TimestampMixin, SoftDeleteMixin, Base):
     verified_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))  # widget handshake
 
 
-class WebsitePage(IdMixin, TimestampMixin, Base):
+class WebsitePage(IdMixin, TimestampMixin, Base):  # type: ignore[misc, valid-type]
     __tablename__ = "website_pages"
     __table_args__ = (
         UniqueConstraint("website_source_id", "canonical_url", name="uq_website_pages_source_url"),
@@ -160,7 +160,7 @@ class WebsitePage(IdMixin, TimestampMixin, Base):
     document_id: Mapped[uuid.UUID | None]
 
 
-class AgentView(Base):
+class AgentView(Base):  # type: ignore[misc, valid-type]
     """What ingestion knows of an agent, kept from `events.agents.agent.*` (no API keys)."""
 
     __tablename__ = "agents"
@@ -180,7 +180,7 @@ class AgentView(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
-class CompanyView(Base):
+class CompanyView(Base):  # type: ignore[misc, valid-type]
     """Companies deleted in auth: their documents are hidden until a restore."""
 
     __tablename__ = "deleted_companies"

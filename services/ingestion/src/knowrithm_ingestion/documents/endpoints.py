@@ -15,6 +15,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import UploadFile
 
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.identity import Principal, authenticated
@@ -38,7 +40,7 @@ from knowrithm_ingestion.documents.schemas import (
     FileError,
     UploadOut,
 )
-from knowrithm_ingestion.models import DocumentStatus
+from knowrithm_ingestion.models import Document, DocumentStatus
 from knowrithm_ingestion.pipeline.deps import Deps, get_deps
 from knowrithm_ingestion.tenancy import actor_of, readers, scope_of, writers
 
@@ -53,13 +55,17 @@ Page = Annotated[PageParams, Depends(page_params)]
 @router.post("/api/v1/document/upload", status_code=202, response_model=UploadOut, tags=DOCS,
              dependencies=writers(),
              responses={207: {"model": UploadOut, "description": "some files were refused"}})
-async def upload_documents(request: Request, session: Session, caller: Caller, deps: Dependencies):
+async def upload_documents(
+    request: Request, session: Session, caller: Caller, deps: Dependencies
+) -> JSONResponse:
     """Upload files (multipart `files`/`file`) or URLs (`url`, `urls`) for an agent (processed later)."""
     parsed = await upload.read_request(request, deps.settings)
     agent = await get_agent(session, company_id=scope_of(caller), agent_id=parsed.agent_id)
     actor = actor_of(request, caller)
-    accepted, errors = [], []
-    for item in [*parsed.files, *parsed.urls]:
+    accepted: list[Document] = []
+    errors: list[FileError] = []
+    items: list[UploadFile | str] = [*parsed.files, *parsed.urls]
+    for item in items:
         name = item if isinstance(item, str) else (item.filename or "upload")
         try:
             if isinstance(item, str):
@@ -78,7 +84,7 @@ async def upload_documents(request: Request, session: Session, caller: Caller, d
     return _upload_answer(accepted, errors)
 
 
-def _upload_answer(accepted: list, errors: list[FileError]) -> JSONResponse:
+def _upload_answer(accepted: list[Document], errors: list[FileError]) -> JSONResponse:
     body = UploadOut(
         success=not errors,
         status="partial" if errors else "accepted",
@@ -153,7 +159,7 @@ async def bulk_delete(
                             deleted_chunks_count=chunks)
 
 
-async def _live(session, document_id: uuid.UUID, caller: Principal):
+async def _live(session: AsyncSession, document_id: uuid.UUID, caller: Principal) -> Document:
     document = await repo.get_document(session, document_id, scope_of(caller))
     if document is None:
         raise service.DocumentNotFound()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
@@ -153,7 +153,9 @@ async def soft_delete(
     return len(chunk_ids)
 
 
-def _deleter(store: VectorStore, company_id: uuid.UUID, document_ids: list[uuid.UUID]):
+def _deleter(
+    store: VectorStore, company_id: uuid.UUID, document_ids: list[uuid.UUID]
+) -> Callable[[], Awaitable[None]]:
     return lambda: store.delete_documents(company_id, document_ids)
 
 
