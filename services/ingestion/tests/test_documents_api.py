@@ -216,3 +216,10 @@ async def test_a_new_embedding_model_re_embeds_the_agents_chunks(client, worker,
 
     await wait_for(reembedded, timeout=30)
     assert (await found(call, boss, fact, agent_id))[0]["document_id"] == doc_id
+
+
+@pytest.mark.parametrize("body", [{}, {"query": "   "}, {"query": "x", "limit": 51}, {"query": "x", "agent_id": "nope"}])
+async def test_bad_search_requests_get_422(client, call, body):
+    company_id, _ = await add_agent(client.app)
+    r = await call("POST", "/api/v1/search/document", member(company_id), json=body)
+    assert r.status_code == 422 and r.json()["success"] is False, r.text

@@ -187,12 +187,17 @@ class EventConsumer:
         await msg.nak(delay=delay)
 
     async def _deadletter(self, msg: Msg, error: str) -> None:
-        headers = {
-            "Knowrithm-Error": error[:1000],
-            "Knowrithm-Original-Subject": msg.subject,
-            "Knowrithm-Consumer": self.durable,
-            "Knowrithm-Deliveries": str(msg.metadata.num_delivered or 0),
-        }
-        await self.nats.js.publish(DEADLETTER_PREFIX + self.durable, msg.data, headers=headers)
-        await msg.ack()
+        await deadletter(self.nats, msg, consumer=self.durable, error=error)
         CONSUMED.labels(self.durable, "deadlettered").inc()
+
+
+async def deadletter(nats: NatsConnection, msg: Msg, *, consumer: str, error: str) -> None:
+    """Park a message on `deadletter.<consumer>` with why it stopped, then ack the original."""
+    headers = {
+        "Knowrithm-Error": error[:1000],
+        "Knowrithm-Original-Subject": msg.subject,
+        "Knowrithm-Consumer": consumer,
+        "Knowrithm-Deliveries": str(msg.metadata.num_delivered or 0),
+    }
+    await nats.js.publish(DEADLETTER_PREFIX + consumer, msg.data, headers=headers)
+    await msg.ack()

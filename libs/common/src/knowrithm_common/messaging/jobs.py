@@ -24,7 +24,8 @@ from pydantic import ValidationError
 
 from knowrithm_common.events.envelope import EventEnvelope
 from knowrithm_common.messaging.connection import NatsConnection, stop_task
-from knowrithm_common.messaging.streams import DEADLETTER_PREFIX, JOBS_STREAM
+from knowrithm_common.messaging.consumer import deadletter
+from knowrithm_common.messaging.streams import JOBS_STREAM
 from knowrithm_common.telemetry import extract_context, tracer
 
 logger = logging.getLogger(__name__)
@@ -218,11 +219,4 @@ class JobWorker:
         await msg.nak(delay=delay)
 
     async def _deadletter(self, msg: Msg, error: str) -> None:
-        headers = {
-            "Knowrithm-Error": error[:1000],
-            "Knowrithm-Original-Subject": msg.subject,
-            "Knowrithm-Consumer": self.durable,
-            "Knowrithm-Deliveries": str(msg.metadata.num_delivered or 0),
-        }
-        await self.nats.js.publish(DEADLETTER_PREFIX + self.durable, msg.data, headers=headers)
-        await msg.ack()
+        await deadletter(self.nats, msg, consumer=self.durable, error=error)

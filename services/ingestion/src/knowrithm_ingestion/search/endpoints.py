@@ -7,7 +7,7 @@ from enum import Enum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.errors import BadRequest
@@ -22,6 +22,8 @@ TAGS: list[str | Enum] = ["Search"]
 
 
 class SearchBody(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)  # a blank query is a 422, not a search
+
     query: str = Field(min_length=1, max_length=4000, description="What to look for")
     agent_id: uuid.UUID | None = Field(None, description="Only this agent's documents")
     limit: int = Field(10, ge=1, le=50)
@@ -41,6 +43,6 @@ async def search_documents(
     company_id = scope_of(caller) or body.company_id
     if company_id is None:
         raise CompanyRequired()
-    request = SearchRequest(company_id=company_id, query=body.query.strip() or body.query,
+    request = SearchRequest(company_id=company_id, query=body.query,
                             agent_id=body.agent_id, limit=body.limit)
     return await search(session, deps, request)
