@@ -7,6 +7,9 @@ import uuid
 
 from pydantic import BaseModel, Field
 
+from knowrithm_common.messaging.connection import NatsConnection
+from knowrithm_common.messaging.rpc import call
+
 AGENT_CREDENTIALS_SUBJECT = "rpc.agents.credentials.v1"
 INGESTION_SEARCH_SUBJECT = "rpc.ingestion.search.v1"
 
@@ -54,3 +57,11 @@ class SearchReply(BaseModel):
     results: list[SearchResult]
     total_results: int
     execution_time: float = Field(description="seconds")
+
+
+async def agent_credentials(
+    nats: NatsConnection, *, company_id: uuid.UUID, agent_id: uuid.UUID, timeout: float = 5.0
+) -> AgentCredentialsReply:
+    """Ask the agents service for an agent's provider keys (raises RpcUnavailable / RpcFailed)."""
+    request = AgentCredentialsRequest(company_id=company_id, agent_id=agent_id)
+    return await call(nats, AGENT_CREDENTIALS_SUBJECT, request, AgentCredentialsReply, timeout=timeout)

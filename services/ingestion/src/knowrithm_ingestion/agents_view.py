@@ -28,6 +28,7 @@ from knowrithm_common.events.agents import (
 from knowrithm_common.events.auth import CompanyDeletedV1, CompanyRestoredV1
 from knowrithm_common.events.ingestion import ReembedAgent
 from knowrithm_common.messaging.outbox import record_event
+from knowrithm_common.projections import upsert_if_newer
 from knowrithm_common.tasks import create_task
 from knowrithm_ingestion.embeddings.base import EmbeddingSpec
 from knowrithm_ingestion.models import AgentView, CompanyView, platform
@@ -90,26 +91,19 @@ def _row(snapshot: AgentSnapshot, envelope: EventEnvelope, *, deleted: bool) -> 
         "embedding_api_base_url": config.embedding_api_base_url if config else None,
         "embedding_params": dict(config.embedding_additional_params) if config else {},
         "widget_config": dict(snapshot.widget_config),
-        "event_time": envelope.time,
         "updated_at": envelope.time,
     }
 
 
 async def _apply(session: AsyncSession, envelope: EventEnvelope, *, deleted: bool) -> None:
     snapshot = AgentSnapshot.model_validate(envelope.data)
-    previous = await session.get(AgentView, snapshot.agent_id)
-    if previous is not None and previous.event_time > envelope.time:
-        return  # a replayed older event: the newer state stays
-    old_model = (previous.embedding_model, previous.embedding_dimension) if previous else None
     row = _row(snapshot, envelope, deleted=deleted)
-    stmt = pg_insert(AgentView).values(**row)
-    await session.execute(
-        stmt.on_conflict_do_update(index_elements=[AgentView.agent_id], set_={
-            k: stmt.excluded[k] for k in row if k != "agent_id"
-        })
-    )
+    previous = await upsert_if_newer(session, AgentView, key="agent_id", row=row, event_time=envelope.time)
+    if previous is AgentView or previous is None:
+        return  # an older event, or the agent's first: nothing to re-embed
+    old_model = (previous["embedding_model"], previous["embedding_dimension"])
     new_model = (row["embedding_model"], row["embedding_dimension"])
-    if old_model is not None and old_model != new_model and row["embedding_model"]:
+    if old_model != new_model and row["embedding_model"]:
         await request_reembed(session, company_id=snapshot.company_id, agent_id=snapshot.agent_id)
 
 

@@ -21,6 +21,7 @@ from starlette.datastructures import UploadFile
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.identity import Principal, authenticated
 from knowrithm_common.pagination import PageParams, page_params, paginate
+from knowrithm_common.tenancy import actor_of, readers, scope_of, writers
 from knowrithm_ingestion.agents_view import get_agent
 from knowrithm_ingestion.documents import repository as repo
 from knowrithm_ingestion.documents import service, upload
@@ -42,7 +43,6 @@ from knowrithm_ingestion.documents.schemas import (
 )
 from knowrithm_ingestion.models import Document, DocumentStatus
 from knowrithm_ingestion.pipeline.deps import Deps, get_deps
-from knowrithm_ingestion.tenancy import actor_of, readers, scope_of, writers
 
 router = APIRouter()
 DOCS: list[str | Enum] = ["Documents"]

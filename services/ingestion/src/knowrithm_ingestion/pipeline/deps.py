@@ -10,8 +10,8 @@ from fastapi import FastAPI, Request
 
 from knowrithm_common.db.session import Database
 from knowrithm_common.messaging.connection import NatsConnection
-from knowrithm_common.messaging.rpc import RpcFailed, RpcUnavailable, call
-from knowrithm_common.queries import AGENT_CREDENTIALS_SUBJECT, AgentCredentialsReply, AgentCredentialsRequest
+from knowrithm_common.messaging.rpc import RpcFailed, RpcUnavailable
+from knowrithm_common.queries import agent_credentials
 from knowrithm_ingestion.agents_view import embedding_spec
 from knowrithm_ingestion.blobs import BlobStore, LocalBlobStore
 from knowrithm_ingestion.config import IngestionSettings
@@ -50,13 +50,7 @@ class Deps:
 
     async def embedding_key(self, *, company_id: uuid.UUID, agent_id: uuid.UUID) -> str | None:
         try:
-            reply = await call(
-                self.nats,
-                AGENT_CREDENTIALS_SUBJECT,
-                AgentCredentialsRequest(company_id=company_id, agent_id=agent_id),
-                AgentCredentialsReply,
-                timeout=5,
-            )
+            reply = await agent_credentials(self.nats, company_id=company_id, agent_id=agent_id)
         except RpcUnavailable as exc:
             raise EmbeddingError(
                 "The agents service did not answer for the embedding key; retrying later", retryable=True,

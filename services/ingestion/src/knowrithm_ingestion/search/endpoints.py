@@ -13,9 +13,9 @@ from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.errors import BadRequest
 from knowrithm_common.identity import Principal, authenticated
 from knowrithm_common.queries import SearchReply, SearchRequest
+from knowrithm_common.tenancy import readers, scope_of
 from knowrithm_ingestion.pipeline.deps import Deps, get_deps
 from knowrithm_ingestion.search.service import search
-from knowrithm_ingestion.tenancy import readers, scope_of
 
 router = APIRouter()
 TAGS: list[str | Enum] = ["Search"]

@@ -18,8 +18,8 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.identity import Principal, authenticated
 from knowrithm_common.tasks import accepted
+from knowrithm_common.tenancy import actor_of, readers, scope_of, writers
 from knowrithm_ingestion.pipeline.deps import Deps, get_deps
-from knowrithm_ingestion.tenancy import actor_of, readers, scope_of, writers
 from knowrithm_ingestion.websites import repository as repo
 from knowrithm_ingestion.websites import service
 from knowrithm_ingestion.websites.schemas import (

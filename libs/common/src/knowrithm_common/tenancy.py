@@ -1,7 +1,8 @@
-"""Who may act on which company's documents and web sites: roles, API-key scopes, company scope.
+"""Who may act on which company's data: roles, API-key scopes, company scope.
 
-A company's members (and read-scoped API keys) read its knowledge; admins change it. Super
-admins may act on any company. Another company's ids answer 404, never 403.
+A company's members (and read-scoped API keys) read; admins (keys with the method's scope)
+change. Super admins may act on any company. Another company's ids answer 404, never 403.
+Used by ingestion and conversations; agents keeps its own (it lets super admins name a company).
 """
 
 from __future__ import annotations
