@@ -45,13 +45,13 @@ UPSTREAMS = ("AUTH", "AGENTS", "CONVERSATIONS", "INGESTION", "ANALYTICS", "INGES
 SUPER_ADMIN = {f"SUPER_ADMIN_{f}" for f in ("EMAIL", "USERNAME", "FIRST_NAME", "LAST_NAME")}
 REQUIRED_ENV = {
     "gateway": COMMON_ENV
-    | {"KNOWRITHM_ASSERTION_PRIVATE_KEY"}
+    | {"KNOWRITHM_ASSERTION_PRIVATE_KEY", "KNOWRITHM_LEAD_TOKEN_PUBLIC_KEY"}
     | {f"GATEWAY_{s}_URL" for s in UPSTREAMS},
     "auth": COMMON_ENV
     | {"DATABASE_URL", "KNOWRITHM_JWT_PRIVATE_KEY", "SUPER_ADMIN_PASSWORD"}
     | SUPER_ADMIN,
     "agents": COMMON_ENV | {"DATABASE_URL"},
-    "conversations": COMMON_ENV | {"DATABASE_URL"},
+    "conversations": COMMON_ENV | {"DATABASE_URL", "KNOWRITHM_LEAD_TOKEN_PRIVATE_KEY"},
     "ingestion": COMMON_ENV | {"DATABASE_URL", "WEAVIATE_URL"},
     "analytics": COMMON_ENV | {"DATABASE_URL"},
     "ingestion-worker": COMMON_ENV | {"DATABASE_URL", "WEAVIATE_URL"},
@@ -138,6 +138,7 @@ def test_process_gets_the_environment_it_needs(name: str) -> None:
     # private keys only where they sign
     assert ("KNOWRITHM_ASSERTION_PRIVATE_KEY" in env) == (name == "gateway")
     assert ("KNOWRITHM_JWT_PRIVATE_KEY" in env) == (name == "auth")
+    assert ("KNOWRITHM_LEAD_TOKEN_PRIVATE_KEY" in env) == (name == "conversations")
     assert ("DATABASE_URL" in env) == (name != "gateway")
 
 

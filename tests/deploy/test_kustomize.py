@@ -61,7 +61,7 @@ FACTORIES = {
 COMMON_ENV = {"KNOWRITHM_ENV", "NATS_URL", "REDIS_URL", "KNOWRITHM_ASSERTION_PUBLIC_KEY"}
 REQUIRED_ENV = {
     "gateway": COMMON_ENV
-    | {"KNOWRITHM_ASSERTION_PRIVATE_KEY"}
+    | {"KNOWRITHM_ASSERTION_PRIVATE_KEY", "KNOWRITHM_LEAD_TOKEN_PUBLIC_KEY"}
     | {
         f"GATEWAY_{s}_URL"
         for s in ("AUTH", "AGENTS", "CONVERSATIONS", "INGESTION", "ANALYTICS", "INGESTION_WORKER")
@@ -70,7 +70,7 @@ REQUIRED_ENV = {
     | {"DATABASE_URL", "KNOWRITHM_JWT_PRIVATE_KEY"}
     | {f"SUPER_ADMIN_{f}" for f in ("EMAIL", "USERNAME", "FIRST_NAME", "LAST_NAME", "PASSWORD")},
     "agents": COMMON_ENV | {"DATABASE_URL", "ENCRYPTION_KEY"},
-    "conversations": COMMON_ENV | {"DATABASE_URL"},
+    "conversations": COMMON_ENV | {"DATABASE_URL", "KNOWRITHM_LEAD_TOKEN_PRIVATE_KEY"},
     "ingestion": COMMON_ENV | {"DATABASE_URL", "WEAVIATE_URL"},
     "analytics": COMMON_ENV | {"DATABASE_URL"},
     "ingestion-worker": COMMON_ENV | {"DATABASE_URL", "WEAVIATE_URL"},
@@ -79,6 +79,7 @@ REQUIRED_ENV = {
 PRIVATE_KEY_OWNERS = {
     "KNOWRITHM_ASSERTION_PRIVATE_KEY": "gateway",
     "KNOWRITHM_JWT_PRIVATE_KEY": "auth",
+    "KNOWRITHM_LEAD_TOKEN_PRIVATE_KEY": "conversations",
 }
 DATASTORES = {"postgres", "nats", "redis", "weaviate"}
 
@@ -112,6 +113,9 @@ def k8s_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (secrets / "assertion-private.pem").write_text(assertion_private)
         (secrets / "assertion-public.pem").write_text(assertion_public)
         (secrets / "jwt-private.pem").write_text(_pem_pair()[0])
+        lead_private, lead_public = _pem_pair()
+        (secrets / "lead-private.pem").write_text(lead_private)
+        (secrets / "lead-public.pem").write_text(lead_public)
     return tree
 
 
@@ -418,6 +422,8 @@ def test_secret_inputs_are_examples_or_ignored() -> None:
         "assertion-private.pem",
         "assertion-public.pem",
         "jwt-private.pem",
+        "lead-private.pem",
+        "lead-public.pem",
     ]
     for overlay in OVERLAYS:
         assert (K8S / "overlays" / overlay / "secrets" / "secrets.env.example").is_file()

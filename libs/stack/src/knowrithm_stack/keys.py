@@ -12,10 +12,14 @@ ASSERTION_PRIVATE = "KNOWRITHM_ASSERTION_PRIVATE_KEY"
 ASSERTION_PUBLIC = "KNOWRITHM_ASSERTION_PUBLIC_KEY"
 JWT_PRIVATE = "KNOWRITHM_JWT_PRIVATE_KEY"
 JWT_PUBLIC = "KNOWRITHM_JWT_PUBLIC_KEY"
+# Lead tokens of widget visitors: conversations signs them, the gateway verifies them.
+LEAD_TOKEN_PRIVATE = "KNOWRITHM_LEAD_TOKEN_PRIVATE_KEY"  # noqa: S105 - a variable name
+LEAD_TOKEN_PUBLIC = "KNOWRITHM_LEAD_TOKEN_PUBLIC_KEY"  # noqa: S105 - a variable name
 #: kind (as in ProcessSpec.private_keys) -> (private variable, public variable, file stem)
 KEY_PAIRS = {
     "assertion": (ASSERTION_PRIVATE, ASSERTION_PUBLIC, "assertion"),
     "jwt": (JWT_PRIVATE, JWT_PUBLIC, "jwt"),
+    "lead": (LEAD_TOKEN_PRIVATE, LEAD_TOKEN_PUBLIC, "lead"),
 }
 SUPER_ADMIN_DEFAULTS = {
     "SUPER_ADMIN_EMAIL": "admin@knowrithm.local",
@@ -75,7 +79,7 @@ def ensure_key_pair(secrets_dir: Path, stem: str) -> tuple[str, str]:
 
 
 def key_env(secrets_dir: Path, environ: Mapping[str, str]) -> dict[str, str]:
-    """Return both key pairs as variables; values in environ win, generated ones fill gaps."""
+    """Return every key pair as variables; values in environ win, generated ones fill gaps."""
     out: dict[str, str] = {}
     for private_var, public_var, stem in KEY_PAIRS.values():
         private_pem = environ.get(private_var)

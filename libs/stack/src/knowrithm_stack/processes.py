@@ -16,7 +16,8 @@ class ProcessSpec:
     port: int
     #: Module run as `python -m <migrate>` before any process starts (None: no migrations).
     migrate: str | None = None
-    #: Generated private keys this process receives: "assertion" and/or "jwt".
+    #: Generated private keys this process receives: "assertion", "jwt" and/or "lead".
+    #: Every process receives every public key.
     private_keys: tuple[str, ...] = ()
     #: Receives the SUPER_ADMIN_* bootstrap variables.
     super_admin: bool = False
@@ -47,6 +48,7 @@ PROCESSES: tuple[ProcessSpec, ...] = (
         "knowrithm_conversations.main:create_app",
         8603,
         migrate="knowrithm_conversations.migrate",
+        private_keys=("lead",),  # signs the widget visitors' lead tokens
     ),
     ProcessSpec(
         "ingestion",

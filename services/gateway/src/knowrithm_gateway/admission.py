@@ -5,6 +5,10 @@ token, an API key's secret against its record); one admission script in Redis ch
 may have changed since (revoked token or session, forced sign-out, disabled company, the
 key's cached record) and counts the request in its rate-limit buckets; then the operation's
 policy (policies.py) decides. Only then is the identity assertion attached and forwarded.
+
+A lead token (a widget visitor's) comes as a Bearer token too; it counts in its lead's bucket
+and, like any anonymous visitor, in its client IP's anonymous bucket, and it may call only
+public operations and those that declare `lead=True`.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from dataclasses import dataclass, field
 
 from starlette.types import Scope
 
-from knowrithm_common.errors import Forbidden, ServiceUnavailable, Unauthorized
+from knowrithm_common.errors import Forbidden, KnowrithmError, ServiceUnavailable, Unauthorized
 from knowrithm_common.identity import AssertionSigner, Principal, scopes_grant
+from knowrithm_common.leadtokens import is_lead_token
 from knowrithm_common.tokens import credential_hash
 from knowrithm_gateway.apikeys import ApiKeys, InvalidApiKey
 from knowrithm_gateway.auth import CompanyDisabled, InvalidToken, TokenVerifier, bearer_token, refusal
@@ -44,6 +49,11 @@ class InsufficientScope(Forbidden):
     code, message = "insufficient_scope", "This API key lacks the scope for this operation"
 
 
+class LeadNotAllowed(Forbidden):
+    code = "lead_not_allowed"
+    message = "A chat visitor's (lead) token cannot call this operation"
+
+
 @dataclass(slots=True)
 class Exchange:
     """One proxied request as the gateway handled it: for the response, metrics and usage."""
@@ -51,7 +61,7 @@ class Exchange:
     route: Route | None
     operation: Operation | None
     label: str
-    credential: str = "anonymous"  # what the caller presented: user | api_key | anonymous
+    credential: str = "anonymous"  # what the caller presented: user | api_key | lead | anonymous
     principal: Principal | None = None  # set once the credentials passed every check
     rate_headers: list[tuple[str, str]] = field(default_factory=list)
     rate_limited: bool = False
@@ -96,7 +106,7 @@ class Gate:
         exchange.client_ip = ip
         if incoming.authorization and not operation.opaque_bearer:
             exchange.credential = "user"
-            signed = await self._user(incoming.authorization, self._per_ip(ip, operation), exchange)
+            signed = await self._bearer(incoming.authorization, ip, operation, exchange)
         elif incoming.api_key is not None or incoming.api_secret is not None:
             exchange.credential = "api_key"
             signed = await self._api_key(incoming, ip, self._per_ip(ip, operation), exchange)
@@ -118,13 +128,22 @@ class Gate:
             return ()
         return (found,) if found is not None else ()
 
-    async def _user(
-        self, authorization: str, per_ip: tuple[Limit, ...], exchange: Exchange
+    async def _bearer(
+        self, authorization: str, ip: str, operation: Operation, exchange: Exchange
     ) -> SignedPrincipal:
+        """A user's access token or a lead's token: verified, then asked of Redis."""
         token = bearer_token(authorization)
         if token is None:
             raise InvalidToken("Authorization header must be 'Bearer <token>'")
-        entry = await self._verifier.verify(token)
+        try:
+            entry = await self._verifier.verify(token)
+        except KnowrithmError:
+            if is_lead_token(token):  # only on refusal: the hot path reads the cached entry
+                exchange.credential = "lead"
+            raise
+        if entry.is_lead:
+            exchange.credential = "lead"
+        per_ip = self._per_ip(ip, operation, anonymous=entry.is_lead)
         check = Check(
             deny=entry.deny, valid_after=entry.valid_after, limits=entry.limits + per_ip,
             now=time.time(),
@@ -196,6 +215,12 @@ def authorize(operation: Operation, principal: Principal, path: str) -> None:
         return
     if not principal.is_authenticated:
         raise AuthenticationRequired()
+    if principal.kind == "lead":
+        # A lead passes by the operation's `lead` flag alone: roles and scopes describe users
+        # and API keys; what the lead may see there is the service's check (its lead_id).
+        if not operation.lead:
+            raise LeadNotAllowed()
+        return
     if operation.access is Access.USER and principal.kind != "user":
         raise ApiKeyNotAllowed()
     if operation.roles is not None and principal.role not in operation.roles:

@@ -1,8 +1,15 @@
-"""Access tokens: verified locally against auth's JWKS, once per token.
+"""Bearer tokens: access tokens verified against auth's JWKS, lead tokens against their key.
 
-A bad token is a 401 here, never forwarded. What can change during a token's life (a
-revoked jti or session, a forced sign-out, a disabled company) is asked of Redis on every
-request, by the admission script (guard.py), with the keys this module prepares per token.
+Both are verified once per token. A bad token is a 401 here, never forwarded. What can
+change during a token's life (a revoked jti or session, a forced sign-out, a disabled
+company) is asked of Redis on every request, by the admission script (guard.py), with the
+keys this module prepares per token.
+
+A lead token (a widget visitor's, `typ: lead+jwt` in its header) is told apart before any
+verification and checked with the lead-token public key alone. Its principal is
+`kind="lead"` with the lead's id; Redis refuses it by its jti (the deny-list access tokens
+use, so conversations can revoke it) or its disabled company. It is counted per lead here,
+and per client IP in the anonymous class by the admission (a lead is an anonymous visitor).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from pydantic import ValidationError
 
 from knowrithm_common.errors import KnowrithmError, Unauthorized
 from knowrithm_common.identity import Principal, Role
+from knowrithm_common.leadtokens import LeadTokenClaims, LeadTokenVerifier, is_lead_token
 from knowrithm_common.tokens import (
     ACCESS_TOKEN_AUDIENCE,
     ACCESS_TOKEN_ISSUER,
@@ -53,24 +61,56 @@ class CompanyDisabled(Unauthorized):
 
 _SESSION_ENDED = functools.partial(TokenRevoked, "The sign-in session of this token has ended")
 _SIGNED_OUT = functools.partial(TokenRevoked, "Access token was issued before a forced sign-out")
+_LEAD_REVOKED = functools.partial(
+    TokenRevoked, "This chat session has been closed; reload the chat to start a new one"
+)
+_NO_LEAD_KEY = functools.partial(
+    InvalidToken, "Chat session (lead) tokens are not accepted: the gateway has no lead-token key"
+)
 
 
 class TokenVerifier:
-    """Turns an access token into a verified entry, or raises the 401 that says why not."""
+    """Turns an access or lead token into a verified entry, or raises the 401 that says why not."""
 
-    def __init__(self, *, jwks: JwksCache, user_per_minute: int, company_per_minute: int) -> None:
+    def __init__(
+        self, *, jwks: JwksCache, user_per_minute: int, company_per_minute: int,
+        leads: LeadTokenVerifier | None = None, lead_per_minute: int = 0,
+    ) -> None:
         self._jwks = jwks
         self._verified = VerifiedTokens(leeway_seconds=_LEEWAY_SECONDS)
         self._user_per_minute = user_per_minute
         self._company_per_minute = company_per_minute
+        self._leads = leads  # None: no lead-token key configured, every lead token is a 401
+        self._lead_per_minute = lead_per_minute
 
     async def verify(self, token: str) -> VerifiedToken:
         """Signature, issuer, audience, expiry and type; Redis is the admission script's job."""
         entry = self._verified.get(token, generation=self._jwks.generation)
         if entry is None:
-            entry = self._entry(await self._decode(token))
+            if is_lead_token(token):
+                entry = self._lead_entry(self._decode_lead(token))
+            else:
+                entry = self._entry(await self._decode(token))
             self._verified.put(token, entry)
         return entry
+
+    def _decode_lead(self, token: str) -> LeadTokenClaims:
+        if self._leads is None:
+            raise _NO_LEAD_KEY()
+        return self._leads.verify(token)
+
+    def _lead_entry(self, claims: LeadTokenClaims) -> VerifiedToken:
+        principal = Principal(
+            kind="lead", role=Role.LEAD, company_id=claims.company_id, lead_id=claims.sub,
+        )
+        per_lead = limit("lead", claims.sub, self._lead_per_minute, MINUTE)
+        return VerifiedToken(
+            claims, SignedPrincipal(principal),
+            deny=(REVOKED_JTI_KEY.format(jti=claims.jti),
+                  COMPANY_DISABLED_KEY.format(company_id=claims.company_id)),
+            refusals=(_LEAD_REVOKED, CompanyDisabled), valid_after=None,
+            limits=(per_lead,) if per_lead is not None else (),
+        )
 
     def _entry(self, claims: AccessTokenClaims) -> VerifiedToken:
         deny = [REVOKED_JTI_KEY.format(jti=claims.jti)]

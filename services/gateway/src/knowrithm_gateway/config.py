@@ -1,12 +1,13 @@
-"""Gateway settings: shared variables plus GATEWAY_-prefixed ones and the assertion key."""
+"""Gateway settings: shared variables plus GATEWAY_-prefixed ones, the assertion and lead-token keys."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from knowrithm_common.leadtokens import LEAD_TOKEN_PUBLIC_KEY_ENV, LeadTokenVerifier
 from knowrithm_common.settings import BaseServiceSettings
 
 MIB = 1024 * 1024
@@ -19,6 +20,11 @@ class GatewaySettings(BaseServiceSettings):
 
     knowrithm_assertion_private_key: SecretStr = Field(
         SecretStr(""), validation_alias="KNOWRITHM_ASSERTION_PRIVATE_KEY"
+    )
+    # Verifies the widget visitors' lead tokens (conversations signs them). Optional: without
+    # it the gateway still runs and answers every lead token with 401 invalid_token.
+    knowrithm_lead_token_public_key: SecretStr = Field(
+        SecretStr(""), validation_alias=LEAD_TOKEN_PUBLIC_KEY_ENV
     )
 
     auth_url: str = "http://127.0.0.1:8601"
@@ -61,6 +67,8 @@ class GatewaySettings(BaseServiceSettings):
     rate_limit_company_per_minute: int = 3000
     rate_limit_anonymous_per_minute: int = 300  # per client IP, callers without credentials
     rate_limit_auth_per_minute: int = 20  # per client IP, public credential routes (login, ...)
+    # Per lead (a widget visitor's token); leads also count in their IP's anonymous bucket.
+    rate_limit_lead_per_minute: int = 120
     # Comma-separated IPs or CIDRs of proxies in front of the gateway: from these peers the
     # client address is taken from X-Forwarded-For; from any other peer it is the peer itself.
     trusted_proxies: str = ""
@@ -69,6 +77,19 @@ class GatewaySettings(BaseServiceSettings):
     usage_flush_seconds: float = 1.0
     usage_batch_size: int = 500  # records per event; a full batch is published at once
     usage_buffer_limit: int = 100_000  # records held while NATS is down; the oldest go first
+
+    @field_validator("knowrithm_lead_token_public_key")
+    @classmethod
+    def _readable_lead_key(cls, value: SecretStr) -> SecretStr:
+        # A key that is set but unreadable is a deployment mistake: refuse to start.
+        if value.get_secret_value().strip():
+            LeadTokenVerifier(value.get_secret_value())
+        return value
+
+    def lead_token_verifier(self) -> LeadTokenVerifier | None:
+        """The lead-token verifier, or None when no key is configured."""
+        pem = self.knowrithm_lead_token_public_key.get_secret_value()
+        return LeadTokenVerifier(pem) if pem.strip() else None
 
     def upstreams(self) -> dict[str, str]:
         """Base URL of every upstream process, keyed by the service names of the route table."""

@@ -10,6 +10,10 @@ operation needs credentials (a user's token or an API key holding the method's s
 
 `roles` narrows any of them (403 `insufficient_role`); API keys also need `scope` (by default
 the method's, see `method_scope`) on the operation's resource (403 `insufficient_scope`).
+
+Lead tokens (a widget visitor's) may call PUBLIC operations and, beyond those, only the
+operations that declare `lead=True` (roles and scopes do not apply to them); any other
+operation, undeclared ones included, answers a lead 403 `lead_not_allowed`.
 A literal segment beats a `{param}` segment, so `/company/deleted` is not `/company/{id}`.
 """
 
@@ -110,10 +114,13 @@ class Operation:
     opaque_bearer: bool = False  # Authorization carries a refresh token: forward, never verify
     tenant_scoped: bool = True  # False for global reference data (countries, ...)
     max_body: int | None = None  # request body limit; None means the gateway-wide one
+    lead: bool = False  # a lead token (widget visitor) may call it too
     declared: bool = True
     resource: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
+        if self.lead and self.access is Access.USER:
+            raise ValueError(f"{self.method} {self.template}: a USER operation cannot admit leads")
         if not self.scope:
             object.__setattr__(self, "scope", method_scope(self.method))
         if self.resource is None:
@@ -128,12 +135,12 @@ class Operation:
 def _op(
     access: Access, method: str, path: str, *, roles: Iterable[Role] | None = None, scope: str = "",
     rate: str = DEFAULT_RATE, opaque_bearer: bool = False, tenant_scoped: bool = True,
-    max_body: int | None = JSON_BODY_BYTES,
+    max_body: int | None = JSON_BODY_BYTES, lead: bool = False,
 ) -> Operation:
     return Operation(
         method, path if path.startswith("/widget") else V1 + path, access,
         roles=frozenset(roles) if roles is not None else None, scope=scope, rate=rate,
-        opaque_bearer=opaque_bearer, tenant_scoped=tenant_scoped, max_body=max_body,
+        opaque_bearer=opaque_bearer, tenant_scoped=tenant_scoped, max_body=max_body, lead=lead,
     )
 
 
@@ -274,6 +281,24 @@ OPERATIONS: tuple[Operation, ...] = (
     authenticated("POST", "/sdk/website/source/{source_id}/crawl", roles=ADMINS),
     authenticated("DELETE", "/sdk/website/source/{source_id}", roles=ADMINS),
     public("POST", "/website/handshake"),
+    # --- conversations and messages (the service scopes each to its owner, or the company's admins)
+    authenticated("POST", "/conversation"),
+    authenticated("GET", "/conversation"),
+    authenticated("GET", "/conversation/entity"),
+    authenticated("GET", "/conversation/entity/{entity_id}"),
+    authenticated("GET", "/conversation/agent/{agent_id}"),
+    authenticated("GET", "/conversation/deleted"),
+    authenticated("GET", "/conversation/{conversation_id}"),
+    authenticated("DELETE", "/conversation/{conversation_id}"),
+    authenticated("PATCH", "/conversation/{conversation_id}/restore"),
+    authenticated("GET", "/conversation/{conversation_id}/messages"),
+    authenticated("DELETE", "/conversation/{conversation_id}/messages"),
+    authenticated("PATCH", "/conversation/{conversation_id}/message/restore-all"),
+    authenticated("GET", "/conversation/{conversation_id}/messages/stream"),
+    authenticated("POST", "/conversation/{conversation_id}/chat"),
+    authenticated("GET", "/message/deleted"),
+    authenticated("DELETE", "/message/{message_id}"),
+    authenticated("PATCH", "/message/{message_id}/restore"),
     # --- analytics (its endpoint requires the super_admin or admin role)
     authenticated("GET", "/admin/system-metric", roles=ADMINS, scope="admin"),
     # --- the gateway's task-status fan-out (each service scopes tasks by company)

@@ -76,6 +76,8 @@ class GatewayRuntime:
         verifier = TokenVerifier(
             jwks=jwks, user_per_minute=settings.rate_limit_user_per_minute,
             company_per_minute=settings.rate_limit_company_per_minute,
+            leads=settings.lead_token_verifier(),
+            lead_per_minute=settings.rate_limit_lead_per_minute,
         )
         api_keys = ApiKeys(
             redis=self.redis, session=self.session,

@@ -1,5 +1,7 @@
 """Per-token memory: claims verified once, and the assertion signed once and reused a while.
 
+Holds access tokens and lead tokens alike, each until its own expiry.
+
 Verifying an EdDSA JWT costs ~120 µs and signing an assertion ~40 µs; a client sends the
 same token for its whole lifetime, so both run once per token instead of once per request.
 Revocation is still checked in Redis on every request, before any cached entry is used.
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 
 from knowrithm_common.errors import KnowrithmError
 from knowrithm_common.identity import ASSERTION_TTL_SECONDS, AssertionSigner, Principal
+from knowrithm_common.leadtokens import LeadTokenClaims
 from knowrithm_common.tokens import AccessTokenClaims
 from knowrithm_gateway.ratelimit import Limit
 
@@ -43,12 +46,16 @@ class SignedPrincipal:
 class VerifiedToken:
     """A verified token and what each of its requests asks Redis (fixed for the token)."""
 
-    claims: AccessTokenClaims
+    claims: AccessTokenClaims | LeadTokenClaims
     signed: SignedPrincipal
     deny: tuple[str, ...]  # keys whose presence refuses the token
     refusals: tuple[Callable[[], KnowrithmError], ...]  # per deny key, then for valid-after
-    valid_after: tuple[str, float]
+    valid_after: tuple[str, float] | None  # None for lead tokens: there is no forced sign-out
     limits: tuple[Limit, ...]
+
+    @property
+    def is_lead(self) -> bool:
+        return self.signed.principal.kind == "lead"
 
 
 class VerifiedTokens:
