@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from knowrithm_common.events import agents, auth, gateway, ingestion
+from knowrithm_common.events import agents, auth, conversations, gateway, ingestion
 from knowrithm_common.events.envelope import EventData
 
-_CATALOGUES = (agents, auth, gateway, ingestion)
+_CATALOGUES = (agents, auth, conversations, gateway, ingestion)
 
 
 def registered_events() -> dict[str, type[EventData]]:

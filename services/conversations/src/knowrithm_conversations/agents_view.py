@@ -1,0 +1,101 @@
+"""Conversations' view of agents, kept from `events.agents.agent.*`: who answers, with which
+model, personality and languages (API keys are fetched when needed, never stored here)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from knowrithm_common.errors import Conflict, NotFound
+from knowrithm_common.events import EventEnvelope
+from knowrithm_common.events.agents import (
+    AgentCreatedV1,
+    AgentDeletedV1,
+    AgentRestoredV1,
+    AgentSnapshot,
+    AgentUpdatedV1,
+)
+from knowrithm_common.projections import upsert_if_newer
+from knowrithm_conversations.models import AgentView
+
+
+class AgentNotFound(NotFound):
+    code, message = "agent_not_found", "Agent not found"
+
+
+class AgentInactive(Conflict):
+    code = "agent_inactive"
+    message = "The agent is not active; an admin can set its status to active"
+
+
+class AgentNotConfigured(Conflict):
+    code = "agent_not_configured"
+    message = "The agent has no LLM settings; an admin should add settings for it or its company"
+
+
+async def get_agent(session: AsyncSession, *, company_id: uuid.UUID | None, agent_id: uuid.UUID) -> AgentView:
+    """A live agent of the company (any company when None); 404 otherwise."""
+    stmt = select(AgentView).where(AgentView.agent_id == agent_id, AgentView.deleted.is_(False))
+    if company_id is not None:
+        stmt = stmt.where(AgentView.company_id == company_id)
+    agent = await session.scalar(stmt)
+    if agent is None:
+        raise AgentNotFound()
+    return agent
+
+
+def ready_to_answer(agent: AgentView) -> AgentView:
+    """The agent if it can chat now; the reason it cannot otherwise."""
+    if agent.status != "active":
+        raise AgentInactive(f"The agent is {agent.status}; an admin can set its status to active")
+    if not agent.llm_provider or not agent.llm_model:
+        raise AgentNotConfigured()
+    return agent
+
+
+def _row(snapshot: AgentSnapshot, envelope: EventEnvelope, *, deleted: bool) -> dict[str, object]:
+    config = snapshot.configuration
+    return {
+        "agent_id": snapshot.agent_id,
+        "company_id": snapshot.company_id,
+        "name": snapshot.name,
+        "description": snapshot.description,
+        "avatar_url": snapshot.avatar_url,
+        "status": snapshot.status,
+        "deleted": deleted,
+        "personality_traits": dict(snapshot.personality_traits),
+        "languages": list(snapshot.languages),
+        "widget_config": dict(snapshot.widget_config),
+        "llm_provider": config.llm_provider if config else None,
+        "llm_model": config.llm_model if config else None,
+        "llm_api_base_url": config.llm_api_base_url if config else None,
+        "llm_temperature": config.llm_temperature if config else None,
+        "llm_max_tokens": config.llm_max_tokens if config else None,
+        "llm_params": dict(config.llm_additional_params) if config else {},
+        "updated_at": envelope.time,
+    }
+
+
+async def _apply(session: AsyncSession, envelope: EventEnvelope, *, deleted: bool) -> None:
+    snapshot = AgentSnapshot.model_validate(envelope.data)
+    row = _row(snapshot, envelope, deleted=deleted)
+    await upsert_if_newer(session, AgentView, key="agent_id", row=row, event_time=envelope.time)
+
+
+async def on_agent_changed(session: AsyncSession, envelope: EventEnvelope) -> None:
+    await _apply(session, envelope, deleted=False)
+
+
+async def on_agent_deleted(session: AsyncSession, envelope: EventEnvelope) -> None:
+    await _apply(session, envelope, deleted=True)
+
+
+HANDLERS: dict[str, Callable[[AsyncSession, EventEnvelope], Awaitable[None]]] = {
+    AgentCreatedV1.event_type: on_agent_changed,
+    AgentUpdatedV1.event_type: on_agent_changed,
+    AgentRestoredV1.event_type: on_agent_changed,
+    AgentDeletedV1.event_type: on_agent_deleted,
+}

@@ -1,0 +1,41 @@
+"""What the chat endpoints and the answerer share, built once per process (`app.state.chat`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request
+
+from knowrithm_common.db.session import Database
+from knowrithm_common.messaging.connection import NatsConnection
+from knowrithm_conversations.chat.history import History
+from knowrithm_conversations.chat.streams import StreamHub
+from knowrithm_conversations.config import ConversationsSettings
+
+
+@dataclass
+class ChatDeps:
+    db: Database
+    nats: NatsConnection
+    hub: StreamHub
+    history: History
+    settings: ConversationsSettings
+
+
+async def build_chat_deps(app: FastAPI) -> None:
+    """Lifespan hook: the stream hub (subscribed) and the history store."""
+    settings: ConversationsSettings = app.state.settings
+    hub = StreamHub(app.state.nats)
+    await hub.start()
+    history = History(app.state.redis, turns=settings.history_turns, ttl_seconds=settings.history_ttl_seconds)
+    app.state.chat = ChatDeps(
+        db=app.state.db, nats=app.state.nats, hub=hub, history=history, settings=settings
+    )
+
+
+async def close_chat_deps(app: FastAPI) -> None:
+    await app.state.chat.hub.stop()
+
+
+def get_chat(request: Request) -> ChatDeps:
+    return request.app.state.chat

@@ -1,0 +1,292 @@
+"""The AnswerMessage job: retrieve → prompt → LLM (streamed to every listener) → persist.
+
+Runs on whichever replica's answerer takes the job. Events go out on the conversation's
+stream subject as they happen. Provider failures become a failed answer with a reason the
+user can read (their question stays); a redelivered job whose answer is already final does
+nothing, and one interrupted mid-answer starts the answer again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from knowrithm_common.db.base import utcnow
+from knowrithm_common.events import EventEnvelope, new_event
+from knowrithm_common.events.conversations import AnswerMessage, MessageCreatedV1
+from knowrithm_common.messaging.jobs import JobContext
+from knowrithm_common.messaging.outbox import record_event
+from knowrithm_common.messaging.rpc import RpcFailed, RpcUnavailable, call
+from knowrithm_common.queries import INGESTION_SEARCH_SUBJECT, SearchReply, SearchRequest, agent_credentials
+from knowrithm_conversations.agents_view import AgentNotFound, get_agent
+from knowrithm_conversations.chat.deps import ChatDeps
+from knowrithm_conversations.chat.prompt import build_prompt, citations_of
+from knowrithm_conversations.chat.views import message_out
+from knowrithm_conversations.llm.base import ChatMessage, LlmError, LlmSpec, Passage, Prompt, Usage
+from knowrithm_conversations.llm.factory import create_llm
+from knowrithm_conversations.llm.offline import DONT_KNOW
+from knowrithm_conversations.models import AgentView, Conversation, Message, MessageStatus, platform
+
+logger = logging.getLogger(__name__)
+SOURCE = "conversations"
+
+ANSWERS = Counter("knowrithm_chat_answers_total", "Answers generated", ["outcome", "provider"])
+FIRST_TOKEN = Histogram(
+    "knowrithm_chat_first_token_seconds",
+    "Answer started to first token",
+    ["provider"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+TURN_SECONDS = Histogram(
+    "knowrithm_chat_turn_seconds",
+    "Question stored to answer complete",
+    ["provider"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+TOKENS = Counter("knowrithm_chat_tokens_total", "LLM tokens", ["direction", "provider"])
+LOCAL_PROVIDERS = frozenset({"offline"})
+
+
+class Turn:
+    """One answer in the making: the rows it reads and what it has produced so far."""
+
+    def __init__(self, deps: ChatDeps, job: AnswerMessage, company_id: uuid.UUID) -> None:
+        self.deps, self.job, self.company_id = deps, job, company_id
+        self.text: list[str] = []
+        self.first_token_ms: int | None = None
+        self.started = time.perf_counter()
+
+    async def emit(self, event: str, data: dict[str, Any]) -> None:
+        await self.deps.hub.publish(self.job.conversation_id, event, data)
+
+
+async def answer_message(deps: ChatDeps, envelope: EventEnvelope, ctx: JobContext) -> None:
+    """Handle one AnswerMessage job."""
+    job = AnswerMessage.model_validate(envelope.data)
+    loaded = await _begin(deps, job)
+    if loaded is None:
+        return
+    agent, question, passages_query = loaded
+    turn = Turn(deps, job, agent.company_id)
+    await turn.emit(
+        "started", {"conversation_id": str(job.conversation_id), "message_id": str(job.assistant_message_id)}
+    )
+    try:
+        passages = await _retrieve(deps, agent, passages_query)
+        async with deps.db.sessions() as session:
+            history = await deps.history.load(
+                session, job.conversation_id, exclude=[job.user_message_id, job.assistant_message_id]
+            )
+        prompt = build_prompt(agent, question=question, passages=passages, history=history)
+        usage = await _generate(turn, agent, prompt)
+    except LlmError as exc:
+        await _fail(turn, agent, exc.code, exc.reason)
+        return
+    except Exception:
+        if not ctx.final_attempt:
+            raise
+        logger.exception("answer %s failed on its last attempt", job.assistant_message_id)
+        await _fail(turn, agent, "answer_failed", "The answer could not be generated; please ask again")
+        return
+    await _complete(turn, agent, prompt, usage, question)
+
+
+async def _begin(deps: ChatDeps, job: AnswerMessage) -> tuple[AgentView, str, str] | None:
+    """Mark the answer streaming; None when there is nothing (left) to do."""
+    async with deps.db.session() as session, session.begin():
+        answer = await session.get(Message, job.assistant_message_id, with_for_update=True)
+        question = await session.get(Message, job.user_message_id)
+        conversation = await session.get(Conversation, job.conversation_id)
+        if answer is None or question is None or conversation is None:
+            return None
+        if answer.status in (MessageStatus.COMPLETE.value, MessageStatus.FAILED.value):
+            return None  # already answered: a redelivery
+        if conversation.deleted_at is not None or answer.deleted_at is not None:
+            answer.status, answer.error_code = MessageStatus.FAILED.value, "conversation_deleted"
+            return None
+        try:
+            agent = await get_agent(
+                session, company_id=conversation.company_id, agent_id=conversation.agent_id
+            )
+        except AgentNotFound:
+            answer.status, answer.error_code = MessageStatus.FAILED.value, "agent_not_found"
+            answer.error = "The agent was deleted before it could answer"
+            return None
+        answer.status, answer.content = MessageStatus.STREAMING.value, ""
+        return agent, question.content, question.content
+
+
+async def _retrieve(deps: ChatDeps, agent: AgentView, query: str) -> list[Passage]:
+    request = SearchRequest(
+        company_id=agent.company_id,
+        agent_id=agent.agent_id,
+        query=query[:4000],
+        limit=deps.settings.retrieval_limit,
+    )
+    try:
+        reply = await call(
+            deps.nats,
+            INGESTION_SEARCH_SUBJECT,
+            request,
+            SearchReply,
+            timeout=deps.settings.retrieval_timeout_seconds,
+        )
+    except RpcFailed as exc:
+        if exc.code == "agent_not_found":
+            return []  # ingestion has not heard of the agent yet: it has no knowledge
+        raise LlmError(
+            "Searching the agent's knowledge failed; please ask again", code="retrieval_failed"
+        ) from exc
+    except RpcUnavailable as exc:
+        raise LlmError(
+            "The agent's knowledge is not reachable right now; please ask again",
+            code="retrieval_unavailable",
+            retryable=True,
+        ) from exc
+    return [
+        Passage(
+            number=i,
+            content=r.content,
+            document_id=str(r.document_id),
+            document_name=r.document_name,
+            page=r.page,
+            chunk_id=str(r.id),
+            score=r.score,
+            source_url=r.source_url,
+        )
+        for i, r in enumerate(reply.results, start=1)
+    ]
+
+
+async def _spec(deps: ChatDeps, agent: AgentView) -> LlmSpec:
+    api_key = None
+    if agent.llm_provider not in LOCAL_PROVIDERS:
+        try:
+            reply = await agent_credentials(deps.nats, company_id=agent.company_id, agent_id=agent.agent_id)
+        except (RpcUnavailable, RpcFailed) as exc:
+            raise LlmError(
+                "The agent's settings could not be read; please ask again", code="settings_unavailable"
+            ) from exc
+        api_key = reply.llm_api_key
+    return LlmSpec(
+        provider=agent.llm_provider or "offline",
+        model=agent.llm_model or "",
+        base_url=agent.llm_api_base_url,
+        api_key=api_key,
+        params=dict(agent.llm_params or {}),
+        timeout=deps.settings.llm_timeout_seconds,
+    )
+
+
+async def _generate(turn: Turn, agent: AgentView, prompt: Prompt) -> Usage:
+    """Stream the answer's text to listeners; the usage at the end."""
+    provider = agent.llm_provider or "offline"
+    if not prompt.passages:
+        await _token(turn, DONT_KNOW, provider)  # nothing retrieved: no model may invent an answer
+        return Usage()
+    llm = create_llm(await _spec(turn.deps, agent))
+    usage = Usage()
+    try:
+        async for delta in llm.stream(prompt):
+            if delta.text:
+                await _token(turn, delta.text, provider)
+            if delta.done and delta.usage is not None:
+                usage = delta.usage
+    finally:
+        await llm.aclose()
+    return usage
+
+
+async def _token(turn: Turn, text: str, provider: str) -> None:
+    if turn.first_token_ms is None:
+        turn.first_token_ms = int((time.perf_counter() - turn.started) * 1000)
+        FIRST_TOKEN.labels(provider).observe(turn.first_token_ms / 1000)
+    turn.text.append(text)
+    await turn.emit("token", {"message_id": str(turn.job.assistant_message_id), "text": text})
+
+
+async def _complete(turn: Turn, agent: AgentView, prompt: Prompt, usage: Usage, question: str) -> None:
+    deps, job = turn.deps, turn.job
+    content = "".join(turn.text).strip()
+    citations, metadata = citations_of(content, prompt.passages)
+    provider = agent.llm_provider or "offline"
+    async with deps.db.session() as session, session.begin():
+        answer = await session.get(Message, job.assistant_message_id, with_for_update=True)
+        question_row = await session.get(Message, job.user_message_id)
+        if answer is None or question_row is None:
+            return
+        latency_ms = int((utcnow() - question_row.created_at).total_seconds() * 1000)
+        answer.content, answer.status, answer.citations = content, MessageStatus.COMPLETE.value, citations
+        answer.message_metadata = {**metadata, "context_used": len(prompt.passages)}
+        answer.input_tokens, answer.output_tokens = usage.input_tokens, usage.output_tokens
+        answer.latency_ms, answer.first_token_ms, answer.model_used = (
+            latency_ms,
+            turn.first_token_ms,
+            agent.llm_model,
+        )
+        await _count(session, answer, usage.input_tokens + usage.output_tokens)
+        await record_message_event(session, answer, turn.company_id)
+        out = message_out(answer)
+    ANSWERS.labels("completed", provider).inc()
+    TURN_SECONDS.labels(provider).observe(latency_ms / 1000)
+    TOKENS.labels("input", provider).inc(usage.input_tokens)
+    TOKENS.labels("output", provider).inc(usage.output_tokens)
+    await deps.history.append(
+        job.conversation_id,
+        ChatMessage(role="user", content=question),
+        ChatMessage(role="assistant", content=content),
+    )
+    await turn.emit("completed", {"conversation_id": str(job.conversation_id), "message": out})
+
+
+async def _count(session: AsyncSession, answer: Message, tokens: int) -> None:
+    conversation = await session.get(Conversation, answer.conversation_id, with_for_update=True)
+    if conversation is not None:
+        conversation.message_count += 1
+        conversation.total_tokens += tokens
+        conversation.last_activity = utcnow()
+
+
+async def record_message_event(session: AsyncSession, message: Message, company_id: uuid.UUID) -> None:
+    event = MessageCreatedV1(
+        message_id=message.id,
+        conversation_id=message.conversation_id,
+        agent_id=message.agent_id,
+        role=message.role,
+        status=message.status,
+        input_tokens=message.input_tokens,
+        output_tokens=message.output_tokens,
+        latency_ms=message.latency_ms,
+        first_token_ms=message.first_token_ms,
+        model=message.model_used,
+        citations=len(message.citations or []),
+        error_code=message.error_code,
+    )
+    await record_event(session, platform.outbox, new_event(event, source=SOURCE, company_id=company_id))
+
+
+async def _fail(turn: Turn, agent: AgentView, code: str, reason: str) -> None:
+    deps, job = turn.deps, turn.job
+    async with deps.db.session() as session, session.begin():
+        answer = await session.get(Message, job.assistant_message_id, with_for_update=True)
+        if answer is None:
+            return
+        answer.status, answer.error_code, answer.error = MessageStatus.FAILED.value, code, reason
+        answer.content = "".join(turn.text)
+        answer.model_used = agent.llm_model
+        await record_message_event(session, answer, turn.company_id)
+    ANSWERS.labels("failed", agent.llm_provider or "offline").inc()
+    await turn.emit(
+        "failed",
+        {
+            "conversation_id": str(job.conversation_id),
+            "message_id": str(job.assistant_message_id),
+            "error": code,
+            "message": reason,
+        },
+    )

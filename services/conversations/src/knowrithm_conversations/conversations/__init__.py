@@ -1,0 +1,1 @@
+"""Conversations and their messages: create, list, read, soft delete and restore."""

@@ -1,0 +1,123 @@
+"""Every query of conversations and messages; scoped by company (None: a super admin, every
+company) and, for callers who see only their own, by entity (`(entity_type, entity_id)`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from knowrithm_conversations.conversations.schemas import StatusFilter
+from knowrithm_conversations.models import AgentView, Conversation, EntityType, Message
+
+Entity = tuple[EntityType, uuid.UUID]
+
+
+def _scoped(stmt: Select[Any], company_id: uuid.UUID | None, entity: Entity | None) -> Select[Any]:
+    if company_id is not None:
+        stmt = stmt.where(Conversation.company_id == company_id)
+    if entity is not None:
+        stmt = stmt.where(Conversation.entity_type == entity[0].value, Conversation.entity_id == entity[1])
+    return stmt
+
+
+def _status(stmt: Select[Any], status: StatusFilter) -> Select[Any]:
+    if status is StatusFilter.ALL:
+        return stmt
+    if status is StatusFilter.DELETED:
+        return stmt.where(Conversation.only_deleted())
+    stmt = stmt.where(Conversation.not_deleted())
+    if status is StatusFilter.ARCHIVED:
+        return stmt.where(Conversation.status == "archived")
+    return stmt.where(Conversation.status != "archived")
+
+
+def conversations_query(
+    company_id: uuid.UUID | None, *, entity: Entity | None = None, agent_id: uuid.UUID | None = None,
+    status: StatusFilter = StatusFilter.ACTIVE,
+) -> Select[Any]:
+    """Conversations of the company (of one entity, one agent), most recently active first."""
+    stmt = _status(_scoped(select(Conversation), company_id, entity), status)
+    if agent_id is not None:
+        stmt = stmt.where(Conversation.agent_id == agent_id)
+    recent = func.coalesce(Conversation.last_activity, Conversation.created_at)
+    return stmt.order_by(recent.desc(), Conversation.id)
+
+
+async def get_conversation(
+    session: AsyncSession, conversation_id: uuid.UUID, company_id: uuid.UUID | None, *,
+    entity: Entity | None = None, deleted: bool = False, lock: bool = False,
+) -> Conversation | None:
+    """A live (or, with `deleted=True`, soft-deleted) conversation the scope allows."""
+    stmt = _scoped(select(Conversation).where(Conversation.id == conversation_id), company_id, entity)
+    stmt = stmt.where(Conversation.only_deleted() if deleted else Conversation.not_deleted())
+    if lock:
+        stmt = stmt.with_for_update(of=Conversation)
+    return await session.scalar(stmt)
+
+
+async def agents_by_id(session: AsyncSession, agent_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, AgentView]:
+    """The agents of these ids (deleted ones too: an old conversation still shows its agent's name)."""
+    ids = set(agent_ids)
+    if not ids:
+        return {}
+    agents = await session.scalars(select(AgentView).where(AgentView.agent_id.in_(ids)))
+    return {a.agent_id: a for a in agents}
+
+
+def messages_query(
+    company_id: uuid.UUID | None, *, conversation_id: uuid.UUID | None = None, entity: Entity | None = None,
+    deleted: bool = False,
+) -> Select[Any]:
+    """Messages of visible conversations, oldest first (deleted ones: most recently deleted first)."""
+    stmt = _scoped(select(Message).join(Conversation, Conversation.id == Message.conversation_id),
+                   company_id, entity)
+    if conversation_id is not None:
+        stmt = stmt.where(Message.conversation_id == conversation_id)
+    if deleted:
+        return stmt.where(Message.only_deleted()).order_by(Message.deleted_at.desc(), Message.id)
+    return stmt.where(Message.not_deleted()).order_by(Message.created_at, Message.id)
+
+
+async def get_message(
+    session: AsyncSession, message_id: uuid.UUID, company_id: uuid.UUID | None, *,
+    entity: Entity | None = None, deleted: bool,
+) -> Message | None:
+    """A live or soft-deleted message of a conversation the scope allows."""
+    stmt = _scoped(select(Message).join(Conversation, Conversation.id == Message.conversation_id)
+                   .where(Message.id == message_id), company_id, entity)
+    stmt = stmt.where(Message.only_deleted() if deleted else Message.not_deleted())
+    return await session.scalar(stmt)
+
+
+async def soft_delete_messages(session: AsyncSession, conversation_id: uuid.UUID, at: dt.datetime) -> int:
+    """Soft-delete the conversation's live messages at `at`; how many."""
+    result = await session.execute(
+        update(Message)
+        .where(Message.conversation_id == conversation_id, Message.not_deleted())
+        .values(deleted_at=at)
+        .returning(Message.id)
+    )
+    return len(result.scalars().all())
+
+
+async def restore_messages(
+    session: AsyncSession, conversation_id: uuid.UUID, *, deleted_at: dt.datetime | None = None
+) -> int:
+    """Restore the conversation's soft-deleted messages (only those deleted at `deleted_at` when given)."""
+    stmt = update(Message).where(Message.conversation_id == conversation_id, Message.only_deleted())
+    if deleted_at is not None:
+        stmt = stmt.where(Message.deleted_at == deleted_at)
+    result = await session.execute(stmt.values(deleted_at=None).returning(Message.id))
+    return len(result.scalars().all())
+
+
+async def count_live_messages(session: AsyncSession, conversation_id: uuid.UUID) -> int:
+    stmt = select(func.count()).select_from(Message).where(
+        Message.conversation_id == conversation_id, Message.not_deleted()
+    )
+    return int(await session.scalar(stmt) or 0)

@@ -1,0 +1,51 @@
+"""Conversations tests: the real API app on its own migrated database, with the embedded NATS
+and Redis; agents appear through the same events the agents service publishes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from knowrithm_common.db.migrations import upgrade
+from knowrithm_common.testing import KeyPair, assertion_headers, environment, running_app, service_env
+
+ASSERTION_KEYS = KeyPair.generate()
+
+
+@pytest.fixture(scope="session")
+def conversations_env(stack) -> dict[str, str]:
+    url = stack.create_database("conversations_service_tests")
+    upgrade(package="knowrithm_conversations", schema="conversations", url=url)
+    return service_env(database_url=url, nats_url=stack.nats_url, redis_url=stack.redis_url,
+                       assertion=ASSERTION_KEYS)
+
+
+@pytest.fixture(scope="module")
+async def client(conversations_env) -> AsyncIterator[httpx.AsyncClient]:
+    """The app, running for one test module (tests keep apart by using companies of their own):
+    starting and stopping its consumers for every test would cost seconds each."""
+    from knowrithm_conversations.main import create_app
+
+    with environment(conversations_env):
+        app = create_app()
+    async with running_app(app) as c:
+        c.app = app  # type: ignore[attr-defined]
+        yield c
+
+
+@pytest.fixture
+def signer():
+    return ASSERTION_KEYS.signer()
+
+
+@pytest.fixture
+def call(client, signer):
+    """call(method, path, principal=None, **kw): a request as the gateway would forward it."""
+
+    async def _call(method, path, principal=None, headers=None, **kw):
+        headers = {**assertion_headers(signer, principal), **(headers or {})}
+        return await client.request(method, path, headers=headers, **kw)
+
+    return _call
