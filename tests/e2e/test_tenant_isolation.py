@@ -32,6 +32,7 @@ BODIES = {
     ("POST", "/api/v1/agent/{agent_id}/clone"): {"name": "Stolen agent"},
     ("POST", "/api/v1/website/source/{source_id}/crawl"): {"max_pages": 1},
     ("POST", "/api/v1/sdk/website/source/{source_id}/crawl"): {"max_pages": 1},
+    ("POST", "/api/v1/conversation/{conversation_id}/chat"): {"message": "Show me your prices"},
 }
 
 
@@ -64,7 +65,15 @@ async def _knowledge(gateway, owner: Account, agent_id: str) -> dict[str, str]:
     r = await gateway.post("/api/v1/website/source", json={"agent_id": agent_id, "base_url": "http://127.0.0.5:9/"},
                            headers=owner.auth)
     assert r.status_code == 201, r.text
-    return {"document_id": document_id, "chunk_id": chunks[0]["id"], "source_id": r.json()["website_source"]["id"]}
+    source_id = r.json()["website_source"]["id"]
+    r = await gateway.post("/api/v1/conversation", json={"agent_id": agent_id}, headers=owner.auth)
+    assert r.status_code == 201, r.text
+    conversation_id = r.json()["conversation"]["id"]
+    r = await gateway.post(f"/api/v1/conversation/{conversation_id}/chat?wait=true", json={"message": "Prices?"},
+                           headers=owner.auth, timeout=60)
+    assert r.status_code == 200, r.text
+    return {"document_id": document_id, "chunk_id": chunks[0]["id"], "source_id": source_id,
+            "conversation_id": conversation_id, "message_id": r.json()["message"]["id"]}
 
 
 def _ids(owner: Account, owner_key: dict[str, str]) -> dict[str, str]:
@@ -72,6 +81,8 @@ def _ids(owner: Account, owner_key: dict[str, str]) -> dict[str, str]:
             "settings_id": owner_key["settings_id"], "agent_id": owner_key["agent_id"],
             "name": owner_key["agent_name"], "document_id": owner_key["document_id"],
             "chunk_id": owner_key["chunk_id"], "source_id": owner_key["source_id"],
+            "conversation_id": owner_key["conversation_id"], "message_id": owner_key["message_id"],
+            "entity_id": owner.user["id"],
             # No identity operation creates a task; the status route must still not answer for one.
             "task_id": str(uuid.uuid4())}
 
@@ -110,7 +121,7 @@ async def test_another_companys_ids_answer_like_ids_that_do_not_exist(gateway, t
 
 
 async def test_the_owner_still_sees_its_data_after_the_attempts(gateway, tenants):
-    owner, _, _, _ = tenants
+    owner, owner_key, _, _ = tenants
     r = await gateway.get(f"/api/v1/user/{owner.user['id']}", headers=owner.auth)
     assert r.status_code == 200, r.text
     company = (await gateway.get("/api/v1/company", headers=owner.auth)).json()
@@ -125,3 +136,6 @@ async def test_the_owner_still_sees_its_data_after_the_attempts(gateway, tenants
     assert chunks["pagination"]["total"] == 1
     sources = (await gateway.get("/api/v1/website/source", headers=owner.auth)).json()["website_sources"]
     assert len(sources) == 1 and sources[0]["is_active"]
+    conversation = (await gateway.get(f"/api/v1/conversation/{owner_key['conversation_id']}/messages",
+                                      headers=owner.auth)).json()
+    assert [m["role"] for m in conversation["messages"]] == ["user", "assistant"]

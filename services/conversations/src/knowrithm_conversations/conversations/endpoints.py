@@ -123,6 +123,7 @@ async def list_entity_conversations(
 ) -> ConversationList:
     """One user's or lead's conversations (admins: anyone in the company; others: only themselves)."""
     viewer = service.entity_view(caller, (entity_type, entity_id))
+    await service.require_entity(session, viewer)
     return await _list(session, viewer, page, status=status)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_common.db.base import utcnow
@@ -108,6 +109,23 @@ def entity_view(principal: Principal, entity: Entity) -> Viewer:
     if not sees_company(principal) and entity_of(principal) != entity:
         raise EntityNotFound()
     return Viewer(scope_of(principal), entity)
+
+
+async def require_entity(session: AsyncSession, viewer: Viewer) -> None:
+    """404 unless the entity has a conversation (live or deleted) in the viewer's scope.
+
+    An admin asking for an id that is no one in their company learns nothing: the answer is the
+    same as for an id that exists nowhere.
+    """
+    if viewer.entity is None:
+        return
+    entity_type, entity_id = viewer.entity
+    stmt = select(Conversation.id).where(Conversation.entity_type == entity_type.value,
+                                         Conversation.entity_id == entity_id).limit(1)
+    if viewer.company_id is not None:
+        stmt = stmt.where(Conversation.company_id == viewer.company_id)
+    if await session.scalar(stmt) is None:
+        raise EntityNotFound()
 
 
 async def _record(
