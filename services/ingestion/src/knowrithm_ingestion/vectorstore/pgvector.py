@@ -151,6 +151,7 @@ class PgVectorStore:
             "documents": list(query.document_ids or []),
             "vector": Vector(list(query.vector)),
             "terms": keyword_query(query.text),
+            "all_terms": keyword_query(query.text, operator="and"),
             "phrase": query.text[:1000],
             "k": candidates,
         }
@@ -188,21 +189,33 @@ class PgVectorStore:
         if query.document_ids is not None:
             scope += " AND document_id = ANY(:documents)"
         # MATERIALIZED: each side is computed once with its own LIMIT, and the vector side is
-        # re-sorted afterwards because relaxed_order may return slightly out of order. A passage
-        # holding the query as a phrase ranks above every passage that only shares words with it
-        # (Postgres ranks have no IDF: without it a quoted sentence could lose to shorter texts).
+        # re-sorted afterwards because relaxed_order may return slightly out of order. Keywords:
+        # passages holding every term come first (a phrase match above those), and only when
+        # they are fewer than k are passages sharing some terms ranked too — an OR of common
+        # words matches most of a large agent, and ranking all of them is the slow part.
+        # (Postgres ranks have no IDF: without these tiers a quoted sentence could lose to
+        # shorter texts sharing its common words.)
         return f"""
             WITH vec AS MATERIALIZED (
                 SELECT id, {expression} <=> CAST(:vector AS {cast}) AS distance
                 FROM {self._table} WHERE {scope}
                 ORDER BY distance LIMIT :k
-            ), kw AS MATERIALIZED (
+            ), kw_all AS MATERIALIZED (
                 SELECT id, ts_rank(content_tsv, q, 1)
-                    + CASE WHEN content_tsv @@ p THEN 1 ELSE 0 END AS rank
-                FROM {self._table}, websearch_to_tsquery('{TS_CONFIG}', :terms) AS q,
+                    + CASE WHEN content_tsv @@ p THEN 1 ELSE 0 END + 1 AS rank
+                FROM {self._table}, websearch_to_tsquery('{TS_CONFIG}', :all_terms) AS q,
                     phraseto_tsquery('{TS_CONFIG}', :phrase) AS p
                 WHERE {scope} AND content_tsv @@ q
                 ORDER BY rank DESC LIMIT :k
+            ), kw_any AS MATERIALIZED (
+                SELECT id, ts_rank(content_tsv, q, 1) AS rank
+                FROM {self._table}, websearch_to_tsquery('{TS_CONFIG}', :terms) AS q
+                WHERE (SELECT count(*) FROM kw_all) < :k AND {scope} AND content_tsv @@ q
+                ORDER BY rank DESC LIMIT :k
+            ), kw AS (
+                SELECT id, rank FROM kw_all
+                UNION ALL
+                SELECT id, rank FROM kw_any WHERE id NOT IN (SELECT id FROM kw_all)
             )
             SELECT v.id, v.agent_id, v.document_id, v.chunk_index, v.page, v.content, vec.distance, kw.rank
             FROM (SELECT id FROM vec UNION SELECT id FROM kw) AS found
@@ -281,8 +294,8 @@ def _row(record: VectorRecord) -> dict[str, Any]:
     }
 
 
-def keyword_query(question: str) -> str:
-    """A websearch_to_tsquery input OR-ing the question's words.
+def keyword_query(question: str, *, operator: str = "or") -> str:
+    """A websearch_to_tsquery input OR-ing (or AND-ing) the question's words.
 
     websearch_to_tsquery ANDs words by default, and a question rarely has all its words in one
     passage; OR-ing them and ranking with ts_rank (which rewards distinct matched words more
@@ -290,7 +303,8 @@ def keyword_query(question: str) -> str:
     the configuration; quoting each term keeps `-` or `or` in the text from acting as operators.
     """
     terms = dict.fromkeys(term.lower() for term in TERM.findall(question))
-    return " or ".join(f'"{term}"' for term in list(terms)[:MAX_QUERY_TERMS])
+    joiner = " or " if operator == "or" else " "
+    return joiner.join(f'"{term}"' for term in list(terms)[:MAX_QUERY_TERMS])
 
 
 def _fuse(rows: Sequence[Any], *, alpha: float, limit: int) -> list[SearchHit]:
