@@ -8,18 +8,22 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from knowrithm_common.crypto import generate_key
 from knowrithm_common.db.migrations import upgrade
 from knowrithm_common.testing import KeyPair, assertion_headers, environment, running_app, service_env
 
 ASSERTION_KEYS = KeyPair.generate()
+LEAD_KEYS = KeyPair.generate()
 
 
 @pytest.fixture(scope="session")
 def conversations_env(stack) -> dict[str, str]:
     url = stack.create_database("conversations_service_tests")
     upgrade(package="knowrithm_conversations", schema="conversations", url=url)
+    # Leads' secrets: their email and phone are encrypted, their tokens signed (refused when unset).
+    secrets = {"ENCRYPTION_KEY": generate_key(), "KNOWRITHM_LEAD_TOKEN_PRIVATE_KEY": LEAD_KEYS.private_pem}
     return service_env(database_url=url, nats_url=stack.nats_url, redis_url=stack.redis_url,
-                       assertion=ASSERTION_KEYS)
+                       assertion=ASSERTION_KEYS, extra=secrets)
 
 
 @pytest.fixture(scope="module")

@@ -22,8 +22,14 @@ def api_key(owner: Principal, *, scopes: list[str] | None = None) -> Principal:
                      api_key_id=uuid.uuid4(), scopes=scopes if scopes is not None else ["read", "write"])
 
 
-def lead(company_id: uuid.UUID) -> Principal:
-    return Principal(kind="lead", lead_id=uuid.uuid4(), company_id=company_id, role="lead")
+async def lead(app, company_id: uuid.UUID) -> Principal:
+    """A registered widget visitor (a live lead row) and its principal."""
+    from knowrithm_conversations.models import Lead
+
+    lead_id = uuid.uuid4()
+    async with app.state.db.sessions() as session, session.begin():
+        session.add(Lead(id=lead_id, company_id=company_id, first_name="Visitor", consent_data_processing=True))
+    return Principal(kind="lead", lead_id=lead_id, company_id=company_id, role="lead")
 
 
 async def add_agent(app, company_id: uuid.UUID | None = None, status: str = "active", *,

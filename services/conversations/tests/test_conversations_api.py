@@ -248,7 +248,8 @@ async def test_malformed_ids_answer_422_and_unknown_ones_404(client, call):
 
 async def test_a_lead_sees_only_its_own_conversations(client, call):
     company_id, agent_id = await add_agent(client.app)
-    visitor, other_visitor, alice, boss = lead(company_id), lead(company_id), member(company_id), admin(company_id)
+    visitor, other_visitor = await lead(client.app, company_id), await lead(client.app, company_id)
+    alice, boss = member(company_id), admin(company_id)
     its_own = await start(call, visitor, agent_id)
     assert its_own["entity_type"] == "lead" and its_own["entity_id"] == str(visitor.lead_id)
     others = await start(call, other_visitor, agent_id)

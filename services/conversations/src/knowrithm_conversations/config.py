@@ -1,15 +1,29 @@
-"""Conversations settings: chat limits, history, retrieval and provider timeouts."""
+"""Conversations settings: chat limits, history, retrieval and provider timeouts, and the secrets
+of leads (ENCRYPTION_KEY for their email and phone at rest, the key that signs lead tokens)."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import ClassVar
+
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from knowrithm_common.crypto import SecretBox
+from knowrithm_common.leadtokens import LEAD_TOKEN_PRIVATE_KEY_ENV, LEAD_TOKEN_TTL_SECONDS, LeadTokenSigner
 from knowrithm_common.settings import BaseServiceSettings
 
 
 class ConversationsSettings(BaseServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CONVERSATIONS_", extra="ignore", populate_by_name=True)
+    secret_fields: ClassVar[tuple[str, ...]] = ("encryption_key", "knowrithm_lead_token_private_key")
+
+    # Fernet key(s), comma-separated newest first: leads' email and phone at rest.
+    encryption_key: SecretStr = Field(SecretStr(""), validation_alias="ENCRYPTION_KEY")
+    # Signs the lead token a widget visitor gets at registration (the gateway has the public key).
+    knowrithm_lead_token_private_key: SecretStr = Field(
+        SecretStr(""), validation_alias=LEAD_TOKEN_PRIVATE_KEY_ENV
+    )
+    lead_token_ttl_seconds: int = Field(LEAD_TOKEN_TTL_SECONDS, ge=60)
 
     # Longest user message accepted (characters).
     max_message_chars: int = 4000
@@ -30,3 +44,21 @@ class ConversationsSettings(BaseServiceSettings):
     # A blocking chat (`?wait=true` or Accept: text/event-stream) gives up after this long.
     chat_wait_seconds: float = 120.0
     base_url: str = Field("http://127.0.0.1:8543", validation_alias="BASE_URL")
+
+    @field_validator("knowrithm_lead_token_private_key")
+    @classmethod
+    def _readable_lead_key(cls, value: SecretStr) -> SecretStr:
+        # A key that is set but unreadable is a deployment mistake: refuse to start.
+        if value.get_secret_value().strip():
+            LeadTokenSigner(value.get_secret_value())
+        return value
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _readable_encryption_key(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value().strip():
+            try:
+                SecretBox(value.get_secret_value())
+            except ValueError as exc:  # binascii.Error is a ValueError too
+                raise ValueError("ENCRYPTION_KEY must hold Fernet keys, comma-separated") from exc
+        return value

@@ -108,3 +108,61 @@ class AgentView(Base):  # type: ignore[misc, valid-type]
     llm_params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     event_time: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LeadStatus(StrEnum):
+    NEW = "new"
+    CONTACTED = "contacted"
+    QUALIFIED = "qualified"
+    CONVERTED = "converted"
+    LOST = "lost"
+
+
+class Lead(IdMixin, TimestampMixin, SoftDeleteMixin, Base):  # type: ignore[misc, valid-type]
+    """A widget visitor (or a prospect an admin recorded). Email and phone are encrypted at rest;
+    `email_hash` (an HMAC of the lower-cased email and the company) finds a lead by exact email."""
+
+    __tablename__ = "leads"
+    __table_args__ = (
+        Index("ix_leads_company_status", "company_id", "status"),
+        Index("ix_leads_company_email_hash", "company_id", "email_hash"),
+    )
+
+    company_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    agent_id: Mapped[uuid.UUID | None]  # None for leads an admin created
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str | None] = mapped_column(String(100))
+    email_encrypted: Mapped[str | None] = mapped_column(Text)
+    email_hash: Mapped[str | None] = mapped_column(String(64))
+    phone_encrypted: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default=LeadStatus.NEW.value)
+    source: Mapped[str | None] = mapped_column(String(100))
+    notes: Mapped[str | None] = mapped_column(Text)
+    consent_data_processing: Mapped[bool] = mapped_column(default=False)
+    consent_marketing: Mapped[bool] = mapped_column(default=False)
+    converted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_contacted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    lead_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, default=dict)
+    # The lead token minted at registration: revoked (by jti, until it expires) on delete and erase.
+    last_token_jti: Mapped[str | None] = mapped_column(String(64))
+    last_token_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    erased_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))  # GDPR erasure
+
+
+class Feedback(IdMixin, TimestampMixin, Base):  # type: ignore[misc, valid-type]
+    """A rating or thumbs (and an optional comment) on an answer, or on a whole conversation."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (Index("ix_feedback_conversation_created", "conversation_id", "created_at"),)
+
+    conversation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    message_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    company_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    agent_id: Mapped[uuid.UUID]
+    entity_type: Mapped[str] = mapped_column(String(20))  # who gave it: user | lead
+    entity_id: Mapped[uuid.UUID]
+    rating: Mapped[int | None] = mapped_column(Integer)
+    thumbs: Mapped[str | None] = mapped_column(String(10))
+    comment: Mapped[str | None] = mapped_column(Text)

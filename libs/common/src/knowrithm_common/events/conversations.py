@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -63,3 +63,68 @@ class AnswerMessage(JobData):
     conversation_id: uuid.UUID
     user_message_id: uuid.UUID
     assistant_message_id: uuid.UUID
+
+
+# --- leads and feedback. No personal data here (no names, emails or phones): events travel
+# to every consumer and outlive a GDPR erasure; ids and statuses are enough to count and link.
+
+
+class LeadRegisteredV1(EventData):
+    """A lead was recorded: a widget visitor registered (`channel` widget) or an admin added one."""
+
+    event_type: ClassVar[str] = "conversations.lead.registered.v1"
+
+    lead_id: uuid.UUID
+    agent_id: uuid.UUID | None = None
+    conversation_id: uuid.UUID | None = Field(None, description="the conversation started with it, if any")
+    channel: str = Field(description="widget | admin")
+    source: str | None = None
+    status: str
+    consent_marketing: bool = False
+
+
+class LeadUpdatedV1(EventData):
+    """A lead's details or status changed; `changed` names the fields, never their values."""
+
+    event_type: ClassVar[str] = "conversations.lead.updated.v1"
+
+    lead_id: uuid.UUID
+    status: str
+    previous_status: str
+    changed: list[str] = Field(default_factory=list)
+
+
+class LeadConvertedV1(EventData):
+    """A lead's status became `converted`."""
+
+    event_type: ClassVar[str] = "conversations.lead.converted.v1"
+
+    lead_id: uuid.UUID
+    agent_id: uuid.UUID | None = None
+    previous_status: str
+
+
+class LeadDeletedV1(EventData):
+    """A lead was deleted (soft), or erased with its conversations (`erased`, GDPR)."""
+
+    event_type: ClassVar[str] = "conversations.lead.deleted.v1"
+
+    lead_id: uuid.UUID
+    erased: bool = False
+    conversations_deleted: int = 0
+    messages_deleted: int = 0
+
+
+class FeedbackGivenV1(EventData):
+    """Feedback on an answer (`message_id`) or on a whole conversation; the comment itself stays home."""
+
+    event_type: ClassVar[str] = "conversations.feedback.given.v1"
+
+    feedback_id: uuid.UUID
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID | None = None
+    agent_id: uuid.UUID
+    entity_type: str
+    rating: int | None = Field(None, ge=1, le=5)
+    thumbs: Literal["up", "down"] | None = None
+    has_comment: bool = False

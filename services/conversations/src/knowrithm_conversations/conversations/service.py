@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_common.db.base import utcnow
-from knowrithm_common.errors import BadRequest, Forbidden, NotFound
+from knowrithm_common.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from knowrithm_common.events import Actor, EventData, new_event
 from knowrithm_common.events.conversations import (
     ConversationCreatedV1,
@@ -28,7 +28,7 @@ from knowrithm_conversations.agents_view import get_agent
 from knowrithm_conversations.conversations import repository as repo
 from knowrithm_conversations.conversations.repository import Entity
 from knowrithm_conversations.conversations.schemas import NewConversation
-from knowrithm_conversations.models import AgentView, Conversation, EntityType, Message, platform
+from knowrithm_conversations.models import AgentView, Conversation, EntityType, Lead, Message, platform
 
 SOURCE = "conversations"
 
@@ -83,6 +83,7 @@ async def get_visible_conversation(
     lock: bool = False,
 ) -> Conversation:
     """A conversation the caller may see (live, or soft-deleted with `deleted=True`); 404 otherwise."""
+    await require_live_lead(session, principal)
     viewer = viewer_of(principal)
     conversation = await repo.get_conversation(
         session, conversation_id, viewer.company_id, entity=viewer.entity, deleted=deleted, lock=lock
@@ -109,6 +110,19 @@ def entity_view(principal: Principal, entity: Entity) -> Viewer:
     if not sees_company(principal) and entity_of(principal) != entity:
         raise EntityNotFound()
     return Viewer(scope_of(principal), entity)
+
+
+class LeadGone(Unauthorized):
+    code, message = "lead_not_found", "This visitor's registration was deleted; register again"
+
+
+async def require_live_lead(session: AsyncSession, principal: Principal) -> None:
+    """A lead token of a deleted or erased lead acts on nothing (even if its revocation was missed)."""
+    if principal.kind != "lead" or principal.lead_id is None:
+        return
+    lead = await session.get(Lead, principal.lead_id)
+    if lead is None or lead.deleted_at is not None or lead.erased_at is not None:
+        raise LeadGone()
 
 
 async def require_entity(session: AsyncSession, viewer: Viewer) -> None:
@@ -139,6 +153,7 @@ async def create_conversation(
     session: AsyncSession, principal: Principal, body: NewConversation, *, actor: Actor | None
 ) -> tuple[Conversation, AgentView]:
     """Start a conversation of the caller's entity with a live agent of the caller's company."""
+    await require_live_lead(session, principal)
     entity_type, entity_id = entity_of(principal)
     agent = await get_agent(session, company_id=scope_of(principal), agent_id=body.agent_id)
     conversation = Conversation(
