@@ -6,7 +6,7 @@ ifeq ($(strip $(UV)),)
 UV := python3 -m uv
 endif
 
-.PHONY: up test down status logs bootstrap lint tesseract
+.PHONY: up test down status logs bootstrap lint tesseract chromium
 
 bootstrap:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv \
@@ -23,6 +23,14 @@ tesseract:
 		$$SUDO apt-get install -y -qq tesseract-ocr >/dev/null 2>&1 \
 		|| { $$SUDO apt-get update -qq >/dev/null 2>&1 && $$SUDO apt-get install -y -qq tesseract-ocr >/dev/null; }
 
+# The widget's browser test (tests/e2e/test_widget_browser.py) drives Debian's Chromium through
+# Playwright (executable_path=/usr/bin/chromium): no browser download. Installed with apt-get.
+chromium:
+	@echo "installing chromium (the widget's headless browser test)"
+	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y -qq chromium >/dev/null 2>&1 \
+		|| { $$SUDO apt-get update -qq >/dev/null 2>&1 && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
 up: bootstrap
 	@$(UV) run --frozen knowrithm-stack up
 
@@ -35,7 +43,9 @@ status: bootstrap
 logs: bootstrap
 	@$(UV) run --frozen knowrithm-stack logs $(SERVICE)
 
+# The widget's browser test needs Chromium; only the test suite does, so `make up` never installs it.
 test: bootstrap
+	@[ -x /usr/bin/chromium ] || $(MAKE) --no-print-directory chromium
 	@$(UV) run --frozen ruff check --quiet .
 	@$(UV) run --frozen pytest -q
 

@@ -33,6 +33,11 @@ BODIES = {
     ("POST", "/api/v1/website/source/{source_id}/crawl"): {"max_pages": 1},
     ("POST", "/api/v1/sdk/website/source/{source_id}/crawl"): {"max_pages": 1},
     ("POST", "/api/v1/conversation/{conversation_id}/chat"): {"message": "Show me your prices"},
+    ("POST", "/api/v1/agent/{agent_id}/test"): {"query": "Show me your prices"},
+    ("PUT", "/api/v1/lead/{lead_id}"): {"status": "lost"},
+    ("PUT", "/api/v1/sdk/lead/{lead_id}"): {"status": "lost"},
+    ("POST", "/api/v1/message/{message_id}/feedback"): {"thumbs": "down"},
+    ("POST", "/api/v1/conversation/{conversation_id}/feedback"): {"rating": 1},
 }
 
 
@@ -51,6 +56,10 @@ async def tenants(platform):
         owner_key["settings_id"] = settings["id"]
         owner_key["agent_id"], owner_key["agent_name"] = agent_id, r.json()["name"]
         owner_key.update(await _knowledge(gateway, owner, agent_id))
+        r = await gateway.post("/api/v1/lead", json={"first_name": "Owner's lead", "email": "lead@example.com"},
+                               headers=owner.auth)
+        assert r.status_code == 201, r.text
+        owner_key["lead_id"] = r.json()["lead"]["id"]
     return owner, owner_key, intruder, intruder_key
 
 
@@ -82,7 +91,7 @@ def _ids(owner: Account, owner_key: dict[str, str]) -> dict[str, str]:
             "name": owner_key["agent_name"], "document_id": owner_key["document_id"],
             "chunk_id": owner_key["chunk_id"], "source_id": owner_key["source_id"],
             "conversation_id": owner_key["conversation_id"], "message_id": owner_key["message_id"],
-            "entity_id": owner.user["id"],
+            "entity_id": owner.user["id"], "lead_id": owner_key["lead_id"],
             # No identity operation creates a task; the status route must still not answer for one.
             "task_id": str(uuid.uuid4())}
 

@@ -18,12 +18,16 @@ from knowrithm_common.messaging.jobs import JobWorker
 from knowrithm_common.service import Background, ServiceSpec, create_service_app
 from knowrithm_common.tasks import tasks_router
 from knowrithm_conversations import agents_view
+from knowrithm_conversations.agent_test.endpoints import router as agent_test_router
 from knowrithm_conversations.chat.deps import build_chat_deps, close_chat_deps
 from knowrithm_conversations.chat.endpoints import router as chat_router
 from knowrithm_conversations.chat.pipeline import answer_message
 from knowrithm_conversations.config import ConversationsSettings
 from knowrithm_conversations.conversations.endpoints import router as conversations_router
+from knowrithm_conversations.feedback.endpoints import router as feedback_router
+from knowrithm_conversations.leads.endpoints import router as leads_router
 from knowrithm_conversations.models import SCHEMA, platform
+from knowrithm_conversations.widget.endpoints import router as widget_router
 
 ANSWERER = "conversations-answerer"
 
@@ -59,7 +63,8 @@ def create_app(settings: ConversationsSettings | None = None) -> FastAPI:
         name="conversations",
         schema=SCHEMA,
         outbox=platform.outbox,
-        routers=[conversations_router, chat_router, tasks_router(platform.tasks)],
+        routers=[conversations_router, chat_router, tasks_router(platform.tasks), widget_router,
+                 agent_test_router, leads_router, feedback_router],
         consumers=background,
         on_startup=[build_chat_deps],
         on_shutdown=[close_chat_deps],

@@ -8,7 +8,9 @@ policy (policies.py) decides. Only then is the identity assertion attached and f
 
 A lead token (a widget visitor's) comes as a Bearer token too; it counts in its lead's bucket
 and, like any anonymous visitor, in its client IP's anonymous bucket, and it may call only
-public operations and those that declare `lead=True`.
+public operations and those that declare `lead=True`. On a lead-allowed SSE stream the token
+may come as `?access_token=` instead (a browser's EventSource sends no headers); the gateway
+cuts it from the query before forwarding (auth.take_query_bearer).
 """
 
 from __future__ import annotations
@@ -23,7 +25,14 @@ from knowrithm_common.identity import AssertionSigner, Principal, scopes_grant
 from knowrithm_common.leadtokens import is_lead_token
 from knowrithm_common.tokens import credential_hash
 from knowrithm_gateway.apikeys import ApiKeys, InvalidApiKey
-from knowrithm_gateway.auth import CompanyDisabled, InvalidToken, TokenVerifier, bearer_token, refusal
+from knowrithm_gateway.auth import (
+    CompanyDisabled,
+    InvalidToken,
+    TokenVerifier,
+    bearer_token,
+    refusal,
+    take_query_bearer,
+)
 from knowrithm_gateway.guard import DENIED, RECORD_STALE, REFUSED, Answer, Check, Guard
 from knowrithm_gateway.headers import Incoming
 from knowrithm_gateway.policies import AUTH_RATE, Access, Operation, resource_of
@@ -104,9 +113,11 @@ class Gate:
         """The identity assertion for this request, once every check passed."""
         ip = self._addresses.of(scope, incoming.forwarded_for)
         exchange.client_ip = ip
-        if incoming.authorization and not operation.opaque_bearer:
+        from_query = take_query_bearer(scope, lead_allowed=operation.lead)  # always cut from the query
+        authorization = incoming.authorization or from_query
+        if authorization and not operation.opaque_bearer:
             exchange.credential = "user"
-            signed = await self._bearer(incoming.authorization, ip, operation, exchange)
+            signed = await self._bearer(authorization, ip, operation, exchange)
         elif incoming.api_key is not None or incoming.api_secret is not None:
             exchange.credential = "api_key"
             signed = await self._api_key(incoming, ip, self._per_ip(ip, operation), exchange)

@@ -17,9 +17,11 @@ from __future__ import annotations
 import functools
 import logging
 from typing import Any
+from urllib.parse import unquote_plus
 
 import jwt
 from pydantic import ValidationError
+from starlette.types import Scope
 
 from knowrithm_common.errors import KnowrithmError, Unauthorized
 from knowrithm_common.identity import Principal, Role
@@ -187,6 +189,35 @@ def principal_from_claims(claims: AccessTokenClaims) -> Principal:
         kind="user", company_id=claims.company_id, user_id=claims.sub, role=role,
         scopes=claims.scopes, impersonator_id=claims.imp,
     )
+
+
+QUERY_TOKEN = b"access_token"
+STREAM_SUFFIX = "/messages/stream"
+
+
+def take_query_bearer(scope: Scope, *, lead_allowed: bool) -> str | None:
+    """`Bearer <token>` from `?access_token=` on a lead-allowed SSE stream; the parameter is removed.
+
+    A browser's EventSource cannot send headers, so the widget's stream may carry its token in
+    the query, on that one kind of operation only (GET …/messages/stream that admits leads).
+    The parameter is cut from the query string before anything else reads it, so the token
+    never reaches the upstream (or its logs and traces); the gateway logs paths, never queries.
+    """
+    if not (lead_allowed and scope["method"] == "GET" and scope["path"].endswith(STREAM_SUFFIX)):
+        return None
+    query: bytes = scope.get("query_string", b"")
+    if QUERY_TOKEN not in query:
+        return None
+    kept: list[bytes] = []
+    found: str | None = None
+    for part in query.split(b"&"):
+        name, _, value = part.partition(b"=")
+        if name == QUERY_TOKEN:
+            found = unquote_plus(value.decode("latin-1"))
+        else:
+            kept.append(part)
+    scope["query_string"] = b"&".join(kept)
+    return f"Bearer {found}" if found else None
 
 
 def bearer_token(authorization: str | None) -> str | None:

@@ -46,7 +46,7 @@ class GatewaySettings(BaseServiceSettings):
 
     # Keep-alive pool to the upstreams. The idle limit must stay below uvicorn's own
     # keep-alive (5 s) or a POST could be written to a socket the service is closing.
-    pool_size: int = 256
+    pool_size: int = 2048  # open SSE streams each hold one upstream connection
     pool_keepalive_seconds: float = 4.0
 
     # Comma-separated origins; empty means "*" (without credentials) in development, none else.

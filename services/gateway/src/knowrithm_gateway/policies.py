@@ -70,6 +70,7 @@ RESOURCES: tuple[tuple[str, str], ...] = (
     (f"{V1}/lead", "leads"),
     (f"{V1}/sdk/lead", "leads"),
     ("/widget.js", "widget"),
+    (f"{V1}/widget", "widget"),
     (f"{V1}/document", "documents"),
     (f"{V1}/search", "documents"),
     (f"{V1}/search/database", "databases"),
@@ -138,7 +139,7 @@ def _op(
     max_body: int | None = JSON_BODY_BYTES, lead: bool = False,
 ) -> Operation:
     return Operation(
-        method, path if path.startswith("/widget") else V1 + path, access,
+        method, path if path == "/widget.js" else V1 + path, access,
         roles=frozenset(roles) if roles is not None else None, scope=scope, rate=rate,
         opaque_bearer=opaque_bearer, tenant_scoped=tenant_scoped, max_body=max_body, lead=lead,
     )
@@ -281,31 +282,55 @@ OPERATIONS: tuple[Operation, ...] = (
     authenticated("POST", "/sdk/website/source/{source_id}/crawl", roles=ADMINS),
     authenticated("DELETE", "/sdk/website/source/{source_id}", roles=ADMINS),
     public("POST", "/website/handshake"),
-    # --- conversations and messages (the service scopes each to its owner, or the company's admins)
-    authenticated("POST", "/conversation"),
+    # --- conversations and messages (the service scopes each to its owner, or the company's admins;
+    # a lead token reaches only its own conversations, through the operations marked lead=True)
+    authenticated("POST", "/conversation", lead=True),
     authenticated("GET", "/conversation"),
-    authenticated("GET", "/conversation/entity"),
+    authenticated("GET", "/conversation/entity", lead=True),
     authenticated("GET", "/conversation/entity/{entity_id}"),
     authenticated("GET", "/conversation/agent/{agent_id}"),
     authenticated("GET", "/conversation/deleted"),
-    authenticated("GET", "/conversation/{conversation_id}"),
+    authenticated("GET", "/conversation/{conversation_id}", lead=True),
     authenticated("DELETE", "/conversation/{conversation_id}"),
     authenticated("PATCH", "/conversation/{conversation_id}/restore"),
-    authenticated("GET", "/conversation/{conversation_id}/messages"),
+    authenticated("GET", "/conversation/{conversation_id}/messages", lead=True),
     authenticated("DELETE", "/conversation/{conversation_id}/messages"),
     authenticated("PATCH", "/conversation/{conversation_id}/message/restore-all"),
-    authenticated("GET", "/conversation/{conversation_id}/messages/stream"),
-    authenticated("POST", "/conversation/{conversation_id}/chat"),
+    authenticated("GET", "/conversation/{conversation_id}/messages/stream", lead=True),
+    authenticated("POST", "/conversation/{conversation_id}/chat", lead=True),
     authenticated("GET", "/message/deleted"),
     authenticated("DELETE", "/message/{message_id}"),
     authenticated("PATCH", "/message/{message_id}/restore"),
+    # --- feedback on an answer or a conversation (whoever sees it, leads too); members list it
+    authenticated("POST", "/message/{message_id}/feedback", lead=True),
+    authenticated("POST", "/conversation/{conversation_id}/feedback", lead=True),
+    authenticated("GET", "/conversation/{conversation_id}/feedback"),
+    # --- leads: the widget registers visitors (public, limited per client IP like any anonymous
+    # caller); members read the company's leads, admins change, export (GDPR) and erase them
+    public("POST", "/lead/register"),
+    authenticated("POST", "/lead", roles=ADMINS),
+    authenticated("GET", "/lead/company"),
+    authenticated("GET", "/lead/{lead_id}"),
+    authenticated("PUT", "/lead/{lead_id}", roles=ADMINS),
+    authenticated("DELETE", "/lead/{lead_id}", roles=ADMINS),
+    authenticated("GET", "/lead/{lead_id}/export", roles=ADMINS),
+    authenticated("DELETE", "/lead/{lead_id}/data", roles=ADMINS),
+    authenticated("POST", "/sdk/lead", roles=ADMINS),
+    authenticated("PUT", "/sdk/lead/{lead_id}", roles=ADMINS),
+    authenticated("DELETE", "/sdk/lead/{lead_id}", roles=ADMINS),
     # --- analytics (its endpoint requires the super_admin or admin role)
     authenticated("GET", "/admin/system-metric", roles=ADMINS, scope="admin"),
     # --- the gateway's task-status fan-out (each service scopes tasks by company)
     authenticated("GET", "/tasks/{task_id}/status"),
-    # --- the widget script is public. Other services declare their public operations (lead
-    # registration, the widget's agent read) when they build them: until then deny by default.
+    # --- the widget script is public
     public("GET", "/widget.js", tenant_scoped=False),
+    # --- the chat widget (conversations): an agent's public widget settings; test pages that embed
+    # the widget (made by admins, then public until they expire); an agent test runs one question
+    # through the chat pipeline, its answer lands in a task
+    public("GET", "/widget/agent/{agent_id}", tenant_scoped=False, lead=True),
+    authenticated("POST", "/test", roles=ADMINS),
+    public("GET", "/test/page/{token}", tenant_scoped=False),
+    authenticated("POST", "/agent/{agent_id}/test"),
 )
 
 

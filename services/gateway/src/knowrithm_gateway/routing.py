@@ -35,6 +35,10 @@ ROUTES: tuple[tuple[str, str, bool], ...] = (
     ("/api/v1/settings", "agents", False),
     ("/api/v1/sdk/settings", "agents", False),
     ("/api/v1/providers", "agents", False),
+    # An agent's test runs in conversations (the chat pipeline); `by-name` stays with agents
+    # even for an agent named "test".
+    ("/api/v1/agent/{agent_id}/test", "conversations", True),
+    ("/api/v1/agent/by-name", "agents", False),
     # conversations
     ("/api/v1/conversation", "conversations", False),
     ("/api/v1/message", "conversations", False),
@@ -42,6 +46,7 @@ ROUTES: tuple[tuple[str, str, bool], ...] = (
     ("/api/v1/sdk/lead", "conversations", False),
     ("/api/v1/test", "conversations", False),
     ("/widget.js", "conversations", True),
+    ("/api/v1/widget", "conversations", False),
     # ingestion
     ("/api/v1/document", "ingestion", False),
     ("/api/v1/search", "ingestion", False),

@@ -56,9 +56,10 @@ class AnswerFailed(KnowrithmError):
     status_code, code, message = 502, "answer_failed", "The agent could not answer"
 
 
-async def _store_question(
+async def store_question(
     session: Session, conversation: Conversation, text: str, caller: Principal, request: Request
 ) -> tuple[Message, Message]:
+    """Store the user's message and the pending answer, and queue the answer's job (with the commit)."""
     question = Message(
         id=uuid.uuid4(),
         conversation_id=conversation.id,
@@ -112,7 +113,7 @@ async def chat(
     ready_to_answer(
         await get_agent(session, company_id=conversation.company_id, agent_id=conversation.agent_id)
     )
-    question, answer = await _store_question(session, conversation, body.message, caller, request)
+    question, answer = await store_question(session, conversation, body.message, caller, request)
     accepted = {
         "status": "queued",
         "conversation_id": str(conversation.id),

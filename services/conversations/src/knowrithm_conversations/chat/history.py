@@ -36,10 +36,10 @@ class History:
         turns = await self._from_database(session, conversation_id, exclude)
         if turns:
             async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.delete(key).rpush(
-                    key, *[json.dumps({"role": t.role, "content": t.content}) for t in turns]
-                )
-                await pipe.expire(key, self.ttl).execute()
+                pipe.delete(key)
+                pipe.rpush(key, *[json.dumps({"role": t.role, "content": t.content}) for t in turns])
+                pipe.expire(key, self.ttl)
+                await pipe.execute()
         return turns
 
     async def _from_database(
@@ -64,8 +64,10 @@ class History:
         key = KEY.format(conversation_id=conversation_id)
         values = [json.dumps({"role": t.role, "content": t.content}) for t in turns]
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.rpushx(key, *values).ltrim(key, -self.size, -1)
-            await pipe.expire(key, self.ttl).execute()
+            pipe.rpushx(key, *values)
+            pipe.ltrim(key, -self.size, -1)
+            pipe.expire(key, self.ttl)
+            await pipe.execute()
 
     async def forget(self, conversation_id: uuid.UUID) -> None:
         await self.redis.delete(KEY.format(conversation_id=conversation_id))

@@ -23,6 +23,7 @@ from knowrithm_common.messaging.jobs import JobContext
 from knowrithm_common.messaging.outbox import record_event
 from knowrithm_common.messaging.rpc import RpcFailed, RpcUnavailable, call
 from knowrithm_common.queries import INGESTION_SEARCH_SUBJECT, SearchReply, SearchRequest, agent_credentials
+from knowrithm_conversations.agent_test.report import finish_test_task
 from knowrithm_conversations.agents_view import AgentNotFound, get_agent
 from knowrithm_conversations.chat.deps import ChatDeps
 from knowrithm_conversations.chat.prompt import build_prompt, citations_of
@@ -108,6 +109,8 @@ async def _begin(deps: ChatDeps, job: AnswerMessage) -> tuple[AgentView, str, st
             return None  # already answered: a redelivery
         if conversation.deleted_at is not None or answer.deleted_at is not None:
             answer.status, answer.error_code = MessageStatus.FAILED.value, "conversation_deleted"
+            answer.error = "The conversation was deleted before the agent could answer"
+            await finish_test_task(session, answer)
             return None
         try:
             agent = await get_agent(
@@ -116,6 +119,7 @@ async def _begin(deps: ChatDeps, job: AnswerMessage) -> tuple[AgentView, str, st
         except AgentNotFound:
             answer.status, answer.error_code = MessageStatus.FAILED.value, "agent_not_found"
             answer.error = "The agent was deleted before it could answer"
+            await finish_test_task(session, answer)
             return None
         answer.status, answer.content = MessageStatus.STREAMING.value, ""
         return agent, question.content, question.content
@@ -230,6 +234,7 @@ async def _complete(turn: Turn, agent: AgentView, prompt: Prompt, usage: Usage, 
             agent.llm_model,
         )
         await _count(session, answer, usage.input_tokens + usage.output_tokens)
+        await finish_test_task(session, answer)
         await record_message_event(session, answer, turn.company_id)
         out = message_out(answer)
     ANSWERS.labels("completed", provider).inc()
@@ -279,6 +284,7 @@ async def _fail(turn: Turn, agent: AgentView, code: str, reason: str) -> None:
         answer.status, answer.error_code, answer.error = MessageStatus.FAILED.value, code, reason
         answer.content = "".join(turn.text)
         answer.model_used = agent.llm_model
+        await finish_test_task(session, answer)
         await record_message_event(session, answer, turn.company_id)
     ANSWERS.labels("failed", agent.llm_provider or "offline").inc()
     await turn.emit(
