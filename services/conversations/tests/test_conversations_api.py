@@ -32,7 +32,9 @@ def ids(items):
 
 async def outbox_types(app, conversation_id):
     async with app.state.db.sessions() as session:
-        rows = await session.scalars(select(platform.outbox.c.envelope))
+        rows = await session.scalars(
+            select(platform.outbox.c.envelope).order_by(platform.outbox.c.created_at, platform.outbox.c.id)
+        )
         return [e["type"] for e in rows if e["data"].get("conversation_id") == conversation_id]
 
 
