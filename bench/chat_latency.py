@@ -51,7 +51,7 @@ def corpus(chunks: int, files: int = 10) -> list[bytes]:
             n = f * per_file + p
             paragraphs.append(
                 "".join(
-                    SENTENCE.format(n=n, b=n % 97, d=n % 28, item=ITEMS[n % 8], t=n % 13) for _ in range(12)
+                    SENTENCE.format(n=n, b=n % 97, d=n % 28, item=ITEMS[n % 8], t=n % 13) for _ in range(6)
                 )
             )
         out.append("\n\n".join(paragraphs).encode())
