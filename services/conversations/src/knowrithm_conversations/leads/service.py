@@ -40,6 +40,7 @@ from knowrithm_common.events.conversations import (
 from knowrithm_common.identity import Principal, Role
 from knowrithm_common.leadtokens import LeadTokenClaims, LeadTokenSigner
 from knowrithm_common.messaging.outbox import record_event
+from knowrithm_common.origins import origin_listed
 from knowrithm_common.tenancy import CompanyNotFound, scope_of
 from knowrithm_common.tokens import REVOKED_JTI_KEY
 from knowrithm_conversations.agents_view import AgentNotFound, get_agent
@@ -188,13 +189,9 @@ def _new_lead(company_id: uuid.UUID, body: NewLead | LeadRegistration, tools: Le
 
 
 def _origin_allowed(agent: AgentView, origin: str | None) -> bool:
-    allowed = (agent.widget_config or {}).get("allowed_origins")
-    if not allowed or origin is None:
-        return True  # no list: any site; no Origin: not a browser, nothing to check
-    if not isinstance(allowed, list):
-        return False
-    wanted = {str(o).strip().rstrip("/").lower() for o in allowed}
-    return "*" in wanted or origin.strip().rstrip("/").lower() in wanted
+    if origin is None:
+        return True  # no Origin: not a browser, nothing to check
+    return origin_listed(agent.widget_config, origin) is not False  # no list: any site
 
 
 async def _available_agent(session: AsyncSession, agent_id: uuid.UUID) -> AgentView:

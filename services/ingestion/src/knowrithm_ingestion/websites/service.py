@@ -20,6 +20,7 @@ from knowrithm_common.errors import BadRequest, Conflict, Forbidden, NotFound
 from knowrithm_common.events import Actor, new_event
 from knowrithm_common.events.ingestion import CrawlWebsite, PurgeWebsiteSource, WebsiteSourceRegisteredV1
 from knowrithm_common.messaging.outbox import record_event
+from knowrithm_common.origins import origin_listed
 from knowrithm_common.tasks import create_task
 from knowrithm_ingestion.agents_view import AgentNotFound, get_agent
 from knowrithm_ingestion.models import AgentView, WebsitePage, WebsiteSource, platform
@@ -265,11 +266,7 @@ async def _available_agent(session: AsyncSession, agent_id: uuid.UUID) -> AgentV
 
 
 def _origin_allowed(agent: AgentView, origin: str) -> bool:
-    allowed = (agent.widget_config or {}).get("allowed_origins") or []
-    if not isinstance(allowed, list):
-        return False
-    wanted = {str(o).strip().rstrip("/").lower() for o in allowed}
-    return "*" in wanted or origin.lower() in wanted
+    return origin_listed(agent.widget_config, origin) is True  # no list: only the agent's own sites
 
 
 async def _widget_source(session: AsyncSession, agent: AgentView, origin: str) -> WebsiteSource:
