@@ -4,6 +4,8 @@ heartbeats for long jobs, concurrency."""
 import asyncio
 import uuid
 
+from prometheus_client import REGISTRY
+
 from knowrithm_common.events import new_event
 from knowrithm_common.events.ingestion import ProcessDocument
 from knowrithm_common.messaging.jobs import JobWorker, PermanentJobError
@@ -126,3 +128,31 @@ async def test_jobs_run_concurrently_up_to_the_limit(nats):
     finally:
         await worker.stop()
     assert peak == 2
+
+
+async def test_queue_depth_gauge_counts_waiting_and_in_hand_jobs_then_drops_to_zero(nats):
+    release = asyncio.Event()
+
+    async def handler(envelope, ctx):
+        await release.wait()
+
+    worker, subject = _worker(nats, handler, concurrency=1)
+    worker.depth_interval = 0.1
+
+    async def depth_becomes(value):  # read as a Prometheus scrape would
+        for _ in range(200):
+            depth = REGISTRY.get_sample_value("knowrithm_jobs_pending", {"worker": worker.durable})
+            if depth == value:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"queue depth stayed {depth}, expected {value}")
+
+    await worker.start()
+    await worker.wait_subscribed()
+    try:
+        await _publish(nats, subject, count=3)
+        await depth_becomes(3)  # one in hand (unacked) + two waiting
+        release.set()
+        await depth_becomes(0)
+    finally:
+        await worker.stop()

@@ -5,7 +5,8 @@ Unlike event consumers, a job is not applied inside one transaction: processing 
 minutes and many short transactions. Handlers are idempotent instead (they replace what an
 interrupted run left), so a worker killed mid-job leaves work that the redelivery completes.
 While a handler runs, the message is kept in progress (`+WPI`) every third of `ack_wait`; if
-the worker dies, the heartbeats stop and JetStream redelivers after `ack_wait`.
+the worker dies, the heartbeats stop and JetStream redelivers after `ack_wait`. The queue depth
+(`knowrithm_jobs_pending`) is sampled from the consumer every `depth_interval` seconds.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ JOB_SECONDS = Histogram(
     buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800),
 )
 JOBS_RUNNING = Gauge("knowrithm_jobs_running", "Jobs being handled now", ["worker"])
+JOBS_PENDING = Gauge(
+    "knowrithm_jobs_pending", "Jobs queued for a worker: waiting plus delivered but not yet acked", ["worker"]
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,8 @@ class PermanentJobError(Exception):
 class JobWorker:
     """A durable pull consumer on the JOBS stream running up to `concurrency` jobs at once."""
 
+    depth_interval: float = 5.0  # seconds between queue-depth samples (knowrithm_jobs_pending)
+
     def __init__(
         self,
         *,
@@ -81,6 +87,7 @@ class JobWorker:
         self._slots = asyncio.Semaphore(self.concurrency)
         self._running: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
+        self._depth_task: asyncio.Task[None] | None = None
         self._sub: object | None = None
         self._stopping = False
         self._subscribed = asyncio.Event()
@@ -90,10 +97,15 @@ class JobWorker:
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"jobs-{self.durable}")
+        self._depth_task = asyncio.create_task(self._sample_depth(), name=f"jobs-depth-{self.durable}")
 
     async def stop(self) -> None:
         """Stop fetching; jobs in hand are cancelled and redelivered to another worker."""
         self._stopping = True
+        if self._depth_task is not None:  # it sleeps most of the time: cancel rather than wait
+            self._depth_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._depth_task
         if self._task is not None:
             await stop_task(self._task)
         for task in list(self._running):
@@ -128,6 +140,14 @@ class JobWorker:
             except Exception as exc:
                 logger.warning("job worker %s interrupted (%s); resubscribing", self.durable, exc)
                 await asyncio.sleep(1)
+
+    async def _sample_depth(self) -> None:
+        # The depth lives on the server: every replica of a worker reports the same value (dashboards: max).
+        while not self._stopping:
+            with contextlib.suppress(Exception):  # NATS away or consumer not created yet: keep last value
+                info = await self.nats.js.consumer_info(self.stream, self.durable)
+                JOBS_PENDING.labels(self.durable).set((info.num_pending or 0) + (info.num_ack_pending or 0))
+            await asyncio.sleep(self.depth_interval)
 
     async def _fetch_loop(self, sub: object) -> None:
         while not self._stopping:
