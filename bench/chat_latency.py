@@ -19,20 +19,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
 import psutil
+from platform_runner import offline_agent, running_platform
 
-from knowrithm_stack.launcher import Platform, Stack
-from knowrithm_stack.processes import PROCESSES
+from knowrithm_stack.launcher import Platform
 from knowrithm_stack.pytest_plugin import E2E_ENV
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "e2e"))
-from accounts import offline_settings, sign_up, super_admin_login
 
 SENTENCE = (
     "Section {n}: crane {n} at berth {b} is inspected on day {d}, and pallets of {item} "
@@ -64,34 +58,26 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def train(gateway: httpx.AsyncClient, platform: Platform, chunks: int) -> tuple[dict, str]:
-    account = await sign_up(gateway)
-    await offline_settings(gateway, account, await super_admin_login(gateway, platform.env), is_default=True)
-    agent_id = (await gateway.post("/api/v1/agent", json={"name": "Bench"}, headers=account.auth)).json()[
-        "id"
-    ]
-    for _ in range(200):
-        if (await gateway.get(f"/api/v1/document/agent/{agent_id}", headers=account.auth)).status_code == 200:
-            break
-        await asyncio.sleep(0.1)
+    auth, agent_id = await offline_agent(gateway, platform)
     ids = []
     for i, data in enumerate(corpus(chunks)):
         r = await gateway.post(
             "/api/v1/document/upload",
             data={"agent_id": agent_id},
             files=[("files", (f"port-{i}.txt", data, "text/plain"))],
-            headers=account.auth,
+            headers=auth,
         )
         ids.append(r.json()["documents"][0]["id"])
     total = 0
     for document_id in ids:
         for _ in range(1200):  # until processed (10 minutes at most)
-            doc = (await gateway.get(f"/api/v1/document/{document_id}", headers=account.auth)).json()
+            doc = (await gateway.get(f"/api/v1/document/{document_id}", headers=auth)).json()
             if doc["status"] in ("processed", "failed"):
                 break
             await asyncio.sleep(0.5)
         total += doc["chunk_count"] or 0
     print(f"indexed {total} chunks", flush=True)
-    return account.auth, agent_id
+    return auth, agent_id
 
 
 async def turn(gateway: httpx.AsyncClient, auth: dict, conversation_id: str, n: int) -> tuple[float, int]:
@@ -193,30 +179,8 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=10_000)
     parser.add_argument("--streams", type=int, default=1000)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="knowrithm-bench-") as tmp:
-        stack = Stack(
-            Path(tmp) / "stack",
-            ports=dict.fromkeys(("postgres", "nats", "nats-monitor", "redis"), 0),
-            durable=False,
-        )
-        stack.start(timeout=60)
-        try:
-            platform = Platform(
-                stack,
-                data_dir=Path(tmp) / "platform",
-                database_url=stack.create_database("bench"),
-                ports=dict.fromkeys((s.name for s in PROCESSES), 0),
-                strict_ports=(),
-                environ={**stack.environ, **E2E_ENV},
-            )
-            platform.start(timeout=120)
-            try:
-                asyncio.run(run(platform, args))
-            finally:
-                platform.stop()
-        finally:
-            stack.stop()
-
+    with running_platform(E2E_ENV) as platform:
+        asyncio.run(run(platform, args))
 
 if __name__ == "__main__":
     main()

@@ -16,19 +16,13 @@ import argparse
 import asyncio
 import datetime as dt
 import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
+from platform_runner import offline_agent, running_platform
 
 from knowrithm_ingestion import samples
-from knowrithm_stack.launcher import Platform, Stack
-from knowrithm_stack.processes import PROCESSES
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "e2e"))
-from accounts import offline_settings, sign_up, super_admin_login
+from knowrithm_stack.launcher import Platform
 
 PAGE = ("Section {n}. The harbour authority inspects cranes, pallets and cold storage on schedule {n}; "
         "every finding is logged with the berth number and the inspector's initials. ") * 12
@@ -37,25 +31,17 @@ PAGE = ("Section {n}. The harbour authority inspects cranes, pallets and cold st
 async def measure(platform: Platform, *, pages: int, runs: int) -> list[tuple[float, float, int]]:
     pdf = samples.make_pdf([PAGE.format(n=n) for n in range(1, pages + 1)])
     async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=60) as gateway:
-        account = await sign_up(gateway)
-        root = await super_admin_login(gateway, platform.env)
-        await offline_settings(gateway, account, root, is_default=True)
-        agent = (await gateway.post("/api/v1/agent", json={"name": "Bench"}, headers=account.auth)).json()
-        for _ in range(200):  # until ingestion has the agent in its projection
-            r = await gateway.get(f"/api/v1/document/agent/{agent['id']}", headers=account.auth)
-            if r.status_code == 200:
-                break
-            await asyncio.sleep(0.1)
+        auth, agent_id = await offline_agent(gateway, platform)
         results = []
         for run in range(runs):
             started = time.perf_counter()
-            r = await gateway.post("/api/v1/document/upload", data={"agent_id": agent["id"]},
+            r = await gateway.post("/api/v1/document/upload", data={"agent_id": agent_id},
                                    files=[("files", (f"manual-{run}.pdf", pdf, "application/pdf"))],
-                                   headers=account.auth)
+                                   headers=auth)
             assert r.status_code == 202, r.text
             document_id = r.json()["documents"][0]["id"]
             while True:
-                doc = (await gateway.get(f"/api/v1/document/{document_id}", headers=account.auth)).json()
+                doc = (await gateway.get(f"/api/v1/document/{document_id}", headers=auth)).json()
                 if doc["status"] in ("processed", "failed"):
                     break
                 await asyncio.sleep(0.05)
@@ -73,23 +59,8 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="knowrithm-bench-") as tmp:
-        ports = dict.fromkeys(("postgres", "nats", "nats-monitor", "redis"), 0)
-        stack = Stack(Path(tmp) / "stack", ports=ports, durable=False)
-        stack.start(timeout=60)
-        try:
-            platform = Platform(
-                stack, data_dir=Path(tmp) / "platform", database_url=stack.create_database("bench"),
-                ports=dict.fromkeys((s.name for s in PROCESSES), 0), strict_ports=(),
-                environ=dict(stack.environ),
-            )
-            platform.start(timeout=120)
-            try:
-                results = asyncio.run(measure(platform, pages=args.pages, runs=args.runs))
-            finally:
-                platform.stop()
-        finally:
-            stack.stop()
+    with running_platform() as platform:
+        results = asyncio.run(measure(platform, pages=args.pages, runs=args.runs))
     walls = [r[0] for r in results]
     print()
     print("| PDF | runs | upload→processed median | best | worst | chunks | target |")
