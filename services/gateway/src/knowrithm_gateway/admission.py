@@ -87,7 +87,7 @@ class Exchange:
             principal.user_id if principal else None,
             principal.api_key_id if principal else None,
             self.credential, method, self.label, status, round(seconds * 1000, 3),
-            self.rate_limited,
+            self.rate_limited, self.client_ip,
         )
 
 

@@ -41,6 +41,7 @@ class UsageRow(NamedTuple):
     status: int
     latency_ms: float
     rate_limited: bool
+    ip: str | None = None  # the client address as the gateway decided it
 
 
 class _Batch(NamedTuple):
@@ -116,7 +117,7 @@ class UsageRecorder:
                 "company_id": _text(row.company_id), "user_id": _text(row.user_id),
                 "api_key_id": _text(row.api_key_id), "credential": row.credential,
                 "method": row.method, "route": row.route, "status": row.status,
-                "latency_ms": row.latency_ms, "rate_limited": row.rate_limited,
+                "latency_ms": row.latency_ms, "rate_limited": row.rate_limited, "ip": row.ip,
             }
             for row in rows
         ]

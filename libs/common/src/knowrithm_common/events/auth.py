@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any, ClassVar
 
@@ -85,6 +86,11 @@ class ApiKeyCreatedV1(EventData):
     user_id: uuid.UUID
     name: str
     scopes: list[str]
+    # Added later (optional, so older events still read): what key analytics show and compare.
+    key_prefix: str | None = None
+    rate_limit_per_hour: int | None = None
+    rate_limit_per_day: int | None = None
+    expires_at: dt.datetime | None = None
 
 
 class ApiKeyRevokedV1(EventData):

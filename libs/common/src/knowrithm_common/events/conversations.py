@@ -23,6 +23,8 @@ class ConversationCreatedV1(EventData):
 
 
 class ConversationDeletedV1(EventData):
+    """A conversation was soft-deleted (restorable); its messages leave the analytics."""
+
     event_type: ClassVar[str] = "conversations.conversation.deleted.v1"
 
     conversation_id: uuid.UUID
@@ -30,6 +32,8 @@ class ConversationDeletedV1(EventData):
 
 
 class ConversationRestoredV1(EventData):
+    """A soft-deleted conversation was restored."""
+
     event_type: ClassVar[str] = "conversations.conversation.restored.v1"
 
     conversation_id: uuid.UUID

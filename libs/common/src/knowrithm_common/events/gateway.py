@@ -25,6 +25,7 @@ class ApiRequest(BaseModel):
     status: int
     latency_ms: float
     rate_limited: bool = False
+    ip: str | None = Field(None, description="the client address as the gateway decided it (added later)")
 
 
 class ApiRequestsRecordedV1(EventData):

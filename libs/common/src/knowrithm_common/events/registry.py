@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from knowrithm_common.events import agents, auth, conversations, gateway, ingestion
+from knowrithm_common.events import agents, analytics, auth, conversations, gateway, ingestion
 from knowrithm_common.events.envelope import EventData
 
-_CATALOGUES = (agents, auth, conversations, gateway, ingestion)
+_CATALOGUES = (agents, analytics, auth, conversations, gateway, ingestion)
 
 
 def registered_events() -> dict[str, type[EventData]]:
@@ -13,7 +13,12 @@ def registered_events() -> dict[str, type[EventData]]:
     found: dict[str, type[EventData]] = {}
     for module in _CATALOGUES:
         for value in vars(module).values():
-            if isinstance(value, type) and issubclass(value, EventData) and value is not EventData:
+            # concrete payloads only: bases such as EventData and JobData name no event type
+            if (
+                isinstance(value, type)
+                and issubclass(value, EventData)
+                and isinstance(getattr(value, "event_type", None), str)
+            ):
                 found[value.event_type] = value
     return found
 

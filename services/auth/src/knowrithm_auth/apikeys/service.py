@@ -87,7 +87,9 @@ async def create_key(
     session.add(key)
     await session.flush()
     event = ApiKeyCreatedV1(
-        api_key_id=key.id, company_id=key.company_id, user_id=key.user_id, name=key.name, scopes=key.scopes
+        api_key_id=key.id, company_id=key.company_id, user_id=key.user_id, name=key.name, scopes=key.scopes,
+        key_prefix=key.key_prefix, rate_limit_per_hour=key.rate_limit_per_hour,
+        rate_limit_per_day=key.rate_limit_per_day, expires_at=key.expires_at,
     )
     await record_event(
         session, platform.outbox, new_event(event, source=SOURCE, company_id=key.company_id, actor=actor)

@@ -1,0 +1,33 @@
+"""Jobs the analytics service runs on the JOBS work queue (webhook deliveries, exports)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from knowrithm_common.events.ingestion import JobData
+
+
+class DeliverWebhook(JobData):
+    """POST one event to one webhook, signed; retried with backoff until it succeeds or gives up."""
+
+    event_type: ClassVar[str] = "analytics.webhook.deliver.v1"
+
+    delivery_id: uuid.UUID
+    webhook_id: uuid.UUID
+    event: dict[str, Any] = Field(description="the event envelope, as published on EVENTS")
+
+
+class ExportData(JobData):
+    """Write a large export (conversations, leads, agents or usage; CSV or JSON) for download."""
+
+    event_type: ClassVar[str] = "analytics.export.run.v1"
+
+    task_id: uuid.UUID
+    export_type: str
+    format: str
+    start_date: dt.datetime | None = None
+    end_date: dt.datetime | None = None
