@@ -9,6 +9,7 @@ decrypt (key rotation, `MultiFernet`).
 from __future__ import annotations
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from pydantic import SecretStr
 
 
 class UndecryptableSecret(Exception):
@@ -46,3 +47,16 @@ def hint(secret: str | None) -> str | None:
 def generate_key() -> str:
     """A new random ENCRYPTION_KEY value."""
     return Fernet.generate_key().decode()
+
+
+def readable_fernet_keys(value: SecretStr) -> SecretStr:
+    """Settings validator of ENCRYPTION_KEY: empty, or Fernet keys a SecretBox can use.
+
+    A key that is set but unreadable is a deployment mistake: the service refuses to start.
+    """
+    if value.get_secret_value().strip():
+        try:
+            SecretBox(value.get_secret_value())
+        except ValueError as exc:  # binascii.Error is a ValueError too
+            raise ValueError("ENCRYPTION_KEY must hold Fernet keys, comma-separated") from exc
+    return value

@@ -7,6 +7,7 @@ NATS, outbox relay, consumers) and hands them out through `app.state`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -126,7 +127,11 @@ def _lifespan(
         try:
             yield
         finally:
-            for worker in reversed(background):
+            # Consumers and workers stop together (each finishes what it holds); the outbox
+            # relay last, so what they recorded while stopping is still published.
+            relay_last = [w for w in background if w is getattr(app.state, "outbox_relay", None)]
+            await asyncio.gather(*(w.stop() for w in reversed(background) if w not in relay_last))
+            for worker in relay_last:
                 await worker.stop()
             for hook in spec.on_shutdown:
                 await hook(app)

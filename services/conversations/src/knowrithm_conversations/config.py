@@ -8,7 +8,7 @@ from typing import ClassVar
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from knowrithm_common.crypto import SecretBox
+from knowrithm_common.crypto import readable_fernet_keys
 from knowrithm_common.leadtokens import LEAD_TOKEN_PRIVATE_KEY_ENV, LEAD_TOKEN_TTL_SECONDS, LeadTokenSigner
 from knowrithm_common.settings import BaseServiceSettings
 
@@ -53,12 +53,4 @@ class ConversationsSettings(BaseServiceSettings):
             LeadTokenSigner(value.get_secret_value())
         return value
 
-    @field_validator("encryption_key")
-    @classmethod
-    def _readable_encryption_key(cls, value: SecretStr) -> SecretStr:
-        if value.get_secret_value().strip():
-            try:
-                SecretBox(value.get_secret_value())
-            except ValueError as exc:  # binascii.Error is a ValueError too
-                raise ValueError("ENCRYPTION_KEY must hold Fernet keys, comma-separated") from exc
-        return value
+    _readable_encryption_key = field_validator("encryption_key")(readable_fernet_keys)
