@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from knowrithm_common.crypto import generate_key
 from knowrithm_common.db.migrations import upgrade
 from knowrithm_common.events import EventEnvelope
 from knowrithm_common.testing import KeyPair, environment, running_app, service_env
@@ -21,7 +22,11 @@ def analytics_env(stack, request):
     return service_env(
         database_url=url, nats_url=stack.nats_url, redis_url=stack.redis_url, assertion=KEYS,
         # Each module's app keeps its own position in the stream.
-        extra={"ANALYTICS_PROJECTIONS_CONSUMER": f"analytics-test-{uuid.uuid4().hex[:8]}"},
+        extra={
+            "ANALYTICS_PROJECTIONS_CONSUMER": f"analytics-test-{uuid.uuid4().hex[:8]}",
+            "ANALYTICS_WEBHOOKS_CONSUMER": f"analytics-webhooks-test-{uuid.uuid4().hex[:8]}",
+            "ENCRYPTION_KEY": generate_key(),
+        },
     )
 
 
