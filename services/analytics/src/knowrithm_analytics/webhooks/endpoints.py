@@ -1,0 +1,169 @@
+"""HTTP API of webhooks: a company's admins register URLs that receive chosen events, signed.
+
+Admins (API keys with the method's scope; `admin` to rotate a secret) manage their company's
+webhooks; super admins name the company with `?company_id=`. Another company's ids answer 404
+`webhook_not_found`. Any member may read the catalogue of event types.
+"""
+
+from __future__ import annotations
+
+import uuid
+from enum import Enum
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from knowrithm_analytics.models import Webhook
+from knowrithm_analytics.webhooks import repository as repo
+from knowrithm_analytics.webhooks import service
+from knowrithm_analytics.webhooks.catalogue import subscribable
+from knowrithm_analytics.webhooks.delivery import WebhookTools
+from knowrithm_analytics.webhooks.schemas import (
+    Deleted,
+    DeliveryAccepted,
+    DeliveryList,
+    DeliveryOut,
+    DeliveryStatus,
+    EventTypeList,
+    EventTypeOut,
+    WebhookCreate,
+    WebhookList,
+    WebhookOne,
+    WebhookOut,
+    WebhookUpdate,
+    WebhookWithSecret,
+)
+from knowrithm_common.db import RequestSession as Session
+from knowrithm_common.events.asyncapi import INTERNAL_EVENTS
+from knowrithm_common.identity import Principal, authenticated
+from knowrithm_common.pagination import PageParams, page_params, paginate
+from knowrithm_common.tenancy import actor_of, readers, scope_of, writers
+
+router = APIRouter()
+TAGS: list[str | Enum] = ["Webhooks"]
+PREFIX = "/api/v1/webhook"
+Caller = Annotated[Principal, Depends(authenticated)]
+Page = Annotated[PageParams, Depends(page_params)]
+
+
+def get_tools(request: Request) -> WebhookTools:
+    tools: WebhookTools = request.app.state.webhooks
+    return tools
+
+
+def company_of(
+    caller: Caller,
+    company_id: uuid.UUID | None = Query(None, description="super admins: the company (members: their own)"),
+) -> uuid.UUID | None:
+    """The company acted on: the caller's own; a super admin's choice (None: any company)."""
+    return company_id if caller.is_super_admin else scope_of(caller)
+
+
+Tools = Annotated[WebhookTools, Depends(get_tools)]
+Company = Annotated[uuid.UUID | None, Depends(company_of)]
+
+
+def _out(tools: WebhookTools, webhook: Webhook) -> WebhookOut:
+    return WebhookOut.of(webhook, secret_hint=service.secret_hint(tools, webhook))
+
+
+@router.get(f"{PREFIX}/event-types", response_model=EventTypeList, tags=TAGS, dependencies=readers)
+async def event_types() -> EventTypeList:
+    """The events a webhook can subscribe to, with the JSON schema of each one's `data`."""
+    return EventTypeList(
+        event_types=[
+            EventTypeOut(type=e.type, subject=e.subject, source=e.source, description=e.description,
+                         payload_schema=e.payload_schema())
+            for e in subscribable()
+        ],
+        not_subscribable=dict(INTERNAL_EVENTS),
+    )
+
+
+@router.post(PREFIX, status_code=201, response_model=WebhookWithSecret, tags=TAGS, dependencies=writers())
+async def create_webhook(
+    body: WebhookCreate, session: Session, caller: Caller, company: Company, tools: Tools
+) -> WebhookWithSecret:
+    """Register a webhook; the signing secret is in this answer only (admin)."""
+    webhook, secret = await service.create_webhook(
+        session, tools, company_id=company, body=body, created_by=caller.user_id
+    )
+    return WebhookWithSecret(webhook=_out(tools, webhook), secret=secret)
+
+
+@router.get(PREFIX, response_model=WebhookList, tags=TAGS, dependencies=writers("read"))
+async def list_webhooks(session: Session, company: Company, tools: Tools) -> WebhookList:
+    """The company's webhooks, oldest first (admin)."""
+    webhooks = await repo.list_webhooks(session, company)
+    return WebhookList(webhooks=[_out(tools, w) for w in webhooks], total=len(webhooks))
+
+
+@router.get(f"{PREFIX}/{{webhook_id}}", response_model=WebhookOne, tags=TAGS, dependencies=writers("read"))
+async def get_webhook(webhook_id: uuid.UUID, session: Session, company: Company, tools: Tools) -> WebhookOne:
+    """One webhook (admin)."""
+    return WebhookOne(webhook=_out(tools, await service.get_webhook(session, webhook_id, company)))
+
+
+@router.patch(f"{PREFIX}/{{webhook_id}}", response_model=WebhookOne, tags=TAGS,
+              dependencies=writers("update"))
+async def update_webhook(
+    webhook_id: uuid.UUID, body: WebhookUpdate, session: Session, company: Company, tools: Tools
+) -> WebhookOne:
+    """Change a webhook's URL, event types, description or whether it is active (admin)."""
+    webhook = await service.get_webhook(session, webhook_id, company, lock=True)
+    return WebhookOne(webhook=_out(tools, await service.update_webhook(session, tools, webhook, body)))
+
+
+@router.delete(f"{PREFIX}/{{webhook_id}}", response_model=Deleted, tags=TAGS, dependencies=writers("delete"))
+async def delete_webhook(webhook_id: uuid.UUID, session: Session, company: Company) -> Deleted:
+    """Delete a webhook; nothing more is delivered to it (admin)."""
+    await service.delete_webhook(session, await service.get_webhook(session, webhook_id, company, lock=True))
+    return Deleted(message="Webhook deleted")
+
+
+@router.post(f"{PREFIX}/{{webhook_id}}/rotate-secret", response_model=WebhookWithSecret, tags=TAGS,
+             dependencies=writers("admin"))
+async def rotate_secret(
+    webhook_id: uuid.UUID, session: Session, company: Company, tools: Tools
+) -> WebhookWithSecret:
+    """Replace the signing secret; the new one is in this answer only (admin)."""
+    webhook = await service.get_webhook(session, webhook_id, company, lock=True)
+    secret = await service.rotate_secret(session, tools, webhook)
+    return WebhookWithSecret(webhook=_out(tools, webhook), secret=secret)
+
+
+@router.get(f"{PREFIX}/{{webhook_id}}/deliveries", response_model=DeliveryList, tags=TAGS,
+            dependencies=writers("read"))
+async def list_deliveries(
+    webhook_id: uuid.UUID, session: Session, company: Company, page: Page,
+    status: DeliveryStatus | None = Query(None, description="only deliveries in this state"),
+) -> DeliveryList:
+    """The webhook's delivery log, newest first: attempts, last answer or error (admin)."""
+    webhook = await service.get_webhook(session, webhook_id, company)
+    query = repo.deliveries_query(webhook.id, status=status.value if status else None)
+    rows, pagination = await paginate(session, query, page)
+    return DeliveryList(deliveries=[DeliveryOut.of(d) for d in rows], pagination=pagination)
+
+
+@router.post(f"{PREFIX}/{{webhook_id}}/deliveries/{{delivery_id}}/retry", status_code=202,
+             response_model=DeliveryAccepted, tags=TAGS, dependencies=writers())
+async def retry_delivery(
+    webhook_id: uuid.UUID, delivery_id: uuid.UUID, session: Session, company: Company
+) -> DeliveryAccepted:
+    """Send a failed delivery's event again, with a fresh round of attempts (admin)."""
+    webhook = await service.get_webhook(session, webhook_id, company)
+    delivery = await service.retry_delivery(session, webhook, delivery_id)
+    return DeliveryAccepted(message="Delivery queued again.", delivery_id=delivery.id,
+                            delivery=DeliveryOut.of(delivery))
+
+
+@router.post(f"{PREFIX}/{{webhook_id}}/test", status_code=202, response_model=DeliveryAccepted, tags=TAGS,
+             dependencies=writers())
+async def test_webhook(
+    webhook_id: uuid.UUID, request: Request, session: Session, caller: Caller, company: Company
+) -> DeliveryAccepted:
+    """Deliver a signed `webhook.test` ping; follow it in the delivery log (admin)."""
+    webhook = await service.get_webhook(session, webhook_id, company)
+    delivery = await service.send_test(session, webhook, actor=actor_of(request, caller))
+    return DeliveryAccepted(message="Test delivery queued.", delivery_id=delivery.id,
+                            delivery=DeliveryOut.of(delivery))
