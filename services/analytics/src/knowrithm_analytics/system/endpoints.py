@@ -1,38 +1,83 @@
-"""System metrics read from the projections (`GET /api/v1/admin/system-metric`)."""
+"""System metrics: counts from the projections plus the samples of the last 24 hours.
+
+`{"generated_at", "metrics": {name: [{labels, timestamp, value}]}}`. Super admins see the
+platform (`companies_registered`, `users_registered` and the platform-wide samples) or one
+company (`?company_id=`, or the super-admin path); admins see their own company
+(`users_registered` and its samples). Samples: the newest 1000 per metric, oldest first.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+import uuid
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from knowrithm_analytics.projections import repository
-from knowrithm_common.db import get_session
-from knowrithm_common.identity import Principal, Role, require_roles
+from knowrithm_analytics.models import platform
+from knowrithm_analytics.projections import repository as projections
+from knowrithm_analytics.scope import CompanyScope
+from knowrithm_analytics.system import repository as repo
+from knowrithm_analytics.system.sampler import TASK_KIND
+from knowrithm_common.db import RequestSession as Session
+from knowrithm_common.db import after_commit
+from knowrithm_common.identity import Principal, Role, require_roles, require_scopes
+from knowrithm_common.tasks import accepted, create_task
+from knowrithm_common.tenancy import CompanyNotFound
 
 router = APIRouter(tags=["Admin"])
-Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
+_admins = require_roles(Role.SUPER_ADMIN, Role.ADMIN)
+admins = [Depends(_admins), Depends(require_scopes(["admin"]))]
+SAMPLES_SINCE = dt.timedelta(hours=24)
 
 
 def _point(value: float, labels: dict[str, str], now: dt.datetime) -> list[dict[str, Any]]:
     return [{"labels": labels, "timestamp": now.isoformat(), "value": value}]
 
 
-@router.get("/api/v1/admin/system-metric")
-async def system_metrics(
-    session: Session, principal: Principal = Depends(require_roles(Role.SUPER_ADMIN, Role.ADMIN))
-) -> dict[str, Any]:
-    """Platform metrics for super admins; an admin sees their own company's."""
+async def _metrics(session: AsyncSession, company_id: uuid.UUID | None) -> dict[str, Any]:
+    """The platform's metrics (company None) or one company's."""
     now = dt.datetime.now(dt.UTC)
-    if principal.is_super_admin:
-        metrics = {
-            "companies_registered": _point(await repository.count_companies(session), {}, now),
-            "users_registered": _point(await repository.count_users(session, None), {}, now),
-        }
+    metrics = await repo.recent(session, company_id, now - SAMPLES_SINCE)
+    if company_id is None:
+        metrics["companies_registered"] = _point(await projections.count_companies(session), {}, now)
+        metrics["users_registered"] = _point(await projections.count_users(session, None), {}, now)
     else:
-        labels = {"company_id": str(principal.company_id)}
-        users = await repository.count_users(session, principal.company_id)
-        metrics = {"users_registered": _point(users, labels, now)}
+        users = await projections.count_users(session, company_id)
+        metrics["users_registered"] = _point(users, {"company_id": str(company_id)}, now)
     return {"generated_at": now.isoformat(), "metrics": metrics}
+
+
+@router.get("/api/v1/admin/system-metric", dependencies=admins)
+async def system_metrics(session: Session, scope: CompanyScope) -> dict[str, Any]:
+    """The platform's metrics for super admins (a company's with `?company_id=`); an admin's company's."""
+    return await _metrics(session, scope.company_id)
+
+
+@router.get("/api/v1/super-admin/company/{company_id}/system-metric", dependencies=admins)
+async def company_system_metrics(
+    company_id: uuid.UUID, session: Session, principal: Principal = Depends(_admins)
+) -> dict[str, Any]:
+    """One company's metrics: any company for super admins, an admin's own company only (else 404)."""
+    if principal.is_super_admin:
+        if not await repo.company_registered(session, company_id):
+            raise CompanyNotFound()
+    elif principal.company_id != company_id:
+        raise CompanyNotFound()
+    return await _metrics(session, company_id)
+
+
+@router.post("/api/v1/system-metric", status_code=202, dependencies=admins)
+async def sample_system_metrics(session: Session, scope: CompanyScope, request: Request) -> JSONResponse:
+    """Take a sample now, as a task: an admin's company, or the platform for super admins.
+
+    The task's result holds the sampled values; they are recorded like the periodic samples.
+    """
+    task_id = await create_task(session, platform.tasks, company_id=scope.company_id, kind=TASK_KIND)
+    sampler = getattr(request.app.state, "system_sampler", None)
+    if sampler is not None:  # otherwise any replica's sampler finds the task on its next round
+        after_commit(session, sampler.wake)
+    body = {**accepted(task_id, "System metrics are being sampled."), "estimated_time": 1}
+    return JSONResponse(body, status_code=202)

@@ -1,0 +1,1 @@
+"""Company analytics: dashboard, agents, conversations, leads, platform usage, company statistics."""

@@ -1,0 +1,148 @@
+"""HTTP API of company analytics: dashboard, agents, conversations, leads, usage, company statistics.
+
+Every member of a company reads (API keys need `read`); numbers cover the caller's company,
+super admins' every company or `?company_id=`. Conversations follow the conversations
+service's rule: admins see every conversation of the company, other users only their own.
+Another company's (or an unknown) agent or conversation answers 404, like one that does not exist.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+
+from knowrithm_analytics.business import agents as agent_numbers
+from knowrithm_analytics.business.conversations import (
+    conversation_analytics,
+    find_conversation,
+    one_conversation,
+)
+from knowrithm_analytics.business.dashboard import dashboard
+from knowrithm_analytics.business.facts import ConversationNotFound, Facts, last_days
+from knowrithm_analytics.business.leads import company_statistics, lead_analytics
+from knowrithm_analytics.business.usage import usage_analytics
+from knowrithm_analytics.models import CompanyRegistration
+from knowrithm_analytics.scope import CompanyScope, DateWindow, Scope
+from knowrithm_common.db import RequestSession
+from knowrithm_common.errors import Forbidden
+from knowrithm_common.identity import Principal, Role, current_principal
+from knowrithm_common.tenancy import CompanyNotFound, readers, scope_of
+
+router = APIRouter(dependencies=readers, tags=["Analytics"])
+
+V1 = "/api/v1"
+Days = Query(30, ge=1, le=3650, description="days to look back")
+
+
+def company_facts(scope: Scope) -> Facts:
+    """The caller's company (every company for a super admin without `?company_id=`)."""
+    return Facts(scope.company_id)
+
+
+def viewer_facts(scope: Scope) -> Facts:
+    """Admins see the company; other users only what is their own."""
+    principal = scope.principal
+    if principal.role in (Role.ADMIN, Role.SUPER_ADMIN):
+        return Facts(scope.company_id)
+    if principal.user_id is None:
+        raise Forbidden("Personal analytics need a user")
+    return Facts(scope.company_id, user_id=principal.user_id)
+
+
+@router.get(f"{V1}/analytic/dashboard")
+async def get_dashboard(scope: CompanyScope, session: RequestSession) -> dict[str, Any]:
+    """Documents, conversations, leads, agents, activity, security and system numbers in one answer."""
+    return await dashboard(session, scope.principal, viewer_facts(scope))
+
+
+@router.get(f"{V1}/analytic/agent/{{agent_id}}")
+async def get_agent_analytics(
+    agent_id: uuid.UUID, scope: CompanyScope, window: DateWindow, session: RequestSession
+) -> dict[str, Any]:
+    """One agent over a date range: conversations, messages, latency, tokens, leads, ratings, trend."""
+    agent = await agent_numbers.find_agent(session, agent_id, company_facts(scope))
+    return await agent_numbers.agent_report(session, agent, window)
+
+
+@router.get(f"{V1}/analytic/agent/{{agent_id}}/performance-comparison")
+async def get_agent_comparison(
+    agent_id: uuid.UUID, scope: CompanyScope, window: DateWindow, session: RequestSession
+) -> dict[str, Any]:
+    """An agent against the average of its company's agents over a date range."""
+    agent = await agent_numbers.find_agent(session, agent_id, company_facts(scope))
+    return await agent_numbers.performance_comparison(session, agent, window)
+
+
+@router.get(f"{V1}/analytic/conversation/{{conversation_id}}")
+async def get_conversation_analytics(
+    conversation_id: uuid.UUID, scope: CompanyScope, session: RequestSession
+) -> dict[str, Any]:
+    """One conversation: messages, roles, tokens, latency, ratings, activity per day, its lead."""
+    conversation = await find_conversation(session, conversation_id, viewer_facts(scope).conversations())
+    if conversation is None:
+        raise ConversationNotFound()
+    report = await conversation_analytics(session, one_conversation(conversation), timeline=None)
+    return {
+        "conversation_id": str(conversation.conversation_id),
+        "agent_id": str(conversation.agent_id),
+        **report,
+    }
+
+
+@router.get(f"{V1}/analytic/leads")
+async def get_lead_analytics(
+    scope: CompanyScope, window: DateWindow, session: RequestSession
+) -> dict[str, Any]:
+    """The lead funnel of the leads registered in a date range."""
+    return {"date_range": window.as_dict(), **await lead_analytics(session, company_facts(scope), window)}
+
+
+@router.get(f"{V1}/analytic/usage")
+async def get_usage_analytics(
+    scope: CompanyScope, window: DateWindow, session: RequestSession
+) -> dict[str, Any]:
+    """API calls, agents, tokens and storage of the company over a date range."""
+    return await usage_analytics(session, company_facts(scope), window, dt.datetime.now(dt.UTC))
+
+
+async def _statistics(session: RequestSession, facts: Facts, days: int) -> dict[str, Any]:
+    window = last_days(dt.datetime.now(dt.UTC), days)
+    statistics = await company_statistics(session, facts, window)
+    statistics["period_days"] = days
+    return {"success": True, "statistics": statistics}
+
+
+@router.get(f"{V1}/company/statistics", tags=["Companies"])
+async def get_company_statistics(
+    scope: CompanyScope, session: RequestSession, days: int = Days
+) -> dict[str, Any]:
+    """Lead statistics of the caller's company over the last `days` days."""
+    return await _statistics(session, company_facts(scope), days)
+
+
+@router.get(f"{V1}/company/{{company_id}}/statistics", tags=["Companies"])
+async def get_statistics_of_company(
+    company_id: uuid.UUID,
+    session: RequestSession,
+    principal: Principal = Depends(current_principal),
+    days: int = Days,
+) -> dict[str, Any]:
+    """Lead statistics of one company: members their own, super admins any known company."""
+    if principal.is_super_admin:
+        if await session.get(CompanyRegistration, company_id) is None:
+            raise CompanyNotFound()
+    elif company_id != scope_of(principal):
+        raise CompanyNotFound()
+    return await _statistics(session, Facts(company_id), days)
+
+
+@router.get(f"{V1}/agent/{{agent_id}}/stats", tags=["Agents"])
+async def get_agent_stats(
+    agent_id: uuid.UUID, scope: CompanyScope, session: RequestSession
+) -> dict[str, Any]:
+    """All-time aggregate numbers of one agent."""
+    agent = await agent_numbers.find_agent(session, agent_id, company_facts(scope))
+    return await agent_numbers.agent_stats(session, agent)

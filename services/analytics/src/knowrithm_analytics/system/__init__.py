@@ -1,0 +1,1 @@
+"""System metrics: sampled platform metrics, per company for admins, across companies for super admins."""

@@ -1,0 +1,1 @@
+"""API-key analytics from the gateway's usage events."""
