@@ -38,6 +38,7 @@ BODIES = {
     ("PUT", "/api/v1/sdk/lead/{lead_id}"): {"status": "lost"},
     ("POST", "/api/v1/message/{message_id}/feedback"): {"thumbs": "down"},
     ("POST", "/api/v1/conversation/{conversation_id}/feedback"): {"rating": 1},
+    ("PATCH", "/api/v1/webhook/{webhook_id}"): {"url": "http://127.0.0.5:9/taken-over"},
 }
 
 
@@ -60,7 +61,22 @@ async def tenants(platform):
                                headers=owner.auth)
         assert r.status_code == 201, r.text
         owner_key["lead_id"] = r.json()["lead"]["id"]
+        owner_key.update(await _analytics(gateway, owner))
     return owner, owner_key, intruder, intruder_key
+
+
+async def _analytics(gateway, owner: Account) -> dict[str, str]:
+    """A webhook with a delivery, and a large export (over the e2e inline limit) of the owner."""
+    r = await gateway.post("/api/v1/webhook", json={"url": "http://127.0.0.5:9/hooks", "event_types": ["*"]},
+                           headers=owner.auth)
+    assert r.status_code == 201, r.text
+    webhook_id = r.json()["webhook"]["id"]
+    r = await gateway.post(f"/api/v1/webhook/{webhook_id}/test", headers=owner.auth)
+    assert r.status_code == 202, r.text
+    delivery_id = r.json()["delivery_id"]
+    r = await gateway.post("/api/v1/analytic/export", json={"type": "usage", "format": "json"}, headers=owner.auth)
+    assert r.status_code == 202, r.text
+    return {"webhook_id": webhook_id, "delivery_id": delivery_id, "export_id": r.json()["task_id"]}
 
 
 async def _knowledge(gateway, owner: Account, agent_id: str) -> dict[str, str]:
@@ -92,6 +108,8 @@ def _ids(owner: Account, owner_key: dict[str, str]) -> dict[str, str]:
             "chunk_id": owner_key["chunk_id"], "source_id": owner_key["source_id"],
             "conversation_id": owner_key["conversation_id"], "message_id": owner_key["message_id"],
             "entity_id": owner.user["id"], "lead_id": owner_key["lead_id"],
+            "webhook_id": owner_key["webhook_id"], "delivery_id": owner_key["delivery_id"],
+            "export_id": owner_key["export_id"],
             # No identity operation creates a task; the status route must still not answer for one.
             "task_id": str(uuid.uuid4())}
 

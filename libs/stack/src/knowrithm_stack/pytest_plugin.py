@@ -53,6 +53,12 @@ E2E_ENV = {
     # The e2e test web site listens on 127.0.0.5 (a loopback address): allowed as if public,
     # while 127.0.0.1 and every other private address stay refused.
     "INGESTION_FETCH_ALLOWLIST": "127.0.0.5/32",
+    # Webhook receivers of the e2e tests listen there too; a failing one is retried quickly.
+    "ANALYTICS_WEBHOOK_ALLOWLIST": "127.0.0.5/32",
+    "ANALYTICS_WEBHOOK_BACKOFF_SECONDS": "0.5,1",
+    "ANALYTICS_WEBHOOK_MAX_ATTEMPTS": "3",
+    # Exports above three rows run as a task with a download, so the e2e tests take that path.
+    "ANALYTICS_EXPORT_INLINE_ROWS": "3",
     # A killed worker's job comes back after this long (the crash test waits for it).
     "INGESTION_JOB_ACK_WAIT_SECONDS": "6",
     # Small enough that the oversized-upload test stays quick.

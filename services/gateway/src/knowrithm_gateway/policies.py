@@ -90,6 +90,10 @@ RESOURCES: tuple[tuple[str, str], ...] = (
     (f"{V1}/admin/system-metric", "analytics"),
     (f"{V1}/super-admin/company/{{company_id}}/system-metric", "analytics"),
     (f"{V1}/audit-log", "audit-logs"),
+    (f"{V1}/webhook", "webhooks"),
+    (f"{V1}/company/statistics", "analytics"),
+    (f"{V1}/company/{{company_id}}/statistics", "analytics"),
+    (f"{V1}/agent/{{agent_id}}/stats", "analytics"),
     (f"{V1}/tasks", "tasks"),
 )
 _RESOURCES = RouteTable((prefix, name, False) for prefix, name in RESOURCES)
@@ -318,8 +322,41 @@ OPERATIONS: tuple[Operation, ...] = (
     authenticated("POST", "/sdk/lead", roles=ADMINS),
     authenticated("PUT", "/sdk/lead/{lead_id}", roles=ADMINS),
     authenticated("DELETE", "/sdk/lead/{lead_id}", roles=ADMINS),
-    # --- analytics (its endpoint requires the super_admin or admin role)
+    # --- analytics: company analytics for members (a user sees their own, the service decides);
+    # exports, API-key analytics, system metrics and the audit log for admins
+    authenticated("GET", "/analytic/dashboard"),
+    authenticated("GET", "/analytic/agent/{agent_id}"),
+    authenticated("GET", "/analytic/agent/{agent_id}/performance-comparison"),
+    authenticated("GET", "/analytic/conversation/{conversation_id}"),
+    authenticated("GET", "/analytic/leads"),
+    authenticated("GET", "/analytic/usage"),
+    authenticated("POST", "/analytic/export", roles=ADMINS, scope="read"),
+    authenticated("GET", "/analytic/export/{export_id}/download", roles=ADMINS),
+    authenticated("GET", "/company/statistics"),
+    authenticated("GET", "/company/{company_id}/statistics"),
+    authenticated("GET", "/agent/{agent_id}/stats"),
+    authenticated("GET", "/overview", roles=ADMINS),
+    authenticated("GET", "/usage-trends", roles=ADMINS),
+    authenticated("GET", "/top-endpoints", roles=ADMINS),
+    authenticated("GET", "/api-key-performance", roles=ADMINS),
+    authenticated("GET", "/error-analysis", roles=ADMINS),
+    authenticated("GET", "/rate-limit-analysis", roles=ADMINS),
+    authenticated("GET", "/detailed-usage/{api_key_id}", roles=ADMINS),
     authenticated("GET", "/admin/system-metric", roles=ADMINS, scope="admin"),
+    authenticated("GET", "/super-admin/company/{company_id}/system-metric", roles=ADMINS, scope="admin"),
+    authenticated("POST", "/system-metric", roles=ADMINS, scope="admin"),
+    authenticated("GET", "/audit-log", roles=ADMINS, scope="admin"),
+    # --- webhooks (outgoing event subscriptions) are the company admins'
+    authenticated("GET", "/webhook/event-types"),
+    authenticated("GET", "/webhook", roles=ADMINS),
+    authenticated("POST", "/webhook", roles=ADMINS),
+    authenticated("GET", "/webhook/{webhook_id}", roles=ADMINS),
+    authenticated("PATCH", "/webhook/{webhook_id}", roles=ADMINS),
+    authenticated("DELETE", "/webhook/{webhook_id}", roles=ADMINS),
+    authenticated("POST", "/webhook/{webhook_id}/rotate-secret", roles=ADMINS, scope="admin"),
+    authenticated("GET", "/webhook/{webhook_id}/deliveries", roles=ADMINS),
+    authenticated("POST", "/webhook/{webhook_id}/deliveries/{delivery_id}/retry", roles=ADMINS),
+    authenticated("POST", "/webhook/{webhook_id}/test", roles=ADMINS),
     # --- the gateway's task-status fan-out (each service scopes tasks by company)
     authenticated("GET", "/tasks/{task_id}/status"),
     # --- the widget script is public

@@ -67,6 +67,11 @@ ROUTES: tuple[tuple[str, str, bool], ...] = (
     ("/api/v1/system-metric", "analytics", False),
     ("/api/v1/admin/system-metric", "analytics", False),
     ("/api/v1/audit-log", "analytics", False),
+    ("/api/v1/webhook", "analytics", False),
+    # lead statistics and an agent's stats are read from analytics' projections
+    ("/api/v1/company/statistics", "analytics", True),
+    ("/api/v1/company/{company_id}/statistics", "analytics", True),
+    ("/api/v1/agent/{agent_id}/stats", "analytics", True),
     # the gateway's own fan-out
     ("/api/v1/tasks/{task_id}/status", TASKS, True),
 )
