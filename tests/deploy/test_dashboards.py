@@ -92,8 +92,8 @@ def _problems(expr: str) -> list[str]:
     return problems
 
 
-def test_the_platform_ingestion_and_chat_dashboards_exist():
-    assert {p.stem for p in DASHBOARDS} >= {"platform", "ingestion", "chat"}
+def test_the_platform_ingestion_chat_and_business_dashboards_exist():
+    assert {p.stem for p in DASHBOARDS} >= {"platform", "ingestion", "chat", "business"}
 
 
 def test_metric_modules_are_found_and_export_the_request_series():

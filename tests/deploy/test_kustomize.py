@@ -72,7 +72,7 @@ REQUIRED_ENV = {
     "agents": COMMON_ENV | {"DATABASE_URL", "ENCRYPTION_KEY"},
     "conversations": COMMON_ENV | {"DATABASE_URL", "KNOWRITHM_LEAD_TOKEN_PRIVATE_KEY", "ENCRYPTION_KEY"},
     "ingestion": COMMON_ENV | {"DATABASE_URL", "WEAVIATE_URL"},
-    "analytics": COMMON_ENV | {"DATABASE_URL"},
+    "analytics": COMMON_ENV | {"DATABASE_URL", "ENCRYPTION_KEY"},
     "ingestion-worker": COMMON_ENV | {"DATABASE_URL", "WEAVIATE_URL"},
 }
 # private keys reach only the process that signs with them
@@ -82,6 +82,7 @@ PRIVATE_KEY_OWNERS = {
     "KNOWRITHM_LEAD_TOKEN_PRIVATE_KEY": "conversations",
 }
 DATASTORES = {"postgres", "nats", "redis", "weaviate"}
+MONITORING = {"prometheus", "grafana"}
 
 
 def _pem_pair() -> tuple[str, str]:
@@ -101,9 +102,11 @@ def _pem_pair() -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def k8s_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """deploy/k8s copied with the uncommitted secret inputs an operator would create."""
-    tree = tmp_path_factory.mktemp("k8s") / "k8s"
-    shutil.copytree(K8S, tree, ignore=shutil.ignore_patterns("secrets"))
+    """deploy/ copied with the uncommitted secret inputs an operator would create (the dev
+    overlay takes Prometheus and Grafana from deploy/prometheus and deploy/grafana)."""
+    deploy = tmp_path_factory.mktemp("deploy") / "deploy"
+    shutil.copytree(K8S.parent, deploy, ignore=shutil.ignore_patterns("secrets"))
+    tree = deploy / "k8s"
     for overlay in OVERLAYS:
         secrets = tree / "overlays" / overlay / "secrets"
         secrets.mkdir()
@@ -371,7 +374,7 @@ def test_network_policies(rendered: dict[str, Any], overlay: str) -> None:
 def test_dev_runs_the_datastores_with_durable_nats(rendered: dict[str, Any]) -> None:
     resources = rendered["dev"]
     statefulsets = _by_kind(resources, "StatefulSet")
-    assert set(statefulsets) == DATASTORES
+    assert set(statefulsets) == DATASTORES | MONITORING
     services = _by_kind(resources, "Service")
     assert DATASTORES <= services.keys()
 
@@ -392,6 +395,35 @@ def test_dev_runs_the_datastores_with_durable_nats(rendered: dict[str, Any]) -> 
     # the datastores are reachable from this namespace only
     policy = _by_kind(resources, "NetworkPolicy")["datastores-from-namespace"]["spec"]
     assert policy["ingress"] == [{"from": [{"podSelector": {}}]}]
+
+
+def test_dev_runs_prometheus_and_grafana_with_every_dashboard(rendered: dict[str, Any]) -> None:
+    """Grafana gets every JSON file of deploy/grafana/dashboards and the same provisioning
+    docker-compose mounts; Prometheus scrapes every process's Service."""
+    resources = rendered["dev"]
+    dashboards = _generated(resources, "ConfigMap", "grafana-dashboards")
+    on_disk = sorted(p.name for p in (REPO / "deploy" / "grafana" / "dashboards").glob("*.json"))
+    assert sorted(dashboards["data"]) == on_disk, "list new dashboards in deploy/grafana/kustomization.yaml"
+    for name in on_disk:
+        assert dashboards["data"][name] == (REPO / "deploy" / "grafana" / "dashboards" / name).read_text()
+    provisioning = _generated(resources, "ConfigMap", "grafana-provisioning")["data"]
+    datasource = yaml.safe_load(provisioning["datasources.yaml"])["datasources"][0]
+    assert datasource["url"] == "http://prometheus:9090"
+    provider = yaml.safe_load(provisioning["dashboards.yaml"])["providers"][0]
+    grafana = _by_kind(resources, "StatefulSet")["grafana"]["spec"]["template"]["spec"]
+    mounts = {m["mountPath"]: m for m in grafana["containers"][0]["volumeMounts"]}
+    volumes = {v["name"]: v for v in grafana["volumes"]}
+    dashboards_mount = mounts[provider["options"]["path"]]
+    assert volumes[dashboards_mount["name"]]["configMap"]["name"] == dashboards["metadata"]["name"]
+
+    config = _generated(resources, "ConfigMap", "prometheus-config")["data"]["prometheus.yml"]
+    targets = {
+        target
+        for job in yaml.safe_load(config)["scrape_configs"]
+        for static in job.get("static_configs", [])
+        for target in static["targets"]
+    }
+    assert {f"{name}:{port}" for name, (port, _) in PROCESSES.items()} <= targets
 
 
 def test_production_scales_and_keeps_pods_through_disruptions(rendered: dict[str, Any]) -> None:
