@@ -12,6 +12,7 @@ retries and then a delivery logged as failed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -338,8 +339,9 @@ async def _redeliver(platform, company_id: str) -> int:
         copies = []
         while True:
             msg = await sub.next_msg(timeout=5)
-            if json.loads(msg.data).get("company_id") == company_id:
-                copies.append((msg.subject, msg.data))
+            with contextlib.suppress(ValueError):  # other suites park malformed messages here
+                if json.loads(msg.data).get("company_id") == company_id:
+                    copies.append((msg.subject, msg.data))
             if msg.metadata.sequence.stream >= last:
                 break
         await sub.unsubscribe()
