@@ -85,7 +85,9 @@ async def test_admin_dashboard_counts_the_company_exactly(client, feeds):
     company = body["company_analytics"]
     assert company["company_info"]["name"] == "Acme Analytics"
     assert instant(company["company_info"]["created_at"]) == main.noon(100)
-    assert company["company_info"]["email"] is None and company["company_info"]["logo"] is None
+    assert company["company_info"]["email"] == f"{main.company_id.hex}@example.com"
+    assert company["company_info"]["is_active"] is True and company["company_info"]["updated_at"] is None
+    assert company["company_info"]["logo"] is None  # no event carries it
     # ulf (deleted) is not a new user; ada registered 95 days ago, outside the 90 days
     assert company["user_growth_90days"] == [
         {"date": day(main.noon(10)), "new_users": 1},

@@ -219,6 +219,7 @@ async def test_auth_events_keep_companies_users_api_keys_and_the_audit_log(clien
 
     (company,) = await rows(app, CompanyRegistration, company_id=acme)
     assert (company["name"], company["registered_at"], company["deleted_at"]) == ("Acme GmbH", at(0), None)
+    assert (company["email"], company["is_active"], company["updated_at"]) == ("acme@example.com", True, at(5))
     users = {u["user_id"]: u for u in await rows(app, UserRegistration, company_id=acme)}
     assert set(users) == {u1, u2}
     assert (users[u1]["username"], users[u1]["role"], users[u1]["deleted"], users[u1]["registered_at"]) == (
@@ -452,7 +453,8 @@ async def test_out_of_order_state_events_keep_the_newest_state(client):
     app, acme = client.app, uuid.uuid4()
     user, agent, lead, doc, conv, key = (uuid.uuid4() for _ in range(6))
     newest_first = [
-        event(CompanyUpdatedV1(company_id=acme, name="Acme 2", email="a@example.com", is_active=True), acme, t=9),
+        event(CompanyUpdatedV1(company_id=acme, name="Acme 2", email="two@example.com", is_active=True), acme, t=9),
+        event(CompanyUpdatedV1(company_id=acme, name="Acme 1", email="one@example.com", is_active=False), acme, t=3),
         event(UserUpdatedV1(user_id=user, company_id=acme, change="status", status="suspended", role="admin"),
               acme, t=8),
         event(UserRegisteredV1(user_id=user, company_id=acme, email="u@example.com", username="una", role="user"),
@@ -478,7 +480,8 @@ async def test_out_of_order_state_events_keep_the_newest_state(client):
     await feed(app, newest_first)
 
     (company,) = await rows(app, CompanyRegistration, company_id=acme)
-    assert (company["name"], company["registered_at"]) == ("Acme 2", at(0))
+    assert (company["name"], company["email"], company["is_active"], company["registered_at"], company["updated_at"]) == (
+        "Acme 2", "two@example.com", True, at(0), at(9))
     (u,) = await rows(app, UserRegistration, company_id=acme)
     assert (u["username"], u["role"], u["status"], u["registered_at"], u["state_time"]) == (
         "una", "admin", "suspended", at(1), at(8))

@@ -41,6 +41,11 @@ class CompanyRegistration(Base):  # type: ignore[misc, valid-type]
     registered_at: Mapped[dt.datetime] = mapped_column(TZ)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(TZ)
     lifecycle_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    # From the sign-up and auth.company.updated.v1; `updated_at` (the last update applied)
+    # orders updates, so an older one redelivered late changes nothing.
+    email: Mapped[str | None] = mapped_column(String(255))
+    is_active: Mapped[bool | None] = mapped_column(Boolean)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(TZ)
 
 
 class UserRegistration(Base):  # type: ignore[misc, valid-type]

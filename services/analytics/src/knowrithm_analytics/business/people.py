@@ -70,12 +70,12 @@ async def _company_info(session: AsyncSession, facts: Facts) -> dict[str, Any] |
         "id": str(facts.company_id),
         "name": company.name if company is not None and company.name else None,
         "created_at": iso(company.registered_at) if company is not None else None,
-        "updated_at": None,
-        "email": None,
+        "updated_at": iso(company.updated_at) if company is not None and company.updated_at else None,
+        "email": company.email if company is not None else None,
         "phone": None,
         "address": None,
         "logo": None,
-        "is_active": None,
+        "is_active": company.is_active if company is not None else None,
         "is_verified": None,
     }
 

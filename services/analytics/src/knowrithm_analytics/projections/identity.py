@@ -28,17 +28,26 @@ API_KEYS: Table = ApiKeyFact.__table__
 
 # --- companies -----------------------------------------------------------------------------
 
-# A name from an update (always later than the sign-up) is kept; the sign-up's time is the truth.
+# What an update (always later than the sign-up) set is kept; the sign-up's time is the truth.
 _COMPANY_CREATED = upsert(
     COMPANIES,
     "company_id",
     lambda x: {
         "name": case((COMPANIES.c.name == "", x.name), else_=COMPANIES.c.name),
+        "email": case((COMPANIES.c.updated_at.is_(None), x.email), else_=COMPANIES.c.email),
+        "is_active": func.coalesce(COMPANIES.c.is_active, x.is_active),
         "registered_at": x.registered_at,
     },
     same_company=False,
 )
-_COMPANY_UPDATED = upsert(COMPANIES, "company_id", lambda x: {"name": x.name}, same_company=False)
+# Only an update newer than the last one applied replaces name, e-mail and active flag.
+_COMPANY_UPDATED = upsert(
+    COMPANIES,
+    "company_id",
+    lambda x: copied(x, ("name", "email", "is_active", "updated_at")),
+    where=lambda x: is_newer(COMPANIES.c.updated_at, x.updated_at),
+    same_company=False,
+)
 _COMPANY_LIFECYCLE = upsert(
     COMPANIES,
     "company_id",
@@ -57,13 +66,15 @@ async def company_created(session: AsyncSession, event: EventEnvelope) -> None:
         {
             "company_id": data.company_id,
             "name": data.name[:255],
+            "email": data.email[:255],
+            "is_active": True,
             "registered_at": event.time,
         },
     )
 
 
 async def company_updated(session: AsyncSession, event: EventEnvelope) -> None:
-    """A company's new name."""
+    """A company's new name, e-mail and active flag (unless a newer update was applied)."""
     data = CompanyUpdatedV1.model_validate(event.data)
     await run(
         session,
@@ -71,6 +82,9 @@ async def company_updated(session: AsyncSession, event: EventEnvelope) -> None:
         {
             "company_id": data.company_id,
             "name": data.name[:255],
+            "email": data.email[:255],
+            "is_active": data.is_active,
+            "updated_at": event.time,
             "registered_at": event.time,
         },
     )

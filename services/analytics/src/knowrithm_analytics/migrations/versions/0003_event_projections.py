@@ -321,6 +321,16 @@ def upgrade() -> None:
         unique=False,
         schema="analytics",
     )
+    # companies: e-mail and active flag follow auth.company.created/updated.v1
+    op.add_column(
+        "company_registrations", sa.Column("email", sa.String(length=255), nullable=True), schema=SCHEMA
+    )
+    op.add_column("company_registrations", sa.Column("is_active", sa.Boolean(), nullable=True), schema=SCHEMA)
+    op.add_column(
+        "company_registrations",
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
+        schema=SCHEMA,
+    )
     # users: username, status and deletion follow auth.user.updated.v1
     op.add_column(
         "user_registrations", sa.Column("username", sa.String(length=100), nullable=True), schema=SCHEMA
@@ -346,6 +356,8 @@ def downgrade() -> None:
     op.drop_table("system_metric_samples", schema="analytics")
     for name in ("state_time", "deleted", "status", "username"):
         op.drop_column("user_registrations", name, schema=SCHEMA)
+    for name in ("updated_at", "is_active", "email"):
+        op.drop_column("company_registrations", name, schema=SCHEMA)
     op.drop_index(op.f("ix_webhooks_company_id"), table_name="webhooks", schema="analytics")
     op.drop_table("webhooks", schema="analytics")
     op.drop_index(
