@@ -370,6 +370,31 @@ async def test_register_list_get_update_delete(client):
     assert (await client.get(API, headers=admin(company))).json()["webhooks"] == []
 
 
+async def test_every_change_to_a_webhook_is_in_the_audit_log_without_its_secret_or_path(client):
+    company = uuid.uuid4()
+    url = f"http://{RECEIVER_HOST}:8080/hooks/token-in-the-path"
+    r = await client.post(API, json={"url": url, "event_types": ["agents.*"]}, headers=admin(company))
+    webhook_id, secret = r.json()["webhook"]["id"], r.json()["secret"]
+    assert (await client.patch(f"{API}/{webhook_id}", json={"is_active": False},
+                               headers=admin(company))).status_code == 200
+    rotated = (await client.post(f"{API}/{webhook_id}/rotate-secret", headers=admin(company))).json()["secret"]
+    assert (await client.delete(f"{API}/{webhook_id}", headers=admin(company))).status_code == 200
+
+    async def trail():
+        r = await client.get("/api/v1/audit-log", params={"action": "analytics.webhook.*"}, headers=admin(company))
+        assert r.status_code == 200, r.text
+        return r.json()["audit_logs"]
+
+    entries = await eventually(trail, lambda logs: len(logs) == 4)
+    changes = [(e["detail"]["change"], e["risk_level"], e["target"]["id"]) for e in reversed(entries)]
+    assert changes == [("created", "low", webhook_id), ("updated", "low", webhook_id),
+                       ("secret_rotated", "medium", webhook_id), ("deleted", "medium", webhook_id)]
+    assert entries[2]["detail"]["changed"] == ["is_active"] and entries[0]["detail"]["url_host"] == RECEIVER_HOST
+    assert all(e["category"] == "analytics" and e["actor"]["kind"] == "user" for e in entries)
+    text = json.dumps(entries)
+    assert secret not in text and rotated not in text and "token-in-the-path" not in text
+
+
 @pytest.mark.parametrize(
     ("url", "reason"),
     [

@@ -1,4 +1,5 @@
-"""Jobs the analytics service runs on the JOBS work queue (webhook deliveries, exports)."""
+"""Events of the analytics service (webhook changes), and the jobs it runs on the JOBS work queue
+(webhook deliveries, exports)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
+from knowrithm_common.events.envelope import EventData
 from knowrithm_common.events.ingestion import JobData
 
 
@@ -31,3 +33,20 @@ class ExportData(JobData):
     format: str
     start_date: dt.datetime | None = None
     end_date: dt.datetime | None = None
+
+
+class WebhookChangedV1(EventData):
+    """A company's webhook was created, changed, deleted or given a new signing secret.
+
+    Neither the secret nor the full URL travels (receiver URLs often embed a token): the host
+    is enough for the audit log to say where events go.
+    """
+
+    event_type: ClassVar[str] = "analytics.webhook.changed.v1"
+
+    webhook_id: uuid.UUID
+    change: str = Field(description="created | updated | deleted | secret_rotated")
+    url_host: str
+    event_types: list[str]
+    is_active: bool
+    changed: list[str] = Field(default_factory=list, description="the fields an update changed")

@@ -82,6 +82,11 @@ RISK_RULES: tuple[RiskRule, ...] = (
     ),
     RiskRule(
         "medium",
+        "a webhook's new signing secret (where the company's events go, and who can read them)",
+        lambda a: a.action == "analytics.webhook.changed" and a.data.get("change") == "secret_rotated",
+    ),
+    RiskRule(
+        "medium",
         "role or status changes of users",
         lambda a: a.action in {"user.role_changed", "user.status_changed"},
     ),

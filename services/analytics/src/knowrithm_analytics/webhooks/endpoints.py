@@ -82,11 +82,12 @@ async def event_types() -> EventTypeList:
 
 @router.post(PREFIX, status_code=201, response_model=WebhookWithSecret, tags=TAGS, dependencies=writers())
 async def create_webhook(
-    body: WebhookCreate, session: Session, caller: Caller, company: Company, tools: Tools
+    body: WebhookCreate, request: Request, session: Session, caller: Caller, company: Company, tools: Tools
 ) -> WebhookWithSecret:
     """Register a webhook; the signing secret is in this answer only (admin)."""
     webhook, secret = await service.create_webhook(
-        session, tools, company_id=company, body=body, created_by=caller.user_id
+        session, tools, company_id=company, body=body, created_by=caller.user_id,
+        actor=actor_of(request, caller),
     )
     return WebhookWithSecret(webhook=_out(tools, webhook), secret=secret)
 
@@ -107,28 +108,33 @@ async def get_webhook(webhook_id: uuid.UUID, session: Session, company: Company,
 @router.patch(f"{PREFIX}/{{webhook_id}}", response_model=WebhookOne, tags=TAGS,
               dependencies=writers("update"))
 async def update_webhook(
-    webhook_id: uuid.UUID, body: WebhookUpdate, session: Session, company: Company, tools: Tools
+    webhook_id: uuid.UUID, body: WebhookUpdate, request: Request, session: Session, caller: Caller,
+    company: Company, tools: Tools,
 ) -> WebhookOne:
     """Change a webhook's URL, event types, description or whether it is active (admin)."""
     webhook = await service.get_webhook(session, webhook_id, company, lock=True)
-    return WebhookOne(webhook=_out(tools, await service.update_webhook(session, tools, webhook, body)))
+    updated = await service.update_webhook(session, tools, webhook, body, actor=actor_of(request, caller))
+    return WebhookOne(webhook=_out(tools, updated))
 
 
 @router.delete(f"{PREFIX}/{{webhook_id}}", response_model=Deleted, tags=TAGS, dependencies=writers("delete"))
-async def delete_webhook(webhook_id: uuid.UUID, session: Session, company: Company) -> Deleted:
+async def delete_webhook(
+    webhook_id: uuid.UUID, request: Request, session: Session, caller: Caller, company: Company
+) -> Deleted:
     """Delete a webhook; nothing more is delivered to it (admin)."""
-    await service.delete_webhook(session, await service.get_webhook(session, webhook_id, company, lock=True))
+    webhook = await service.get_webhook(session, webhook_id, company, lock=True)
+    await service.delete_webhook(session, webhook, actor=actor_of(request, caller))
     return Deleted(message="Webhook deleted")
 
 
 @router.post(f"{PREFIX}/{{webhook_id}}/rotate-secret", response_model=WebhookWithSecret, tags=TAGS,
              dependencies=writers("admin"))
 async def rotate_secret(
-    webhook_id: uuid.UUID, session: Session, company: Company, tools: Tools
+    webhook_id: uuid.UUID, request: Request, session: Session, caller: Caller, company: Company, tools: Tools
 ) -> WebhookWithSecret:
     """Replace the signing secret; the new one is in this answer only (admin)."""
     webhook = await service.get_webhook(session, webhook_id, company, lock=True)
-    secret = await service.rotate_secret(session, tools, webhook)
+    secret = await service.rotate_secret(session, tools, webhook, actor=actor_of(request, caller))
     return WebhookWithSecret(webhook=_out(tools, webhook), secret=secret)
 
 

@@ -10,6 +10,7 @@ import functools
 import secrets
 import uuid
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,10 +30,11 @@ from knowrithm_analytics.webhooks.delivery import (
 from knowrithm_analytics.webhooks.schemas import WebhookCreate, WebhookUpdate
 from knowrithm_common.crypto import UndecryptableSecret, hint
 from knowrithm_common.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
-from knowrithm_common.events import Actor, EventEnvelope
-from knowrithm_common.events.analytics import DeliverWebhook
+from knowrithm_common.events import Actor, EventEnvelope, new_event
+from knowrithm_common.events.analytics import DeliverWebhook, WebhookChangedV1
 from knowrithm_common.messaging.consumer import EventConsumer
 from knowrithm_common.messaging.jobs import JobWorker
+from knowrithm_common.messaging.outbox import record_event
 from knowrithm_common.safehttp import FetchFailed, FetchRefused
 from knowrithm_common.service import Background
 
@@ -122,9 +124,21 @@ async def get_webhook(session: AsyncSession, webhook_id: uuid.UUID, company_id: 
     return webhook
 
 
+async def _changed(
+    session: AsyncSession, webhook: Webhook, change: str, actor: Actor, changed: Sequence[str] = ()
+) -> None:
+    """Publish `analytics.webhook.changed.v1` with the change (the audit log's record of it)."""
+    data = WebhookChangedV1(
+        webhook_id=webhook.id, change=change, url_host=urlsplit(webhook.url).hostname or "",
+        event_types=list(webhook.event_types), is_active=webhook.is_active, changed=list(changed),
+    )
+    event = new_event(data, source=SOURCE, company_id=webhook.company_id, actor=actor)
+    await record_event(session, platform.outbox, event)
+
+
 async def create_webhook(
     session: AsyncSession, tools: WebhookTools, *, company_id: uuid.UUID | None, body: WebhookCreate,
-    created_by: uuid.UUID | None,
+    created_by: uuid.UUID | None, actor: Actor,
 ) -> tuple[Webhook, str]:
     """Register a webhook; the secret is returned once, stored encrypted."""
     if company_id is None:
@@ -142,11 +156,12 @@ async def create_webhook(
     )
     session.add(webhook)
     await session.flush()
+    await _changed(session, webhook, "created", actor)
     return webhook, secret
 
 
 async def update_webhook(
-    session: AsyncSession, tools: WebhookTools, webhook: Webhook, body: WebhookUpdate
+    session: AsyncSession, tools: WebhookTools, webhook: Webhook, body: WebhookUpdate, *, actor: Actor
 ) -> Webhook:
     """Change the URL, event types, description or active flag (only the fields given)."""
     fields = body.model_dump(exclude_unset=True)
@@ -160,20 +175,23 @@ async def update_webhook(
         webhook.is_active = fields["is_active"]
     webhook.updated_at = _now()
     await session.flush()
+    await _changed(session, webhook, "updated", actor, sorted(fields))
     return webhook
 
 
-async def delete_webhook(session: AsyncSession, webhook: Webhook) -> None:
+async def delete_webhook(session: AsyncSession, webhook: Webhook, *, actor: Actor) -> None:
     """Delete a webhook: it receives nothing more; pending deliveries end `failed`."""
     webhook.deleted_at = webhook.updated_at = _now()
     await session.flush()
+    await _changed(session, webhook, "deleted", actor)
 
 
-async def rotate_secret(session: AsyncSession, tools: WebhookTools, webhook: Webhook) -> str:
+async def rotate_secret(session: AsyncSession, tools: WebhookTools, webhook: Webhook, *, actor: Actor) -> str:
     """A new signing secret, used from the next attempt on; the old one stops at once."""
     secret, webhook.secret_encrypted = _new_secret(tools)
     webhook.updated_at = _now()
     await session.flush()
+    await _changed(session, webhook, "secret_rotated", actor)
     return secret
 
 
