@@ -357,11 +357,11 @@ async def test_document_events_keep_processing_state_uploader_and_failures(clien
 
     docs = {d["document_id"]: d for d in await rows(app, DocumentFact, company_id=acme)}
     fields = ("uploaded_by", "document_type", "source", "file_size", "status", "page_count", "chunk_count",
-              "word_count", "duration_ms", "failure_code", "uploaded_at", "deleted_at", "state_time")
+              "word_count", "duration_ms", "failure_code", "uploaded_at", "deleted_at", "state_time", "lifecycle_at")
     assert {k: docs[ok][k] for k in fields} == {
         "uploaded_by": uploader, "document_type": "pdf", "source": "upload", "file_size": 4096,
         "status": "processed", "page_count": 3, "chunk_count": 7, "word_count": 900, "duration_ms": 1200,
-        "failure_code": None, "uploaded_at": at(0), "deleted_at": None, "state_time": at(5),
+        "failure_code": None, "uploaded_at": at(0), "deleted_at": None, "state_time": at(2), "lifecycle_at": at(5),
     }  # fmt: skip
     assert (docs[bad]["status"], docs[bad]["failure_code"], docs[bad]["source"]) == (
         "failed", "extraction_failed", "url")
@@ -467,6 +467,8 @@ async def test_out_of_order_state_events_keep_the_newest_state(client):
                                consent_marketing=True), acme, t=2),
         event(DocumentProcessedV1(document_id=doc, agent_id=agent, document_type="pdf", page_count=1, chunk_count=2,
                                   word_count=30, embedding_model="offline", duration_ms=5), acme, t=5),
+        event(DocumentDeletedV1(document_id=doc, agent_id=agent), acme, t=6),
+        event(DocumentRestoredV1(document_id=doc, agent_id=agent), acme, t=4),
         event(DocumentUploadedV1(document_id=doc, agent_id=agent, original_filename="x.pdf", document_type="pdf",
                                  file_size=99, source="upload"), acme, t=3, actor=Actor(kind="user", id=user)),
         event(ConversationRestoredV1(conversation_id=conv, agent_id=agent), acme, t=6),
@@ -493,6 +495,7 @@ async def test_out_of_order_state_events_keep_the_newest_state(client):
     (d,) = await rows(app, DocumentFact, company_id=acme)
     assert (d["status"], d["word_count"], d["uploaded_by"], d["file_size"], d["uploaded_at"]) == (
         "processed", 30, user, 99, at(3))
+    assert (d["deleted_at"], d["lifecycle_at"], d["state_time"]) == (at(6), at(6), at(5))
     (c,) = await rows(app, ConversationFact, company_id=acme)
     assert (c["deleted_at"], c["lifecycle_at"], c["entity_type"], c["entity_id"], c["started_at"]) == (
         None, at(6), "lead", lead, at(4))

@@ -180,7 +180,8 @@ class DocumentFact(Base):  # type: ignore[misc, valid-type]
     failure_code: Mapped[str | None] = mapped_column(String(100))
     uploaded_at: Mapped[dt.datetime | None] = mapped_column(TZ)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(TZ)
-    state_time: Mapped[dt.datetime] = mapped_column(TZ)
+    state_time: Mapped[dt.datetime] = mapped_column(TZ)  # orders the processing status
+    lifecycle_at: Mapped[dt.datetime | None] = mapped_column(TZ)  # orders deletion and restoration
 
 
 class ApiKeyFact(Base):  # type: ignore[misc, valid-type]

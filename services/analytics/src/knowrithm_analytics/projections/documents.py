@@ -1,7 +1,8 @@
 """Projection of the ingestion service's document events: each document's processing state.
 
-`state_time` orders both the processing status and the deletion: an event older than the
-row's state changes neither (the upload's own facts: type, size, uploader, are always kept).
+`state_time` orders the processing status and `lifecycle_at` the deletion and restoration:
+an event older than the row's changes nothing of its kind (the upload's own facts: type,
+size, uploader, are always kept), so a late deletion still counts after a newer "processed".
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from sqlalchemy.dialects.postgresql import Insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_analytics.models import DocumentFact
-from knowrithm_analytics.projections.upserts import company_of, copied, if_newer, run, upsert
+from knowrithm_analytics.projections.upserts import EPOCH, company_of, copied, if_newer, run, upsert
 from knowrithm_common.events import EventEnvelope
 from knowrithm_common.events.ingestion import (
     DocumentDeletedV1,
@@ -31,13 +32,14 @@ _UPLOAD = ("agent_id", "uploaded_by", "document_type", "source", "file_size", "u
 
 
 def _statement(
-    *, newer: tuple[str, ...], always: tuple[str, ...] = (), first_known: tuple[str, ...] = ()
+    *, newer: tuple[str, ...], always: tuple[str, ...] = (), first_known: tuple[str, ...] = (),
+    time: str = "state_time",
 ) -> Insert:
     return upsert(
         DOCUMENTS,
         "document_id",
         lambda x: {
-            **if_newer(DOCUMENTS, x, time="state_time", columns=newer),
+            **if_newer(DOCUMENTS, x, time=time, columns=newer),
             **copied(x, always),
             **{name: func.coalesce(DOCUMENTS.c[name], x[name]) for name in first_known},
         },
@@ -46,7 +48,7 @@ def _statement(
 
 _UPLOADED = _statement(newer=("status", "state_time"), always=_UPLOAD)
 _RESULT = _statement(newer=_RESULTS, first_known=("agent_id", "document_type"))
-_LIFECYCLE = _statement(newer=("deleted_at", "state_time"), first_known=("agent_id",))
+_LIFECYCLE = _statement(newer=("deleted_at", "lifecycle_at"), first_known=("agent_id",), time="lifecycle_at")
 
 
 def _row(event: EventEnvelope, document_id: uuid.UUID, **fields: Any) -> dict[str, Any]:
@@ -67,6 +69,7 @@ def _row(event: EventEnvelope, document_id: uuid.UUID, **fields: Any) -> dict[st
         "uploaded_at": None,
         "deleted_at": None,
         "state_time": event.time,
+        "lifecycle_at": None,
     }
     row.update(fields)
     return row
@@ -136,7 +139,9 @@ async def _lifecycle(
     *,
     deleted: bool,
 ) -> None:
-    row = _row(event, document_id, agent_id=agent_id, deleted_at=event.time if deleted else None)
+    # A row this starts has no processing state yet: any processing event is newer (EPOCH).
+    row = _row(event, document_id, agent_id=agent_id, deleted_at=event.time if deleted else None,
+               lifecycle_at=event.time, state_time=EPOCH)
     await run(session, _LIFECYCLE, row)
 
 

@@ -148,6 +148,7 @@ def upgrade() -> None:
         sa.Column("uploaded_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("state_time", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("lifecycle_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("document_id", name=op.f("pk_documents")),
         schema="analytics",
     )
