@@ -13,16 +13,18 @@ import io
 import uuid
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
+from knowrithm_analytics.exports.service import prune_expired
 from knowrithm_analytics.models import ExportFile, platform
 from knowrithm_common.events import new_event
 from knowrithm_common.events.analytics import ExportData
+from knowrithm_common.events.conversations import LeadRegisteredV1
 from knowrithm_common.identity import Principal, Role
 from knowrithm_common.tasks import create_task
 from knowrithm_common.testing import assertion_headers
 
-from .conftest import KEYS
+from .conftest import KEYS, caught_up, publish
 from .feed import company_deleted, company_feed, publish_feeds, running_analytics
 
 ROOT = Principal(kind="user", role=Role.SUPER_ADMIN, user_id=uuid.uuid4())
@@ -117,6 +119,21 @@ async def test_small_json_export_of_leads_answers_at_once_without_personal_data(
         {"type": "leads", "start_date": main.noon(7).isoformat(), "end_date": main.now.isoformat()},
     )
     assert [row["id"] for row in week.json()["leads"]] == [str(main[k]) for k in ("L3", "L2", "L1")]
+
+
+async def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_quoted(client):
+    """A lead's source comes from anonymous widget visitors: `=HYPERLINK(...)` must stay text."""
+    company = uuid.uuid4()
+    for source in ("=HYPERLINK(\"http://evil.example\")", "@SUM(A1)", "-2+3", "newsletter"):
+        lead = LeadRegisteredV1(lead_id=uuid.uuid4(), channel="widget", source=source, status="new")
+        await publish(client.app, new_event(lead, source="conversations", company_id=company))
+    await caught_up(client.app)
+    admin = Principal(kind="user", company_id=company, user_id=uuid.uuid4(), role=Role.ADMIN)
+    r = await export(client, admin, {"type": "leads", "format": "csv"})
+    assert r.status_code == 200, r.text
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert sorted(row["source"] for row in rows) == sorted(
+        ["'=HYPERLINK(\"http://evil.example\")", "'@SUM(A1)", "'-2+3", "newsletter"])
 
 
 async def test_small_csv_export_is_an_attachment(client, feeds):
@@ -242,6 +259,11 @@ async def test_large_csv_export_downloads_as_csv_until_it_expires(client, feeds)
         )
     r = await client.get(result["download_url"], headers=headers(admin))
     assert r.status_code == 404 and r.json()["error"] == "export_not_found"
+    # the sampler's housekeeping deletes the expired file (and nothing unexpired)
+    async with client.app.state.db.sessions() as session, session.begin():
+        assert await prune_expired(session, dt.datetime.now(dt.UTC)) >= 1
+        assert await session.get(ExportFile, export_id) is None
+        assert await session.scalar(select(func.count()).where(ExportFile.expires_at < dt.datetime.now(dt.UTC))) == 0
 
 
 async def test_an_export_job_that_cannot_run_fails_its_task(client, feeds):

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from knowrithm_analytics.models import WebhookDelivery
-from knowrithm_common.events import new_event
+from knowrithm_common.events import Actor, new_event
 from knowrithm_common.events.conversations import LeadRegisteredV1, LeadUpdatedV1, MessageCreatedV1
 from knowrithm_common.identity import Principal, Role
 from knowrithm_common.testing import assertion_headers, environment, running_app
@@ -161,7 +161,9 @@ async def settled(client, company, webhook_id, count=1):
 
 def lead_event(company, **fields):
     data = LeadRegisteredV1(lead_id=uuid.uuid4(), agent_id=uuid.uuid4(), channel="widget", status="new", **fields)
-    return new_event(data, source="conversations", company_id=company)
+    actor = Actor(kind="user", id=uuid.uuid4(), ip="203.0.113.9", user_agent="Mozilla/5.0",
+                  impersonator_id=uuid.uuid4())  # a super admin acting as the user
+    return new_event(data, source="conversations", company_id=company, actor=actor)
 
 
 def verify_signature(secret: str, received: Received) -> bool:
@@ -210,7 +212,12 @@ async def test_new_lead_is_delivered_once_signed_and_other_events_are_not(app_re
     entry = next(d for d in log if d["event_id"] == lead.id)
     assert verify_signature(secret, post)
     assert not verify_signature("whsec_" + "x" * 43, post)
-    assert json.loads(post.body) == json.loads(lead.model_dump_json())
+    # the envelope, without who was where (actor IP, user agent, impersonator) or our trace ids
+    sent = json.loads(post.body)
+    expected = json.loads(lead.model_dump_json())
+    expected["actor"] = {k: v for k, v in expected["actor"].items() if k in ("kind", "id")}
+    del expected["traceparent"]
+    assert sent == expected
     assert post.path == "/hook"
     assert post.headers["content-type"] == "application/json"
     assert post.headers["user-agent"] == "Knowrithm-Webhooks/1.0"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import re
 import socket
 import ssl
@@ -43,6 +44,8 @@ _MAX_CLIENTS = 16
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 _T = TypeVar("_T")
+
+logger = logging.getLogger(__name__)
 
 
 class FetchRefused(Exception):
@@ -246,8 +249,13 @@ class SafeFetcher:
         addresses = [ip] if ip is not None else await self._resolve(parsed.raw_host.decode("ascii"), port)
         for address in addresses:
             if not (named or is_public(address) or self.allowlist.covers(address)):
+                # The address is shown only when the URL spelled it: what an internal name
+                # resolves to is not the caller's business (it would map the private network).
+                shown = f" ({address})" if ip is not None else ""
+                if ip is None:
+                    logger.info("refused %s: %s resolves to %s", _shown(url), host, address)
                 raise FetchRefused(
-                    f"{_shown(url)} points to a private or local address ({address}); "
+                    f"{_shown(url)} points to a private or local address{shown}; "
                     f"{self.purpose} is not allowed"
                 )
         return addresses

@@ -29,12 +29,20 @@ def plain(value: Any) -> Any:
     return value
 
 
+# A cell a spreadsheet would run as a formula starts with one of these (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def cell(value: Any) -> Any:
-    """A database value as a CSV cell: empty for null, `true`/`false` like JSON."""
+    """A database value as a CSV cell: empty for null, `true`/`false` like JSON; text that a
+    spreadsheet would run as a formula (a lead's `source` comes from anonymous visitors) is
+    quoted with a leading `'`."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
     return plain(value)
 
 

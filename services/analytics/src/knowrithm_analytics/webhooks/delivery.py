@@ -21,6 +21,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import Counter, Histogram
 from sqlalchemy import event
@@ -98,17 +99,26 @@ class WebhookTools:
 # --- fan-out --------------------------------------------------------------------------------
 
 
+# What a receiver outside the platform is not told: who was where (the actor's address and
+# browser, a super admin impersonating), and our own trace ids.
+PRIVATE_FIELDS: dict[str, Any] = {"traceparent": True, "actor": {"ip", "user_agent", "impersonator_id"}}
+
+
+def outgoing(envelope: EventEnvelope) -> dict[str, Any]:
+    """The envelope as a receiver gets it: everything but PRIVATE_FIELDS."""
+    return envelope.model_dump(mode="json", exclude=PRIVATE_FIELDS)
+
+
 async def enqueue(
     session: AsyncSession, webhook: Webhook, envelope: EventEnvelope, *, relay: OutboxRelay | None = None
 ) -> uuid.UUID | None:
     """A delivery of `envelope` to `webhook` and its job (in the caller's transaction); None if known."""
+    sent = outgoing(envelope)
     delivery_id = await repo.insert_delivery(session, webhook=webhook, event_id=envelope.id,
-                                             event_type=envelope.type, event=envelope.model_dump(mode="json"))
+                                             event_type=envelope.type, event=sent)
     if delivery_id is None:
         return None
-    job = DeliverWebhook(
-        delivery_id=delivery_id, webhook_id=webhook.id, event=envelope.model_dump(mode="json")
-    )
+    job = DeliverWebhook(delivery_id=delivery_id, webhook_id=webhook.id, event=sent)
     await record_job(session, job, company_id=webhook.company_id)
     if relay is not None:  # consumer sessions do not wake the relay on commit by themselves
         event.listen(session.sync_session, "after_commit", lambda _: relay.wake(), once=True)
@@ -159,7 +169,10 @@ async def deliver(tools: WebhookTools, envelope: EventEnvelope, ctx: JobContext)
     await _record(tools.db, job.delivery_id, attempt, outcome=outcome)
     DELIVERIES.labels(outcome).inc()
     if outcome == "retried":
-        raise DeliveryFailed(attempt.error)
+        # The log gets the status only: receiver URLs and answers can carry tokens; the
+        # delivery log (the company's own) keeps the whole error.
+        raise DeliveryFailed(f"attempt failed (HTTP status {attempt.status_code})" if attempt.status_code
+                             else "attempt failed without an answer")
 
 
 async def _target(tools: WebhookTools, job: DeliverWebhook) -> tuple[str, str] | Attempt | None:
