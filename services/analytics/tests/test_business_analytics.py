@@ -682,6 +682,9 @@ async def test_usage_of_the_last_30_days(client, feeds):
         {"ip_address": "10.0.0.3", "request_count": 1},
         {"ip_address": "10.0.0.4", "request_count": 1},
     ]
+    # a plain user sees the same numbers, but not the clients' addresses
+    as_user = (await get(client, "/api/v1/analytic/usage", member(main, "uma"))).json()
+    assert as_user["top_client_ips"] is None and as_user["api_usage"] == body["api_usage"]
     trend: dict[str, list[int]] = {}
     for key, failed in (("r1", 0), ("r2", 0), ("r3", 1), ("r4", 1), ("r5", 1)):
         calls = trend.setdefault(day(main.at[key]), [0, 0])

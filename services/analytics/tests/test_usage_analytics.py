@@ -155,6 +155,10 @@ async def test_api_key_performance_lists_keys_busiest_first_with_status(client, 
     assert dt.datetime.fromisoformat(primary["last_used_at"]) == last
     assert (rows["Old"]["status"], rows["Old"]["total_requests"], rows["Old"]["success_rate"]) == ("revoked", 3, 66.67)
     assert (rows["Temp"]["status"], rows["Temp"]["total_requests"], rows["Temp"]["success_rate"]) == ("expired", 1, 0.0)
+    # a key without requests has no rate (null), which is not "every request failed" (0.0)
+    today = await _get(client, "/api/v1/api-key-performance", _admin(feed.company), days=1)
+    idle = [(k["success_rate"], k["avg_response_time"]) for k in today["api_keys"] if k["total_requests"] == 0]
+    assert idle and set(idle) == {(None, None)}
     # the last use is the key's last request ever, not only in the window
     assert dt.datetime.fromisoformat(rows["Temp"]["last_used_at"]) == NOW - dt.timedelta(days=5)
     top = await _get(client, "/api/v1/api-key-performance", _admin(feed.company), limit=2)

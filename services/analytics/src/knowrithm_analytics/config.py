@@ -37,14 +37,17 @@ class AnalyticsSettings(BaseServiceSettings):
     webhook_backoff_seconds: str = "10,60,300,1800,7200"
     webhook_concurrency: int = Field(16, ge=1)
     webhooks_per_company: int = Field(20, ge=1)
+    # Finished deliveries (and the events they carried) are kept this long in the delivery log.
+    webhook_delivery_retention_days: int = Field(30, ge=1)
 
     # Exports up to this many rows answer at once; bigger ones run as a task with a download.
     export_inline_rows: int = Field(5000, ge=1)
-    export_max_rows: int = Field(1_000_000, ge=1)
+    export_max_rows: int = Field(250_000, ge=1)
     export_ttl_hours: int = Field(24, ge=1)
 
     # How often the business gauges exported to Prometheus are recomputed from the projections,
-    # and how often platform metrics are sampled for `admin/system-metric` (kept `..._days`).
+    # and how often platform metrics are sampled for `admin/system-metric` (kept `..._days`);
+    # each scheduled sample also deletes expired exports and old finished webhook deliveries.
     business_metrics_refresh_seconds: float = Field(15.0, gt=0)
     system_metric_sample_seconds: float = Field(60.0, gt=0)
     system_metric_retention_days: int = Field(7, ge=1)

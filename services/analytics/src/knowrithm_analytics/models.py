@@ -127,7 +127,10 @@ class LeadFact(Base):  # type: ignore[misc, valid-type]
     """
 
     __tablename__ = "leads"
-    __table_args__ = (Index("ix_leads_company_registered", "company_id", "registered_at"),)
+    __table_args__ = (
+        Index("ix_leads_company_registered", "company_id", "registered_at"),
+        Index("ix_leads_conversation_id", "conversation_id"),  # a conversation's lead
+    )
 
     lead_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     company_id: Mapped[uuid.UUID]
@@ -209,6 +212,8 @@ class ApiRequestFact(Base):  # type: ignore[misc, valid-type]
     __table_args__ = (
         Index("ix_api_requests_company_time", "company_id", "time"),
         Index("ix_api_requests_key_time", "api_key_id", "time"),
+        # platform-wide windows (the business gauges, the system-metric sampler)
+        Index("ix_api_requests_time", "time"),
     )
 
     request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -329,7 +334,10 @@ class SystemMetricSample(Base):  # type: ignore[misc, valid-type]
     """
 
     __tablename__ = "system_metric_samples"
-    __table_args__ = (Index("ix_system_metric_samples_name_time", "metric_name", "time"),)
+    __table_args__ = (
+        Index("ix_system_metric_samples_name_time", "metric_name", "time"),
+        Index("ix_system_metric_samples_time", "time"),  # pruning by age
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     time: Mapped[dt.datetime] = mapped_column(TZ)

@@ -60,7 +60,10 @@ def window_of(
 ) -> Window:
     """The window from optional bounds: the end defaults to now, the start to `default_days` before it."""
     end = end or dt.datetime.now(dt.UTC)
-    start = start or end - dt.timedelta(days=default_days)
+    try:
+        start = start or end - dt.timedelta(days=default_days)
+    except OverflowError as exc:  # an end in the first days of year 1
+        raise InvalidDateRange("end_date is too early") from exc
     if start > end:
         raise InvalidDateRange("start_date is after end_date")
     return Window(start, end)

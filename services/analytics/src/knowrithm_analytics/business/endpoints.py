@@ -104,8 +104,15 @@ async def get_lead_analytics(
 async def get_usage_analytics(
     scope: CompanyScope, window: DateWindow, session: RequestSession
 ) -> dict[str, Any]:
-    """API calls, agents, tokens and storage of the company over a date range."""
-    return await usage_analytics(session, company_facts(scope), window, dt.datetime.now(dt.UTC))
+    """API calls, agents, tokens and storage of the company over a date range.
+
+    Every member sees the company's numbers; the clients' IP addresses only admins
+    (`top_client_ips` is null for the others, as for API-key analytics).
+    """
+    usage = await usage_analytics(session, company_facts(scope), window, dt.datetime.now(dt.UTC))
+    if scope.principal.role not in (Role.ADMIN, Role.SUPER_ADMIN):
+        usage["top_client_ips"] = None
+    return usage
 
 
 async def _statistics(session: RequestSession, facts: Facts, days: int) -> dict[str, Any]:

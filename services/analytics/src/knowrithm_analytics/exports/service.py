@@ -140,3 +140,9 @@ async def read_chunk(session: AsyncSession, export_id: uuid.UUID, offset: int, s
     """`size` bytes of an export's file from `offset` (0-based)."""
     stmt = select(func.substring(ExportFile.content, offset + 1, size)).where(ExportFile.id == export_id)
     return bytes(await session.scalar(stmt) or b"")
+
+
+async def prune_expired(session: AsyncSession, now: dt.datetime) -> int:
+    """Delete exports whose download expired; how many."""
+    result = await session.execute(delete(ExportFile).where(ExportFile.expires_at < now))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -32,6 +32,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select, update
 
 from knowrithm_analytics.config import AnalyticsSettings
+from knowrithm_analytics.exports.service import prune_expired
 from knowrithm_analytics.models import platform
 from knowrithm_analytics.scope import Window
 from knowrithm_analytics.system import repository as repo
@@ -41,6 +42,7 @@ from knowrithm_analytics.system.measures import (
     every_company_traffic,
     platform_health,
 )
+from knowrithm_analytics.webhooks.repository import prune_deliveries
 from knowrithm_common.db.session import Database
 from knowrithm_common.messaging.connection import NatsConnection, stop_task
 from knowrithm_common.service import Background
@@ -67,6 +69,7 @@ class SystemSampler:
         self.interval = dt.timedelta(seconds=settings.system_metric_sample_seconds)
         self.settle = dt.timedelta(seconds=min(MAX_SETTLE_SECONDS, settings.system_metric_sample_seconds / 2))
         self.retention = dt.timedelta(days=settings.system_metric_retention_days)
+        self.delivery_retention = dt.timedelta(days=settings.webhook_delivery_retention_days)
         self.consumer = settings.projections_consumer
         self._wake = asyncio.Event()
         self._stopping = False
@@ -118,6 +121,9 @@ class SystemSampler:
             measures += await every_company_traffic(session, window)
             await repo.record(session, measures, at=end, labels=repo.SCHEDULED)
             await repo.prune(session, _now() - self.retention)
+            # housekeeping rides along, once per interval across replicas
+            await prune_expired(session, _now())
+            await prune_deliveries(session, _now() - self.delivery_retention)
         return True
 
     async def run_requested(self) -> None:

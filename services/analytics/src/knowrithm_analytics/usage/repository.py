@@ -31,13 +31,13 @@ class Stats:
     avg_latency_ms: float | None
 
     @property
-    def success_rate(self) -> float:
-        """Percent of requests that succeeded, 0 when there were none."""
-        return round(100 * self.ok / self.total, 2) if self.total else 0.0
+    def success_rate(self) -> float | None:
+        """Percent of requests that succeeded; None when there were none (not "all failed")."""
+        return round(100 * self.ok / self.total, 2) if self.total else None
 
     @property
-    def avg_response_time(self) -> float:
-        return round(self.avg_latency_ms or 0.0, 2)
+    def avg_response_time(self) -> float | None:
+        return None if self.avg_latency_ms is None else round(self.avg_latency_ms, 2)
 
     @classmethod
     def of(cls, row: Any) -> Stats:

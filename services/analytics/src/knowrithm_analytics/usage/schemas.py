@@ -30,8 +30,8 @@ class KeyCounts(BaseModel):
 
 class UsageSummary(BaseModel):
     total_requests: int
-    success_rate: float
-    avg_response_time_ms: float
+    success_rate: float | None
+    avg_response_time_ms: float | None
 
 
 class Overview(BaseModel):
@@ -43,8 +43,8 @@ class Overview(BaseModel):
 class TrendPoint(BaseModel):
     period: str = Field(description="the UTC day (YYYY-MM-DD) or hour (ISO 8601) of the point")
     total_requests: int
-    success_rate: float
-    avg_response_time: float
+    success_rate: float | None
+    avg_response_time: float | None
 
 
 class Trends(BaseModel):
@@ -57,8 +57,8 @@ class EndpointUsage(BaseModel):
     endpoint: str = Field(description="the route template, e.g. /api/v1/agent/{agent_id}")
     method: str
     total_requests: int
-    success_rate: float
-    avg_response_time: float
+    success_rate: float | None
+    avg_response_time: float | None
 
 
 class TopEndpoints(BaseModel):
@@ -76,8 +76,8 @@ class KeyPerformance(BaseModel):
         description="the key's last request ever, not only in the window"
     )
     total_requests: int
-    success_rate: float
-    avg_response_time: float
+    success_rate: float | None
+    avg_response_time: float | None
 
 
 class KeyPerformanceList(BaseModel):
@@ -135,7 +135,7 @@ class KeySummary(BaseModel):
 class DailyUsage(BaseModel):
     date: dt.date
     total_requests: int
-    success_rate: float
+    success_rate: float | None
 
 
 class DetailedUsage(BaseModel):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -86,3 +87,13 @@ async def delivered_event(session: AsyncSession, delivery_id: uuid.UUID) -> dict
     """The envelope a delivery carries (kept on the delivery: a manual retry sends it again)."""
     event = await session.scalar(select(WebhookDelivery.event).where(WebhookDelivery.id == delivery_id))
     return None if event is None else dict(event)
+
+
+async def prune_deliveries(session: AsyncSession, before: dt.datetime) -> int:
+    """Delete finished (succeeded or failed) deliveries completed before `before`; how many."""
+    result = await session.execute(
+        delete(WebhookDelivery).where(
+            WebhookDelivery.status != "pending", WebhookDelivery.completed_at < before
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

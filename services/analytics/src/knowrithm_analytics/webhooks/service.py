@@ -242,6 +242,9 @@ def webhook_backgrounds(app: FastAPI) -> Sequence[Background]:
         handlers=dict.fromkeys((e.type for e in subscribable()), fan_out_handler(app.state.outbox_relay)),
         # A fresh install does not replay the stream's history to receivers.
         only_new=True,
+        # It sees every event (messages too): one transaction per fetched batch, not per event.
+        batch=256,
+        transaction_per_batch=True,
     )
     worker = JobWorker(
         nats=app.state.nats,

@@ -322,6 +322,13 @@ def upgrade() -> None:
         unique=False,
         schema="analytics",
     )
+    op.create_index("ix_api_requests_time", "api_requests", ["time"], unique=False, schema="analytics")
+    op.create_index(
+        "ix_system_metric_samples_time", "system_metric_samples", ["time"], unique=False, schema="analytics"
+    )
+    op.create_index(
+        "ix_leads_conversation_id", "leads", ["conversation_id"], unique=False, schema="analytics"
+    )
     # companies: e-mail and active flag follow auth.company.created/updated.v1
     op.add_column(
         "company_registrations", sa.Column("email", sa.String(length=255), nullable=True), schema=SCHEMA
