@@ -209,23 +209,9 @@ class EventConsumer:
         return envelope, handler
 
     async def _apply_batch(self, batch: Sequence[tuple[EventEnvelope, Handler]]) -> list[str]:
-        """One transaction: record every event id, apply each event recorded for the first time."""
-        rows = [{"consumer": self.durable, "event_id": envelope.id} for envelope, _ in batch]
-        record = pg_insert(self.processed).on_conflict_do_nothing().returning(self.processed.c.event_id)
-        outcomes: list[str] = []
+        """One transaction for the whole batch (see `apply_first_seen`)."""
         async with self.db.sessions() as session, session.begin():
-            connection = await session.connection()
-            fresh = {row[0] for row in await connection.execute(record, rows)}
-            for envelope, handler in batch:
-                if envelope.id not in fresh:
-                    outcomes.append("duplicate")
-                    continue
-                fresh.discard(envelope.id)  # the same event twice in one batch: applied once
-                ctx = extract_context({"traceparent": envelope.traceparent or ""})
-                with tracer().start_as_current_span(f"consume {envelope.type}", context=ctx):
-                    await handler(session, envelope)
-                outcomes.append("applied")
-        return outcomes
+            return await apply_first_seen(session, self.processed, self.durable, batch)
 
     async def _apply(self, envelope: EventEnvelope, handler: Handler) -> str:
         ctx = extract_context({"traceparent": envelope.traceparent or ""})
@@ -256,6 +242,34 @@ class EventConsumer:
     async def _deadletter(self, msg: Msg, error: str) -> None:
         await deadletter(self.nats, msg, consumer=self.durable, error=error)
         CONSUMED.labels(self.durable, "deadlettered").inc()
+
+
+async def apply_first_seen(
+    session: AsyncSession, processed: Table, consumer: str, batch: Sequence[tuple[EventEnvelope, Handler]]
+) -> list[str]:
+    """In the caller's transaction: record every event id as processed by `consumer`, then apply
+    each event recorded for the first time; "applied" or "duplicate" per event, in order.
+
+    An id already recorded (a redelivery, a replay) is a duplicate, and so is the second
+    occurrence of an id within the batch. The batched consumer and the analytics rebuild share it.
+    """
+    if not batch:
+        return []
+    rows = [{"consumer": consumer, "event_id": envelope.id} for envelope, _ in batch]
+    record = pg_insert(processed).on_conflict_do_nothing().returning(processed.c.event_id)
+    connection = await session.connection()
+    fresh = {row[0] for row in await connection.execute(record, rows)}
+    outcomes: list[str] = []
+    for envelope, handler in batch:
+        if envelope.id not in fresh:
+            outcomes.append("duplicate")
+            continue
+        fresh.discard(envelope.id)  # the same event twice in one batch: applied once
+        ctx = extract_context({"traceparent": envelope.traceparent or ""})
+        with tracer().start_as_current_span(f"consume {envelope.type}", context=ctx):
+            await handler(session, envelope)
+        outcomes.append("applied")
+    return outcomes
 
 
 async def deadletter(nats: NatsConnection, msg: Msg, *, consumer: str, error: str) -> None:

@@ -331,28 +331,47 @@ async def agent_stats(session: AsyncSession, agent: AgentFact) -> dict[str, Any]
 async def agent_analytics(session: AsyncSession, facts: Facts) -> dict[str, Any]:
     """The dashboard's `agent_analytics`: live agents by status, and the busiest ones."""
     statuses = select(AgentFact.status, func.count()).where(*facts.agents()).group_by(AgentFact.status)
-    agents = list((await session.execute(select(AgentFact).where(*facts.agents()))).scalars())
-    numbers = await per_agent(session, facts, None)
-    conversations, messages = numbers["conversations"], numbers["total_messages"]
-    ranked = sorted(
-        agents,
-        key=lambda a: (
-            -conversations.get(a.agent_id, 0),
-            -messages.get(a.agent_id, 0),
-            a.name,
-            str(a.agent_id),
-        ),
+    # Ranked in SQL (most conversations, then messages): only the top rows leave the database,
+    # whatever the number of agents (a super admin's view covers every company).
+    conversations = (
+        select(ConversationFact.agent_id, func.count().label("n"))
+        .where(*facts.conversations())
+        .group_by(ConversationFact.agent_id)
+        .subquery()
+    )
+    messages = (
+        select(MessageFact.agent_id, func.count().label("n"))
+        .where(*facts.messages())
+        .group_by(MessageFact.agent_id)
+        .subquery()
+    )
+    ratings = (
+        select(FeedbackFact.agent_id, func.avg(FeedbackFact.rating).label("avg"))
+        .where(*facts.feedback(), FeedbackFact.rating.is_not(None))
+        .group_by(FeedbackFact.agent_id)
+        .subquery()
+    )
+    n_conversations = func.coalesce(conversations.c.n, 0)
+    n_messages = func.coalesce(messages.c.n, 0)
+    top = (
+        select(AgentFact.name, AgentFact.status, n_conversations, n_messages, ratings.c.avg)
+        .outerjoin(conversations, conversations.c.agent_id == AgentFact.agent_id)
+        .outerjoin(messages, messages.c.agent_id == AgentFact.agent_id)
+        .outerjoin(ratings, ratings.c.agent_id == AgentFact.agent_id)
+        .where(*facts.agents())
+        .order_by(n_conversations.desc(), n_messages.desc(), AgentFact.name, AgentFact.agent_id)
+        .limit(TOP_AGENTS)
     )
     return {
         "agent_status_distribution": counts(await session.execute(statuses)),
         "top_performing_agents": [
             {
-                "name": a.name,
-                "status": a.status,
-                "total_conversations": int(conversations.get(a.agent_id, 0)),
-                "total_messages": int(messages.get(a.agent_id, 0)),
-                "average_rating": rounded(numbers["satisfaction_rating"].get(a.agent_id)),
+                "name": name,
+                "status": status,
+                "total_conversations": int(n_conv),
+                "total_messages": int(n_msg),
+                "average_rating": rounded(rating),
             }
-            for a in ranked[:TOP_AGENTS]
+            for name, status, n_conv, n_msg, rating in await session.execute(top)
         ],
     }

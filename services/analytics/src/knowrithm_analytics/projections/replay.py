@@ -16,14 +16,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Table
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_analytics.projections.upserts import drop_queued, write_queued
 from knowrithm_common.db.session import Database
 from knowrithm_common.events import EventEnvelope
-from knowrithm_common.messaging.consumer import Handler
+from knowrithm_common.messaging.consumer import Handler, apply_first_seen
 
 # Deadlock and serialization failure: another transaction wrote the same rows; try again.
 TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
@@ -40,18 +38,6 @@ class BatchOutcome:
     applied: int = 0
     duplicates: int = 0
     failed: list[tuple[EventEnvelope, str]] = field(default_factory=list)
-
-
-async def _first_seen(
-    session: AsyncSession, processed: Table, consumer: str, events: Sequence[EventEnvelope]
-) -> set[str]:
-    """Record the events as processed; the ids that were not recorded before."""
-    if not events:
-        return set()
-    record = insert(processed).on_conflict_do_nothing().returning(processed.c.event_id)
-    connection = await session.connection()
-    result = await connection.execute(record, [{"consumer": consumer, "event_id": e.id} for e in events])
-    return {row[0] for row in result}
 
 
 async def apply_batch(
@@ -86,17 +72,10 @@ async def _together(
     processed: Table,
     consumer: str,
 ) -> BatchOutcome:
-    outcome = BatchOutcome()
     async with db.sessions() as session, session.begin():
-        fresh = await _first_seen(session, processed, consumer, events)
-        for event in events:
-            if event.id not in fresh:
-                outcome.duplicates += 1
-                continue
-            fresh.discard(event.id)  # the same id twice in one batch: the first one counts
-            await handlers[event.type](session, event)
-            outcome.applied += 1
-    return outcome
+        batch = [(e, handlers[e.type]) for e in events]
+        outcomes = await apply_first_seen(session, processed, consumer, batch)
+    return BatchOutcome(applied=outcomes.count("applied"), duplicates=outcomes.count("duplicate"))
 
 
 async def _one_by_one(
@@ -112,10 +91,11 @@ async def _one_by_one(
         for event in events:
             try:
                 async with session.begin_nested():
-                    if not await _first_seen(session, processed, consumer, [event]):
+                    one = [(event, handlers[event.type])]
+                    (result,) = await apply_first_seen(session, processed, consumer, one)
+                    if result == "duplicate":
                         outcome.duplicates += 1
                         continue
-                    await handlers[event.type](session, event)
                     await write_queued(session)  # inside the savepoint: its rows share its fate
                 outcome.applied += 1
             except Exception as exc:

@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 
 from knowrithm_analytics.models import Webhook
+from knowrithm_analytics.scope import CompanyScope
 from knowrithm_analytics.webhooks import repository as repo
 from knowrithm_analytics.webhooks import service
 from knowrithm_analytics.webhooks.catalogue import subscribable
@@ -37,7 +38,7 @@ from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.events.asyncapi import INTERNAL_EVENTS
 from knowrithm_common.identity import Principal, authenticated
 from knowrithm_common.pagination import PageParams, page_params, paginate
-from knowrithm_common.tenancy import actor_of, readers, scope_of, writers
+from knowrithm_common.tenancy import actor_of, readers, writers
 
 router = APIRouter()
 TAGS: list[str | Enum] = ["Webhooks"]
@@ -51,12 +52,9 @@ def get_tools(request: Request) -> WebhookTools:
     return tools
 
 
-def company_of(
-    caller: Caller,
-    company_id: uuid.UUID | None = Query(None, description="super admins: the company (members: their own)"),
-) -> uuid.UUID | None:
+def company_of(scope: CompanyScope) -> uuid.UUID | None:
     """The company acted on: the caller's own; a super admin's choice (None: any company)."""
-    return company_id if caller.is_super_admin else scope_of(caller)
+    return scope.company_id
 
 
 Tools = Annotated[WebhookTools, Depends(get_tools)]
