@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from knowrithm_analytics.business.conversations import TOKENS, activity_timeline
 from knowrithm_analytics.business.facts import (
     AgentNotFound,
+    AgentTotals,
     Conditions,
     Facts,
     counts,
@@ -333,31 +334,12 @@ async def agent_analytics(session: AsyncSession, facts: Facts) -> dict[str, Any]
     statuses = select(AgentFact.status, func.count()).where(*facts.agents()).group_by(AgentFact.status)
     # Ranked in SQL (most conversations, then messages): only the top rows leave the database,
     # whatever the number of agents (a super admin's view covers every company).
-    conversations = (
-        select(ConversationFact.agent_id, func.count().label("n"))
-        .where(*facts.conversations())
-        .group_by(ConversationFact.agent_id)
-        .subquery()
-    )
-    messages = (
-        select(MessageFact.agent_id, func.count().label("n"))
-        .where(*facts.messages())
-        .group_by(MessageFact.agent_id)
-        .subquery()
-    )
-    ratings = (
-        select(FeedbackFact.agent_id, func.avg(FeedbackFact.rating).label("avg"))
-        .where(*facts.feedback(), FeedbackFact.rating.is_not(None))
-        .group_by(FeedbackFact.agent_id)
-        .subquery()
-    )
-    n_conversations = func.coalesce(conversations.c.n, 0)
-    n_messages = func.coalesce(messages.c.n, 0)
+    totals = AgentTotals.of(facts)
+    n_conversations = func.coalesce(totals.conversations.c.n, 0)
+    n_messages = func.coalesce(totals.messages.c.n, 0)
+    columns = (AgentFact.name, AgentFact.status, n_conversations, n_messages, totals.ratings.c.avg)
     top = (
-        select(AgentFact.name, AgentFact.status, n_conversations, n_messages, ratings.c.avg)
-        .outerjoin(conversations, conversations.c.agent_id == AgentFact.agent_id)
-        .outerjoin(messages, messages.c.agent_id == AgentFact.agent_id)
-        .outerjoin(ratings, ratings.c.agent_id == AgentFact.agent_id)
+        totals.joined(select(*columns))
         .where(*facts.agents())
         .order_by(n_conversations.desc(), n_messages.desc(), AgentFact.name, AgentFact.agent_id)
         .limit(TOP_AGENTS)

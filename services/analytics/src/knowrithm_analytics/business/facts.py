@@ -152,6 +152,41 @@ class Facts:
         return conditions
 
 
+@dataclass(frozen=True, slots=True)
+class AgentTotals:
+    """Per-agent subqueries over all time, to outer-join on `agent_id`: conversations (`n`),
+    messages (`n`) and the mean rating (`avg`)."""
+
+    conversations: Any
+    messages: Any
+    ratings: Any
+
+    @classmethod
+    def of(cls, facts: Facts) -> AgentTotals:
+        return cls(
+            select(ConversationFact.agent_id, func.count().label("n"))
+            .where(*facts.conversations())
+            .group_by(ConversationFact.agent_id)
+            .subquery(),
+            select(MessageFact.agent_id, func.count().label("n"))
+            .where(*facts.messages())
+            .group_by(MessageFact.agent_id)
+            .subquery(),
+            select(FeedbackFact.agent_id, func.avg(FeedbackFact.rating).label("avg"))
+            .where(*facts.feedback(), FeedbackFact.rating.is_not(None))
+            .group_by(FeedbackFact.agent_id)
+            .subquery(),
+        )
+
+    def joined(self, stmt: Select) -> Select:
+        """`stmt` (over AgentFact) outer-joined to the three totals."""
+        return (
+            stmt.outerjoin(self.conversations, self.conversations.c.agent_id == AgentFact.agent_id)
+            .outerjoin(self.messages, self.messages.c.agent_id == AgentFact.agent_id)
+            .outerjoin(self.ratings, self.ratings.c.agent_id == AgentFact.agent_id)
+        )
+
+
 def percent(part: float | None, whole: float | None) -> float | None:
     """`part` as a percentage of `whole`, or None when there is no whole."""
     if not whole or part is None:

@@ -22,12 +22,11 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_analytics.business.conversations import TOKENS
-from knowrithm_analytics.business.facts import Facts
+from knowrithm_analytics.business.facts import AgentTotals, Facts
 from knowrithm_analytics.models import (
     AgentFact,
     ApiRequestFact,
     ConversationFact,
-    FeedbackFact,
     LeadFact,
     MessageFact,
 )
@@ -100,39 +99,20 @@ def _leads(facts: Facts, window: Range) -> Select:
 
 
 def _agents(facts: Facts, window: Range) -> Select:
-    conversations = (
-        select(ConversationFact.agent_id, func.count().label("n"))
-        .where(*facts.conversations())
-        .group_by(ConversationFact.agent_id)
-        .subquery()
-    )
-    messages = (
-        select(MessageFact.agent_id, func.count().label("n"))
-        .where(*facts.messages())
-        .group_by(MessageFact.agent_id)
-    ).subquery()
-    ratings = (
-        select(FeedbackFact.agent_id, func.round(func.avg(FeedbackFact.rating), 2).label("rating"))
-        .where(*facts.feedback(), FeedbackFact.rating.is_not(None))
-        .group_by(FeedbackFact.agent_id)
-        .subquery()
-    )
-    return (
+    totals = AgentTotals.of(facts)
+    return totals.joined(
         select(
             AgentFact.agent_id.label("id"),
             AgentFact.name,
             AgentFact.status,
             AgentFact.model,
             AgentFact.created_at,
-            func.coalesce(conversations.c.n, 0).label("total_conversations"),
-            func.coalesce(messages.c.n, 0).label("total_messages"),
-            ratings.c.rating.label("average_rating"),
+            func.coalesce(totals.conversations.c.n, 0).label("total_conversations"),
+            func.coalesce(totals.messages.c.n, 0).label("total_messages"),
+            func.round(totals.ratings.c.avg, 2).label("average_rating"),
         )
-        .outerjoin(conversations, conversations.c.agent_id == AgentFact.agent_id)
-        .outerjoin(messages, messages.c.agent_id == AgentFact.agent_id)
-        .outerjoin(ratings, ratings.c.agent_id == AgentFact.agent_id)
-        .where(*facts.agents(), *window.conditions(AgentFact.created_at))
-        .order_by(AgentFact.created_at, AgentFact.agent_id)
+    ).where(*facts.agents(), *window.conditions(AgentFact.created_at)).order_by(
+        AgentFact.created_at, AgentFact.agent_id
     )
 
 
