@@ -26,6 +26,7 @@ from knowrithm_common.logging import configure_logging
 from knowrithm_common.messaging.connection import NatsConnection
 from knowrithm_common.messaging.outbox import OutboxRelay
 from knowrithm_common.metrics import PrometheusMiddleware, metrics_endpoint
+from knowrithm_common.openapi import install_openapi
 from knowrithm_common.settings import BaseServiceSettings
 from knowrithm_common.telemetry import setup_tracing
 
@@ -76,6 +77,7 @@ def create_service_app(spec: ServiceSpec, settings: BaseServiceSettings) -> Fast
     )
     app.state.settings = settings
     install_error_handlers(app)
+    install_openapi(app)
     app.add_middleware(AssertionMiddleware, verifier=verifier)
     app.add_middleware(PrometheusMiddleware, service=spec.name)
     app.add_middleware(RequestContextMiddleware)
