@@ -25,6 +25,7 @@ from knowrithm_auth.http import Session, actor_of, parse_body
 from knowrithm_auth.users.access import audited_refusals, check_scope, member_caller, super_admin_caller
 from knowrithm_common.errors import Forbidden
 from knowrithm_common.identity import Principal, authenticated, current_principal
+from knowrithm_common.openapi import errors
 from knowrithm_common.pagination import MAX_PER_PAGE, PageParams
 
 router = APIRouter(tags=["Companies"])
@@ -35,7 +36,7 @@ def _body(model: type[Any]) -> dict[str, Any]:
 
 
 @router.post("/api/v1/company", status_code=201, response_model=CompanyOut,
-             openapi_extra=_body(CompanyCreate))
+             openapi_extra=_body(CompanyCreate), responses=errors(409, 415, 422))
 async def create_company(
     request: Request, session: Session, principal: Principal = Depends(current_principal)
 ) -> CompanyOut:
@@ -45,7 +46,7 @@ async def create_company(
     return (await service.present(session, [company]))[0]
 
 
-@router.get("/api/v1/company", response_model=CompanyOut)
+@router.get("/api/v1/company", response_model=CompanyOut, responses=errors(404))
 async def get_company(
     session: Session,
     company_id: uuid.UUID | None = Query(None, description="Super admins: the company to read"),
@@ -89,7 +90,7 @@ async def _update(request: Request, session: Session, principal: Principal, comp
 
 
 @router.put("/api/v1/company/{company_id:uuid}", response_model=CompanyOut,
-            openapi_extra=_body(CompanyReplace))
+            openapi_extra=_body(CompanyReplace), responses=errors(409, 415, 422))
 async def replace_company(
     company_id: uuid.UUID, request: Request, session: Session, principal: Principal = Depends(authenticated)
 ) -> CompanyOut:
@@ -98,7 +99,7 @@ async def replace_company(
 
 
 @router.patch("/api/v1/company/{company_id:uuid}", response_model=CompanyOut,
-              openapi_extra=_body(CompanyPatch))
+              openapi_extra=_body(CompanyPatch), responses=errors(409, 415, 422))
 async def patch_company(
     company_id: uuid.UUID, request: Request, session: Session, principal: Principal = Depends(authenticated)
 ) -> CompanyOut:
