@@ -57,7 +57,8 @@ _GATEWAY_PATHS: Document = {
         "parameters": [{"name": "task_id", "in": "path", "required": True,
                         "schema": {"type": "string", "format": "uuid"}}],
         "responses": {"200": {"description": "status, progress, result, error"},
-                      "404": error_response(404, "No such task (or another company's)")},
+                      "404": error_response(404, "No such task (or another company's)"),
+                      "422": error_response(422, "The task id is not a UUID")},
     }},
 }
 

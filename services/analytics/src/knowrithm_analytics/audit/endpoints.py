@@ -18,6 +18,7 @@ from knowrithm_analytics.models import AuditEntry
 from knowrithm_analytics.scope import CompanyScope, parse_instant, window_of
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.identity import Role, require_roles, require_scopes
+from knowrithm_common.openapi import errors
 from knowrithm_common.pagination import PageParams, Pagination, page_params
 
 router = APIRouter(
@@ -95,7 +96,7 @@ class AuditQuery(BaseModel):
     end_date: str | None = None
 
 
-@router.get("/api/v1/audit-log")
+@router.get("/api/v1/audit-log", responses=errors(400))
 async def audit_log(
     session: Session,
     scope: CompanyScope,

@@ -29,6 +29,7 @@ from knowrithm_analytics.scope import CompanyScope, DateWindow, Scope
 from knowrithm_common.db import RequestSession
 from knowrithm_common.errors import Forbidden
 from knowrithm_common.identity import Principal, Role, current_principal
+from knowrithm_common.openapi import errors
 from knowrithm_common.tenancy import CompanyNotFound, readers, scope_of
 
 router = APIRouter(dependencies=readers, tags=["Analytics"])
@@ -58,7 +59,7 @@ async def get_dashboard(scope: CompanyScope, session: RequestSession) -> dict[st
     return await dashboard(session, scope.principal, viewer_facts(scope))
 
 
-@router.get(f"{V1}/analytic/agent/{{agent_id}}")
+@router.get(f"{V1}/analytic/agent/{{agent_id}}", responses=errors(400))
 async def get_agent_analytics(
     agent_id: uuid.UUID, scope: CompanyScope, window: DateWindow, session: RequestSession
 ) -> dict[str, Any]:
@@ -67,7 +68,7 @@ async def get_agent_analytics(
     return await agent_numbers.agent_report(session, agent, window)
 
 
-@router.get(f"{V1}/analytic/agent/{{agent_id}}/performance-comparison")
+@router.get(f"{V1}/analytic/agent/{{agent_id}}/performance-comparison", responses=errors(400))
 async def get_agent_comparison(
     agent_id: uuid.UUID, scope: CompanyScope, window: DateWindow, session: RequestSession
 ) -> dict[str, Any]:
@@ -92,7 +93,7 @@ async def get_conversation_analytics(
     }
 
 
-@router.get(f"{V1}/analytic/leads")
+@router.get(f"{V1}/analytic/leads", responses=errors(400))
 async def get_lead_analytics(
     scope: CompanyScope, window: DateWindow, session: RequestSession
 ) -> dict[str, Any]:
@@ -100,7 +101,7 @@ async def get_lead_analytics(
     return {"date_range": window.as_dict(), **await lead_analytics(session, company_facts(scope), window)}
 
 
-@router.get(f"{V1}/analytic/usage")
+@router.get(f"{V1}/analytic/usage", responses=errors(400))
 async def get_usage_analytics(
     scope: CompanyScope, window: DateWindow, session: RequestSession
 ) -> dict[str, Any]:

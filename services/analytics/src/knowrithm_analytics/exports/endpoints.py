@@ -36,7 +36,7 @@ from knowrithm_common.events import new_event
 from knowrithm_common.events.analytics import ExportData
 from knowrithm_common.identity import Role, require_roles, require_scopes
 from knowrithm_common.messaging.outbox import record_event
-from knowrithm_common.tasks import accepted, create_task
+from knowrithm_common.tasks import TASK_ACCEPTED, accepted, create_task
 from knowrithm_common.tenancy import actor_of
 
 router = APIRouter(tags=["Analytics"])
@@ -44,6 +44,14 @@ exporters = [Depends(require_roles(Role.SUPER_ADMIN, Role.ADMIN)), Depends(requi
 
 TASK_KIND = "analytics_export"
 DOWNLOAD_CHUNK = 1024 * 1024
+# The file is JSON or CSV as the export asked, so both media types are documented.
+_FILE = {"content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}}}
+EXPORTED = {
+    200: {**_FILE, "description": "A small export itself: JSON, or CSV as an attachment"},
+    202: {"description": "A large export runs as a task; its result holds the download URL",
+          "content": {"application/json": {"schema": TASK_ACCEPTED}}},
+}
+DOWNLOAD = {200: {**_FILE, "description": "The export's file, as an attachment"}}
 
 
 class ExportBody(BaseModel):
@@ -72,7 +80,7 @@ def attachment(name: str) -> dict[str, str]:
     return {"Content-Disposition": f'attachment; filename="{name}"'}
 
 
-@router.post("/api/v1/analytic/export", dependencies=exporters)
+@router.post("/api/v1/analytic/export", dependencies=exporters, responses=EXPORTED)
 async def export_data(
     body: ExportBody, scope: CompanyScope, request: Request, session: RequestSession
 ) -> Response:
@@ -102,7 +110,7 @@ async def export_data(
     return JSONResponse({**content, "row_count": rows}, status_code=202)
 
 
-@router.get("/api/v1/analytic/export/{export_id}/download", dependencies=exporters)
+@router.get("/api/v1/analytic/export/{export_id}/download", dependencies=exporters, responses=DOWNLOAD)
 async def download_export(export_id: uuid.UUID, scope: CompanyScope, request: Request) -> StreamingResponse:
     """The file of a large export of the caller's company, until it expires."""
     db: Database = request.app.state.db
