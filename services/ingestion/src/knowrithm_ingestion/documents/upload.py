@@ -109,7 +109,8 @@ def _text(value: object) -> str | None:
 
 
 def _mb(size: int) -> str:
-    return f"{size / 1024 / 1024:.1f} MB"
+    # Limits below a megabyte exist since max_file_size can be configured down to 1 KiB.
+    return f"{size / 1024 / 1024:.1f} MB" if size >= 1024 * 1024 else f"{size / 1024:.0f} KB"
 
 
 class FileRefused(KnowrithmError):
