@@ -23,6 +23,7 @@ from knowrithm_stack.processes import PROCESSES
 from knowrithm_stack.service import ServiceProcess
 
 from .accounts import sign_up
+from .conftest import projections_caught_up
 from .knowledge import trained_agent, upload, wait_agent_known
 from .sdk import new_tenant, sdk_client, super_admin_bearer
 
@@ -76,7 +77,7 @@ async def _within(probe: Callable[[], Awaitable[bool]], seconds: float = LIVE_WI
     return time.monotonic() - started
 
 
-async def test_closed_sign_up_refuses_companies_on_every_replica_and_reopening_works(replicas, root):
+async def test_closed_sign_up_refuses_companies_on_every_replica_and_reopening_works(replicas, root, platform):
     gateway, other = replicas
 
     async def company(via: httpx.AsyncClient, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -95,11 +96,18 @@ async def test_closed_sign_up_refuses_companies_on_every_replica_and_reopening_w
         refused = await company(other)
         assert refused.json()["error"] == "signup_closed" and "closed" in refused.json()["message"]
         assert (await company(other, root)).status_code == 201  # super admins still create companies
+        await projections_caught_up(platform)
+        r = await gateway.get("/api/v1/audit-log", params={"action": "system_config.changed",
+                                                           "target_id": "public_signup_enabled"}, headers=root)
+        newest = r.json()["audit_logs"][0]
+        assert (newest["outcome"], newest["risk_level"], newest["detail"]["config_value"]) == (
+            "success", "medium", False)
     finally:
         await _set(gateway, root, "public_signup_enabled", True)
 
     async def open_everywhere() -> bool:
-        return all((await company(via)).status_code == 201 for via in replicas)
+        answers = [await company(via) for via in replicas]
+        return all(r.status_code == 201 for r in answers)
 
     await _within(open_everywhere)
 
