@@ -24,8 +24,25 @@ from knowrithm_common.sysconfig import KNOWN_KEYS
 
 router = APIRouter(tags=["System configuration"])
 
-_PATCH_BODY = {"requestBody": {"content": {"application/json": {"schema": {"oneOf": [
-    ConfigEntryIn.model_json_schema(), ConfigBatchIn.model_json_schema(),
+
+
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """A model's JSON schema with its `$defs` put in place: `#/$defs/...` means nothing inside OpenAPI."""
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return resolve(defs[node["$ref"].rsplit("/", 1)[-1]])
+            return {key: resolve(value) for key, value in node.items()}
+        return [resolve(item) for item in node] if isinstance(node, list) else node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
+
+
+_PATCH_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {"oneOf": [
+    _inline(ConfigEntryIn.model_json_schema()), _inline(ConfigBatchIn.model_json_schema()),
 ]}}}}}
 
 
