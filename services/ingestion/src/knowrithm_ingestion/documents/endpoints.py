@@ -69,9 +69,9 @@ async def upload_documents(
         name = item if isinstance(item, str) else (item.filename or "upload")
         try:
             if isinstance(item, str):
-                file = await upload.fetch_url(item, deps.fetcher, deps.settings)
+                file = await upload.fetch_url(item, deps.fetcher)
             else:
-                file = await upload.read_file(item, deps.settings)
+                file = await upload.read_file(item, max_bytes=deps.max_file_size)
         except upload.FileRefused as exc:
             errors.append(upload.file_error(name, exc))
             continue
