@@ -97,16 +97,6 @@ async def test_only_half_of_the_api_key_credentials_returns_401(
         assert resp.json()["error"] == "invalid_api_key"
 
 
-async def test_empty_api_key_headers_count_as_no_credentials(client: httpx.AsyncClient) -> None:
-    # The official SDK always sends both headers; a client built without a key sends them empty.
-    empty = {"X-API-Key": "", "X-API-Secret": ""}
-    public = await client.get("/api/v1/country", headers=empty)
-    assert public.status_code == 200, public.text
-    assert public.json()["principal"]["kind"] == "anonymous"
-    private = await client.get("/api/v1/agent", headers=empty)
-    assert private.status_code == 401 and private.json()["error"] != "invalid_api_key"
-
-
 async def test_revoked_api_key_is_refused_on_the_next_request(
     client: httpx.AsyncClient, make_api_key: Any, upstreams: dict[str, Any], redis: Redis
 ) -> None:

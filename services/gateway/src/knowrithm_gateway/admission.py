@@ -118,7 +118,7 @@ class Gate:
         if authorization and not operation.opaque_bearer:
             exchange.credential = "user"
             signed = await self._bearer(authorization, ip, operation, exchange)
-        elif incoming.api_key or incoming.api_secret:  # both empty: no key (SDK clients built without one)
+        elif incoming.api_key is not None or incoming.api_secret is not None:
             exchange.credential = "api_key"
             signed = await self._api_key(incoming, ip, self._per_ip(ip, operation), exchange)
         else:
