@@ -37,7 +37,7 @@ def _body(model: type[Any]) -> dict[str, Any]:
 
 
 @router.post("/api/v1/company", status_code=201, response_model=CompanyOut,
-             openapi_extra=_body(CompanyCreate), responses=errors(409, 415, 422))
+             openapi_extra=_body(CompanyCreate), responses=errors(403, 409, 415, 422))
 async def create_company(
     request: Request, session: Session, principal: Principal = Depends(current_principal)
 ) -> CompanyOut:
