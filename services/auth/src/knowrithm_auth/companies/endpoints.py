@@ -47,8 +47,15 @@ async def _body_and_logo(request: Request, model: type[M]) -> tuple[M, logos.Log
     return data, await logos.read_logo(upload, max_bytes=settings_of(request).max_logo_bytes)
 
 
+# What a logo file can be refused with, besides the body's own validation (422).
+_LOGO_REFUSALS: dict[int | str, dict[str, Any]] = {
+    413: {"description": "The logo file is larger than AUTH_MAX_LOGO_BYTES"},
+    415: {"description": "The logo file is not a PNG, JPEG, GIF or WebP image"},
+}
+
+
 @router.post("/api/v1/company", status_code=201, response_model=CompanyOut,
-             openapi_extra=_body_or_form(CompanyCreate))
+             openapi_extra=_body_or_form(CompanyCreate), responses=_LOGO_REFUSALS)
 async def create_company(
     request: Request, session: Session, principal: Principal = Depends(current_principal)
 ) -> CompanyOut:
@@ -126,7 +133,8 @@ async def _update(request: Request, session: Session, principal: Principal, comp
 
 
 @router.put("/api/v1/company/{company_id:uuid}", response_model=CompanyOut,
-            openapi_extra=_body_or_form(CompanyReplace))
+            openapi_extra=_body_or_form(CompanyReplace),
+            responses=_LOGO_REFUSALS)
 async def replace_company(
     company_id: uuid.UUID, request: Request, session: Session, principal: Principal = Depends(authenticated)
 ) -> CompanyOut:
@@ -135,7 +143,8 @@ async def replace_company(
 
 
 @router.patch("/api/v1/company/{company_id:uuid}", response_model=CompanyOut,
-              openapi_extra=_body_or_form(CompanyPatch))
+              openapi_extra=_body_or_form(CompanyPatch),
+              responses=_LOGO_REFUSALS)
 async def patch_company(
     company_id: uuid.UUID, request: Request, session: Session, principal: Principal = Depends(authenticated)
 ) -> CompanyOut:
