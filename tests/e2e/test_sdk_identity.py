@@ -337,6 +337,7 @@ def test_super_admin_impersonates_a_user_with_a_token_of_theirs(root, tenant):
 
 
 def test_system_metrics_and_audit_log_show_the_companys_own_facts(root, tenant):
+    new_user(tenant)
     member = new_user(tenant)
     metrics = eventually(lambda: tenant.client.admin.get_company_system_metrics(),
                          lambda m: m["metrics"]["users_registered"][0]["value"] >= 2)
@@ -344,11 +345,14 @@ def test_system_metrics_and_audit_log_show_the_companys_own_facts(root, tenant):
     assert users["labels"] == {"company_id": tenant.company["id"]} and users["value"] >= 2
     named = tenant.client.admin.get_company_system_metrics(company_id=tenant.company["id"], headers=root)
     assert named["metrics"]["users_registered"][0]["value"] == users["value"]
-    logs = eventually(lambda: tenant.client.admin.get_audit_logs(event_type="user.created", limit=50),
+    audit = tenant.client.admin.get_audit_logs
+    logs = eventually(lambda: audit(event_type="user.created", entity_type="user", limit=50),
                       lambda page: any(e["target"]["id"] == member["id"] for e in page["audit_logs"]))
-    entry = next(e for e in logs["audit_logs"] if e["target"]["id"] == member["id"])
+    entry = logs["audit_logs"][0]  # newest first
+    assert (entry["action"], entry["target"]["id"]) == ("user.created", member["id"])
     assert entry["actor"]["kind"] == "api_key" and entry["company_id"] == tenant.company["id"]
-    assert {e["company_id"] for e in logs["audit_logs"]} == {tenant.company["id"]}
+    assert {(e["action"], e["company_id"]) for e in logs["audit_logs"]} == {("user.created", tenant.company["id"])}
+    assert audit(event_type="user.created", limit=1, offset=1)["audit_logs"] == logs["audit_logs"][1:2]
 
 
 # --- the analytics dashboard service -----------------------------------------------------------
