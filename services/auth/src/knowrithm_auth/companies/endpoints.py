@@ -23,6 +23,7 @@ from knowrithm_auth.companies.schemas import (
     CompanyReplace,
 )
 from knowrithm_auth.http import M, Session, actor_of, parse_body_with_file
+from knowrithm_auth.sysconfig.service import SignupClosed, signup_open
 from knowrithm_auth.users.access import audited_refusals, check_scope, member_caller, super_admin_caller
 from knowrithm_common.errors import Forbidden
 from knowrithm_common.identity import Principal, authenticated, current_principal
@@ -59,8 +60,11 @@ _LOGO_REFUSALS: dict[int | str, dict[str, Any]] = {
 async def create_company(
     request: Request, session: Session, principal: Principal = Depends(current_principal)
 ) -> CompanyOut:
-    """Sign up a company (public); JSON or form data, the logo as a URL or an image file."""
+    """Sign up a company (public unless sign-up is closed: then super admins only); JSON or form
+    data, the logo as a URL or an image file."""
     data, logo = await _body_and_logo(request, CompanyCreate)
+    if not principal.is_super_admin and not await signup_open(session):
+        raise SignupClosed()
     company = await service.create_company(session, data, actor_of(request, principal))
     if logo is not None:
         await logos.store(session, company.id, logo)
