@@ -178,6 +178,8 @@ OPERATIONS: tuple[Operation, ...] = (
     public("POST", "/auth/reset-password", rate=AUTH_RATE),
     public("GET", "/auth/super-admin", rate=AUTH_RATE),
     public("GET", "/address-seed", rate=AUTH_RATE),
+    # --- auth: a company's uploaded logo, shown wherever the company is (widgets, consoles)
+    public("GET", "/company/{company_id}/logo", tenant_scoped=False),
     # --- auth: geographic reference data, the same for every tenant
     public("GET", "/country", tenant_scoped=False),
     public("GET", "/country/{country_id}", tenant_scoped=False),
