@@ -13,6 +13,7 @@ from knowrithm_common.tasks import (
     get_task,
     report_progress,
     update_task,
+    with_poll_hint,
 )
 
 
@@ -39,12 +40,13 @@ async def test_unfinished_tasks_tell_pollers_their_kinds_wait_and_final_ones_non
         quick = await create_task(s, tables.tasks, company_id=company, kind="chat")
         slow = await create_task(s, tables.tasks, company_id=company, kind="document.process")
     async with db.sessions() as s:
-        assert (await get_task(s, tables.tasks, quick, owner, poll_after_ms=hints)).poll_after_ms == 250
-        assert (await get_task(s, tables.tasks, slow, owner, poll_after_ms=hints)).poll_after_ms == DEFAULT_POLL_AFTER_MS
+        assert with_poll_hint(await get_task(s, tables.tasks, quick, owner), hints).poll_after_ms == 250
+        slow_view = with_poll_hint(await get_task(s, tables.tasks, slow, owner), hints)
+        assert slow_view.poll_after_ms == DEFAULT_POLL_AFTER_MS
     async with db.sessions() as s, s.begin():  # the outcome written with the work it reports on
         await update_task(s, tables.tasks, quick, status=TaskStatus.COMPLETED, progress=100, result={"ok": True})
     async with db.sessions() as s:
-        done = await get_task(s, tables.tasks, quick, owner, poll_after_ms=hints)
+        done = with_poll_hint(await get_task(s, tables.tasks, quick, owner), hints)
     assert (done.status, done.progress, done.result, done.poll_after_ms) == (TaskStatus.COMPLETED, 100, {"ok": True}, None)
 
 

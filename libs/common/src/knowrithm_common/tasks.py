@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeAlias
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
@@ -166,14 +166,7 @@ async def report_progress(
         )
 
 
-async def get_task(
-    session: AsyncSession,
-    table: Table,
-    task_id: uuid.UUID,
-    principal: Principal,
-    *,
-    poll_after_ms: Mapping[str, int] | None = None,
-) -> TaskView:
+async def get_task(session: AsyncSession, table: Table, task_id: uuid.UUID, principal: Principal) -> TaskView:
     """A task of the caller's company (any company for super admins); 404 otherwise."""
     stmt = select(table).where(table.c.id == task_id)
     if not principal.is_super_admin:
@@ -182,18 +175,36 @@ async def get_task(
     if row is None:
         raise NotFound("Task not found")
     stored = {k: row[k] for k in TaskView.model_fields if k not in ("task_id", "poll_after_ms")}
-    view = TaskView(task_id=row["id"], **stored)
+    return TaskView(task_id=row["id"], **stored)
+
+
+def with_poll_hint(view: TaskView, poll_after_ms: Mapping[str, int]) -> TaskView:
+    """The view telling a poller when to ask again (its kind's wait) while it is not final."""
     if view.status not in FINAL_STATUSES:
-        view.poll_after_ms = (poll_after_ms or {}).get(view.kind, DEFAULT_POLL_AFTER_MS)
+        view.poll_after_ms = poll_after_ms.get(view.kind, DEFAULT_POLL_AFTER_MS)
+    else:
+        view.poll_after_ms = None
     return view
 
 
-def tasks_router(table: Table, *, poll_after_ms: Mapping[str, int] | None = None) -> APIRouter:
+# A task whose state is computed from other records when asked (e.g. an upload's from its
+# documents) rather than reported into its row: (session, the row's view) -> the view to answer.
+DerivedView: TypeAlias = Callable[[AsyncSession, TaskView], Awaitable[TaskView]]
+
+
+def tasks_router(
+    table: Table,
+    *,
+    derived: Mapping[str, DerivedView] | None = None,
+    poll_after_ms: Mapping[str, int] | None = None,
+) -> APIRouter:
     """`GET /api/v1/tasks/{task_id}/status` over this service's task table.
 
+    `derived` maps task kinds whose state is computed on read to the function computing it;
     `poll_after_ms` maps task kinds to the wait a poller is told while they are not final.
     """
     router = APIRouter(tags=["Tasks"])
+    views = dict(derived or {})
     hints = dict(poll_after_ms or {})
 
     @router.get("/api/v1/tasks/{task_id}/status", response_model=TaskView)
@@ -203,6 +214,10 @@ def tasks_router(table: Table, *, poll_after_ms: Mapping[str, int] | None = None
         """Status, progress and result of a long-running task."""
         db: Database = request.app.state.db
         async with db.sessions() as session:
-            return await get_task(session, table, task_id, principal, poll_after_ms=hints)
+            view = await get_task(session, table, task_id, principal)
+            derive = views.get(view.kind)
+            if derive is not None:
+                view = await derive(session, view)
+            return with_poll_hint(view, hints)
 
     return router
