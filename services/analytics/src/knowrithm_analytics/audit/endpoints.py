@@ -15,7 +15,7 @@ from pydantic import BaseModel, model_validator
 
 from knowrithm_analytics.audit.repository import MAX_OFFSET, AuditFilter, Slice, browse
 from knowrithm_analytics.models import AuditEntry
-from knowrithm_analytics.scope import CompanyScope, parse_instant, window_of
+from knowrithm_analytics.scope import COMPANY_NOT_FOUND, CompanyScope, parse_instant, window_of
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.identity import Role, require_roles, require_scopes
 from knowrithm_common.openapi import errors
@@ -23,6 +23,7 @@ from knowrithm_common.pagination import MAX_PER_PAGE, PageParams, Pagination, pa
 
 router = APIRouter(
     tags=["Audit Log"],
+    responses=COMPANY_NOT_FOUND,
     dependencies=[Depends(require_roles(Role.SUPER_ADMIN, Role.ADMIN)), Depends(require_scopes(["admin"]))],
 )
 

@@ -25,14 +25,14 @@ from knowrithm_analytics.business.facts import ConversationNotFound, Facts, last
 from knowrithm_analytics.business.leads import company_statistics, lead_analytics
 from knowrithm_analytics.business.usage import usage_analytics
 from knowrithm_analytics.models import CompanyRegistration
-from knowrithm_analytics.scope import CompanyScope, DateWindow, Scope
+from knowrithm_analytics.scope import COMPANY_NOT_FOUND, CompanyScope, DateWindow, Scope
 from knowrithm_common.db import RequestSession
 from knowrithm_common.errors import Forbidden
 from knowrithm_common.identity import Principal, Role, current_principal
 from knowrithm_common.openapi import errors
 from knowrithm_common.tenancy import CompanyNotFound, readers, scope_of
 
-router = APIRouter(dependencies=readers, tags=["Analytics"])
+router = APIRouter(dependencies=readers, tags=["Analytics"], responses=COMPANY_NOT_FOUND)
 
 V1 = "/api/v1"
 Days = Query(30, ge=1, le=3650, description="days to look back")

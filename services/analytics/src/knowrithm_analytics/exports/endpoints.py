@@ -29,7 +29,7 @@ from knowrithm_analytics.exports.service import (
     read_chunk,
 )
 from knowrithm_analytics.models import platform
-from knowrithm_analytics.scope import CompanyScope, InvalidDateRange, Scope, parse_instant
+from knowrithm_analytics.scope import COMPANY_NOT_FOUND, CompanyScope, InvalidDateRange, Scope, parse_instant
 from knowrithm_common.db import RequestSession
 from knowrithm_common.db.session import Database
 from knowrithm_common.events import new_event
@@ -39,7 +39,7 @@ from knowrithm_common.messaging.outbox import record_event
 from knowrithm_common.tasks import TASK_ACCEPTED, accepted, create_task
 from knowrithm_common.tenancy import actor_of
 
-router = APIRouter(tags=["Analytics"])
+router = APIRouter(tags=["Analytics"], responses=COMPANY_NOT_FOUND)
 exporters = [Depends(require_roles(Role.SUPER_ADMIN, Role.ADMIN)), Depends(require_scopes(["read"]))]
 
 TASK_KIND = "analytics_export"

@@ -80,7 +80,7 @@ async def event_types() -> EventTypeList:
 
 
 @router.post(PREFIX, status_code=201, response_model=WebhookWithSecret, tags=TAGS, dependencies=writers(),
-             responses=errors(409))
+             responses=errors(404, 409))
 async def create_webhook(
     body: WebhookCreate, request: Request, session: Session, caller: Caller, company: Company, tools: Tools
 ) -> WebhookWithSecret:
@@ -92,7 +92,8 @@ async def create_webhook(
     return WebhookWithSecret(webhook=_out(tools, webhook), secret=secret)
 
 
-@router.get(PREFIX, response_model=WebhookList, tags=TAGS, dependencies=writers("read"))
+@router.get(PREFIX, response_model=WebhookList, tags=TAGS, dependencies=writers("read"),
+            responses=errors(404))
 async def list_webhooks(session: Session, company: Company, tools: Tools) -> WebhookList:
     """The company's webhooks, oldest first (admin)."""
     webhooks = await repo.list_webhooks(session, company)
