@@ -12,6 +12,7 @@ from knowrithm_common.db import RequestSession
 from knowrithm_common.errors import InvalidJSON, UnsupportedMediaType, ValidationFailed
 from knowrithm_common.events import Actor
 from knowrithm_common.identity import Principal
+from knowrithm_common.inputs import read_form
 
 # Set by the gateway on every request it forwards (its copy from a client is dropped).
 CLIENT_IP_HEADER = "x-knowrithm-client-ip"
@@ -46,7 +47,7 @@ async def parse_body(request: Request, model: type[M], *, allow_form: bool = Tru
     content_type = request.headers.get("content-type", "").split(";")[0].strip()
     raw: Any
     if allow_form and content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        form = await request.form()
+        form = await read_form(request)
         if any(not isinstance(v, str) for v in form.values()):
             raise UnsupportedMediaType("File uploads are not accepted here; give the logo as a URL")
         raw = {k: v for k, v in form.items() if v != ""}
