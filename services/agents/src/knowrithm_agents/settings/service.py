@@ -258,7 +258,9 @@ async def update_settings(
         else:
             setattr(row, field, value)
     model_changed = "embedding_model_id" in changes and "embedding_dimension" not in changes
-    await _validate(session, row, dimension_given=not model_changed)
+    # Checked before anything is flushed: an autoflush of an unknown id was a foreign-key 500.
+    with session.no_autoflush:
+        await _validate(session, row, dimension_given=not model_changed)
     await session.flush()
     await _clear_other_defaults(session, row)
     await _record(session, row, "updated", actor)
