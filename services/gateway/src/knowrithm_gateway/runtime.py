@@ -9,7 +9,7 @@ from knowrithm_common.identity import AssertionSigner, load_private_key
 from knowrithm_common.messaging.connection import NatsConnection
 from knowrithm_common.tokens import API_KEY_RESOLVE_PATH, JWKS_PATH
 from knowrithm_gateway.admission import Gate
-from knowrithm_gateway.apikeys import ApiKeys
+from knowrithm_gateway.apikeys import ApiKeys, SecretThrottle
 from knowrithm_gateway.auth import TokenVerifier
 from knowrithm_gateway.config import GatewaySettings
 from knowrithm_gateway.guard import Guard
@@ -74,6 +74,10 @@ class GatewayRuntime:
             cache_seconds=settings.api_key_cache_seconds,
             timeout_seconds=settings.api_key_resolve_timeout_seconds,
             company_per_minute=settings.rate_limit_company_per_minute,
+            throttle=SecretThrottle(
+                self.redis, max_failures=settings.api_key_max_failed_secrets,
+                lockout_seconds=settings.api_key_lockout_minutes * 60,
+            ),
         )
         self.gate = Gate(
             verifier=verifier, api_keys=api_keys, guard=Guard(self.redis), signer=self.signer,
