@@ -9,7 +9,7 @@ from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
 from knowrithm_common.db import RequestSession
-from knowrithm_common.errors import InvalidJSON, UnsupportedMediaType, ValidationFailed
+from knowrithm_common.errors import InvalidEncoding, InvalidJSON, UnsupportedMediaType, ValidationFailed
 from knowrithm_common.events import Actor
 from knowrithm_common.identity import Principal
 from knowrithm_common.inputs import read_form
@@ -56,6 +56,8 @@ async def parse_body(request: Request, model: type[M], *, allow_form: bool = Tru
             raw = json.loads(await request.body() or b"null")
         except json.JSONDecodeError as exc:
             raise InvalidJSON(detail=str(exc)) from exc
+        except UnicodeDecodeError as exc:  # the input guard answers first; kept for plain apps
+            raise InvalidEncoding(detail={"position": exc.start}) from exc
     else:
         raise UnsupportedMediaType(f"Unsupported content type {content_type!r}")
     try:
