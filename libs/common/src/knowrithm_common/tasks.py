@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeAlias
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
@@ -130,9 +131,16 @@ async def get_task(session: AsyncSession, table: Table, task_id: uuid.UUID, prin
     return TaskView(task_id=row["id"], **{k: row[k] for k in TaskView.model_fields if k != "task_id"})
 
 
-def tasks_router(table: Table) -> APIRouter:
-    """`GET /api/v1/tasks/{task_id}/status` over this service's task table."""
+# A task whose state is computed from other records when asked (e.g. an upload's from its
+# documents) rather than reported into its row: (session, the row's view) -> the view to answer.
+DerivedView: TypeAlias = Callable[[AsyncSession, TaskView], Awaitable[TaskView]]
+
+
+def tasks_router(table: Table, *, derived: Mapping[str, DerivedView] | None = None) -> APIRouter:
+    """`GET /api/v1/tasks/{task_id}/status` over this service's task table; `derived` maps task
+    kinds whose state is computed on read to the function computing it."""
     router = APIRouter(tags=["Tasks"])
+    views = dict(derived or {})
 
     @router.get("/api/v1/tasks/{task_id}/status", response_model=TaskView)
     async def task_status(
@@ -141,6 +149,8 @@ def tasks_router(table: Table) -> APIRouter:
         """Status, progress and result of a long-running task."""
         db: Database = request.app.state.db
         async with db.sessions() as session:
-            return await get_task(session, table, task_id, principal)
+            view = await get_task(session, table, task_id, principal)
+            derive = views.get(view.kind)
+            return await derive(session, view) if derive else view
 
     return router

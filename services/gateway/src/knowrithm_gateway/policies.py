@@ -39,7 +39,8 @@ class Access(StrEnum):
 
 DEFAULT_RATE, AUTH_RATE = "default", "auth"
 # Declared operations take JSON (or small forms): a megabyte is plenty. Operations that take
-# uploads declare `max_body=None` and get the gateway-wide GATEWAY_MAX_BODY_BYTES.
+# uploads declare `max_body=None` and get the upload limit: the `max_file_size` configuration
+# entry plus 5 MiB of framing while there is one, else GATEWAY_MAX_BODY_BYTES (overrides.py).
 JSON_BODY_BYTES = 1024 * 1024
 
 # The resource a per-resource API-key scope names (`documents:write`), by path prefix; the
@@ -59,6 +60,7 @@ RESOURCES: tuple[tuple[str, str], ...] = (
     (f"{V1}/country", "countries"),
     (f"{V1}/state", "states"),
     (f"{V1}/city", "cities"),
+    (f"{V1}/config", "config"),
     (f"{V1}/agent", "agents"),
     (f"{V1}/sdk/agent", "agents"),
     (f"{V1}/settings", "settings"),
@@ -223,6 +225,9 @@ OPERATIONS: tuple[Operation, ...] = (
     authenticated("PATCH", "/company/bulk-restore", roles=SUPER_ADMIN),
     authenticated("GET", "/company/{company_id}/related-data", roles=SUPER_ADMIN),
     authenticated("DELETE", "/company/{company_id}/cascade-delete", roles=SUPER_ADMIN),
+    # --- auth: the platform's system configuration (admins read it, sensitive values masked)
+    authenticated("GET", "/config", roles=ADMINS, scope="admin", tenant_scoped=False),
+    user_only("PATCH", "/config", roles=SUPER_ADMIN, tenant_scoped=False),
     # --- agents: the providers and models catalogue, the same for every tenant
     authenticated("GET", "/providers", tenant_scoped=False),
     authenticated("GET", "/providers/{provider_id}", tenant_scoped=False),
@@ -259,7 +264,7 @@ OPERATIONS: tuple[Operation, ...] = (
     authenticated("PUT", "/settings/{settings_id}", roles=ADMINS),
     authenticated("DELETE", "/settings/{settings_id}", roles=ADMINS),
     authenticated("POST", "/settings/test/{settings_id}", roles=ADMINS),
-    # --- ingestion: documents and chunks (uploads take the gateway-wide body limit)
+    # --- ingestion: documents and chunks (uploads take the upload body limit)
     authenticated("POST", "/document/upload", roles=ADMINS, max_body=None),
     authenticated("GET", "/document"),
     authenticated("GET", "/document/agent/{agent_id}"),

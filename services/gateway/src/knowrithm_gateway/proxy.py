@@ -192,10 +192,11 @@ class Proxy:
         )
 
     def _body_limit(self, operation: Operation) -> int:
-        """The operation's own body limit, never above the gateway-wide one."""
-        if operation.max_body is None:
-            return self._limit
-        return min(operation.max_body, self._limit)
+        """The operation's own limit (never above the gateway-wide one); uploads follow `max_file_size`."""
+        if operation.max_body is not None:
+            return min(operation.max_body, self._limit)
+        # Declared without a limit of their own means: takes uploads (policies.py).
+        return self.runtime.limits.upload_body_bytes if operation.declared else self._limit
 
     def _traceparent(self) -> str | None:
         if not self._tracing:

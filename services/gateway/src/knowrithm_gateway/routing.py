@@ -27,6 +27,7 @@ ROUTES: tuple[tuple[str, str, bool], ...] = (
     ("/api/v1/country", "auth", False),
     ("/api/v1/state", "auth", False),
     ("/api/v1/city", "auth", False),
+    ("/api/v1/config", "auth", True),
     ("/api/v1/send", "auth", True),
     ("/api/v1/verify", "auth", True),
     # agents. `sdk/settings` is in the public spec; settings belong to agents.

@@ -23,6 +23,7 @@ from knowrithm_auth.companies.schemas import (
     CompanyReplace,
 )
 from knowrithm_auth.http import Session, actor_of, parse_body
+from knowrithm_auth.sysconfig.service import SignupClosed, signup_open
 from knowrithm_auth.users.access import audited_refusals, check_scope, member_caller, super_admin_caller
 from knowrithm_common.errors import Forbidden
 from knowrithm_common.identity import Principal, authenticated, current_principal
@@ -40,8 +41,10 @@ def _body(model: type[Any]) -> dict[str, Any]:
 async def create_company(
     request: Request, session: Session, principal: Principal = Depends(current_principal)
 ) -> CompanyOut:
-    """Sign up a company (public); JSON or form data."""
+    """Sign up a company (public unless sign-up is closed: then super admins only); JSON or form data."""
     data = await parse_body(request, CompanyCreate)
+    if not principal.is_super_admin and not await signup_open(session):
+        raise SignupClosed()
     company = await service.create_company(session, data, actor_of(request, principal))
     return (await service.present(session, [company]))[0]
 
