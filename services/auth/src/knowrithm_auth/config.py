@@ -33,6 +33,9 @@ class AuthSettings(BaseServiceSettings):
     # Durable consumer of the gateway's usage events (last_used_at, usage_count of keys).
     usage_consumer: str = "auth-api-key-usage"
 
+    # Largest company logo accepted as an uploaded file (413 above it); PNG, JPEG, GIF or WebP.
+    max_logo_bytes: int = 512 * 1024
+
     # Mail: SMTP with the seed's variable names; without SMTP_SERVER mail is written as .eml
     # files to `mail_outbox_dir` (the dev mail outbox).
     smtp_server: str | None = Field(None, validation_alias="SMTP_SERVER")

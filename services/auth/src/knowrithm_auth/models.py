@@ -12,6 +12,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     SmallInteger,
     String,
     Text,
@@ -41,6 +42,17 @@ class Company(IdMixin, TimestampMixin, SoftDeleteMixin, Base):  # type: ignore[m
     logo: Mapped[str | None] = mapped_column(String(500))
     is_active: Mapped[bool] = mapped_column(default=True)
     is_verified: Mapped[bool] = mapped_column(default=False, server_default="false")
+
+
+class CompanyLogo(TimestampMixin, Base):  # type: ignore[misc, valid-type]
+    """A logo image uploaded with the company (a logo given as a URL has no row here)."""
+
+    __tablename__ = "company_logos"
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"), primary_key=True)
+    content_type: Mapped[str] = mapped_column(String(50))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
 
 
 class User(IdMixin, TimestampMixin, SoftDeleteMixin, Base):  # type: ignore[misc, valid-type]

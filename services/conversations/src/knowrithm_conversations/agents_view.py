@@ -47,6 +47,17 @@ async def get_agent(session: AsyncSession, *, company_id: uuid.UUID | None, agen
     return agent
 
 
+async def latest_active_agent(session: AsyncSession, company_id: uuid.UUID | None) -> AgentView | None:
+    """The company's live, active agent changed most recently, if it has one."""
+    stmt = (
+        select(AgentView)
+        .where(AgentView.company_id == company_id, AgentView.deleted.is_(False), AgentView.status == "active")
+        .order_by(AgentView.updated_at.desc(), AgentView.agent_id)
+        .limit(1)
+    )
+    return await session.scalar(stmt)
+
+
 def ready_to_answer(agent: AgentView) -> AgentView:
     """The agent if it can chat now; the reason it cannot otherwise."""
     if agent.status != "active":

@@ -72,6 +72,7 @@ RESOURCES: tuple[tuple[str, str], ...] = (
     (f"{V1}/lead", "leads"),
     (f"{V1}/sdk/lead", "leads"),
     ("/widget.js", "widget"),
+    (f"{V1}/widget.js", "widget"),
     (f"{V1}/widget", "widget"),
     (f"{V1}/document", "documents"),
     (f"{V1}/search", "documents"),
@@ -142,10 +143,10 @@ class Operation:
 def _op(
     access: Access, method: str, path: str, *, roles: Iterable[Role] | None = None, scope: str = "",
     rate: str = DEFAULT_RATE, opaque_bearer: bool = False, tenant_scoped: bool = True,
-    max_body: int | None = JSON_BODY_BYTES, lead: bool = False,
+    max_body: int | None = JSON_BODY_BYTES, lead: bool = False, root: bool = False,
 ) -> Operation:
     return Operation(
-        method, path if path == "/widget.js" else V1 + path, access,
+        method, path if root else V1 + path, access,
         roles=frozenset(roles) if roles is not None else None, scope=scope, rate=rate,
         opaque_bearer=opaque_bearer, tenant_scoped=tenant_scoped, max_body=max_body, lead=lead,
     )
@@ -178,6 +179,8 @@ OPERATIONS: tuple[Operation, ...] = (
     public("POST", "/auth/reset-password", rate=AUTH_RATE),
     public("GET", "/auth/super-admin", rate=AUTH_RATE),
     public("GET", "/address-seed", rate=AUTH_RATE),
+    # --- auth: a company's uploaded logo, shown wherever the company is (widgets, consoles)
+    public("GET", "/company/{company_id}/logo", tenant_scoped=False),
     # --- auth: geographic reference data, the same for every tenant
     public("GET", "/country", tenant_scoped=False),
     public("GET", "/country/{country_id}", tenant_scoped=False),
@@ -364,7 +367,8 @@ OPERATIONS: tuple[Operation, ...] = (
     authenticated("POST", "/webhook/{webhook_id}/test", roles=ADMINS),
     # --- the gateway's task-status fan-out (each service scopes tasks by company)
     authenticated("GET", "/tasks/{task_id}/status"),
-    # --- the widget script is public
+    # --- the widget script is public: at the root (the embed code's), and under /api/v1 (the SDK's)
+    public("GET", "/widget.js", tenant_scoped=False, root=True),
     public("GET", "/widget.js", tenant_scoped=False),
     # --- the chat widget (conversations): an agent's public widget settings; test pages that embed
     # the widget (made by admins, then public until they expire); an agent test runs one question

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 WIDGET_PATH = "/widget.js"
+HEALTH_ALIAS = "/api/v1/health"  # the gateway's own /health, where the official SDK asks for it
 CLIENT_CLOSED = 499  # nginx's code for "client went away first"; metrics only
 _END = {"type": "http.response.body", "body": b"", "more_body": False}
 
@@ -93,7 +94,7 @@ class _Body:
 
 def is_proxied(path: str) -> bool:
     """Whether the proxy (not the gateway's own FastAPI routes) answers this path."""
-    return path.startswith(API_PREFIX) or path == WIDGET_PATH
+    return (path.startswith(API_PREFIX) and path != HEALTH_ALIAS) or path == WIDGET_PATH
 
 
 class Proxy:
