@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -45,13 +46,15 @@ exporters = [Depends(require_roles(Role.SUPER_ADMIN, Role.ADMIN)), Depends(requi
 TASK_KIND = "analytics_export"
 DOWNLOAD_CHUNK = 1024 * 1024
 # The file is JSON or CSV as the export asked, so both media types are documented.
-_FILE = {"content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}}}
-EXPORTED = {
+_FILE: dict[str, Any] = {"content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}}}
+EXPORTED: dict[int | str, dict[str, Any]] = {
     200: {**_FILE, "description": "A small export itself: JSON, or CSV as an attachment"},
     202: {"description": "A large export runs as a task; its result holds the download URL",
           "content": {"application/json": {"schema": TASK_ACCEPTED}}},
 }
-DOWNLOAD = {200: {**_FILE, "description": "The export's file, as an attachment"}}
+DOWNLOAD: dict[int | str, dict[str, Any]] = {
+    200: {**_FILE, "description": "The export's file, as an attachment"},
+}
 
 
 class ExportBody(BaseModel):
