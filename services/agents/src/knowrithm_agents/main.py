@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from knowrithm_agents.agent_state import agent_state_responder
 from knowrithm_agents.agents.endpoints import router as agents_router
 from knowrithm_agents.agents.sdk import router as sdk_agents_router
 from knowrithm_agents.config import AgentsSettings
@@ -28,7 +29,7 @@ def create_app(settings: AgentsSettings | None = None) -> FastAPI:
             sdk_agents_router,
             tasks_router(platform.tasks),
         ],
-        consumers=lambda app: [credentials_responder(app)],
+        consumers=lambda app: [credentials_responder(app), agent_state_responder(app)],
         description="Agents, LLM and embedding settings, providers and models.",
     )
     return create_service_app(spec, settings or AgentsSettings())

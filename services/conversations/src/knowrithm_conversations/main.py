@@ -66,7 +66,7 @@ def create_app(settings: ConversationsSettings | None = None) -> FastAPI:
         routers=[conversations_router, chat_router, tasks_router(platform.tasks), widget_router,
                  agent_test_router, leads_router, feedback_router],
         consumers=background,
-        on_startup=[build_chat_deps],
+        on_startup=[agents_view.build_agents_owner, build_chat_deps],
         on_shutdown=[close_chat_deps],
         description="Conversations, messages, chat with streamed, cited answers.",
     )

@@ -23,7 +23,7 @@ from knowrithm_common.identity import Principal, Role, authenticated, require_ro
 from knowrithm_common.tasks import accepted, create_task
 from knowrithm_common.tenancy import actor_of, scope_of
 from knowrithm_conversations.agent_test.report import TASK_KIND, marked_as_test
-from knowrithm_conversations.agents_view import get_agent, ready_to_answer
+from knowrithm_conversations.agents_view import Agents, get_agent, ready_to_answer
 from knowrithm_conversations.chat.deps import ChatDeps, get_chat
 from knowrithm_conversations.chat.endpoints import MessageTooLong, store_question
 from knowrithm_conversations.conversations import service
@@ -48,14 +48,17 @@ class AgentTestBody(BaseModel):
 
 @router.post("/api/v1/agent/{agent_id}/test", status_code=202, tags=TAGS, dependencies=testers)
 async def run_agent_test(
-    agent_id: uuid.UUID, body: AgentTestBody, request: Request, session: Session, caller: Caller, deps: Chat
+    agent_id: uuid.UUID, body: AgentTestBody, request: Request, session: Session, caller: Caller, deps: Chat,
+    agents: Agents,
 ) -> JSONResponse:
     """Ask an agent a question through the chat pipeline; the task result holds answer, citations, latency."""
     if len(body.query) > deps.settings.max_message_chars:
         raise MessageTooLong(f"The question is longer than {deps.settings.max_message_chars} characters")
-    agent = ready_to_answer(await get_agent(session, company_id=scope_of(caller), agent_id=agent_id))
+    agent = await get_agent(session, company_id=scope_of(caller), agent_id=agent_id, owner=agents,
+                            check=ready_to_answer)
     new = NewConversation(agent_id=agent.agent_id, title="Agent test", metadata={"test": True})
-    conversation, _ = await service.create_conversation(session, caller, new, actor=actor_of(request, caller))
+    conversation, _ = await service.create_conversation(session, caller, new, agents=agents,
+                                                        actor=actor_of(request, caller))
     task_id = await create_task(session, platform.tasks, company_id=agent.company_id, kind=TASK_KIND)
     question, answer = await store_question(session, conversation, body.query, caller, request)
     conversation.conversation_metadata = marked_as_test(task_id, answer.id)

@@ -113,8 +113,8 @@ async def _begin(deps: ChatDeps, job: AnswerMessage) -> tuple[AgentView, str, st
             await finish_test_task(session, answer)
             return None
         try:
-            agent = await get_agent(
-                session, company_id=conversation.company_id, agent_id=conversation.agent_id
+            agent = await get_agent(  # the chat request found the agent: the projection holds it
+                session, company_id=conversation.company_id, agent_id=conversation.agent_id, owner=None
             )
         except AgentNotFound:
             answer.status, answer.error_code = MessageStatus.FAILED.value, "agent_not_found"

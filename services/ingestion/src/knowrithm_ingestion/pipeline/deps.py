@@ -11,8 +11,8 @@ from fastapi import FastAPI, Request
 from knowrithm_common.db.session import Database
 from knowrithm_common.messaging.connection import NatsConnection
 from knowrithm_common.messaging.rpc import RpcFailed, RpcUnavailable
-from knowrithm_common.queries import agent_credentials
-from knowrithm_ingestion.agents_view import embedding_spec
+from knowrithm_common.queries import agent_credentials, agents_fallback
+from knowrithm_ingestion.agents_view import PROJECTION, AgentsOwner, apply_state, embedding_spec
 from knowrithm_ingestion.blobs import BlobStore, LocalBlobStore
 from knowrithm_ingestion.config import IngestionSettings
 from knowrithm_ingestion.embeddings.base import Embedder, EmbeddingError
@@ -34,6 +34,7 @@ class Deps:
     blobs: BlobStore
     store: VectorStore
     fetcher: SafeFetcher
+    agents: AgentsOwner  # read-your-writes of the agents projection (requests only)
 
     async def embedder_for(self, agent: AgentView) -> Embedder:
         """The embedder of an agent's current model, with its key fetched from the agents service."""
@@ -85,6 +86,8 @@ async def build_deps(app: FastAPI) -> None:
         blobs=LocalBlobStore(settings.blob_dir),
         store=store,
         fetcher=fetcher,
+        agents=agents_fallback(projection=PROJECTION, db=app.state.db, nats=app.state.nats, apply=apply_state,
+                               timeout=settings.agents_lookup_timeout_seconds),
     )
 
 
