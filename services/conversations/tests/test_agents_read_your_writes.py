@@ -8,6 +8,7 @@ published, so only the fallback can find them.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 
@@ -16,7 +17,7 @@ from prometheus_client import REGISTRY
 
 from knowrithm_common.events import new_event
 from knowrithm_common.events.agents import AgentUpdatedV1
-from knowrithm_conversations.agents_view import on_agent_changed
+from knowrithm_conversations.agents_view import apply_state, on_agent_changed
 
 from .support import admin, agent_snapshot, member
 
@@ -74,6 +75,19 @@ async def test_each_miss_is_counted_by_outcome(client, call):
     assert count("not_found") == not_found + 1
 
 
+async def test_a_refusal_the_agents_service_confirms_stands_and_is_counted_current(client, call):
+    labels = {"projection": "conversations.agents", "outcome": "current"}
+    current = REGISTRY.get_sample_value("knowrithm_projection_misses_total", labels) or 0.0
+    paused = agent_snapshot(status="inactive")
+    version = dt.datetime.now(dt.UTC)
+    async with client.app.state.db.sessions() as session, session.begin():
+        await apply_state(session, paused, time=version, deleted=False)
+    client.agents_owner.know(paused, version=version)
+    r = await call("GET", f"/api/v1/widget/agent/{paused.agent_id}")
+    assert r.status_code == 404, r.text
+    assert REGISTRY.get_sample_value("knowrithm_projection_misses_total", labels) == current + 1
+
+
 async def test_conversation_with_an_unseen_agent_while_the_agents_service_is_down_answers_503(client, call):
     snapshot = agent_snapshot()
     await client.agents_owner.stop()
@@ -100,3 +114,16 @@ async def test_chat_with_an_agent_activated_a_moment_ago_is_accepted(client, cal
     client.agents_owner.know(snapshot, version=dt.datetime.now(dt.UTC))  # an admin activated it again
     r = await call("POST", f"/api/v1/conversation/{conversation_id}/chat", user, json={"message": "Hi"})
     assert r.status_code == 202, r.text
+
+
+async def test_more_concurrent_misses_than_database_connections_all_succeed(client, call):
+    # Each request holds a connection of the app's pool (5 + 5 overflow) while its miss is
+    # applied: the answers go through a pool of their own, so twenty at once cannot starve.
+    agents = [new_agent(client) for _ in range(20)]
+
+    async def start(snapshot):
+        return await call("POST", "/api/v1/conversation", member(snapshot.company_id),
+                          json={"agent_id": str(snapshot.agent_id)})
+
+    answers = await asyncio.wait_for(asyncio.gather(*(start(a) for a in agents)), timeout=25)
+    assert [r.status_code for r in answers] == [201] * len(agents)

@@ -34,13 +34,16 @@ T = TypeVar("T")
 PROJECTION_MISSES = Counter(
     "knowrithm_projection_misses_total",
     "Lookups a local projection could not serve, by what its owner answered "
-    "(applied: the owner's state was applied; not_found: the owner has no such id; "
+    "(applied: the owner's newer state was applied; current: the projection already held the "
+    "owner's state, so its refusal stands; not_found: the owner has no such id; "
     "unavailable: the owner did not answer in time)",
     ["projection", "outcome"],
 )
 
 # Seconds a client should wait before retrying when the owner did not answer.
 RETRY_AFTER_SECONDS = 1
+# Connections a fallback applies answers with (a pool of its own: see Database.sibling).
+POOL_SIZE = 2
 
 
 async def upsert_if_newer(
@@ -49,16 +52,17 @@ async def upsert_if_newer(
     """Replace the row keyed by `row[key]` with `row` unless it holds a newer event's state.
 
     Each event carries the whole state, so applying it is a replace; an older event arriving
-    after a newer one (a replay) changes nothing. Safe against a concurrent writer of the same
-    key (the consumer and an owner fallback): the existing row is locked, and an insert racing
+    after a newer one (a replay), or the same state again (a redelivery, an owner's answer the
+    projection already holds), changes nothing. Safe against a concurrent writer of the same key
+    (the consumer and an owner fallback): the existing row is locked, and an insert racing
     another insert only wins when it is newer. Returns the previous row (None when new, or
-    `model` itself unchanged when the event was older: compare with `is`).
+    `model` itself unchanged when the event was not newer: compare with `is`).
     """
     column = getattr(model, key)
     previous = await session.scalar(
         select(model).where(column == row[key]).with_for_update().execution_options(populate_existing=True)
     )
-    if previous is not None and previous.event_time > event_time:
+    if previous is not None and previous.event_time >= event_time:
         return model
     snapshot = None if previous is None else {c: getattr(previous, c) for c in row}
     stmt = pg_insert(model).values(**row, event_time=event_time)
@@ -84,9 +88,10 @@ class OwnerFallback(Generic[K, S]):
     """Read-your-writes for one projection: what it cannot serve, its owner is asked about.
 
     `ask(key)` returns the owner's state of `key` (None when the owner has no such id) or raises
-    `RpcUnavailable`; `apply(session, state)` writes that state the way the matching event would.
-    Answers are applied in a transaction of their own, committed before the caller reads again,
-    so every later request (and the caller's own, if it rolls back) finds them.
+    `RpcUnavailable`; `apply(session, state)` writes that state the way the matching event would
+    and says whether it changed anything. Answers are applied in a transaction of their own on
+    a small pool of their own (`db.sibling`: the request holds a connection of the main pool),
+    committed before the caller reads again, so every later request finds them too.
     """
 
     def __init__(
@@ -96,10 +101,15 @@ class OwnerFallback(Generic[K, S]):
         owner: str,
         db: Database,
         ask: Callable[[K], Awaitable[S | None]],
-        apply: Callable[[AsyncSession, S], Awaitable[object]],
+        apply: Callable[[AsyncSession, S], Awaitable[bool]],
     ) -> None:
-        self.projection, self.owner, self.db = projection, owner, db
+        self.projection, self.owner = projection, owner
+        self.db = db.sibling(pool_size=POOL_SIZE)
         self.ask, self.apply = ask, apply
+
+    async def close(self) -> None:
+        """Release the fallback's connections (lifespan shutdown)."""
+        await self.db.dispose()
 
     async def read(
         self,
@@ -125,7 +135,7 @@ class OwnerFallback(Generic[K, S]):
         return await serve(await load())
 
     async def _refreshed(self, key: K, *, seen: bool) -> bool:
-        """Whether the owner answered with a state (now applied)."""
+        """Whether the owner answered with a state newer than the projection's (now applied)."""
         try:
             state = await self.ask(key)
         except (RpcUnavailable, RpcFailed) as exc:
@@ -140,9 +150,9 @@ class OwnerFallback(Generic[K, S]):
             self._count("not_found")
             return False
         async with self.db.session() as session, session.begin():
-            await self.apply(session, state)
-        self._count("applied")
-        return True
+            changed = await self.apply(session, state)
+        self._count("applied" if changed else "current")
+        return changed
 
     def _count(self, outcome: str) -> None:
         PROJECTION_MISSES.labels(self.projection, outcome).inc()

@@ -101,7 +101,7 @@ class AgentStateApplier(Protocol):
 
     async def __call__(
         self, session: AsyncSession, snapshot: AgentSnapshot, *, time: dt.datetime, deleted: bool
-    ) -> object: ...
+    ) -> bool: ...
 
 
 def agents_fallback(
@@ -113,8 +113,8 @@ def agents_fallback(
         reply = await agent_state(nats, agent_id=agent_id, timeout=timeout)
         return reply if reply.agent is not None and reply.version is not None else None
 
-    async def write(session: AsyncSession, reply: AgentStateReply) -> None:
+    async def write(session: AsyncSession, reply: AgentStateReply) -> bool:
         assert reply.agent is not None and reply.version is not None  # ask() answers only these
-        await apply(session, reply.agent, time=reply.version, deleted=reply.deleted)
+        return await apply(session, reply.agent, time=reply.version, deleted=reply.deleted)
 
     return OwnerFallback(projection=projection, owner="agents", db=db, ask=ask, apply=write)

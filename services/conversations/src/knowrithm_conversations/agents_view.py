@@ -110,10 +110,12 @@ def _row(snapshot: AgentSnapshot, *, time: dt.datetime, deleted: bool) -> dict[s
 
 async def apply_state(
     session: AsyncSession, snapshot: AgentSnapshot, *, time: dt.datetime, deleted: bool
-) -> None:
-    """Write an agent's state (from an event, or the agents service's answer) unless a newer one is here."""
+) -> bool:
+    """Write an agent's state (from an event, or the agents service's answer) unless this one or a
+    newer one is here; whether it was written."""
     row = _row(snapshot, time=time, deleted=deleted)
-    await upsert_if_newer(session, AgentView, key="agent_id", row=row, event_time=time)
+    previous = await upsert_if_newer(session, AgentView, key="agent_id", row=row, event_time=time)
+    return previous is not AgentView
 
 
 async def on_agent_changed(session: AsyncSession, envelope: EventEnvelope) -> None:
@@ -140,6 +142,10 @@ async def build_agents_owner(app: FastAPI) -> None:
         projection=PROJECTION, db=app.state.db, nats=app.state.nats, apply=apply_state,
         timeout=app.state.settings.agents_lookup_timeout_seconds,
     )
+
+
+async def close_agents_owner(app: FastAPI) -> None:
+    await app.state.agents.close()
 
 
 def agents_owner(request: Request) -> AgentsOwner:

@@ -67,7 +67,7 @@ def create_app(settings: ConversationsSettings | None = None) -> FastAPI:
                  agent_test_router, leads_router, feedback_router],
         consumers=background,
         on_startup=[agents_view.build_agents_owner, build_chat_deps],
-        on_shutdown=[close_chat_deps],
+        on_shutdown=[close_chat_deps, agents_view.close_agents_owner],
         description="Conversations, messages, chat with streamed, cited answers.",
     )
     return create_service_app(spec, settings or ConversationsSettings())

@@ -123,16 +123,20 @@ def _row(snapshot: AgentSnapshot, *, time: dt.datetime, deleted: bool) -> dict[s
 
 async def apply_state(
     session: AsyncSession, snapshot: AgentSnapshot, *, time: dt.datetime, deleted: bool
-) -> None:
-    """Write an agent's state (from an event, or the agents service's answer) unless a newer one is here."""
+) -> bool:
+    """Write an agent's state (from an event, or the agents service's answer) unless this one or a
+    newer one is here; whether it was written."""
     row = _row(snapshot, time=time, deleted=deleted)
     previous = await upsert_if_newer(session, AgentView, key="agent_id", row=row, event_time=time)
-    if previous is AgentView or previous is None:
-        return  # an older event, or the agent's first: nothing to re-embed
+    if previous is AgentView:
+        return False
+    if previous is None:
+        return True  # the agent's first state: nothing to re-embed
     old_model = (previous["embedding_model"], previous["embedding_dimension"])
     new_model = (row["embedding_model"], row["embedding_dimension"])
     if old_model != new_model and row["embedding_model"]:
         await request_reembed(session, company_id=snapshot.company_id, agent_id=snapshot.agent_id)
+    return True
 
 
 async def request_reembed(session: AsyncSession, *, company_id: uuid.UUID, agent_id: uuid.UUID) -> uuid.UUID:

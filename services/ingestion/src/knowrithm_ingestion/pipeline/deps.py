@@ -95,6 +95,7 @@ async def close_deps(app: FastAPI) -> None:
     deps: Deps = app.state.deps
     await deps.fetcher.aclose()
     await deps.store.close()
+    await deps.agents.close()
 
 
 def get_deps(request: Request) -> Deps:
