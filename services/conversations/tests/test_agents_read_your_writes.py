@@ -88,6 +88,24 @@ async def test_a_refusal_the_agents_service_confirms_stands_and_is_counted_curre
     assert REGISTRY.get_sample_value("knowrithm_projection_misses_total", labels) == current + 1
 
 
+async def test_an_agent_whose_event_arrives_while_the_agents_service_is_asked_is_served(client, call):
+    snapshot = agent_snapshot()
+    version = dt.datetime.now(dt.UTC)
+    client.agents_owner.know(snapshot, version=version)
+
+    async def event_arrives(_agent_id):
+        async with client.app.state.db.sessions() as session, session.begin():
+            await apply_state(session, snapshot, time=version, deleted=False)  # as the consumer would
+
+    client.agents_owner.before_answer = event_arrives
+    try:
+        r = await call("POST", "/api/v1/conversation", member(snapshot.company_id),
+                       json={"agent_id": str(snapshot.agent_id)})
+    finally:
+        client.agents_owner.before_answer = None
+    assert r.status_code == 201, r.text
+
+
 async def test_conversation_with_an_unseen_agent_while_the_agents_service_is_down_answers_503(client, call):
     snapshot = agent_snapshot()
     await client.agents_owner.stop()

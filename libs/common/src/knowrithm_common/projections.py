@@ -35,7 +35,7 @@ PROJECTION_MISSES = Counter(
     "knowrithm_projection_misses_total",
     "Lookups a local projection could not serve, by what its owner answered "
     "(applied: the owner's newer state was applied; current: the projection already held the "
-    "owner's state, so its refusal stands; not_found: the owner has no such id; "
+    "owner's state, e.g. a refusal the owner confirms; not_found: the owner has no such id; "
     "unavailable: the owner did not answer in time)",
     ["projection", "outcome"],
 )
@@ -135,7 +135,7 @@ class OwnerFallback(Generic[K, S]):
         return await serve(await load())
 
     async def _refreshed(self, key: K, *, seen: bool) -> bool:
-        """Whether the owner answered with a state newer than the projection's (now applied)."""
+        """Whether the owner answered with a state (now in the projection, if it was newer)."""
         try:
             state = await self.ask(key)
         except (RpcUnavailable, RpcFailed) as exc:
@@ -151,8 +151,10 @@ class OwnerFallback(Generic[K, S]):
             return False
         async with self.db.session() as session, session.begin():
             changed = await self.apply(session, state)
+        # Not newer: the projection holds it already (its event arrived meanwhile, or the refusal
+        # it is serving is the owner's too). Either way, serving again answers right.
         self._count("applied" if changed else "current")
-        return changed
+        return True
 
     def _count(self, outcome: str) -> None:
         PROJECTION_MISSES.labels(self.projection, outcome).inc()

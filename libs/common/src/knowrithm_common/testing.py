@@ -11,7 +11,7 @@ import contextlib
 import datetime as dt
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -108,10 +108,12 @@ class AgentsStandIn:
 
     The suites of ingestion and conversations put agents into their projection by applying
     agent events; this plays the other half of the agents service, the state query a projection
-    asks when it has not seen an agent. Unknown ids answer "no such agent".
+    asks when it has not seen an agent. Unknown ids answer "no such agent". `before_answer`, when
+    set, runs before each answer (a test lets the agent's event arrive meanwhile).
     """
 
     agents: dict[uuid.UUID, AgentStateReply] = field(default_factory=dict)
+    before_answer: Callable[[uuid.UUID], Awaitable[None]] | None = None
     _responder: RpcResponder[AgentStateRequest, AgentStateReply] | None = None
 
     def know(self, snapshot: AgentSnapshot, *, version: dt.datetime, deleted: bool = False) -> None:
@@ -119,6 +121,8 @@ class AgentsStandIn:
 
     async def start(self, nats: NatsConnection) -> None:
         async def answer(request: AgentStateRequest) -> AgentStateReply:
+            if self.before_answer is not None:
+                await self.before_answer(request.agent_id)
             return self.agents.get(request.agent_id) or AgentStateReply()
 
         self._responder = RpcResponder(
