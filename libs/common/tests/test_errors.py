@@ -66,10 +66,12 @@ async def test_wrong_types_are_422_with_field_detail():
     assert body["detail"][0]["loc"] == ["body", "count"]
 
 
-async def test_unknown_route_is_404_in_shared_shape():
+async def test_unknown_route_is_404_in_shared_shape_naming_the_operation():
     async with await _client() as c:
         r = await c.get("/nowhere")
     assert r.status_code == 404 and r.json()["success"] is False
+    assert r.json()["error"] == "not_found"
+    assert r.json()["message"] == "This platform has no operation GET /nowhere"
 
 
 async def test_unexpected_error_is_500_without_internals():

@@ -6,7 +6,15 @@ from sqlalchemy import select
 from knowrithm_common.errors import NotFound
 from knowrithm_common.identity import Principal, Role
 from knowrithm_common.pagination import PageParams, Pagination, paginate
-from knowrithm_common.tasks import TaskStatus, create_task, get_task, report_progress
+from knowrithm_common.tasks import (
+    DEFAULT_POLL_AFTER_MS,
+    TaskStatus,
+    create_task,
+    get_task,
+    report_progress,
+    update_task,
+    with_poll_hint,
+)
 
 
 async def test_task_progress_is_visible_to_its_company_only(db, tables):
@@ -22,6 +30,24 @@ async def test_task_progress_is_visible_to_its_company_only(db, tables):
             await get_task(s, tables.tasks, task_id, Principal(kind="user", company_id=other, role=Role.ADMIN))
         admin = await get_task(s, tables.tasks, task_id, Principal(kind="user", role=Role.SUPER_ADMIN))
         assert admin.task_id == task_id
+
+
+async def test_unfinished_tasks_tell_pollers_their_kinds_wait_and_final_ones_none(db, tables):
+    company = uuid.uuid4()
+    owner = Principal(kind="user", company_id=company, role=Role.ADMIN)
+    hints = {"chat": 250}
+    async with db.sessions() as s, s.begin():
+        quick = await create_task(s, tables.tasks, company_id=company, kind="chat")
+        slow = await create_task(s, tables.tasks, company_id=company, kind="document.process")
+    async with db.sessions() as s:
+        assert with_poll_hint(await get_task(s, tables.tasks, quick, owner), hints).poll_after_ms == 250
+        slow_view = with_poll_hint(await get_task(s, tables.tasks, slow, owner), hints)
+        assert slow_view.poll_after_ms == DEFAULT_POLL_AFTER_MS
+    async with db.sessions() as s, s.begin():  # the outcome written with the work it reports on
+        await update_task(s, tables.tasks, quick, status=TaskStatus.COMPLETED, progress=100, result={"ok": True})
+    async with db.sessions() as s:
+        done = with_poll_hint(await get_task(s, tables.tasks, quick, owner), hints)
+    assert (done.status, done.progress, done.result, done.poll_after_ms) == (TaskStatus.COMPLETED, 100, {"ok": True}, None)
 
 
 def test_pagination_fields_match_the_reference_api():

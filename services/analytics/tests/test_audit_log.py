@@ -181,6 +181,21 @@ async def test_pagination_walks_the_log(client, trail):
     assert beyond["audit_logs"] == [] and beyond["pagination"]["total"] == 7
 
 
+async def test_sdk_parameter_names_filter_and_page_like_the_native_ones(client, trail):
+    # admin.get_audit_logs of the official SDK sends entity_type, event_type, limit and offset.
+    by_event = await _browse(client, _admin(trail.company), event_type="company.*", entity_type="company")
+    assert _names(trail, by_event) == ["refused_delete", "company_update"]
+    sliced = await _browse(client, _admin(trail.company), limit=3, offset=2)
+    assert _names(trail, sliced) == COMPANY_A_NEWEST_FIRST[2:5]
+    assert sliced["pagination"] == {"page": 1, "per_page": 3, "total": 7, "pages": 3, "has_next": True, "has_prev": True}
+    past = await _browse(client, _admin(trail.company), offset=50)
+    assert past["audit_logs"] == [] and past["pagination"]["has_next"] is False
+    for params in ({"action": "user.login", "event_type": "user.logout"}, {"limit": 0}, {"offset": -1},
+                   {"offset": 10**20}):
+        r = await client.get("/api/v1/audit-log", headers=_admin(trail.company), params=params)
+        assert (r.status_code, r.json()["error"]) == (422, "validation_error"), params
+
+
 async def test_companies_see_only_their_own_log_and_super_admins_any(client, trail):
     assert _names(trail, await _browse(client, _admin(trail.other))) == ["other_login"]
     everyone = await _browse(client, _headers(ROOT), per_page=100, start_date=(NOW - dt.timedelta(minutes=301)).isoformat(),

@@ -314,6 +314,14 @@ async def test_super_admin_sees_one_company_or_every_live_company(client, feeds)
     assert await everything() == before
 
 
+@pytest.mark.parametrize("path", ["/api/v1/analytic/dashboard", "/api/v1/analytic/leads", "/api/v1/overview"])
+async def test_member_naming_another_company_gets_404_not_their_own_numbers(client, feeds, path):
+    main, other, _ = feeds
+    r = await get(client, path, member(main), company_id=str(other.company_id))
+    assert r.status_code == 404 and r.json()["error"] == "company_not_found"
+    assert (await get(client, path, member(main), company_id=str(main.company_id))).status_code == 200
+
+
 async def test_deleted_company_answers_as_if_empty(client, feeds):
     _, _, gone = feeds
     body = (await get(client, "/api/v1/analytic/dashboard", member(gone))).json()

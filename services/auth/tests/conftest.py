@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from knowrithm_common.crypto import generate_key
 from knowrithm_common.db.migrations import upgrade
 from knowrithm_common.testing import KeyPair, environment, running_app, service_env
 
@@ -27,14 +28,17 @@ def mail_dir(tmp_path_factory) -> Path:
 def auth_env(stack, mail_dir) -> dict[str, str]:
     url = stack.create_database("auth_service_tests")
     upgrade(package="knowrithm_auth", schema="auth", url=url)
+    # A Redis database of its own: the system-configuration snapshot auth publishes there is
+    # platform-wide, and must not reach the other suites' processes on the same Redis.
     return service_env(
-        database_url=url, nats_url=stack.nats_url, redis_url=stack.redis_url,
+        database_url=url, nats_url=stack.nats_url, redis_url=stack.redis_url.rsplit("/", 1)[0] + "/10",
         assertion=ASSERTION_KEYS,
         extra={
             "KNOWRITHM_JWT_PRIVATE_KEY": JWT_KEYS.private_pem,
             "SUPER_ADMIN_EMAIL": SUPER_ADMIN["email"], "SUPER_ADMIN_PASSWORD": SUPER_ADMIN["password"],
             "AUTH_MAIL_OUTBOX_DIR": str(mail_dir), "AUTH_USAGE_CONSUMER": f"auth-usage-{uuid.uuid4().hex[:8]}",
-            "AUTH_MAX_FAILED_LOGINS": "3",
+            "AUTH_MAX_FAILED_LOGINS": "3", "ENCRYPTION_KEY": generate_key(),
+            "AUTH_SYSTEM_CONFIG_REPUBLISH_SECONDS": "0.2",
         },
     )
 

@@ -47,6 +47,17 @@ async def client(conversations_env) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
+@pytest.fixture(scope="module")
+async def knowledge(client):
+    """Ingestion's search, stood in for on the real NATS while a module's app runs (chat_support.py)."""
+    from .chat_support import KnowledgeStandIn
+
+    stand_in = KnowledgeStandIn(client.app.state.nats)
+    await stand_in.responder.start()
+    yield stand_in
+    await stand_in.responder.stop()
+
+
 @pytest.fixture
 def signer():
     return ASSERTION_KEYS.signer()

@@ -37,14 +37,15 @@ async def add_widget_agent(app, *, status: str = "active", widget_config: dict |
     return company_id, agent_id
 
 
-async def test_widget_script_is_served_as_cacheable_javascript(client):
-    r = await client.get("/widget.js")
+@pytest.mark.parametrize("path", ["/widget.js", "/api/v1/widget.js"])  # the SDK asks under /api/v1
+async def test_widget_script_is_served_as_cacheable_javascript(call, path):
+    r = await call("GET", path)  # anonymous, as the gateway forwards a browser's request
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/javascript"
     assert "max-age=" in r.headers["cache-control"] and r.headers["x-content-type-options"] == "nosniff"
     assert "data-agent-id" in r.text and "/api/v1/lead/register" in r.text
     assert ".innerHTML" not in r.text  # every text the widget shows goes through textContent
-    again = await client.get("/widget.js", headers={"If-None-Match": r.headers["etag"]})
+    again = await call("GET", path, headers={"If-None-Match": r.headers["etag"]})
     assert again.status_code == 304 and again.content == b""
 
 
@@ -93,15 +94,48 @@ async def test_test_page_embeds_the_widget_with_the_agents_embed_code_and_the_ca
     assert r.status_code == 201, r.text
     created = r.json()
     assert created["url"].startswith("/api/v1/test/page/") and created["expires_at"]
+    assert created["agent_id"] == str(agent_id)
 
     page = await call("GET", created["url"])  # anyone with the link, no credentials
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    base = client.app.state.settings.base_url.rstrip("/")
-    snippet = f'<script src="{base}/widget.js" data-agent-id="{agent_id}" async></script>'
+    # BASE_URL is unset here: the embed code points at the origin the page was asked at
+    snippet = f'<script src="http://service/widget.js" data-agent-id="{agent_id}" async></script>'
     assert snippet in page.text and body in page.text
     assert "Docs &lt;bot&gt;" in page.text and "Docs <bot>" not in page.text
     assert page.text == created["html"]
     assert page.headers["cache-control"] == "no-store" and page.headers["referrer-policy"] == "no-referrer"
+
+
+async def test_test_page_embeds_base_url_when_it_is_set_and_the_origin_asked_at_otherwise(client, call, monkeypatch):
+    company_id, agent_id = await add_agent(client.app)
+    created = (await call("POST", "/api/v1/test", admin(company_id), json={"agent_id": str(agent_id)})).json()
+    proxied = {"X-Forwarded-Host": "widgets.example.com", "X-Forwarded-Proto": "https"}
+    page = await call("GET", created["url"], headers=proxied)
+    assert 'src="https://widgets.example.com/widget.js"' in page.text
+    monkeypatch.setattr(client.app.state.settings, "base_url", "https://api.example.com")
+    page = await call("GET", created["url"], headers=proxied)
+    assert 'src="https://api.example.com/widget.js"' in page.text
+
+
+async def test_test_page_without_an_agent_embeds_the_active_agent_changed_last(client, call):
+    company_id, older = await add_agent(client.app, name="Older")
+    _, newer = await add_agent(client.app, company_id, name="Newer")
+    await add_agent(client.app, company_id, status="inactive", name="Paused")  # changed last, not active
+    body = "<p>Only the body, as the SDK's render_test_page sends it</p>"
+    r = await call("POST", "/api/v1/test", admin(company_id), json={"body": body})
+    assert r.status_code == 201, r.text
+    created = r.json()
+    assert created["agent_id"] == str(newer) and body in created["html"] and "Newer" in created["html"]
+    assert str(older) not in created["html"]
+
+
+async def test_test_page_without_an_agent_is_404_when_the_company_has_no_active_one(client, call):
+    company_id, _ = await add_agent(client.app, status="inactive")
+    r = await call("POST", "/api/v1/test", admin(company_id), json={"body": "<p>hi</p>"})
+    assert r.status_code == 404 and r.json()["error"] == "agent_not_found"
+    assert "no active agent" in r.json()["message"]
+    r = await call("POST", "/api/v1/test", admin(uuid.uuid4()), json={})
+    assert r.status_code == 404 and "no active agent" in r.json()["message"]
 
 
 async def test_test_pages_are_for_admins_of_the_agents_company_and_expire_to_404(client, call):
@@ -138,8 +172,18 @@ async def test_agent_test_queues_the_question_in_a_test_conversation_of_the_call
     assert messages["messages"][0]["content"] == "Where is dock 7?"
 
 
+async def test_agent_test_without_a_body_asks_the_contracts_sample_question(client, call):
+    company_id, agent_id = await add_agent(client.app)
+    alice = admin(company_id)
+    r = await call("POST", f"/api/v1/agent/{agent_id}/test", alice)  # as the SDK's test_agent(agent_id) sends it
+    assert r.status_code == 202, r.text
+    conversation_id = r.json()["conversation_id"]
+    messages = (await call("GET", f"/api/v1/conversation/{conversation_id}/messages", alice)).json()["messages"]
+    assert messages[0]["content"] == "Hello, can you introduce yourself?"
+
+
 async def test_agent_test_task_holds_the_answer_citations_and_latency_once_the_answer_is_final(client, call):
-    from knowrithm_conversations.agent_test.report import finish_test_task
+    from knowrithm_conversations.chat.answer_task import finish_answer_task
 
     company_id, agent_id = await add_agent(client.app)
     alice = admin(company_id)
@@ -149,7 +193,7 @@ async def test_agent_test_task_holds_the_answer_citations_and_latency_once_the_a
         answer = await session.scalar(select(Message).where(Message.id == uuid.UUID(accepted["assistant_message_id"])))
         answer.status, answer.content, answer.citations = "complete", "After midnight [1].", [citation]
         answer.latency_ms, answer.first_token_ms, answer.model_used = 420, 35, "extractive-responder"
-        await finish_test_task(session, answer)  # as the pipeline does when it completes the answer
+        await finish_answer_task(session, answer)  # as the pipeline does when it completes the answer
 
     task = await task_status(call, alice, accepted["task_id"])
     assert task["status"] == "completed" and task["progress"] == 100
@@ -159,7 +203,7 @@ async def test_agent_test_task_holds_the_answer_citations_and_latency_once_the_a
 
 
 async def test_agent_test_task_fails_with_the_answers_reason(client, call):
-    from knowrithm_conversations.agent_test.report import finish_test_task
+    from knowrithm_conversations.chat.answer_task import finish_answer_task
 
     company_id, agent_id = await add_agent(client.app)
     alice = admin(company_id)
@@ -168,7 +212,7 @@ async def test_agent_test_task_fails_with_the_answers_reason(client, call):
     async with client.app.state.db.sessions() as session, session.begin():
         answer = await session.get(Message, uuid.UUID(accepted["assistant_message_id"]))
         answer.status, answer.error_code, answer.error = "failed", "retrieval_unavailable", reason
-        await finish_test_task(session, answer)
+        await finish_answer_task(session, answer)
 
     task = await task_status(call, alice, accepted["task_id"])
     assert task["status"] == "failed" and task["error"] == reason

@@ -201,3 +201,47 @@ async def test_concurrent_mixed_credentials_each_get_their_own_verdict(
         *(client.get("/api/v1/agent", headers=headers) for headers, _ in cases)
     )
     assert [r.status_code for r in responses] == [status for _, status in cases]
+
+
+async def test_empty_api_key_headers_are_no_credentials(client: httpx.AsyncClient) -> None:
+    # The official SDK built without a key sends both headers empty on every call.
+    empty = {"X-API-Key": "", "X-API-Secret": ""}
+    resp = await client.get("/api/v1/country", headers=empty)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["principal"]["kind"] == "anonymous"
+    resp = await client.get("/api/v1/agent", headers=empty)
+    assert resp.status_code == 401
+    assert resp.json()["error"] == "unauthorized"
+
+
+async def test_bearer_token_wins_over_api_key_headers(
+    client: httpx.AsyncClient, make_token: Any, make_api_key: Any
+) -> None:
+    user_id = str(uuid.uuid4())
+    token = make_token(sub=user_id)
+    key = make_api_key(scopes=("read",))
+    made_up = {"X-API-Key": "ak_made-up", "X-API-Secret": "as_made-up"}
+    for key_headers in (key.headers, made_up):
+        resp = await client.get("/api/v1/agent", headers={**bearer(token), **key_headers})
+        assert resp.status_code == 200, resp.text
+        echo = resp.json()
+        assert echo["principal"]["kind"] == "user"
+        assert echo["principal"]["user_id"] == user_id
+        assert echo["principal"]["api_key_id"] is None
+        assert "x-api-key" not in echo["headers"]
+    # A JWT-only operation works with the key headers along (as the SDK sends them).
+    resp = await client.get("/api/v1/auth/api-keys", headers={**bearer(token), **key.headers})
+    assert resp.status_code == 200, resp.text
+
+
+async def test_refresh_with_api_key_headers_is_judged_by_its_refresh_token(
+    client: httpx.AsyncClient,
+) -> None:
+    # The refresh token in Authorization is auth's to check; stale key headers beside it
+    # (an SDK session whose key was revoked) do not turn the refresh into a 401.
+    headers = {"Authorization": "Bearer rt_opaque", "X-API-Key": "ak_revoked", "X-API-Secret": "as_x"}
+    resp = await client.post("/api/v1/auth/refresh", headers=headers)
+    assert resp.status_code == 200, resp.text
+    echo = resp.json()
+    assert echo["principal"]["kind"] == "anonymous"
+    assert echo["headers"]["authorization"] == "Bearer rt_opaque"

@@ -98,10 +98,11 @@ async def test_impersonation_claim_reaches_service_as_impersonator_id(
     assert resp.json()["principal"]["impersonator_id"] == str(admin_id)
 
 
-async def test_widget_script_reaches_conversations(client: httpx.AsyncClient) -> None:
-    resp = await client.get("/widget.js")
+@pytest.mark.parametrize("path", ["/widget.js", "/api/v1/widget.js"])  # the embed code's, the SDK's
+async def test_widget_script_reaches_conversations_without_credentials(client: httpx.AsyncClient, path: str) -> None:
+    resp = await client.get(path)
     assert resp.status_code == 200
-    assert resp.json()["service"] == "conversations"
+    assert resp.json()["service"] == "conversations" and resp.json()["path"] == path
 
 
 async def test_unknown_api_path_returns_404_in_shared_shape(client: httpx.AsyncClient) -> None:

@@ -38,6 +38,13 @@ async def test_health_is_degraded_with_503_when_an_upstream_is_down(
     assert body["database"] == "connected"  # the services that answered reach it
 
 
+async def test_health_answers_under_api_v1_too_without_credentials(client: httpx.AsyncClient) -> None:
+    alias = await client.get("/api/v1/health")  # where the official SDK's health_check asks
+    assert alias.status_code == 200 and alias.json() == (await client.get("/health")).json()
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    assert paths["/api/v1/health"]["get"]["security"] == [] == paths["/health"]["get"]["security"]
+
+
 async def test_own_liveness_and_readiness(client: httpx.AsyncClient) -> None:
     assert (await client.get("/health/live")).status_code == 200
     ready = await client.get("/health/ready")

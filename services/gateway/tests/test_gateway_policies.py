@@ -154,7 +154,7 @@ async def test_api_key_needs_the_scope_of_the_operation(
 async def test_undeclared_operation_needs_credentials_and_the_method_scope(
     client: httpx.AsyncClient, make_token: Any, make_api_key: Any
 ) -> None:
-    path = "/api/v1/company/c1/logo"  # routed to auth, declared nowhere
+    path = "/api/v1/company/c1/banner"  # routed to auth, declared nowhere
     assert (await client.get(path)).status_code == 401
     assert (await client.get(path, headers=bearer(make_token()))).status_code == 200
     reader = make_api_key(scopes=("read",))

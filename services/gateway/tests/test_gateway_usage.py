@@ -74,7 +74,7 @@ async def test_every_request_is_recorded_with_its_route_template_and_status(
         "user": ("GET", f"/api/v1/admin/user/{uuid.uuid4()}", {**user, **_rid()}),
         "anonymous": ("GET", "/api/v1/auth/api-keys", _rid()),
         "api_key": ("GET", "/api/v1/agent/a1", {**key.headers, **_rid()}),
-        "undeclared": ("GET", "/api/v1/company/c1/logo", {**user, **_rid()}),
+        "undeclared": ("GET", "/api/v1/company/c1/banner", {**user, **_rid()}),
         "unmatched": ("GET", "/api/v1/nothing-here", _rid()),
         "bad_token": ("POST", "/api/v1/agent", {**bearer("not.a.jwt"), **_rid()}),
     }

@@ -74,6 +74,7 @@ async def widget_gateway(widget_gateway_url: str) -> AsyncIterator[httpx.AsyncCl
     ("/api/v1/test", "conversations"),
     ("/api/v1/test/page/t0ken", "conversations"),
     ("/widget.js", "conversations"),
+    ("/api/v1/widget.js", "conversations"),
 ])
 def test_widget_and_agent_test_paths_reach_their_owning_service(path: str, service: str) -> None:
     route = RouteTable().match(path)

@@ -64,6 +64,42 @@ async def test_uploaded_text_is_processed_with_task_progress_and_found_by_search
     assert results[0]["document_id"] == document["id"] and results[0]["document_name"] == "policy.txt"
 
 
+async def upload_task(call, principal, body):
+    async def check():
+        task = (await call("GET", body["status_url"], principal)).json()
+        return task if task["status"] in ("completed", "failed") else None
+
+    assert body["status_url"] == f"/api/v1/tasks/{body['task_id']}/status"
+    return await wait_for(check, timeout=60)
+
+
+async def test_an_uploads_task_completes_with_its_documents_processed_or_failed(client, worker, call):
+    company_id, agent_id = await add_agent(client.app)
+    boss = admin(company_id)
+    files = [("good.txt", unique("Otters hold hands while sleeping").encode(), "text/plain"),
+             ("broken.pdf", samples.make_corrupt_pdf(), "application/pdf")]
+    r = await upload(call, boss, agent_id, files)
+    assert r.status_code == 202 and r.json()["status"] == "accepted", r.text
+    task = await upload_task(call, boss, r.json())
+    assert task["status"] == "completed" and task["progress"] == 100, task
+    result = task["result"]
+    states = {d["original_filename"]: (d["status"], d["chunk_count"]) for d in result["documents"]}
+    assert states == {"good.txt": ("processed", 1), "broken.pdf": ("failed", None)}
+    assert result["documents_processed"] == 1 and result["success"] is False
+    assert result["errors"][0].startswith("broken.pdf: ")
+    assert (await call("GET", r.json()["status_url"], admin(uuid.uuid4()))).status_code == 404
+
+
+async def test_an_upload_whose_every_document_fails_has_a_failed_task_with_the_reasons(client, worker, call):
+    company_id, agent_id = await add_agent(client.app)
+    boss = admin(company_id)
+    r = await upload(call, boss, agent_id, [("broken.pdf", samples.make_corrupt_pdf(), "application/pdf")])
+    assert r.status_code == 202, r.text
+    task = await upload_task(call, boss, r.json())
+    assert task["status"] == "failed" and task["error"].startswith("broken.pdf: "), task
+    assert task["result"] is None
+
+
 async def test_upload_with_a_renamed_executable_answers_207_and_keeps_the_good_file(client, call):
     company_id, agent_id = await add_agent(client.app)
     files = [("ok.txt", b"Plain words about shipping.", "text/plain"),
@@ -73,6 +109,7 @@ async def test_upload_with_a_renamed_executable_answers_207_and_keeps_the_good_f
     body = r.json()
     assert [d["original_filename"] for d in body["documents"]] == ["ok.txt"]
     assert body["failed"][0]["error"] == "unsupported_file_type" and body["failed"][0]["status_code"] == 415
+    assert (await call("GET", body["status_url"], admin(company_id))).json()["status"] == "pending"
 
 
 async def test_upload_errors_use_the_shared_shape(client, call):

@@ -41,6 +41,8 @@ class BaseServiceSettings(BaseSettings):
     otel_exporter_otlp_endpoint: str | None = Field(None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
     db_pool_size: int = 5
     outbox_poll_seconds: float = 1.0
+    # How often a process honouring system-configuration entries re-reads them from Redis.
+    system_config_refresh_seconds: float = Field(1.0, gt=0, validation_alias="SYSTEM_CONFIG_REFRESH_SECONDS")
 
     @property
     def is_development(self) -> bool:

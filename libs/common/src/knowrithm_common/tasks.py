@@ -2,18 +2,26 @@
 
 Each service keeps its tasks in its own schema; the gateway asks the services for
 `/api/v1/tasks/{id}/status`. Progress updates commit in their own short transactions so a
-client polling sees them while the work runs.
+client polling sees them while the work runs (`report_progress`); work whose outcome is
+written with other changes uses `update_task` in that transaction instead.
+
+While a task is pending or running its status carries `poll_after_ms`, how long a client
+should wait before asking again: each service declares it per task kind (`tasks_router(
+poll_after_ms={kind: ms})`, e.g. a few hundred ms for a chat answer), other kinds get
+DEFAULT_POLL_AFTER_MS. Clients that honour it (the official SDK reads `poll_after_ms`)
+see a quick task's result promptly without polling a slow one hard. Final tasks carry none.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeAlias
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import (
     Column,
     DateTime,
@@ -41,6 +49,12 @@ class TaskStatus(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
+
+
+FINAL_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED})
+# A task kind nobody declared a hint for is long work (documents, crawls, exports): once a
+# second keeps its status fresh without hammering the fan-out.
+DEFAULT_POLL_AFTER_MS = 1000
 
 
 def tasks_table(metadata: MetaData) -> Table:
@@ -71,6 +85,9 @@ class TaskView(BaseModel):
     error: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    poll_after_ms: int | None = Field(
+        None, description="while pending or running: milliseconds to wait before asking again"
+    )
 
 
 async def create_task(
@@ -82,6 +99,11 @@ async def create_task(
     return task_id
 
 
+def status_url(task_id: uuid.UUID) -> str:
+    """Where a task's status is read (the gateway asks every service)."""
+    return f"/api/v1/tasks/{task_id}/status"
+
+
 def accepted(
     task_id: uuid.UUID, message: str = "Request accepted and queued for processing."
 ) -> dict[str, Any]:
@@ -90,8 +112,39 @@ def accepted(
         "status": "accepted",
         "task_id": str(task_id),
         "message": message,
-        "status_url": f"/api/v1/tasks/{task_id}/status",
+        "status_url": status_url(task_id),
     }
+
+
+def _task_values(
+    *, status: TaskStatus, progress: int | None, stage: str | None, result: Any, error: str | None
+) -> dict[str, Any]:
+    values: dict[str, Any] = {"status": status.value, "updated_at": func.now()}
+    if progress is not None:
+        values["progress"] = max(0, min(100, progress))
+    if stage is not None:
+        values["stage"] = stage
+    if result is not None:
+        values["result"] = result
+    if error is not None:
+        values["error"] = error
+    return values
+
+
+async def update_task(
+    session: AsyncSession,
+    table: Table,
+    task_id: uuid.UUID,
+    *,
+    status: TaskStatus,
+    progress: int | None = None,
+    stage: str | None = None,
+    result: Any = None,
+    error: str | None = None,
+) -> None:
+    """Record a task's state in the caller's transaction (with the change it reports on)."""
+    values = _task_values(status=status, progress=progress, stage=stage, result=result, error=error)
+    await session.execute(update(table).where(table.c.id == task_id).values(**values))
 
 
 async def report_progress(
@@ -106,17 +159,11 @@ async def report_progress(
     error: str | None = None,
 ) -> None:
     """Record a task's state in its own transaction, visible to pollers at once."""
-    values: dict[str, Any] = {"status": status.value, "updated_at": func.now()}
-    if progress is not None:
-        values["progress"] = max(0, min(100, progress))
-    if stage is not None:
-        values["stage"] = stage
-    if result is not None:
-        values["result"] = result
-    if error is not None:
-        values["error"] = error
     async with db.sessions() as session, session.begin():
-        await session.execute(update(table).where(table.c.id == task_id).values(**values))
+        await update_task(
+            session, table, task_id, status=status, progress=progress, stage=stage, result=result,
+            error=error,
+        )
 
 
 async def get_task(session: AsyncSession, table: Table, task_id: uuid.UUID, principal: Principal) -> TaskView:
@@ -127,12 +174,38 @@ async def get_task(session: AsyncSession, table: Table, task_id: uuid.UUID, prin
     row = (await session.execute(stmt)).mappings().first()
     if row is None:
         raise NotFound("Task not found")
-    return TaskView(task_id=row["id"], **{k: row[k] for k in TaskView.model_fields if k != "task_id"})
+    stored = {k: row[k] for k in TaskView.model_fields if k not in ("task_id", "poll_after_ms")}
+    return TaskView(task_id=row["id"], **stored)
 
 
-def tasks_router(table: Table) -> APIRouter:
-    """`GET /api/v1/tasks/{task_id}/status` over this service's task table."""
+def with_poll_hint(view: TaskView, poll_after_ms: Mapping[str, int]) -> TaskView:
+    """The view telling a poller when to ask again (its kind's wait) while it is not final."""
+    if view.status not in FINAL_STATUSES:
+        view.poll_after_ms = poll_after_ms.get(view.kind, DEFAULT_POLL_AFTER_MS)
+    else:
+        view.poll_after_ms = None
+    return view
+
+
+# A task whose state is computed from other records when asked (e.g. an upload's from its
+# documents) rather than reported into its row: (session, the row's view) -> the view to answer.
+DerivedView: TypeAlias = Callable[[AsyncSession, TaskView], Awaitable[TaskView]]
+
+
+def tasks_router(
+    table: Table,
+    *,
+    derived: Mapping[str, DerivedView] | None = None,
+    poll_after_ms: Mapping[str, int] | None = None,
+) -> APIRouter:
+    """`GET /api/v1/tasks/{task_id}/status` over this service's task table.
+
+    `derived` maps task kinds whose state is computed on read to the function computing it;
+    `poll_after_ms` maps task kinds to the wait a poller is told while they are not final.
+    """
     router = APIRouter(tags=["Tasks"])
+    views = dict(derived or {})
+    hints = dict(poll_after_ms or {})
 
     @router.get("/api/v1/tasks/{task_id}/status", response_model=TaskView)
     async def task_status(
@@ -141,6 +214,10 @@ def tasks_router(table: Table) -> APIRouter:
         """Status, progress and result of a long-running task."""
         db: Database = request.app.state.db
         async with db.sessions() as session:
-            return await get_task(session, table, task_id, principal)
+            view = await get_task(session, table, task_id, principal)
+            derive = views.get(view.kind)
+            if derive is not None:
+                view = await derive(session, view)
+            return with_poll_hint(view, hints)
 
     return router

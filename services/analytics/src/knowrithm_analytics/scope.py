@@ -1,7 +1,8 @@
 """What an analytics request covers: which company (or every company) and which time window.
 
 - Company: a company's members see their own company. A super admin sees every company, or
-  one with `?company_id=`; another company's id in a path answers 404 (never 403).
+  one with `?company_id=`; another company's id, in a path or in `?company_id=`, answers a
+  member 404 (never 403, and never silently the member's own numbers instead).
 - Time: `start_date`/`end_date` (ISO 8601; default the last 30 days up to now) for the
   `analytic/*` operations, `days` (1-365, default 30) for the API-usage operations. A window
   is half-open: `start <= time < end`. An unreadable date or a start after the end is 400
@@ -19,7 +20,7 @@ from fastapi import Depends, Query
 
 from knowrithm_common.errors import BadRequest
 from knowrithm_common.identity import Principal, current_principal
-from knowrithm_common.tenancy import scope_of
+from knowrithm_common.tenancy import CompanyNotFound, scope_of
 
 DEFAULT_DAYS = 30
 
@@ -102,7 +103,10 @@ def company_scope(
     """
     if principal.is_super_admin:
         return Scope(principal, company_id)
-    return Scope(principal, scope_of(principal))
+    own = scope_of(principal)
+    if company_id is not None and company_id != own:
+        raise CompanyNotFound()
+    return Scope(principal, own)
 
 
 CompanyScope = Annotated[Scope, Depends(company_scope)]

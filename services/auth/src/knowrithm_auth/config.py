@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from knowrithm_common.crypto import SecretBox, readable_fernet_keys
 from knowrithm_common.settings import INSECURE_DEFAULTS, BaseServiceSettings, InsecureSettingsError
 
 
@@ -32,6 +33,9 @@ class AuthSettings(BaseServiceSettings):
     # Durable consumer of the gateway's usage events (last_used_at, usage_count of keys).
     usage_consumer: str = "auth-api-key-usage"
 
+    # Largest company logo accepted as an uploaded file (413 above it); PNG, JPEG, GIF or WebP.
+    max_logo_bytes: int = 512 * 1024
+
     # Mail: SMTP with the seed's variable names; without SMTP_SERVER mail is written as .eml
     # files to `mail_outbox_dir` (the dev mail outbox).
     smtp_server: str | None = Field(None, validation_alias="SMTP_SERVER")
@@ -43,11 +47,24 @@ class AuthSettings(BaseServiceSettings):
     # Where links in mails point (the seed's BASE_URL).
     base_url: str = Field("http://127.0.0.1:8543", validation_alias="BASE_URL")
 
+    # System configuration: sensitive entries are stored encrypted with ENCRYPTION_KEY (Fernet,
+    # comma-separated newest first); without it they are refused (503). The known keys' snapshot
+    # in Redis is written after each change and again this often (a flushed Redis heals).
+    encryption_key: SecretStr = Field(SecretStr(""), validation_alias="ENCRYPTION_KEY")
+    system_config_republish_seconds: float = Field(5.0, gt=0)
+
     super_admin_email: str | None = Field(None, validation_alias="SUPER_ADMIN_EMAIL")
     super_admin_username: str = Field("superadmin", validation_alias="SUPER_ADMIN_USERNAME")
     super_admin_first_name: str = Field("Super", validation_alias="SUPER_ADMIN_FIRST_NAME")
     super_admin_last_name: str = Field("Admin", validation_alias="SUPER_ADMIN_LAST_NAME")
     super_admin_password: SecretStr = Field(SecretStr(""), validation_alias="SUPER_ADMIN_PASSWORD")
+
+    _readable_encryption_key = field_validator("encryption_key")(readable_fernet_keys)
+
+    def secret_box(self) -> SecretBox | None:
+        """What encrypts sensitive system-configuration values, or None without ENCRYPTION_KEY."""
+        keys = self.encryption_key.get_secret_value()
+        return SecretBox(keys) if keys.strip() else None
 
     @model_validator(mode="after")
     def _super_admin_password_is_real(self) -> AuthSettings:

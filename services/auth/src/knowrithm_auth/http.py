@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
+from starlette.datastructures import UploadFile
 
 from knowrithm_common.db import RequestSession
 from knowrithm_common.errors import InvalidJSON, UnsupportedMediaType, ValidationFailed
@@ -43,13 +44,27 @@ def validation_detail(exc: ValidationError) -> list[dict[str, Any]]:
 
 async def parse_body(request: Request, model: type[M], *, allow_form: bool = True) -> M:
     """Validate a JSON (or form, where the spec accepts it) body against `model`."""
+    return (await parse_body_with_file(request, model, allow_form=allow_form))[0]
+
+
+async def parse_body_with_file(
+    request: Request, model: type[M], *, allow_form: bool = True, file_field: str | None = None
+) -> tuple[M, UploadFile | None]:
+    """`parse_body`, where a multipart body may also carry one file, in `file_field`."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip()
     raw: Any
+    upload: UploadFile | None = None
     if allow_form and content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         form = await request.form()
-        if any(not isinstance(v, str) for v in form.values()):
-            raise UnsupportedMediaType("File uploads are not accepted here; give the logo as a URL")
-        raw = {k: v for k, v in form.items() if v != ""}
+        raw = {}
+        for key, value in form.items():
+            if isinstance(value, str):
+                if value != "":
+                    raw[key] = value
+            elif key == file_field:
+                upload = value
+            else:
+                raise UnsupportedMediaType(f"Field {key!r} cannot be a file")
     elif content_type in ("application/json", ""):
         try:
             raw = json.loads(await request.body() or b"null")
@@ -58,6 +73,6 @@ async def parse_body(request: Request, model: type[M], *, allow_form: bool = Tru
     else:
         raise UnsupportedMediaType(f"Unsupported content type {content_type!r}")
     try:
-        return model.model_validate(raw)
+        return model.model_validate(raw), upload
     except ValidationError as exc:
         raise ValidationFailed(detail=validation_detail(exc)) from exc

@@ -20,6 +20,8 @@ from knowrithm_auth.geo.endpoints import router as geo_router
 from knowrithm_auth.mail.mailer import DirectoryMailer, Mailer, SmtpMailer
 from knowrithm_auth.models import SCHEMA, platform
 from knowrithm_auth.sessions.revocation import Revocations
+from knowrithm_auth.sysconfig.endpoints import router as sysconfig_router
+from knowrithm_auth.sysconfig.publisher import ConfigPublisher
 from knowrithm_auth.users.endpoints import router as users_router
 from knowrithm_auth.verification.endpoints import router as verification_router
 from knowrithm_auth.verification.service import MailContext
@@ -42,11 +44,14 @@ async def bootstrap_super_admin(app: FastAPI) -> None:
 
 
 async def build_clients(app: FastAPI) -> None:
-    """Clients that need the lifespan's Redis: the revocation writer."""
+    """Clients that need the lifespan's Redis: the revocation writer, the configuration publisher."""
     settings: AuthSettings = app.state.settings
     app.state.revocations = Revocations(
         app.state.redis,
         access_ttl_seconds=max(settings.access_token_ttl_seconds, settings.impersonation_ttl_seconds),
+    )
+    app.state.config_publisher = ConfigPublisher(
+        db=app.state.db, redis=app.state.redis, every_seconds=settings.system_config_republish_seconds
     )
 
 
@@ -80,9 +85,10 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             users_router,
             companies_router,
             geo_router,
+            sysconfig_router,
             tasks_router(platform.tasks),
         ],
-        consumers=lambda app: [usage_consumer(app)],
+        consumers=lambda app: [usage_consumer(app), app.state.config_publisher],
         on_startup=[build_clients, bootstrap_super_admin],
         description="Companies, users, tokens and API keys.",
     )

@@ -6,7 +6,18 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Float, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -31,6 +42,17 @@ class Company(IdMixin, TimestampMixin, SoftDeleteMixin, Base):  # type: ignore[m
     logo: Mapped[str | None] = mapped_column(String(500))
     is_active: Mapped[bool] = mapped_column(default=True)
     is_verified: Mapped[bool] = mapped_column(default=False, server_default="false")
+
+
+class CompanyLogo(TimestampMixin, Base):  # type: ignore[misc, valid-type]
+    """A logo image uploaded with the company (a logo given as a URL has no row here)."""
+
+    __tablename__ = "company_logos"
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"), primary_key=True)
+    content_type: Mapped[str] = mapped_column(String(50))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
 
 
 class User(IdMixin, TimestampMixin, SoftDeleteMixin, Base):  # type: ignore[misc, valid-type]
@@ -150,3 +172,30 @@ class Address(TimestampMixin, SoftDeleteMixin, Base):  # type: ignore[misc, vali
     lat: Mapped[float | None] = mapped_column(Float)
     lan: Mapped[float | None] = mapped_column(Float)
     is_primary: Mapped[bool] = mapped_column(default=False)
+
+
+# The platform's system configuration (GET/PATCH /api/v1/config): not tenant-owned.
+
+
+class SystemConfigEntry(TimestampMixin, Base):  # type: ignore[misc, valid-type]
+    """One entry of the system configuration; sensitive values are stored encrypted only."""
+
+    __tablename__ = "system_config"
+
+    config_key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    # The value as JSON, or NULL for a sensitive entry, whose value is `encrypted_value` (Fernet).
+    config_value: Mapped[Any] = mapped_column(JSONB(none_as_null=True), nullable=True)
+    encrypted_value: Mapped[str | None] = mapped_column(Text)
+    config_type: Mapped[str] = mapped_column(String(20))
+    description: Mapped[str | None] = mapped_column(String(500))
+    is_sensitive: Mapped[bool] = mapped_column(default=False)
+    updated_by: Mapped[uuid.UUID | None] = mapped_column()
+
+
+class SystemConfigRevision(Base):  # type: ignore[misc, valid-type]
+    """One row whose counter every change bumps: changes queue on its lock, so revisions follow commits."""
+
+    __tablename__ = "system_config_revision"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_common.errors import Conflict, NotFound
@@ -74,6 +75,17 @@ async def get_agent(
         return agent
 
     return await (serve(await load()) if owner is None else owner.read(agent_id, load=load, serve=serve))
+
+
+async def latest_active_agent(session: AsyncSession, company_id: uuid.UUID | None) -> AgentView | None:
+    """The company's live, active agent changed most recently, if it has one."""
+    stmt = (
+        select(AgentView)
+        .where(AgentView.company_id == company_id, AgentView.deleted.is_(False), AgentView.status == "active")
+        .order_by(AgentView.updated_at.desc(), AgentView.agent_id)
+        .limit(1)
+    )
+    return await session.scalar(stmt)
 
 
 def ready_to_answer(agent: AgentView) -> AgentView:

@@ -44,9 +44,15 @@ class ConversationsSettings(BaseServiceSettings):
     agents_lookup_timeout_seconds: float = 2.0
     # SSE: a comment line this often keeps proxies from closing idle streams.
     sse_heartbeat_seconds: float = 15.0
-    # A blocking chat (`?wait=true` or Accept: text/event-stream) gives up after this long.
+    # A blocking chat (`?wait=true` or Accept: text/event-stream), or a stream of one answer,
+    # gives up after this long.
     chat_wait_seconds: float = 120.0
-    base_url: str = Field("http://127.0.0.1:8543", validation_alias="BASE_URL")
+    # A late joiner of an answer in progress asks the replica generating it for the text so
+    # far; no reply within this long means that replica is gone (a redelivery restarts it).
+    catch_up_timeout_seconds: float = 1.0
+    # The public gateway URL: absolute stream URLs and the test pages' embed code point there.
+    # Unset, links use the origin each request came in at (urls.py).
+    base_url: str = Field("", validation_alias="BASE_URL")
 
     @field_validator("knowrithm_lead_token_private_key")
     @classmethod

@@ -19,6 +19,7 @@ from knowrithm_common.service import Background, ServiceSpec, create_service_app
 from knowrithm_common.tasks import tasks_router
 from knowrithm_conversations import agents_view
 from knowrithm_conversations.agent_test.endpoints import router as agent_test_router
+from knowrithm_conversations.chat.answer_task import POLL_AFTER_MS
 from knowrithm_conversations.chat.deps import build_chat_deps, close_chat_deps
 from knowrithm_conversations.chat.endpoints import router as chat_router
 from knowrithm_conversations.chat.pipeline import answer_message
@@ -63,8 +64,8 @@ def create_app(settings: ConversationsSettings | None = None) -> FastAPI:
         name="conversations",
         schema=SCHEMA,
         outbox=platform.outbox,
-        routers=[conversations_router, chat_router, tasks_router(platform.tasks), widget_router,
-                 agent_test_router, leads_router, feedback_router],
+        routers=[conversations_router, chat_router, tasks_router(platform.tasks, poll_after_ms=POLL_AFTER_MS),
+                 widget_router, agent_test_router, leads_router, feedback_router],
         consumers=background,
         on_startup=[agents_view.build_agents_owner, build_chat_deps],
         on_shutdown=[close_chat_deps, agents_view.close_agents_owner],

@@ -83,6 +83,8 @@ class Message(IdMixin, TimestampMixin, SoftDeleteMixin, Base):  # type: ignore[m
     confidence_score: Mapped[float | None] = mapped_column(Float)
     error_code: Mapped[str | None] = mapped_column(String(50))
     error: Mapped[str | None] = mapped_column(Text)
+    # An answer's task (tasks table): completed or failed in the transaction that finishes it.
+    task_id: Mapped[uuid.UUID | None]
 
 
 class AgentView(Base):  # type: ignore[misc, valid-type]

@@ -115,10 +115,14 @@ class Gate:
         exchange.client_ip = ip
         from_query = take_query_bearer(scope, lead_allowed=operation.lead)  # always cut from the query
         authorization = incoming.authorization or from_query
+        # One credential per request: an Authorization header wins over API-key headers, which
+        # are then neither verified nor forwarded (the official SDK sends its session's key
+        # headers on every call, JWT-only ones and the refresh included). Empty key headers (a
+        # key-less SDK client) are no credential at all; half a key is a 401 (`_api_key`).
         if authorization and not operation.opaque_bearer:
             exchange.credential = "user"
             signed = await self._bearer(authorization, ip, operation, exchange)
-        elif incoming.api_key is not None or incoming.api_secret is not None:
+        elif not authorization and (incoming.api_key or incoming.api_secret):
             exchange.credential = "api_key"
             signed = await self._api_key(incoming, ip, self._per_ip(ip, operation), exchange)
         else:

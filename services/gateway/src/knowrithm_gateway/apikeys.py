@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 from knowrithm_common.errors import ServiceUnavailable, Unauthorized
 from knowrithm_common.identity import ASSERTION_HEADER, AssertionSigner, Principal, Role
 from knowrithm_common.tokens import API_KEY_CACHE_KEY, COMPANY_DISABLED_KEY, ApiKeyRecord
+from knowrithm_gateway.overrides import LiveLimits
 from knowrithm_gateway.ratelimit import DAY, HOUR, MINUTE, Limit, limit
 from knowrithm_gateway.token_cache import SignedPrincipal
 
@@ -64,7 +65,7 @@ class ApiKeys:
     def __init__(
         self, *, redis: Redis, session: aiohttp.ClientSession, resolve_url: str,
         signer: AssertionSigner, cache_seconds: int, timeout_seconds: float,
-        company_per_minute: int, max_entries: int = 10_000,
+        limits: LiveLimits, max_entries: int = 10_000,
     ) -> None:
         self._redis = redis
         self._session = session
@@ -73,7 +74,7 @@ class ApiKeys:
         self._service = SignedPrincipal(Principal.service())
         self._ttl = cache_seconds
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
-        self._company_per_minute = company_per_minute
+        self._limits = limits  # the company bucket's size: the setting's, or a configuration entry's
         self._held: dict[str, HeldKey] = {}
         self._max = max_entries
         self._resolving: dict[str, asyncio.Future[HeldKey]] = {}
@@ -84,6 +85,10 @@ class ApiKeys:
 
     def forget(self, key_hash: str) -> None:
         self._held.pop(key_hash, None)
+
+    def forget_all(self) -> None:
+        """Drop every held record: their buckets are rebuilt with the limits now in force."""
+        self._held.clear()
 
     def adopt(self, key_hash: str, raw: bytes) -> HeldKey:
         """Hold the record Redis has for this key (as the admission script compares it)."""
@@ -101,7 +106,7 @@ class ApiKeys:
         limits = (
             limit("api_key_hour", record.id, record.rate_limit_per_hour, HOUR),
             limit("api_key_day", record.id, record.rate_limit_per_day, DAY),
-            limit("company", record.company_id, self._company_per_minute, MINUTE),
+            limit("company", record.company_id, self._limits.company_per_minute, MINUTE),
         )
         entry = HeldKey(
             record=record, cache_key=API_KEY_CACHE_KEY.format(key_hash=key_hash),

@@ -36,6 +36,7 @@ from knowrithm_common.tokens import (
     AccessTokenClaims,
 )
 from knowrithm_gateway.jwks import JwksCache
+from knowrithm_gateway.overrides import LiveLimits
 from knowrithm_gateway.ratelimit import MINUTE, limit
 from knowrithm_gateway.token_cache import SignedPrincipal, VerifiedToken, VerifiedTokens
 
@@ -75,13 +76,12 @@ class TokenVerifier:
     """Turns an access or lead token into a verified entry, or raises the 401 that says why not."""
 
     def __init__(
-        self, *, jwks: JwksCache, user_per_minute: int, company_per_minute: int,
-        leads: LeadTokenVerifier | None = None, lead_per_minute: int = 0,
+        self, *, jwks: JwksCache, limits: LiveLimits, leads: LeadTokenVerifier | None = None,
+        lead_per_minute: int = 0,
     ) -> None:
         self._jwks = jwks
         self._verified = VerifiedTokens(leeway_seconds=_LEEWAY_SECONDS)
-        self._user_per_minute = user_per_minute
-        self._company_per_minute = company_per_minute
+        self._limits = limits  # per user and company: the settings', or a configuration entry's
         self._leads = leads  # None: no lead-token key configured, every lead token is a 401
         self._lead_per_minute = lead_per_minute
 
@@ -95,6 +95,10 @@ class TokenVerifier:
                 entry = self._entry(await self._decode(token))
             self._verified.put(token, entry)
         return entry
+
+    def forget_all(self) -> None:
+        """Drop every verified token: their rate-limit buckets are rebuilt with the limits now in force."""
+        self._verified.clear()
 
     def _decode_lead(self, token: str) -> LeadTokenClaims:
         if self._leads is None:
@@ -125,8 +129,8 @@ class TokenVerifier:
             refusals.append(CompanyDisabled)
         refusals.append(_SIGNED_OUT)
         limits = (
-            limit("user", claims.sub, self._user_per_minute, MINUTE),
-            limit("company", claims.company_id, self._company_per_minute, MINUTE)
+            limit("user", claims.sub, self._limits.user_per_minute, MINUTE),
+            limit("company", claims.company_id, self._limits.company_per_minute, MINUTE)
             if claims.company_id is not None else None,
         )
         return VerifiedToken(

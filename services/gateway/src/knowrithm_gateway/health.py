@@ -71,6 +71,7 @@ def platform_health_router() -> APIRouter:
     router = APIRouter(tags=["Health"])
 
     @router.get("/health")
+    @router.get("/api/v1/health")  # the same, where the official SDK's health_check asks
     async def health(request: Request) -> JSONResponse:
         """Health of every service and shared dependency; 200 when healthy, 503 when degraded."""
         runtime: GatewayRuntime = request.app.state.runtime

@@ -41,12 +41,16 @@ _SECURITY_BY_ACCESS = {
 _SECURITY = _SECURITY_BY_ACCESS[Access.AUTHENTICATED]  # the default for undeclared operations
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
+_HEALTH: Document = {"get": {
+    "tags": ["Health"], "summary": "Health of the platform",
+    "description": "Every service's readiness; 200 when all are healthy, 503 otherwise. "
+                   "Public: no credentials needed.",
+    "security": [],
+    "responses": {"200": {"description": "healthy"}, "503": {"description": "degraded"}},
+}}
 _GATEWAY_PATHS: Document = {
-    "/health": {"get": {
-        "tags": ["Health"], "summary": "Health of the platform",
-        "description": "Every service's readiness; 200 when all are healthy, 503 otherwise.",
-        "responses": {"200": {"description": "healthy"}, "503": {"description": "degraded"}},
-    }},
+    "/health": _HEALTH,
+    "/api/v1/health": _HEALTH,  # the same, where the official SDK's health_check asks
     "/api/v1/tasks/{task_id}/status": {"get": {
         "tags": ["Tasks"], "summary": "Status of a long-running task",
         "parameters": [{"name": "task_id", "in": "path", "required": True,

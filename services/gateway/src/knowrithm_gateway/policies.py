@@ -39,7 +39,8 @@ class Access(StrEnum):
 
 DEFAULT_RATE, AUTH_RATE = "default", "auth"
 # Declared operations take JSON (or small forms): a megabyte is plenty. Operations that take
-# uploads declare `max_body=None` and get the gateway-wide GATEWAY_MAX_BODY_BYTES.
+# uploads declare `max_body=None` and get the upload limit: the `max_file_size` configuration
+# entry plus 5 MiB of framing while there is one, else GATEWAY_MAX_BODY_BYTES (overrides.py).
 JSON_BODY_BYTES = 1024 * 1024
 
 # The resource a per-resource API-key scope names (`documents:write`), by path prefix; the
@@ -59,6 +60,7 @@ RESOURCES: tuple[tuple[str, str], ...] = (
     (f"{V1}/country", "countries"),
     (f"{V1}/state", "states"),
     (f"{V1}/city", "cities"),
+    (f"{V1}/config", "config"),
     (f"{V1}/agent", "agents"),
     (f"{V1}/sdk/agent", "agents"),
     (f"{V1}/settings", "settings"),
@@ -70,6 +72,7 @@ RESOURCES: tuple[tuple[str, str], ...] = (
     (f"{V1}/lead", "leads"),
     (f"{V1}/sdk/lead", "leads"),
     ("/widget.js", "widget"),
+    (f"{V1}/widget.js", "widget"),
     (f"{V1}/widget", "widget"),
     (f"{V1}/document", "documents"),
     (f"{V1}/search", "documents"),
@@ -140,10 +143,10 @@ class Operation:
 def _op(
     access: Access, method: str, path: str, *, roles: Iterable[Role] | None = None, scope: str = "",
     rate: str = DEFAULT_RATE, opaque_bearer: bool = False, tenant_scoped: bool = True,
-    max_body: int | None = JSON_BODY_BYTES, lead: bool = False,
+    max_body: int | None = JSON_BODY_BYTES, lead: bool = False, root: bool = False,
 ) -> Operation:
     return Operation(
-        method, path if path == "/widget.js" else V1 + path, access,
+        method, path if root else V1 + path, access,
         roles=frozenset(roles) if roles is not None else None, scope=scope, rate=rate,
         opaque_bearer=opaque_bearer, tenant_scoped=tenant_scoped, max_body=max_body, lead=lead,
     )
@@ -176,6 +179,8 @@ OPERATIONS: tuple[Operation, ...] = (
     public("POST", "/auth/reset-password", rate=AUTH_RATE),
     public("GET", "/auth/super-admin", rate=AUTH_RATE),
     public("GET", "/address-seed", rate=AUTH_RATE),
+    # --- auth: a company's uploaded logo, shown wherever the company is (widgets, consoles)
+    public("GET", "/company/{company_id}/logo", tenant_scoped=False),
     # --- auth: geographic reference data, the same for every tenant
     public("GET", "/country", tenant_scoped=False),
     public("GET", "/country/{country_id}", tenant_scoped=False),
@@ -223,6 +228,9 @@ OPERATIONS: tuple[Operation, ...] = (
     authenticated("PATCH", "/company/bulk-restore", roles=SUPER_ADMIN),
     authenticated("GET", "/company/{company_id}/related-data", roles=SUPER_ADMIN),
     authenticated("DELETE", "/company/{company_id}/cascade-delete", roles=SUPER_ADMIN),
+    # --- auth: the platform's system configuration (admins read it, sensitive values masked)
+    authenticated("GET", "/config", roles=ADMINS, scope="admin", tenant_scoped=False),
+    user_only("PATCH", "/config", roles=SUPER_ADMIN, tenant_scoped=False),
     # --- agents: the providers and models catalogue, the same for every tenant
     authenticated("GET", "/providers", tenant_scoped=False),
     authenticated("GET", "/providers/{provider_id}", tenant_scoped=False),
@@ -259,7 +267,7 @@ OPERATIONS: tuple[Operation, ...] = (
     authenticated("PUT", "/settings/{settings_id}", roles=ADMINS),
     authenticated("DELETE", "/settings/{settings_id}", roles=ADMINS),
     authenticated("POST", "/settings/test/{settings_id}", roles=ADMINS),
-    # --- ingestion: documents and chunks (uploads take the gateway-wide body limit)
+    # --- ingestion: documents and chunks (uploads take the upload body limit)
     authenticated("POST", "/document/upload", roles=ADMINS, max_body=None),
     authenticated("GET", "/document"),
     authenticated("GET", "/document/agent/{agent_id}"),
@@ -359,7 +367,8 @@ OPERATIONS: tuple[Operation, ...] = (
     authenticated("POST", "/webhook/{webhook_id}/test", roles=ADMINS),
     # --- the gateway's task-status fan-out (each service scopes tasks by company)
     authenticated("GET", "/tasks/{task_id}/status"),
-    # --- the widget script is public
+    # --- the widget script is public: at the root (the embed code's), and under /api/v1 (the SDK's)
+    public("GET", "/widget.js", tenant_scoped=False, root=True),
     public("GET", "/widget.js", tenant_scoped=False),
     # --- the chat widget (conversations): an agent's public widget settings; test pages that embed
     # the widget (made by admins, then public until they expire); an agent test runs one question

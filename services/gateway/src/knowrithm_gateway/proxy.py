@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 WIDGET_PATH = "/widget.js"
+HEALTH_ALIAS = "/api/v1/health"  # the gateway's own /health, where the official SDK asks for it
 CLIENT_CLOSED = 499  # nginx's code for "client went away first"; metrics only
 _END = {"type": "http.response.body", "body": b"", "more_body": False}
 
@@ -86,7 +87,7 @@ class _Body:
 
 def is_proxied(path: str) -> bool:
     """Whether the proxy (not the gateway's own FastAPI routes) answers this path."""
-    return path.startswith(API_PREFIX) or path == WIDGET_PATH
+    return (path.startswith(API_PREFIX) and path != HEALTH_ALIAS) or path == WIDGET_PATH
 
 
 class Proxy:
@@ -185,10 +186,11 @@ class Proxy:
         )
 
     def _body_limit(self, operation: Operation) -> int:
-        """The operation's own body limit, never above the gateway-wide one."""
-        if operation.max_body is None:
-            return self._limit
-        return min(operation.max_body, self._limit)
+        """The operation's own limit (never above the gateway-wide one); uploads follow `max_file_size`."""
+        if operation.max_body is not None:
+            return min(operation.max_body, self._limit)
+        # Declared without a limit of their own means: takes uploads (policies.py).
+        return self.runtime.limits.upload_body_bytes if operation.declared else self._limit
 
     def _traceparent(self) -> str | None:
         if not self._tracing:

@@ -27,6 +27,7 @@ ROUTES: tuple[tuple[str, str, bool], ...] = (
     ("/api/v1/country", "auth", False),
     ("/api/v1/state", "auth", False),
     ("/api/v1/city", "auth", False),
+    ("/api/v1/config", "auth", True),
     ("/api/v1/send", "auth", True),
     ("/api/v1/verify", "auth", True),
     # agents. `sdk/settings` is in the public spec; settings belong to agents.
@@ -46,6 +47,7 @@ ROUTES: tuple[tuple[str, str, bool], ...] = (
     ("/api/v1/sdk/lead", "conversations", False),
     ("/api/v1/test", "conversations", False),
     ("/widget.js", "conversations", True),
+    ("/api/v1/widget.js", "conversations", True),  # where the official SDK asks for the script
     ("/api/v1/widget", "conversations", False),
     # ingestion
     ("/api/v1/document", "ingestion", False),

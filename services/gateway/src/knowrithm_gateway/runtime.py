@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import aiohttp
 from redis.asyncio import Redis
 
 from knowrithm_common.identity import AssertionSigner, load_private_key
 from knowrithm_common.messaging.connection import NatsConnection
+from knowrithm_common.sysconfig import SystemConfigWatcher
 from knowrithm_common.tokens import API_KEY_RESOLVE_PATH, JWKS_PATH
 from knowrithm_gateway.admission import Gate
 from knowrithm_gateway.apikeys import ApiKeys
@@ -15,6 +19,7 @@ from knowrithm_gateway.config import GatewaySettings
 from knowrithm_gateway.guard import Guard
 from knowrithm_gateway.jwks import JwksCache
 from knowrithm_gateway.openapi import OpenApiAggregator
+from knowrithm_gateway.overrides import LiveLimits
 from knowrithm_gateway.policies import OperationTable
 from knowrithm_gateway.ratelimit import ClientAddress
 from knowrithm_gateway.revocation import RevocationListener
@@ -32,6 +37,7 @@ class GatewayRuntime:
     usage: UsageRecorder
     revocations: RevocationListener
     openapi: OpenApiAggregator
+    config: SystemConfigWatcher
 
     def __init__(self, settings: GatewaySettings) -> None:
         pem = settings.knowrithm_assertion_private_key.get_secret_value()
@@ -45,9 +51,10 @@ class GatewayRuntime:
         self.operations = OperationTable()
         self.upstreams = settings.upstreams()
         self.addresses = ClientAddress(settings.trusted_proxies)  # a bad entry fails at start-up
+        self.limits = LiveLimits(settings)
 
     async def start(self) -> None:
-        """Open the upstream pool, Redis and NATS; start the usage and revocation loops."""
+        """Open the upstream pool, Redis and NATS; start the configuration, usage and revocation loops."""
         settings = self.settings
         connector = aiohttp.TCPConnector(
             limit=settings.pool_size, limit_per_host=0,
@@ -74,9 +81,7 @@ class GatewayRuntime:
             max_age_seconds=settings.jwks_max_age_seconds,
         )
         verifier = TokenVerifier(
-            jwks=jwks, user_per_minute=settings.rate_limit_user_per_minute,
-            company_per_minute=settings.rate_limit_company_per_minute,
-            leads=settings.lead_token_verifier(),
+            jwks=jwks, limits=self.limits, leads=settings.lead_token_verifier(),
             lead_per_minute=settings.rate_limit_lead_per_minute,
         )
         api_keys = ApiKeys(
@@ -84,7 +89,7 @@ class GatewayRuntime:
             resolve_url=self.upstreams["auth"] + API_KEY_RESOLVE_PATH, signer=self.signer,
             cache_seconds=settings.api_key_cache_seconds,
             timeout_seconds=settings.api_key_resolve_timeout_seconds,
-            company_per_minute=settings.rate_limit_company_per_minute,
+            limits=self.limits,
         )
         self.gate = Gate(
             verifier=verifier, api_keys=api_keys, guard=Guard(self.redis), signer=self.signer,
@@ -92,6 +97,15 @@ class GatewayRuntime:
             anonymous_per_minute=settings.rate_limit_anonymous_per_minute,
             auth_per_minute=settings.rate_limit_auth_per_minute,
         )
+        self.config = SystemConfigWatcher(self.redis, interval=settings.system_config_refresh_seconds)
+
+        def configuration_changed(values: Mapping[str, Any]) -> None:
+            self.limits.apply(values)
+            verifier.forget_all()
+            api_keys.forget_all()
+
+        self.config.on_change(configuration_changed)
+        await self.config.start()  # the overrides in force before the first request
         # NATS connects in the background: the gateway serves while it is down.
         self.nats = NatsConnection(settings.nats_url, name="gateway")
         await self.nats.start()
@@ -112,6 +126,7 @@ class GatewayRuntime:
 
     async def stop(self) -> None:
         """Publish the buffered usage, then close every client."""
+        await self.config.stop()
         await self.revocations.stop()
         await self.usage.stop()
         await self.nats.close()

@@ -80,6 +80,10 @@ class VerifiedTokens:
             return None
         return entry
 
+    def clear(self) -> None:
+        """Forget every token (each is verified again on its next request)."""
+        self._entries.clear()
+
     def put(self, token: str, entry: VerifiedToken) -> None:
         """Remember a verified token."""
         if len(self._entries) >= self._max:

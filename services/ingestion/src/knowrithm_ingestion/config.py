@@ -6,6 +6,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from knowrithm_common.settings import BaseServiceSettings
+from knowrithm_common.sysconfig import MAX_FILE_SIZE
 from knowrithm_ingestion.extraction.model import Limits
 
 MB = 1024 * 1024
@@ -62,8 +63,11 @@ class IngestionSettings(BaseServiceSettings):
         return "weaviate" if self.weaviate_url else "pgvector"
 
     def limits(self) -> Limits:
+        """The extraction limits of the worker."""
         return Limits(
-            max_file_bytes=self.max_file_size,
+            # The upload checked the file against the limit in force then (possibly a configuration
+            # entry above MAX_FILE_SIZE, or lowered since): the worker processes what was accepted.
+            max_file_bytes=max(self.max_file_size, MAX_FILE_SIZE.maximum or 0),
             max_pages=self.max_pages,
             max_image_pixels=self.max_image_pixels,
             max_unzipped_bytes=self.max_unzipped_bytes,

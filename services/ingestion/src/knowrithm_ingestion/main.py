@@ -12,9 +12,10 @@ from knowrithm_common.service import Background, ServiceSpec, create_service_app
 from knowrithm_common.tasks import tasks_router
 from knowrithm_ingestion import agents_view
 from knowrithm_ingestion.config import IngestionSettings
+from knowrithm_ingestion.documents import upload_task
 from knowrithm_ingestion.documents.endpoints import router as documents_router
 from knowrithm_ingestion.models import SCHEMA, platform
-from knowrithm_ingestion.pipeline.deps import build_deps, close_deps
+from knowrithm_ingestion.pipeline.deps import build_deps, close_deps, watch_config
 from knowrithm_ingestion.search.endpoints import router as search_router
 from knowrithm_ingestion.search.rpc import search_responder
 from knowrithm_ingestion.websites.endpoints import router as websites_router
@@ -37,9 +38,12 @@ def create_app(settings: IngestionSettings | None = None) -> FastAPI:
         name="ingestion",
         schema=SCHEMA,
         outbox=platform.outbox,
-        routers=[documents_router, search_router, websites_router, tasks_router(platform.tasks)],
+        routers=[
+            documents_router, search_router, websites_router,
+            tasks_router(platform.tasks, derived={upload_task.KIND: upload_task.view}),
+        ],
         consumers=background,
-        on_startup=[build_deps],
+        on_startup=[build_deps, watch_config],
         on_shutdown=[close_deps],
         description="Documents, chunks, web sites and search.",
     )

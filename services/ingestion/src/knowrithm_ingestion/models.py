@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
@@ -55,6 +56,8 @@ class Document(IdMixin, TimestampMixin, SoftDeleteMixin, Base):  # type: ignore[
     __table_args__ = (
         Index("ix_documents_company_agent", "company_id", "agent_id"),
         Index("ix_documents_company_status", "company_id", "status"),
+        Index("ix_documents_upload_task_id", "upload_task_id",
+              postgresql_where=text("upload_task_id IS NOT NULL")),
     )
 
     company_id: Mapped[uuid.UUID] = mapped_column(index=True)
@@ -79,6 +82,7 @@ class Document(IdMixin, TimestampMixin, SoftDeleteMixin, Base):  # type: ignore[
     title: Mapped[str | None] = mapped_column(Text)
     embedding_model: Mapped[str | None] = mapped_column(String(200))
     task_id: Mapped[uuid.UUID | None]
+    upload_task_id: Mapped[uuid.UUID | None]  # the upload's task, which follows all its documents
     processing_started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     processed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 

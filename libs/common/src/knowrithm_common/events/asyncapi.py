@@ -49,6 +49,10 @@ INTERNAL_EVENTS: dict[str, str] = {
         "carries the revoked key's hash for the gateway's cache; "
         "the audit log's api_key.revoked entry (auth.audit.recorded.v1) tells integrations instead"
     ),
+    "auth.system_config.changed.v1": (
+        "platform-wide, no company's event: super admins find each change in the audit log "
+        "(system_config.changed)"
+    ),
 }
 
 

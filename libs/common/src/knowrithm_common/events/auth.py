@@ -114,3 +114,19 @@ class AuditRecordedV1(EventData):
     target_id: str | None = None
     reason: str | None = Field(None, description="why it failed, for failures")
     detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class SystemConfigChangedV1(EventData):
+    """A super admin created, changed or removed an entry of the platform's system configuration.
+
+    Platform-wide (the envelope's company_id is null). A sensitive entry's value never travels
+    (`config_value` is null); `config_type` and `is_sensitive` are null for a removed entry.
+    """
+
+    event_type: ClassVar[str] = "auth.system_config.changed.v1"
+
+    config_key: str
+    change: str = Field(description="created | updated | removed")
+    config_type: str | None = None
+    is_sensitive: bool | None = None
+    config_value: Any = Field(None, description="the new value; null when sensitive or removed")

@@ -119,6 +119,7 @@ async def update_agent(
         agent,
         changes=body.agent_changes(),
         settings=body.settings_changes(),
+        adopt=body.llm_settings_id,
         actor=actor_of(request, caller),
     )
     return out(agent, snap)
@@ -157,10 +158,14 @@ async def clone_agent(
     caller: Caller,
     body: Annotated[CloneBody | None, Body()] = None,
 ) -> AgentOut:
-    """Copy an agent's configuration and own settings under a new name (admin)."""
+    """Copy an agent's configuration and own settings (or `llm_settings_id`'s) under a new name (admin)."""
     source = await service.get_agent(session, agent_id, scope_of(caller))
     clone, snap = await service.clone_agent(
-        session, source, name=body.name if body else None, actor=actor_of(request, caller)
+        session,
+        source,
+        name=body.name if body else None,
+        adopt=body.llm_settings_id if body else None,
+        actor=actor_of(request, caller),
     )
     return out(clone, snap)
 

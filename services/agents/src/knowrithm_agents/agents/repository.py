@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_agents.models import Agent, LlmSettings
@@ -29,6 +29,16 @@ async def by_name(session: AsyncSession, company_id: uuid.UUID, name: str) -> Ag
     return await session.scalar(
         select(Agent).where(Agent.company_id == company_id, Agent.name == name, Agent.not_deleted())
     )
+
+
+async def by_name_ignoring_case(session: AsyncSession, company_id: uuid.UUID, name: str) -> list[Agent]:
+    """The company's live agents whose name equals this one but for case."""
+    rows = await session.scalars(
+        select(Agent).where(
+            Agent.company_id == company_id, func.lower(Agent.name) == func.lower(name), Agent.not_deleted()
+        )
+    )
+    return list(rows.all())
 
 
 async def names_like(session: AsyncSession, company_id: uuid.UUID, prefix: str) -> set[str]:

@@ -10,7 +10,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from knowrithm_agents.models import Agent
 from knowrithm_agents.settings.schemas import (
@@ -34,6 +34,10 @@ Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_
 Tags = Annotated[list[Tag], Field(max_length=100)]
 
 IDS = ("llm_provider_id", "llm_model_id", "embedding_provider_id", "embedding_model_id")
+SettingsId = Annotated[
+    uuid.UUID | None,
+    Field(description="Existing settings of the company: the agent gets a copy of them as its own"),
+]
 
 
 class Strict(BaseModel):
@@ -70,6 +74,7 @@ class AgentCreate(AgentFields, SettingsInput):
 class AgentUpdate(SettingsInput):
     """A partial update: absent fields stay; settings fields change the agent's own settings."""
 
+    llm_settings_id: SettingsId = None
     name: AgentName | None = None
     description: Annotated[str, StringConstraints(max_length=5000)] | None = None
     avatar_url: Url | None = None
@@ -82,17 +87,24 @@ class AgentUpdate(SettingsInput):
     widget_script_url: Url | None = None
 
     def agent_changes(self) -> dict[str, Any]:
-        return self.model_dump(include=self.model_fields_set - set(SettingsInput.model_fields))
+        return self.model_dump(
+            include=self.model_fields_set - set(SettingsInput.model_fields) - {"llm_settings_id"}
+        )
 
 
 class CloneBody(Strict):
     name: AgentName | None = Field(None, description="Defaults to '<name> (copy)'")
+    llm_settings_id: SettingsId = None
 
 
 class SdkSettings(ByName, TunableFields):
-    """Settings naming the provider (its value) and model (its name) instead of ids."""
+    """Settings naming the provider (its value) and model (its name) instead of ids; the widget
+    fields the reference API lists here are the agent's (used when the body has none of its own)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    widget_config: Params | None = None
+    widget_script_url: Url | None = None
 
 
 class SdkSettingsUpdate(Strict):
@@ -113,13 +125,24 @@ class SdkSettingsUpdate(Strict):
     embedding_additional_params: Params | None = None
 
 
-class SdkAgentCreate(AgentFields):
-    name: AgentName
-    company_id: uuid.UUID | None = Field(None, description="Target company (super admin only)")
-    settings: SdkSettings
+class SdkAgentCreate(AgentCreate):
+    """`settings` names providers and models; without it the body is POST /agent's (catalogue ids or
+    the company's settings), which is what the official SDK's `create_agent` sends here."""
+
+    settings: SdkSettings | None = None
+
+    @model_validator(mode="after")
+    def _one_way_to_give_settings(self) -> SdkAgentCreate:
+        flat = self.model_fields_set & set(SettingsInput.model_fields)
+        if self.settings is not None and flat:
+            raise ValueError(
+                f"give settings either in `settings` (by name) or as {', '.join(sorted(flat))}, not both"
+            )
+        return self
 
 
 class SdkAgentUpdate(Strict):
+    llm_settings_id: SettingsId = None
     name: AgentName | None = None
     description: Annotated[str, StringConstraints(max_length=5000)] | None = None
     avatar_url: Url | None = None

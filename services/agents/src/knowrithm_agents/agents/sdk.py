@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 
 from knowrithm_agents.agents import service
 from knowrithm_agents.agents.endpoints import out
-from knowrithm_agents.agents.schemas import AgentOut, SdkAgentCreate, SdkAgentUpdate
+from knowrithm_agents.agents.schemas import AgentOut, SdkAgentCreate, SdkAgentUpdate, SettingsInput
 from knowrithm_agents.providers.schemas import Deleted
 from knowrithm_agents.settings import service as settings_service
 from knowrithm_agents.settings.schemas import ByName
@@ -32,17 +32,21 @@ Box = Annotated[SecretBox, Depends(secret_box)]
 async def create_agent_by_name(
     body: SdkAgentCreate, request: Request, session: Session, caller: Caller, box: Box
 ) -> AgentOut:
-    """Create an agent with its own settings naming providers and models (admin)."""
+    """Create an agent whose settings name providers and models; no `settings`: as POST /agent (admin)."""
     company_id = target_company(caller, body.company_id)
-    settings = body.settings.model_dump(exclude=set(ByName.model_fields))
-    settings.update(await settings_service.ids_by_name(session, body.settings))
+    fields = body.model_dump(exclude={"company_id", "settings", *SettingsInput.model_fields})
+    if body.settings is None:
+        settings = body.settings_changes()
+    else:
+        widget = {"widget_config", "widget_script_url"}
+        settings = body.settings.model_dump(exclude={*ByName.model_fields, *widget})
+        settings.update(await settings_service.ids_by_name(session, body.settings))
+        # The reference API puts the agent's widget fields inside `settings`; the body's own win.
+        only_in_settings = (widget & body.settings.model_fields_set) - body.model_fields_set
+        given = body.settings.model_dump(include=only_in_settings)
+        fields.update({k: v for k, v in given.items() if v is not None})
     agent, snap = await service.create_agent(
-        session,
-        box,
-        company_id=company_id,
-        fields=body.model_dump(exclude={"company_id", "settings"}),
-        settings=settings,
-        actor=actor_of(request, caller),
+        session, box, company_id=company_id, fields=fields, settings=settings, actor=actor_of(request, caller)
     )
     return out(agent, snap)
 
@@ -60,8 +64,9 @@ async def update_agent_by_name(
         session,
         box,
         agent,
-        changes=body.model_dump(include=body.model_fields_set - {"settings"}),
+        changes=body.model_dump(include=body.model_fields_set - {"settings", "llm_settings_id"}),
         settings=settings,
+        adopt=body.llm_settings_id,
         actor=actor_of(request, caller),
     )
     return out(agent, snap)

@@ -68,11 +68,24 @@ async def get_agent(session: AsyncSession, agent_id: uuid.UUID, company_id: uuid
     return agent
 
 
+class AgentNameAmbiguous(Conflict):
+    code = "agent_name_ambiguous"
+
+
 async def get_by_name(session: AsyncSession, company_id: uuid.UUID, name: str) -> Agent:
+    """The live agent with this name: the exact spelling first, else the only case-insensitive match."""
     agent = await repo.by_name(session, company_id, name)
-    if agent is None:
+    if agent is not None:
+        return agent
+    matches = await repo.by_name_ignoring_case(session, company_id, name)
+    if not matches:
         raise AgentNotFound(f"No agent named '{name}'")
-    return agent
+    if len(matches) > 1:
+        raise AgentNameAmbiguous(
+            f"Several agents are named '{name}' but for upper and lower case: "
+            f"{', '.join(sorted(a.name for a in matches))}; give the exact name"
+        )
+    return matches[0]
 
 
 async def create_agent(
@@ -125,9 +138,11 @@ async def update_agent(
     *,
     changes: dict[str, Any],
     settings: dict[str, Any],
+    adopt: uuid.UUID | None = None,
     actor: Actor,
 ) -> AgentSnapshot:
-    """Change the agent fields given and its own settings; one AgentUpdatedV1 when anything changed."""
+    """Change the agent fields given and its own settings (first a copy of `adopt`'s, when given);
+    one AgentUpdatedV1 when anything changed."""
     null = [
         f
         for f, v in changes.items()
@@ -141,6 +156,8 @@ async def update_agent(
     for field, value in changes.items():
         setattr(agent, field, value)
     await _flush_unique(session)
+    if adopt is not None:
+        await adopt_settings(session, agent, adopt, actor=actor)
     if settings:
         own = await repo.own_settings(session, agent.id)
         if own is not None:
@@ -208,9 +225,10 @@ async def _clone_name(session: AsyncSession, source: Agent) -> str:
 
 
 async def clone_agent(
-    session: AsyncSession, source: Agent, *, name: str | None, actor: Actor
+    session: AsyncSession, source: Agent, *, name: str | None, adopt: uuid.UUID | None = None, actor: Actor
 ) -> tuple[Agent, AgentSnapshot]:
-    """Copy an agent's configuration (and its own settings, keys as ciphertext); not its conversations."""
+    """Copy an agent's configuration and its own settings (or a copy of `adopt`'s), keys as ciphertext;
+    not its conversations."""
     if name is None:
         name = await _clone_name(session, source)
     await _check_name_free(session, source.company_id, name)
@@ -231,17 +249,60 @@ async def clone_agent(
     clone = Agent(company_id=source.company_id, name=name, **fields)
     session.add(clone)
     await _flush_unique(session)
-    own = await repo.own_settings(session, source.id)
-    if own is not None:
-        skip = {"id", "agent_id", "created_at", "updated_at", "deleted_at"}
-        copied = {c.key: getattr(own, c.key) for c in LlmSettings.__table__.columns if c.key not in skip}
-        session.add(LlmSettings(**copied, agent_id=clone.id))
-        await session.flush()
+    if adopt is not None:
+        await adopt_settings(session, clone, adopt, actor=actor)
+    else:
+        own = await repo.own_settings(session, source.id)
+        if own is not None:
+            session.add(LlmSettings(**_copied_settings(own), agent_id=clone.id))
+            await session.flush()
     snap = await conf.snapshot(session, clone)
     await conf.record_agent_event(
         session, clone, AgentCreatedV1(**snap.model_dump(), cloned_from=source.id), actor=actor
     )
     return clone, snap
+
+
+def _copied_settings(row: LlmSettings) -> dict[str, Any]:
+    skip = {"id", "agent_id", "created_at", "updated_at", "deleted_at"}
+    return {c.key: getattr(row, c.key) for c in LlmSettings.__table__.columns if c.key not in skip}
+
+
+# What an agent takes over from settings it adopts: the choice of models, their tuning and keys
+# (as ciphertext), not the row's own role (company default, active flag, widget fields).
+ADOPTED = tuple(
+    f"{kind}_{field}"
+    for kind, fields in (
+        ("llm", ("provider_id", "model_id", "api_key_encrypted", "api_key_hint", "api_base_url",
+                 "temperature", "max_tokens", "additional_params")),
+        ("embedding", ("provider_id", "model_id", "api_key_encrypted", "api_key_hint", "api_base_url",
+                       "dimension", "additional_params")),
+    )
+    for field in fields
+)
+
+
+async def adopt_settings(
+    session: AsyncSession, agent: Agent, settings_id: uuid.UUID, *, actor: Actor
+) -> None:
+    """Make the agent's own settings a copy of the company's settings `settings_id` (the reference
+    API's `llm_settings_id`); later changes to that row do not follow. 404 for unknown settings."""
+    source = await settings_service.get_settings(session, settings_id, agent.company_id)
+    await settings_service.validate_row(session, source, dimension_given=True)
+    own = await repo.own_settings(session, agent.id)
+    if own is not None and own.id == source.id:
+        return
+    values = {f: getattr(source, f) for f in ADOPTED}
+    if own is None:
+        own = LlmSettings(company_id=agent.company_id, agent_id=agent.id, is_active=True, **values)
+        session.add(own)
+        change = "created"
+    else:
+        for field, value in values.items():
+            setattr(own, field, value)
+        own.is_active, change = True, "updated"
+    await session.flush()
+    await settings_service.record_change(session, own, change, actor)
 
 
 async def settings_by_name(

@@ -111,7 +111,7 @@ def _set_key(row: LlmSettings, field: str, value: str | None, box: SecretBox) ->
     setattr(row, f"{field}_hint", hint(value))
 
 
-async def _validate(session: AsyncSession, row: LlmSettings, *, dimension_given: bool) -> None:
+async def validate_row(session: AsyncSession, row: LlmSettings, *, dimension_given: bool) -> None:
     """The row's choices fit the catalogue; base URLs a provider needs are there."""
     for kind in ("llm", "embedding"):
         provider, model = await check_choice(
@@ -137,7 +137,8 @@ async def _validate(session: AsyncSession, row: LlmSettings, *, dimension_given:
                 )
 
 
-async def _record(session: AsyncSession, row: LlmSettings, change: str, actor: Actor) -> None:
+async def record_change(session: AsyncSession, row: LlmSettings, change: str, actor: Actor) -> None:
+    """Record SettingsChangedV1 for this row (created, updated or deleted)."""
     config = (await conf.configurations(session, [row]))[row.id]
     data = SettingsChangedV1(
         settings_id=row.id,
@@ -215,14 +216,14 @@ async def create_settings(
     row = LlmSettings(company_id=company_id, is_active=True, **columns)
     for field, value in keys.items():
         _set_key(row, field, value, box)
-    await _validate(session, row, dimension_given=fields.get("embedding_dimension") is not None)
+    await validate_row(session, row, dimension_given=fields.get("embedding_dimension") is not None)
     session.add(row)
     try:
         await session.flush()
     except IntegrityError as exc:
         raise AgentHasSettings() from exc
     await _clear_other_defaults(session, row)
-    await _record(session, row, "created", actor)
+    await record_change(session, row, "created", actor)
     if affected:
         await conf.publish_changes(session, before, affected, actor=actor)
     return row
@@ -258,10 +259,10 @@ async def update_settings(
         else:
             setattr(row, field, value)
     model_changed = "embedding_model_id" in changes and "embedding_dimension" not in changes
-    await _validate(session, row, dimension_given=not model_changed)
+    await validate_row(session, row, dimension_given=not model_changed)
     await session.flush()
     await _clear_other_defaults(session, row)
-    await _record(session, row, "updated", actor)
+    await record_change(session, row, "updated", actor)
     if affected:
         await conf.publish_changes(session, before, affected, actor=actor)
     return row
@@ -281,7 +282,7 @@ async def delete_settings(session: AsyncSession, row: LlmSettings, *, actor: Act
             f"Agents would be left without settings ({', '.join(sorted(orphans)[:5])}); "
             "create other company settings first"
         )
-    await _record(session, row, "deleted", actor)
+    await record_change(session, row, "deleted", actor)
     await conf.publish_changes(session, before, affected, actor=actor)
 
 

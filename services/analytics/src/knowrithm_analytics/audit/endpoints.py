@@ -11,14 +11,14 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 
-from knowrithm_analytics.audit.repository import AuditFilter, browse
+from knowrithm_analytics.audit.repository import MAX_OFFSET, AuditFilter, Slice, browse
 from knowrithm_analytics.models import AuditEntry
 from knowrithm_analytics.scope import CompanyScope, parse_instant, window_of
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.identity import Role, require_roles, require_scopes
-from knowrithm_common.pagination import PageParams, Pagination, page_params
+from knowrithm_common.pagination import MAX_PER_PAGE, PageParams, Pagination, page_params
 
 router = APIRouter(
     tags=["Audit Log"],
@@ -81,7 +81,11 @@ class AuditLogPage(BaseModel):
 
 
 class AuditQuery(BaseModel):
-    """The browser's filters, read from the query string."""
+    """The browser's filters, read from the query string.
+
+    `event_type` and `entity_type` are the names the seed's platform and the official SDK
+    (`admin.get_audit_logs`) give `action` and `target_type`; either name works, not two values.
+    """
 
     actor_id: uuid.UUID | None = None
     actor_kind: str | None = None
@@ -93,6 +97,27 @@ class AuditQuery(BaseModel):
     target_id: str | None = None
     start_date: str | None = None
     end_date: str | None = None
+    event_type: str | None = None
+    entity_type: str | None = None
+
+    @model_validator(mode="after")
+    def _one_value_per_filter(self) -> AuditQuery:
+        for name, alias in (("action", "event_type"), ("target_type", "entity_type")):
+            value, other = getattr(self, name), getattr(self, alias)
+            if value is not None and other is not None and value != other:
+                raise ValueError(f"{name} and {alias} name the same filter: give one value")
+        return self
+
+
+def audit_slice(
+    page: Annotated[PageParams, Depends(page_params)],
+    limit: int | None = Query(None, ge=1, le=MAX_PER_PAGE, description="entries after `offset` (SDK paging)"),
+    offset: int | None = Query(None, ge=0, le=MAX_OFFSET, description="entries to skip, newest first"),
+) -> Slice:
+    """Dependency: `limit`/`offset` when either is given, else `page`/`per_page`."""
+    if limit is None and offset is None:
+        return Slice(offset=page.offset, limit=page.per_page)
+    return Slice(offset=offset or 0, limit=limit or page.per_page)
 
 
 @router.get("/api/v1/audit-log")
@@ -100,19 +125,23 @@ async def audit_log(
     session: Session,
     scope: CompanyScope,
     filters: Annotated[AuditQuery, Query()],
-    page: Annotated[PageParams, Depends(page_params)],
+    rows: Annotated[Slice, Depends(audit_slice)],
 ) -> AuditLogPage:
     """Browse the audit log, newest first. `action` is exact, or a prefix ending in `*` (`company.*`);
-    `start_date`/`end_date` are ISO 8601 (start inclusive, end exclusive)."""
+    `start_date`/`end_date` are ISO 8601 (start inclusive, end exclusive); `limit`/`offset` or
+    `page`/`per_page` choose the entries."""
     start = parse_instant(filters.start_date, "start_date")
     end = parse_instant(filters.end_date, "end_date")
     if start is not None and end is not None:
         window_of(start, end)  # 400 invalid_date_range when the start is after the end
     where = AuditFilter(
         company_id=scope.company_id,
-        **filters.model_dump(exclude={"start_date", "end_date"}),
+        **filters.model_dump(exclude={"start_date", "end_date", "event_type", "entity_type",
+                                      "action", "target_type"}),
+        action=filters.action or filters.event_type,
+        target_type=filters.target_type or filters.entity_type,
         start=start,
         end=end,
     )
-    entries, pagination = await browse(session, where, page)
+    entries, pagination = await browse(session, where, rows)
     return AuditLogPage(audit_logs=[AuditLogEntry.of(e) for e in entries], pagination=pagination)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_analytics.models import AuditEntry
-from knowrithm_common.pagination import PageParams, Pagination, paginate
+from knowrithm_common.pagination import Pagination
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,13 +60,38 @@ def action_matches(pattern: str) -> ColumnElement[bool]:
     return AuditEntry.action.like(prefix + "%", escape="\\")
 
 
+# Far past any log, and far below PostgreSQL's bigint OFFSET limit.
+MAX_OFFSET = 10**12
+
+
+@dataclass(frozen=True, slots=True)
+class Slice:
+    """Which entries of the matching ones, newest first: `limit` of them after `offset`."""
+
+    offset: int
+    limit: int
+
+    def pagination(self, total: int) -> Pagination:
+        """The page block; `page` is the page `offset` falls in when it is not a multiple of `limit`."""
+        return Pagination(
+            page=self.offset // self.limit + 1, per_page=self.limit, total=total,
+            pages=math.ceil(total / self.limit) if total else 0,
+            has_next=self.offset + self.limit < total, has_prev=self.offset > 0,
+        )
+
+
 async def browse(
-    session: AsyncSession, where: AuditFilter, page: PageParams
+    session: AsyncSession, where: AuditFilter, rows: Slice
 ) -> tuple[Sequence[AuditEntry], Pagination]:
-    """One page of the entries matching `where`, newest first."""
+    """The entries matching `where` in `rows`, newest first, and the page block."""
+    conditions = where.conditions()
+    counted = select(func.count()).select_from(AuditEntry).where(*conditions)
+    total = (await session.execute(counted)).scalar_one()
     stmt = (
         select(AuditEntry)
-        .where(*where.conditions())
+        .where(*conditions)
         .order_by(AuditEntry.time.desc(), AuditEntry.event_id.desc())
+        .limit(rows.limit)
+        .offset(rows.offset)
     )
-    return await paginate(session, stmt, page)
+    return (await session.execute(stmt)).scalars().all(), rows.pagination(total)

@@ -87,6 +87,11 @@ RISK_RULES: tuple[RiskRule, ...] = (
     ),
     RiskRule(
         "medium",
+        "the platform's system configuration (sign-up, rate limits, upload size of every company)",
+        lambda a: a.action == "system_config.changed",
+    ),
+    RiskRule(
+        "medium",
         "role or status changes of users",
         lambda a: a.action in {"user.role_changed", "user.status_changed"},
     ),

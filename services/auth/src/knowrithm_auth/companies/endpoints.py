@@ -9,9 +9,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
-from knowrithm_auth.companies import service
+from knowrithm_auth.accounts.signin import settings_of
+from knowrithm_auth.companies import logos, service
 from knowrithm_auth.companies.lifecycle_endpoints import router as lifecycle_router
 from knowrithm_auth.companies.schemas import (
     CompanyCreate,
@@ -21,7 +22,8 @@ from knowrithm_auth.companies.schemas import (
     CompanyPatch,
     CompanyReplace,
 )
-from knowrithm_auth.http import Session, actor_of, parse_body
+from knowrithm_auth.http import M, Session, actor_of, parse_body_with_file
+from knowrithm_auth.sysconfig.service import SignupClosed, signup_open
 from knowrithm_auth.users.access import audited_refusals, check_scope, member_caller, super_admin_caller
 from knowrithm_common.errors import Forbidden
 from knowrithm_common.identity import Principal, authenticated, current_principal
@@ -30,19 +32,60 @@ from knowrithm_common.pagination import MAX_PER_PAGE, PageParams
 router = APIRouter(tags=["Companies"])
 
 
-def _body(model: type[Any]) -> dict[str, Any]:
-    return {"requestBody": {"content": {"application/json": {"schema": model.model_json_schema()}}}}
+def _body_or_form(model: type[Any]) -> dict[str, Any]:
+    """JSON, or multipart with the same fields where `logo` may be an image file."""
+    form = model.model_json_schema()
+    form["properties"] = {**form["properties"], "logo": {
+        "type": "string", "format": "binary", "description": "PNG, JPEG, GIF or WebP image, or a URL"}}
+    return {"requestBody": {"content": {"application/json": {"schema": model.model_json_schema()},
+                                        "multipart/form-data": {"schema": form}}}}
+
+
+async def _body_and_logo(request: Request, model: type[M]) -> tuple[M, logos.Logo | None]:
+    data, upload = await parse_body_with_file(request, model, file_field=logos.LOGO_FIELD)
+    if upload is None:
+        return data, None
+    return data, await logos.read_logo(upload, max_bytes=settings_of(request).max_logo_bytes)
+
+
+# What a logo file can be refused with, besides the body's own validation (422).
+_LOGO_REFUSALS: dict[int | str, dict[str, Any]] = {
+    413: {"description": "The logo file is larger than AUTH_MAX_LOGO_BYTES"},
+    415: {"description": "The logo file is not a PNG, JPEG, GIF or WebP image"},
+}
 
 
 @router.post("/api/v1/company", status_code=201, response_model=CompanyOut,
-             openapi_extra=_body(CompanyCreate))
+             openapi_extra=_body_or_form(CompanyCreate), responses=_LOGO_REFUSALS)
 async def create_company(
     request: Request, session: Session, principal: Principal = Depends(current_principal)
 ) -> CompanyOut:
-    """Sign up a company (public); JSON or form data."""
-    data = await parse_body(request, CompanyCreate)
+    """Sign up a company (public unless sign-up is closed: then super admins only); JSON or form
+    data, the logo as a URL or an image file."""
+    data, logo = await _body_and_logo(request, CompanyCreate)
+    if not principal.is_super_admin and not await signup_open(session):
+        raise SignupClosed()
     company = await service.create_company(session, data, actor_of(request, principal))
+    if logo is not None:
+        await logos.store(session, company.id, logo)
+        company.logo = logo.url(settings_of(request).base_url, company.id)
+        await session.flush()
     return (await service.present(session, [company]))[0]
+
+
+_IMAGES: dict[str, Any] = {"content": {t: {} for t in ("image/png", "image/jpeg", "image/gif", "image/webp")}}
+
+
+@router.get("/api/v1/company/{company_id:uuid}/logo", response_class=Response,
+            responses={200: _IMAGES, 404: {"description": "No uploaded logo, or no such live company"}})
+async def get_company_logo(company_id: uuid.UUID, session: Session) -> Response:
+    """A company's uploaded logo image (public, like the widget that shows it)."""
+    logo = await logos.live_logo(session, company_id)
+    return Response(logo.content, media_type=logo.content_type, headers={
+        "Cache-Control": "public, max-age=86400",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'",
+    })
 
 
 @router.get("/api/v1/company", response_model=CompanyOut)
@@ -77,19 +120,25 @@ async def _update(request: Request, session: Session, principal: Principal, comp
         if principal.kind not in ("user", "api_key"):
             raise Forbidden("A user or API key is required")
         check_scope(principal, "admin")
-        if partial:
-            fields = (await parse_body(request, CompanyPatch)).model_dump(exclude_unset=True)
-        else:
-            fields = (await parse_body(request, CompanyReplace)).model_dump()
+        model: type[CompanyPatch | CompanyReplace] = CompanyPatch if partial else CompanyReplace
+        data, logo = await _body_and_logo(request, model)
+        fields = data.model_dump(exclude_unset=partial)
+        if logo is not None:
+            fields["logo"] = logo.url(settings_of(request).base_url, company_id)
         company = await service.update_company(
             session, principal=principal, actor=actor_of(request, principal), company_id=company_id,
             fields=fields,
         )
+        if logo is not None:
+            await logos.store(session, company.id, logo)
+        elif "logo" in fields:
+            await logos.forget_unless_used(session, company)
     return (await service.present(session, [company]))[0]
 
 
 @router.put("/api/v1/company/{company_id:uuid}", response_model=CompanyOut,
-            openapi_extra=_body(CompanyReplace))
+            openapi_extra=_body_or_form(CompanyReplace),
+            responses=_LOGO_REFUSALS)
 async def replace_company(
     company_id: uuid.UUID, request: Request, session: Session, principal: Principal = Depends(authenticated)
 ) -> CompanyOut:
@@ -98,7 +147,8 @@ async def replace_company(
 
 
 @router.patch("/api/v1/company/{company_id:uuid}", response_model=CompanyOut,
-              openapi_extra=_body(CompanyPatch))
+              openapi_extra=_body_or_form(CompanyPatch),
+              responses=_LOGO_REFUSALS)
 async def patch_company(
     company_id: uuid.UUID, request: Request, session: Session, principal: Principal = Depends(authenticated)
 ) -> CompanyOut:

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from knowrithm_common.db.session import Database
 from knowrithm_common.messaging.connection import NatsConnection
 from knowrithm_conversations.chat.history import History
+from knowrithm_conversations.chat.inflight import Inflight
 from knowrithm_conversations.chat.streams import StreamHub
 from knowrithm_conversations.config import ConversationsSettings
 
@@ -18,23 +19,27 @@ class ChatDeps:
     db: Database
     nats: NatsConnection
     hub: StreamHub
+    inflight: Inflight
     history: History
     settings: ConversationsSettings
 
 
 async def build_chat_deps(app: FastAPI) -> None:
-    """Lifespan hook: the stream hub (subscribed) and the history store."""
+    """Lifespan hook: the stream hub and the in-flight registry (both subscribed), the history store."""
     settings: ConversationsSettings = app.state.settings
     hub = StreamHub(app.state.nats)
     await hub.start()
+    inflight = Inflight(app.state.nats)
+    await inflight.start()
     history = History(app.state.redis, turns=settings.history_turns, ttl_seconds=settings.history_ttl_seconds)
     app.state.chat = ChatDeps(
-        db=app.state.db, nats=app.state.nats, hub=hub, history=history, settings=settings
+        db=app.state.db, nats=app.state.nats, hub=hub, inflight=inflight, history=history, settings=settings
     )
 
 
 async def close_chat_deps(app: FastAPI) -> None:
     await app.state.chat.hub.stop()
+    await app.state.chat.inflight.stop()
 
 
 def get_chat(request: Request) -> ChatDeps:

@@ -1,11 +1,17 @@
 """Chat: `POST /api/v1/conversation/{id}/chat` and the conversation's SSE stream.
 
-The chat route stores the user's message and queues the answer, then answers 202 with the
-message id, `poll_url` and `stream_url`. A client that wants one blocking call asks for
+The chat route stores the user's message, queues the answer and its task, then answers 202
+with the message ids, `task_id` and `status_url` (the task completes with the answer),
+`poll_url` (the messages) and `stream_url`: an absolute URL (BASE_URL, else the origin the
+request came in at) of this answer's stream, which serves a client that joins it to the host
+and one that joins it to `…/api/v1` alike. A client that wants one blocking call asks for
 `text/event-stream` (the answer streams in this response) or `?wait=true` (the final answer as
-JSON: 200, or the failure in the shared error shape). `GET …/messages/stream` delivers every
-answer of the conversation live to every subscriber, whichever replica generates it; it
-starts with a `ready` event and sends a comment line every CONVERSATIONS_SSE_HEARTBEAT_SECONDS.
+JSON: 200, or the failure in the shared error shape).
+
+`GET …/messages/stream` delivers every answer of the conversation live to every subscriber,
+whichever replica generates it; with `?message_id=` it follows that one answer from whenever
+the client joins (what it missed first) and ends after its final event (follow.py). Both start
+with a `ready` event and send a comment line every CONVERSATIONS_SSE_HEARTBEAT_SECONDS.
 """
 
 from __future__ import annotations
@@ -27,13 +33,17 @@ from knowrithm_common.events import new_event
 from knowrithm_common.events.conversations import AnswerMessage
 from knowrithm_common.identity import Principal, authenticated
 from knowrithm_common.messaging.outbox import record_event
+from knowrithm_common.tasks import status_url
 from knowrithm_common.tenancy import actor_of
 from knowrithm_conversations.agents_view import Agents, get_agent, ready_to_answer
+from knowrithm_conversations.chat.answer_task import CHAT, create_answer_task
 from knowrithm_conversations.chat.deps import ChatDeps, get_chat
+from knowrithm_conversations.chat.follow import Follower, catch_up, relay
 from knowrithm_conversations.chat.pipeline import SOURCE, record_message_event
 from knowrithm_conversations.chat.streams import Listener, sse
-from knowrithm_conversations.conversations.service import get_visible_conversation
+from knowrithm_conversations.conversations.service import MessageNotFound, get_visible_conversation
 from knowrithm_conversations.models import Conversation, Message, MessageRole, MessageStatus, platform
+from knowrithm_conversations.urls import public_url
 
 router = APIRouter()
 TAGS: list[str | Enum] = ["Conversations"]
@@ -57,9 +67,10 @@ class AnswerFailed(KnowrithmError):
 
 
 async def store_question(
-    session: Session, conversation: Conversation, text: str, caller: Principal, request: Request
-) -> tuple[Message, Message]:
-    """Store the user's message and the pending answer, and queue the answer's job (with the commit)."""
+    session: Session, conversation: Conversation, text: str, caller: Principal, request: Request,
+    *, task_kind: str = CHAT,
+) -> tuple[Message, Message, uuid.UUID]:
+    """Store the question, the pending answer and its task, and queue the answer's job (with the commit)."""
     question = Message(
         id=uuid.uuid4(),
         conversation_id=conversation.id,
@@ -83,6 +94,7 @@ async def store_question(
     await session.flush()
     answer.created_at = utcnow()  # strictly after the question, so history and lists keep the order
     session.add(answer)
+    task_id = await create_answer_task(session, answer, kind=task_kind)
     conversation.message_count += 1
     conversation.last_activity = utcnow()
     await record_message_event(session, question, conversation.company_id)
@@ -93,7 +105,12 @@ async def store_question(
         job, source=SOURCE, company_id=conversation.company_id, actor=actor_of(request, caller)
     )
     await record_event(session, platform.outbox, envelope, subject=AnswerMessage.subject())
-    return question, answer
+    return question, answer, task_id
+
+
+def stream_path(conversation_id: uuid.UUID, answer_id: uuid.UUID) -> str:
+    """The path of one answer's stream."""
+    return f"/api/v1/conversation/{conversation_id}/messages/stream?message_id={answer_id}"
 
 
 @router.post("/api/v1/conversation/{conversation_id}/chat", status_code=202, tags=TAGS)
@@ -113,14 +130,16 @@ async def chat(
     conversation = await get_visible_conversation(session, conversation_id, caller)
     await get_agent(session, company_id=conversation.company_id, agent_id=conversation.agent_id, owner=agents,
                     check=ready_to_answer)
-    question, answer = await store_question(session, conversation, body.message, caller, request)
+    question, answer, task_id = await store_question(session, conversation, body.message, caller, request)
     accepted = {
         "status": "queued",
         "conversation_id": str(conversation.id),
         "message_id": str(question.id),
         "assistant_message_id": str(answer.id),
+        "task_id": str(task_id),
+        "status_url": status_url(task_id),
         "poll_url": f"/api/v1/conversation/{conversation.id}/messages",
-        "stream_url": f"/api/v1/conversation/{conversation.id}/messages/stream",
+        "stream_url": public_url(request, deps.settings.base_url, stream_path(conversation.id, answer.id)),
     }
     streaming = "text/event-stream" in request.headers.get("accept", "")
     if not (streaming or wait):
@@ -144,14 +163,8 @@ async def chat(
     return JSONResponse({**accepted, "status": "completed", "message": final["data"]["message"]})
 
 
-def _is_final(event: dict[str, Any], answer_id: uuid.UUID) -> bool:
-    data = event.get("data", {})
-    return event.get("event") in ("completed", "failed") and (
-        data.get("message_id") == str(answer_id) or data.get("message", {}).get("id") == str(answer_id)
-    )
-
-
 async def _final_event(queue: asyncio.Queue, answer_id: uuid.UUID, timeout: float) -> dict[str, Any]:
+    follower = Follower(str(answer_id))
     try:
         async with asyncio.timeout(timeout):
             while True:
@@ -160,10 +173,15 @@ async def _final_event(queue: asyncio.Queue, answer_id: uuid.UUID, timeout: floa
                     raise GatewayTimeout(
                         "The service is shutting down; the answer will appear in the messages"
                     )
-                if _is_final(event, answer_id):
+                follower.accept(event)
+                if follower.done:
                     return event
     except TimeoutError as exc:
         raise GatewayTimeout("The answer took too long; it will appear in the messages when ready") from exc
+
+
+def _deadline(deps: ChatDeps) -> float:
+    return asyncio.get_running_loop().time() + deps.settings.chat_wait_seconds
 
 
 async def _answer_events(
@@ -172,28 +190,49 @@ async def _answer_events(
     accepted: dict[str, Any],
     deps: ChatDeps,
 ) -> AsyncIterator[bytes]:
-    queue = listener.queue
-    with listener:
+    with listener:  # listening since before the answer was queued: nothing to catch up
         yield sse("queued", accepted)
-        async with asyncio.timeout(deps.settings.chat_wait_seconds):
-            while True:
-                event = await queue.get()
-                if event is None:
-                    return
-                yield sse(event["event"], event["data"])
-                if _is_final(event, answer_id):
-                    return
+        follower = Follower(str(answer_id))
+        heartbeat = deps.settings.sse_heartbeat_seconds
+        async for chunk in relay(listener, follower, deadline=_deadline(deps), heartbeat=heartbeat):
+            yield chunk
 
 
 @router.get("/api/v1/conversation/{conversation_id}/messages/stream", tags=TAGS)
 async def stream(
-    conversation_id: uuid.UUID, session: Session, caller: Caller, deps: Chat
+    conversation_id: uuid.UUID,
+    session: Session,
+    caller: Caller,
+    deps: Chat,
+    message_id: uuid.UUID | None = Query(
+        None, description="Follow this answer only: what was missed first, then live, until its final event"
+    ),
 ) -> StreamingResponse:
     """Server-Sent Events of the conversation: tokens as they are generated, then each final message."""
     conversation = await get_visible_conversation(session, conversation_id, caller)
-    return StreamingResponse(
-        _live(conversation.id, deps), media_type="text/event-stream", headers=SSE_HEADERS
-    )
+    if message_id is None:
+        events = _live(conversation.id, deps)
+    else:
+        answer = await session.get(Message, message_id)
+        if answer is None or not _answers_in(answer, conversation):
+            raise MessageNotFound("No answer with this id in the conversation")
+        events = _one_answer(conversation.id, answer.id, deps)
+    return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+def _answers_in(message: Message, conversation: Conversation) -> bool:
+    return message.conversation_id == conversation.id and message.role == MessageRole.ASSISTANT.value
+
+
+async def _one_answer(
+    conversation_id: uuid.UUID, answer_id: uuid.UUID, deps: ChatDeps
+) -> AsyncIterator[bytes]:
+    with deps.hub.listen(conversation_id) as listener:  # first: then nothing falls between
+        yield sse("ready", {"conversation_id": str(conversation_id), "message_id": str(answer_id)})
+        follower = await catch_up(deps, answer_id)
+        heartbeat = deps.settings.sse_heartbeat_seconds
+        async for chunk in relay(listener, follower, deadline=_deadline(deps), heartbeat=heartbeat):
+            yield chunk
 
 
 async def _live(conversation_id: uuid.UUID, deps: ChatDeps) -> AsyncIterator[bytes]:

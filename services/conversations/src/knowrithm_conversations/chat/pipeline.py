@@ -1,9 +1,13 @@
 """The AnswerMessage job: retrieve → prompt → LLM (streamed to every listener) → persist.
 
 Runs on whichever replica's answerer takes the job. Events go out on the conversation's
-stream subject as they happen. Provider failures become a failed answer with a reason the
-user can read (their question stays); a redelivered job whose answer is already final does
-nothing, and one interrupted mid-answer starts the answer again.
+stream subject as they happen: `started` (with the attempt), `token` (numbered by `seq` from 0
+within the attempt), then `completed` or `failed`. The turn is registered in the process's
+in-flight registry while it runs, so a late joiner can ask for the text so far (inflight.py).
+Provider failures become a failed answer with a reason the user can read (their question
+stays); the answer's task is finished in the same transaction (answer_task.py). A redelivered
+job whose answer is already final does nothing, and one interrupted mid-answer starts the
+answer again (a new `started`, tokens from seq 0).
 """
 
 from __future__ import annotations
@@ -23,11 +27,11 @@ from knowrithm_common.messaging.jobs import JobContext
 from knowrithm_common.messaging.outbox import record_event
 from knowrithm_common.messaging.rpc import RpcFailed, RpcUnavailable, call
 from knowrithm_common.queries import INGESTION_SEARCH_SUBJECT, SearchReply, SearchRequest, agent_credentials
-from knowrithm_conversations.agent_test.report import finish_test_task
 from knowrithm_conversations.agents_view import AgentNotFound, get_agent
+from knowrithm_conversations.chat.answer_task import answer_started, finish_answer_task
 from knowrithm_conversations.chat.deps import ChatDeps
 from knowrithm_conversations.chat.prompt import build_prompt, citations_of
-from knowrithm_conversations.chat.views import message_out
+from knowrithm_conversations.chat.views import completed_event, failed_event
 from knowrithm_conversations.llm.base import ChatMessage, LlmError, LlmSpec, Passage, Prompt, Usage
 from knowrithm_conversations.llm.factory import create_llm
 from knowrithm_conversations.llm.offline import DONT_KNOW
@@ -56,9 +60,10 @@ LOCAL_PROVIDERS = frozenset({"offline"})
 class Turn:
     """One answer in the making: the rows it reads and what it has produced so far."""
 
-    def __init__(self, deps: ChatDeps, job: AnswerMessage, company_id: uuid.UUID) -> None:
-        self.deps, self.job, self.company_id = deps, job, company_id
-        self.text: list[str] = []
+    def __init__(self, deps: ChatDeps, job: AnswerMessage, *, attempt: int) -> None:
+        self.deps, self.job, self.attempt = deps, job, attempt
+        self.company_id = uuid.UUID(int=0)  # the agent's, once loaded
+        self.text: list[str] = []  # the tokens so far; token `seq` n is text[n]
         self.first_token_ms: int | None = None
         self.started = time.perf_counter()
 
@@ -69,13 +74,29 @@ class Turn:
 async def answer_message(deps: ChatDeps, envelope: EventEnvelope, ctx: JobContext) -> None:
     """Handle one AnswerMessage job."""
     job = AnswerMessage.model_validate(envelope.data)
+    turn = Turn(deps, job, attempt=ctx.attempt)
+    # Registered before the answer is marked streaming: whoever sees it streaming can ask here.
+    deps.inflight.add(job.assistant_message_id, turn)
+    try:
+        await _answer(turn, ctx)
+    finally:
+        deps.inflight.remove(job.assistant_message_id)
+
+
+async def _answer(turn: Turn, ctx: JobContext) -> None:
+    deps, job = turn.deps, turn.job
     loaded = await _begin(deps, job)
+    if isinstance(loaded, dict):
+        await turn.emit("failed", loaded)
+        return
     if loaded is None:
         return
     agent, question, passages_query = loaded
-    turn = Turn(deps, job, agent.company_id)
+    turn.company_id = agent.company_id
     await turn.emit(
-        "started", {"conversation_id": str(job.conversation_id), "message_id": str(job.assistant_message_id)}
+        "started",
+        {"conversation_id": str(job.conversation_id), "message_id": str(job.assistant_message_id),
+         "attempt": turn.attempt},
     )
     try:
         passages = await _retrieve(deps, agent, passages_query)
@@ -97,8 +118,9 @@ async def answer_message(deps: ChatDeps, envelope: EventEnvelope, ctx: JobContex
     await _complete(turn, agent, prompt, usage, question)
 
 
-async def _begin(deps: ChatDeps, job: AnswerMessage) -> tuple[AgentView, str, str] | None:
-    """Mark the answer streaming; None when there is nothing (left) to do."""
+async def _begin(deps: ChatDeps, job: AnswerMessage) -> tuple[AgentView, str, str] | dict[str, Any] | None:
+    """Mark the answer streaming: its agent and question; the `failed` event's data when it
+    cannot be answered any more; None when there is nothing (left) to do."""
     async with deps.db.session() as session, session.begin():
         answer = await session.get(Message, job.assistant_message_id, with_for_update=True)
         question = await session.get(Message, job.user_message_id)
@@ -108,21 +130,24 @@ async def _begin(deps: ChatDeps, job: AnswerMessage) -> tuple[AgentView, str, st
         if answer.status in (MessageStatus.COMPLETE.value, MessageStatus.FAILED.value):
             return None  # already answered: a redelivery
         if conversation.deleted_at is not None or answer.deleted_at is not None:
-            answer.status, answer.error_code = MessageStatus.FAILED.value, "conversation_deleted"
-            answer.error = "The conversation was deleted before the agent could answer"
-            await finish_test_task(session, answer)
-            return None
+            reason = "The conversation was deleted before the agent could answer"
+            return await _refuse(session, answer, "conversation_deleted", reason)
         try:
             agent = await get_agent(  # the chat request found the agent: the projection holds it
                 session, company_id=conversation.company_id, agent_id=conversation.agent_id, owner=None
             )
         except AgentNotFound:
-            answer.status, answer.error_code = MessageStatus.FAILED.value, "agent_not_found"
-            answer.error = "The agent was deleted before it could answer"
-            await finish_test_task(session, answer)
-            return None
+            reason = "The agent was deleted before it could answer"
+            return await _refuse(session, answer, "agent_not_found", reason)
         answer.status, answer.content = MessageStatus.STREAMING.value, ""
+        await answer_started(session, answer)
         return agent, question.content, question.content
+
+
+async def _refuse(session: AsyncSession, answer: Message, code: str, reason: str) -> dict[str, Any]:
+    answer.status, answer.error_code, answer.error = MessageStatus.FAILED.value, code, reason
+    await finish_answer_task(session, answer)
+    return failed_event(answer)
 
 
 async def _retrieve(deps: ChatDeps, agent: AgentView, query: str) -> list[Passage]:
@@ -210,8 +235,9 @@ async def _token(turn: Turn, text: str, provider: str) -> None:
     if turn.first_token_ms is None:
         turn.first_token_ms = int((time.perf_counter() - turn.started) * 1000)
         FIRST_TOKEN.labels(provider).observe(turn.first_token_ms / 1000)
+    seq = len(turn.text)
     turn.text.append(text)
-    await turn.emit("token", {"message_id": str(turn.job.assistant_message_id), "text": text})
+    await turn.emit("token", {"message_id": str(turn.job.assistant_message_id), "text": text, "seq": seq})
 
 
 async def _complete(turn: Turn, agent: AgentView, prompt: Prompt, usage: Usage, question: str) -> None:
@@ -234,9 +260,9 @@ async def _complete(turn: Turn, agent: AgentView, prompt: Prompt, usage: Usage, 
             agent.llm_model,
         )
         await _count(session, answer, usage.input_tokens + usage.output_tokens)
-        await finish_test_task(session, answer)
+        await finish_answer_task(session, answer)
         await record_message_event(session, answer, turn.company_id)
-        out = message_out(answer)
+        completed = completed_event(answer)
     ANSWERS.labels("completed", provider).inc()
     TURN_SECONDS.labels(provider).observe(latency_ms / 1000)
     TOKENS.labels("input", provider).inc(usage.input_tokens)
@@ -246,7 +272,7 @@ async def _complete(turn: Turn, agent: AgentView, prompt: Prompt, usage: Usage, 
         ChatMessage(role="user", content=question),
         ChatMessage(role="assistant", content=content),
     )
-    await turn.emit("completed", {"conversation_id": str(job.conversation_id), "message": out})
+    await turn.emit("completed", completed)
 
 
 async def _count(session: AsyncSession, answer: Message, tokens: int) -> None:
@@ -284,15 +310,8 @@ async def _fail(turn: Turn, agent: AgentView, code: str, reason: str) -> None:
         answer.status, answer.error_code, answer.error = MessageStatus.FAILED.value, code, reason
         answer.content = "".join(turn.text)
         answer.model_used = agent.llm_model
-        await finish_test_task(session, answer)
+        await finish_answer_task(session, answer)
         await record_message_event(session, answer, turn.company_id)
+        failed = failed_event(answer)
     ANSWERS.labels("failed", agent.llm_provider or "offline").inc()
-    await turn.emit(
-        "failed",
-        {
-            "conversation_id": str(job.conversation_id),
-            "message_id": str(job.assistant_message_id),
-            "error": code,
-            "message": reason,
-        },
-    )
+    await turn.emit("failed", failed)

@@ -74,6 +74,10 @@ class StreamHub:
         OPEN_STREAMS.inc()
         return listener
 
+    def listening(self, conversation_id: uuid.UUID) -> int:
+        """How many streams of this process follow the conversation."""
+        return len(self._listeners.get(str(conversation_id), ()))
+
     def _forget(self, key: str, queue: asyncio.Queue[dict[str, Any] | None]) -> None:
         OPEN_STREAMS.dec()
         listeners = self._listeners.get(key)

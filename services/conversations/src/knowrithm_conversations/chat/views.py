@@ -28,3 +28,19 @@ def message_out(message: Message) -> dict[str, Any]:
         "created_at": message.created_at.isoformat() if message.created_at else None,
         "is_active": message.deleted_at is None,
     }
+
+
+def completed_event(answer: Message) -> dict[str, Any]:
+    """The data of a `completed` stream event: the final answer."""
+    return {"conversation_id": str(answer.conversation_id), "message": message_out(answer)}
+
+
+def failed_event(answer: Message) -> dict[str, Any]:
+    """The data of a `failed` stream event: why, and the text generated before it failed."""
+    return {
+        "conversation_id": str(answer.conversation_id),
+        "message_id": str(answer.id),
+        "error": answer.error_code,
+        "message": answer.error,
+        "content": answer.content,
+    }

@@ -1,7 +1,8 @@
 """HTTP API of leads.
 
 - `POST /api/v1/lead/register` is public (the chat widget's): consent to processing is
-  required (422 `consent_required`), the agent must exist and be active (404
+  assumed when not given, as the reference API's default says, and `false` is refused (422
+  `consent_required`), the agent must exist and be active (404
   `agent_not_available`), and when the agent's widget config lists `allowed_origins` a
   browser's Origin must be one of them (403 `origin_not_allowed`). It always makes a new lead,
   starts its conversation (unless `start_conversation` is false) and answers 201 with a lead

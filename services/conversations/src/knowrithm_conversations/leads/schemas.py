@@ -41,7 +41,8 @@ class LeadRegistration(_Input):
     email: Email
     phone: Phone | None = None
     consent_data_processing: bool = Field(
-        False, description="Must be true: the visitor agrees that their details are processed"
+        True, description="The visitor agrees that their details are processed (the reference API's "
+        "default: true); false is refused"
     )
     consent_marketing: bool = False
     source: Source | None = None

@@ -1,10 +1,13 @@
 """The chat widget: its script, the public read of an agent's widget settings, and test pages.
 
-- `GET /widget.js` (public): the widget, one dependency-free script (widget.js beside this file).
+- `GET /widget.js` (public): the widget, one dependency-free script (widget.js beside this file);
+  also at `GET /api/v1/widget.js`, where the official SDK's `fetch_widget_script` asks for it.
 - `GET /api/v1/widget/agent/{agent_id}` (public): what the widget shows of an agent: name, avatar,
   title, greeting, whether it asks for the visitor's details, theme. Nothing else of the agent
   (no model, settings, instructions, allowed origins). Unknown, deleted or inactive agents: 404.
-- `POST /api/v1/test` (admins): a test page embedding an agent's widget (testpage.py).
+- `POST /api/v1/test` (admins): a test page embedding an agent's widget (testpage.py): the agent
+  named by `agent_id`, or without one (the contract's body is only `{"body": "<html>"}`) the
+  company's active agent changed most recently; 404 when the company has no active agent.
 - `GET /api/v1/test/page/{token}` (public): that page, until it expires.
 
 Widget settings come from the agent's `widget_config` (agents events): `primary_color`,
@@ -31,9 +34,10 @@ from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.errors import NotFound
 from knowrithm_common.identity import Principal, Role, authenticated, require_roles, require_scopes
 from knowrithm_common.tenancy import scope_of
-from knowrithm_conversations.agents_view import AgentNotFound, Agents, get_agent
+from knowrithm_conversations.agents_view import AgentNotFound, Agents, get_agent, latest_active_agent
 from knowrithm_conversations.config import ConversationsSettings
 from knowrithm_conversations.models import AgentView
+from knowrithm_conversations.urls import public_base
 from knowrithm_conversations.widget import testpage
 
 router = APIRouter()
@@ -46,6 +50,13 @@ SCRIPT_MAX_AGE = 300  # seconds: a new widget reaches every site within minutes
 
 class WidgetUnavailable(AgentNotFound):
     message = "This chat is not available: the agent does not exist or is not active"
+
+
+class NoActiveAgent(AgentNotFound):
+    message = (
+        "Your company has no active agent to embed: create one (or set one's status to active), "
+        "or name one with agent_id"
+    )
 
 
 class TestPageNotFound(NotFound):
@@ -72,12 +83,15 @@ class WidgetAgent(BaseModel):
 
 
 class NewTestPage(BaseModel):
-    agent_id: uuid.UUID
+    agent_id: uuid.UUID | None = Field(
+        None, description="the agent whose widget to embed; default: your active agent changed most recently"
+    )
     body: str = Field("", max_length=testpage.MAX_BODY_CHARS,
                       description="your own HTML for the page (scripts included), shown only there")
 
 
 class TestPageCreated(BaseModel):
+    agent_id: uuid.UUID = Field(description="the agent whose widget the page embeds")
     url: str = Field(description="path of the page on the gateway; public until it expires")
     html: str
     expires_at: str
@@ -125,6 +139,7 @@ def _script() -> tuple[bytes, str]:
 
 
 @router.get("/widget.js", tags=TAGS, response_class=Response)
+@router.get("/api/v1/widget.js", tags=TAGS, response_class=Response)
 async def widget_script(request: Request) -> Response:
     """The chat widget script: `<script src="…/widget.js" data-agent-id="…" async></script>`."""
     body, etag = _script()
@@ -164,15 +179,25 @@ async def create_test_page(
     body: NewTestPage, request: Request, session: Session, caller: Caller, agents: Agents
 ) -> TestPageCreated:
     """A page embedding one of your agents' widget (and your own HTML) to try it as visitors will."""
-    agent = await get_agent(session, company_id=scope_of(caller), agent_id=body.agent_id, owner=agents)
+    if body.agent_id is None:
+        agent = await latest_active_agent(session, scope_of(caller))
+        if agent is None:
+            raise NoActiveAgent()
+    else:
+        agent = await get_agent(session, company_id=scope_of(caller), agent_id=body.agent_id, owner=agents)
     page = testpage.StoredPage(agent_id=str(agent.agent_id), agent_name=agent.name, body=body.body)
     token, expires_at = await testpage.store(request.app.state.redis, page)
-    settings: ConversationsSettings = request.app.state.settings
     return TestPageCreated(
+        agent_id=agent.agent_id,
         url=f"/api/v1/test/page/{token}",
-        html=testpage.render(page, base_url=settings.base_url),
+        html=testpage.render(page, base_url=_public_base(request)),
         expires_at=expires_at.isoformat(),
     )
+
+
+def _public_base(request: Request) -> str:
+    settings: ConversationsSettings = request.app.state.settings
+    return public_base(request, settings.base_url)
 
 
 @router.get("/api/v1/test/page/{token}", response_class=HTMLResponse, tags=TAGS)
@@ -181,10 +206,9 @@ async def test_page(token: str, request: Request) -> HTMLResponse:
     page = await testpage.load(request.app.state.redis, token)
     if page is None:
         raise TestPageNotFound()
-    settings: ConversationsSettings = request.app.state.settings
     headers = {
         "Cache-Control": "no-store",
         "Referrer-Policy": "no-referrer",
         "X-Robots-Tag": "noindex",
     }
-    return HTMLResponse(testpage.render(page, base_url=settings.base_url), headers=headers)
+    return HTMLResponse(testpage.render(page, base_url=_public_base(request)), headers=headers)

@@ -24,7 +24,7 @@ from knowrithm_common.pagination import PageParams, page_params, paginate
 from knowrithm_common.tenancy import actor_of, readers, scope_of, writers
 from knowrithm_ingestion.agents_view import get_agent
 from knowrithm_ingestion.documents import repository as repo
-from knowrithm_ingestion.documents import service, upload
+from knowrithm_ingestion.documents import service, upload, upload_task
 from knowrithm_ingestion.documents.schemas import (
     BulkDeleteBody,
     ChunkChanged,
@@ -65,31 +65,34 @@ async def upload_documents(
     accepted: list[Document] = []
     errors: list[FileError] = []
     items: list[UploadFile | str] = [*parsed.files, *parsed.urls]
+    task_id = await upload_task.start(session, agent.company_id)  # gone with the rollback if all fail
     for item in items:
         name = item if isinstance(item, str) else (item.filename or "upload")
         try:
             if isinstance(item, str):
-                file = await upload.fetch_url(item, deps.fetcher, deps.settings)
+                file = await upload.fetch_url(item, deps.fetcher)
             else:
-                file = await upload.read_file(item, deps.settings)
+                file = await upload.read_file(item, max_bytes=deps.max_file_size)
         except upload.FileRefused as exc:
             errors.append(upload.file_error(name, exc))
             continue
         accepted.append(await service.create_document(
             session, deps.blobs, company_id=agent.company_id, agent_id=agent.agent_id,
-            user_id=caller.user_id, file=file, actor=actor,
+            user_id=caller.user_id, file=file, actor=actor, upload_task_id=task_id,
         ))
     if not accepted:
         raise upload.all_failed(errors)
-    return _upload_answer(accepted, errors)
+    return _upload_answer(task_id, accepted, errors)
 
 
-def _upload_answer(accepted: list[Document], errors: list[FileError]) -> JSONResponse:
+def _upload_answer(task_id: uuid.UUID, accepted: list[Document], errors: list[FileError]) -> JSONResponse:
     body = UploadOut(
         success=not errors,
         status="partial" if errors else "accepted",
         message=(f"{len(accepted)} accepted for processing, {len(errors)} refused" if errors
                  else f"{len(accepted)} accepted for processing"),
+        task_id=task_id,
+        status_url=f"/api/v1/tasks/{task_id}/status",
         documents=[DocumentOut.of(d) for d in accepted],
         documents_processed=len(accepted),
         task_ids=[str(d.task_id) for d in accepted],

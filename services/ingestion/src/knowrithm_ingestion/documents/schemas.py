@@ -86,12 +86,27 @@ class UploadOut(BaseModel):
     success: bool
     status: str = Field(description="accepted | partial | failed")
     message: str
+    task_id: uuid.UUID = Field(description="The upload's task: completed once every document is processed "
+                                           "or failed, with the documents as its result")
+    status_url: str
     documents: list[DocumentOut]
     documents_processed: int = Field(description="how many files were accepted")
-    task_ids: list[str]
+    task_ids: list[str] = Field(description="each document's own processing task")
     errors: list[str]
     errors_count: int
     failed: list[FileError]
+
+
+class UploadResult(BaseModel):
+    """The result of an upload's task: its documents once processed (or failed, with the reason)."""
+
+    success: bool = Field(description="every document was processed")
+    message: str
+    documents: list[DocumentOut]
+    documents_processed: int = Field(description="how many documents were processed")
+    task_ids: list[str]
+    errors: list[str] = Field(description="'<file>: <reason>' for each document that failed")
+    errors_count: int
 
 
 class FileError(BaseModel):

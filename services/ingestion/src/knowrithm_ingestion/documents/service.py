@@ -86,7 +86,7 @@ async def queue_processing(
 async def create_document(
     session: AsyncSession, blobs: BlobStore, *, company_id: uuid.UUID, agent_id: uuid.UUID,
     user_id: uuid.UUID | None, file: NewFile, actor: Actor | None = None,
-    website_page_id: uuid.UUID | None = None,
+    website_page_id: uuid.UUID | None = None, upload_task_id: uuid.UUID | None = None,
 ) -> Document:
     """Store the file, add its document (pending) and queue its processing."""
     key = await blobs.put(company_id, file.data)
@@ -95,7 +95,7 @@ async def create_document(
         original_filename=file.filename[:255], document_type=file.document_type,
         content_type=file.content_type, file_size=len(file.data),
         sha256=hashlib.sha256(file.data).hexdigest(), blob_key=key, source=file.source.value,
-        source_url=file.source_url, website_page_id=website_page_id,
+        source_url=file.source_url, website_page_id=website_page_id, upload_task_id=upload_task_id,
     )
     session.add(document)
     await session.flush()

@@ -1,7 +1,8 @@
 """Reading an upload request: multipart files and/or URLs (form fields or JSON), each file
 validated on its own so one bad file does not sink the others.
 
-Files are read with a limit (never more than MAX_FILE_SIZE + 1 bytes); the content decides
+Files are read with a limit (never more than the largest file size + 1 bytes: the
+`max_file_size` configuration entry, else MAX_FILE_SIZE, see Deps.max_file_size); the content decides
 the type (a renamed executable is refused); URLs are fetched through the SSRF guard. A file's
 name is kept only as a label: blobs are stored under generated keys.
 """
@@ -108,7 +109,8 @@ def _text(value: object) -> str | None:
 
 
 def _mb(size: int) -> str:
-    return f"{size / 1024 / 1024:.1f} MB"
+    # Limits below a megabyte exist since max_file_size can be configured down to 1 KiB.
+    return f"{size / 1024 / 1024:.1f} MB" if size >= 1024 * 1024 else f"{size / 1024:.0f} KB"
 
 
 class FileRefused(KnowrithmError):
@@ -119,10 +121,9 @@ class FileRefused(KnowrithmError):
         self.status_code, self.code = status, code
 
 
-def _validated(data: bytes, *, filename: str, content_type: str | None, settings: IngestionSettings) -> str:
-    if len(data) > settings.max_file_size:
-        raise FileRefused(413, "file_too_large",
-                          f"{filename} is larger than the limit of {_mb(settings.max_file_size)}")
+def _validated(data: bytes, *, filename: str, content_type: str | None, max_bytes: int) -> str:
+    if len(data) > max_bytes:
+        raise FileRefused(413, "file_too_large", f"{filename} is larger than the limit of {_mb(max_bytes)}")
     if not data:
         raise FileRefused(400, "empty_file", f"{filename} is empty")
     try:
@@ -133,12 +134,12 @@ def _validated(data: bytes, *, filename: str, content_type: str | None, settings
         raise FileRefused(400, exc.code, exc.reason) from exc
 
 
-async def read_file(upload: UploadFile, settings: IngestionSettings) -> NewFile:
-    """A multipart file, read up to the limit and typed by its content."""
+async def read_file(upload: UploadFile, *, max_bytes: int) -> NewFile:
+    """A multipart file, read up to `max_bytes` (413 above) and typed by its content."""
     filename = (upload.filename or "upload").replace("\\", "/").rsplit("/", 1)[-1][:255] or "upload"
-    data = await upload.read(settings.max_file_size + 1)
+    data = await upload.read(max_bytes + 1)
     content_type = upload.content_type
-    document_type = _validated(data, filename=filename, content_type=content_type, settings=settings)
+    document_type = _validated(data, filename=filename, content_type=content_type, max_bytes=max_bytes)
     return NewFile(data=data, filename=filename, document_type=document_type, content_type=content_type)
 
 
@@ -150,8 +151,8 @@ def _url_filename(url: str, content_type: str | None) -> str:
     return name[:255]
 
 
-async def fetch_url(url: str, fetcher: SafeFetcher, settings: IngestionSettings) -> NewFile:
-    """Download a URL through the SSRF guard and type it like an uploaded file."""
+async def fetch_url(url: str, fetcher: SafeFetcher) -> NewFile:
+    """Download a URL through the SSRF guard (its `max_bytes` is the file limit) and type it like a file."""
     try:
         result = await fetcher.fetch(url)
     except FetchRefused as exc:
@@ -163,7 +164,7 @@ async def fetch_url(url: str, fetcher: SafeFetcher, settings: IngestionSettings)
     content_type = (result.content_type or "").split(";")[0].strip() or None
     filename = _url_filename(result.url, content_type)
     document_type = _validated(
-        result.content, filename=filename, content_type=content_type, settings=settings
+        result.content, filename=filename, content_type=content_type, max_bytes=fetcher.max_bytes
     )
     return NewFile(data=result.content, filename=filename, document_type=document_type,
                    content_type=content_type, source=DocumentSource.URL, source_url=url)

@@ -12,6 +12,7 @@ from knowrithm_common.db.session import Database
 from knowrithm_common.messaging.connection import NatsConnection
 from knowrithm_common.messaging.rpc import RpcFailed, RpcUnavailable
 from knowrithm_common.queries import agent_credentials, agents_fallback
+from knowrithm_common.sysconfig import MAX_FILE_SIZE, SystemConfigWatcher
 from knowrithm_ingestion.agents_view import PROJECTION, AgentsOwner, apply_state, embedding_spec
 from knowrithm_ingestion.blobs import BlobStore, LocalBlobStore
 from knowrithm_ingestion.config import IngestionSettings
@@ -35,6 +36,15 @@ class Deps:
     store: VectorStore
     fetcher: SafeFetcher
     agents: AgentsOwner  # read-your-writes of the agents projection (requests only)
+    # The API process follows the system configuration's `max_file_size` (watch_config).
+    config: SystemConfigWatcher | None = None
+
+    @property
+    def max_file_size(self) -> int:
+        """The largest file an upload accepts now: the configuration entry's, else MAX_FILE_SIZE."""
+        if self.config is None:
+            return self.settings.max_file_size
+        return self.config.get(MAX_FILE_SIZE, self.settings.max_file_size)
 
     async def embedder_for(self, agent: AgentView) -> Embedder:
         """The embedder of an agent's current model, with its key fetched from the agents service."""
@@ -91,8 +101,23 @@ async def build_deps(app: FastAPI) -> None:
     )
 
 
+async def watch_config(app: FastAPI) -> None:
+    """Lifespan hook of the API: uploads and URL downloads follow the `max_file_size` entry live."""
+    deps: Deps = app.state.deps
+    watcher = SystemConfigWatcher(app.state.redis, interval=deps.settings.system_config_refresh_seconds)
+
+    def changed(_: object) -> None:
+        deps.fetcher.max_bytes = deps.max_file_size
+
+    watcher.on_change(changed)
+    deps.config = watcher
+    await watcher.start()
+
+
 async def close_deps(app: FastAPI) -> None:
     deps: Deps = app.state.deps
+    if deps.config is not None:
+        await deps.config.stop()
     await deps.fetcher.aclose()
     await deps.store.close()
     await deps.agents.close()

@@ -1,0 +1,69 @@
+"""An answer's task: the 202 of a chat turn (or of an agent test) names it; the pipeline keeps it.
+
+The task is `pending` while the answer is queued, `running` from the moment an answerer starts
+it, then `completed` with the result its kind calls for (a chat turn: the assistant message as
+the messages API shows it; an agent test: its report) or `failed` with the reason a user can
+read in `error`. The outcome is written in the very transaction that makes the answer final,
+so the task and the answer never disagree, whichever replica answered, after any restart.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from knowrithm_common.tasks import TaskStatus, create_task, update_task
+from knowrithm_conversations.agent_test.report import TASK_KIND as AGENT_TEST
+from knowrithm_conversations.agent_test.report import report_of
+from knowrithm_conversations.conversations.schemas import MessageOut
+from knowrithm_conversations.models import Message, MessageStatus, platform
+
+CHAT = "chat"
+# An offline answer takes well under a second, a model's a few: pollers come back this soon.
+POLL_AFTER_MS = {CHAT: 250, AGENT_TEST: 250}
+FALLBACK_ERROR = "The agent could not answer"
+
+
+def _chat_result(answer: Message) -> dict[str, Any]:
+    return MessageOut.of(answer).model_dump(mode="json")
+
+
+RESULTS: dict[str, Callable[[Message], dict[str, Any]]] = {CHAT: _chat_result, AGENT_TEST: report_of}
+
+
+async def create_answer_task(session: AsyncSession, answer: Message, *, kind: str = CHAT) -> uuid.UUID:
+    """A pending task for `answer` (in the caller's transaction), named on the answer."""
+    answer.task_id = await create_task(session, platform.tasks, company_id=answer.company_id, kind=kind)
+    return answer.task_id
+
+
+async def answer_started(session: AsyncSession, answer: Message) -> None:
+    """The answer's task is running (with the change that marks the answer streaming)."""
+    if answer.task_id is not None:
+        await update_task(
+            session, platform.tasks, answer.task_id, status=TaskStatus.RUNNING, stage="answering"
+        )
+
+
+async def finish_answer_task(session: AsyncSession, answer: Message) -> None:
+    """Complete or fail the answer's task from the answer just made final (same transaction)."""
+    if answer.task_id is None:
+        return  # answers stored before answers had tasks
+    tasks = platform.tasks
+    kind = await session.scalar(select(tasks.c.kind).where(tasks.c.id == answer.task_id))
+    base = {"conversation_id": str(answer.conversation_id), "message_id": str(answer.id)}
+    if answer.status == MessageStatus.COMPLETE.value:
+        result = RESULTS.get(kind or CHAT, _chat_result)(answer)
+        await update_task(
+            session, tasks, answer.task_id, status=TaskStatus.COMPLETED, progress=100, stage="answered",
+            result=result,
+        )
+        return
+    await update_task(
+        session, tasks, answer.task_id, status=TaskStatus.FAILED, progress=100, stage="failed",
+        result={**base, "error_code": answer.error_code}, error=answer.error or FALLBACK_ERROR,
+    )
