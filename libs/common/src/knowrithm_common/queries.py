@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Protocol
+from typing import Annotated, Protocol, TypeAlias
 
+from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -104,9 +105,12 @@ class AgentStateApplier(Protocol):
     ) -> bool: ...
 
 
+AgentsOwner: TypeAlias = OwnerFallback[uuid.UUID, AgentStateReply]
+
+
 def agents_fallback(
     *, projection: str, db: Database, nats: NatsConnection, apply: AgentStateApplier, timeout: float
-) -> OwnerFallback[uuid.UUID, AgentStateReply]:
+) -> AgentsOwner:
     """Read-your-writes for a projection of agents: misses ask `rpc.agents.agent.v1`."""
 
     async def ask(agent_id: uuid.UUID) -> AgentStateReply | None:
@@ -118,3 +122,18 @@ def agents_fallback(
         return await apply(session, reply.agent, time=reply.version, deleted=reply.deleted)
 
     return OwnerFallback(projection=projection, owner="agents", db=db, ask=ask, apply=write)
+
+
+def agents_owner(request: Request) -> AgentsOwner:
+    """FastAPI dependency: this process's agents fallback, kept on `app.state.agents`."""
+    owner: AgentsOwner = request.app.state.agents
+    return owner
+
+
+# The agents fallback as an endpoint parameter type: `agents: Agents`.
+Agents = Annotated[AgentsOwner, Depends(agents_owner)]
+
+
+async def close_agents_owner(app: FastAPI) -> None:
+    """Lifespan shutdown hook of a service keeping its agents fallback on `app.state.agents`."""
+    await app.state.agents.close()

@@ -12,9 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,13 +26,12 @@ from knowrithm_common.events.agents import (
     AgentSnapshot,
     AgentUpdatedV1,
 )
-from knowrithm_common.projections import OwnerFallback, upsert_if_newer
-from knowrithm_common.queries import AgentStateReply, agents_fallback
+from knowrithm_common.projections import upsert_if_newer
+from knowrithm_common.queries import AgentsOwner, agents_fallback
 from knowrithm_conversations.models import AgentView
 
 PROJECTION = "conversations.agents"
 
-AgentsOwner = OwnerFallback[uuid.UUID, AgentStateReply]
 
 
 class AgentNotFound(NotFound):
@@ -154,15 +152,3 @@ async def build_agents_owner(app: FastAPI) -> None:
         projection=PROJECTION, db=app.state.db, nats=app.state.nats, apply=apply_state,
         timeout=app.state.settings.agents_lookup_timeout_seconds,
     )
-
-
-async def close_agents_owner(app: FastAPI) -> None:
-    await app.state.agents.close()
-
-
-def agents_owner(request: Request) -> AgentsOwner:
-    return request.app.state.agents
-
-
-# The fallback as an endpoint parameter type: `agents: Agents`.
-Agents = Annotated[AgentsOwner, Depends(agents_owner)]

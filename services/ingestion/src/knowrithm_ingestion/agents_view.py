@@ -33,8 +33,8 @@ from knowrithm_common.events.agents import (
 from knowrithm_common.events.auth import CompanyDeletedV1, CompanyRestoredV1
 from knowrithm_common.events.ingestion import ReembedAgent
 from knowrithm_common.messaging.outbox import record_event
-from knowrithm_common.projections import OwnerFallback, upsert_if_newer
-from knowrithm_common.queries import AgentStateReply
+from knowrithm_common.projections import upsert_if_newer
+from knowrithm_common.queries import AgentsOwner
 from knowrithm_common.tasks import create_task
 from knowrithm_ingestion.embeddings.base import EmbeddingSpec
 from knowrithm_ingestion.models import AgentView, CompanyView, platform
@@ -42,7 +42,6 @@ from knowrithm_ingestion.models import AgentView, CompanyView, platform
 SOURCE = "ingestion"
 PROJECTION = "ingestion.agents"
 
-AgentsOwner = OwnerFallback[uuid.UUID, AgentStateReply]
 
 
 class AgentNotFound(NotFound):

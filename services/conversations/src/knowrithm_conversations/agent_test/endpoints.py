@@ -21,10 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.identity import Principal, Role, authenticated, require_roles, require_scopes
+from knowrithm_common.queries import Agents
 from knowrithm_common.tasks import accepted
 from knowrithm_common.tenancy import actor_of, scope_of
 from knowrithm_conversations.agent_test.report import TASK_KIND, marked_as_test
-from knowrithm_conversations.agents_view import Agents, get_agent, ready_to_answer
+from knowrithm_conversations.agents_view import get_agent, ready_to_answer
 from knowrithm_conversations.chat.deps import ChatDeps, get_chat
 from knowrithm_conversations.chat.endpoints import MessageTooLong, store_question
 from knowrithm_conversations.conversations import service

@@ -33,9 +33,10 @@ from knowrithm_common.events import new_event
 from knowrithm_common.events.conversations import AnswerMessage
 from knowrithm_common.identity import Principal, authenticated
 from knowrithm_common.messaging.outbox import record_event
+from knowrithm_common.queries import Agents
 from knowrithm_common.tasks import status_url
 from knowrithm_common.tenancy import actor_of
-from knowrithm_conversations.agents_view import Agents, get_agent, ready_to_answer
+from knowrithm_conversations.agents_view import get_agent, ready_to_answer
 from knowrithm_conversations.chat.answer_task import CHAT, create_answer_task
 from knowrithm_conversations.chat.deps import ChatDeps, get_chat
 from knowrithm_conversations.chat.follow import Follower, catch_up, relay

@@ -29,8 +29,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.identity import Principal, Role, authenticated, require_roles, require_scopes
 from knowrithm_common.pagination import MAX_PER_PAGE, PageParams, page_params, paginate
+from knowrithm_common.queries import Agents
 from knowrithm_common.tenancy import actor_of, scope_of
-from knowrithm_conversations.agents_view import Agents, get_agent
+from knowrithm_conversations.agents_view import get_agent
 from knowrithm_conversations.conversations import repository as repo
 from knowrithm_conversations.conversations import service
 from knowrithm_conversations.conversations.schemas import (

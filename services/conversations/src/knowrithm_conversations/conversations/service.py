@@ -23,8 +23,9 @@ from knowrithm_common.events.conversations import (
 )
 from knowrithm_common.identity import Principal, Role
 from knowrithm_common.messaging.outbox import record_event
+from knowrithm_common.queries import AgentsOwner
 from knowrithm_common.tenancy import scope_of
-from knowrithm_conversations.agents_view import AgentsOwner, get_agent
+from knowrithm_conversations.agents_view import get_agent
 from knowrithm_conversations.conversations import repository as repo
 from knowrithm_conversations.conversations.repository import Entity
 from knowrithm_conversations.conversations.schemas import NewConversation

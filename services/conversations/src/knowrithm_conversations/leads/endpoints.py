@@ -30,8 +30,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.identity import Principal, authenticated, current_principal
 from knowrithm_common.pagination import PageParams, page_params, paginate
+from knowrithm_common.queries import Agents, AgentsOwner
 from knowrithm_common.tenancy import actor_of, readers, writers
-from knowrithm_conversations.agents_view import Agents, AgentsOwner
 from knowrithm_conversations.conversations.schemas import ConversationOut
 from knowrithm_conversations.leads import service
 from knowrithm_conversations.leads.schemas import (

@@ -41,9 +41,10 @@ from knowrithm_common.identity import Principal, Role
 from knowrithm_common.leadtokens import LeadTokenClaims, LeadTokenSigner
 from knowrithm_common.messaging.outbox import record_event
 from knowrithm_common.origins import origin_listed
+from knowrithm_common.queries import AgentsOwner
 from knowrithm_common.tenancy import CompanyNotFound, scope_of
 from knowrithm_common.tokens import REVOKED_JTI_KEY
-from knowrithm_conversations.agents_view import AgentNotFound, AgentsOwner, get_agent
+from knowrithm_conversations.agents_view import AgentNotFound, get_agent
 from knowrithm_conversations.chat.history import History
 from knowrithm_conversations.config import ConversationsSettings
 from knowrithm_conversations.conversations import service as conversations

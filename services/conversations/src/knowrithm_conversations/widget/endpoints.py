@@ -33,8 +33,9 @@ from pydantic import BaseModel, Field
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.errors import NotFound
 from knowrithm_common.identity import Principal, Role, authenticated, require_roles, require_scopes
+from knowrithm_common.queries import Agents
 from knowrithm_common.tenancy import scope_of
-from knowrithm_conversations.agents_view import AgentNotFound, Agents, get_agent, latest_active_agent
+from knowrithm_conversations.agents_view import AgentNotFound, get_agent, latest_active_agent
 from knowrithm_conversations.config import ConversationsSettings
 from knowrithm_conversations.models import AgentView
 from knowrithm_conversations.urls import public_base

@@ -11,9 +11,9 @@ from fastapi import FastAPI, Request
 from knowrithm_common.db.session import Database
 from knowrithm_common.messaging.connection import NatsConnection
 from knowrithm_common.messaging.rpc import RpcFailed, RpcUnavailable
-from knowrithm_common.queries import agent_credentials, agents_fallback
+from knowrithm_common.queries import AgentsOwner, agent_credentials, agents_fallback
 from knowrithm_common.sysconfig import MAX_FILE_SIZE, SystemConfigWatcher
-from knowrithm_ingestion.agents_view import PROJECTION, AgentsOwner, apply_state, embedding_spec
+from knowrithm_ingestion.agents_view import PROJECTION, apply_state, embedding_spec
 from knowrithm_ingestion.blobs import BlobStore, LocalBlobStore
 from knowrithm_ingestion.config import IngestionSettings
 from knowrithm_ingestion.embeddings.base import Embedder, EmbeddingError

@@ -21,8 +21,9 @@ from knowrithm_common.events import Actor, new_event
 from knowrithm_common.events.ingestion import CrawlWebsite, PurgeWebsiteSource, WebsiteSourceRegisteredV1
 from knowrithm_common.messaging.outbox import record_event
 from knowrithm_common.origins import origin_listed
+from knowrithm_common.queries import AgentsOwner
 from knowrithm_common.tasks import create_task
-from knowrithm_ingestion.agents_view import AgentNotFound, AgentsOwner, get_agent
+from knowrithm_ingestion.agents_view import AgentNotFound, get_agent
 from knowrithm_ingestion.models import AgentView, WebsitePage, WebsiteSource, platform
 from knowrithm_ingestion.websites import repository as repo
 from knowrithm_ingestion.websites.crawler import canonical_url, site_of
