@@ -66,3 +66,38 @@ async def test_paginate_counts_all_and_returns_one_page(db, tables):
     async with db.sessions() as s:
         rows, page = await paginate(s, stmt, PageParams(page=2, per_page=5))
     assert len(rows) == 2 and page.total == 7 and page.has_prev and not page.has_next
+
+
+async def test_page_past_the_end_is_empty_with_true_totals_and_huge_pages_are_refused(db, tables):
+    import httpx
+    from fastapi import Depends, FastAPI
+
+    from knowrithm_common.errors import install_error_handlers
+    from knowrithm_common.pagination import page_params
+
+    company = uuid.uuid4()
+    async with db.sessions() as s, s.begin():
+        for _ in range(3):
+            await create_task(s, tables.tasks, company_id=company, kind="k")
+    t = tables.tasks
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/tasks")
+    async def tasks(page: PageParams = Depends(page_params)) -> dict:
+        async with db.sessions() as s:
+            rows, pagination = await paginate(
+                s, select(t.c.id).where(t.c.company_id == company).order_by(t.c.id), page
+            )
+        return {"rows": len(rows), **pagination.model_dump()}
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        past = await c.get("/tasks", params={"page": 1000, "per_page": 2})
+        huge = await c.get("/tasks", params={"page": 10**20})
+        wide = await c.get("/tasks", params={"per_page": 10**6})
+    assert past.status_code == 200
+    assert past.json() == {"rows": 0, "page": 1000, "per_page": 2, "total": 3, "pages": 2,
+                           "has_next": False, "has_prev": True}
+    assert huge.status_code == 422 and huge.json()["detail"][0]["loc"] == ["query", "page"]
+    assert wide.status_code == 422 and wide.json()["detail"][0]["loc"] == ["query", "per_page"]

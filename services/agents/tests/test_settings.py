@@ -227,3 +227,16 @@ async def test_settings_test_gives_up_on_a_silent_host_within_the_timeout(call, 
         r = (await call("POST", f"/api/v1/settings/test/{sid}", admin)).json()
     assert r["llm"]["error"] == "provider_unreachable" and "within 2s" in r["llm"]["message"]
     assert r["embedding"]["ok"] is True
+
+
+@pytest.mark.parametrize("field", ["llm_provider_id", "llm_model_id", "embedding_provider_id", "embedding_model_id"])
+async def test_unknown_catalogue_id_in_an_update_returns_404_naming_the_field(call, cat, company, field):
+    _, admin, _ = company
+    settings = (await call("POST", "/api/v1/settings", admin, json=_offline(cat))).json()
+    agent = (await call("POST", "/api/v1/agent", admin, json={"name": f"Own {field}", **_offline(cat)})).json()
+    unknown = str(uuid.uuid4())
+    for path in (f"/api/v1/settings/{settings['id']}", f"/api/v1/agent/{agent['id']}"):
+        r = await call("PUT", path, admin, json={field: unknown})
+        assert r.status_code == 404, (path, r.text)
+        assert r.json()["detail"][0]["loc"] == ["body", field]
+    assert (await call("GET", f"/api/v1/settings/{settings['id']}", admin)).json() == settings

@@ -7,17 +7,20 @@ import json
 import random
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import nats
+import pytest
 from redis.asyncio import Redis
 
 from knowrithm_common.events import new_event
 from knowrithm_common.events.auth import ApiKeyRevokedV1
 from knowrithm_common.tokens import API_KEY_CACHE_KEY, COMPANY_DISABLED_KEY, REVOKED_JTI_KEY
+from knowrithm_gateway.main import create_app
 
-from .conftest import IssuedKey, bearer
+from .conftest import IssuedKey, Keys, ThreadedServer, bearer, gateway_settings, upstream_urls
 
 
 def _cache_key(key: IssuedKey) -> str:
@@ -245,3 +248,41 @@ async def test_refresh_with_api_key_headers_is_judged_by_its_refresh_token(
     echo = resp.json()
     assert echo["principal"]["kind"] == "anonymous"
     assert echo["headers"]["authorization"] == "Bearer rt_opaque"
+
+
+LOCKOUT_SECONDS = 2.0
+
+
+@pytest.fixture(scope="module")
+def throttling_gateway_url(keys: Keys, upstreams: dict[str, Any], stack: Any) -> Iterator[str]:
+    """A gateway that locks a key after 3 wrong secrets, for 2 seconds."""
+    settings = gateway_settings(
+        keys, stack, upstream_urls(upstreams),
+        api_key_max_failed_secrets=3, api_key_lockout_minutes=LOCKOUT_SECONDS / 60,
+    )
+    server = ThreadedServer(create_app(settings)).start()
+    yield server.url
+    server.stop()
+
+
+async def test_repeated_wrong_secrets_lock_the_key_id_with_429_until_the_window_passes(
+    throttling_gateway_url: str, make_api_key: Any
+) -> None:
+    key, other = make_api_key(), make_api_key()
+    wrong = {"X-API-Key": key.api_key, "X-API-Secret": key.api_secret + "x"}
+    async with httpx.AsyncClient(base_url=throttling_gateway_url, timeout=10) as client:
+        first = [await client.get("/api/v1/agent", headers=wrong) for _ in range(2)]
+        locking = await client.get("/api/v1/agent", headers=wrong)
+        locked_at = time.monotonic()
+        right = await client.get("/api/v1/agent", headers=key.headers)
+        untouched = await client.get("/api/v1/agent", headers=other.headers)
+        assert [r.json()["error"] for r in first] == ["invalid_api_key"] * 2
+        for refused in (locking, right):
+            assert refused.status_code == 429 and refused.json()["error"] == "api_key_locked"
+            assert 1 <= int(refused.headers["retry-after"]) <= LOCKOUT_SECONDS
+        assert untouched.status_code == 200  # the lock is the key id's, no one else's
+        while (resp := await client.get("/api/v1/agent", headers=key.headers)).status_code == 429:
+            assert time.monotonic() - locked_at < LOCKOUT_SECONDS + 5
+            await asyncio.sleep(0.1)
+    assert resp.status_code == 200
+    assert time.monotonic() - locked_at >= LOCKOUT_SECONDS - 0.5

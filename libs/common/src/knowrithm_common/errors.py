@@ -1,6 +1,14 @@
 """One error base and the handlers that render the shared error shape (DESIGN §2).
 
 Shape: {"success": false, "error": "<code>", "message": "<human text>", "detail": <optional>}
+
+An exception nobody expected is answered by `UnexpectedErrorMiddleware`, not by
+`app.exception_handler(Exception)`: Starlette runs that handler in its outermost
+ServerErrorMiddleware, which sends the response and then re-raises, and uvicorn closes the
+connection when an exception follows a started response (`run_asgi`). The gateway pools its
+upstream connections, so the next request on that socket, often another tenant's, met a dead
+connection (502). The middleware logs the error and answers it as an ordinary response, so
+the app returns normally and the connection stays usable.
 """
 
 from __future__ import annotations
@@ -12,7 +20,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +49,10 @@ class BadRequest(KnowrithmError):
 
 class InvalidJSON(BadRequest):
     code, message = "invalid_json", "Request body is not valid JSON"
+
+
+class InvalidEncoding(BadRequest):
+    code, message = "invalid_encoding", "Request body is not valid UTF-8"
 
 
 class Unauthorized(KnowrithmError):
@@ -130,7 +144,11 @@ def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Make every failure of this app answer in the shared error shape."""
+    """Make every failure of this app answer in the shared error shape.
+
+    Adds `UnexpectedErrorMiddleware` as the outermost middleware so far: call it after the
+    middlewares it should guard and before those that should see its 500 (metrics, request id).
+    """
 
     @app.exception_handler(KnowrithmError)
     async def _known(_: Request, exc: KnowrithmError) -> JSONResponse:
@@ -155,7 +173,68 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _json(_: Request, exc: json.JSONDecodeError) -> JSONResponse:
         return error_response(InvalidJSON(detail=str(exc)))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(KnowrithmError())
+    app.add_exception_handler(IntegrityError, database_refusal)
+    app.add_exception_handler(DataError, database_refusal)
+    app.add_middleware(UnexpectedErrorMiddleware)
+
+
+class UnexpectedErrorMiddleware:
+    """Answers an exception that escaped the app with the shared-shape 500, keeping the connection."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception:
+            # The request id rides on the log record (logging.request_id_var).
+            logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if started:
+                raise  # part of a response is out: only a cut connection tells the client
+            await error_response(KnowrithmError())(scope, receive, send)
+
+
+# PostgreSQL SQLSTATEs of an IntegrityError: (status, error code, message).
+_INTEGRITY = {
+    "23505": (409, "conflict", "A resource with these values already exists"),
+    "23P01": (409, "conflict", "This conflicts with an existing resource"),
+    "23503": (422, "unknown_reference", "A referenced resource does not exist"),
+    "23502": (422, "missing_value", "A required value is missing"),
+    "23514": (422, "constraint_violation", "A value breaks a rule of this resource"),
+}
+
+
+async def database_refusal(_: Request, exc: Exception) -> JSONResponse:
+    """A database refusal no service turned into its own error: 409/422, named, and logged.
+
+    The safety net behind the explicit checks services make (unknown ids, duplicates): the
+    caller learns what kind of problem it was instead of a bare 500, and the log keeps the
+    constraint so the missing explicit check can be added.
+    """
+    orig = getattr(exc, "orig", None)
+    state: str | None = getattr(orig, "sqlstate", None)
+    constraint: str | None = getattr(getattr(orig, "diag", None), "constraint_name", None)
+    logger.error(
+        "database refused a request (sqlstate %s, constraint %s): %s",
+        state, constraint, str(orig or exc).splitlines()[0],
+    )
+    if isinstance(exc, IntegrityError):
+        status, code, message = _INTEGRITY.get(
+            state or "", (409, "integrity_error", "The change conflicts with existing data")
+        )
+    else:
+        status, code, message = 422, "invalid_value", "A value cannot be stored as given"
+    detail = {k: v for k, v in (("sqlstate", state), ("constraint", constraint)) if v}
+    return JSONResponse(error_body(code, message, detail or None), status_code=status)

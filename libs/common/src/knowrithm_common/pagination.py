@@ -1,9 +1,14 @@
-"""Pagination as the reference API does it: page, per_page, total, pages, has_next, has_prev."""
+"""Pagination as the reference API does it: page, per_page, total, pages, has_next, has_prev.
+
+Both numbers are bounded on every list route (`page_dependency`): an unbounded `page` once
+overflowed PostgreSQL's OFFSET (`?page=10**20` was a 500). A page past the end is an empty
+page with the true totals.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import Query
@@ -12,6 +17,8 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 MAX_PER_PAGE = 100
+# With MAX_PER_PAGE this reaches 100 million rows, far past any list a person pages through.
+MAX_PAGE = 1_000_000
 
 
 class PageParams(BaseModel):
@@ -23,12 +30,20 @@ class PageParams(BaseModel):
         return (self.page - 1) * self.per_page
 
 
-def page_params(
-    page: int = Query(1, ge=1, description="Page number, from 1"),
-    per_page: int = Query(20, ge=1, le=MAX_PER_PAGE, description="Items per page"),
-) -> PageParams:
-    """FastAPI dependency reading `page` and `per_page` from the query string."""
-    return PageParams(page=page, per_page=per_page)
+def page_dependency(*, per_page: int = 20, items: str = "Items") -> Callable[..., PageParams]:
+    """A FastAPI dependency reading the bounded `page` and `per_page` (default `per_page`)."""
+
+    def dependency(
+        page: int = Query(1, ge=1, le=MAX_PAGE, description="Page number, from 1"),
+        per_page: int = Query(per_page, ge=1, le=MAX_PER_PAGE, description=f"{items} per page"),
+    ) -> PageParams:
+        return PageParams(page=page, per_page=per_page)
+
+    return dependency
+
+
+# The usual 20 items per page.
+page_params = page_dependency()
 
 
 class Pagination(BaseModel):
@@ -59,5 +74,7 @@ async def paginate(
     total = (
         await session.execute(select(func.count()).select_from(stmt.order_by(None).subquery()))
     ).scalar_one()
+    if params.offset >= total:
+        return [], Pagination.of(params, total)  # past the end: nothing to fetch
     rows = (await session.execute(stmt.limit(params.per_page).offset(params.offset))).scalars().all()
     return rows, Pagination.of(params, total)

@@ -22,6 +22,7 @@ from knowrithm_common.db.session import Database
 from knowrithm_common.errors import install_error_handlers
 from knowrithm_common.health import Check, health_router
 from knowrithm_common.identity import AssertionMiddleware, AssertionVerifier, load_public_key
+from knowrithm_common.inputs import InputGuardMiddleware
 from knowrithm_common.logging import configure_logging
 from knowrithm_common.messaging.connection import NatsConnection
 from knowrithm_common.messaging.outbox import OutboxRelay
@@ -75,8 +76,11 @@ def create_service_app(spec: ServiceSpec, settings: BaseServiceSettings) -> Fast
         telemetry={"tracing": True, "metrics": False},
     )
     app.state.settings = settings
-    install_error_handlers(app)
+    # Outermost last: request id, metrics, the unexpected-error 500, the assertion, then the
+    # input guard, which only ever sees callers the gateway vouched for.
+    app.add_middleware(InputGuardMiddleware)
     app.add_middleware(AssertionMiddleware, verifier=verifier)
+    install_error_handlers(app)
     app.add_middleware(PrometheusMiddleware, service=spec.name)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router(lambda: dependency_checks(app)))

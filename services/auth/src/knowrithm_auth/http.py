@@ -10,9 +10,10 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
 from knowrithm_common.db import RequestSession
-from knowrithm_common.errors import InvalidJSON, UnsupportedMediaType, ValidationFailed
+from knowrithm_common.errors import InvalidEncoding, InvalidJSON, UnsupportedMediaType, ValidationFailed
 from knowrithm_common.events import Actor
 from knowrithm_common.identity import Principal
+from knowrithm_common.inputs import read_form
 
 # Set by the gateway on every request it forwards (its copy from a client is dropped).
 CLIENT_IP_HEADER = "x-knowrithm-client-ip"
@@ -55,7 +56,7 @@ async def parse_body_with_file(
     raw: Any
     upload: UploadFile | None = None
     if allow_form and content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        form = await request.form()
+        form = await read_form(request)
         raw = {}
         for key, value in form.items():
             if isinstance(value, str):
@@ -70,6 +71,8 @@ async def parse_body_with_file(
             raw = json.loads(await request.body() or b"null")
         except json.JSONDecodeError as exc:
             raise InvalidJSON(detail=str(exc)) from exc
+        except UnicodeDecodeError as exc:  # the input guard answers first; kept for plain apps
+            raise InvalidEncoding(detail={"position": exc.start}) from exc
     else:
         raise UnsupportedMediaType(f"Unsupported content type {content_type!r}")
     try:

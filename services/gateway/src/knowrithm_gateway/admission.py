@@ -24,7 +24,7 @@ from knowrithm_common.errors import Forbidden, KnowrithmError, ServiceUnavailabl
 from knowrithm_common.identity import AssertionSigner, Principal, scopes_grant
 from knowrithm_common.leadtokens import is_lead_token
 from knowrithm_common.tokens import credential_hash
-from knowrithm_gateway.apikeys import ApiKeys, InvalidApiKey
+from knowrithm_gateway.apikeys import ApiKeyLocked, ApiKeys, HeldKey, InvalidApiKey, WrongApiSecret
 from knowrithm_gateway.auth import (
     CompanyDisabled,
     InvalidToken,
@@ -189,7 +189,11 @@ class Gate:
                 key_hash, before_resolve=charge_ip
             )
             now = time.time()
-            held.verify(secret_hash, now)
+            try:
+                held.verify(secret_hash, now)
+            except WrongApiSecret:
+                await self._wrong_secret(held, exchange)
+                raise
             check = Check(
                 deny=held.deny, record=(held.cache_key, held.fingerprint),
                 limits=held.limits + per_ip, now=now,
@@ -203,11 +207,22 @@ class Gate:
                     self._api_keys.adopt(key_hash, answer.record)
                 continue
             if answer.outcome == DENIED:
-                raise CompanyDisabled()
+                if answer.denied_by == 0:
+                    raise CompanyDisabled()
+                exchange.rate_limited = True
+                raise await self._api_keys.throttle.locked(held.record.id)
             exchange.principal = held.signed.principal
             _judge(answer, check, exchange)
             return held.signed
         raise ServiceUnavailable("The API key's record keeps changing; try again")
+
+    async def _wrong_secret(self, held: HeldKey, exchange: Exchange) -> None:
+        """Count a wrong secret against its key: the 429 once the key is locked."""
+        try:
+            await self._api_keys.throttle.wrong_secret(held.record.id)
+        except ApiKeyLocked:
+            exchange.rate_limited = True
+            raise
 
     async def _count(self, check: Check, exchange: Exchange) -> None:
         """Count a request that has nothing to revoke in its buckets."""

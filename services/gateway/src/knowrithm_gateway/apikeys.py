@@ -5,6 +5,11 @@ Redis under `API_KEY_CACHE_KEY` for `api_key_cache_seconds`; on a miss auth reso
 This process also keeps the parsed record, but only as a parse cache: every request's
 admission script confirms the Redis entry is still there and unchanged (by SHA-1), so a
 revocation (auth deletes the entry) takes effect on the very next request.
+
+Wrong secrets are throttled per key like failed logins: `SecretThrottle` counts them in
+Redis (the refusal's own round trip), and after `api_key_max_failed_secrets` within the
+window it locks the key id for `api_key_lockout_minutes`. The lock is one more deny key the
+admission script already checks, so a right secret costs no extra round trip.
 """
 
 from __future__ import annotations
@@ -22,9 +27,10 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from knowrithm_common.errors import ServiceUnavailable, Unauthorized
+from knowrithm_common.errors import RateLimited, ServiceUnavailable, Unauthorized
 from knowrithm_common.identity import ASSERTION_HEADER, AssertionSigner, Principal, Role
 from knowrithm_common.tokens import API_KEY_CACHE_KEY, COMPANY_DISABLED_KEY, ApiKeyRecord
+from knowrithm_gateway.metrics import RATE_LIMITED
 from knowrithm_gateway.overrides import LiveLimits
 from knowrithm_gateway.ratelimit import DAY, HOUR, MINUTE, Limit, limit
 from knowrithm_gateway.token_cache import SignedPrincipal
@@ -36,8 +42,78 @@ class InvalidApiKey(Unauthorized):
     code, message = "invalid_api_key", "Invalid API key or secret"
 
 
+class WrongApiSecret(InvalidApiKey):
+    """The key is known but the secret is not its own (counted by SecretThrottle)."""
+
+
 class ApiKeyExpired(Unauthorized):
     code, message = "api_key_expired", "API key has expired"
+
+
+class ApiKeyLocked(RateLimited):
+    code = "api_key_locked"
+    message = "Too many wrong secrets for this API key; it is locked for a while"
+
+
+API_KEY_FAILURES_KEY = "gw:api-key-failures:{key_id}"
+API_KEY_LOCKED_KEY = "gw:api-key-locked:{key_id}"
+
+# KEYS: failures, lock; ARGV: failures allowed, lockout ms. Answers the lock's remaining ms
+# (0 while the key is not locked): a locked key counts nothing more, the last failure allowed
+# locks it at once, as a login's lock-out does.
+_COUNT_FAILURE = """
+local left = redis.call('PTTL', KEYS[2])
+if left > 0 then return left end
+local failures = redis.call('INCR', KEYS[1])
+if failures == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if failures >= tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+  redis.call('DEL', KEYS[1])
+  return tonumber(ARGV[2])
+end
+return 0
+"""
+
+
+class SecretThrottle:
+    """Counts a key's wrong secrets and locks the key id after too many within the window."""
+
+    def __init__(self, redis: Redis, *, max_failures: int, lockout_seconds: float) -> None:
+        self._redis = redis
+        self._max = max_failures
+        self._lockout_ms = max(1, int(lockout_seconds * 1000))
+        self._script = redis.register_script(_COUNT_FAILURE)
+
+    def deny_keys(self, key_id: object) -> tuple[str, ...]:
+        """The lock as a deny key of the admission script (none when throttling is off)."""
+        return (API_KEY_LOCKED_KEY.format(key_id=key_id),) if self._max > 0 else ()
+
+    async def wrong_secret(self, key_id: object) -> None:
+        """Count one wrong secret: the 429 once the key is locked, else nothing."""
+        if self._max <= 0:
+            return
+        keys = (API_KEY_FAILURES_KEY.format(key_id=key_id), API_KEY_LOCKED_KEY.format(key_id=key_id))
+        try:
+            left = int(await self._script(keys=keys, args=(self._max, self._lockout_ms)))
+        except (RedisError, OSError) as exc:
+            raise ServiceUnavailable("Cannot check API keys right now") from exc
+        if left > 0:
+            raise self._locked(left)
+
+    async def locked(self, key_id: object) -> ApiKeyLocked:
+        """The 429 for a key the admission script found locked."""
+        try:
+            left = int(await self._redis.pttl(API_KEY_LOCKED_KEY.format(key_id=key_id)))
+        except (RedisError, OSError) as exc:
+            raise ServiceUnavailable("Cannot check API keys right now") from exc
+        return self._locked(left if left > 0 else 1000)
+
+    def _locked(self, left_ms: int) -> ApiKeyLocked:
+        RATE_LIMITED.labels("api_key_secret").inc()
+        return ApiKeyLocked(
+            retry_after=max(1, -(-left_ms // 1000)),
+            detail={"max_failed_secrets": self._max, "lockout_seconds": self._lockout_ms // 1000},
+        )
 
 
 @dataclass(slots=True)
@@ -54,7 +130,7 @@ class HeldKey:
     def verify(self, secret_hash: str, now: float) -> None:
         """The secret matches and the key has not expired, or the 401 that says which."""
         if not hmac.compare_digest(secret_hash, self.record.secret_hash):
-            raise InvalidApiKey()
+            raise WrongApiSecret()
         if self.record.expires_at is not None and self.record.expires_at <= now:
             raise ApiKeyExpired()
 
@@ -65,7 +141,7 @@ class ApiKeys:
     def __init__(
         self, *, redis: Redis, session: aiohttp.ClientSession, resolve_url: str,
         signer: AssertionSigner, cache_seconds: int, timeout_seconds: float,
-        limits: LiveLimits, max_entries: int = 10_000,
+        limits: LiveLimits, throttle: SecretThrottle, max_entries: int = 10_000,
     ) -> None:
         self._redis = redis
         self._session = session
@@ -75,6 +151,7 @@ class ApiKeys:
         self._ttl = cache_seconds
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self._limits = limits  # the company bucket's size: the setting's, or a configuration entry's
+        self.throttle = throttle
         self._held: dict[str, HeldKey] = {}
         self._max = max_entries
         self._resolving: dict[str, asyncio.Future[HeldKey]] = {}
@@ -112,7 +189,10 @@ class ApiKeys:
             record=record, cache_key=API_KEY_CACHE_KEY.format(key_hash=key_hash),
             fingerprint=hashlib.sha1(raw).hexdigest(),  # noqa: S324 - matches Redis's sha1hex
             signed=SignedPrincipal(principal),
-            deny=(COMPANY_DISABLED_KEY.format(company_id=record.company_id),),
+            deny=(
+                COMPANY_DISABLED_KEY.format(company_id=record.company_id),
+                *self.throttle.deny_keys(record.id),
+            ),
             limits=tuple(lim for lim in limits if lim is not None),
         )
         if len(self._held) >= self._max:

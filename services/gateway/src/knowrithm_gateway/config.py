@@ -60,6 +60,11 @@ class GatewaySettings(BaseServiceSettings):
     # API keys: a resolved key stays in Redis this long (auth deletes it on revocation).
     api_key_cache_seconds: int = 300
     api_key_resolve_timeout_seconds: float = 5.0
+    # Wrong secrets for one key, like auth's failed logins: this many within the lock-out
+    # window lock the key id (429 with Retry-After, even for the right secret) for
+    # `api_key_lockout_minutes`; 0 turns it off.
+    api_key_max_failed_secrets: int = 5
+    api_key_lockout_minutes: float = 15.0
 
     # Rate limits (fixed windows aligned to the clock, counted in Redis; 0 turns one off).
     # API keys carry their own hourly and daily limits; these apply per minute.

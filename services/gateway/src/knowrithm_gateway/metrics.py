@@ -17,6 +17,11 @@ UPSTREAM_ERRORS = Counter(
     "Upstream requests that failed before a response (connect, timeout, protocol)",
     ["upstream", "kind"],
 )
+UPSTREAM_RESENDS = Counter(
+    "knowrithm_gateway_upstream_resends_total",
+    "Requests resent on a fresh connection after a pooled one turned out dead (upstream.py)",
+    ["upstream"],
+)
 RATE_LIMITED = Counter(
     "knowrithm_gateway_rate_limited_total", "Requests refused by a rate limit", ["limit"]
 )
@@ -48,6 +53,11 @@ def observe_request(*, route: str, method: str, status: int, seconds: float) -> 
             _children[key] = children
     children[0].inc()
     children[1].observe(seconds)
+
+
+def observe_upstream_resend(*, upstream: str) -> None:
+    """Count a request resent after its pooled connection turned out dead."""
+    UPSTREAM_RESENDS.labels(upstream).inc()
 
 
 def observe_upstream_error(*, upstream: str, kind: str) -> None:

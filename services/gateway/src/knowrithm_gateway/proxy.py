@@ -3,7 +3,9 @@
 The gateway app hands it every request under `/api/` (and the widget script) before
 FastAPI's own stack (telemetry, error and body-limit middlewares, router, dependencies): on
 the hot path that stack cost more than the proxying itself (bench/gateway_overhead.py).
-Bodies stream both ways, never buffered.
+Responses stream, never buffered; request bodies stream too, except small ones (at most
+1 MiB, every JSON operation's), read whole so a dead pooled connection can be retried
+(upstream.py).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from knowrithm_gateway.headers import Incoming, read_incoming, response_headers,
 from knowrithm_gateway.metrics import METHODS, UNMATCHED, observe_request, observe_upstream_error
 from knowrithm_gateway.routing import API_PREFIX, TASKS, Route
 from knowrithm_gateway.tasks import fan_out_task_status
+from knowrithm_gateway.upstream import REPLAYABLE_BYTES, send_upstream
 
 if TYPE_CHECKING:
     from knowrithm_gateway.policies import Operation
@@ -66,6 +69,10 @@ class _Body:
         self.received = 0
         self.too_large = False
         self.disconnected = False
+
+    async def read(self) -> bytes:
+        """The whole body (a small one: it can then be sent again, see upstream.py)."""
+        return b"".join([chunk async for chunk in self.chunks()])
 
     async def chunks(self) -> AsyncIterator[bytes]:
         while True:
@@ -205,10 +212,12 @@ class Proxy:
     ) -> int:
         url = self._url(scope, route.service)
         body = _Body(receive, limit) if incoming.has_body else None
+        runtime = self.runtime
         try:
-            resp = await self.runtime.session.request(
-                incoming.method, url, headers=headers, allow_redirects=False,
-                data=body.chunks() if body is not None else None, timeout=self._timeout,
+            resp = await send_upstream(
+                runtime.session, runtime.fresh_session, incoming.method, url,
+                service=route.service, headers=headers, allow_redirects=False,
+                data=await _payload(body, incoming, limit), timeout=self._timeout,
             )
         except (aiohttp.ClientError, TimeoutError, OSError, PayloadTooLarge, _ClientGone) as exc:
             # aiohttp wraps what the body iterator raised: its flags say what really happened.
@@ -267,6 +276,18 @@ class Proxy:
             pump.result()
         else:
             resp.close()  # closes the upstream connection, which ends the service's generator
+
+
+async def _payload(
+    body: _Body | None, incoming: Incoming, limit: int
+) -> bytes | AsyncIterator[bytes] | None:
+    """Small bodies read whole, so a dead pooled connection can be retried; uploads stream."""
+    if body is None:
+        return None
+    size = incoming.content_length
+    if limit <= REPLAYABLE_BYTES or (size is not None and size <= REPLAYABLE_BYTES):
+        return await body.read()
+    return body.chunks()
 
 
 async def _pump(resp: aiohttp.ClientResponse, send: Send) -> None:

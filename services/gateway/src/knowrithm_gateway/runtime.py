@@ -13,7 +13,7 @@ from knowrithm_common.messaging.connection import NatsConnection
 from knowrithm_common.sysconfig import SystemConfigWatcher
 from knowrithm_common.tokens import API_KEY_RESOLVE_PATH, JWKS_PATH
 from knowrithm_gateway.admission import Gate
-from knowrithm_gateway.apikeys import ApiKeys
+from knowrithm_gateway.apikeys import ApiKeys, SecretThrottle
 from knowrithm_gateway.auth import TokenVerifier
 from knowrithm_gateway.config import GatewaySettings
 from knowrithm_gateway.guard import Guard
@@ -24,6 +24,7 @@ from knowrithm_gateway.policies import OperationTable
 from knowrithm_gateway.ratelimit import ClientAddress
 from knowrithm_gateway.revocation import RevocationListener
 from knowrithm_gateway.routing import RouteTable
+from knowrithm_gateway.upstream import fresh_session, pooled_session
 from knowrithm_gateway.usage import UsageRecorder
 
 
@@ -31,6 +32,7 @@ class GatewayRuntime:
     """Holds the gateway's clients; `start()` builds them in the lifespan, `stop()` closes them."""
 
     session: aiohttp.ClientSession
+    fresh_session: aiohttp.ClientSession  # resends after a dead pooled connection (upstream.py)
     redis: Redis
     nats: NatsConnection
     gate: Gate
@@ -56,21 +58,8 @@ class GatewayRuntime:
     async def start(self) -> None:
         """Open the upstream pool, Redis and NATS; start the configuration, usage and revocation loops."""
         settings = self.settings
-        connector = aiohttp.TCPConnector(
-            limit=settings.pool_size, limit_per_host=0,
-            keepalive_timeout=settings.pool_keepalive_seconds, ttl_dns_cache=300,
-        )
-        self.session = aiohttp.ClientSession(
-            connector=connector,
-            # Bytes pass through untouched (Content-Encoding and Content-Length stay true),
-            # no cookies are kept between users, and no headers the client did not send.
-            auto_decompress=False,
-            cookie_jar=aiohttp.DummyCookieJar(),
-            skip_auto_headers=("Accept", "Accept-Encoding", "User-Agent", "Content-Type"),
-            timeout=aiohttp.ClientTimeout(
-                total=None, sock_connect=settings.connect_timeout_seconds
-            ),
-        )
+        self.session = pooled_session(settings)
+        self.fresh_session = fresh_session(settings)
         self.redis = Redis.from_url(
             settings.redis_url, socket_timeout=2, socket_connect_timeout=2,
             health_check_interval=30,
@@ -90,6 +79,10 @@ class GatewayRuntime:
             cache_seconds=settings.api_key_cache_seconds,
             timeout_seconds=settings.api_key_resolve_timeout_seconds,
             limits=self.limits,
+            throttle=SecretThrottle(
+                self.redis, max_failures=settings.api_key_max_failed_secrets,
+                lockout_seconds=settings.api_key_lockout_minutes * 60,
+            ),
         )
         self.gate = Gate(
             verifier=verifier, api_keys=api_keys, guard=Guard(self.redis), signer=self.signer,
@@ -131,4 +124,5 @@ class GatewayRuntime:
         await self.usage.stop()
         await self.nats.close()
         await self.session.close()
+        await self.fresh_session.close()
         await self.redis.aclose()

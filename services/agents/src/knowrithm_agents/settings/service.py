@@ -113,6 +113,12 @@ def _set_key(row: LlmSettings, field: str, value: str | None, box: SecretBox) ->
 
 async def validate_row(session: AsyncSession, row: LlmSettings, *, dimension_given: bool) -> None:
     """The row's choices fit the catalogue; base URLs a provider needs are there."""
+    # Checked before anything is flushed: an autoflush of an unknown id was a foreign-key 500.
+    with session.no_autoflush:
+        await _validate_row(session, row, dimension_given=dimension_given)
+
+
+async def _validate_row(session: AsyncSession, row: LlmSettings, *, dimension_given: bool) -> None:
     for kind in ("llm", "embedding"):
         provider, model = await check_choice(
             session,

@@ -15,6 +15,7 @@ from knowrithm_auth.accounts.signin import settings_of
 from knowrithm_auth.companies import logos, service
 from knowrithm_auth.companies.lifecycle_endpoints import router as lifecycle_router
 from knowrithm_auth.companies.schemas import (
+    COMPANY_PAGE,
     CompanyCreate,
     CompanyListOut,
     CompanyOut,
@@ -27,7 +28,7 @@ from knowrithm_auth.sysconfig.service import SignupClosed, signup_open
 from knowrithm_auth.users.access import audited_refusals, check_scope, member_caller, super_admin_caller
 from knowrithm_common.errors import Forbidden
 from knowrithm_common.identity import Principal, authenticated, current_principal
-from knowrithm_common.pagination import MAX_PER_PAGE, PageParams
+from knowrithm_common.pagination import PageParams
 
 router = APIRouter(tags=["Companies"])
 
@@ -102,12 +103,10 @@ async def get_company(
 @router.get("/api/v1/super-admin/company", response_model=CompanyListOut)
 async def list_companies(
     session: Session,
-    page: int = Query(1, ge=1, description="Page number, from 1"),
-    per_page: int = Query(10, ge=1, le=MAX_PER_PAGE, description="Companies per page"),
+    params: PageParams = Depends(COMPANY_PAGE),
     principal: Principal = Depends(super_admin_caller),
 ) -> CompanyListOut:
     """Every live company, newest first (super admin)."""
-    params = PageParams(page=page, per_page=per_page)
     companies, total = await service.list_companies(session, params, deleted=False)
     return CompanyListOut(companies=await service.present(session, companies),
                           pagination=CompanyPagination.of(params, total))

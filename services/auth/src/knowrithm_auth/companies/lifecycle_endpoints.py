@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 
 from knowrithm_auth.companies import lifecycle, service
 from knowrithm_auth.companies.repository import CompaniesRepository
 from knowrithm_auth.companies.schemas import (
+    COMPANY_PAGE,
     BulkItem,
     BulkOut,
     CascadeOptions,
@@ -24,7 +25,7 @@ from knowrithm_auth.sessions.revocation import Revocations
 from knowrithm_auth.sessions.signout import revocations
 from knowrithm_auth.users.access import audited_refusals, check_super_admin, super_admin_caller
 from knowrithm_common.identity import Principal, authenticated
-from knowrithm_common.pagination import MAX_PER_PAGE, PageParams
+from knowrithm_common.pagination import PageParams
 
 router = APIRouter(tags=["Companies"])
 
@@ -41,12 +42,10 @@ def _body(model: type[CompanyIds] | type[CascadeOptions]) -> dict[str, object]:
 @router.get("/api/v1/company/deleted", response_model=CompanyListOut)
 async def list_deleted(
     session: Session,
-    page: int = Query(1, ge=1, description="Page number, from 1"),
-    per_page: int = Query(10, ge=1, le=MAX_PER_PAGE, description="Companies per page"),
+    params: PageParams = Depends(COMPANY_PAGE),
     principal: Principal = Depends(super_admin_caller),
 ) -> CompanyListOut:
     """Soft-deleted companies, most recently deleted first (super admin)."""
-    params = PageParams(page=page, per_page=per_page)
     companies, total = await service.list_companies(session, params, deleted=True)
     return CompanyListOut(companies=await service.present(session, companies),
                           pagination=CompanyPagination.of(params, total))

@@ -10,7 +10,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from knowrithm_auth.models import Address, Company
-from knowrithm_common.pagination import PageParams
+from knowrithm_common.pagination import PageParams, page_dependency
+
+# The spec lists ten companies per page.
+COMPANY_PAGE = page_dependency(per_page=10, items="Companies")
 
 
 class CompanyCreate(BaseModel):

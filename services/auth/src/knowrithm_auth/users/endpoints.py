@@ -39,7 +39,7 @@ from knowrithm_auth.users.schemas import (
 )
 from knowrithm_common.errors import BadRequest, ValidationFailed
 from knowrithm_common.identity import Principal, authenticated
-from knowrithm_common.pagination import MAX_PER_PAGE, PageParams
+from knowrithm_common.pagination import PageParams, page_dependency
 
 router = APIRouter(tags=["Admin"])
 
@@ -105,11 +105,7 @@ def user_filters(
     )
 
 
-def user_page(
-    page: int = Query(1, ge=1, description="Page number, from 1"),
-    per_page: int = Query(50, ge=1, le=MAX_PER_PAGE, description="Users per page"),
-) -> PageParams:
-    return PageParams(page=page, per_page=per_page)
+user_page = page_dependency(per_page=50, items="Users")
 
 
 async def _catalogue(

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.identity import Principal, Role, authenticated, require_roles, require_scopes
-from knowrithm_common.pagination import MAX_PER_PAGE, PageParams, page_params, paginate
+from knowrithm_common.pagination import PageParams, page_dependency, page_params, paginate
 from knowrithm_common.queries import Agents
 from knowrithm_common.tenancy import actor_of, scope_of
 from knowrithm_conversations.agents_view import get_agent
@@ -64,12 +64,8 @@ def participants(scope: str) -> list:
     return [Depends(roles), Depends(require_scopes([scope]))]
 
 
-def message_page(
-    page: int = Query(1, ge=1, description="Page number, from 1"),
-    per_page: int = Query(50, ge=1, le=MAX_PER_PAGE, description="Messages per page"),
-) -> PageParams:
-    """Like `page_params`, with the reference API's 50 messages per page."""
-    return PageParams(page=page, per_page=per_page)
+# Like `page_params`, with the reference API's 50 messages per page.
+message_page = page_dependency(per_page=50, items="Messages")
 
 
 MessagePage = Annotated[PageParams, Depends(message_page)]

@@ -26,6 +26,7 @@ from knowrithm_common.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from knowrithm_common.inputs import read_form
 from knowrithm_ingestion.config import IngestionSettings
 from knowrithm_ingestion.documents.schemas import FileError, UrlsBody
 from knowrithm_ingestion.documents.service import NewFile
@@ -81,7 +82,7 @@ async def read_request(request: Request, settings: IngestionSettings) -> UploadR
     """The agent, files and URLs of an upload, from multipart form data or JSON."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
-        form = await request.form(max_files=settings.max_files_per_upload + 1, max_fields=50)
+        form = await read_form(request, max_files=settings.max_files_per_upload + 1, max_fields=50)
         files = [f for f in [*form.getlist("files"), *form.getlist("file")] if isinstance(f, UploadFile)]
         urls = _split_urls(_text(form.get("url"))) + _split_urls(_text(form.get("urls")))
         parsed = UploadRequest(agent_id=_agent_id(form.get("agent_id")), files=files, urls=urls)
