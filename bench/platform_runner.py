@@ -16,7 +16,7 @@ from knowrithm_stack.launcher import Platform, Stack
 from knowrithm_stack.processes import PROCESSES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "e2e"))
-from accounts import offline_settings, sign_up, super_admin_login
+from accounts import offline_settings, sign_up
 
 
 @contextlib.contextmanager
@@ -44,7 +44,7 @@ def running_platform(environ: Mapping[str, str] | None = None) -> Iterator[Platf
 async def offline_agent(gateway: httpx.AsyncClient, platform: Platform) -> tuple[dict[str, str], str]:
     """A new company on the offline provider, its admin's headers, and an agent ingestion knows."""
     account = await sign_up(gateway)
-    await offline_settings(gateway, account, await super_admin_login(gateway, platform.env), is_default=True)
+    await offline_settings(gateway, account, is_default=True)
     agent = await gateway.post("/api/v1/agent", json={"name": "Bench"}, headers=account.auth)
     agent_id = agent.json()["id"]
     for _ in range(200):  # until ingestion has the agent in its projection

@@ -67,12 +67,14 @@ def mail_token(mail_dir: Path, address: str) -> str:
     raise AssertionError(f"no mail to {address} in {mail_dir}")
 
 
-async def offline_settings(gateway: httpx.AsyncClient, account: Account, super_token: str, **extra: Any) -> dict:
-    """Company settings on the seeded offline provider (chat and embedding), created by `account`."""
-    root = {"Authorization": f"Bearer {super_token}"}
-    r = await gateway.post("/api/v1/settings/providers/seed", headers=root)
+async def offline_settings(gateway: httpx.AsyncClient, account: Account, **extra: Any) -> dict:
+    """Company settings on the built-in offline provider (chat and embedding), created by `account`.
+
+    No super admin step: the catalogue is there from the platform's first start.
+    """
+    r = await gateway.get("/api/v1/providers?include_models=true", headers=account.auth)
     assert r.status_code == 200, r.text
-    providers = (await gateway.get("/api/v1/providers?include_models=true", headers=root)).json()["providers"]
+    providers = r.json()["providers"]
     (offline,) = [p for p in providers if p["value"] == "offline"]
     models = {m["name"]: m["id"] for m in offline["models"]}
     body = {"llm_provider_id": offline["id"], "llm_model_id": models["extractive-responder"],

@@ -12,10 +12,10 @@ import httpx
 from .accounts import Account, offline_settings, sign_up
 
 
-async def trained_agent(gateway: httpx.AsyncClient, super_token: str) -> tuple[Account, str]:
+async def trained_agent(gateway: httpx.AsyncClient) -> tuple[Account, str]:
     """A new company whose default settings use the offline provider, and one agent."""
     account = await sign_up(gateway)
-    await offline_settings(gateway, account, super_token, is_default=True)
+    await offline_settings(gateway, account, is_default=True)
     r = await gateway.post("/api/v1/agent", json={"name": f"Docs {uuid.uuid4().hex[:6]}"}, headers=account.auth)
     assert r.status_code == 201, r.text
     return account, r.json()["id"]

@@ -12,9 +12,9 @@ SECRET = "sk-agent-level-secret-7781"
 
 
 @pytest.fixture
-async def company(gateway, super_admin_token):
+async def company(gateway):
     account = await sign_up(gateway)
-    settings = await offline_settings(gateway, account, super_admin_token, is_default=True)
+    settings = await offline_settings(gateway, account, is_default=True)
     return account, settings
 
 

@@ -117,14 +117,14 @@ async def _lead(gateway: httpx.AsyncClient, account: Account, agent_id: str, ste
     return lead_id
 
 
-async def _activity(platform, super_token: str, *, conversations: int, turns: int, funnel: dict[str, list[str]],
+async def _activity(platform, *, conversations: int, turns: int, funnel: dict[str, list[str]],
                     ratings: list[int], key_calls: int, key_failures: int) -> Company:
     """One company's known activity, every request through the gateway."""
     async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=60) as plain:
         account = await sign_up(plain)  # public requests: no company yet
     tally = Tally(token=account.access_token)
     async with await _counted_client(platform, tally) as gateway:
-        await offline_settings(gateway, account, super_token, is_default=True)
+        await offline_settings(gateway, account, is_default=True)
         r = await gateway.post("/api/v1/agent", json={"name": "Analytics"}, headers=account.auth)
         assert r.status_code == 201, r.text
         agent_id = r.json()["id"]
@@ -163,14 +163,9 @@ async def _activity(platform, super_token: str, *, conversations: int, turns: in
 async def activity(platform):
     """Company A's and company B's activity (once for the module), and the window holding it."""
     start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
-    creds = {"email": platform.env["SUPER_ADMIN_EMAIL"], "password": platform.env["SUPER_ADMIN_PASSWORD"]}
-    async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=15) as client:
-        r = await client.post("/api/v1/auth/login", json=creds)
-        assert r.status_code == 200, r.text
-        root = r.json()["access_token"]
-    a = await _activity(platform, root, conversations=3, turns=2, funnel=FUNNEL, ratings=[5, 3],
+    a = await _activity(platform, conversations=3, turns=2, funnel=FUNNEL, ratings=[5, 3],
                         key_calls=7, key_failures=3)
-    b = await _activity(platform, root, conversations=1, turns=1, funnel={"new": []}, ratings=[2],
+    b = await _activity(platform, conversations=1, turns=1, funnel={"new": []}, ratings=[2],
                         key_calls=2, key_failures=0)
     await asyncio.sleep(1.5)  # the gateway publishes usage records about once a second
     end = dt.datetime.now(dt.UTC)
@@ -415,9 +410,9 @@ async def _wait(predicate, timeout: float = 30) -> None:
 
 
 async def test_a_webhook_gets_a_signed_new_lead_and_a_down_receiver_is_retried_then_logged_failed(
-    platform, gateway, super_admin_token
+    platform, gateway
 ):
-    account, agent_id = await trained_agent(gateway, super_admin_token)
+    account, agent_id = await trained_agent(gateway)
     receiver = _Receiver()
     with receiver.serve() as url:
         r = await gateway.post("/api/v1/webhook", json={"url": url, "event_types": ["conversations.lead.*"]},

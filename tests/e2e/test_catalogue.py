@@ -1,4 +1,5 @@
-"""The providers and models catalogue through the gateway: seeded by a super admin, read by every tenant."""
+"""The providers and models catalogue through the gateway: built in from the platform's first start,
+read by every tenant; a super admin may still re-seed it (setting back edited built-in fields)."""
 
 import uuid
 
@@ -15,9 +16,8 @@ async def _seed(gateway, token):
     return r.json()
 
 
-async def test_seeded_catalogue_offers_chat_and_embedding_models_to_every_company(gateway, super_admin_token):
-    await _seed(gateway, super_admin_token)
-    account = await sign_up(gateway)
+async def test_built_in_catalogue_offers_chat_and_embedding_models_from_the_first_start(gateway):
+    account = await sign_up(gateway)  # no seed call: the agents service added the catalogue at start
     providers = (await gateway.get("/api/v1/providers", headers=account.auth)).json()["providers"]
     by_value = {p["value"]: p for p in providers}
     assert {"gemini", "openai-compatible", "offline"} <= by_value.keys()

@@ -38,9 +38,9 @@ async def ask(gateway, account, conversation_id: str, question: str) -> dict:
 
 
 @pytest.fixture
-async def trained(gateway, super_admin_token):
+async def trained(gateway):
     """An agent trained on a 3-page PDF whose page 2 holds the fact, and a conversation with it."""
-    account, agent_id = await trained_agent(gateway, super_admin_token)
+    account, agent_id = await trained_agent(gateway)
     await wait_agent_known(gateway, account, agent_id)
     tag = uuid.uuid4().hex[:6]
     fact = f"The night shift loads refrigerated trucks at dock {tag} after midnight."
@@ -132,7 +132,7 @@ async def test_history_is_rebuilt_from_the_database_after_redis_loses_it(gateway
     assert turns[0]["content"] == f"What happens at dock {tag}?"
 
 
-async def test_bad_chat_requests_get_clear_errors(gateway, trained, super_admin_token):
+async def test_bad_chat_requests_get_clear_errors(gateway, trained):
     account, agent_id, _, _, conversation_id = trained
     chat = f"/api/v1/conversation/{conversation_id}/chat"
     r = await gateway.post(chat, json={"message": "   "}, headers=account.auth)
@@ -142,7 +142,7 @@ async def test_bad_chat_requests_get_clear_errors(gateway, trained, super_admin_
     r = await gateway.post(f"/api/v1/conversation/{uuid.uuid4()}/chat", json={"message": "hi"}, headers=account.auth)
     assert r.status_code == 404 and r.json()["error"] == "conversation_not_found"
 
-    other, _ = await trained_agent(gateway, super_admin_token)
+    other, _ = await trained_agent(gateway)
     for method, path in [("POST", chat), ("GET", f"/api/v1/conversation/{conversation_id}/messages"),
                          ("GET", f"/api/v1/conversation/{conversation_id}/messages/stream")]:
         r = await gateway.request(method, path, json={"message": "hi"} if method == "POST" else None,

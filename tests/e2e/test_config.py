@@ -24,7 +24,7 @@ from knowrithm_stack.service import ServiceProcess
 
 from .accounts import sign_up
 from .conftest import projections_caught_up
-from .knowledge import trained_agent, upload, wait_agent_known
+from .knowledge import trained_agent, upload
 from .sdk import new_tenant, sdk_client, super_admin_bearer
 
 pytestmark = pytest.mark.e2e
@@ -140,9 +140,8 @@ async def test_lowered_per_user_rate_limit_applies_on_every_replica_within_secon
     await _within(restored)
 
 
-async def test_lowered_upload_size_refuses_a_larger_file_with_413_within_seconds(gateway, root, super_admin_token):
-    account, agent_id = await trained_agent(gateway, super_admin_token)
-    await wait_agent_known(gateway, account, agent_id)
+async def test_lowered_upload_size_refuses_a_larger_file_with_413_within_seconds(gateway, root):
+    account, agent_id = await trained_agent(gateway)
 
     async def status() -> int:
         r = await upload(gateway, account, agent_id, [("blob.bin", GARBAGE, "application/octet-stream")])

@@ -38,7 +38,7 @@ import schemathesis
 from schemathesis import Case
 from schemathesis.config import SchemathesisConfig
 
-from .accounts import PASSWORD, Account, api_key, offline_settings, sign_up, super_admin_login
+from .accounts import PASSWORD, Account, api_key, offline_settings, sign_up
 
 pytestmark = pytest.mark.e2e
 
@@ -64,15 +64,14 @@ async def _created(
 @pytest.fixture(scope="module")
 async def fuzz_tenant(platform) -> dict[str, Any]:
     """A company of its own with one of each resource; the ids the fuzz may draw."""
-    return await seed_tenant(platform.gateway_url, platform.env)
+    return await seed_tenant(platform.gateway_url)
 
 
-async def seed_tenant(gateway_url: str, env: dict[str, str]) -> dict[str, Any]:
+async def seed_tenant(gateway_url: str) -> dict[str, Any]:
     """A new company, its admin, and one of each resource the fuzz can address by id."""
     async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as gateway:
         account = await sign_up(gateway)
-        super_token = await super_admin_login(gateway, env)
-        settings = await offline_settings(gateway, account, super_token, is_default=True)
+        settings = await offline_settings(gateway, account, is_default=True)
         agent_id = await _created(gateway, account, "/api/v1/agent", {"name": "Fuzzed agent"})
         tag = uuid.uuid4().hex[:8]
         member = {"email": f"member-{tag}@example.com", "username": f"member_{tag}", "password": PASSWORD,

@@ -37,8 +37,8 @@ def sentence(topic: str) -> str:
 
 
 @pytest.fixture
-async def agent(gateway, super_admin_token):
-    account, agent_id = await trained_agent(gateway, super_admin_token)
+async def agent(gateway):
+    account, agent_id = await trained_agent(gateway)
     await wait_agent_known(gateway, account, agent_id)
     return account, agent_id
 
@@ -146,13 +146,13 @@ async def test_url_upload_of_an_allowed_site_is_processed(gateway, agent):
     assert (await search(gateway, account, fact, agent_id))[0]["document_id"] == document["id"]
 
 
-async def test_another_company_can_neither_list_fetch_delete_nor_find(gateway, agent, super_admin_token):
+async def test_another_company_can_neither_list_fetch_delete_nor_find(gateway, agent):
     account, agent_id = agent
     fact = sentence("txt")
     r = await upload(gateway, account, agent_id, [("private.txt", fact.encode(), "text/plain")])
     (document,) = r.json()["documents"]
     await wait_documents(gateway, account, [document["id"]])
-    other, other_agent = await trained_agent(gateway, super_admin_token)
+    other, other_agent = await trained_agent(gateway)
     await wait_agent_known(gateway, other, other_agent)
 
     assert (await gateway.get("/api/v1/document", headers=other.auth)).json()["pagination"]["total"] == 0

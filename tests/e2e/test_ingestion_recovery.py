@@ -45,8 +45,8 @@ async def wait_running(gateway, account, task_id: str, timeout: float = 60) -> d
     raise AssertionError("processing never started")
 
 
-async def test_killed_worker_resumes_and_leaves_no_duplicate_chunks(gateway, super_admin_token, platform):
-    account, agent_id = await trained_agent(gateway, super_admin_token)
+async def test_killed_worker_resumes_and_leaves_no_duplicate_chunks(gateway, platform):
+    account, agent_id = await trained_agent(gateway)
     await wait_agent_known(gateway, account, agent_id)
     pdf = long_pdf()
 

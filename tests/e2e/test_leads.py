@@ -33,9 +33,9 @@ async def register(gateway, agent_id: str, first_name: str, timeout: float = 20)
 
 
 @pytest.fixture
-async def shop(gateway, super_admin_token):
+async def shop(gateway):
     """A company whose agent knows one fact, from a processed text document."""
-    account, agent_id = await trained_agent(gateway, super_admin_token)
+    account, agent_id = await trained_agent(gateway)
     await wait_agent_known(gateway, account, agent_id)
     tag = uuid.uuid4().hex[:6]
     fact = f"Orders placed before noon ship the same day from warehouse {tag}."

@@ -17,11 +17,11 @@ async def _agent(gateway: httpx.AsyncClient, account: Account, name: str) -> dic
 
 
 async def test_a_500_inside_a_service_leaves_another_tenants_next_write_working(
-    platform, gateway, super_admin_token
+    platform, gateway
 ) -> None:
     broken, other = await sign_up(gateway), await sign_up(gateway)
     for account in (broken, other):
-        await offline_settings(gateway, account, super_admin_token)
+        await offline_settings(gateway, account)
     agent = await _agent(gateway, broken, "Corrupted")
     # Data no code path writes: reading this agent fails inside the agents service.
     await _set_traits(platform, agent["id"], '"corrupt"')
@@ -56,10 +56,10 @@ async def _fail_then_write(
 
 
 async def test_nul_character_in_json_or_query_returns_422_naming_the_field_in_every_service(
-    gateway, super_admin_token
+    gateway
 ) -> None:
     account = await sign_up(gateway)
-    await offline_settings(gateway, account, super_admin_token)
+    await offline_settings(gateway, account)
     agent = await _agent(gateway, account, "Nul")
     cases = [  # (method, path, json body, query, the field named)
         ("POST", "/api/v1/company", {"name": "Ac\u0000me", "email": "nul@example.com"}, None,
@@ -87,10 +87,10 @@ async def test_nul_character_in_json_or_query_returns_422_naming_the_field_in_ev
 
 
 async def test_body_that_is_not_utf8_returns_400_on_hand_read_and_model_routes(
-    gateway, super_admin_token
+    gateway
 ) -> None:
     account = await sign_up(gateway)
-    await offline_settings(gateway, account, super_admin_token)
+    await offline_settings(gateway, account)
     latin1 = '{"name": "Caf\u00e9 M\u00fcller", "email": "cafe@example.com"}'.encode("latin-1")
     json_type = {"Content-Type": "application/json"}
     company = f"/api/v1/company/{account.company['id']}"
@@ -107,7 +107,7 @@ async def test_pages_are_bounded_and_a_page_past_the_end_is_empty_with_totals(
     gateway, super_admin_token
 ) -> None:
     account = await sign_up(gateway)
-    await offline_settings(gateway, account, super_admin_token)
+    await offline_settings(gateway, account)
     for name in ("One", "Two", "Three"):
         await _agent(gateway, account, name)
     root = {"Authorization": f"Bearer {super_admin_token}"}
@@ -131,10 +131,10 @@ async def test_pages_are_bounded_and_a_page_past_the_end_is_empty_with_totals(
 
 
 async def test_unknown_provider_or_model_id_in_an_update_returns_404_naming_the_field(
-    gateway, super_admin_token
+    gateway
 ) -> None:
     account = await sign_up(gateway)
-    settings = await offline_settings(gateway, account, super_admin_token)
+    settings = await offline_settings(gateway, account)
     ids = {f: settings[f] for f in (
         "llm_provider_id", "llm_model_id", "embedding_provider_id", "embedding_model_id")}
     r = await gateway.post("/api/v1/agent", json={"name": "Own settings", **ids}, headers=account.auth)

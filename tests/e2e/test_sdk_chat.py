@@ -22,7 +22,7 @@ from knowrithm_py.dataclass.error import KnowrithmAPIError
 
 from knowrithm_ingestion import samples
 
-from .sdk import SdkTenant, new_tenant, super_admin_bearer
+from .sdk import SdkTenant, new_tenant
 
 pytestmark = pytest.mark.e2e
 
@@ -44,9 +44,8 @@ class Trained:
         return str(created["conversation"]["id"])
 
 
-def _offline_settings(http: httpx.Client, tenant: SdkTenant, root: dict[str, str]) -> None:
-    assert http.post("/api/v1/settings/providers/seed", headers=root).status_code == 200
-    providers = http.get("/api/v1/providers?include_models=true", headers=root).json()["providers"]
+def _offline_settings(http: httpx.Client, tenant: SdkTenant) -> None:
+    providers = http.get("/api/v1/providers?include_models=true", headers=tenant.bearer).json()["providers"]
     (offline,) = [p for p in providers if p["value"] == "offline"]
     models = {m["name"]: m["id"] for m in offline["models"]}
     body = {"llm_provider_id": offline["id"], "llm_model_id": models["extractive-responder"],
@@ -72,13 +71,10 @@ def trained(platform) -> Trained:
     tag = uuid.uuid4().hex[:6]
     fact = f"The night shift loads refrigerated trucks at dock {tag} after midnight."
     with httpx.Client(base_url=platform.gateway_url, timeout=60) as http:
-        _offline_settings(http, tenant, super_admin_bearer(platform.gateway_url, platform.env))
+        _offline_settings(http, tenant)
         r = http.post("/api/v1/agent", json={"name": f"Dock desk {tag}"}, headers=tenant.bearer)
         assert r.status_code == 201, r.text
         agent_id = r.json()["id"]
-        # ingestion learns of new agents from events (the read-your-writes fix will make this moot)
-        _until(lambda: http.get(f"/api/v1/document/agent/{agent_id}", headers=tenant.bearer).status_code == 200,
-               timeout=30, what="ingestion knowing the agent")
         pdf = samples.make_pdf([FILLER, fact, FILLER])
         r = http.post("/api/v1/document/upload", data={"agent_id": agent_id}, headers=tenant.bearer,
                       files=[("files", ("handbook.pdf", pdf, "application/pdf"))])

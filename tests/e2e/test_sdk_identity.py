@@ -357,10 +357,9 @@ def test_system_metrics_and_audit_log_show_the_companys_own_facts(root, tenant):
 
 # --- the analytics dashboard service -----------------------------------------------------------
 
-def _agent_with_a_conversation(gw: str, tenant: SdkTenant, root: dict[str, str]) -> tuple[str, str]:
-    """An agent on the offline provider and one conversation with it, made over plain HTTP."""
+def _agent_with_a_conversation(gw: str, tenant: SdkTenant) -> tuple[str, str]:
+    """An agent on the built-in offline provider and one conversation with it, made over plain HTTP."""
     with httpx.Client(base_url=gw, timeout=30, headers=tenant.bearer) as http:
-        assert http.post("/api/v1/settings/providers/seed", headers=root).status_code == 200
         providers = http.get("/api/v1/providers?include_models=true").json()["providers"]
         (offline,) = [p for p in providers if p["value"] == "offline"]
         models = {m["name"]: m["id"] for m in offline["models"]}
@@ -372,15 +371,14 @@ def _agent_with_a_conversation(gw: str, tenant: SdkTenant, root: dict[str, str])
         r = http.post("/api/v1/agent", json={"name": f"Helpdesk {uuid.uuid4().hex[:6]}"})
         assert r.status_code == 201, r.text
         agent_id = r.json()["id"]
-        r = eventually(lambda: http.post("/api/v1/conversation", json={"agent_id": agent_id}),
-                       lambda r: r.status_code != 404)
+        r = http.post("/api/v1/conversation", json={"agent_id": agent_id})  # at once: read-your-writes
         assert r.status_code == 201, r.text
     return agent_id, r.json()["conversation"]["id"]
 
 
 def test_dashboard_agent_and_conversation_analytics_report_the_companys_activity(gw, root):
     owner = new_tenant(gw)
-    agent_id, conversation_id = _agent_with_a_conversation(gw, owner, root)
+    agent_id, conversation_id = _agent_with_a_conversation(gw, owner)
     analytics = owner.client.analytics
     agent = eventually(lambda: analytics.get_agent_analytics(agent_id, start_date="2020-01-01"),
                        lambda a: a["conversation_metrics"]["total_conversations"] == 1)

@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-import httpx
 import pytest
 from knowrithm_py.dataclass.error import KnowrithmAPIError
 
@@ -65,13 +64,9 @@ def tenant(platform, super_admin) -> SdkTenant:
 
 @pytest.fixture(scope="module")
 def agent(platform, tenant) -> dict[str, Any]:
-    created = tenant.client.agents.create_agent_with_provider_names(
+    # Usable at once in every service (read-your-writes): no waiting for the agent's events.
+    return tenant.client.agents.create_agent_with_provider_names(
         {"name": f"Docs {TAG}", "description": "Answers from the handbook"}, settings=OFFLINE)
-    # Until read-your-writes lands, ingestion learns of a new agent from its events a moment later.
-    with httpx.Client(base_url=platform.gateway_url, headers=tenant.bearer, timeout=30) as http:
-        eventually(lambda: http.get(f"/api/v1/document/agent/{created['id']}").status_code == 200,
-                   what="ingestion knows the agent")
-    return created
 
 
 @pytest.fixture(scope="module")
@@ -132,9 +127,8 @@ def test_agent_update_clone_delete_and_restore(tenant, agent):
 
 
 def test_agent_stats_name_the_agent_and_its_model(tenant, agent):
-    # Analytics builds them from the agents' events, a moment after the agent is created.
-    stats = eventually(lambda: (s := tenant.client.agents.get_agent_stats(agent["id"]))["llm_model"] and s,
-                       what="analytics knows the agent")
+    # Analytics builds them from the agents' events; one it has not seen yet it asks the agents service.
+    stats = tenant.client.agents.get_agent_stats(agent["id"])
     assert stats["agent_id"] == agent["id"] and stats["llm_model"] == "extractive-responder"
     assert stats["name"] == agent["name"]
 
@@ -283,15 +277,7 @@ def test_a_visitor_registers_without_giving_consent_explicitly(tenant, agent):
     public = tenant.client.leads
     body = {"agent_id": agent["id"], "first_name": "Bo", "last_name": "Kim", "email": f"bo.{TAG}@example.com"}
 
-    def register() -> dict[str, Any] | None:
-        try:
-            return public.register_lead(body)
-        except KnowrithmAPIError as exc:
-            if exc.status_code == 404:  # until read-your-writes lands, conversations learns of it late
-                return None
-            raise
-
-    registered = eventually(register, what="conversations knows the agent")
+    registered = public.register_lead(body)
     assert registered["lead"]["consent_data_processing"] is True and registered["lead_token"]
     assert registered["conversation"]["agent_id"] == agent["id"]
 

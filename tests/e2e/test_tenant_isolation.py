@@ -13,7 +13,7 @@ import pytest
 
 from knowrithm_gateway.policies import OPERATIONS, Access
 
-from .accounts import Account, api_key, key_headers, offline_settings, sign_up, super_admin_login
+from .accounts import Account, api_key, key_headers, offline_settings, sign_up
 from .knowledge import upload, wait_agent_known, wait_documents
 
 pytestmark = pytest.mark.e2e
@@ -50,7 +50,7 @@ async def tenants(platform):
         owner, intruder = await sign_up(gateway), await sign_up(gateway)
         owner_key = await api_key(gateway, owner, scopes=["read"])
         intruder_key = await api_key(gateway, intruder, scopes=["full_access"])
-        settings = await offline_settings(gateway, owner, await super_admin_login(gateway, platform.env))
+        settings = await offline_settings(gateway, owner)
         r = await gateway.post("/api/v1/agent", json={"name": "Owner's agent"}, headers=owner.auth)
         assert r.status_code == 201, r.text
         agent_id = r.json()["id"]

@@ -42,8 +42,8 @@ async def wait_found(gateway, account, query: str, agent_id: str, timeout: float
     raise AssertionError(f"{query!r} never became searchable")
 
 
-async def test_a_crawled_site_becomes_searchable_and_leaves_with_its_source(gateway, super_admin_token):
-    account, agent_id = await trained_agent(gateway, super_admin_token)
+async def test_a_crawled_site_becomes_searchable_and_leaves_with_its_source(gateway):
+    account, agent_id = await trained_agent(gateway)
     await wait_agent_known(gateway, account, agent_id)
     tag = uuid.uuid4().hex[:6]
     about = f"Quokka {tag} rentals open at eight on weekdays"
@@ -80,8 +80,8 @@ async def test_a_crawled_site_becomes_searchable_and_leaves_with_its_source(gate
     assert listed == []
 
 
-async def test_the_widget_handshake_is_public_but_only_for_the_agents_own_sites(gateway, super_admin_token):
-    account, agent_id = await trained_agent(gateway, super_admin_token)
+async def test_the_widget_handshake_is_public_but_only_for_the_agents_own_sites(gateway):
+    account, agent_id = await trained_agent(gateway)
     r = await gateway.put(f"/api/v1/agent/{agent_id}", headers=account.auth,
                           json={"widget_config": {"allowed_origins": ["https://shop.example.com"]}})
     assert r.status_code == 200, r.text

@@ -24,7 +24,6 @@ import pytest
 
 from knowrithm_ingestion import samples
 
-from .accounts import super_admin_login
 from .knowledge import trained_agent, upload, wait_agent_known, wait_documents
 
 pytestmark = pytest.mark.e2e
@@ -38,7 +37,7 @@ FILLER = "This handbook describes the daily routines of the warehouse team in ge
 async def trained(platform):
     """An agent trained on a 3-page PDF whose page 2 holds the fact, known to conversations."""
     async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=15) as gateway:
-        account, agent_id = await trained_agent(gateway, await super_admin_login(gateway, platform.env))
+        account, agent_id = await trained_agent(gateway)
         await wait_agent_known(gateway, account, agent_id)
         tag = uuid.uuid4().hex[:6]
         pdf = samples.make_pdf([FILLER, f"The night shift loads refrigerated trucks at dock {tag} after midnight.",

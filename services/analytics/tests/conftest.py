@@ -10,7 +10,7 @@ import pytest
 from knowrithm_common.crypto import generate_key
 from knowrithm_common.db.migrations import upgrade
 from knowrithm_common.events import EventEnvelope
-from knowrithm_common.testing import KeyPair, environment, running_app, service_env
+from knowrithm_common.testing import KeyPair, agents_stand_in, environment, running_app, service_env
 
 KEYS = KeyPair.generate()
 
@@ -36,8 +36,9 @@ async def client(analytics_env):
 
     with environment(analytics_env):
         app = create_app()
-    async with running_app(app) as c:
-        c.app = app
+    # The agents service's state query answers beside the app: "no such agent" unless told.
+    async with running_app(app) as c, agents_stand_in(app.state.nats) as owner:
+        c.app, c.agents_owner = app, owner
         yield c
 
 

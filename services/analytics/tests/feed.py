@@ -58,7 +58,7 @@ from knowrithm_common.events.ingestion import (
     DocumentProcessedV1,
     DocumentUploadedV1,
 )
-from knowrithm_common.testing import environment, running_app
+from knowrithm_common.testing import agents_stand_in, environment, running_app
 
 from .conftest import caught_up, publish
 
@@ -538,6 +538,7 @@ async def running_analytics(env: dict[str, str]) -> AsyncIterator:
 
     with environment(env):
         app = create_app()
-    async with running_app(app) as client:
-        client.app = app
+    # The agents service's state query answers beside the app: "no such agent" unless told.
+    async with running_app(app) as client, agents_stand_in(app.state.nats) as owner:
+        client.app, client.agents_owner = app, owner
         yield client

@@ -32,15 +32,12 @@ async def lead(app, company_id: uuid.UUID) -> Principal:
     return Principal(kind="lead", lead_id=lead_id, company_id=company_id, role="lead")
 
 
-async def add_agent(app, company_id: uuid.UUID | None = None, status: str = "active", *,
-                    name: str | None = None) -> tuple[uuid.UUID, uuid.UUID]:
-    """Apply an agents.agent.created.v1 event to the projection, as the consumer would."""
-    from knowrithm_common.events import new_event
-    from knowrithm_common.events.agents import AgentConfiguration, AgentCreatedV1
-    from knowrithm_conversations.agents_view import on_agent_changed
+def agent_snapshot(*, company_id: uuid.UUID | None = None, agent_id: uuid.UUID | None = None,
+                   status: str = "active", name: str | None = None):
+    """An agent as the agents service describes it (events and its state query), on the offline models."""
+    from knowrithm_common.events.agents import AgentConfiguration, AgentSnapshot
 
-    company_id = company_id or uuid.uuid4()
-    agent_id = uuid.uuid4()
+    agent_id = agent_id or uuid.uuid4()
     config = AgentConfiguration(
         settings_id=uuid.uuid4(), settings_level="company", llm_provider_id=uuid.uuid4(), llm_provider="offline",
         llm_model_id=uuid.uuid4(), llm_model="extractive-responder", llm_api_base_url=None, llm_temperature=0.2,
@@ -48,12 +45,22 @@ async def add_agent(app, company_id: uuid.UUID | None = None, status: str = "act
         embedding_model_id=uuid.uuid4(), embedding_model="offline-embedder", embedding_api_base_url=None,
         embedding_dimension=384,
     )
-    data = AgentCreatedV1(agent_id=agent_id, company_id=company_id, name=name or f"agent-{agent_id.hex[:6]}",
-                          status=status, configuration=config)
-    envelope = new_event(data, source="agents", company_id=company_id)
+    return AgentSnapshot(agent_id=agent_id, company_id=company_id or uuid.uuid4(),
+                         name=name or f"agent-{agent_id.hex[:6]}", status=status, configuration=config)
+
+
+async def add_agent(app, company_id: uuid.UUID | None = None, status: str = "active", *,
+                    name: str | None = None) -> tuple[uuid.UUID, uuid.UUID]:
+    """Apply an agents.agent.created.v1 event to the projection, as the consumer would."""
+    from knowrithm_common.events import new_event
+    from knowrithm_common.events.agents import AgentCreatedV1
+    from knowrithm_conversations.agents_view import on_agent_changed
+
+    snapshot = agent_snapshot(company_id=company_id, status=status, name=name)
+    envelope = new_event(AgentCreatedV1(**snapshot.model_dump()), source="agents", company_id=snapshot.company_id)
     async with app.state.db.sessions() as session, session.begin():
         await on_agent_changed(session, envelope)
-    return company_id, agent_id
+    return snapshot.company_id, snapshot.agent_id
 
 
 async def add_messages(app, conversation_id: uuid.UUID | str, count: int) -> list[uuid.UUID]:

@@ -9,7 +9,14 @@ import httpx
 import pytest
 
 from knowrithm_common.db.migrations import upgrade
-from knowrithm_common.testing import KeyPair, assertion_headers, environment, running_app, service_env
+from knowrithm_common.testing import (
+    KeyPair,
+    agents_stand_in,
+    assertion_headers,
+    environment,
+    running_app,
+    service_env,
+)
 
 ASSERTION_KEYS = KeyPair.generate()
 
@@ -32,8 +39,9 @@ async def client(ingestion_env) -> AsyncIterator[httpx.AsyncClient]:
 
     with environment(ingestion_env):
         app = create_app()
-    async with running_app(app) as c:
-        c.app = app  # type: ignore[attr-defined]
+    # The agents service's state query answers beside the app: "no such agent" unless told.
+    async with running_app(app) as c, agents_stand_in(app.state.nats) as owner:
+        c.app, c.agents_owner = app, owner  # type: ignore[attr-defined]
         yield c
 
 

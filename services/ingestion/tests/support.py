@@ -17,15 +17,13 @@ def member(company_id: uuid.UUID) -> Principal:
     return Principal(kind="user", user_id=uuid.uuid4(), company_id=company_id, role="user")
 
 
-async def add_agent(app, *, company_id: uuid.UUID | None = None, widget_config: dict | None = None,
-                    model: str = "offline-embedder", provider: str = "offline", dimension: int = 384):
-    """Apply an agents.agent.created.v1 event to the projection, as the consumer would."""
-    from knowrithm_common.events import new_event
-    from knowrithm_common.events.agents import AgentConfiguration, AgentCreatedV1
-    from knowrithm_ingestion.agents_view import on_agent_changed
+def agent_snapshot(*, company_id: uuid.UUID | None = None, agent_id: uuid.UUID | None = None,
+                   widget_config: dict | None = None, model: str = "offline-embedder", provider: str = "offline",
+                   dimension: int = 384, status: str = "active"):
+    """An agent as the agents service describes it (events and its state query), on the offline models."""
+    from knowrithm_common.events.agents import AgentConfiguration, AgentSnapshot
 
-    company_id = company_id or uuid.uuid4()
-    agent_id = uuid.uuid4()
+    agent_id = agent_id or uuid.uuid4()
     config = AgentConfiguration(
         settings_id=uuid.uuid4(), settings_level="company", llm_provider_id=uuid.uuid4(), llm_provider="offline",
         llm_model_id=uuid.uuid4(), llm_model="extractive-responder", llm_api_base_url=None, llm_temperature=0.2,
@@ -33,12 +31,23 @@ async def add_agent(app, *, company_id: uuid.UUID | None = None, widget_config: 
         embedding_model_id=uuid.uuid4(), embedding_model=model, embedding_api_base_url=None,
         embedding_dimension=dimension,
     )
-    data = AgentCreatedV1(agent_id=agent_id, company_id=company_id, name=f"agent-{agent_id.hex[:6]}",
-                          status="active", widget_config=widget_config or {}, configuration=config)
-    envelope = new_event(data, source="agents", company_id=company_id)
+    return AgentSnapshot(agent_id=agent_id, company_id=company_id or uuid.uuid4(), name=f"agent-{agent_id.hex[:6]}",
+                         status=status, widget_config=widget_config or {}, configuration=config)
+
+
+async def add_agent(app, *, company_id: uuid.UUID | None = None, widget_config: dict | None = None,
+                    model: str = "offline-embedder", provider: str = "offline", dimension: int = 384):
+    """Apply an agents.agent.created.v1 event to the projection, as the consumer would."""
+    from knowrithm_common.events import new_event
+    from knowrithm_common.events.agents import AgentCreatedV1
+    from knowrithm_ingestion.agents_view import on_agent_changed
+
+    snapshot = agent_snapshot(company_id=company_id, widget_config=widget_config, model=model, provider=provider,
+                              dimension=dimension)
+    envelope = new_event(AgentCreatedV1(**snapshot.model_dump()), source="agents", company_id=snapshot.company_id)
     async with app.state.db.sessions() as session, session.begin():
         await on_agent_changed(session, envelope)
-    return company_id, agent_id
+    return snapshot.company_id, snapshot.agent_id
 
 
 async def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2):

@@ -3,14 +3,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from typing import Annotated, Protocol, TypeAlias
 
+from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from knowrithm_common.db.session import Database
+from knowrithm_common.events.agents import AgentSnapshot
 from knowrithm_common.messaging.connection import NatsConnection
 from knowrithm_common.messaging.rpc import call
+from knowrithm_common.projections import OwnerFallback
 
 AGENT_CREDENTIALS_SUBJECT = "rpc.agents.credentials.v1"
+AGENT_STATE_SUBJECT = "rpc.agents.agent.v1"
 INGESTION_SEARCH_SUBJECT = "rpc.ingestion.search.v1"
 
 
@@ -25,6 +33,22 @@ class AgentCredentialsReply(BaseModel):
     settings_id: uuid.UUID | None = None
     llm_api_key: str | None = Field(None, repr=False)
     embedding_api_key: str | None = Field(None, repr=False)
+
+
+class AgentStateRequest(BaseModel):
+    """An agent's current state, for a projection that has not seen it (yet) or holds a refusal."""
+
+    agent_id: uuid.UUID
+
+
+class AgentStateReply(BaseModel):
+    """The agent as its latest event describes it; `agent` null when no such agent exists."""
+
+    agent: AgentSnapshot | None = None
+    deleted: bool = Field(False, description="soft-deleted (restorable): apply like agents.agent.deleted.v1")
+    version: dt.datetime | None = Field(
+        None, description="time of the agent event this state is (compared like an event's time)"
+    )
 
 
 class SearchRequest(BaseModel):
@@ -65,3 +89,51 @@ async def agent_credentials(
     """Ask the agents service for an agent's provider keys (raises RpcUnavailable / RpcFailed)."""
     request = AgentCredentialsRequest(company_id=company_id, agent_id=agent_id)
     return await call(nats, AGENT_CREDENTIALS_SUBJECT, request, AgentCredentialsReply, timeout=timeout)
+
+
+async def agent_state(nats: NatsConnection, *, agent_id: uuid.UUID, timeout: float) -> AgentStateReply:
+    """Ask the agents service for an agent's current state (raises RpcUnavailable / RpcFailed)."""
+    return await call(nats, AGENT_STATE_SUBJECT, AgentStateRequest(agent_id=agent_id), AgentStateReply,
+                      timeout=timeout)
+
+
+class AgentStateApplier(Protocol):
+    """Writes an agent's state into a projection as the matching agent event would."""
+
+    async def __call__(
+        self, session: AsyncSession, snapshot: AgentSnapshot, *, time: dt.datetime, deleted: bool
+    ) -> bool: ...
+
+
+AgentsOwner: TypeAlias = OwnerFallback[uuid.UUID, AgentStateReply]
+
+
+def agents_fallback(
+    *, projection: str, db: Database, nats: NatsConnection, apply: AgentStateApplier, timeout: float
+) -> AgentsOwner:
+    """Read-your-writes for a projection of agents: misses ask `rpc.agents.agent.v1`."""
+
+    async def ask(agent_id: uuid.UUID) -> AgentStateReply | None:
+        reply = await agent_state(nats, agent_id=agent_id, timeout=timeout)
+        return reply if reply.agent is not None and reply.version is not None else None
+
+    async def write(session: AsyncSession, reply: AgentStateReply) -> bool:
+        assert reply.agent is not None and reply.version is not None  # ask() answers only these
+        return await apply(session, reply.agent, time=reply.version, deleted=reply.deleted)
+
+    return OwnerFallback(projection=projection, owner="agents", db=db, ask=ask, apply=write)
+
+
+def agents_owner(request: Request) -> AgentsOwner:
+    """FastAPI dependency: this process's agents fallback, kept on `app.state.agents`."""
+    owner: AgentsOwner = request.app.state.agents
+    return owner
+
+
+# The agents fallback as an endpoint parameter type: `agents: Agents`.
+Agents = Annotated[AgentsOwner, Depends(agents_owner)]
+
+
+async def close_agents_owner(app: FastAPI) -> None:
+    """Lifespan shutdown hook of a service keeping its agents fallback on `app.state.agents`."""
+    await app.state.agents.close()

@@ -1,4 +1,5 @@
-"""Helpers for tests of services: keys, signed gateway assertions, a running app + client.
+"""Helpers for tests of services: keys, signed gateway assertions, a running app + client, and
+a stand-in for the agents service's state query.
 
 Used by the test suites only; nothing here stands in for Postgres, NATS or Redis — tests pass
 the URLs of the real embedded servers.
@@ -7,9 +8,11 @@ the URLs of the real embedded servers.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -21,12 +24,16 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from fastapi import FastAPI
 
+from knowrithm_common.events.agents import AgentSnapshot
 from knowrithm_common.identity import (
     ASSERTION_HEADER,
     AssertionSigner,
     Principal,
     load_private_key,
 )
+from knowrithm_common.messaging.connection import NatsConnection
+from knowrithm_common.messaging.rpc import RpcResponder
+from knowrithm_common.queries import AGENT_STATE_SUBJECT, AgentStateReply, AgentStateRequest
 
 
 @dataclass(frozen=True)
@@ -93,3 +100,51 @@ def service_env(
     env.update(extra or {})
     return env
 
+
+
+@dataclass
+class AgentsStandIn:
+    """Answers `rpc.agents.agent.v1` as the agents service would, for the agents it was told of.
+
+    The suites of ingestion and conversations put agents into their projection by applying
+    agent events; this plays the other half of the agents service, the state query a projection
+    asks when it has not seen an agent. Unknown ids answer "no such agent". `before_answer`, when
+    set, runs before each answer (a test lets the agent's event arrive meanwhile).
+    """
+
+    agents: dict[uuid.UUID, AgentStateReply] = field(default_factory=dict)
+    before_answer: Callable[[uuid.UUID], Awaitable[None]] | None = None
+    _responder: RpcResponder[AgentStateRequest, AgentStateReply] | None = None
+
+    def know(self, snapshot: AgentSnapshot, *, version: dt.datetime, deleted: bool = False) -> None:
+        self.agents[snapshot.agent_id] = AgentStateReply(agent=snapshot, deleted=deleted, version=version)
+
+    async def start(self, nats: NatsConnection) -> None:
+        async def answer(request: AgentStateRequest) -> AgentStateReply:
+            if self.before_answer is not None:
+                await self.before_answer(request.agent_id)
+            return self.agents.get(request.agent_id) or AgentStateReply()
+
+        self._responder = RpcResponder(
+            nats=nats, subject=AGENT_STATE_SUBJECT, queue="agents", request=AgentStateRequest, handler=answer
+        )
+        await self._responder.start()
+        await nats.client.flush()  # subscribed at the server before anyone asks
+
+    async def stop(self) -> None:
+        """Stop answering (a request then finds no responder: the agents service is down)."""
+        if self._responder is not None:
+            await self._responder.stop()
+            await self._responder.nats.client.flush()
+            self._responder = None
+
+
+@contextlib.asynccontextmanager
+async def agents_stand_in(nats: NatsConnection) -> AsyncIterator[AgentsStandIn]:
+    """An `AgentsStandIn` answering on `nats` for the duration of a block."""
+    owner = AgentsStandIn()
+    await owner.start(nats)
+    try:
+        yield owner
+    finally:
+        await owner.stop()

@@ -3,6 +3,8 @@
 `effective_settings` is what other code calls to know which LLM and embedding an agent uses.
 `snapshots` resolves many agents at once; `publish_changes` compares before and after and
 records an AgentUpdatedV1 for every agent whose state changed (with `reembed_required`).
+Every agent event goes through `record_agent_event`, which stamps its time on the agent: the
+version `rpc.agents.agent.v1` answers with, so an answer applies exactly like that event.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from knowrithm_agents.models import Agent, LlmSettings, Provider, ProviderModel, platform
 from knowrithm_common.events import Actor, new_event
 from knowrithm_common.events.agents import AgentConfiguration, AgentSnapshot, AgentUpdatedV1
+from knowrithm_common.events.envelope import EventData
 from knowrithm_common.messaging.outbox import record_event
 
 EMBEDDING_FIELDS = ("embedding_provider_id", "embedding_model_id", "embedding_dimension")
@@ -151,14 +154,18 @@ async def publish_changes(
 ) -> dict[uuid.UUID, AgentSnapshot]:
     """Record an AgentUpdatedV1 for each agent whose snapshot differs from `before`; answers the new ones."""
     await session.flush()
+    agents = list(agents)
     after = await snapshots(session, agents)
-    for agent_id, now in after.items():
-        old = before.get(agent_id)
+    for agent in agents:
+        old, now = before.get(agent.id), after[agent.id]
         if old is None or old != now:
             event = AgentUpdatedV1(**now.model_dump(), reembed_required=reembed_required(old, now))
-            await record_event(
-                session,
-                platform.outbox,
-                new_event(event, source="agents", company_id=now.company_id, actor=actor),
-            )
+            await record_agent_event(session, agent, event, actor=actor)
     return after
+
+
+async def record_agent_event(session: AsyncSession, agent: Agent, data: EventData, *, actor: Actor) -> None:
+    """Record an agent event in the outbox and stamp its time on the agent."""
+    envelope = new_event(data, source="agents", company_id=agent.company_id, actor=actor)
+    agent.event_time = envelope.time
+    await record_event(session, platform.outbox, envelope)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
+    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -16,12 +18,13 @@ from sqlalchemy import (
     Numeric,
     String,
     Text,
+    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from knowrithm_common.db.base import IdMixin, TimestampMixin, make_base
+from knowrithm_common.db.base import IdMixin, TimestampMixin, make_base, utcnow
 from knowrithm_common.db.platform import PlatformTables
 from knowrithm_common.db.softdelete import SoftDeleteMixin
 
@@ -117,6 +120,11 @@ class Agent(IdMixin, TimestampMixin, SoftDeleteMixin, Base):  # type: ignore[mis
     operating_hours: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     widget_config: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     widget_script_url: Mapped[str | None] = mapped_column(String(500))
+    # Time of the newest agent event recorded for it (the envelope's): the version other services'
+    # projections compare, stamped on `rpc.agents.agent.v1` answers so they apply like that event.
+    event_time: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), default=utcnow
+    )
 
 
 class LlmSettings(IdMixin, TimestampMixin, SoftDeleteMixin, Base):  # type: ignore[misc, valid-type]

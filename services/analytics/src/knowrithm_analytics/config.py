@@ -52,6 +52,10 @@ class AnalyticsSettings(BaseServiceSettings):
     system_metric_sample_seconds: float = Field(60.0, gt=0)
     system_metric_retention_days: int = Field(7, ge=1)
 
+    # An agent the projection has not seen yet (created a moment ago) is asked of the agents
+    # service; no answer within this long is a 503 (retryable), never a 404.
+    agents_lookup_timeout_seconds: float = Field(2.0, gt=0)
+
     base_url: str = Field("http://127.0.0.1:8543", validation_alias="BASE_URL")
 
     @property

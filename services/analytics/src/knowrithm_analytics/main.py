@@ -13,6 +13,7 @@ from knowrithm_analytics.config import PROJECTIONS_CONSUMER, AnalyticsSettings
 from knowrithm_analytics.exports.endpoints import router as exports_router
 from knowrithm_analytics.exports.jobs import export_worker
 from knowrithm_analytics.models import SCHEMA, platform
+from knowrithm_analytics.projections.agents import apply_state
 from knowrithm_analytics.projections.handlers import HANDLERS
 from knowrithm_analytics.projections.metrics import business_metrics
 from knowrithm_analytics.system.endpoints import router as system_router
@@ -21,6 +22,7 @@ from knowrithm_analytics.usage.endpoints import router as usage_router
 from knowrithm_analytics.webhooks.endpoints import router as webhooks_router
 from knowrithm_analytics.webhooks.service import webhook_backgrounds
 from knowrithm_common.messaging.consumer import EventConsumer
+from knowrithm_common.queries import agents_fallback, close_agents_owner
 from knowrithm_common.service import Background, ServiceSpec, create_service_app
 from knowrithm_common.tasks import tasks_router
 
@@ -55,6 +57,14 @@ def consumers(app: FastAPI) -> Sequence[Background]:
     ]
 
 
+async def build_agents_owner(app: FastAPI) -> None:
+    """Lifespan hook: agents the projection has not seen yet are asked of the agents service."""
+    app.state.agents = agents_fallback(
+        projection="analytics.agents", db=app.state.db, nats=app.state.nats, apply=apply_state,
+        timeout=app.state.settings.agents_lookup_timeout_seconds,
+    )
+
+
 def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
     """Build the analytics app (uvicorn --factory knowrithm_analytics.main:create_app)."""
     spec = ServiceSpec(
@@ -62,6 +72,8 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
         schema=SCHEMA,
         outbox=platform.outbox,
         consumers=consumers,
+        on_startup=[build_agents_owner],
+        on_shutdown=[close_agents_owner],
         routers=[
             business_router,
             exports_router,

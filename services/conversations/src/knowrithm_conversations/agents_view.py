@@ -1,11 +1,19 @@
 """Conversations' view of agents, kept from `events.agents.agent.*`: who answers, with which
-model, personality and languages (API keys are fetched when needed, never stored here)."""
+model, personality and languages (API keys are fetched when needed, never stored here).
+
+Read-your-writes: a request naming an agent the projection has not seen (created a moment
+ago) or holds as deleted or unable to answer asks the agents service (`owner`, an
+`OwnerFallback` on `app.state.agents`) and applies its answer like the event before answering
+(docs/architecture.md).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable
 
+from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,7 +27,11 @@ from knowrithm_common.events.agents import (
     AgentUpdatedV1,
 )
 from knowrithm_common.projections import upsert_if_newer
+from knowrithm_common.queries import AgentsOwner, agents_fallback
 from knowrithm_conversations.models import AgentView
+
+PROJECTION = "conversations.agents"
+
 
 
 class AgentNotFound(NotFound):
@@ -36,15 +48,31 @@ class AgentNotConfigured(Conflict):
     message = "The agent has no LLM settings; an admin should add settings for it or its company"
 
 
-async def get_agent(session: AsyncSession, *, company_id: uuid.UUID | None, agent_id: uuid.UUID) -> AgentView:
-    """A live agent of the company (any company when None); 404 otherwise."""
-    stmt = select(AgentView).where(AgentView.agent_id == agent_id, AgentView.deleted.is_(False))
-    if company_id is not None:
-        stmt = stmt.where(AgentView.company_id == company_id)
-    agent = await session.scalar(stmt)
-    if agent is None:
-        raise AgentNotFound()
-    return agent
+async def get_agent(
+    session: AsyncSession,
+    *,
+    company_id: uuid.UUID | None,
+    agent_id: uuid.UUID,
+    owner: AgentsOwner | None,
+    check: Callable[[AgentView], object] | None = None,
+) -> AgentView:
+    """A live agent of the company (any company when None) that passes `check`; 404 otherwise.
+
+    With `owner` (requests), a miss asks the agents service first; without (the answerer, whose
+    request already found the agent) the projection alone answers.
+    """
+
+    async def load() -> AgentView | None:
+        return await session.get(AgentView, agent_id, populate_existing=True)
+
+    async def serve(agent: AgentView | None) -> AgentView:
+        if agent is None or agent.deleted or (company_id is not None and agent.company_id != company_id):
+            raise AgentNotFound()
+        if check is not None:
+            check(agent)
+        return agent
+
+    return await (serve(await load()) if owner is None else owner.read(agent_id, load=load, serve=serve))
 
 
 async def latest_active_agent(session: AsyncSession, company_id: uuid.UUID | None) -> AgentView | None:
@@ -67,7 +95,7 @@ def ready_to_answer(agent: AgentView) -> AgentView:
     return agent
 
 
-def _row(snapshot: AgentSnapshot, envelope: EventEnvelope, *, deleted: bool) -> dict[str, object]:
+def _row(snapshot: AgentSnapshot, *, time: dt.datetime, deleted: bool) -> dict[str, object]:
     config = snapshot.configuration
     return {
         "agent_id": snapshot.agent_id,
@@ -86,22 +114,28 @@ def _row(snapshot: AgentSnapshot, envelope: EventEnvelope, *, deleted: bool) -> 
         "llm_temperature": config.llm_temperature if config else None,
         "llm_max_tokens": config.llm_max_tokens if config else None,
         "llm_params": dict(config.llm_additional_params) if config else {},
-        "updated_at": envelope.time,
+        "updated_at": time,
     }
 
 
-async def _apply(session: AsyncSession, envelope: EventEnvelope, *, deleted: bool) -> None:
-    snapshot = AgentSnapshot.model_validate(envelope.data)
-    row = _row(snapshot, envelope, deleted=deleted)
-    await upsert_if_newer(session, AgentView, key="agent_id", row=row, event_time=envelope.time)
+async def apply_state(
+    session: AsyncSession, snapshot: AgentSnapshot, *, time: dt.datetime, deleted: bool
+) -> bool:
+    """Write an agent's state (from an event, or the agents service's answer) unless this one or a
+    newer one is here; whether it was written."""
+    row = _row(snapshot, time=time, deleted=deleted)
+    previous = await upsert_if_newer(session, AgentView, key="agent_id", row=row, event_time=time)
+    return previous is not AgentView
 
 
 async def on_agent_changed(session: AsyncSession, envelope: EventEnvelope) -> None:
-    await _apply(session, envelope, deleted=False)
+    snapshot = AgentSnapshot.model_validate(envelope.data)
+    await apply_state(session, snapshot, time=envelope.time, deleted=False)
 
 
 async def on_agent_deleted(session: AsyncSession, envelope: EventEnvelope) -> None:
-    await _apply(session, envelope, deleted=True)
+    snapshot = AgentSnapshot.model_validate(envelope.data)
+    await apply_state(session, snapshot, time=envelope.time, deleted=True)
 
 
 HANDLERS: dict[str, Callable[[AsyncSession, EventEnvelope], Awaitable[None]]] = {
@@ -110,3 +144,11 @@ HANDLERS: dict[str, Callable[[AsyncSession, EventEnvelope], Awaitable[None]]] = 
     AgentRestoredV1.event_type: on_agent_changed,
     AgentDeletedV1.event_type: on_agent_deleted,
 }
+
+
+async def build_agents_owner(app: FastAPI) -> None:
+    """Lifespan hook: the read-your-writes fallback of this projection, on `app.state.agents`."""
+    app.state.agents = agents_fallback(
+        projection=PROJECTION, db=app.state.db, nats=app.state.nats, apply=apply_state,
+        timeout=app.state.settings.agents_lookup_timeout_seconds,
+    )

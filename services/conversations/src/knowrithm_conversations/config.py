@@ -39,6 +39,9 @@ class ConversationsSettings(BaseServiceSettings):
     answer_concurrency: int = 16
     answer_ack_wait_seconds: float = 30.0
     answer_max_deliver: int = 3
+    # An agent the projection has not seen yet is asked of the agents service; no answer within
+    # this long is a 503 (retryable), never a 404.
+    agents_lookup_timeout_seconds: float = 2.0
     # SSE: a comment line this often keeps proxies from closing idle streams.
     sse_heartbeat_seconds: float = 15.0
     # A blocking chat (`?wait=true` or Accept: text/event-stream), or a stream of one answer,

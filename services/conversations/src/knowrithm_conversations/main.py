@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from knowrithm_common.events.conversations import AnswerMessage
 from knowrithm_common.messaging.consumer import EventConsumer
 from knowrithm_common.messaging.jobs import JobWorker
+from knowrithm_common.queries import close_agents_owner
 from knowrithm_common.service import Background, ServiceSpec, create_service_app
 from knowrithm_common.tasks import tasks_router
 from knowrithm_conversations import agents_view
@@ -67,8 +68,8 @@ def create_app(settings: ConversationsSettings | None = None) -> FastAPI:
         routers=[conversations_router, chat_router, tasks_router(platform.tasks, poll_after_ms=POLL_AFTER_MS),
                  widget_router, agent_test_router, leads_router, feedback_router],
         consumers=background,
-        on_startup=[build_chat_deps],
-        on_shutdown=[close_chat_deps],
+        on_startup=[agents_view.build_agents_owner, build_chat_deps],
+        on_shutdown=[close_chat_deps, close_agents_owner],
         description="Conversations, messages, chat with streamed, cited answers.",
     )
     return create_service_app(spec, settings or ConversationsSettings())

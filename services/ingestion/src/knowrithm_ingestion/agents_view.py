@@ -5,10 +5,15 @@ another's schema).
 replaces the row; an older event arriving after a newer one (replay) is ignored by comparing
 event times. A change of embedding model asks for the agent's knowledge to be embedded again.
 Company deletion hides the company's documents from search until it is restored.
+
+Read-your-writes: a request naming an agent the projection has not seen (created a moment
+ago) or holds as deleted or unusable asks the agents service (`owner`, an `OwnerFallback`)
+and applies its answer like the event before answering (docs/architecture.md).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -29,11 +34,14 @@ from knowrithm_common.events.auth import CompanyDeletedV1, CompanyRestoredV1
 from knowrithm_common.events.ingestion import ReembedAgent
 from knowrithm_common.messaging.outbox import record_event
 from knowrithm_common.projections import upsert_if_newer
+from knowrithm_common.queries import AgentsOwner
 from knowrithm_common.tasks import create_task
 from knowrithm_ingestion.embeddings.base import EmbeddingSpec
 from knowrithm_ingestion.models import AgentView, CompanyView, platform
 
 SOURCE = "ingestion"
+PROJECTION = "ingestion.agents"
+
 
 
 class AgentNotFound(NotFound):
@@ -46,14 +54,31 @@ class AgentNotConfigured(NotFound):
 
 
 async def get_agent(
-    session: AsyncSession, *, company_id: uuid.UUID | None, agent_id: uuid.UUID
+    session: AsyncSession,
+    *,
+    company_id: uuid.UUID | None,
+    agent_id: uuid.UUID,
+    owner: AgentsOwner | None,
+    check: Callable[[AgentView], object] | None = None,
 ) -> AgentView:
-    """An active (not deleted) agent of the company (any company when None); 404 otherwise."""
-    stmt = select(AgentView).where(AgentView.agent_id == agent_id, AgentView.deleted.is_(False))
-    if company_id is not None:
-        stmt = stmt.where(AgentView.company_id == company_id)
-    agent = (await session.execute(stmt)).scalar_one_or_none()
-    if agent is None or await company_deleted(session, agent.company_id):
+    """A live agent of the company (any company when None) that passes `check`; 404 otherwise.
+
+    With `owner` (requests), a miss asks the agents service first; without (background jobs,
+    whose request already found the agent) the projection alone answers.
+    """
+
+    async def load() -> AgentView | None:
+        return await session.get(AgentView, agent_id, populate_existing=True)
+
+    async def serve(agent: AgentView | None) -> AgentView:
+        if agent is None or agent.deleted or (company_id is not None and agent.company_id != company_id):
+            raise AgentNotFound()
+        if check is not None:
+            check(agent)
+        return agent
+
+    agent = await (serve(await load()) if owner is None else owner.read(agent_id, load=load, serve=serve))
+    if await company_deleted(session, agent.company_id):
         raise AgentNotFound()
     return agent
 
@@ -77,7 +102,7 @@ def embedding_spec(agent: AgentView, *, api_key: str | None = None) -> Embedding
     )
 
 
-def _row(snapshot: AgentSnapshot, envelope: EventEnvelope, *, deleted: bool) -> dict[str, object]:
+def _row(snapshot: AgentSnapshot, *, time: dt.datetime, deleted: bool) -> dict[str, object]:
     config = snapshot.configuration
     return {
         "agent_id": snapshot.agent_id,
@@ -91,20 +116,26 @@ def _row(snapshot: AgentSnapshot, envelope: EventEnvelope, *, deleted: bool) -> 
         "embedding_api_base_url": config.embedding_api_base_url if config else None,
         "embedding_params": dict(config.embedding_additional_params) if config else {},
         "widget_config": dict(snapshot.widget_config),
-        "updated_at": envelope.time,
+        "updated_at": time,
     }
 
 
-async def _apply(session: AsyncSession, envelope: EventEnvelope, *, deleted: bool) -> None:
-    snapshot = AgentSnapshot.model_validate(envelope.data)
-    row = _row(snapshot, envelope, deleted=deleted)
-    previous = await upsert_if_newer(session, AgentView, key="agent_id", row=row, event_time=envelope.time)
-    if previous is AgentView or previous is None:
-        return  # an older event, or the agent's first: nothing to re-embed
+async def apply_state(
+    session: AsyncSession, snapshot: AgentSnapshot, *, time: dt.datetime, deleted: bool
+) -> bool:
+    """Write an agent's state (from an event, or the agents service's answer) unless this one or a
+    newer one is here; whether it was written."""
+    row = _row(snapshot, time=time, deleted=deleted)
+    previous = await upsert_if_newer(session, AgentView, key="agent_id", row=row, event_time=time)
+    if previous is AgentView:
+        return False
+    if previous is None:
+        return True  # the agent's first state: nothing to re-embed
     old_model = (previous["embedding_model"], previous["embedding_dimension"])
     new_model = (row["embedding_model"], row["embedding_dimension"])
     if old_model != new_model and row["embedding_model"]:
         await request_reembed(session, company_id=snapshot.company_id, agent_id=snapshot.agent_id)
+    return True
 
 
 async def request_reembed(session: AsyncSession, *, company_id: uuid.UUID, agent_id: uuid.UUID) -> uuid.UUID:
@@ -116,11 +147,13 @@ async def request_reembed(session: AsyncSession, *, company_id: uuid.UUID, agent
 
 
 async def on_agent_changed(session: AsyncSession, envelope: EventEnvelope) -> None:
-    await _apply(session, envelope, deleted=False)
+    snapshot = AgentSnapshot.model_validate(envelope.data)
+    await apply_state(session, snapshot, time=envelope.time, deleted=False)
 
 
 async def on_agent_deleted(session: AsyncSession, envelope: EventEnvelope) -> None:
-    await _apply(session, envelope, deleted=True)
+    snapshot = AgentSnapshot.model_validate(envelope.data)
+    await apply_state(session, snapshot, time=envelope.time, deleted=True)
 
 
 async def on_company_deleted(session: AsyncSession, envelope: EventEnvelope) -> None:

@@ -51,6 +51,9 @@ class IngestionSettings(BaseServiceSettings):
     user_agent: str = "KnowrithmBot/1.0 (+https://knowrithm.org/bot)"
     # --- search
     search_timeout_seconds: float = 10.0
+    # --- an agent the projection has not seen yet is asked of the agents service; no answer
+    # within this long is a 503 (retryable), never a 404
+    agents_lookup_timeout_seconds: float = 2.0
 
     @property
     def backend(self) -> str:

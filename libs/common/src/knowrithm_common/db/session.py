@@ -24,7 +24,7 @@ class Database:
     """An engine for one service schema and a session factory; built in the lifespan."""
 
     def __init__(self, url: str, *, schema: str, pool_size: int = 5) -> None:
-        self.schema = schema
+        self.url, self.schema = url, schema
         self.engine: AsyncEngine = create_async_engine(
             to_psycopg_url(url),
             pool_size=pool_size,
@@ -34,6 +34,15 @@ class Database:
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._after_commit_hooks: list[Callable[[], None]] = []
+
+    def sibling(self, *, pool_size: int) -> Database:
+        """Another handle on the same database and schema with a pool of its own; commits of its
+        sessions run this one's hooks too. For work a request does while it holds a connection
+        of the main pool: drawing a second one from the same pool could wait forever when every
+        connection is held by requests doing the same."""
+        other = Database(self.url, schema=self.schema, pool_size=pool_size)
+        other._after_commit_hooks = self._after_commit_hooks
+        return other
 
     def on_commit(self, hook: Callable[[], None]) -> None:
         """Run `hook` after every commit of a session from this database (e.g. wake the relay)."""

@@ -15,22 +15,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from knowrithm_agents import configuration as conf
 from knowrithm_agents.agents import repository as repo
 from knowrithm_agents.agents.schemas import IDS, SdkSettingsUpdate
-from knowrithm_agents.models import Agent, LlmSettings, platform
+from knowrithm_agents.models import Agent, LlmSettings
 from knowrithm_agents.providers import repository as catalogue
 from knowrithm_agents.settings import service as settings_service
 from knowrithm_agents.settings.schemas import SettingsFields, SettingsUpdate
 from knowrithm_agents.settings.service import AgentNotFound, ModelNotFound, ProviderNotFound
 from knowrithm_common.crypto import SecretBox
 from knowrithm_common.errors import BadRequest, Conflict
-from knowrithm_common.events import Actor, new_event
+from knowrithm_common.events import Actor
 from knowrithm_common.events.agents import (
     AgentCreatedV1,
     AgentDeletedV1,
     AgentRestoredV1,
     AgentSnapshot,
 )
-from knowrithm_common.events.envelope import EventData
-from knowrithm_common.messaging.outbox import record_event
 
 __all__ = ["AgentNotFound"]
 
@@ -45,12 +43,6 @@ class SettingsRequired(BadRequest):
 
 def _missing_ids(given: dict[str, Any]) -> list[str]:
     return [f for f in IDS if given.get(f) is None]
-
-
-async def _record(session: AsyncSession, data: EventData, company_id: uuid.UUID, actor: Actor) -> None:
-    await record_event(
-        session, platform.outbox, new_event(data, source="agents", company_id=company_id, actor=actor)
-    )
 
 
 async def _flush_unique(session: AsyncSession) -> None:
@@ -135,7 +127,7 @@ async def create_agent(
             record_agent_events=False,
         )
     snap = await conf.snapshot(session, agent)
-    await _record(session, AgentCreatedV1(**snap.model_dump()), company_id, actor)
+    await conf.record_agent_event(session, agent, AgentCreatedV1(**snap.model_dump()), actor=actor)
     return agent, snap
 
 
@@ -203,7 +195,7 @@ async def delete_agent(session: AsyncSession, agent: Agent, *, actor: Actor) -> 
     snap = await conf.snapshot(session, agent)
     agent.soft_delete()
     await session.flush()
-    await _record(session, AgentDeletedV1(**snap.model_dump()), agent.company_id, actor)
+    await conf.record_agent_event(session, agent, AgentDeletedV1(**snap.model_dump()), actor=actor)
 
 
 async def restore_agent(
@@ -219,7 +211,7 @@ async def restore_agent(
     agent.restore()
     await _flush_unique(session)
     snap = await conf.snapshot(session, agent)
-    await _record(session, AgentRestoredV1(**snap.model_dump()), agent.company_id, actor)
+    await conf.record_agent_event(session, agent, AgentRestoredV1(**snap.model_dump()), actor=actor)
     return agent, snap
 
 
@@ -265,8 +257,8 @@ async def clone_agent(
             session.add(LlmSettings(**_copied_settings(own), agent_id=clone.id))
             await session.flush()
     snap = await conf.snapshot(session, clone)
-    await _record(
-        session, AgentCreatedV1(**snap.model_dump(), cloned_from=source.id), clone.company_id, actor
+    await conf.record_agent_event(
+        session, clone, AgentCreatedV1(**snap.model_dump(), cloned_from=source.id), actor=actor
     )
     return clone, snap
 

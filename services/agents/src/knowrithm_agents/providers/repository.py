@@ -45,6 +45,12 @@ async def provider_by_value(session: AsyncSession, value: str) -> Provider | Non
     return await session.scalar(select(Provider).where(Provider.value == value, Provider.not_deleted()))
 
 
+async def provider_ever_named(session: AsyncSession, value: str) -> Provider | None:
+    """The provider with this value, the live one first, else a deleted one."""
+    live_first = Provider.deleted_at.desc().nulls_first()
+    return await session.scalar(select(Provider).where(Provider.value == value).order_by(live_first).limit(1))
+
+
 async def models_of(
     session: AsyncSession, provider_ids: Iterable[uuid.UUID], *, model_type: str | None = None,
     include_inactive: bool = False,
@@ -75,6 +81,13 @@ async def model_by_name(session: AsyncSession, provider_id: uuid.UUID, name: str
     return await session.scalar(select(ProviderModel).where(
         ProviderModel.provider_id == provider_id, ProviderModel.name == name, ProviderModel.not_deleted()
     ))
+
+
+async def model_ever_named(session: AsyncSession, provider_id: uuid.UUID, name: str) -> ProviderModel | None:
+    """The provider's model with this name, live or deleted."""
+    return await session.scalar(select(ProviderModel).where(
+        ProviderModel.provider_id == provider_id, ProviderModel.name == name
+    ).limit(1))
 
 
 async def model_types_in_use(session: AsyncSession, provider_id: uuid.UUID) -> set[str]:

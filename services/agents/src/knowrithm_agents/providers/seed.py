@@ -1,10 +1,16 @@
-"""POST /settings/providers/seed: the providers and models every installation starts with.
+"""The providers and models every installation starts with.
 
 Three providers cover what the platform can call: Gemini (google-genai), any OpenAI-compatible
 HTTP API (OpenAI itself, Ollama, vLLM, LM Studio: give the base URL) and `offline`, the
-deterministic responder and embedder used air-gapped and in tests. Seeding is an import of
-this list, so it upserts by provider value and model name and a second run changes nothing;
-a super admin's later edits to a seeded field are set back by the next seed.
+deterministic responder and embedder used air-gapped and in tests.
+
+Two ways in (docs/agents.md):
+- at every start of the agents service, `add_missing_builtins` creates what the catalogue has
+  never had (so a fresh installation has it before anyone signs in) and leaves every existing
+  entry, edited or deleted, as the super admin left it;
+- `POST /settings/providers/seed` (a super admin) imports this list: it upserts by provider
+  value and model name, so a second run changes nothing and seeded fields an admin edited
+  are set back.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_agents.providers.schemas import ImportCounts, ImportedProvider
-from knowrithm_agents.providers.service import import_catalogue
+from knowrithm_agents.providers.service import add_missing, import_catalogue
 
 M = 1_048_576
 
@@ -98,3 +104,8 @@ def catalogue() -> list[ImportedProvider]:
 async def seed_providers(session: AsyncSession) -> ImportCounts:
     """Create or update the built-in providers and models."""
     return await import_catalogue(session, catalogue())
+
+
+async def add_missing_builtins(session: AsyncSession) -> ImportCounts:
+    """Add the built-in providers and models the catalogue has never had (the start-up seed)."""
+    return await add_missing(session, catalogue())

@@ -231,11 +231,7 @@ async def _upsert_model(
 ) -> None:
     model = await repo.model_by_name(session, provider.id, entry.name)
     if model is None:
-        fields = {k: _stored(k, v) for k, v in entry.model_dump().items()}
-        check_model(provider, fields, loc=loc)
-        defaults = {"is_deprecated": False, "is_active": True}
-        session.add(ProviderModel(provider_id=provider.id, **{**defaults, **fields}))
-        await session.flush()
+        await _add_model(session, provider, entry, loc=loc)
         counts.models_created += 1
         return
     changed = _apply(model, entry.model_dump(include=entry.model_fields_set - {"name"}))
@@ -245,3 +241,46 @@ async def _upsert_model(
     else:
         counts.models_unchanged += 1
 
+
+
+async def _add_model(
+    session: AsyncSession, provider: Provider, entry: ImportedModel, *, loc: list[Any]
+) -> None:
+    fields = {k: _stored(k, v) for k, v in entry.model_dump().items()}
+    check_model(provider, fields, loc=loc)
+    defaults = {"is_deprecated": False, "is_active": True}
+    session.add(ProviderModel(provider_id=provider.id, **{**defaults, **fields}))
+    await session.flush()
+
+
+async def add_missing(session: AsyncSession, providers: list[ImportedProvider]) -> ImportCounts:
+    """Create the providers and models the catalogue has never had; leave every existing one alone.
+
+    "Never had" means no row, live or deleted, with that provider value (model name within the
+    provider): a super admin's edits, deactivations and deletions all stay as they are. A model
+    that no longer fits its edited provider (the provider was narrowed to one kind) is skipped.
+    Serialised with imports and seeds, so replicas starting together create nothing twice.
+    """
+    await repo.lock_for_import(session)
+    counts = ImportCounts()
+    for entry in providers:
+        provider = await repo.provider_ever_named(session, entry.value)
+        if provider is None:
+            provider = Provider(**entry.model_dump(exclude={"models"}), is_active=True)
+            session.add(provider)
+            await session.flush()
+            counts.providers_created += 1
+        else:
+            counts.providers_unchanged += 1
+            if provider.deleted_at is not None:
+                counts.models_unchanged += len(entry.models)
+                continue
+        for model in entry.models:
+            if await repo.model_ever_named(session, provider.id, model.name) is not None:
+                counts.models_unchanged += 1
+                continue
+            if model.model_type not in SUPPORTED[provider.provider_type]:
+                continue
+            await _add_model(session, provider, model, loc=["providers", entry.value, model.name])
+            counts.models_created += 1
+    return counts

@@ -36,17 +36,28 @@ from knowrithm_analytics.models import (
     MessageFact,
 )
 from knowrithm_analytics.scope import Window
+from knowrithm_common.queries import AgentsOwner
 
 TOP_AGENTS = 5
 
 
-async def find_agent(session: AsyncSession, agent_id: uuid.UUID, facts: Facts) -> AgentFact:
-    """A live agent in scope, else 404 `agent_not_found`."""
-    stmt = select(AgentFact).where(AgentFact.agent_id == agent_id, *facts.agents())
-    agent = (await session.execute(stmt)).scalar_one_or_none()
-    if agent is None:
-        raise AgentNotFound()
-    return agent
+async def find_agent(
+    session: AsyncSession, agent_id: uuid.UUID, facts: Facts, *, owner: AgentsOwner | None
+) -> AgentFact:
+    """A live agent in scope, else 404 `agent_not_found`; with `owner`, one analytics has not seen
+    yet (or holds deleted) is asked of the agents service first."""
+
+    async def load() -> AgentFact | None:
+        return await session.get(AgentFact, agent_id, populate_existing=True)
+
+    async def serve(_: AgentFact | None) -> AgentFact:
+        stmt = select(AgentFact).where(AgentFact.agent_id == agent_id, *facts.agents())
+        agent = (await session.execute(stmt.execution_options(populate_existing=True))).scalar_one_or_none()
+        if agent is None:
+            raise AgentNotFound()
+        return agent
+
+    return await (serve(None) if owner is None else owner.read(agent_id, load=load, serve=serve))
 
 
 async def _grouped(session: AsyncSession, stmt: Any) -> dict[uuid.UUID, Any]:

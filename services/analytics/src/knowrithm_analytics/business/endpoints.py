@@ -30,6 +30,7 @@ from knowrithm_common.db import RequestSession
 from knowrithm_common.errors import Forbidden
 from knowrithm_common.identity import Principal, Role, current_principal
 from knowrithm_common.openapi import errors
+from knowrithm_common.queries import Agents
 from knowrithm_common.tenancy import CompanyNotFound, readers, scope_of
 
 router = APIRouter(dependencies=readers, tags=["Analytics"], responses=COMPANY_NOT_FOUND)
@@ -61,19 +62,19 @@ async def get_dashboard(scope: CompanyScope, session: RequestSession) -> dict[st
 
 @router.get(f"{V1}/analytic/agent/{{agent_id}}", responses=errors(400))
 async def get_agent_analytics(
-    agent_id: uuid.UUID, scope: CompanyScope, window: DateWindow, session: RequestSession
+    agent_id: uuid.UUID, scope: CompanyScope, window: DateWindow, session: RequestSession, agents: Agents
 ) -> dict[str, Any]:
     """One agent over a date range: conversations, messages, latency, tokens, leads, ratings, trend."""
-    agent = await agent_numbers.find_agent(session, agent_id, company_facts(scope))
+    agent = await agent_numbers.find_agent(session, agent_id, company_facts(scope), owner=agents)
     return await agent_numbers.agent_report(session, agent, window)
 
 
 @router.get(f"{V1}/analytic/agent/{{agent_id}}/performance-comparison", responses=errors(400))
 async def get_agent_comparison(
-    agent_id: uuid.UUID, scope: CompanyScope, window: DateWindow, session: RequestSession
+    agent_id: uuid.UUID, scope: CompanyScope, window: DateWindow, session: RequestSession, agents: Agents
 ) -> dict[str, Any]:
     """An agent against the average of its company's agents over a date range."""
-    agent = await agent_numbers.find_agent(session, agent_id, company_facts(scope))
+    agent = await agent_numbers.find_agent(session, agent_id, company_facts(scope), owner=agents)
     return await agent_numbers.performance_comparison(session, agent, window)
 
 
@@ -149,8 +150,8 @@ async def get_statistics_of_company(
 
 @router.get(f"{V1}/agent/{{agent_id}}/stats", tags=["Agents"])
 async def get_agent_stats(
-    agent_id: uuid.UUID, scope: CompanyScope, session: RequestSession
+    agent_id: uuid.UUID, scope: CompanyScope, session: RequestSession, agents: Agents
 ) -> dict[str, Any]:
     """All-time aggregate numbers of one agent."""
-    agent = await agent_numbers.find_agent(session, agent_id, company_facts(scope))
+    agent = await agent_numbers.find_agent(session, agent_id, company_facts(scope), owner=agents)
     return await agent_numbers.agent_stats(session, agent)

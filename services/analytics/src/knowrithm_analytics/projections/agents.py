@@ -1,8 +1,15 @@
-"""Projection of the agents service's events: each agent's name, status and model."""
+"""Projection of the agents service's events: each agent's name, status and model.
+
+An agent the projection has not seen yet is asked of the agents service by the routes that
+name one (`apply_state` writes its answer as the event would: docs/architecture.md,
+"Read-your-writes across services").
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Table, func
+import datetime as dt
+
+from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_analytics.models import AgentFact
@@ -29,8 +36,20 @@ async def agent_changed(session: AsyncSession, event: EventEnvelope) -> None:
     `deleted_at` is the time of a `deleted` event that is the newest state.
     """
     data = AgentSnapshot.model_validate(event.data)
+    await _write(session, data, time=event.time, deleted=event.type == AgentDeletedV1.event_type)
+
+
+async def apply_state(
+    session: AsyncSession, snapshot: AgentSnapshot, *, time: dt.datetime, deleted: bool
+) -> bool:
+    """The agents service's answer about an agent, written as its event would be; whether it was newer."""
+    held = await session.scalar(select(AGENTS.c.event_time).where(AGENTS.c.agent_id == snapshot.agent_id))
+    await _write(session, snapshot, time=time, deleted=deleted)
+    return held is None or held < time
+
+
+async def _write(session: AsyncSession, data: AgentSnapshot, *, time: dt.datetime, deleted: bool) -> None:
     model = data.configuration.llm_model[:200] if data.configuration is not None else None
-    deleted_at = event.time if event.type == AgentDeletedV1.event_type else None
     await run(
         session,
         _AGENT_CHANGED,
@@ -40,8 +59,8 @@ async def agent_changed(session: AsyncSession, event: EventEnvelope) -> None:
             "name": data.name[:255],
             "status": data.status[:30],
             "model": model,
-            "created_at": event.time,
-            "deleted_at": deleted_at,
-            "event_time": event.time,
+            "created_at": time,
+            "deleted_at": time if deleted else None,
+            "event_time": time,
         },
     )

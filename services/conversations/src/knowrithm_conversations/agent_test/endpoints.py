@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.identity import Principal, Role, authenticated, require_roles, require_scopes
 from knowrithm_common.openapi import errors
+from knowrithm_common.queries import Agents
 from knowrithm_common.tasks import accepted
 from knowrithm_common.tenancy import actor_of, scope_of
 from knowrithm_conversations.agent_test.report import TASK_KIND, marked_as_test
@@ -53,16 +54,18 @@ class AgentTestBody(BaseModel):
 @router.post("/api/v1/agent/{agent_id}/test", status_code=202, tags=TAGS, dependencies=testers,
              responses=errors(409))
 async def run_agent_test(
-    agent_id: uuid.UUID, request: Request, session: Session, caller: Caller, deps: Chat,
+    agent_id: uuid.UUID, request: Request, session: Session, caller: Caller, deps: Chat, agents: Agents,
     body: AgentTestBody | None = None,
 ) -> JSONResponse:
     """Ask an agent a question through the chat pipeline; the task result holds answer, citations, latency."""
     body = body or AgentTestBody()
     if len(body.query) > deps.settings.max_message_chars:
         raise MessageTooLong(f"The question is longer than {deps.settings.max_message_chars} characters")
-    agent = ready_to_answer(await get_agent(session, company_id=scope_of(caller), agent_id=agent_id))
+    agent = await get_agent(session, company_id=scope_of(caller), agent_id=agent_id, owner=agents,
+                            check=ready_to_answer)
     new = NewConversation(agent_id=agent.agent_id, title="Agent test", metadata={"test": True})
-    conversation, _ = await service.create_conversation(session, caller, new, actor=actor_of(request, caller))
+    conversation, _ = await service.create_conversation(session, caller, new, agents=agents,
+                                                        actor=actor_of(request, caller))
     question, answer, task_id = await store_question(
         session, conversation, body.query, caller, request, task_kind=TASK_KIND
     )

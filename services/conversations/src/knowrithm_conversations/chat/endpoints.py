@@ -34,6 +34,7 @@ from knowrithm_common.events.conversations import AnswerMessage
 from knowrithm_common.identity import Principal, authenticated
 from knowrithm_common.messaging.outbox import record_event
 from knowrithm_common.openapi import errors
+from knowrithm_common.queries import Agents
 from knowrithm_common.tasks import status_url
 from knowrithm_common.tenancy import actor_of
 from knowrithm_conversations.agents_view import get_agent, ready_to_answer
@@ -136,15 +137,15 @@ async def chat(
     session: Session,
     caller: Caller,
     deps: Chat,
+    agents: Agents,
     wait: bool = Query(False, description="Answer with the final message as JSON instead of 202"),
 ) -> Any:
     """Send a message; the agent's answer is generated in the background (or streamed / awaited here)."""
     if len(body.message) > deps.settings.max_message_chars:
         raise MessageTooLong(f"The message is longer than {deps.settings.max_message_chars} characters")
     conversation = await get_visible_conversation(session, conversation_id, caller)
-    ready_to_answer(
-        await get_agent(session, company_id=conversation.company_id, agent_id=conversation.agent_id)
-    )
+    await get_agent(session, company_id=conversation.company_id, agent_id=conversation.agent_id, owner=agents,
+                    check=ready_to_answer)
     question, answer, task_id = await store_question(session, conversation, body.message, caller, request)
     accepted = {
         "status": "queued",

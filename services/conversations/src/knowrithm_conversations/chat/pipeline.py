@@ -133,8 +133,8 @@ async def _begin(deps: ChatDeps, job: AnswerMessage) -> tuple[AgentView, str, st
             reason = "The conversation was deleted before the agent could answer"
             return await _refuse(session, answer, "conversation_deleted", reason)
         try:
-            agent = await get_agent(
-                session, company_id=conversation.company_id, agent_id=conversation.agent_id
+            agent = await get_agent(  # the chat request found the agent: the projection holds it
+                session, company_id=conversation.company_id, agent_id=conversation.agent_id, owner=None
             )
         except AgentNotFound:
             reason = "The agent was deleted before it could answer"

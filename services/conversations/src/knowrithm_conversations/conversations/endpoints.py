@@ -30,6 +30,7 @@ from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.identity import Principal, Role, authenticated, require_roles, require_scopes
 from knowrithm_common.openapi import errors
 from knowrithm_common.pagination import PageParams, page_dependency, page_params, paginate
+from knowrithm_common.queries import Agents
 from knowrithm_common.tenancy import actor_of, scope_of
 from knowrithm_conversations.agents_view import get_agent
 from knowrithm_conversations.conversations import repository as repo
@@ -88,10 +89,10 @@ async def _list(
 @router.post("/api/v1/conversation", status_code=201, response_model=ConversationCreated, tags=CONVERSATIONS,
              dependencies=participants("write"), responses=errors(404))
 async def create_conversation(
-    body: NewConversation, request: Request, session: Session, caller: Caller
+    body: NewConversation, request: Request, session: Session, caller: Caller, agents: Agents
 ) -> ConversationCreated:
     """Start a conversation with one of your company's agents; it belongs to you (or your lead)."""
-    conversation, agent = await service.create_conversation(session, caller, body,
+    conversation, agent = await service.create_conversation(session, caller, body, agents=agents,
                                                             actor=actor_of(request, caller))
     return ConversationCreated(conversation=ConversationOut.of(conversation, agent))
 
@@ -127,11 +128,11 @@ async def list_entity_conversations(
 @router.get("/api/v1/conversation/agent/{agent_id}", response_model=ConversationList, tags=CONVERSATIONS,
             dependencies=participants("read"))
 async def list_agent_conversations(
-    agent_id: uuid.UUID, session: Session, caller: Caller, page: Page,
+    agent_id: uuid.UUID, session: Session, caller: Caller, page: Page, agents: Agents,
     status: StatusFilter = Query(StatusFilter.ACTIVE, description="active | archived | deleted | all"),
 ) -> ConversationList:
     """The conversations with one agent that you can see (404 for an agent of another company)."""
-    agent = await get_agent(session, company_id=scope_of(caller), agent_id=agent_id)
+    agent = await get_agent(session, company_id=scope_of(caller), agent_id=agent_id, owner=agents)
     return await _list(session, service.viewer_of(caller), page, agent_id=agent.agent_id, status=status)
 
 

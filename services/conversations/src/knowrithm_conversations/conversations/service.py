@@ -23,6 +23,7 @@ from knowrithm_common.events.conversations import (
 )
 from knowrithm_common.identity import Principal, Role
 from knowrithm_common.messaging.outbox import record_event
+from knowrithm_common.queries import AgentsOwner
 from knowrithm_common.tenancy import scope_of
 from knowrithm_conversations.agents_view import get_agent
 from knowrithm_conversations.conversations import repository as repo
@@ -150,12 +151,13 @@ async def _record(
 
 
 async def create_conversation(
-    session: AsyncSession, principal: Principal, body: NewConversation, *, actor: Actor | None
+    session: AsyncSession, principal: Principal, body: NewConversation, *, agents: AgentsOwner,
+    actor: Actor | None,
 ) -> tuple[Conversation, AgentView]:
     """Start a conversation of the caller's entity with a live agent of the caller's company."""
     await require_live_lead(session, principal)
     entity_type, entity_id = entity_of(principal)
-    agent = await get_agent(session, company_id=scope_of(principal), agent_id=body.agent_id)
+    agent = await get_agent(session, company_id=scope_of(principal), agent_id=body.agent_id, owner=agents)
     conversation = Conversation(
         id=uuid.uuid4(), company_id=agent.company_id, agent_id=agent.agent_id,
         entity_type=entity_type.value, entity_id=entity_id, title=body.title, status="active",

@@ -31,6 +31,7 @@ from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.identity import Principal, authenticated, current_principal
 from knowrithm_common.openapi import errors
 from knowrithm_common.pagination import PageParams, page_params, paginate
+from knowrithm_common.queries import Agents, AgentsOwner
 from knowrithm_common.tenancy import actor_of, readers, writers
 from knowrithm_conversations.conversations.schemas import ConversationOut
 from knowrithm_conversations.leads import service
@@ -72,39 +73,40 @@ Tools = Annotated[LeadTools, Depends(get_tools)]
 @router.post("/api/v1/lead/register", status_code=201, response_model=LeadRegistered, tags=TAGS,
              responses=errors(403, 404))
 async def register_lead(
-    body: LeadRegistration, request: Request, session: Session, tools: Tools,
+    body: LeadRegistration, request: Request, session: Session, tools: Tools, agents: Agents,
     principal: Annotated[Principal, Depends(current_principal)],
 ) -> LeadRegistered:
     """Register a chat widget visitor: a new lead, its conversation and its lead token (public)."""
     done = await service.register(session, body, origin=request.headers.get("origin"), tools=tools,
-                                  actor=actor_of(request, principal))
+                                  agents=agents, actor=actor_of(request, principal))
     conversation = ConversationOut.of(done.conversation, done.agent) if done.conversation else None
     return LeadRegistered(lead=lead_out(done.lead, tools), conversation=conversation, lead_token=done.token,
                           expires_at=dt.datetime.fromtimestamp(done.claims.exp, dt.UTC))
 
 
 async def _create(body: NewLead, request: Request, session: Session, caller: Principal,
-                  tools: LeadTools) -> LeadEnvelope:
-    lead = await service.create_lead(session, caller, body, tools=tools, actor=actor_of(request, caller))
+                  tools: LeadTools, agents: AgentsOwner) -> LeadEnvelope:
+    lead = await service.create_lead(session, caller, body, tools=tools, agents=agents,
+                                     actor=actor_of(request, caller))
     return LeadEnvelope(message="Lead created", lead=lead_out(lead, tools))
 
 
 @router.post("/api/v1/lead", status_code=201, response_model=LeadEnvelope, tags=TAGS,
              dependencies=writers("write"), responses=errors(404))
 async def create_lead(
-    body: NewLead, request: Request, session: Session, caller: Caller, tools: Tools
+    body: NewLead, request: Request, session: Session, caller: Caller, tools: Tools, agents: Agents
 ) -> LeadEnvelope:
     """Record a lead for your company (super admins name the company)."""
-    return await _create(body, request, session, caller, tools)
+    return await _create(body, request, session, caller, tools, agents)
 
 
 @router.post("/api/v1/sdk/lead", status_code=201, response_model=LeadEnvelope, tags=TAGS,
              dependencies=writers("write"), responses=errors(404))
 async def sdk_create_lead(
-    body: NewLead, request: Request, session: Session, caller: Caller, tools: Tools
+    body: NewLead, request: Request, session: Session, caller: Caller, tools: Tools, agents: Agents
 ) -> LeadEnvelope:
     """Record a lead and return it (SDK twin of `POST /lead`)."""
-    return await _create(body, request, session, caller, tools)
+    return await _create(body, request, session, caller, tools, agents)
 
 
 @router.get("/api/v1/lead/company", response_model=LeadList, tags=TAGS, dependencies=readers)

@@ -41,6 +41,7 @@ from knowrithm_common.identity import Principal, Role
 from knowrithm_common.leadtokens import LeadTokenClaims, LeadTokenSigner
 from knowrithm_common.messaging.outbox import record_event
 from knowrithm_common.origins import origin_listed
+from knowrithm_common.queries import AgentsOwner
 from knowrithm_common.tenancy import CompanyNotFound, scope_of
 from knowrithm_common.tokens import REVOKED_JTI_KEY
 from knowrithm_conversations.agents_view import AgentNotFound, get_agent
@@ -194,14 +195,16 @@ def _origin_allowed(agent: AgentView, origin: str | None) -> bool:
     return origin_listed(agent.widget_config, origin) is not False  # no list: any site
 
 
-async def _available_agent(session: AsyncSession, agent_id: uuid.UUID) -> AgentView:
-    try:
-        agent = await get_agent(session, company_id=None, agent_id=agent_id)
-    except AgentNotFound as exc:
-        raise AgentNotAvailable() from exc
+def _active(agent: AgentView) -> None:
     if agent.status != "active":
         raise AgentNotAvailable()
-    return agent
+
+
+async def _available_agent(session: AsyncSession, agent_id: uuid.UUID, agents: AgentsOwner) -> AgentView:
+    try:
+        return await get_agent(session, company_id=None, agent_id=agent_id, owner=agents, check=_active)
+    except AgentNotFound as exc:
+        raise AgentNotAvailable() from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,12 +218,12 @@ class Registration:
 
 async def register(
     session: AsyncSession, body: LeadRegistration, *, origin: str | None, tools: LeadTools,
-    actor: Actor | None,
+    agents: AgentsOwner, actor: Actor | None,
 ) -> Registration:
     """A widget visitor becomes a new lead, with a conversation (if asked) and a lead token."""
     if not body.consent_data_processing:
         raise ConsentRequired()
-    agent = await _available_agent(session, body.agent_id)
+    agent = await _available_agent(session, body.agent_id, agents)
     if not _origin_allowed(agent, origin):
         raise OriginNotAllowed()
     if tools.signer is None:
@@ -233,7 +236,8 @@ async def register(
     if body.start_conversation:
         principal = Principal(kind="lead", role=Role.LEAD, company_id=agent.company_id, lead_id=lead.id)
         new = NewConversation(agent_id=agent.agent_id, **({"title": body.title} if body.title else {}))
-        conversation, _ = await conversations.create_conversation(session, principal, new, actor=actor)
+        conversation, _ = await conversations.create_conversation(session, principal, new, agents=agents,
+                                                                  actor=actor)
     token, claims = tools.signer.mint(lead_id=lead.id, company_id=agent.company_id, agent_id=agent.agent_id,
                                       conversation_id=conversation.id if conversation else None)
     lead.last_token_jti = claims.jti
@@ -259,12 +263,13 @@ def _company_for(principal: Principal, requested: uuid.UUID | None) -> uuid.UUID
 
 
 async def create_lead(
-    session: AsyncSession, principal: Principal, body: NewLead, *, tools: LeadTools, actor: Actor | None
+    session: AsyncSession, principal: Principal, body: NewLead, *, tools: LeadTools, agents: AgentsOwner,
+    actor: Actor | None,
 ) -> Lead:
     """An admin records a lead for their company (super admins: for the company they name)."""
     company_id = _company_for(principal, body.company_id)
     if body.agent_id is not None:
-        await get_agent(session, company_id=company_id, agent_id=body.agent_id)
+        await get_agent(session, company_id=company_id, agent_id=body.agent_id, owner=agents)
     lead = _new_lead(company_id, body, tools)
     lead.agent_id, lead.status, lead.notes = body.agent_id, body.status.value, body.notes
     lead.lead_metadata = body.metadata

@@ -34,6 +34,7 @@ from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.errors import NotFound
 from knowrithm_common.identity import Principal, Role, authenticated, require_roles, require_scopes
 from knowrithm_common.openapi import errors
+from knowrithm_common.queries import Agents
 from knowrithm_common.tenancy import scope_of
 from knowrithm_conversations.agents_view import AgentNotFound, get_agent, latest_active_agent
 from knowrithm_conversations.config import ConversationsSettings
@@ -154,15 +155,20 @@ async def widget_script(request: Request) -> Response:
     return Response(body, media_type="application/javascript", headers=headers)
 
 
-@router.get("/api/v1/widget/agent/{agent_id}", response_model=WidgetAgent, tags=TAGS)
-async def widget_agent(agent_id: uuid.UUID, session: Session, response: Response) -> WidgetAgent:
-    """The public widget settings of an active agent (name, avatar, theme, greeting, lead capture)."""
-    try:
-        agent = await get_agent(session, company_id=None, agent_id=agent_id)
-    except AgentNotFound as exc:
-        raise WidgetUnavailable() from exc
+def _active(agent: AgentView) -> None:
     if agent.status != "active":
         raise WidgetUnavailable()
+
+
+@router.get("/api/v1/widget/agent/{agent_id}", response_model=WidgetAgent, tags=TAGS)
+async def widget_agent(
+    agent_id: uuid.UUID, session: Session, response: Response, agents: Agents
+) -> WidgetAgent:
+    """The public widget settings of an active agent (name, avatar, theme, greeting, lead capture)."""
+    try:
+        agent = await get_agent(session, company_id=None, agent_id=agent_id, owner=agents, check=_active)
+    except AgentNotFound as exc:
+        raise WidgetUnavailable() from exc
     response.headers["Cache-Control"] = "public, max-age=60"
     return public_config(agent)
 
@@ -173,7 +179,7 @@ admins = [Depends(require_roles(Role.SUPER_ADMIN, Role.ADMIN)), Depends(require_
 @router.post("/api/v1/test", status_code=201, response_model=TestPageCreated, tags=TAGS, dependencies=admins,
              responses=errors(404))
 async def create_test_page(
-    body: NewTestPage, request: Request, session: Session, caller: Caller
+    body: NewTestPage, request: Request, session: Session, caller: Caller, agents: Agents
 ) -> TestPageCreated:
     """A page embedding one of your agents' widget (and your own HTML) to try it as visitors will."""
     if body.agent_id is None:
@@ -181,7 +187,7 @@ async def create_test_page(
         if agent is None:
             raise NoActiveAgent()
     else:
-        agent = await get_agent(session, company_id=scope_of(caller), agent_id=body.agent_id)
+        agent = await get_agent(session, company_id=scope_of(caller), agent_id=body.agent_id, owner=agents)
     page = testpage.StoredPage(agent_id=str(agent.agent_id), agent_name=agent.name, body=body.body)
     token, expires_at = await testpage.store(request.app.state.redis, page)
     return TestPageCreated(

@@ -69,7 +69,7 @@ async def upload_documents(
 ) -> JSONResponse:
     """Upload files (multipart `files`/`file`) or URLs (`url`, `urls`) for an agent (processed later)."""
     parsed = await upload.read_request(request, deps.settings)
-    agent = await get_agent(session, company_id=scope_of(caller), agent_id=parsed.agent_id)
+    agent = await get_agent(session, company_id=scope_of(caller), agent_id=parsed.agent_id, owner=deps.agents)
     actor = actor_of(request, caller)
     accepted: list[Document] = []
     errors: list[FileError] = []
@@ -129,11 +129,11 @@ async def list_documents(
 
 @router.get("/api/v1/document/agent/{agent_id}", response_model=DocumentList, tags=DOCS, dependencies=readers)
 async def list_agent_documents(
-    agent_id: uuid.UUID, session: Session, caller: Caller, page: Page,
+    agent_id: uuid.UUID, session: Session, caller: Caller, page: Page, deps: Dependencies,
     status: DocumentStatus | None = Query(None),
 ) -> DocumentList:
     """One agent's documents (404 for an agent of another company)."""
-    agent = await get_agent(session, company_id=scope_of(caller), agent_id=agent_id)
+    agent = await get_agent(session, company_id=scope_of(caller), agent_id=agent_id, owner=deps.agents)
     stmt = repo.documents_query(agent.company_id, agent_id=agent.agent_id,
                                 status=status.value if status else None)
     rows, pagination = await paginate(session, stmt, page)
@@ -214,7 +214,7 @@ async def restore_document(
     document = await repo.get_document(session, document_id, scope_of(caller), deleted=True)
     if document is None:
         raise service.DocumentNotFound("Deleted document not found")
-    await get_agent(session, company_id=document.company_id, agent_id=document.agent_id)
+    await get_agent(session, company_id=document.company_id, agent_id=document.agent_id, owner=deps.agents)
     count = await service.restore(session, deps.store, document, actor=actor_of(request, caller))
     return DocumentRestored(message="Document restored", document_id=document.id,
                             filename=document.original_filename, restored_chunks_count=count)

@@ -11,9 +11,9 @@ from fastapi import FastAPI, Request
 from knowrithm_common.db.session import Database
 from knowrithm_common.messaging.connection import NatsConnection
 from knowrithm_common.messaging.rpc import RpcFailed, RpcUnavailable
-from knowrithm_common.queries import agent_credentials
+from knowrithm_common.queries import AgentsOwner, agent_credentials, agents_fallback
 from knowrithm_common.sysconfig import MAX_FILE_SIZE, SystemConfigWatcher
-from knowrithm_ingestion.agents_view import embedding_spec
+from knowrithm_ingestion.agents_view import PROJECTION, apply_state, embedding_spec
 from knowrithm_ingestion.blobs import BlobStore, LocalBlobStore
 from knowrithm_ingestion.config import IngestionSettings
 from knowrithm_ingestion.embeddings.base import Embedder, EmbeddingError
@@ -35,6 +35,7 @@ class Deps:
     blobs: BlobStore
     store: VectorStore
     fetcher: SafeFetcher
+    agents: AgentsOwner  # read-your-writes of the agents projection (requests only)
     # The API process follows the system configuration's `max_file_size` (watch_config).
     config: SystemConfigWatcher | None = None
 
@@ -95,6 +96,8 @@ async def build_deps(app: FastAPI) -> None:
         blobs=LocalBlobStore(settings.blob_dir),
         store=store,
         fetcher=fetcher,
+        agents=agents_fallback(projection=PROJECTION, db=app.state.db, nats=app.state.nats, apply=apply_state,
+                               timeout=settings.agents_lookup_timeout_seconds),
     )
 
 
@@ -117,6 +120,7 @@ async def close_deps(app: FastAPI) -> None:
         await deps.config.stop()
     await deps.fetcher.aclose()
     await deps.store.close()
+    await deps.agents.close()
 
 
 def get_deps(request: Request) -> Deps:

@@ -96,7 +96,10 @@ async def process_document(deps: Deps, envelope: EventEnvelope, ctx: JobContext)
     try:
         extracted, drafts = await _extract_and_chunk(deps, document, progress)
         async with deps.db.sessions() as session:
-            agent = await get_agent(session, company_id=document.company_id, agent_id=document.agent_id)
+            # The upload found the agent, so the projection holds it: no need to ask its owner.
+            agent = await get_agent(
+                session, company_id=document.company_id, agent_id=document.agent_id, owner=None
+            )
         embedder = await deps.embedder_for(agent)
         try:
             vectors = await _embed(embedder, drafts, progress)

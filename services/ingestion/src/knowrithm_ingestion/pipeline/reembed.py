@@ -30,7 +30,9 @@ async def reembed_agent(deps: Deps, envelope: EventEnvelope, ctx: JobContext) ->
     job = ReembedAgent.model_validate(envelope.data)
     async with deps.db.sessions() as session:
         try:
-            agent = await get_agent(session, company_id=envelope.company_id, agent_id=job.agent_id)
+            agent = await get_agent(
+                session, company_id=envelope.company_id, agent_id=job.agent_id, owner=None
+            )
         except AgentNotFound:
             await _done(deps, job.task_id, 0, "agent deleted")
             return

@@ -25,10 +25,10 @@ from knowrithm_ingestion.vectorstore.fusion import rrf
 
 
 async def _agents(
-    session: AsyncSession, company_id: uuid.UUID, agent_id: uuid.UUID | None
+    session: AsyncSession, deps: Deps, company_id: uuid.UUID, agent_id: uuid.UUID | None
 ) -> list[AgentView]:
     if agent_id is not None:
-        return [await get_agent(session, company_id=company_id, agent_id=agent_id)]
+        return [await get_agent(session, company_id=company_id, agent_id=agent_id, owner=deps.agents)]
     if await company_deleted(session, company_id):
         return []
     rows = await session.scalars(
@@ -62,7 +62,7 @@ async def _search_group(deps: Deps, company_id: uuid.UUID, agents: list[AgentVie
 async def search(session: AsyncSession, deps: Deps, request: SearchRequest) -> SearchReply:
     """The best passages for a query, best first, each with its document and page."""
     started = time.perf_counter()
-    agents = await _agents(session, request.company_id, request.agent_id)
+    agents = await _agents(session, deps, request.company_id, request.agent_id)
     fetch = request.limit * 2  # room for hits the chunk rows no longer back
     lists = [await _search_group(deps, request.company_id, group, request.query, fetch)
              for group in _groups(agents).values()]

@@ -54,7 +54,7 @@ async def register_source(
 ) -> WebsiteSourceCreated:
     """Register a web site for automated crawling by an agent and queue its first crawl (admin)."""
     source, task_id = await service.register_source(
-        session, deps.fetcher, company_id=scope_of(caller), body=body,
+        session, deps.fetcher, agents=deps.agents, company_id=scope_of(caller), body=body,
         page_cap=deps.settings.crawl_max_pages, actor=actor_of(request, caller),
     )
     return WebsiteSourceCreated(website_source=WebsiteSourceOut.of(source), crawl_task_id=task_id)
@@ -72,9 +72,11 @@ async def list_sources(
 
 @router.get("/api/v1/website/agent/{agent_id}/sources", response_model=WebsiteSourceList, tags=TAGS,
             dependencies=readers)
-async def agent_sources(agent_id: uuid.UUID, session: Session, caller: Caller) -> WebsiteSourceList:
+async def agent_sources(
+    agent_id: uuid.UUID, session: Session, caller: Caller, deps: Dependencies
+) -> WebsiteSourceList:
     """An agent's web site sources (404 for an unknown agent)."""
-    sources = await service.agent_sources(session, scope_of(caller), agent_id)
+    sources = await service.agent_sources(session, scope_of(caller), agent_id, agents=deps.agents)
     return WebsiteSourceList(website_sources=[WebsiteSourceOut.of(s) for s in sources])
 
 
@@ -152,7 +154,7 @@ async def handshake(
 ) -> HandshakeOut:
     """The chat widget declares the page it is embedded in (public: the agent's allowed origins decide)."""
     source, page, task_id = await service.handshake(
-        session, deps.fetcher, body=body, origin_header=request.headers.get("origin")
+        session, deps.fetcher, agents=deps.agents, body=body, origin_header=request.headers.get("origin")
     )
     return HandshakeOut(
         website_source=WebsiteSourceOut.of(source),

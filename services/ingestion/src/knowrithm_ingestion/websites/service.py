@@ -21,6 +21,7 @@ from knowrithm_common.events import Actor, new_event
 from knowrithm_common.events.ingestion import CrawlWebsite, PurgeWebsiteSource, WebsiteSourceRegisteredV1
 from knowrithm_common.messaging.outbox import record_event
 from knowrithm_common.origins import origin_listed
+from knowrithm_common.queries import AgentsOwner
 from knowrithm_common.tasks import create_task
 from knowrithm_ingestion.agents_view import AgentNotFound, get_agent
 from knowrithm_ingestion.models import AgentView, WebsitePage, WebsiteSource, platform
@@ -116,11 +117,11 @@ async def _check_reachable(fetcher: SafeFetcher, url: str) -> None:
 
 
 async def register_source(
-    session: AsyncSession, fetcher: SafeFetcher, *, company_id: uuid.UUID | None, body: WebsiteSourceCreate,
-    page_cap: int, actor: Actor | None = None,
+    session: AsyncSession, fetcher: SafeFetcher, *, agents: AgentsOwner, company_id: uuid.UUID | None,
+    body: WebsiteSourceCreate, page_cap: int, actor: Actor | None = None,
 ) -> tuple[WebsiteSource, uuid.UUID]:
     """Register a web site for an agent and queue its first crawl; (source, crawl task id)."""
-    agent = await get_agent(session, company_id=company_id, agent_id=body.agent_id)
+    agent = await get_agent(session, company_id=company_id, agent_id=body.agent_id, owner=agents)
     base_url = _normalise(body.base_url, fetcher)
     seeds = _seeds(base_url, body.seed_urls, fetcher)
     await _check_reachable(fetcher, base_url)
@@ -169,10 +170,10 @@ async def get_source(
 
 
 async def agent_sources(
-    session: AsyncSession, company_id: uuid.UUID | None, agent_id: uuid.UUID
+    session: AsyncSession, company_id: uuid.UUID | None, agent_id: uuid.UUID, *, agents: AgentsOwner
 ) -> Sequence[WebsiteSource]:
     """The agent's live sources; 404 for an unknown agent."""
-    agent = await get_agent(session, company_id=company_id, agent_id=agent_id)
+    agent = await get_agent(session, company_id=company_id, agent_id=agent_id, owner=agents)
     return await repo.list_sources(session, company_id, agent_id=agent.agent_id)
 
 
@@ -231,10 +232,11 @@ async def delete_source(
 
 
 async def handshake(
-    session: AsyncSession, fetcher: SafeFetcher, *, body: HandshakeRequest, origin_header: str | None
+    session: AsyncSession, fetcher: SafeFetcher, *, agents: AgentsOwner, body: HandshakeRequest,
+    origin_header: str | None,
 ) -> tuple[WebsiteSource, WebsitePage | None, uuid.UUID | None]:
     """Record the page a widget is embedded in; (source, page, crawl task id or None)."""
-    agent = await _available_agent(session, body.agent_id)
+    agent = await _available_agent(session, body.agent_id, agents)
     url = _normalise(body.url, fetcher)
     origin = origin_of(url)
     if origin_header is not None and (canonical_url(origin_header) or "").rstrip("/") != origin:
@@ -255,14 +257,16 @@ async def handshake(
     return source, page, task_id
 
 
-async def _available_agent(session: AsyncSession, agent_id: uuid.UUID) -> AgentView:
-    try:
-        agent = await get_agent(session, company_id=None, agent_id=agent_id)
-    except AgentNotFound as exc:
-        raise AgentNotAvailable() from exc
+def _active(agent: AgentView) -> None:
     if agent.status != "active":
         raise AgentNotAvailable()
-    return agent
+
+
+async def _available_agent(session: AsyncSession, agent_id: uuid.UUID, agents: AgentsOwner) -> AgentView:
+    try:
+        return await get_agent(session, company_id=None, agent_id=agent_id, owner=agents, check=_active)
+    except AgentNotFound as exc:
+        raise AgentNotAvailable() from exc
 
 
 def _origin_allowed(agent: AgentView, origin: str) -> bool:
