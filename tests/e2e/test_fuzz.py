@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -40,6 +41,7 @@ from schemathesis import Case
 from schemathesis.config import SchemathesisConfig
 
 from .accounts import PASSWORD, Account, api_key, offline_settings, sign_up
+from .conftest import projections_caught_up
 
 pytestmark = pytest.mark.e2e
 
@@ -63,9 +65,11 @@ async def _created(
 
 
 @pytest.fixture(scope="module")
-async def fuzz_tenant(platform) -> dict[str, Any]:
+async def fuzz_tenant(platform) -> AsyncIterator[dict[str, Any]]:
     """A company of its own with one of each resource; the ids the fuzz may draw."""
-    return await seed_tenant(platform.gateway_url)
+    yield await seed_tenant(platform.gateway_url)
+    # Leave the platform settled: the next tests' projections do not queue behind the fuzz's events.
+    await projections_caught_up(platform, timeout=120)
 
 
 async def seed_tenant(gateway_url: str) -> dict[str, Any]:
