@@ -27,6 +27,7 @@ from knowrithm_common.logging import configure_logging
 from knowrithm_common.messaging.connection import NatsConnection
 from knowrithm_common.messaging.outbox import OutboxRelay
 from knowrithm_common.metrics import PrometheusMiddleware, metrics_endpoint
+from knowrithm_common.openapi import install_openapi
 from knowrithm_common.settings import BaseServiceSettings
 from knowrithm_common.telemetry import setup_tracing
 
@@ -76,6 +77,7 @@ def create_service_app(spec: ServiceSpec, settings: BaseServiceSettings) -> Fast
         telemetry={"tracing": True, "metrics": False},
     )
     app.state.settings = settings
+    install_openapi(app)
     # Outermost last: request id, metrics, the unexpected-error 500, the assertion, then the
     # input guard, which only ever sees callers the gateway vouched for.
     app.add_middleware(InputGuardMiddleware)

@@ -104,6 +104,19 @@ def status_url(task_id: uuid.UUID) -> str:
     return f"/api/v1/tasks/{task_id}/status"
 
 
+# The body `accepted` builds, as a JSON schema for a route's OpenAPI `responses=`.
+TASK_ACCEPTED: dict[str, Any] = {
+    "type": "object",
+    "required": ["status", "task_id", "message", "status_url"],
+    "properties": {
+        "status": {"const": "accepted"},
+        "task_id": {"type": "string", "format": "uuid"},
+        "message": {"type": "string"},
+        "status_url": {"type": "string", "description": "Poll it: /api/v1/tasks/{task_id}/status"},
+    },
+}
+
+
 def accepted(
     task_id: uuid.UUID, message: str = "Request accepted and queued for processing."
 ) -> dict[str, Any]:

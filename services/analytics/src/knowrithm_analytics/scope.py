@@ -20,6 +20,7 @@ from fastapi import Depends, Query
 
 from knowrithm_common.errors import BadRequest
 from knowrithm_common.identity import Principal, current_principal
+from knowrithm_common.openapi import errors
 from knowrithm_common.tenancy import CompanyNotFound, scope_of
 
 DEFAULT_DAYS = 30
@@ -110,5 +111,7 @@ def company_scope(
 
 
 CompanyScope = Annotated[Scope, Depends(company_scope)]
+# For the `responses=` of routers and routes that take CompanyScope.
+COMPANY_NOT_FOUND = errors((404, "`company_id` names no company the caller may read"))
 DateWindow = Annotated[Window, Depends(date_window)]
 DaysWindow = Annotated[Window, Depends(days_window)]

@@ -3,7 +3,10 @@
 Each service documents its routes; the gateway keeps the paths it routes to that service,
 merges components (renaming a clashing schema per service) and caches the result briefly.
 A service that is down simply leaves its paths out until the next rebuild. Each operation's
-`security` comes from the gateway's policy table (policies.py), which is what is enforced.
+`security` comes from the gateway's policy table (policies.py), which is what is enforced,
+and so do the error statuses the gateway itself can answer for it (`_gateway_statuses`): the
+services document theirs (knowrithm_common.openapi), the gateway adds 401, 403, 404, 413, 429
+and 502-504 where its policy makes them possible, all in the shared `Error` shape.
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from knowrithm_gateway.policies import Access, OperationTable
+from knowrithm_common.openapi import ERROR, ERROR_SCHEMA, error_response
+from knowrithm_gateway.policies import Access, Operation, OperationTable
 from knowrithm_gateway.routing import RouteTable
 
 logger = logging.getLogger(__name__)
 
 Document = dict[str, Any]
+PARTIAL_TTL_SECONDS = 1.0  # how long a merge that lacks a service (down, or slow to answer) is kept
 
 _SECURITY_SCHEMES = {
     "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
@@ -56,7 +61,8 @@ _GATEWAY_PATHS: Document = {
         "parameters": [{"name": "task_id", "in": "path", "required": True,
                         "schema": {"type": "string", "format": "uuid"}}],
         "responses": {"200": {"description": "status, progress, result, error"},
-                      "404": {"description": "no such task"}},
+                      "404": error_response(404, "No such task (or another company's)"),
+                      "422": error_response(422, "The task id is not a UUID")},
     }},
 }
 
@@ -89,7 +95,10 @@ class OpenApiAggregator:
                     dict(zip(self._upstreams, documents, strict=True)), routes=self._routes,
                     operations=self._operations,
                 )
-                self._expires = time.monotonic() + self._ttl
+                # A merge missing a service is kept only briefly: the next reader asks again.
+                partial = "x-unavailable-services" in self._cached
+                ttl = min(self._ttl, PARTIAL_TTL_SECONDS) if partial else self._ttl
+                self._expires = time.monotonic() + ttl
             return self._cached
 
     async def _fetch(self, service: str, base: str) -> Document | None:
@@ -112,7 +121,7 @@ def merge_documents(
         "info": {"title": "Knowrithm API", "version": "1.0.0",
                  "description": "Every public route of the platform, through the gateway."},
         "paths": {},
-        "components": {"securitySchemes": dict(_SECURITY_SCHEMES)},
+        "components": {"securitySchemes": dict(_SECURITY_SCHEMES), "schemas": {ERROR: ERROR_SCHEMA}},
         "security": _SECURITY,
     }
     unavailable = []
@@ -155,14 +164,50 @@ def _apply_policies(paths: Document, routes: RouteTable, operations: OperationTa
             if not isinstance(item.get(method), dict):
                 continue
             policy = operations.policy(method.upper(), path, route_template=route.template)
+            operation = item[method]
             item[method] = {
-                **item[method], "security": _SECURITY_BY_ACCESS[policy.access],
+                **operation, "security": _SECURITY_BY_ACCESS[policy.access],
                 "x-knowrithm-policy": {
                     "access": str(policy.access),
                     "roles": sorted(policy.roles) if policy.roles is not None else None,
                     "api_key_scope": policy.scope, "rate_limit_class": policy.rate,
                 },
+                # The service's own description of a status wins over the gateway's general one.
+                "responses": dict(sorted(
+                    {**_gateway_statuses(operation, policy, path), **operation.get("responses", {})}.items()
+                )),
             }
+
+
+def _gateway_statuses(operation: Document, policy: Operation, path: str) -> Document:
+    """The error statuses the gateway can answer for this operation before (or instead of) its service."""
+    statuses = {"401": error_response(401)}
+    if policy.access is not Access.PUBLIC:
+        statuses["403"] = error_response(403, _forbidden(policy))
+    if "{" in path:
+        statuses["404"] = error_response(404)
+    if "requestBody" in operation:
+        limit = f"{policy.max_body} bytes" if policy.max_body else "the upload limit (GATEWAY_MAX_BODY_BYTES)"
+        statuses["413"] = error_response(413, f"Request body larger than {limit}")
+    statuses["429"] = {**error_response(429), "headers": {"Retry-After": {
+        "description": "Seconds until the rate-limit window resets", "schema": {"type": "integer"},
+    }}}
+    for status in (502, 503, 504):
+        statuses[str(status)] = error_response(status)
+    return statuses
+
+
+def _forbidden(policy: Operation) -> str:
+    reasons = []
+    if policy.roles is not None:
+        reasons.append(f"role {' or '.join(sorted(policy.roles))} only")
+    if policy.access is Access.USER:
+        reasons.append("a user's access token only (not an API key)")
+    else:
+        reasons.append(f"API keys need the `{policy.scope}` scope")
+    if not policy.lead:
+        reasons.append("not for chat visitors' lead tokens")
+    return "Not allowed: " + "; ".join(reasons)
 
 
 def _clashing_names(target: Document, components: Document, service: str) -> dict[str, str]:

@@ -41,6 +41,7 @@ from knowrithm_agents.tenancy import (
 from knowrithm_common.crypto import SecretBox
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.identity import Principal, authenticated
+from knowrithm_common.openapi import errors
 from knowrithm_common.pagination import PageParams, page_params
 
 router = APIRouter()
@@ -53,7 +54,8 @@ def out(agent, snap) -> AgentOut:
     return AgentOut.of(agent, snap.configuration)
 
 
-@router.post("/api/v1/agent", status_code=201, response_model=AgentOut, tags=TAGS, dependencies=writers())
+@router.post("/api/v1/agent", status_code=201, response_model=AgentOut, tags=TAGS, dependencies=writers(),
+             responses=errors(404, 409))
 async def create_agent(
     body: AgentCreate, request: Request, session: Session, caller: Caller, box: Box
 ) -> AgentOut:
@@ -71,7 +73,8 @@ async def create_agent(
     return out(agent, snap)
 
 
-@router.get("/api/v1/agent", response_model=AgentListOut, tags=TAGS, dependencies=readers)
+@router.get("/api/v1/agent", response_model=AgentListOut, tags=TAGS, dependencies=readers,
+            responses=errors(404))
 async def list_agents(
     session: Session,
     caller: Caller,
@@ -88,7 +91,8 @@ async def list_agents(
     return AgentListOut(agents=[out(a, snaps[a.id]) for a in rows], pagination=pagination)
 
 
-@router.get("/api/v1/agent/by-name/{name}", response_model=AgentOut, tags=TAGS, dependencies=readers)
+@router.get("/api/v1/agent/by-name/{name}", response_model=AgentOut, tags=TAGS, dependencies=readers,
+            responses=errors(400))
 async def agent_by_name(
     name: str,
     session: Session,
@@ -107,7 +111,8 @@ async def get_agent(agent_id: uuid.UUID, session: Session, caller: Caller) -> Ag
     return out(agent, await conf.snapshot(session, agent))
 
 
-@router.put("/api/v1/agent/{agent_id}", response_model=AgentOut, tags=TAGS, dependencies=writers("update"))
+@router.put("/api/v1/agent/{agent_id}", response_model=AgentOut, tags=TAGS, dependencies=writers("update"),
+            responses=errors(409))
 async def update_agent(
     agent_id: uuid.UUID, body: AgentUpdate, request: Request, session: Session, caller: Caller, box: Box
 ) -> AgentOut:
@@ -134,7 +139,8 @@ async def delete_agent(agent_id: uuid.UUID, request: Request, session: Session, 
 
 
 @router.patch(
-    "/api/v1/agent/{agent_id}/restore", response_model=AgentOut, tags=TAGS, dependencies=writers("update")
+    "/api/v1/agent/{agent_id}/restore", response_model=AgentOut, tags=TAGS, dependencies=writers("update"),
+    responses=errors(400, 409)
 )
 async def restore_agent(agent_id: uuid.UUID, request: Request, session: Session, caller: Caller) -> AgentOut:
     """Restore a soft-deleted agent; refused (409) while a live agent has its name (admin)."""
@@ -150,6 +156,7 @@ async def restore_agent(agent_id: uuid.UUID, request: Request, session: Session,
     response_model=AgentOut,
     tags=TAGS,
     dependencies=writers(),
+    responses=errors(409),
 )
 async def clone_agent(
     agent_id: uuid.UUID,

@@ -21,6 +21,7 @@ from knowrithm_agents.tenancy import actor_of, scope_of, secret_box, target_comp
 from knowrithm_common.crypto import SecretBox
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.identity import Principal, authenticated
+from knowrithm_common.openapi import errors
 
 router = APIRouter()
 TAGS: list[str | Enum] = ["Agents"]
@@ -28,7 +29,8 @@ Caller = Annotated[Principal, Depends(authenticated)]
 Box = Annotated[SecretBox, Depends(secret_box)]
 
 
-@router.post("/api/v1/sdk/agent", status_code=201, response_model=AgentOut, tags=TAGS, dependencies=writers())
+@router.post("/api/v1/sdk/agent", status_code=201, response_model=AgentOut, tags=TAGS, dependencies=writers(),
+             responses=errors(404, 409))
 async def create_agent_by_name(
     body: SdkAgentCreate, request: Request, session: Session, caller: Caller, box: Box
 ) -> AgentOut:
@@ -52,7 +54,8 @@ async def create_agent_by_name(
 
 
 @router.put(
-    "/api/v1/sdk/agent/{agent_id}", response_model=AgentOut, tags=TAGS, dependencies=writers("update")
+    "/api/v1/sdk/agent/{agent_id}", response_model=AgentOut, tags=TAGS, dependencies=writers("update"),
+    responses=errors(409)
 )
 async def update_agent_by_name(
     agent_id: uuid.UUID, body: SdkAgentUpdate, request: Request, session: Session, caller: Caller, box: Box

@@ -32,6 +32,7 @@ from knowrithm_agents.providers.schemas import (
 )
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.identity import Role, authenticated, require_roles, require_scopes
+from knowrithm_common.openapi import errors
 
 router = APIRouter()
 
@@ -74,7 +75,7 @@ async def list_providers(
 
 
 @router.post("/api/v1/providers", status_code=201, response_model=ProviderOut, tags=PROVIDERS,
-             dependencies=super_admins)
+             dependencies=super_admins, responses=errors(409))
 async def create_provider(body: ProviderCreate, session: Session) -> ProviderOut:
     """Add a provider to the catalogue (super admin)."""
     return ProviderOut.of(await service.create_provider(session, body))
@@ -102,7 +103,7 @@ async def get_provider(
 
 
 @router.put("/api/v1/providers/{provider_id}", response_model=ProviderOut, tags=PROVIDERS,
-            dependencies=super_admins)
+            dependencies=super_admins, responses=errors(409))
 async def update_provider(provider_id: uuid.UUID, body: ProviderUpdate, session: Session) -> ProviderOut:
     """Change the fields given; the value cannot change (super admin)."""
     return ProviderOut.of(await service.update_provider(session, provider_id, body))
@@ -135,7 +136,7 @@ async def list_models(
 
 
 @router.post("/api/v1/providers/{provider_id}/models", status_code=201, response_model=ModelOut, tags=MODELS,
-             dependencies=super_admins)
+             dependencies=super_admins, responses=errors(409))
 async def create_model(provider_id: uuid.UUID, body: ModelCreate, session: Session) -> ModelOut:
     """Add a model to a provider; embedding models need embedding_dimension (super admin)."""
     return ModelOut.of(await service.create_model(session, provider_id, body))

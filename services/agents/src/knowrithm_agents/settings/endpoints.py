@@ -40,6 +40,7 @@ from knowrithm_agents.tenancy import (
 from knowrithm_common.crypto import SecretBox
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.identity import Principal, authenticated
+from knowrithm_common.openapi import errors
 
 router = APIRouter()
 TAGS: list[str | Enum] = ["LLM Settings"]
@@ -52,7 +53,8 @@ async def _out(session: Session, row: LlmSettings) -> SettingsOut:
 
 
 @router.post(
-    "/api/v1/settings", status_code=201, response_model=SettingsOut, tags=TAGS, dependencies=writers()
+    "/api/v1/settings", status_code=201, response_model=SettingsOut, tags=TAGS, dependencies=writers(),
+    responses=errors(404, 409)
 )
 async def create_settings(
     body: SettingsCreate, request: Request, session: Session, caller: Caller, box: Box
@@ -66,7 +68,8 @@ async def create_settings(
 
 
 @router.post(
-    "/api/v1/sdk/settings", status_code=201, response_model=SettingsOut, tags=TAGS, dependencies=writers()
+    "/api/v1/sdk/settings", status_code=201, response_model=SettingsOut, tags=TAGS, dependencies=writers(),
+    responses=errors(404, 409)
 )
 async def create_settings_by_name(
     body: SdkSettingsCreate, request: Request, session: Session, caller: Caller, box: Box
@@ -121,7 +124,8 @@ async def update_settings(
 
 
 @router.delete(
-    "/api/v1/settings/{settings_id}", response_model=Deleted, tags=TAGS, dependencies=writers("delete")
+    "/api/v1/settings/{settings_id}", response_model=Deleted, tags=TAGS, dependencies=writers("delete"),
+    responses=errors(409)
 )
 async def delete_settings(
     settings_id: uuid.UUID, request: Request, session: Session, caller: Caller

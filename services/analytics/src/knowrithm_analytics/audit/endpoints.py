@@ -15,13 +15,15 @@ from pydantic import BaseModel, model_validator
 
 from knowrithm_analytics.audit.repository import MAX_OFFSET, AuditFilter, Slice, browse
 from knowrithm_analytics.models import AuditEntry
-from knowrithm_analytics.scope import CompanyScope, parse_instant, window_of
+from knowrithm_analytics.scope import COMPANY_NOT_FOUND, CompanyScope, parse_instant, window_of
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.identity import Role, require_roles, require_scopes
+from knowrithm_common.openapi import errors
 from knowrithm_common.pagination import MAX_PER_PAGE, PageParams, Pagination, page_params
 
 router = APIRouter(
     tags=["Audit Log"],
+    responses=COMPANY_NOT_FOUND,
     dependencies=[Depends(require_roles(Role.SUPER_ADMIN, Role.ADMIN)), Depends(require_scopes(["admin"]))],
 )
 
@@ -120,7 +122,7 @@ def audit_slice(
     return Slice(offset=offset or 0, limit=limit or page.per_page)
 
 
-@router.get("/api/v1/audit-log")
+@router.get("/api/v1/audit-log", responses=errors(400))
 async def audit_log(
     session: Session,
     scope: CompanyScope,

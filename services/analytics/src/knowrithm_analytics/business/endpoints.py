@@ -25,14 +25,15 @@ from knowrithm_analytics.business.facts import ConversationNotFound, Facts, last
 from knowrithm_analytics.business.leads import company_statistics, lead_analytics
 from knowrithm_analytics.business.usage import usage_analytics
 from knowrithm_analytics.models import CompanyRegistration
-from knowrithm_analytics.scope import CompanyScope, DateWindow, Scope
+from knowrithm_analytics.scope import COMPANY_NOT_FOUND, CompanyScope, DateWindow, Scope
 from knowrithm_common.db import RequestSession
 from knowrithm_common.errors import Forbidden
 from knowrithm_common.identity import Principal, Role, current_principal
+from knowrithm_common.openapi import errors
 from knowrithm_common.queries import Agents
 from knowrithm_common.tenancy import CompanyNotFound, readers, scope_of
 
-router = APIRouter(dependencies=readers, tags=["Analytics"])
+router = APIRouter(dependencies=readers, tags=["Analytics"], responses=COMPANY_NOT_FOUND)
 
 V1 = "/api/v1"
 Days = Query(30, ge=1, le=3650, description="days to look back")
@@ -59,7 +60,7 @@ async def get_dashboard(scope: CompanyScope, session: RequestSession) -> dict[st
     return await dashboard(session, scope.principal, viewer_facts(scope))
 
 
-@router.get(f"{V1}/analytic/agent/{{agent_id}}")
+@router.get(f"{V1}/analytic/agent/{{agent_id}}", responses=errors(400))
 async def get_agent_analytics(
     agent_id: uuid.UUID, scope: CompanyScope, window: DateWindow, session: RequestSession, agents: Agents
 ) -> dict[str, Any]:
@@ -68,7 +69,7 @@ async def get_agent_analytics(
     return await agent_numbers.agent_report(session, agent, window)
 
 
-@router.get(f"{V1}/analytic/agent/{{agent_id}}/performance-comparison")
+@router.get(f"{V1}/analytic/agent/{{agent_id}}/performance-comparison", responses=errors(400))
 async def get_agent_comparison(
     agent_id: uuid.UUID, scope: CompanyScope, window: DateWindow, session: RequestSession, agents: Agents
 ) -> dict[str, Any]:
@@ -93,7 +94,7 @@ async def get_conversation_analytics(
     }
 
 
-@router.get(f"{V1}/analytic/leads")
+@router.get(f"{V1}/analytic/leads", responses=errors(400))
 async def get_lead_analytics(
     scope: CompanyScope, window: DateWindow, session: RequestSession
 ) -> dict[str, Any]:
@@ -101,7 +102,7 @@ async def get_lead_analytics(
     return {"date_range": window.as_dict(), **await lead_analytics(session, company_facts(scope), window)}
 
 
-@router.get(f"{V1}/analytic/usage")
+@router.get(f"{V1}/analytic/usage", responses=errors(400))
 async def get_usage_analytics(
     scope: CompanyScope, window: DateWindow, session: RequestSession
 ) -> dict[str, Any]:

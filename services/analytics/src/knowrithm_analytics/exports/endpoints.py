@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -29,21 +30,31 @@ from knowrithm_analytics.exports.service import (
     read_chunk,
 )
 from knowrithm_analytics.models import platform
-from knowrithm_analytics.scope import CompanyScope, InvalidDateRange, Scope, parse_instant
+from knowrithm_analytics.scope import COMPANY_NOT_FOUND, CompanyScope, InvalidDateRange, Scope, parse_instant
 from knowrithm_common.db import RequestSession
 from knowrithm_common.db.session import Database
 from knowrithm_common.events import new_event
 from knowrithm_common.events.analytics import ExportData
 from knowrithm_common.identity import Role, require_roles, require_scopes
 from knowrithm_common.messaging.outbox import record_event
-from knowrithm_common.tasks import accepted, create_task
+from knowrithm_common.tasks import TASK_ACCEPTED, accepted, create_task
 from knowrithm_common.tenancy import actor_of
 
-router = APIRouter(tags=["Analytics"])
+router = APIRouter(tags=["Analytics"], responses=COMPANY_NOT_FOUND)
 exporters = [Depends(require_roles(Role.SUPER_ADMIN, Role.ADMIN)), Depends(require_scopes(["read"]))]
 
 TASK_KIND = "analytics_export"
 DOWNLOAD_CHUNK = 1024 * 1024
+# The file is JSON or CSV as the export asked, so both media types are documented.
+_FILE: dict[str, Any] = {"content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}}}
+EXPORTED: dict[int | str, dict[str, Any]] = {
+    200: {**_FILE, "description": "A small export itself: JSON, or CSV as an attachment"},
+    202: {"description": "A large export runs as a task; its result holds the download URL",
+          "content": {"application/json": {"schema": TASK_ACCEPTED}}},
+}
+DOWNLOAD: dict[int | str, dict[str, Any]] = {
+    200: {**_FILE, "description": "The export's file, as an attachment"},
+}
 
 
 class ExportBody(BaseModel):
@@ -72,7 +83,7 @@ def attachment(name: str) -> dict[str, str]:
     return {"Content-Disposition": f'attachment; filename="{name}"'}
 
 
-@router.post("/api/v1/analytic/export", dependencies=exporters)
+@router.post("/api/v1/analytic/export", dependencies=exporters, responses=EXPORTED)
 async def export_data(
     body: ExportBody, scope: CompanyScope, request: Request, session: RequestSession
 ) -> Response:
@@ -102,7 +113,7 @@ async def export_data(
     return JSONResponse({**content, "row_count": rows}, status_code=202)
 
 
-@router.get("/api/v1/analytic/export/{export_id}/download", dependencies=exporters)
+@router.get("/api/v1/analytic/export/{export_id}/download", dependencies=exporters, responses=DOWNLOAD)
 async def download_export(export_id: uuid.UUID, scope: CompanyScope, request: Request) -> StreamingResponse:
     """The file of a large export of the caller's company, until it expires."""
     db: Database = request.app.state.db

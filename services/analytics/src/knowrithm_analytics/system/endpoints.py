@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_analytics.models import platform
 from knowrithm_analytics.projections import repository as projections
-from knowrithm_analytics.scope import CompanyScope
+from knowrithm_analytics.scope import COMPANY_NOT_FOUND, CompanyScope
 from knowrithm_analytics.system import repository as repo
 from knowrithm_analytics.system.sampler import TASK_KIND
 from knowrithm_common.db import RequestSession as Session
@@ -27,7 +27,7 @@ from knowrithm_common.identity import Principal, Role, require_roles, require_sc
 from knowrithm_common.tasks import accepted, create_task
 from knowrithm_common.tenancy import CompanyNotFound
 
-router = APIRouter(tags=["Admin"])
+router = APIRouter(tags=["Admin"], responses=COMPANY_NOT_FOUND)
 _admins = require_roles(Role.SUPER_ADMIN, Role.ADMIN)
 admins = [Depends(_admins), Depends(require_scopes(["admin"]))]
 SAMPLES_SINCE = dt.timedelta(hours=24)

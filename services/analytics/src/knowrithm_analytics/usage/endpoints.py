@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from knowrithm_analytics.models import ApiKeyFact
-from knowrithm_analytics.scope import CompanyScope, DaysWindow, Window
+from knowrithm_analytics.scope import COMPANY_NOT_FOUND, CompanyScope, DaysWindow, Window
 from knowrithm_analytics.usage import repository as repo
 from knowrithm_analytics.usage.repository import Granularity, Stats, key_requests, key_status
 from knowrithm_analytics.usage.schemas import (
@@ -42,6 +42,7 @@ from knowrithm_common.identity import Role, require_roles, require_scopes
 
 router = APIRouter(
     tags=["API Key Analytics"],
+    responses=COMPANY_NOT_FOUND,
     dependencies=[Depends(require_roles(Role.SUPER_ADMIN, Role.ADMIN)), Depends(require_scopes(["read"]))],
 )
 HIGH_USAGE_PCT = 80.0

@@ -37,6 +37,7 @@ from knowrithm_analytics.webhooks.schemas import (
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.events.asyncapi import INTERNAL_EVENTS
 from knowrithm_common.identity import Principal, authenticated
+from knowrithm_common.openapi import errors
 from knowrithm_common.pagination import PageParams, page_params, paginate
 from knowrithm_common.tenancy import actor_of, readers, writers
 
@@ -78,7 +79,8 @@ async def event_types() -> EventTypeList:
     )
 
 
-@router.post(PREFIX, status_code=201, response_model=WebhookWithSecret, tags=TAGS, dependencies=writers())
+@router.post(PREFIX, status_code=201, response_model=WebhookWithSecret, tags=TAGS, dependencies=writers(),
+             responses=errors(404, 409))
 async def create_webhook(
     body: WebhookCreate, request: Request, session: Session, caller: Caller, company: Company, tools: Tools
 ) -> WebhookWithSecret:
@@ -90,7 +92,8 @@ async def create_webhook(
     return WebhookWithSecret(webhook=_out(tools, webhook), secret=secret)
 
 
-@router.get(PREFIX, response_model=WebhookList, tags=TAGS, dependencies=writers("read"))
+@router.get(PREFIX, response_model=WebhookList, tags=TAGS, dependencies=writers("read"),
+            responses=errors(404))
 async def list_webhooks(session: Session, company: Company, tools: Tools) -> WebhookList:
     """The company's webhooks, oldest first (admin)."""
     webhooks = await repo.list_webhooks(session, company)
@@ -150,7 +153,7 @@ async def list_deliveries(
 
 
 @router.post(f"{PREFIX}/{{webhook_id}}/deliveries/{{delivery_id}}/retry", status_code=202,
-             response_model=DeliveryAccepted, tags=TAGS, dependencies=writers())
+             response_model=DeliveryAccepted, tags=TAGS, dependencies=writers(), responses=errors(409))
 async def retry_delivery(
     webhook_id: uuid.UUID, delivery_id: uuid.UUID, session: Session, company: Company
 ) -> DeliveryAccepted:
@@ -162,7 +165,7 @@ async def retry_delivery(
 
 
 @router.post(f"{PREFIX}/{{webhook_id}}/test", status_code=202, response_model=DeliveryAccepted, tags=TAGS,
-             dependencies=writers())
+             dependencies=writers(), responses=errors(409))
 async def test_webhook(
     webhook_id: uuid.UUID, request: Request, session: Session, caller: Caller, company: Company
 ) -> DeliveryAccepted:

@@ -36,13 +36,15 @@ from knowrithm_auth.sessions.signout import revocations
 from knowrithm_common.db.session import run_after_commit
 from knowrithm_common.errors import NotFound
 from knowrithm_common.identity import Principal, authenticated, current_principal, users_only
+from knowrithm_common.openapi import errors
 from knowrithm_common.tokens import JWKS_PATH
 
 router = APIRouter(tags=["Authentication"])
 router.include_router(profile_router)
 
 
-@router.post("/api/v1/auth/register", status_code=201, response_model=SessionTokens)
+@router.post("/api/v1/auth/register", status_code=201, response_model=SessionTokens,
+             responses=errors(403, 404, 409))
 async def register(
     data: UserRegister, request: Request, session: Session, principal: Principal = Depends(current_principal)
 ) -> SessionTokens:
@@ -53,7 +55,7 @@ async def register(
     return await sign_in(session, request, user)
 
 
-@router.post("/api/v1/auth/login", response_model=SessionTokens)
+@router.post("/api/v1/auth/login", response_model=SessionTokens, responses=errors(403, 423))
 async def login(
     data: LoginRequest, request: Request, session: Session, principal: Principal = Depends(current_principal)
 ) -> SessionTokens:
@@ -69,7 +71,7 @@ async def login(
     return await sign_in(session, request, user)
 
 
-@router.post("/api/v1/auth/refresh", response_model=SessionTokens)
+@router.post("/api/v1/auth/refresh", response_model=SessionTokens, responses=errors(403))
 async def refresh(
     request: Request,
     session: Session,
@@ -156,7 +158,7 @@ async def logout(
     return {"success": True, "message": "Logged out"}
 
 
-@router.get("/api/v1/auth/user/me")
+@router.get("/api/v1/auth/user/me", responses=errors(404))
 async def me(session: Session, principal: Principal = Depends(authenticated)) -> dict[str, Any]:
     """The signed-in user (or the API key's owner) and their company."""
     if principal.user_id is None:
@@ -172,7 +174,7 @@ async def me(session: Session, principal: Principal = Depends(authenticated)) ->
     }
 
 
-@router.get("/api/v1/auth/super-admin", tags=["Admin"])
+@router.get("/api/v1/auth/super-admin", tags=["Admin"], responses=errors(404))
 async def bootstrap_super_admin(request: Request, session: Session) -> JSONResponse:
     """Create the platform super admin from SUPER_ADMIN_* if it does not exist yet (idempotent)."""
     settings = settings_of(request)

@@ -22,6 +22,7 @@ from knowrithm_auth.http import Session, actor_of
 from knowrithm_auth.models import User
 from knowrithm_common.errors import BadRequest, Forbidden, NotFound
 from knowrithm_common.identity import Principal, Role, authenticated, require_roles, require_scopes
+from knowrithm_common.openapi import errors
 
 router = APIRouter()
 
@@ -45,6 +46,7 @@ async def _own_user(session: Session, principal: Principal) -> User:
     response_model=UserOut,
     tags=["Authentication"],
     dependencies=[Depends(require_scopes(["admin"]))],
+    responses=errors(400, 404, 409),
 )
 async def create_user(
     data: UserCreate,
@@ -65,13 +67,13 @@ async def create_user(
     return UserOut.model_validate(user)
 
 
-@router.get("/api/v1/user/profile", response_model=ProfileEnvelope, tags=["Profile"])
+@router.get("/api/v1/user/profile", response_model=ProfileEnvelope, tags=["Profile"], responses=errors(404))
 async def get_profile(session: Session, principal: Principal = Depends(authenticated)) -> ProfileEnvelope:
     """The caller's own profile."""
     return ProfileEnvelope(user=ProfileOut.model_validate(await _own_user(session, principal)))
 
 
-@router.put("/api/v1/user/profile", response_model=ProfileEnvelope, tags=["Profile"])
+@router.put("/api/v1/user/profile", response_model=ProfileEnvelope, tags=["Profile"], responses=errors(404))
 async def update_profile(
     data: ProfileUpdate, request: Request, session: Session, principal: Principal = Depends(authenticated)
 ) -> ProfileEnvelope:

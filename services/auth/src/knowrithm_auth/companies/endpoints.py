@@ -28,6 +28,7 @@ from knowrithm_auth.sysconfig.service import SignupClosed, signup_open
 from knowrithm_auth.users.access import audited_refusals, check_scope, member_caller, super_admin_caller
 from knowrithm_common.errors import Forbidden
 from knowrithm_common.identity import Principal, authenticated, current_principal
+from knowrithm_common.openapi import errors
 from knowrithm_common.pagination import PageParams
 
 router = APIRouter(tags=["Companies"])
@@ -49,15 +50,16 @@ async def _body_and_logo(request: Request, model: type[M]) -> tuple[M, logos.Log
     return data, await logos.read_logo(upload, max_bytes=settings_of(request).max_logo_bytes)
 
 
-# What a logo file can be refused with, besides the body's own validation (422).
-_LOGO_REFUSALS: dict[int | str, dict[str, Any]] = {
-    413: {"description": "The logo file is larger than AUTH_MAX_LOGO_BYTES"},
-    415: {"description": "The logo file is not a PNG, JPEG, GIF or WebP image"},
-}
+# What a body parsed by hand (JSON or multipart with a logo file) can be refused with.
+_BODY_REFUSALS = errors(
+    422,
+    (413, "The body is larger than the gateway's limit, or the logo file than AUTH_MAX_LOGO_BYTES"),
+    (415, "Neither JSON nor a form, or the logo file is not a PNG, JPEG, GIF or WebP image"),
+)
 
 
 @router.post("/api/v1/company", status_code=201, response_model=CompanyOut,
-             openapi_extra=_body_or_form(CompanyCreate), responses=_LOGO_REFUSALS)
+             openapi_extra=_body_or_form(CompanyCreate), responses={**errors(403, 409), **_BODY_REFUSALS})
 async def create_company(
     request: Request, session: Session, principal: Principal = Depends(current_principal)
 ) -> CompanyOut:
@@ -78,7 +80,7 @@ _IMAGES: dict[str, Any] = {"content": {t: {} for t in ("image/png", "image/jpeg"
 
 
 @router.get("/api/v1/company/{company_id:uuid}/logo", response_class=Response,
-            responses={200: _IMAGES, 404: {"description": "No uploaded logo, or no such live company"}})
+            responses={200: _IMAGES, **errors((404, "No uploaded logo, or no such live company"))})
 async def get_company_logo(company_id: uuid.UUID, session: Session) -> Response:
     """A company's uploaded logo image (public, like the widget that shows it)."""
     logo = await logos.live_logo(session, company_id)
@@ -89,7 +91,7 @@ async def get_company_logo(company_id: uuid.UUID, session: Session) -> Response:
     })
 
 
-@router.get("/api/v1/company", response_model=CompanyOut)
+@router.get("/api/v1/company", response_model=CompanyOut, responses=errors(404))
 async def get_company(
     session: Session,
     company_id: uuid.UUID | None = Query(None, description="Super admins: the company to read"),
@@ -137,7 +139,7 @@ async def _update(request: Request, session: Session, principal: Principal, comp
 
 @router.put("/api/v1/company/{company_id:uuid}", response_model=CompanyOut,
             openapi_extra=_body_or_form(CompanyReplace),
-            responses=_LOGO_REFUSALS)
+            responses={**errors(409), **_BODY_REFUSALS})
 async def replace_company(
     company_id: uuid.UUID, request: Request, session: Session, principal: Principal = Depends(authenticated)
 ) -> CompanyOut:
@@ -147,7 +149,7 @@ async def replace_company(
 
 @router.patch("/api/v1/company/{company_id:uuid}", response_model=CompanyOut,
               openapi_extra=_body_or_form(CompanyPatch),
-              responses=_LOGO_REFUSALS)
+              responses={**errors(409), **_BODY_REFUSALS})
 async def patch_company(
     company_id: uuid.UUID, request: Request, session: Session, principal: Principal = Depends(authenticated)
 ) -> CompanyOut:

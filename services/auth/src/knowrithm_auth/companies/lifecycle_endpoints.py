@@ -25,6 +25,7 @@ from knowrithm_auth.sessions.revocation import Revocations
 from knowrithm_auth.sessions.signout import revocations
 from knowrithm_auth.users.access import audited_refusals, check_super_admin, super_admin_caller
 from knowrithm_common.identity import Principal, authenticated
+from knowrithm_common.openapi import errors
 from knowrithm_common.pagination import PageParams
 
 router = APIRouter(tags=["Companies"])
@@ -61,7 +62,7 @@ def _bulk_out(results: list[tuple[uuid.UUID, str]], verb: str) -> BulkOut:
 
 
 @router.delete("/api/v1/company/bulk-delete", response_model=BulkOut, response_model_exclude_none=True,
-               openapi_extra=_body(CompanyIds))
+               openapi_extra=_body(CompanyIds), responses=errors(415, 422))
 async def bulk_delete(
     request: Request, session: Session, principal: Principal = Depends(authenticated)
 ) -> BulkOut:
@@ -74,7 +75,7 @@ async def bulk_delete(
 
 
 @router.patch("/api/v1/company/bulk-restore", response_model=BulkOut, response_model_exclude_none=True,
-              openapi_extra=_body(CompanyIds))
+              openapi_extra=_body(CompanyIds), responses=errors(415, 422))
 async def bulk_restore(
     request: Request, session: Session, principal: Principal = Depends(authenticated)
 ) -> BulkOut:
@@ -86,7 +87,7 @@ async def bulk_restore(
     return _bulk_out(results, "restored")
 
 
-@router.delete("/api/v1/company/{company_id:uuid}", response_model=LifecycleOut)
+@router.delete("/api/v1/company/{company_id:uuid}", response_model=LifecycleOut, responses=errors(409))
 async def delete_company(
     company_id: uuid.UUID, request: Request, session: Session, principal: Principal = Depends(authenticated)
 ) -> LifecycleOut:
@@ -98,7 +99,7 @@ async def delete_company(
     return LifecycleOut(message="Company deleted", company=(await service.present(session, [company]))[0])
 
 
-@router.patch("/api/v1/company/{company_id:uuid}/restore", response_model=LifecycleOut)
+@router.patch("/api/v1/company/{company_id:uuid}/restore", response_model=LifecycleOut, responses=errors(409))
 async def restore_company(
     company_id: uuid.UUID, request: Request, session: Session, principal: Principal = Depends(authenticated)
 ) -> LifecycleOut:
@@ -125,7 +126,7 @@ async def related_data(
 
 
 @router.delete("/api/v1/company/{company_id:uuid}/cascade-delete", response_model=LifecycleOut,
-               openapi_extra=_body(CascadeOptions))
+               openapi_extra=_body(CascadeOptions), responses=errors(415, 422))
 async def cascade_delete(
     company_id: uuid.UUID, request: Request, session: Session,
     revoker: Revocations = Depends(revocations), principal: Principal = Depends(authenticated),

@@ -44,6 +44,7 @@ from knowrithm_common.identity import (
     require_roles,
     require_scopes,
 )
+from knowrithm_common.openapi import errors
 
 router = APIRouter()
 
@@ -140,7 +141,8 @@ async def list_countries(session: Session) -> list[CountryOut]:
     return [CountryOut.of(c) for c in await service.list_countries(session)]
 
 
-@router.post("/api/v1/country", status_code=201, response_model=CountryOut, tags=["Countries"])
+@router.post("/api/v1/country", status_code=201, response_model=CountryOut, tags=["Countries"],
+             responses=errors(409))
 async def create_country(
     request: Request, body: CountryCreate, session: Session,
     principal: Principal = Depends(super_admin("country.created")),
@@ -158,7 +160,8 @@ async def get_country(country_id: CountryId, session: Session) -> CountryDetailO
     )
 
 
-@router.patch("/api/v1/country/{country_id}", response_model=CountryOut, tags=["Countries"])
+@router.patch("/api/v1/country/{country_id}", response_model=CountryOut, tags=["Countries"],
+              responses=errors(409))
 async def update_country(
     request: Request, country_id: CountryId, body: CountryUpdate, session: Session,
     principal: Principal = Depends(super_admin("country.updated")),
@@ -173,7 +176,8 @@ async def update_country(
 # -- states
 
 
-@router.post("/api/v1/state", status_code=201, response_model=StateOut, tags=["States"])
+@router.post("/api/v1/state", status_code=201, response_model=StateOut, tags=["States"],
+             responses=errors(404, 409))
 async def create_state(
     request: Request, body: StateCreate, session: Session,
     principal: Principal = Depends(super_admin("state.created")),
@@ -199,7 +203,7 @@ async def get_state(state_id: StateId, session: Session) -> StateDetailOut:
     )
 
 
-@router.patch("/api/v1/state/{state_id}", response_model=StateOut, tags=["States"])
+@router.patch("/api/v1/state/{state_id}", response_model=StateOut, tags=["States"], responses=errors(409))
 async def update_state(
     request: Request, state_id: StateId, body: StateUpdate, session: Session,
     principal: Principal = Depends(super_admin("state.updated")),
@@ -213,7 +217,8 @@ async def update_state(
 # -- cities
 
 
-@router.post("/api/v1/city", status_code=201, response_model=CityOut, tags=["Cities"])
+@router.post("/api/v1/city", status_code=201, response_model=CityOut, tags=["Cities"],
+             responses=errors(404, 409))
 async def create_city(
     request: Request, body: CityCreate, session: Session,
     principal: Principal = Depends(super_admin("city.created")),
@@ -235,7 +240,7 @@ async def get_city(city_id: CityId, session: Session) -> CityOut:
     return CityOut.of(*await service.get_city(session, city_id))
 
 
-@router.patch("/api/v1/city/{city_id}", response_model=CityOut, tags=["Cities"])
+@router.patch("/api/v1/city/{city_id}", response_model=CityOut, tags=["Cities"], responses=errors(409))
 async def update_city(
     request: Request, city_id: CityId, body: CityUpdate, session: Session,
     principal: Principal = Depends(super_admin("city.updated")),
@@ -249,7 +254,8 @@ async def update_city(
 # -- addresses
 
 
-@router.post("/api/v1/address", status_code=201, response_model=AddressOut, tags=["Addresses"])
+@router.post("/api/v1/address", status_code=201, response_model=AddressOut, tags=["Addresses"],
+             responses=errors(400, 404))
 async def create_address(
     request: Request, body: AddressCreate, session: Session,
     principal: Principal = Depends(address_writer),

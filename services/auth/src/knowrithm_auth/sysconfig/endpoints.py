@@ -20,6 +20,7 @@ from knowrithm_auth.sysconfig.schemas import (
 from knowrithm_auth.users.access import admin_caller, audited_refusals, check_super_admin
 from knowrithm_common.db import after_commit
 from knowrithm_common.identity import Principal, authenticated
+from knowrithm_common.openapi import errors
 from knowrithm_common.sysconfig import KNOWN_KEYS
 
 router = APIRouter(tags=["System configuration"])
@@ -60,7 +61,8 @@ async def get_config(
     )
 
 
-@router.patch("/api/v1/config", response_model=ConfigPatchOut, openapi_extra=_PATCH_BODY)
+@router.patch("/api/v1/config", response_model=ConfigPatchOut, openapi_extra=_PATCH_BODY,
+              responses=errors(415, 422))
 async def patch_config(
     request: Request, session: Session, principal: Principal = Depends(authenticated)
 ) -> ConfigPatchOut:

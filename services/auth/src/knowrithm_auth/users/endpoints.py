@@ -39,6 +39,7 @@ from knowrithm_auth.users.schemas import (
 )
 from knowrithm_common.errors import BadRequest, ValidationFailed
 from knowrithm_common.identity import Principal, authenticated
+from knowrithm_common.openapi import errors
 from knowrithm_common.pagination import PageParams, page_dependency
 
 router = APIRouter(tags=["Admin"])
@@ -123,7 +124,7 @@ def _envelope(user: User, message: str) -> UserEnvelope:
     return UserEnvelope(message=message, data=AdminUserOut.of(user), timestamp=dt.datetime.now(dt.UTC))
 
 
-@router.get("/api/v1/admin/user", response_model=UserListOut)
+@router.get("/api/v1/admin/user", response_model=UserListOut, responses=errors(400, 404))
 async def list_users(
     session: Session,
     company_id: uuid.UUID | None = Query(None, description="Super admins: one company's users"),
@@ -135,7 +136,8 @@ async def list_users(
     return await _catalogue(session, principal, company_id, filters, params)
 
 
-@router.get("/api/v1/super-admin/company/{company_id}/user", response_model=UserListOut)
+@router.get("/api/v1/super-admin/company/{company_id}/user", response_model=UserListOut,
+            responses=errors(400))
 async def list_company_users(
     company_id: uuid.UUID,
     session: Session,
@@ -163,7 +165,7 @@ async def get_user(
     return _envelope(await service.find_user(session, principal, user_id), "User retrieved successfully")
 
 
-@router.patch("/api/v1/user/{user_id:uuid}/status", response_model=UserEnvelope)
+@router.patch("/api/v1/user/{user_id:uuid}/status", response_model=UserEnvelope, responses=errors(409))
 async def change_status(
     user_id: uuid.UUID, body: StatusChange, request: Request, session: Session,
     revoker: Revocations = Depends(revocations), principal: Principal = Depends(authenticated),
@@ -179,7 +181,7 @@ async def change_status(
     return _envelope(user, "User status updated")
 
 
-@router.patch("/api/v1/user/{user_id:uuid}/role", response_model=UserEnvelope)
+@router.patch("/api/v1/user/{user_id:uuid}/role", response_model=UserEnvelope, responses=errors(409))
 async def change_role(
     user_id: uuid.UUID, body: RoleChange, request: Request, session: Session,
     revoker: Revocations = Depends(revocations), principal: Principal = Depends(authenticated),

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.identity import Principal, Role, authenticated, require_roles, require_scopes
+from knowrithm_common.openapi import errors
 from knowrithm_common.queries import Agents
 from knowrithm_common.tasks import accepted
 from knowrithm_common.tenancy import actor_of, scope_of
@@ -50,7 +51,8 @@ class AgentTestBody(BaseModel):
     query: str = Field(SAMPLE_QUERY, min_length=1, description="The question to ask the agent")
 
 
-@router.post("/api/v1/agent/{agent_id}/test", status_code=202, tags=TAGS, dependencies=testers)
+@router.post("/api/v1/agent/{agent_id}/test", status_code=202, tags=TAGS, dependencies=testers,
+             responses=errors(409))
 async def run_agent_test(
     agent_id: uuid.UUID, request: Request, session: Session, caller: Caller, deps: Chat, agents: Agents,
     body: AgentTestBody | None = None,

@@ -33,6 +33,7 @@ from knowrithm_common.events import new_event
 from knowrithm_common.events.conversations import AnswerMessage
 from knowrithm_common.identity import Principal, authenticated
 from knowrithm_common.messaging.outbox import record_event
+from knowrithm_common.openapi import errors
 from knowrithm_common.queries import Agents
 from knowrithm_common.tasks import status_url
 from knowrithm_common.tenancy import actor_of
@@ -114,7 +115,21 @@ def stream_path(conversation_id: uuid.UUID, answer_id: uuid.UUID) -> str:
     return f"/api/v1/conversation/{conversation_id}/messages/stream?message_id={answer_id}"
 
 
-@router.post("/api/v1/conversation/{conversation_id}/chat", status_code=202, tags=TAGS)
+# Besides the 202: the answer itself when the caller waits for it, or its events as a stream.
+CHAT_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"description": "With `wait=true`, the answer (`status` completed, `message`); with "
+                         "`Accept: text/event-stream`, the answer's events as they come",
+          "content": {"application/json": {}, "text/event-stream": {"schema": {"type": "string"}}}},
+    **errors(
+        (409, "The agent is not active, or has no settings to answer with"),
+        (502, "Waiting (`wait=true`): the agent could not answer"),
+        (504, "Waiting (`wait=true`): no answer within CONVERSATIONS_CHAT_WAIT_SECONDS (it comes later)"),
+    ),
+}
+
+
+@router.post("/api/v1/conversation/{conversation_id}/chat", status_code=202, tags=TAGS,
+             responses=CHAT_ANSWERS)
 async def chat(
     conversation_id: uuid.UUID,
     body: ChatBody,

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.identity import Principal, Role, authenticated, require_roles, require_scopes
+from knowrithm_common.openapi import errors
 from knowrithm_common.pagination import PageParams, page_dependency, page_params, paginate
 from knowrithm_common.queries import Agents
 from knowrithm_common.tenancy import actor_of, scope_of
@@ -86,7 +87,7 @@ async def _list(
 
 
 @router.post("/api/v1/conversation", status_code=201, response_model=ConversationCreated, tags=CONVERSATIONS,
-             dependencies=participants("write"))
+             dependencies=participants("write"), responses=errors(404))
 async def create_conversation(
     body: NewConversation, request: Request, session: Session, caller: Caller, agents: Agents
 ) -> ConversationCreated:
@@ -236,7 +237,7 @@ async def delete_message(message_id: uuid.UUID, session: Session, caller: Caller
 
 
 @router.patch("/api/v1/message/{message_id}/restore", response_model=MessageChanged, tags=MESSAGES,
-              dependencies=participants("update"))
+              dependencies=participants("update"), responses=errors(400))
 async def restore_message(message_id: uuid.UUID, session: Session, caller: Caller) -> MessageChanged:
     """Restore one message (400 while its conversation is deleted)."""
     message = await service.get_visible_message(session, message_id, caller, deleted=True)

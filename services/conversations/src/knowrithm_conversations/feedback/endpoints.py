@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
@@ -47,8 +47,15 @@ def _given(response: Response, feedback: Feedback, created: bool) -> FeedbackGiv
                          feedback=FeedbackOut.of(feedback))
 
 
+# A second rating by the same caller replaces the first: 200 instead of 201.
+UPDATED: dict[int | str, dict[str, Any]] = {
+    200: {"model": FeedbackGiven, "description": "Updated: the caller had already given feedback here"},
+}
+
+
 @router.post("/api/v1/message/{message_id}/feedback", status_code=201, response_model=FeedbackGiven,
-             tags=TAGS, dependencies=participants("write"))
+             tags=TAGS, dependencies=participants("write"),
+             responses=UPDATED)
 async def message_feedback(
     message_id: uuid.UUID, body: FeedbackIn, request: Request, response: Response, session: Session,
     caller: Caller,
@@ -61,7 +68,8 @@ async def message_feedback(
 
 
 @router.post("/api/v1/conversation/{conversation_id}/feedback", status_code=201,
-             response_model=FeedbackGiven, tags=TAGS, dependencies=participants("write"))
+             response_model=FeedbackGiven, tags=TAGS, dependencies=participants("write"),
+             responses=UPDATED)
 async def conversation_feedback(
     conversation_id: uuid.UUID, body: FeedbackIn, request: Request, response: Response, session: Session,
     caller: Caller,

@@ -29,6 +29,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.identity import Principal, authenticated, current_principal
+from knowrithm_common.openapi import errors
 from knowrithm_common.pagination import PageParams, page_params, paginate
 from knowrithm_common.queries import Agents, AgentsOwner
 from knowrithm_common.tenancy import actor_of, readers, writers
@@ -69,7 +70,8 @@ def get_tools(request: Request) -> LeadTools:
 Tools = Annotated[LeadTools, Depends(get_tools)]
 
 
-@router.post("/api/v1/lead/register", status_code=201, response_model=LeadRegistered, tags=TAGS)
+@router.post("/api/v1/lead/register", status_code=201, response_model=LeadRegistered, tags=TAGS,
+             responses=errors(403, 404))
 async def register_lead(
     body: LeadRegistration, request: Request, session: Session, tools: Tools, agents: Agents,
     principal: Annotated[Principal, Depends(current_principal)],
@@ -90,7 +92,7 @@ async def _create(body: NewLead, request: Request, session: Session, caller: Pri
 
 
 @router.post("/api/v1/lead", status_code=201, response_model=LeadEnvelope, tags=TAGS,
-             dependencies=writers("write"))
+             dependencies=writers("write"), responses=errors(404))
 async def create_lead(
     body: NewLead, request: Request, session: Session, caller: Caller, tools: Tools, agents: Agents
 ) -> LeadEnvelope:
@@ -99,7 +101,7 @@ async def create_lead(
 
 
 @router.post("/api/v1/sdk/lead", status_code=201, response_model=LeadEnvelope, tags=TAGS,
-             dependencies=writers("write"))
+             dependencies=writers("write"), responses=errors(404))
 async def sdk_create_lead(
     body: NewLead, request: Request, session: Session, caller: Caller, tools: Tools, agents: Agents
 ) -> LeadEnvelope:

@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.errors import NotFound
 from knowrithm_common.identity import Principal, Role, authenticated, require_roles, require_scopes
+from knowrithm_common.openapi import errors
 from knowrithm_common.queries import Agents
 from knowrithm_common.tenancy import scope_of
 from knowrithm_conversations.agents_view import AgentNotFound, get_agent, latest_active_agent
@@ -175,7 +176,8 @@ async def widget_agent(
 admins = [Depends(require_roles(Role.SUPER_ADMIN, Role.ADMIN)), Depends(require_scopes(["write"]))]
 
 
-@router.post("/api/v1/test", status_code=201, response_model=TestPageCreated, tags=TAGS, dependencies=admins)
+@router.post("/api/v1/test", status_code=201, response_model=TestPageCreated, tags=TAGS, dependencies=admins,
+             responses=errors(404))
 async def create_test_page(
     body: NewTestPage, request: Request, session: Session, caller: Caller, agents: Agents
 ) -> TestPageCreated:

@@ -20,6 +20,7 @@ from starlette.datastructures import UploadFile
 
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.identity import Principal, authenticated
+from knowrithm_common.openapi import errors
 from knowrithm_common.pagination import PageParams, page_params, paginate
 from knowrithm_common.tenancy import actor_of, readers, scope_of, writers
 from knowrithm_ingestion.agents_view import get_agent
@@ -52,9 +53,17 @@ Dependencies = Annotated[Deps, Depends(get_deps)]
 Page = Annotated[PageParams, Depends(page_params)]
 
 
+UPLOAD_ERRORS = errors(
+    404, 422,
+    (413, "Larger than GATEWAY_MAX_BODY_BYTES, or every file larger than MAX_FILE_SIZE"),
+    (415, "Neither multipart nor JSON, or every file of an unsupported type"),
+)
+
+
 @router.post("/api/v1/document/upload", status_code=202, response_model=UploadOut, tags=DOCS,
-             dependencies=writers(),
-             responses={207: {"model": UploadOut, "description": "some files were refused"}})
+             dependencies=writers(), openapi_extra=upload.OPENAPI_BODY,
+             responses={207: {"model": UploadOut, "description": "some files were refused"},
+                        **UPLOAD_ERRORS})
 async def upload_documents(
     request: Request, session: Session, caller: Caller, deps: Dependencies
 ) -> JSONResponse:
@@ -147,7 +156,7 @@ async def deleted_chunks(session: Session, caller: Caller, page: Page) -> Delete
 
 
 @router.delete("/api/v1/document/bulk-delete", response_model=DocumentsDeleted, tags=DOCS,
-               dependencies=writers("delete"))
+               dependencies=writers("delete"), responses=errors(404))
 async def bulk_delete(
     body: BulkDeleteBody, request: Request, session: Session, caller: Caller, deps: Dependencies
 ) -> DocumentsDeleted:

@@ -48,6 +48,19 @@ class AgentIdRequired(ValidationFailed):
     code, message = "agent_id_required", "agent_id is required: every document trains one agent"
 
 
+# The request as the OpenAPI document states it: `read_request` parses it by hand, to take both forms.
+OPENAPI_BODY = {"requestBody": {"required": True, "content": {
+    "multipart/form-data": {"schema": {"type": "object", "required": ["agent_id"], "properties": {
+        "agent_id": {"type": "string", "format": "uuid"},
+        "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+        "file": {"type": "string", "format": "binary"},
+        "url": {"type": "string"},
+        "urls": {"type": "string", "description": "A JSON array of URLs, or URLs separated by commas"},
+    }}},
+    "application/json": {"schema": UrlsBody.model_json_schema()},
+}}}
+
+
 @dataclass
 class UploadRequest:
     agent_id: uuid.UUID

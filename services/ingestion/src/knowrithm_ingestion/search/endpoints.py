@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.errors import BadRequest
 from knowrithm_common.identity import Principal, authenticated
+from knowrithm_common.openapi import errors
 from knowrithm_common.queries import SearchReply, SearchRequest
 from knowrithm_common.tenancy import readers, scope_of
 from knowrithm_ingestion.pipeline.deps import Deps, get_deps
@@ -34,7 +35,8 @@ class CompanyRequired(BadRequest):
     code, message = "company_id_required", "A super admin must name the company (company_id)"
 
 
-@router.post("/api/v1/search/document", response_model=SearchReply, tags=TAGS, dependencies=readers)
+@router.post("/api/v1/search/document", response_model=SearchReply, tags=TAGS, dependencies=readers,
+             responses=errors(404))
 async def search_documents(
     body: SearchBody, session: Session, caller: Annotated[Principal, Depends(authenticated)],
     deps: Annotated[Deps, Depends(get_deps)],

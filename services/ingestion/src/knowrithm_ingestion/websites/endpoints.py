@@ -17,6 +17,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.identity import Principal, authenticated
+from knowrithm_common.openapi import errors
 from knowrithm_common.tasks import accepted
 from knowrithm_common.tenancy import actor_of, readers, scope_of, writers
 from knowrithm_ingestion.pipeline.deps import Deps, get_deps
@@ -47,7 +48,7 @@ def _accepted(task_id: uuid.UUID, source_id: uuid.UUID, message: str) -> Website
 
 
 @router.post("/api/v1/website/source", status_code=201, response_model=WebsiteSourceCreated, tags=TAGS,
-             dependencies=writers())
+             dependencies=writers(), responses=errors(404, 409))
 async def register_source(
     body: WebsiteSourceCreate, request: Request, session: Session, caller: Caller, deps: Dependencies
 ) -> WebsiteSourceCreated:
@@ -101,7 +102,7 @@ async def _crawl(
 
 
 @router.post("/api/v1/website/source/{source_id}/crawl", status_code=202, response_model=WebsiteAccepted,
-             tags=TAGS, dependencies=writers())
+             tags=TAGS, dependencies=writers(), responses=errors(409))
 async def crawl_source(
     source_id: uuid.UUID, request: Request, session: Session, caller: Caller, deps: Dependencies,
     body: OptionalCrawl = None,
@@ -111,7 +112,7 @@ async def crawl_source(
 
 
 @router.post("/api/v1/sdk/website/source/{source_id}/crawl", status_code=202, response_model=WebsiteAccepted,
-             tags=TAGS, dependencies=writers())
+             tags=TAGS, dependencies=writers(), responses=errors(409))
 async def sdk_crawl_source(
     source_id: uuid.UUID, request: Request, session: Session, caller: Caller, deps: Dependencies,
     body: OptionalCrawl = None,
@@ -147,7 +148,7 @@ async def sdk_delete_source(
     return await _delete(source_id, request, session, caller)
 
 
-@router.post("/api/v1/website/handshake", response_model=HandshakeOut, tags=TAGS)
+@router.post("/api/v1/website/handshake", response_model=HandshakeOut, tags=TAGS, responses=errors(403, 404))
 async def handshake(
     body: HandshakeRequest, request: Request, session: Session, deps: Dependencies
 ) -> HandshakeOut:
