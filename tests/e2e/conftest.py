@@ -33,7 +33,7 @@ async def companies_registered(gateway: httpx.AsyncClient, token: str) -> int:
     return int(r.json()["metrics"]["companies_registered"][0]["value"])
 
 
-async def projections_caught_up(platform, timeout: float = 20.0) -> None:
+async def projections_caught_up(platform, timeout: float = 60.0) -> None:
     """Wait until analytics has applied every event already in the stream."""
     nc = await nats.connect(platform.env["NATS_URL"])
     try:

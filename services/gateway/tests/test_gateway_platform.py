@@ -125,6 +125,7 @@ async def test_docs_page_points_at_merged_openapi(client: httpx.AsyncClient) -> 
 
 
 async def test_metrics_label_requests_by_route_pattern(client: httpx.AsyncClient) -> None:
+    await client.get("/api/v1/agent")
     await client.get("/api/v1/agent/some-id/stats")
     await client.get("/api/v1/super-admin/company/c9/system-metric")
     text = (await client.get("/metrics")).text

@@ -106,7 +106,11 @@ async def snapshots(session: AsyncSession, agents: Iterable[Agent]) -> dict[uuid
     }
     chosen = {a.id: own.get(a.id) or defaults.get(a.company_id) for a in agents}
     configs = await configurations(session, [s for s in chosen.values() if s is not None])
-    return {a.id: snapshot_of(a, configs.get(chosen[a.id].id) if chosen[a.id] else None) for a in agents}
+    out: dict[uuid.UUID, AgentSnapshot] = {}
+    for agent in agents:
+        settings = chosen[agent.id]
+        out[agent.id] = snapshot_of(agent, configs.get(settings.id) if settings is not None else None)
+    return out
 
 
 def snapshot_of(agent: Agent, configuration: AgentConfiguration | None) -> AgentSnapshot:

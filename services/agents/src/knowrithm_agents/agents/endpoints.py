@@ -28,6 +28,7 @@ from knowrithm_agents.agents.schemas import (
     Status,
 )
 from knowrithm_agents.config import AgentsSettings
+from knowrithm_agents.models import Agent
 from knowrithm_agents.providers.schemas import Deleted
 from knowrithm_agents.tenancy import (
     actor_of,
@@ -40,6 +41,7 @@ from knowrithm_agents.tenancy import (
 )
 from knowrithm_common.crypto import SecretBox
 from knowrithm_common.db import RequestSession as Session
+from knowrithm_common.events.agents import AgentSnapshot
 from knowrithm_common.identity import Principal, authenticated
 from knowrithm_common.openapi import errors
 from knowrithm_common.pagination import PageParams, page_params
@@ -50,7 +52,7 @@ Caller = Annotated[Principal, Depends(authenticated)]
 Box = Annotated[SecretBox, Depends(secret_box)]
 
 
-def out(agent, snap) -> AgentOut:
+def out(agent: Agent, snap: AgentSnapshot) -> AgentOut:
     return AgentOut.of(agent, snap.configuration)
 
 

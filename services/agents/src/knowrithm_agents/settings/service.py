@@ -134,7 +134,8 @@ async def _validate_row(session: AsyncSession, row: LlmSettings, *, dimension_gi
             )
         if kind == "embedding":
             if not dimension_given or row.embedding_dimension is None:
-                row.embedding_dimension = model.embedding_dimension
+                # An embedding model always has a dimension (check constraint dimension_matches_type).
+                row.embedding_dimension = model.embedding_dimension  # type: ignore[assignment]
             elif row.embedding_dimension > (model.embedding_dimension or 0):
                 raise _field_error(
                     BadRequest,
