@@ -21,17 +21,6 @@ async def trained_agent(gateway: httpx.AsyncClient) -> tuple[Account, str]:
     return account, r.json()["id"]
 
 
-async def wait_agent_known(gateway: httpx.AsyncClient, account: Account, agent_id: str, timeout: float = 20) -> None:
-    """Wait until ingestion has the agent in its projection (its documents list answers 200)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        r = await gateway.get(f"/api/v1/document/agent/{agent_id}", headers=account.auth)
-        if r.status_code == 200:
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"ingestion never learnt of agent {agent_id}: {r.status_code} {r.text}")
-
-
 async def upload(gateway: httpx.AsyncClient, account: Account, agent_id: str,
                  files: list[tuple[str, bytes, str]], timeout: float = 60) -> httpx.Response:
     multipart = [("files", (name, data, ctype)) for name, data, ctype in files]

@@ -35,7 +35,7 @@ import pytest
 
 from .accounts import Account, api_key, key_headers, offline_settings, sign_up
 from .conftest import projections_caught_up
-from .knowledge import trained_agent, upload, wait_agent_known, wait_documents
+from .knowledge import trained_agent, upload, wait_documents
 
 pytestmark = pytest.mark.e2e
 
@@ -87,13 +87,8 @@ async def _counted_client(platform, tally: Tally) -> httpx.AsyncClient:
 
 
 async def _conversation(gateway: httpx.AsyncClient, account: Account, agent_id: str) -> str:
-    """A new conversation, once conversations has heard of the agent."""
-    deadline = time.monotonic() + 20
-    while True:
-        r = await gateway.post("/api/v1/conversation", json={"agent_id": agent_id}, headers=account.auth)
-        if r.status_code != 404 or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.2)
+    """A new conversation with the agent (usable at once: read-your-writes)."""
+    r = await gateway.post("/api/v1/conversation", json={"agent_id": agent_id}, headers=account.auth)
     assert r.status_code == 201, r.text
     return r.json()["conversation"]["id"]
 
@@ -128,7 +123,6 @@ async def _activity(platform, *, conversations: int, turns: int, funnel: dict[st
         r = await gateway.post("/api/v1/agent", json={"name": "Analytics"}, headers=account.auth)
         assert r.status_code == 201, r.text
         agent_id = r.json()["id"]
-        await wait_agent_known(gateway, account, agent_id)
         fact = f"Parcels to island {uuid.uuid4().hex[:6]} leave every Tuesday."
         r = await upload(gateway, account, agent_id, [("islands.txt", fact.encode(), "text/plain")])
         assert r.status_code == 202, r.text

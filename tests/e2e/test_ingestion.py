@@ -10,7 +10,7 @@ import pytest
 
 from knowrithm_ingestion import samples
 
-from .knowledge import search, trained_agent, upload, wait_agent_known, wait_documents
+from .knowledge import search, trained_agent, upload, wait_documents
 from .site import serve
 
 pytestmark = pytest.mark.e2e
@@ -39,7 +39,6 @@ def sentence(topic: str) -> str:
 @pytest.fixture
 async def agent(gateway):
     account, agent_id = await trained_agent(gateway)
-    await wait_agent_known(gateway, account, agent_id)
     return account, agent_id
 
 
@@ -152,8 +151,7 @@ async def test_another_company_can_neither_list_fetch_delete_nor_find(gateway, a
     r = await upload(gateway, account, agent_id, [("private.txt", fact.encode(), "text/plain")])
     (document,) = r.json()["documents"]
     await wait_documents(gateway, account, [document["id"]])
-    other, other_agent = await trained_agent(gateway)
-    await wait_agent_known(gateway, other, other_agent)
+    other, _ = await trained_agent(gateway)
 
     assert (await gateway.get("/api/v1/document", headers=other.auth)).json()["pagination"]["total"] == 0
     assert (await gateway.get(f"/api/v1/document/{document['id']}", headers=other.auth)).status_code == 404

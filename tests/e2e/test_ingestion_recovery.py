@@ -11,7 +11,7 @@ import pytest
 
 from knowrithm_ingestion import samples
 
-from .knowledge import trained_agent, upload, wait_agent_known, wait_documents
+from .knowledge import trained_agent, upload, wait_documents
 
 pytestmark = pytest.mark.e2e
 
@@ -47,7 +47,6 @@ async def wait_running(gateway, account, task_id: str, timeout: float = 60) -> d
 
 async def test_killed_worker_resumes_and_leaves_no_duplicate_chunks(gateway, platform):
     account, agent_id = await trained_agent(gateway)
-    await wait_agent_known(gateway, account, agent_id)
     pdf = long_pdf()
 
     r = await upload(gateway, account, agent_id, [("manual-crash.pdf", pdf, "application/pdf")])

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from .knowledge import trained_agent, upload, wait_agent_known, wait_documents
+from .knowledge import trained_agent, upload, wait_documents
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +36,6 @@ async def register(gateway, agent_id: str, first_name: str, timeout: float = 20)
 async def shop(gateway):
     """A company whose agent knows one fact, from a processed text document."""
     account, agent_id = await trained_agent(gateway)
-    await wait_agent_known(gateway, account, agent_id)
     tag = uuid.uuid4().hex[:6]
     fact = f"Orders placed before noon ship the same day from warehouse {tag}."
     r = await upload(gateway, account, agent_id, [("shipping.txt", fact.encode(), "text/plain")])

@@ -14,7 +14,7 @@ import pytest
 from knowrithm_gateway.policies import OPERATIONS, Access
 
 from .accounts import Account, api_key, key_headers, offline_settings, sign_up
-from .knowledge import upload, wait_agent_known, wait_documents
+from .knowledge import upload, wait_documents
 
 pytestmark = pytest.mark.e2e
 
@@ -81,7 +81,6 @@ async def _analytics(gateway, owner: Account) -> dict[str, str]:
 
 async def _knowledge(gateway, owner: Account, agent_id: str) -> dict[str, str]:
     """A processed document (with its chunk) and a web site source of the owner's agent."""
-    await wait_agent_known(gateway, owner, agent_id)
     r = await upload(gateway, owner, agent_id, [("owner.txt", b"The owner's private price list.", "text/plain")])
     assert r.status_code == 202, r.text
     document_id = r.json()["documents"][0]["id"]

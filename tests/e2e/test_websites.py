@@ -11,7 +11,7 @@ import pytest
 
 from knowrithm_ingestion import samples
 
-from .knowledge import search, trained_agent, wait_agent_known
+from .knowledge import search, trained_agent
 from .site import serve
 
 pytestmark = pytest.mark.e2e
@@ -44,7 +44,6 @@ async def wait_found(gateway, account, query: str, agent_id: str, timeout: float
 
 async def test_a_crawled_site_becomes_searchable_and_leaves_with_its_source(gateway):
     account, agent_id = await trained_agent(gateway)
-    await wait_agent_known(gateway, account, agent_id)
     tag = uuid.uuid4().hex[:6]
     about = f"Quokka {tag} rentals open at eight on weekdays"
     secret = f"Narwhal {tag} staff salaries are confidential"

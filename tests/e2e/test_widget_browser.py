@@ -24,7 +24,7 @@ import pytest
 
 from knowrithm_ingestion import samples
 
-from .knowledge import trained_agent, upload, wait_agent_known, wait_documents
+from .knowledge import trained_agent, upload, wait_documents
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +38,6 @@ async def trained(platform):
     """An agent trained on a 3-page PDF whose page 2 holds the fact, known to conversations."""
     async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=15) as gateway:
         account, agent_id = await trained_agent(gateway)
-        await wait_agent_known(gateway, account, agent_id)
         tag = uuid.uuid4().hex[:6]
         pdf = samples.make_pdf([FILLER, f"The night shift loads refrigerated trucks at dock {tag} after midnight.",
                                 FILLER])
