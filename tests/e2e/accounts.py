@@ -30,18 +30,33 @@ class Account:
         return {"Authorization": f"Bearer {self.access_token}"}
 
 
+def company_body(tag: str) -> dict[str, str]:
+    """A new company's sign-up body."""
+    return {"name": f"Acme {tag}", "email": f"hello-{tag}@example.com"}
+
+
+def owner_body(tag: str, company_id: str) -> dict[str, str]:
+    """The registration body of a company's first admin."""
+    return {"company_id": company_id, "email": f"owner-{tag}@example.com", "username": f"owner_{tag}",
+            "password": PASSWORD, "first_name": "Grace", "last_name": "Hopper"}
+
+
+def account_of(company: dict[str, Any], body: dict[str, str], tokens: dict[str, Any]) -> Account:
+    """The account a registration answered."""
+    return Account(company, tokens["user"], body["email"], body["password"], tokens["access_token"],
+                   tokens["refresh_token"])
+
+
 async def sign_up(gateway: httpx.AsyncClient) -> Account:
     """A company, its first admin registered and signed in."""
     tag = uuid.uuid4().hex[:10]
-    r = await gateway.post("/api/v1/company", json={"name": f"Acme {tag}", "email": f"hello-{tag}@example.com"})
+    r = await gateway.post("/api/v1/company", json=company_body(tag))
     assert r.status_code == 201, r.text
     company = r.json()
-    body = {"company_id": company["id"], "email": f"owner-{tag}@example.com", "username": f"owner_{tag}",
-            "password": PASSWORD, "first_name": "Grace", "last_name": "Hopper"}
+    body = owner_body(tag, company["id"])
     r = await gateway.post("/api/v1/auth/register", json=body)
     assert r.status_code == 201, r.text
-    tokens = r.json()
-    return Account(company, tokens["user"], body["email"], PASSWORD, tokens["access_token"], tokens["refresh_token"])
+    return account_of(company, body, r.json())
 
 
 async def api_key(gateway: httpx.AsyncClient, account: Account, **body: Any) -> dict[str, str]:

@@ -3,8 +3,9 @@
 Every SDK client here uses the SDK's default `KnowrithmConfig` except `base_url`, which must
 point at our gateway: `<gateway>/api` (the SDK appends `/v1`, so its requests go to
 `<gateway>/api/v1/...` exactly as they would to the hosted platform). The SDK is synchronous
-(requests), so SDK tests are plain synchronous tests; they set up tenants with the SDK too
-where it can (an API key needs a signed-in admin first, which the SDK does over JWT).
+(requests), so SDK tests are plain synchronous tests. A tenant (company, first admin, API key)
+is set up over plain HTTP with the same bodies as the async helpers in accounts.py; everything
+the tests then assert goes through the SDK.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import httpx
 from knowrithm_py.dataclass.config import KnowrithmConfig
 from knowrithm_py.knowrithm.client import KnowrithmClient
 
-PASSWORD = "SecurePass123!"
+from .accounts import Account, account_of, company_body, owner_body
+
 ALL_SCOPES = ["read", "write", "update", "delete", "admin"]
 
 
@@ -32,15 +34,9 @@ def sdk_client(gateway_url: str, api_key: str = "", api_secret: str = "", **over
 
 
 @dataclass
-class SdkTenant:
+class SdkTenant(Account):
     """A company with a signed-in admin and an API key of every scope, used through the SDK."""
 
-    company: dict[str, Any]
-    user: dict[str, Any]
-    email: str
-    password: str
-    access_token: str
-    refresh_token: str
     api_key: str
     api_secret: str
     api_key_id: str
@@ -49,30 +45,27 @@ class SdkTenant:
     @property
     def bearer(self) -> dict[str, str]:
         """Headers for the SDK's JWT-only calls (`headers=` on the SDK method)."""
-        return {"Authorization": f"Bearer {self.access_token}"}
+        return self.auth
 
 
 def new_tenant(gateway_url: str, *, scopes: list[str] | None = None) -> SdkTenant:
     """A new company, its first admin and an API key, created through the gateway."""
     tag = uuid.uuid4().hex[:10]
     with httpx.Client(base_url=gateway_url, timeout=30) as http:
-        r = http.post("/api/v1/company", json={"name": f"SDK Co {tag}", "email": f"hello-{tag}@example.com"})
+        r = http.post("/api/v1/company", json=company_body(tag))
         assert r.status_code == 201, r.text
         company = r.json()
-        body = {"company_id": company["id"], "email": f"owner-{tag}@example.com", "username": f"owner_{tag}",
-                "password": PASSWORD, "first_name": "Ada", "last_name": "Lovelace"}
+        body = owner_body(tag, company["id"])
         r = http.post("/api/v1/auth/register", json=body)
         assert r.status_code == 201, r.text
-        tokens = r.json()
-        auth = {"Authorization": f"Bearer {tokens['access_token']}"}
-        r = http.post("/api/v1/auth/api-keys", json={"name": "sdk", "scopes": scopes or ALL_SCOPES}, headers=auth)
+        account = account_of(company, body, r.json())
+        r = http.post("/api/v1/auth/api-keys", json={"name": "sdk", "scopes": scopes or ALL_SCOPES},
+                      headers=account.auth)
         assert r.status_code == 201, r.text
         key = r.json()
     return SdkTenant(
-        company=company, user=tokens["user"], email=body["email"], password=PASSWORD,
-        access_token=tokens["access_token"], refresh_token=tokens["refresh_token"],
-        api_key=key["api_key"], api_secret=key["api_secret"], api_key_id=key["details"]["id"],
-        client=sdk_client(gateway_url, key["api_key"], key["api_secret"]),
+        **vars(account), api_key=key["api_key"], api_secret=key["api_secret"],
+        api_key_id=key["details"]["id"], client=sdk_client(gateway_url, key["api_key"], key["api_secret"]),
     )
 
 

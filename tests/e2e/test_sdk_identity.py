@@ -20,8 +20,8 @@ import pytest
 from knowrithm_py.dataclass.error import KnowrithmAPIError
 from knowrithm_py.knowrithm.client import KnowrithmClient
 
-from .accounts import mail_token
-from .sdk import PASSWORD, SdkTenant, new_tenant, sdk_client, super_admin_bearer
+from .accounts import PASSWORD, mail_token
+from .sdk import SdkTenant, new_tenant, sdk_client, super_admin_bearer
 
 pytestmark = pytest.mark.e2e
 
