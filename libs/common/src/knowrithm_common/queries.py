@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Protocol, TypeAlias
+from collections.abc import Callable
+from typing import Annotated, Protocol, TypeAlias, TypeVar
 
 from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_common.db.session import Database
+from knowrithm_common.errors import KnowrithmError
 from knowrithm_common.events.agents import AgentSnapshot
 from knowrithm_common.messaging.connection import NatsConnection
 from knowrithm_common.messaging.rpc import call
@@ -106,6 +108,47 @@ class AgentStateApplier(Protocol):
 
 
 AgentsOwner: TypeAlias = OwnerFallback[uuid.UUID, AgentStateReply]
+
+
+class ProjectedAgent(Protocol):
+    """A row of a service's projection of agents (what `projected_agent` needs of it)."""
+
+    company_id: uuid.UUID
+    deleted: bool
+
+
+A = TypeVar("A", bound=ProjectedAgent)
+
+
+async def projected_agent(
+    session: AsyncSession,
+    model: type[A],
+    *,
+    agent_id: uuid.UUID,
+    company_id: uuid.UUID | None,
+    owner: AgentsOwner | None,
+    not_found: type[KnowrithmError],
+    check: Callable[[A], object] | None = None,
+) -> A:
+    """A live agent of the company (any company when None) that passes `check`; `not_found` otherwise.
+
+    With `owner` (requests), a refusal asks the agents service first; without (background work,
+    whose request already found the agent) the projection alone answers.
+    """
+
+    async def load() -> A | None:
+        return await session.get(model, agent_id, populate_existing=True)
+
+    async def serve(agent: A | None) -> A:
+        if agent is None or agent.deleted or (company_id is not None and agent.company_id != company_id):
+            raise not_found()
+        if check is not None:
+            check(agent)
+        return agent
+
+    if owner is None:
+        return await serve(await load())
+    return await owner.read(agent_id, load=load, serve=serve)
 
 
 def agents_fallback(

@@ -27,7 +27,7 @@ from knowrithm_common.events.agents import (
     AgentUpdatedV1,
 )
 from knowrithm_common.projections import upsert_if_newer
-from knowrithm_common.queries import AgentsOwner, agents_fallback
+from knowrithm_common.queries import AgentsOwner, agents_fallback, projected_agent
 from knowrithm_conversations.models import AgentView
 
 PROJECTION = "conversations.agents"
@@ -61,18 +61,10 @@ async def get_agent(
     With `owner` (requests), a miss asks the agents service first; without (the answerer, whose
     request already found the agent) the projection alone answers.
     """
-
-    async def load() -> AgentView | None:
-        return await session.get(AgentView, agent_id, populate_existing=True)
-
-    async def serve(agent: AgentView | None) -> AgentView:
-        if agent is None or agent.deleted or (company_id is not None and agent.company_id != company_id):
-            raise AgentNotFound()
-        if check is not None:
-            check(agent)
-        return agent
-
-    return await (serve(await load()) if owner is None else owner.read(agent_id, load=load, serve=serve))
+    return await projected_agent(
+        session, AgentView, agent_id=agent_id, company_id=company_id, owner=owner,
+        not_found=AgentNotFound, check=check,
+    )
 
 
 async def latest_active_agent(session: AsyncSession, company_id: uuid.UUID | None) -> AgentView | None:

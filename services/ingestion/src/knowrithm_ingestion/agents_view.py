@@ -34,7 +34,7 @@ from knowrithm_common.events.auth import CompanyDeletedV1, CompanyRestoredV1
 from knowrithm_common.events.ingestion import ReembedAgent
 from knowrithm_common.messaging.outbox import record_event
 from knowrithm_common.projections import upsert_if_newer
-from knowrithm_common.queries import AgentsOwner
+from knowrithm_common.queries import AgentsOwner, projected_agent
 from knowrithm_common.tasks import create_task
 from knowrithm_ingestion.embeddings.base import EmbeddingSpec
 from knowrithm_ingestion.models import AgentView, CompanyView, platform
@@ -67,17 +67,10 @@ async def get_agent(
     whose request already found the agent) the projection alone answers.
     """
 
-    async def load() -> AgentView | None:
-        return await session.get(AgentView, agent_id, populate_existing=True)
-
-    async def serve(agent: AgentView | None) -> AgentView:
-        if agent is None or agent.deleted or (company_id is not None and agent.company_id != company_id):
-            raise AgentNotFound()
-        if check is not None:
-            check(agent)
-        return agent
-
-    agent = await (serve(await load()) if owner is None else owner.read(agent_id, load=load, serve=serve))
+    agent = await projected_agent(
+        session, AgentView, agent_id=agent_id, company_id=company_id, owner=owner,
+        not_found=AgentNotFound, check=check,
+    )
     if await company_deleted(session, agent.company_id):
         raise AgentNotFound()
     return agent

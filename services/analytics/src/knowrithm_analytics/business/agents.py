@@ -42,10 +42,10 @@ TOP_AGENTS = 5
 
 
 async def find_agent(
-    session: AsyncSession, agent_id: uuid.UUID, facts: Facts, *, owner: AgentsOwner | None
+    session: AsyncSession, agent_id: uuid.UUID, facts: Facts, *, owner: AgentsOwner
 ) -> AgentFact:
-    """A live agent in scope, else 404 `agent_not_found`; with `owner`, one analytics has not seen
-    yet (or holds deleted) is asked of the agents service first."""
+    """A live agent in scope, else 404 `agent_not_found`; one analytics has not seen yet (or holds
+    deleted) is asked of the agents service (`owner`) first."""
 
     async def load() -> AgentFact | None:
         return await session.get(AgentFact, agent_id, populate_existing=True)
@@ -57,7 +57,7 @@ async def find_agent(
             raise AgentNotFound()
         return agent
 
-    return await (serve(None) if owner is None else owner.read(agent_id, load=load, serve=serve))
+    return await owner.read(agent_id, load=load, serve=serve)
 
 
 async def _grouped(session: AsyncSession, stmt: Any) -> dict[uuid.UUID, Any]:
