@@ -48,7 +48,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_analytics.config import AnalyticsSettings
-from knowrithm_analytics.models import SCHEMA, platform
+from knowrithm_analytics.models import SCHEMA, shared
 from knowrithm_analytics.projections.handlers import HANDLERS
 from knowrithm_analytics.projections.replay import apply_batch
 from knowrithm_common.db.migrations import upgrade
@@ -386,7 +386,7 @@ async def live_consumer(
     commits = Commits()
     consumer = EventConsumer(
         db=db,
-        processed=platform.processed,
+        processed=shared.processed,
         nats=nats,
         durable=name,
         filter_subject="events.>",
@@ -426,7 +426,7 @@ async def replay_path(stack: Stack, nats: NatsConnection, events: list[EventEnve
             except TimeoutError:
                 continue
             batch = [EventEnvelope.model_validate_json(m.data) for m in messages]
-            await apply_batch(db, batch, handlers=HANDLERS, processed=platform.processed, consumer="replay")
+            await apply_batch(db, batch, handlers=HANDLERS, processed=shared.processed, consumer="replay")
             done += len(batch)
         return time.time()
 

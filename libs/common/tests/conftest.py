@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import MetaData, create_engine, text
 
 from knowrithm_common.db.base import NAMING_CONVENTION
-from knowrithm_common.db.platform import PlatformTables
 from knowrithm_common.db.session import Database
+from knowrithm_common.db.shared_tables import SharedTables
 from knowrithm_common.messaging.connection import NatsConnection
 from knowrithm_common.settings import to_psycopg_url
 
@@ -28,7 +28,7 @@ def lib_database_url(stack) -> str:
 
 
 _metadata = MetaData(schema=SCHEMA, naming_convention=NAMING_CONVENTION)
-_platform = PlatformTables(_metadata)
+_platform = SharedTables(_metadata)
 
 
 def platform_metadata() -> MetaData:
@@ -36,7 +36,7 @@ def platform_metadata() -> MetaData:
 
 
 @pytest.fixture(scope="session")
-def tables() -> PlatformTables:
+def tables() -> SharedTables:
     return _platform
 
 

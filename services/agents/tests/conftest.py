@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import httpx
 import pytest
 
 from knowrithm_common.crypto import generate_key
 from knowrithm_common.db.migrations import upgrade
-from knowrithm_common.testing import KeyPair, assertion_headers, environment, running_app, service_env
+from knowrithm_common.testing import KeyPair, gateway_call, service_client, service_env
 
 ASSERTION_KEYS = KeyPair.generate()
 
@@ -23,15 +20,7 @@ def agents_env(stack) -> dict[str, str]:
                        extra={"ENCRYPTION_KEY": generate_key(), "AGENTS_PROVIDER_TIMEOUT_SECONDS": "2"})
 
 
-@pytest.fixture
-async def client(agents_env) -> AsyncIterator[httpx.AsyncClient]:
-    from knowrithm_agents.main import create_app
-
-    with environment(agents_env):
-        app = create_app()
-    async with running_app(app) as c:
-        c.app = app  # type: ignore[attr-defined]
-        yield c
+client = service_client("knowrithm_agents.main:create_app", env="agents_env")
 
 
 @pytest.fixture
@@ -42,9 +31,4 @@ def signer():
 @pytest.fixture
 def call(client, signer):
     """call(method, path, principal=None, **kw): a request as the gateway would forward it."""
-
-    async def _call(method, path, principal=None, headers=None, **kw):
-        headers = {**assertion_headers(signer, principal), **(headers or {})}
-        return await client.request(method, path, headers=headers, **kw)
-
-    return _call
+    return gateway_call(client, signer)

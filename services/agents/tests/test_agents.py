@@ -5,7 +5,7 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from knowrithm_agents.models import platform
+from knowrithm_agents.models import shared
 
 from .support import OFFLINE, SUPER, api_key, catalogue, company_principals, ids
 
@@ -26,7 +26,7 @@ def company():
 async def outbox(client, prefix="agents.agent."):
     async with client.app.state.db.sessions() as s:
         rows = await s.execute(
-            select(platform.outbox.c.envelope).order_by(platform.outbox.c.created_at, platform.outbox.c.id)
+            select(shared.outbox.c.envelope).order_by(shared.outbox.c.created_at, shared.outbox.c.id)
         )
     return [e for e in rows.scalars().all() if e["type"].startswith(prefix)]
 

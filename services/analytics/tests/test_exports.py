@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from knowrithm_analytics.exports.service import prune_expired
-from knowrithm_analytics.models import ExportFile, platform
+from knowrithm_analytics.models import ExportFile, shared
 from knowrithm_common.events import new_event
 from knowrithm_common.events.analytics import ExportData
 from knowrithm_common.events.conversations import LeadRegisteredV1
@@ -270,7 +270,7 @@ async def test_an_export_job_that_cannot_run_fails_its_task(client, feeds):
     main, _, _ = feeds
     async with client.app.state.db.sessions() as session, session.begin():
         task_id = await create_task(
-            session, platform.tasks, company_id=main.company_id, kind="analytics_export"
+            session, shared.tasks, company_id=main.company_id, kind="analytics_export"
         )
     job = new_event(
         ExportData(task_id=task_id, export_type="invoices", format="json"),

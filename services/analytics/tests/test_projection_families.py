@@ -27,7 +27,7 @@ from knowrithm_analytics.models import (
     LeadFact,
     MessageFact,
     UserRegistration,
-    platform,
+    shared,
 )
 from knowrithm_analytics.projections.handlers import HANDLERS
 from knowrithm_common.events import Actor, EventData, EventEnvelope, new_event
@@ -525,7 +525,7 @@ async def test_batched_consumer_applies_a_batch_once_and_dead_letters_only_its_p
         await js.publish(f"{test_stream.lower()}.{e.type}", e.model_dump_json().encode())
     durable = f"batched-{uuid.uuid4().hex[:8]}"
     consumer = EventConsumer(
-        db=app.state.db, processed=platform.processed, nats=app.state.nats, durable=durable,
+        db=app.state.db, processed=shared.processed, nats=app.state.nats, durable=durable,
         filter_subject=f"{test_stream.lower()}.>", stream=test_stream, handlers=HANDLERS, batch=64,
         transaction_per_batch=True, max_deliver=2, backoff=(0.1,),
     )  # fmt: skip

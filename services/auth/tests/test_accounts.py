@@ -3,7 +3,7 @@ import uuid
 import jwt
 from sqlalchemy import select
 
-from knowrithm_auth.models import Company, platform
+from knowrithm_auth.models import Company, shared
 from knowrithm_common.identity import Principal, Role
 from knowrithm_common.testing import assertion_headers
 from knowrithm_common.tokens import ACCESS_TOKEN_AUDIENCE
@@ -30,7 +30,7 @@ async def test_company_signup_writes_company_and_its_event_in_one_transaction(cl
     company_id = uuid.UUID(r.json()["id"])
     async with client.app.state.db.sessions() as s:
         company = await s.get(Company, company_id)
-        envelopes = (await s.execute(select(platform.outbox.c.envelope))).scalars().all()
+        envelopes = (await s.execute(select(shared.outbox.c.envelope))).scalars().all()
     assert company is not None and company.name == r.json()["name"]
     mine = [e for e in envelopes if e["data"].get("company_id") == str(company_id)]
     assert [e["type"] for e in mine] == ["auth.company.created.v1"]
@@ -48,7 +48,7 @@ async def test_duplicate_company_email_is_409_and_writes_no_event(client, signer
     r = await client.post("/api/v1/company", json={**body, "name": "Other"}, headers=assertion_headers(signer))
     assert r.status_code == 409 and r.json()["error"] == "company_exists"
     async with client.app.state.db.sessions() as s:
-        envelopes = (await s.execute(select(platform.outbox.c.envelope))).scalars().all()
+        envelopes = (await s.execute(select(shared.outbox.c.envelope))).scalars().all()
     assert sum(e["data"].get("email") == body["email"] for e in envelopes) == 1
 
 

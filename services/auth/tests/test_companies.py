@@ -5,7 +5,7 @@ import uuid
 
 from sqlalchemy import select
 
-from knowrithm_auth.models import Address, ApiKey, City, Country, State, User, platform
+from knowrithm_auth.models import Address, ApiKey, City, Country, State, User, shared
 from knowrithm_common.identity import Principal, Role
 from knowrithm_common.testing import assertion_headers
 from knowrithm_common.tokens import COMPANY_DISABLED_KEY, VALID_AFTER_KEY, credential_hash
@@ -21,8 +21,8 @@ def _as(signer, principal):
 
 async def _outbox(client, event_type):
     async with client.app.state.db.sessions() as s:
-        envelopes = (await s.execute(select(platform.outbox.c.envelope).order_by(
-            platform.outbox.c.created_at, platform.outbox.c.id))).scalars().all()
+        envelopes = (await s.execute(select(shared.outbox.c.envelope).order_by(
+            shared.outbox.c.created_at, shared.outbox.c.id))).scalars().all()
     return [e for e in envelopes if e["type"] == event_type]
 
 

@@ -6,7 +6,7 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from knowrithm_auth.models import Address, Company, platform
+from knowrithm_auth.models import Address, Company, shared
 from knowrithm_common.identity import Principal, Role
 from knowrithm_common.testing import assertion_headers
 
@@ -61,7 +61,7 @@ def _address(place, **over):
 
 async def _audited(client, action, target_id):
     async with client.app.state.db.sessions() as s:
-        envelopes = (await s.execute(select(platform.outbox.c.envelope))).scalars().all()
+        envelopes = (await s.execute(select(shared.outbox.c.envelope))).scalars().all()
     return [e["data"] for e in envelopes
             if e["data"].get("action") == action and e["data"].get("target_id") == str(target_id)]
 
@@ -204,7 +204,7 @@ async def test_company_admin_cannot_change_reference_data_and_the_refusal_is_aud
         assert r.status_code == 403, (method, path)
     assert (await call("GET", f"/api/v1/city/{place['city']}")).json()["name"] == "Capital"
     async with client.app.state.db.sessions() as s:
-        envelopes = (await s.execute(select(platform.outbox.c.envelope))).scalars().all()
+        envelopes = (await s.execute(select(shared.outbox.c.envelope))).scalars().all()
     refusals = [e for e in envelopes if e["data"].get("outcome") == "failure"
                 and e["actor"] and e["actor"].get("id") == str(admin.user_id)]
     assert {e["data"]["action"] for e in refusals} == {

@@ -4,7 +4,7 @@ import uuid
 
 from sqlalchemy import select
 
-from knowrithm_auth.models import User, platform
+from knowrithm_auth.models import User, shared
 from knowrithm_common.identity import Principal, Role
 from knowrithm_common.testing import assertion_headers
 from knowrithm_common.tokens import REVOKED_JTI_KEY, REVOKED_SESSION_KEY, VALID_AFTER_KEY
@@ -19,7 +19,7 @@ async def _refresh(client, signer, token):
 
 async def _audit_events(client, action):
     async with client.app.state.db.sessions() as s:
-        envelopes = (await s.execute(select(platform.outbox.c.envelope))).scalars().all()
+        envelopes = (await s.execute(select(shared.outbox.c.envelope))).scalars().all()
     return [e for e in envelopes if e["type"] == "auth.audit.recorded.v1" and e["data"]["action"] == action]
 
 

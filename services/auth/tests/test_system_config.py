@@ -8,7 +8,7 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from knowrithm_auth.models import SystemConfigEntry, platform
+from knowrithm_auth.models import SystemConfigEntry, shared
 from knowrithm_common.identity import Principal, Role
 from knowrithm_common.sysconfig import KNOWN_KEYS, SNAPSHOT_KEY, parse_snapshot
 from knowrithm_common.testing import assertion_headers, environment, running_app
@@ -38,7 +38,7 @@ async def _patch(client, signer, body, principal=ROOT):
 
 async def _events(client, event_type, **data):
     async with client.app.state.db.sessions() as s:
-        envelopes = (await s.execute(select(platform.outbox.c.envelope))).scalars().all()
+        envelopes = (await s.execute(select(shared.outbox.c.envelope))).scalars().all()
     return [e for e in envelopes if e["type"] == event_type and all(e["data"].get(k) == v for k, v in data.items())]
 
 

@@ -5,7 +5,7 @@ import uuid
 
 from sqlalchemy import select
 
-from knowrithm_auth.models import ApiKey, User, platform
+from knowrithm_auth.models import ApiKey, User, shared
 from knowrithm_common.identity import Principal, Role
 from knowrithm_common.testing import assertion_headers
 from knowrithm_common.tokens import VALID_AFTER_KEY
@@ -38,8 +38,8 @@ def _member(user, role=Role.USER):
 
 async def _outbox(client, event_type):
     async with client.app.state.db.sessions() as s:
-        envelopes = (await s.execute(select(platform.outbox.c.envelope).order_by(
-            platform.outbox.c.created_at, platform.outbox.c.id))).scalars().all()
+        envelopes = (await s.execute(select(shared.outbox.c.envelope).order_by(
+            shared.outbox.c.created_at, shared.outbox.c.id))).scalars().all()
     return [e for e in envelopes if e["type"] == event_type]
 
 

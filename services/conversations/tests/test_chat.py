@@ -27,7 +27,7 @@ from sqlalchemy import update
 
 from knowrithm_common.tasks import TaskStatus, create_task, update_task
 from knowrithm_conversations.chat.follow import Follower
-from knowrithm_conversations.models import Conversation, Message, platform
+from knowrithm_conversations.models import Conversation, Message, shared
 
 from .chat_support import final_task, new_conversation, sse_events
 from .support import add_agent, admin, member
@@ -118,16 +118,16 @@ async def test_chat_task_belongs_to_the_company_of_the_conversation(call, traine
 async def test_unfinished_chat_tasks_tell_pollers_to_come_back_within_a_quarter_second(client, call):
     company_id = uuid.uuid4()
     async with client.app.state.db.sessions() as session, session.begin():
-        chat = await create_task(session, platform.tasks, company_id=company_id, kind="chat")
-        other = await create_task(session, platform.tasks, company_id=company_id, kind="reindex")
+        chat = await create_task(session, shared.tasks, company_id=company_id, kind="chat")
+        other = await create_task(session, shared.tasks, company_id=company_id, kind="reindex")
     owner = admin(company_id)
     assert (await call("GET", f"/api/v1/tasks/{chat}/status", owner)).json()["poll_after_ms"] == 250
     assert (await call("GET", f"/api/v1/tasks/{other}/status", owner)).json()["poll_after_ms"] == 1000
     async with client.app.state.db.sessions() as session, session.begin():
-        await update_task(session, platform.tasks, chat, status=TaskStatus.RUNNING)
+        await update_task(session, shared.tasks, chat, status=TaskStatus.RUNNING)
     assert (await call("GET", f"/api/v1/tasks/{chat}/status", owner)).json()["poll_after_ms"] == 250
     async with client.app.state.db.sessions() as session, session.begin():
-        await session.execute(update(platform.tasks).where(platform.tasks.c.id == chat).values(status="completed"))
+        await session.execute(update(shared.tasks).where(shared.tasks.c.id == chat).values(status="completed"))
     assert (await call("GET", f"/api/v1/tasks/{chat}/status", owner)).json()["poll_after_ms"] is None
 
 

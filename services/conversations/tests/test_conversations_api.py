@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from knowrithm_common.identity import Principal, Role
-from knowrithm_conversations.models import platform
+from knowrithm_conversations.models import shared
 
 from .support import add_agent, add_messages, admin, api_key, lead, member
 
@@ -33,7 +33,7 @@ def ids(items):
 async def outbox_types(app, conversation_id):
     async with app.state.db.sessions() as session:
         rows = await session.scalars(
-            select(platform.outbox.c.envelope).order_by(platform.outbox.c.created_at, platform.outbox.c.id)
+            select(shared.outbox.c.envelope).order_by(shared.outbox.c.created_at, shared.outbox.c.id)
         )
         return [e["type"] for e in rows if e["data"].get("conversation_id") == conversation_id]
 

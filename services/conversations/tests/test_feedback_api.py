@@ -7,7 +7,7 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from knowrithm_conversations.models import platform
+from knowrithm_conversations.models import shared
 
 from .support import add_agent, add_messages, admin, lead, member
 
@@ -20,7 +20,7 @@ async def conversation_of(call, principal, agent_id) -> str:
 
 async def feedback_events(app, conversation_id) -> list[dict]:
     async with app.state.db.sessions() as session:
-        rows = await session.scalars(select(platform.outbox.c.envelope))
+        rows = await session.scalars(select(shared.outbox.c.envelope))
         found = [e for e in rows if e["type"] == "conversations.feedback.given.v1"
                  and e["data"]["conversation_id"] == conversation_id]
     return sorted(found, key=lambda e: dt.datetime.fromisoformat(e["time"]))  # in the order recorded

@@ -13,7 +13,7 @@ from sqlalchemy import select, text, update
 from knowrithm_common.identity import Principal, Role
 from knowrithm_common.leadtokens import LeadTokenVerifier
 from knowrithm_common.tokens import REVOKED_JTI_KEY
-from knowrithm_conversations.models import AgentView, platform
+from knowrithm_conversations.models import AgentView, shared
 
 from .support import add_agent, add_messages, admin, api_key, member
 
@@ -57,7 +57,7 @@ async def create(call, principal, **body) -> dict:
 
 async def events(app, lead_id) -> list[dict]:
     async with app.state.db.sessions() as session:
-        rows = await session.scalars(select(platform.outbox.c.envelope))
+        rows = await session.scalars(select(shared.outbox.c.envelope))
         found = [e for e in rows if e["data"].get("lead_id") == str(lead_id)]
     return sorted(found, key=lambda e: dt.datetime.fromisoformat(e["time"]))  # in the order recorded
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from knowrithm_common.events import EventEnvelope
 from knowrithm_common.identity import Principal, Role
 from knowrithm_common.messaging.jobs import JobContext
-from knowrithm_ingestion.models import Document, WebsitePage, platform
+from knowrithm_ingestion.models import Document, WebsitePage, shared
 from knowrithm_ingestion.websites.jobs import crawl_website, purge_website_source
 
 from .sites import Site
@@ -59,7 +59,7 @@ async def register(call, principal, agent_id, base_url, **extra):
 
 async def job_for(client, task_id) -> EventEnvelope:
     """The job the API queued in its outbox for `task_id` (run here by calling its handler)."""
-    table = platform.outbox
+    table = shared.outbox
     async with client.app.state.db.sessions() as session:
         rows = (await session.execute(select(table.c.envelope).where(table.c.subject.like("jobs.%")))).scalars()
         for envelope in rows:

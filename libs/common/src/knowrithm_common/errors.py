@@ -75,6 +75,20 @@ class Conflict(KnowrithmError):
     status_code, code, message = 409, "conflict", "Resource already exists"
 
 
+# Facts more than one service states: one error each, the same code and status everywhere.
+class CompanyNotFound(NotFound):
+    code, message = "company_not_found", "Company not found"
+
+
+class AgentNotFound(NotFound):
+    code, message = "agent_not_found", "Agent not found"
+
+
+class AgentNotConfigured(Conflict):
+    code = "agent_not_configured"
+    message = "The agent has no settings for this; an admin should add settings for it or its company"
+
+
 class PayloadTooLarge(KnowrithmError):
     status_code, code, message = 413, "payload_too_large", "Request body too large"
 

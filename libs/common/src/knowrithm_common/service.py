@@ -42,7 +42,10 @@ class Background(Protocol):
     async def stop(self) -> None: ...
 
 
-ConsumerFactory = Callable[[FastAPI], Sequence[Background]]
+# A domain's `subscribers.py` exports one: what it reacts to (event consumers, job workers,
+# RPC responders), built from the running app's clients.
+Subscribers = Callable[[FastAPI], Sequence[Background]]
+ConsumerFactory = Subscribers
 
 
 @dataclass
@@ -53,6 +56,8 @@ class ServiceSpec:
     schema: str
     routers: Sequence[APIRouter]
     outbox: Table | None = None
+    # Everything the service reacts to, one entry per domain's `subscribers.py`.
+    subscribers: Sequence[Subscribers] = field(default_factory=tuple)
     consumers: ConsumerFactory | None = None
     on_startup: Sequence[Hook] = field(default_factory=tuple)
     on_shutdown: Sequence[Hook] = field(default_factory=tuple)
@@ -126,6 +131,8 @@ def _lifespan(
             background.append(relay)
         for hook in spec.on_startup:
             await hook(app)
+        for subscribers in spec.subscribers:
+            background.extend(subscribers(app))
         if spec.consumers is not None:
             background.extend(spec.consumers(app))
         for worker in background:

@@ -13,6 +13,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -79,6 +80,62 @@ async def running_app(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
             yield client
+
+
+def service_client(
+    app_factory: str,
+    *,
+    env: str,
+    scope: str = "module",
+    agents_owner: bool = False,
+    ready: Callable[[FastAPI], Awaitable[None]] | None = None,
+) -> Callable[..., AsyncIterator[httpx.AsyncClient]]:
+    """A pytest fixture running a service's app, the one way every suite does it.
+
+    `app_factory` is "module:function" (e.g. "knowrithm_auth.main:create_app"), built inside the
+    environment the fixture named `env` returns. The app runs for one test module by default
+    (its lifespan starts NATS consumers and pools: once per module, not once per test); tests
+    keep apart by using companies of their own. The client has `.app`; with `agents_owner`, the
+    agents service's state query answers beside the app (`.agents_owner`, an `AgentsStandIn`).
+    `ready`, when given, is awaited once the app runs (e.g. until its consumers subscribed).
+
+        client = service_client("knowrithm_auth.main:create_app", env="auth_env")
+    """
+    import importlib
+
+    import pytest_asyncio
+
+    @pytest_asyncio.fixture(scope=scope, loop_scope="session")
+    async def client(request: Any) -> AsyncIterator[httpx.AsyncClient]:
+        values = request.getfixturevalue(env)
+        module, _, name = app_factory.partition(":")
+        create_app = getattr(importlib.import_module(module), name)
+        with environment(values):
+            app = create_app()
+        async with running_app(app) as c, contextlib.AsyncExitStack() as stack:
+            c.app = app  # type: ignore[attr-defined]
+            if agents_owner:
+                c.agents_owner = await stack.enter_async_context(agents_stand_in(app.state.nats))  # type: ignore[attr-defined]
+            if ready is not None:
+                await ready(app)
+            yield c
+
+    return client
+
+
+def gateway_call(
+    client: httpx.AsyncClient, signer: AssertionSigner
+) -> Callable[..., Awaitable[httpx.Response]]:
+    """call(method, path, principal=None, **kw): a request as the gateway would forward it."""
+
+    async def call(
+        method: str, path: str, principal: Principal | None = None, headers: dict[str, str] | None = None,
+        **kw: Any,
+    ) -> httpx.Response:
+        return await client.request(method, path, headers={**assertion_headers(signer, principal),
+                                                             **(headers or {})}, **kw)
+
+    return call
 
 
 def service_env(

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from knowrithm_agents.models import Agent, LlmSettings, Provider, ProviderModel, platform
+from knowrithm_agents.models import Agent, LlmSettings, Provider, ProviderModel, shared
 from knowrithm_common.events import Actor, new_event
 from knowrithm_common.events.agents import AgentConfiguration, AgentSnapshot, AgentUpdatedV1
 from knowrithm_common.events.envelope import EventData
@@ -172,4 +172,4 @@ async def record_agent_event(session: AsyncSession, agent: Agent, data: EventDat
     """Record an agent event in the outbox and stamp its time on the agent."""
     envelope = new_event(data, source="agents", company_id=agent.company_id, actor=actor)
     agent.event_time = envelope.time
-    await record_event(session, platform.outbox, envelope)
+    await record_event(session, shared.outbox, envelope)

@@ -11,7 +11,7 @@ from knowrithm_agents.agents.endpoints import router as agents_router
 from knowrithm_agents.agents.sdk import router as sdk_agents_router
 from knowrithm_agents.config import AgentsSettings
 from knowrithm_agents.credentials import credentials_responder
-from knowrithm_agents.models import SCHEMA, platform
+from knowrithm_agents.models import SCHEMA, shared
 from knowrithm_agents.providers.endpoints import router as providers_router
 from knowrithm_agents.providers.seed import add_missing_builtins
 from knowrithm_agents.settings.endpoints import router as settings_router
@@ -35,13 +35,13 @@ def create_app(settings: AgentsSettings | None = None) -> FastAPI:
     spec = ServiceSpec(
         name="agents",
         schema=SCHEMA,
-        outbox=platform.outbox,
+        outbox=shared.outbox,
         routers=[
             providers_router,
             settings_router,
             agents_router,
             sdk_agents_router,
-            tasks_router(platform.tasks),
+            tasks_router(shared.tasks),
         ],
         consumers=lambda app: [credentials_responder(app), agent_state_responder(app)],
         on_startup=[seed_catalogue],

@@ -12,7 +12,7 @@ from knowrithm_analytics.business.endpoints import router as business_router
 from knowrithm_analytics.config import PROJECTIONS_CONSUMER, AnalyticsSettings
 from knowrithm_analytics.exports.endpoints import router as exports_router
 from knowrithm_analytics.exports.jobs import export_worker
-from knowrithm_analytics.models import SCHEMA, platform
+from knowrithm_analytics.models import SCHEMA, shared
 from knowrithm_analytics.projections.agents import apply_state
 from knowrithm_analytics.projections.handlers import HANDLERS
 from knowrithm_analytics.projections.metrics import business_metrics
@@ -33,7 +33,7 @@ def projections_consumer(app: FastAPI) -> EventConsumer:
     """The durable consumer that keeps every projection from the EVENTS stream."""
     return EventConsumer(
         db=app.state.db,
-        processed=platform.processed,
+        processed=shared.processed,
         nats=app.state.nats,
         durable=app.state.settings.projections_consumer,
         filter_subject="events.>",
@@ -70,7 +70,7 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
     spec = ServiceSpec(
         name="analytics",
         schema=SCHEMA,
-        outbox=platform.outbox,
+        outbox=shared.outbox,
         consumers=consumers,
         on_startup=[build_agents_owner],
         on_shutdown=[close_agents_owner],
@@ -81,7 +81,7 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
             audit_router,
             system_router,
             webhooks_router,
-            tasks_router(platform.tasks),
+            tasks_router(shared.tasks),
         ],
         description="Analytics, audit log, exports, system metrics and webhooks built from events.",
     )

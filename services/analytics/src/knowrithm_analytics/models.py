@@ -17,11 +17,11 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from knowrithm_common.db.base import make_base
-from knowrithm_common.db.platform import PlatformTables
+from knowrithm_common.db.shared_tables import SharedTables
 
 SCHEMA = "analytics"
 Base = make_base(SCHEMA)
-platform = PlatformTables(Base.metadata)
+shared = SharedTables(Base.metadata)
 
 TZ = DateTime(timezone=True)
 

@@ -67,7 +67,7 @@ from knowrithm_analytics.models import (
     LeadFact,
     MessageFact,
     UserRegistration,
-    platform,
+    shared,
 )
 from knowrithm_analytics.projections.handlers import HANDLERS
 from knowrithm_analytics.projections.replay import ATTEMPTS, apply_batch, is_transient
@@ -173,7 +173,7 @@ async def _clear(db: Database, consumer: str) -> None:
             async with db.sessions() as session, session.begin():
                 for model in PROJECTION_TABLES:
                     await session.execute(delete(model))
-                processed = platform.processed
+                processed = shared.processed
                 await session.execute(delete(processed).where(processed.c.consumer == consumer))
             return
         except DBAPIError as exc:  # a deadlock with the live consumer: try again
@@ -226,7 +226,7 @@ async def _apply(
         events.append(event)
         sequence[event.id] = seq
     outcome = await apply_batch(
-        db, events, handlers=HANDLERS, processed=platform.processed, consumer=consumer
+        db, events, handlers=HANDLERS, processed=shared.processed, consumer=consumer
     )
     result.applied += outcome.applied
     result.duplicates += outcome.duplicates

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from knowrithm_auth.models import platform
+from knowrithm_auth.models import shared
 from knowrithm_common.db.session import Database
 from knowrithm_common.events import Actor, new_event
 from knowrithm_common.events.auth import AuditRecordedV1
@@ -63,7 +63,7 @@ async def audit(
         reason=None,
         detail=detail,
     )
-    await record_event(session, platform.outbox, event)
+    await record_event(session, shared.outbox, event)
 
 
 async def audit_refusal(
@@ -89,4 +89,4 @@ async def audit_refusal(
         detail=detail,
     )
     async with db.session() as session, session.begin():
-        await record_event(session, platform.outbox, event)
+        await record_event(session, shared.outbox, event)

@@ -18,7 +18,7 @@ from knowrithm_auth.companies.endpoints import router as companies_router
 from knowrithm_auth.config import AuthSettings
 from knowrithm_auth.geo.endpoints import router as geo_router
 from knowrithm_auth.mail.mailer import DirectoryMailer, Mailer, SmtpMailer
-from knowrithm_auth.models import SCHEMA, platform
+from knowrithm_auth.models import SCHEMA, shared
 from knowrithm_auth.sessions.revocation import Revocations
 from knowrithm_auth.sysconfig.endpoints import router as sysconfig_router
 from knowrithm_auth.sysconfig.publisher import ConfigPublisher
@@ -76,7 +76,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
     spec = ServiceSpec(
         name="auth",
         schema=SCHEMA,
-        outbox=platform.outbox,
+        outbox=shared.outbox,
         routers=[
             accounts_router,
             verification_router,
@@ -86,7 +86,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             companies_router,
             geo_router,
             sysconfig_router,
-            tasks_router(platform.tasks),
+            tasks_router(shared.tasks),
         ],
         consumers=lambda app: [usage_consumer(app), app.state.config_publisher],
         on_startup=[build_clients, bootstrap_super_admin],

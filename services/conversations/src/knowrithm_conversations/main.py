@@ -28,7 +28,7 @@ from knowrithm_conversations.config import ConversationsSettings
 from knowrithm_conversations.conversations.endpoints import router as conversations_router
 from knowrithm_conversations.feedback.endpoints import router as feedback_router
 from knowrithm_conversations.leads.endpoints import router as leads_router
-from knowrithm_conversations.models import SCHEMA, platform
+from knowrithm_conversations.models import SCHEMA, shared
 from knowrithm_conversations.widget.endpoints import router as widget_router
 
 ANSWERER = "conversations-answerer"
@@ -39,7 +39,7 @@ def background(app: FastAPI) -> Sequence[Background]:
     settings: ConversationsSettings = app.state.settings
     projection = EventConsumer(
         db=app.state.db,
-        processed=platform.processed,
+        processed=shared.processed,
         nats=app.state.nats,
         durable="conversations-agents",
         filter_subject="events.agents.agent.>",
@@ -64,8 +64,8 @@ def create_app(settings: ConversationsSettings | None = None) -> FastAPI:
     spec = ServiceSpec(
         name="conversations",
         schema=SCHEMA,
-        outbox=platform.outbox,
-        routers=[conversations_router, chat_router, tasks_router(platform.tasks, poll_after_ms=POLL_AFTER_MS),
+        outbox=shared.outbox,
+        routers=[conversations_router, chat_router, tasks_router(shared.tasks, poll_after_ms=POLL_AFTER_MS),
                  widget_router, agent_test_router, leads_router, feedback_router],
         consumers=background,
         on_startup=[agents_view.build_agents_owner, build_chat_deps],

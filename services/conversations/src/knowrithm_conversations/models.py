@@ -13,12 +13,12 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from knowrithm_common.db.base import IdMixin, TimestampMixin, make_base
-from knowrithm_common.db.platform import PlatformTables
+from knowrithm_common.db.shared_tables import SharedTables
 from knowrithm_common.db.softdelete import SoftDeleteMixin
 
 SCHEMA = "conversations"
 Base = make_base(SCHEMA)
-platform = PlatformTables(Base.metadata)
+shared = SharedTables(Base.metadata)
 
 
 class EntityType(StrEnum):

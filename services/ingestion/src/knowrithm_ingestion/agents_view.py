@@ -37,7 +37,7 @@ from knowrithm_common.projections import upsert_if_newer
 from knowrithm_common.queries import AgentsOwner, projected_agent
 from knowrithm_common.tasks import create_task
 from knowrithm_ingestion.embeddings.base import EmbeddingSpec
-from knowrithm_ingestion.models import AgentView, CompanyView, platform
+from knowrithm_ingestion.models import AgentView, CompanyView, shared
 
 SOURCE = "ingestion"
 PROJECTION = "ingestion.agents"
@@ -133,9 +133,9 @@ async def apply_state(
 
 async def request_reembed(session: AsyncSession, *, company_id: uuid.UUID, agent_id: uuid.UUID) -> uuid.UUID:
     """Queue re-embedding of an agent's chunks (a task the user can follow)."""
-    task_id = await create_task(session, platform.tasks, company_id=company_id, kind="reembed_agent")
+    task_id = await create_task(session, shared.tasks, company_id=company_id, kind="reembed_agent")
     job = new_event(ReembedAgent(agent_id=agent_id, task_id=task_id), source=SOURCE, company_id=company_id)
-    await record_event(session, platform.outbox, job, subject=ReembedAgent.subject())
+    await record_event(session, shared.outbox, job, subject=ReembedAgent.subject())
     return task_id
 
 

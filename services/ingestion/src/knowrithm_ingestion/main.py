@@ -14,7 +14,7 @@ from knowrithm_ingestion import agents_view
 from knowrithm_ingestion.config import IngestionSettings
 from knowrithm_ingestion.documents import upload_task
 from knowrithm_ingestion.documents.endpoints import router as documents_router
-from knowrithm_ingestion.models import SCHEMA, platform
+from knowrithm_ingestion.models import SCHEMA, shared
 from knowrithm_ingestion.pipeline.deps import build_deps, close_deps, watch_config
 from knowrithm_ingestion.search.endpoints import router as search_router
 from knowrithm_ingestion.search.rpc import search_responder
@@ -24,7 +24,7 @@ from knowrithm_ingestion.websites.endpoints import router as websites_router
 def background(app: FastAPI) -> Sequence[Background]:
     """The agents and companies projections, and the search responder."""
     projections = [
-        EventConsumer(db=app.state.db, processed=platform.processed, nats=app.state.nats, durable=durable,
+        EventConsumer(db=app.state.db, processed=shared.processed, nats=app.state.nats, durable=durable,
                       filter_subject=subject, handlers=agents_view.HANDLERS)
         for durable, subject in (("ingestion-agents", "events.agents.agent.>"),
                                  ("ingestion-companies", "events.auth.company.>"))
@@ -37,10 +37,10 @@ def create_app(settings: IngestionSettings | None = None) -> FastAPI:
     spec = ServiceSpec(
         name="ingestion",
         schema=SCHEMA,
-        outbox=platform.outbox,
+        outbox=shared.outbox,
         routers=[
             documents_router, search_router, websites_router,
-            tasks_router(platform.tasks, derived={upload_task.KIND: upload_task.view}),
+            tasks_router(shared.tasks, derived={upload_task.KIND: upload_task.view}),
         ],
         consumers=background,
         on_startup=[build_deps, watch_config],

@@ -17,7 +17,7 @@ from knowrithm_common.events.ingestion import CrawlWebsite, ProcessDocument, Pur
 from knowrithm_common.messaging.jobs import JobHandler, JobWorker
 from knowrithm_common.service import Background, ServiceSpec, create_service_app
 from knowrithm_ingestion.config import IngestionSettings
-from knowrithm_ingestion.models import SCHEMA, platform
+from knowrithm_ingestion.models import SCHEMA, shared
 from knowrithm_ingestion.pipeline.deps import Deps, build_deps, close_deps
 from knowrithm_ingestion.pipeline.process import process_document
 from knowrithm_ingestion.pipeline.reembed import reembed_agent
@@ -56,7 +56,7 @@ def create_app(settings: IngestionSettings | None = None) -> FastAPI:
     spec = ServiceSpec(
         name="ingestion-worker",
         schema=SCHEMA,
-        outbox=platform.outbox,
+        outbox=shared.outbox,
         consumers=workers,
         on_startup=[build_deps],
         on_shutdown=[close_deps],

@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import uuid
+from dataclasses import dataclass
 
 from prometheus_client import Counter, Gauge
 from sqlalchemy import (
@@ -32,7 +34,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_common.db.session import Database
-from knowrithm_common.events.envelope import EventEnvelope
+from knowrithm_common.events.envelope import Actor, EventData, EventEnvelope, new_event
 from knowrithm_common.messaging.connection import NatsConnection, stop_task
 
 logger = logging.getLogger(__name__)
@@ -69,6 +71,32 @@ async def record_event(
             id=event.id, subject=subject or event.subject, envelope=event.model_dump(mode="json")
         )
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Outbox:
+    """A service's outbox: the one way to record an event or a job.
+
+    `Outbox(source="auth", table=shared.outbox).add(session, payload, company_id=..., actor=...)`
+    wraps the payload in an envelope stamped with the service's name, and adds it in the
+    caller's transaction; it reaches JetStream (on the payload's own subject: `events.<type>`,
+    or `jobs.<type>` for a job) when the transaction commits. Returns the envelope.
+    """
+
+    source: str
+    table: Table
+
+    async def add(
+        self,
+        session: AsyncSession,
+        data: EventData,
+        *,
+        company_id: uuid.UUID | None,
+        actor: Actor | None = None,
+    ) -> EventEnvelope:
+        event = new_event(data, source=self.source, company_id=company_id, actor=actor)
+        await record_event(session, self.table, event, subject=data.subject())
+        return event
 
 
 class OutboxRelay:

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_agents import configuration as conf
-from knowrithm_agents.models import Agent, LlmSettings, Provider, ProviderModel, platform
+from knowrithm_agents.models import Agent, LlmSettings, Provider, ProviderModel, shared
 from knowrithm_agents.providers import repository as catalogue
 from knowrithm_agents.settings.schemas import SECRET_FIELDS, ByName, SettingsUpdate
 from knowrithm_common.crypto import SecretBox, hint
@@ -160,7 +160,7 @@ async def record_change(session: AsyncSession, row: LlmSettings, change: str, ac
         embedding_dimension=row.embedding_dimension,
     )
     await record_event(
-        session, platform.outbox, new_event(data, source="agents", company_id=row.company_id, actor=actor)
+        session, shared.outbox, new_event(data, source="agents", company_id=row.company_id, actor=actor)
     )
 
 

@@ -29,7 +29,7 @@ from knowrithm_analytics.exports.service import (
     find_export,
     read_chunk,
 )
-from knowrithm_analytics.models import platform
+from knowrithm_analytics.models import shared
 from knowrithm_analytics.scope import COMPANY_NOT_FOUND, CompanyScope, InvalidDateRange, Scope, parse_instant
 from knowrithm_common.db import RequestSession
 from knowrithm_common.db.session import Database
@@ -97,7 +97,7 @@ async def export_data(
         built = await build_export(session, spec)
         headers = attachment(built.filename) if spec.fmt == "csv" else None
         return Response(built.content, media_type=built.media_type, headers=headers)
-    task_id = await create_task(session, platform.tasks, company_id=spec.company_id, kind=TASK_KIND)
+    task_id = await create_task(session, shared.tasks, company_id=spec.company_id, kind=TASK_KIND)
     job = ExportData(
         task_id=task_id,
         export_type=spec.export_type,
@@ -108,7 +108,7 @@ async def export_data(
     event = new_event(
         job, source="analytics", company_id=spec.company_id, actor=actor_of(request, scope.principal)
     )
-    await record_event(session, platform.outbox, event, subject=ExportData.subject())
+    await record_event(session, shared.outbox, event, subject=ExportData.subject())
     content = accepted(task_id, "The export is being prepared; the task's result will hold its download URL.")
     return JSONResponse({**content, "row_count": rows}, status_code=202)
 

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from knowrithm_analytics.config import AnalyticsSettings
 from knowrithm_analytics.exports.rows import FORMATS, KINDS, Range, count_rows, export_query
 from knowrithm_analytics.exports.service import ExportSpec, build_export, store_export
-from knowrithm_analytics.models import platform
+from knowrithm_analytics.models import shared
 from knowrithm_common.db.session import Database
 from knowrithm_common.events import EventEnvelope
 from knowrithm_common.events.analytics import ExportData
@@ -33,7 +33,7 @@ EXPORT_WORKER = "analytics-exports"
 
 
 async def _task_status(db: Database, envelope: EventEnvelope, data: ExportData) -> str | None:
-    tasks = platform.tasks
+    tasks = shared.tasks
     async with db.sessions() as session:
         stmt = select(tasks.c.status).where(
             tasks.c.id == data.task_id, tasks.c.company_id == envelope.company_id
@@ -52,7 +52,7 @@ async def _write(
     db: Database, settings: AnalyticsSettings, envelope: EventEnvelope, data: ExportData
 ) -> None:
     spec = _spec(envelope, data)
-    progress = functools.partial(report_progress, db, platform.tasks, data.task_id, status=TaskStatus.RUNNING)
+    progress = functools.partial(report_progress, db, shared.tasks, data.task_id, status=TaskStatus.RUNNING)
     await progress(progress=5, stage="counting rows")
     async with db.sessions() as session:
         total = await count_rows(session, export_query(spec.export_type, spec.company_id, spec.window))
@@ -75,7 +75,7 @@ async def _write(
     }
     await report_progress(
         db,
-        platform.tasks,
+        shared.tasks,
         data.task_id,
         status=TaskStatus.COMPLETED,
         progress=100,
@@ -99,7 +99,7 @@ async def run_export(app: FastAPI, envelope: EventEnvelope, context: JobContext)
     except Exception as exc:
         if context.final_attempt or isinstance(exc, PermanentJobError):
             await report_progress(
-                db, platform.tasks, data.task_id, status=TaskStatus.FAILED, error=f"The export failed: {exc}"
+                db, shared.tasks, data.task_id, status=TaskStatus.FAILED, error=f"The export failed: {exc}"
             )
         raise
 

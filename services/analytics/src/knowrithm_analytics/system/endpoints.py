@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from knowrithm_analytics.models import platform
+from knowrithm_analytics.models import shared
 from knowrithm_analytics.projections import repository as projections
 from knowrithm_analytics.scope import COMPANY_NOT_FOUND, CompanyScope
 from knowrithm_analytics.system import repository as repo
@@ -75,7 +75,7 @@ async def sample_system_metrics(session: Session, scope: CompanyScope, request: 
 
     The task's result holds the sampled values; they are recorded like the periodic samples.
     """
-    task_id = await create_task(session, platform.tasks, company_id=scope.company_id, kind=TASK_KIND)
+    task_id = await create_task(session, shared.tasks, company_id=scope.company_id, kind=TASK_KIND)
     sampler = getattr(request.app.state, "system_sampler", None)
     if sampler is not None:  # otherwise any replica's sampler finds the task on its next round
         after_commit(session, sampler.wake)

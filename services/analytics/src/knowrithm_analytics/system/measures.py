@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from knowrithm_analytics.models import ApiRequestFact, WebhookDelivery, platform
+from knowrithm_analytics.models import ApiRequestFact, WebhookDelivery, shared
 from knowrithm_analytics.scope import Window
 from knowrithm_common.messaging.connection import NatsConnection
 from knowrithm_common.messaging.streams import EVENTS_STREAM
@@ -96,7 +96,7 @@ async def platform_health(
 ) -> list[Measure]:
     """Platform-wide values: backlog, events applied, webhooks, and all API traffic."""
     measures = await _backlog(nats, consumer)
-    processed = platform.processed
+    processed = shared.processed
     applied = select(func.count()).where(
         processed.c.consumer == consumer,
         processed.c.processed_at >= window.start,

@@ -33,7 +33,7 @@ from sqlalchemy import func, select, update
 
 from knowrithm_analytics.config import AnalyticsSettings
 from knowrithm_analytics.exports.service import prune_expired
-from knowrithm_analytics.models import platform
+from knowrithm_analytics.models import shared
 from knowrithm_analytics.scope import Window
 from knowrithm_analytics.system import repository as repo
 from knowrithm_analytics.system.measures import (
@@ -136,7 +136,7 @@ class SystemSampler:
                 logger.exception("requested system metric sample %s failed", task_id)
                 await report_progress(
                     self.db,
-                    platform.tasks,
+                    shared.tasks,
                     task_id,
                     status=TaskStatus.FAILED,
                     stage="failed",
@@ -145,7 +145,7 @@ class SystemSampler:
                 continue
             await report_progress(
                 self.db,
-                platform.tasks,
+                shared.tasks,
                 task_id,
                 status=TaskStatus.COMPLETED,
                 progress=100,
@@ -154,7 +154,7 @@ class SystemSampler:
             )
 
     async def _claim(self) -> tuple[uuid.UUID, uuid.UUID | None] | None:
-        tasks = platform.tasks
+        tasks = shared.tasks
         waiting = (
             select(tasks.c.id)
             .where(
@@ -188,7 +188,7 @@ class SystemSampler:
             else:
                 own, companies = await company_traffic(session, company_id, window), []
         await report_progress(
-            self.db, platform.tasks, task_id, status=TaskStatus.RUNNING, progress=60, stage="recording"
+            self.db, shared.tasks, task_id, status=TaskStatus.RUNNING, progress=60, stage="recording"
         )
         async with self.db.sessions() as session, session.begin():
             await repo.record(session, [*own, *companies], at=end, labels=repo.REQUESTED)

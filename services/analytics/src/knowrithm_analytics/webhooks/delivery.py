@@ -28,7 +28,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_analytics.config import AnalyticsSettings
-from knowrithm_analytics.models import Webhook, WebhookDelivery, platform
+from knowrithm_analytics.models import Webhook, WebhookDelivery, shared
 from knowrithm_analytics.webhooks import repository as repo
 from knowrithm_analytics.webhooks.catalogue import matches
 from knowrithm_common.crypto import SecretBox, UndecryptableSecret
@@ -128,7 +128,7 @@ async def enqueue(
 async def record_job(session: AsyncSession, job: DeliverWebhook, *, company_id: uuid.UUID) -> None:
     """Queue a delivery job through the outbox (it exists once the transaction commits)."""
     envelope = new_event(job, source=SOURCE, company_id=company_id)
-    await record_event(session, platform.outbox, envelope, subject=DeliverWebhook.subject())
+    await record_event(session, shared.outbox, envelope, subject=DeliverWebhook.subject())
 
 
 def fan_out_handler(relay: OutboxRelay | None) -> Handler:

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 from uuid6 import uuid7
 
-from knowrithm_analytics.models import Webhook, WebhookDelivery, platform
+from knowrithm_analytics.models import Webhook, WebhookDelivery, shared
 from knowrithm_analytics.webhooks import repository as repo
 from knowrithm_analytics.webhooks.catalogue import TEST_EVENT_TYPE, subscribable, validate_patterns
 from knowrithm_analytics.webhooks.delivery import (
@@ -133,7 +133,7 @@ async def _changed(
         event_types=list(webhook.event_types), is_active=webhook.is_active, changed=list(changed),
     )
     event = new_event(data, source=SOURCE, company_id=webhook.company_id, actor=actor)
-    await record_event(session, platform.outbox, event)
+    await record_event(session, shared.outbox, event)
 
 
 async def create_webhook(
@@ -235,7 +235,7 @@ def webhook_backgrounds(app: FastAPI) -> Sequence[Background]:
     tools = WebhookTools.build(app.state.db, settings)
     fan_out = EventConsumer(
         db=app.state.db,
-        processed=platform.processed,
+        processed=shared.processed,
         nats=app.state.nats,
         durable=settings.webhooks_consumer,
         filter_subject="events.>",

@@ -18,7 +18,7 @@ from knowrithm_auth.accounts.schemas import UserCreate, UserRegister
 from knowrithm_auth.audit import audit, audit_refusal
 from knowrithm_auth.companies.service import CompanyNotFound
 from knowrithm_auth.config import AuthSettings
-from knowrithm_auth.models import Company, User, platform
+from knowrithm_auth.models import Company, User, shared
 from knowrithm_auth.verification.service import MailContext, send_verification
 from knowrithm_common.db.base import utcnow
 from knowrithm_common.db.session import Database
@@ -145,7 +145,7 @@ async def _record_registration(session: AsyncSession, user: User, actor: Actor) 
         role=user.role,
     )
     await record_event(
-        session, platform.outbox, new_event(event, source=SOURCE, company_id=user.company_id, actor=actor)
+        session, shared.outbox, new_event(event, source=SOURCE, company_id=user.company_id, actor=actor)
     )
 
 

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_auth.apikeys.service import record_usage
-from knowrithm_auth.models import platform
+from knowrithm_auth.models import shared
 from knowrithm_common.events import EventEnvelope
 from knowrithm_common.events.gateway import ApiRequestsRecordedV1
 from knowrithm_common.messaging.consumer import EventConsumer
@@ -30,7 +30,7 @@ async def on_requests_recorded(session: AsyncSession, envelope: EventEnvelope) -
 def usage_consumer(app: FastAPI) -> EventConsumer:
     return EventConsumer(
         db=app.state.db,
-        processed=platform.processed,
+        processed=shared.processed,
         nats=app.state.nats,
         durable=app.state.settings.usage_consumer,
         filter_subject=ApiRequestsRecordedV1.subject(),

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from knowrithm_auth.apikeys.schemas import ApiKeyCreate, ApiKeyOut
 from knowrithm_auth.audit import audit
 from knowrithm_auth.config import AuthSettings
-from knowrithm_auth.models import ApiKey, Company, User, platform
+from knowrithm_auth.models import ApiKey, Company, User, shared
 from knowrithm_common.db import after_commit
 from knowrithm_common.db.base import utcnow
 from knowrithm_common.errors import Forbidden, NotFound
@@ -92,7 +92,7 @@ async def create_key(
         rate_limit_per_day=key.rate_limit_per_day, expires_at=key.expires_at,
     )
     await record_event(
-        session, platform.outbox, new_event(event, source=SOURCE, company_id=key.company_id, actor=actor)
+        session, shared.outbox, new_event(event, source=SOURCE, company_id=key.company_id, actor=actor)
     )
     await audit(
         session,
@@ -145,7 +145,7 @@ async def revoke_keys(session: AsyncSession, keys: Sequence[ApiKey], *, actor: A
         hashes.append(key.key_hash)
         event = ApiKeyRevokedV1(api_key_id=key.id, company_id=key.company_id, key_hash=key.key_hash)
         await record_event(
-            session, platform.outbox, new_event(event, source=SOURCE, company_id=key.company_id, actor=actor)
+            session, shared.outbox, new_event(event, source=SOURCE, company_id=key.company_id, actor=actor)
         )
         await audit(
             session,

@@ -24,7 +24,7 @@ from knowrithm_auth.apikeys.service import revoke_keys
 from knowrithm_auth.audit import audit
 from knowrithm_auth.companies.repository import CompaniesRepository
 from knowrithm_auth.companies.service import CompanyNotFound
-from knowrithm_auth.models import Company, User, platform
+from knowrithm_auth.models import Company, User, shared
 from knowrithm_auth.sessions.revocation import Revocations
 from knowrithm_auth.sessions.signout import force_sign_out
 from knowrithm_common.db import after_commit
@@ -82,7 +82,7 @@ def _disable_after_commit(ctx: Lifecycle, company_id: uuid.UUID, *, disabled: bo
 async def _record(ctx: Lifecycle, data: CompanyDeletedV1 | CompanyRestoredV1 | UserUpdatedV1,
                   company_id: uuid.UUID) -> None:
     await record_event(
-        ctx.session, platform.outbox, new_event(data, source=SOURCE, company_id=company_id, actor=ctx.actor)
+        ctx.session, shared.outbox, new_event(data, source=SOURCE, company_id=company_id, actor=ctx.actor)
     )
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from knowrithm_auth.audit import audit
 from knowrithm_auth.companies.repository import CompaniesRepository
 from knowrithm_auth.companies.schemas import CompanyCreate, CompanyOut
-from knowrithm_auth.models import Company, platform
+from knowrithm_auth.models import Company, shared
 from knowrithm_common.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from knowrithm_common.events import Actor, new_event
 from knowrithm_common.events.auth import CompanyCreatedV1, CompanyUpdatedV1
@@ -49,7 +49,7 @@ async def create_company(session: AsyncSession, data: CompanyCreate, actor: Acto
     await session.flush()
     event = CompanyCreatedV1(company_id=company.id, name=company.name, email=company.email)
     await record_event(
-        session, platform.outbox, new_event(event, source=SOURCE, company_id=company.id, actor=actor)
+        session, shared.outbox, new_event(event, source=SOURCE, company_id=company.id, actor=actor)
     )
     await audit(session, action="company.created", actor=actor, company_id=company.id,
                 target_type="company", target_id=company.id)
@@ -110,7 +110,7 @@ async def update_company(
         event = CompanyUpdatedV1(company_id=company.id, name=company.name, email=company.email,
                                  is_active=company.is_active)
         await record_event(
-            session, platform.outbox, new_event(event, source=SOURCE, company_id=company.id, actor=actor)
+            session, shared.outbox, new_event(event, source=SOURCE, company_id=company.id, actor=actor)
         )
     await audit(session, action="company.updated", actor=actor, company_id=company.id,
                 target_type="company", target_id=company.id, detail={"fields": changed})

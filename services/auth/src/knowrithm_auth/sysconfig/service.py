@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_auth.audit import audit
-from knowrithm_auth.models import SystemConfigEntry, SystemConfigRevision, platform
+from knowrithm_auth.models import SystemConfigEntry, SystemConfigRevision, shared
 from knowrithm_auth.sysconfig.plan import Planned, plan_all
 from knowrithm_auth.sysconfig.schemas import ConfigEntryIn, ConfigEntryOut
 from knowrithm_common.crypto import SecretBox, UndecryptableSecret
@@ -160,7 +160,7 @@ async def _record(session: AsyncSession, plan: Planned, change: str, actor: Acto
         config_type=plan.config_type.value if plan.config_type else None,
         is_sensitive=plan.is_sensitive if change != "removed" else None,
     )
-    await record_event(session, platform.outbox, new_event(data, source=SOURCE, company_id=None, actor=actor))
+    await record_event(session, shared.outbox, new_event(data, source=SOURCE, company_id=None, actor=actor))
     detail: dict[str, Any] = {"change": change, "is_sensitive": plan.is_sensitive}
     if _small_scalar(shown):
         detail["config_value"] = shown

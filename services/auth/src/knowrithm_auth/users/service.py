@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from knowrithm_auth.accounts.passwords import require_password_reset
 from knowrithm_auth.apikeys.service import evict_after_commit, revoke_keys
 from knowrithm_auth.audit import audit
-from knowrithm_auth.models import User, platform
+from knowrithm_auth.models import User, shared
 from knowrithm_auth.sessions.revocation import Revocations
 from knowrithm_auth.sessions.signout import force_sign_out
 from knowrithm_auth.users.repository import UsersRepository
@@ -112,7 +112,7 @@ async def _record_change(
     event = UserUpdatedV1(user_id=user.id, company_id=company_id, change=change, status=user.status,
                           role=user.role)
     await record_event(
-        session, platform.outbox, new_event(event, source=SOURCE, company_id=company_id, actor=actor)
+        session, shared.outbox, new_event(event, source=SOURCE, company_id=company_id, actor=actor)
     )
     await audit(session, action=f"user.{change}_changed", actor=actor, company_id=company_id,
                 target_type="user", target_id=user.id, detail=detail)

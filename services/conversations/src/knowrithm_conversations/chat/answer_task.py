@@ -20,7 +20,7 @@ from knowrithm_common.tasks import TaskStatus, create_task, update_task
 from knowrithm_conversations.agent_test.report import TASK_KIND as AGENT_TEST
 from knowrithm_conversations.agent_test.report import report_of
 from knowrithm_conversations.conversations.schemas import MessageOut
-from knowrithm_conversations.models import Message, MessageStatus, platform
+from knowrithm_conversations.models import Message, MessageStatus, shared
 
 CHAT = "chat"
 # An offline answer takes well under a second, a model's a few: pollers come back this soon.
@@ -37,7 +37,7 @@ RESULTS: dict[str, Callable[[Message], dict[str, Any]]] = {CHAT: _chat_result, A
 
 async def create_answer_task(session: AsyncSession, answer: Message, *, kind: str = CHAT) -> uuid.UUID:
     """A pending task for `answer` (in the caller's transaction), named on the answer."""
-    answer.task_id = await create_task(session, platform.tasks, company_id=answer.company_id, kind=kind)
+    answer.task_id = await create_task(session, shared.tasks, company_id=answer.company_id, kind=kind)
     return answer.task_id
 
 
@@ -45,7 +45,7 @@ async def answer_started(session: AsyncSession, answer: Message) -> None:
     """The answer's task is running (with the change that marks the answer streaming)."""
     if answer.task_id is not None:
         await update_task(
-            session, platform.tasks, answer.task_id, status=TaskStatus.RUNNING, stage="answering"
+            session, shared.tasks, answer.task_id, status=TaskStatus.RUNNING, stage="answering"
         )
 
 
@@ -53,7 +53,7 @@ async def finish_answer_task(session: AsyncSession, answer: Message) -> None:
     """Complete or fail the answer's task from the answer just made final (same transaction)."""
     if answer.task_id is None:
         return  # answers stored before answers had tasks
-    tasks = platform.tasks
+    tasks = shared.tasks
     kind = await session.scalar(select(tasks.c.kind).where(tasks.c.id == answer.task_id))
     base = {"conversation_id": str(answer.conversation_id), "message_id": str(answer.id)}
     if answer.status == MessageStatus.COMPLETE.value:

@@ -44,7 +44,7 @@ from knowrithm_conversations.chat.follow import Follower, catch_up, relay
 from knowrithm_conversations.chat.pipeline import SOURCE, record_message_event
 from knowrithm_conversations.chat.streams import Listener, sse
 from knowrithm_conversations.conversations.service import MessageNotFound, get_visible_conversation
-from knowrithm_conversations.models import Conversation, Message, MessageRole, MessageStatus, platform
+from knowrithm_conversations.models import Conversation, Message, MessageRole, MessageStatus, shared
 from knowrithm_conversations.urls import public_url
 
 router = APIRouter()
@@ -106,7 +106,7 @@ async def store_question(
     envelope = new_event(
         job, source=SOURCE, company_id=conversation.company_id, actor=actor_of(request, caller)
     )
-    await record_event(session, platform.outbox, envelope, subject=AnswerMessage.subject())
+    await record_event(session, shared.outbox, envelope, subject=AnswerMessage.subject())
     return question, answer, task_id
 
 

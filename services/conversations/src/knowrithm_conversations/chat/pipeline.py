@@ -35,7 +35,7 @@ from knowrithm_conversations.chat.views import completed_event, failed_event
 from knowrithm_conversations.llm.base import ChatMessage, LlmError, LlmSpec, Passage, Prompt, Usage
 from knowrithm_conversations.llm.factory import create_llm
 from knowrithm_conversations.llm.offline import DONT_KNOW
-from knowrithm_conversations.models import AgentView, Conversation, Message, MessageStatus, platform
+from knowrithm_conversations.models import AgentView, Conversation, Message, MessageStatus, shared
 
 logger = logging.getLogger(__name__)
 SOURCE = "conversations"
@@ -298,7 +298,7 @@ async def record_message_event(session: AsyncSession, message: Message, company_
         citations=len(message.citations or []),
         error_code=message.error_code,
     )
-    await record_event(session, platform.outbox, new_event(event, source=SOURCE, company_id=company_id))
+    await record_event(session, shared.outbox, new_event(event, source=SOURCE, company_id=company_id))
 
 
 async def _fail(turn: Turn, agent: AgentView, code: str, reason: str) -> None:

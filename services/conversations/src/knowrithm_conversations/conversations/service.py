@@ -29,7 +29,7 @@ from knowrithm_conversations.agents_view import get_agent
 from knowrithm_conversations.conversations import repository as repo
 from knowrithm_conversations.conversations.repository import Entity
 from knowrithm_conversations.conversations.schemas import NewConversation
-from knowrithm_conversations.models import AgentView, Conversation, EntityType, Lead, Message, platform
+from knowrithm_conversations.models import AgentView, Conversation, EntityType, Lead, Message, shared
 
 SOURCE = "conversations"
 
@@ -147,7 +147,7 @@ async def _record(
     session: AsyncSession, data: EventData, *, company_id: uuid.UUID, actor: Actor | None
 ) -> None:
     event = new_event(data, source=SOURCE, company_id=company_id, actor=actor)
-    await record_event(session, platform.outbox, event)
+    await record_event(session, shared.outbox, event)
 
 
 async def create_conversation(

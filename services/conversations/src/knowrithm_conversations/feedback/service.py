@@ -30,7 +30,7 @@ from knowrithm_conversations.conversations.service import (
     entity_of,
     get_visible_message,
 )
-from knowrithm_conversations.models import Conversation, Feedback, Message, MessageRole, platform
+from knowrithm_conversations.models import Conversation, Feedback, Message, MessageRole, shared
 
 
 class Thumbs(StrEnum):
@@ -133,7 +133,7 @@ async def give_feedback(
         thumbs=feedback.thumbs, has_comment=bool(feedback.comment),
     )
     event = new_event(given, source=SOURCE, company_id=conversation.company_id, actor=actor)
-    await record_event(session, platform.outbox, event)
+    await record_event(session, shared.outbox, event)
     return feedback, created
 
 

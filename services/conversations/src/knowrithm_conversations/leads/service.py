@@ -60,7 +60,7 @@ from knowrithm_conversations.leads.schemas import (
     LeadRegistration,
     NewLead,
 )
-from knowrithm_conversations.models import AgentView, Conversation, Lead, LeadStatus, platform
+from knowrithm_conversations.models import AgentView, Conversation, Lead, LeadStatus, shared
 
 logger = logging.getLogger(__name__)
 _REVOCATION_MARGIN_SECONDS = 60  # the gateway's leeway on expiry, and clock skew
@@ -177,7 +177,7 @@ async def _record(
     session: AsyncSession, data: EventData, *, company_id: uuid.UUID, actor: Actor | None
 ) -> None:
     event = new_event(data, source=conversations.SOURCE, company_id=company_id, actor=actor)
-    await record_event(session, platform.outbox, event)
+    await record_event(session, shared.outbox, event)
 
 
 def _new_lead(company_id: uuid.UUID, body: NewLead | LeadRegistration, tools: LeadTools) -> Lead:

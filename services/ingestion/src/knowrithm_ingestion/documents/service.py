@@ -30,7 +30,7 @@ from knowrithm_common.messaging.outbox import record_event
 from knowrithm_common.tasks import create_task
 from knowrithm_ingestion.blobs import BlobStore
 from knowrithm_ingestion.documents import repository as repo
-from knowrithm_ingestion.models import Chunk, Document, DocumentSource, DocumentStatus, WebsitePage, platform
+from knowrithm_ingestion.models import Chunk, Document, DocumentSource, DocumentStatus, WebsitePage, shared
 from knowrithm_ingestion.vectorstore.base import VectorRecord, VectorStore
 
 SOURCE = "ingestion"
@@ -70,7 +70,7 @@ async def queue_processing(
 ) -> uuid.UUID:
     """Create the document's task and queue its ProcessDocument job (both land with the commit)."""
     task_id = await create_task(
-        session, platform.tasks, company_id=document.company_id, kind="process_document"
+        session, shared.tasks, company_id=document.company_id, kind="process_document"
     )
     document.task_id = task_id
     document.status = DocumentStatus.PENDING.value
@@ -79,7 +79,7 @@ async def queue_processing(
         ProcessDocument(document_id=document.id, task_id=task_id),
         source=SOURCE, company_id=document.company_id, actor=actor,
     )
-    await record_event(session, platform.outbox, job, subject=ProcessDocument.subject())
+    await record_event(session, shared.outbox, job, subject=ProcessDocument.subject())
     return task_id
 
 
@@ -104,7 +104,7 @@ async def create_document(
         document_id=document.id, agent_id=agent_id, original_filename=document.original_filename,
         document_type=document.document_type, file_size=document.file_size, source=document.source,
     )
-    await record_event(session, platform.outbox, new_event(uploaded, source=SOURCE, company_id=company_id,
+    await record_event(session, shared.outbox, new_event(uploaded, source=SOURCE, company_id=company_id,
                                                            actor=actor))
     return document
 
@@ -143,7 +143,7 @@ async def soft_delete(
     chunk_ids = await repo.soft_delete_chunks(session, ids, now)
     for document in documents:
         event = DocumentDeletedV1(document_id=document.id, agent_id=document.agent_id)
-        await record_event(session, platform.outbox,
+        await record_event(session, shared.outbox,
                            new_event(event, source=SOURCE, company_id=document.company_id, actor=actor))
     by_company: dict[uuid.UUID, list[uuid.UUID]] = {}
     for document in documents:
@@ -166,7 +166,7 @@ async def restore(
     chunks = await repo.restore_chunks(session, document.id, deleted_at=document.deleted_at)
     document.deleted_at = None
     event = DocumentRestoredV1(document_id=document.id, agent_id=document.agent_id)
-    await record_event(session, platform.outbox,
+    await record_event(session, shared.outbox,
                        new_event(event, source=SOURCE, company_id=document.company_id, actor=actor))
     if document.status in (DocumentStatus.PENDING.value, DocumentStatus.PROCESSING.value):
         await queue_processing(session, document, actor=actor)  # it was interrupted by the deletion

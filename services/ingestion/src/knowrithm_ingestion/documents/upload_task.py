@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_common.tasks import TaskStatus, TaskView, create_task
 from knowrithm_ingestion.documents.schemas import DocumentOut, UploadResult
-from knowrithm_ingestion.models import Document, DocumentStatus, platform
+from knowrithm_ingestion.models import Document, DocumentStatus, shared
 
 KIND = "upload_documents"
 FINAL = (DocumentStatus.PROCESSED.value, DocumentStatus.FAILED.value)
@@ -24,12 +24,12 @@ FINAL = (DocumentStatus.PROCESSED.value, DocumentStatus.FAILED.value)
 
 async def start(session: AsyncSession, company_id: uuid.UUID) -> uuid.UUID:
     """The upload's task, added in the request's transaction (documents point at it)."""
-    return await create_task(session, platform.tasks, company_id=company_id, kind=KIND)
+    return await create_task(session, shared.tasks, company_id=company_id, kind=KIND)
 
 
 async def _documents(session: AsyncSession, view: TaskView) -> list[tuple[Document, int]]:
     """The upload's documents (deleted ones too: they are still processed) with their task's progress."""
-    tasks = platform.tasks
+    tasks = shared.tasks
     rows = await session.execute(
         select(Document, tasks.c.progress)
         .outerjoin(tasks, tasks.c.id == Document.task_id)

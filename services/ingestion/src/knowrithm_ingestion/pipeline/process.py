@@ -33,7 +33,7 @@ from knowrithm_ingestion.documents.service import chunk_id
 from knowrithm_ingestion.embeddings.base import Embedder, EmbeddingError, EmbeddingTask
 from knowrithm_ingestion.extraction import extract
 from knowrithm_ingestion.extraction.model import DocumentType, Extracted, ExtractionError
-from knowrithm_ingestion.models import Chunk, Document, DocumentStatus, platform
+from knowrithm_ingestion.models import Chunk, Document, DocumentStatus, shared
 from knowrithm_ingestion.pipeline.deps import Deps
 from knowrithm_ingestion.vectorstore.base import VectorRecord
 
@@ -71,7 +71,7 @@ class Progress:
         if self.task_id is None or (not force and now - self._last < 0.5):
             return
         self._last = now
-        await report_progress(self.deps.db, platform.tasks, self.task_id, status=TaskStatus.RUNNING,
+        await report_progress(self.deps.db, shared.tasks, self.task_id, status=TaskStatus.RUNNING,
                               progress=percent, stage=stage)
 
     def from_thread(self, low: int, high: int) -> Callable[[int, int, str], None]:
@@ -222,13 +222,13 @@ async def _finish(deps: Deps, document: Document, extracted: Extracted, drafts: 
             ocr_pages=extracted.ocr_pages, embedding_model=model, duration_ms=duration_ms,
         )
         envelope = new_event(event, source=SOURCE, company_id=current.company_id)
-        await record_event(session, platform.outbox, envelope)
+        await record_event(session, shared.outbox, envelope)
         deleted = current.deleted_at is not None
     if deleted:
         await deps.store.delete_documents(document.company_id, [document.id])
     DOCUMENTS.labels("processed", document.document_type).inc()
     if task_id is not None:
-        await report_progress(deps.db, platform.tasks, task_id, status=TaskStatus.COMPLETED, progress=100,
+        await report_progress(deps.db, shared.tasks, task_id, status=TaskStatus.COMPLETED, progress=100,
                               stage="processed",
                               result={"document_id": str(document.id), "chunks": len(drafts),
                                       "pages": extracted.page_count})
@@ -244,8 +244,8 @@ async def _fail(deps: Deps, document: Document, code: str, reason: str, task_id:
         event = DocumentFailedV1(document_id=current.id, agent_id=current.agent_id,
                                  document_type=current.document_type, code=code, reason=reason)
         envelope = new_event(event, source=SOURCE, company_id=current.company_id)
-        await record_event(session, platform.outbox, envelope)
+        await record_event(session, shared.outbox, envelope)
     DOCUMENTS.labels("failed", document.document_type).inc()
     if task_id is not None:
-        await report_progress(deps.db, platform.tasks, task_id, status=TaskStatus.FAILED, stage="failed",
+        await report_progress(deps.db, shared.tasks, task_id, status=TaskStatus.FAILED, stage="failed",
                               error=reason)

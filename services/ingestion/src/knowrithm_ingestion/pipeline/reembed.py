@@ -19,7 +19,7 @@ from knowrithm_common.tasks import TaskStatus, report_progress
 from knowrithm_ingestion.agents_view import AgentNotFound, get_agent
 from knowrithm_ingestion.documents.service import records_of
 from knowrithm_ingestion.embeddings.base import EmbeddingTask
-from knowrithm_ingestion.models import Chunk, Document, platform
+from knowrithm_ingestion.models import Chunk, Document, shared
 from knowrithm_ingestion.pipeline.deps import Deps
 
 BATCH = 128
@@ -58,7 +58,7 @@ async def reembed_agent(deps: Deps, envelope: EventEnvelope, ctx: JobContext) ->
                 after = chunks[-1].id
             done += len(chunks)
             if job.task_id is not None:
-                await report_progress(deps.db, platform.tasks, job.task_id, status=TaskStatus.RUNNING,
+                await report_progress(deps.db, shared.tasks, job.task_id, status=TaskStatus.RUNNING,
                                       progress=100 * done // max(total or 1, 1),
                                       stage=f"re-embedded {done}/{total}")
         async with deps.db.session() as session, session.begin():
@@ -74,5 +74,5 @@ async def reembed_agent(deps: Deps, envelope: EventEnvelope, ctx: JobContext) ->
 
 async def _done(deps: Deps, task_id: uuid.UUID | None, chunks: int, stage: str) -> None:
     if task_id is not None:
-        await report_progress(deps.db, platform.tasks, task_id, status=TaskStatus.COMPLETED, progress=100,
+        await report_progress(deps.db, shared.tasks, task_id, status=TaskStatus.COMPLETED, progress=100,
                               stage=stage, result={"chunks": chunks})

@@ -30,7 +30,7 @@ from knowrithm_common.messaging.jobs import JobContext
 from knowrithm_common.messaging.outbox import record_event
 from knowrithm_common.tasks import TaskStatus, report_progress
 from knowrithm_ingestion.documents.service import purge_documents, store_page_document
-from knowrithm_ingestion.models import WebsitePage, WebsiteSource, platform
+from knowrithm_ingestion.models import WebsitePage, WebsiteSource, shared
 from knowrithm_ingestion.pipeline.deps import Deps
 from knowrithm_ingestion.websites import repository as repo
 from knowrithm_ingestion.websites.crawler import CrawlPage, crawl, path_refusal
@@ -59,7 +59,7 @@ class _Tally:
 
 async def _progress(deps: Deps, task_id: uuid.UUID | None, status: TaskStatus, **values: Any) -> None:
     if task_id is not None:
-        await report_progress(deps.db, platform.tasks, task_id, status=status, **values)
+        await report_progress(deps.db, shared.tasks, task_id, status=status, **values)
 
 
 # --- crawl --------------------------------------------------------------------------------
@@ -200,7 +200,7 @@ async def _crawled_event(
         website_source_id=source.id, agent_id=source.agent_id, status=status, pages_crawled=tally.crawled,
         pages_changed=tally.changed, pages_failed=tally.failed, error=error,
     )
-    await record_event(session, platform.outbox, new_event(data, source=SOURCE, company_id=source.company_id))
+    await record_event(session, shared.outbox, new_event(data, source=SOURCE, company_id=source.company_id))
 
 
 # --- purge --------------------------------------------------------------------------------
@@ -230,5 +230,5 @@ async def _purge(session: AsyncSession, deps: Deps, source: WebsiteSource) -> di
     pages = await repo.delete_pages(session, source.id)
     deleted = WebsiteSourceDeletedV1(website_source_id=source.id, agent_id=source.agent_id)
     event = new_event(deleted, source=SOURCE, company_id=source.company_id)
-    await record_event(session, platform.outbox, event)
+    await record_event(session, shared.outbox, event)
     return {"pages_deleted": pages, "documents_deleted": documents}

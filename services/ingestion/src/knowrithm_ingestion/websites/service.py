@@ -24,7 +24,7 @@ from knowrithm_common.origins import origin_listed
 from knowrithm_common.queries import AgentsOwner
 from knowrithm_common.tasks import create_task
 from knowrithm_ingestion.agents_view import AgentNotFound, get_agent
-from knowrithm_ingestion.models import AgentView, WebsitePage, WebsiteSource, platform
+from knowrithm_ingestion.models import AgentView, WebsitePage, WebsiteSource, shared
 from knowrithm_ingestion.websites import repository as repo
 from knowrithm_ingestion.websites.crawler import canonical_url, site_of
 from knowrithm_ingestion.websites.fetch import FetchFailed, FetchRefused, SafeFetcher
@@ -155,7 +155,7 @@ async def _add_source(
         website_source_id=source.id, agent_id=source.agent_id, base_url=base_url, domain=source.domain
     )
     event = new_event(registered, source=SOURCE, company_id=source.company_id, actor=actor)
-    await record_event(session, platform.outbox, event)
+    await record_event(session, shared.outbox, event)
     return source
 
 
@@ -186,11 +186,11 @@ async def queue_crawl(
     session: AsyncSession, source: WebsiteSource, *, max_pages: int | None = None, actor: Actor | None = None
 ) -> uuid.UUID:
     """Mark the source crawling and queue a CrawlWebsite job (both land with the commit)."""
-    task_id = await create_task(session, platform.tasks, company_id=source.company_id, kind="crawl_website")
+    task_id = await create_task(session, shared.tasks, company_id=source.company_id, kind="crawl_website")
     source.last_crawl_status, source.last_crawl_started_at = "crawling", utcnow()
     job = CrawlWebsite(website_source_id=source.id, task_id=task_id, max_pages=max_pages)
     event = new_event(job, source=SOURCE, company_id=source.company_id, actor=actor)
-    await record_event(session, platform.outbox, event, subject=CrawlWebsite.subject())
+    await record_event(session, shared.outbox, event, subject=CrawlWebsite.subject())
     await session.flush()
     return task_id
 
@@ -219,11 +219,11 @@ async def delete_source(
     source.soft_delete()
     source.last_crawl_status = "inactive"
     task_id = await create_task(
-        session, platform.tasks, company_id=source.company_id, kind="purge_website_source"
+        session, shared.tasks, company_id=source.company_id, kind="purge_website_source"
     )
     job = PurgeWebsiteSource(website_source_id=source.id, task_id=task_id)
     event = new_event(job, source=SOURCE, company_id=source.company_id, actor=actor)
-    await record_event(session, platform.outbox, event, subject=PurgeWebsiteSource.subject())
+    await record_event(session, shared.outbox, event, subject=PurgeWebsiteSource.subject())
     await session.flush()
     return task_id
 

@@ -7,7 +7,7 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-from knowrithm_common.db.platform import create_platform_tables, drop_platform_tables
+from knowrithm_common.db.shared_tables import create_shared_tables, drop_shared_tables
 
 revision = "0001"
 down_revision = None
@@ -18,7 +18,7 @@ SCHEMA = "analytics"
 
 
 def upgrade() -> None:
-    create_platform_tables()
+    create_shared_tables()
     op.create_table(
         "company_registrations",
         sa.Column("company_id", sa.Uuid(), nullable=False),
@@ -42,4 +42,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("user_registrations", schema=SCHEMA)
     op.drop_table("company_registrations", schema=SCHEMA)
-    drop_platform_tables()
+    drop_shared_tables()

@@ -7,7 +7,7 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-from knowrithm_common.db.platform import create_platform_tables, drop_platform_tables
+from knowrithm_common.db.shared_tables import create_shared_tables, drop_shared_tables
 
 revision = "0001"
 down_revision = None
@@ -18,7 +18,7 @@ SCHEMA = "auth"
 
 
 def upgrade() -> None:
-    create_platform_tables()
+    create_shared_tables()
     op.create_table(
         "companies",
         sa.Column("id", sa.Uuid(), primary_key=True),
@@ -69,4 +69,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("users", schema=SCHEMA)
     op.drop_table("companies", schema=SCHEMA)
-    drop_platform_tables()
+    drop_shared_tables()

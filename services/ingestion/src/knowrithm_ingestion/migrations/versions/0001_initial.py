@@ -4,7 +4,7 @@ Revision ID: 0001
 Revises:
 """
 
-from knowrithm_common.db.platform import create_platform_tables, drop_platform_tables
+from knowrithm_common.db.shared_tables import create_shared_tables, drop_shared_tables
 
 revision = "0001"
 down_revision = None
@@ -13,8 +13,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    create_platform_tables()
+    create_shared_tables()
 
 
 def downgrade() -> None:
-    drop_platform_tables()
+    drop_shared_tables()

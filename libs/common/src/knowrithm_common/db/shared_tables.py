@@ -11,7 +11,7 @@ from knowrithm_common.messaging.outbox import outbox_table
 from knowrithm_common.tasks import tasks_table
 
 
-class PlatformTables:
+class SharedTables:
     """The shared tables bound to one service's metadata."""
 
     def __init__(self, metadata: MetaData) -> None:
@@ -20,15 +20,15 @@ class PlatformTables:
         self.tasks: Table = tasks_table(metadata)
 
 
-def create_platform_tables() -> None:
+def create_shared_tables() -> None:
     """Migration step: create the shared tables in the schema being migrated."""
     schema = op.get_context().version_table_schema
     metadata = MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
-    PlatformTables(metadata)
+    SharedTables(metadata)
     metadata.create_all(op.get_bind())
 
 
-def drop_platform_tables() -> None:
+def drop_shared_tables() -> None:
     """Migration step: drop the shared tables (downgrade of the first revision)."""
     schema = op.get_context().version_table_schema
     for name in ("tasks", "processed_events", "outbox"):
