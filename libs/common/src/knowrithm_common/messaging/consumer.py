@@ -147,7 +147,8 @@ async def apply_first_seen(
     each event recorded for the first time; "applied" or "duplicate" per event, in order.
 
     An id already recorded (a redelivery, a replay) is a duplicate, and so is the second
-    occurrence of an id within the batch. The batched consumer and the analytics rebuild share it.
+    occurrence of an id within the batch. Consumers (one event or a batch) and the analytics rebuild
+    apply through it.
     """
     if not batch:
         return []
