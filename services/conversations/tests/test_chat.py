@@ -19,7 +19,6 @@ the way the answerer registers one).
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 
 import pytest
@@ -83,7 +82,7 @@ async def test_chat_task_completes_with_the_answer_as_the_messages_api_shows_it(
     conversation_id = await new_conversation(call, alice, agent_id)
     accepted = (await ask(call, alice, conversation_id)).json()
 
-    task = await final_task(call, alice, accepted["task_id"])
+    task = await final_task(call, alice, accepted)
     assert task["status"] == "completed" and task["kind"] == "chat" and task["progress"] == 100
     assert task["poll_after_ms"] is None and task["error"] is None
     result = task["result"]
@@ -101,7 +100,7 @@ async def test_chat_task_fails_with_the_reason_a_user_can_read(call, trained):
     conversation_id = await new_conversation(call, alice, agent_id)
     accepted = (await ask(call, alice, conversation_id)).json()
 
-    task = await final_task(call, alice, accepted["task_id"])
+    task = await final_task(call, alice, accepted)
     assert task["status"] == "failed" and task["error"] == "Searching the agent's knowledge failed; please ask again"
     assert task["result"] == {"conversation_id": conversation_id, "message_id": accepted["assistant_message_id"],
                               "error_code": "retrieval_failed"}
@@ -139,7 +138,7 @@ async def test_waiting_chat_answers_the_final_message_with_the_task_named(call, 
     body = r.json()
     assert body["status"] == "completed" and "after midnight" in body["message"]["content"]
     assert body["status_url"] == f"/api/v1/tasks/{body['task_id']}/status"
-    task = await final_task(call, alice, body["task_id"])
+    task = await final_task(call, alice, body)
     assert task["result"]["content"] == body["message"]["content"]
 
 
@@ -190,12 +189,23 @@ async def stored_turn(app, conversation_id: str, *, status: str) -> uuid.UUID:
 
 async def open_stream(client, call, principal, conversation_id: str, answer_id) -> asyncio.Task:
     """Start reading the answer's stream; returns once the stream listens (its request runs on)."""
+    hub, listening = client.app.state.chat.hub, asyncio.Event()
+
+    def listen(conversation_id_):  # the hub's own, telling this test when the stream registers
+        listener = type(hub).listen(hub, conversation_id_)
+        listening.set()
+        return listener
+
+    hub.listen = listen
     path = f"/api/v1/conversation/{conversation_id}/messages/stream"
     reading = asyncio.create_task(call("GET", path, principal, params={"message_id": str(answer_id)}))
-    hub, deadline = client.app.state.chat.hub, time.monotonic() + 10
-    while not hub.listening(uuid.UUID(conversation_id)):
-        assert time.monotonic() < deadline and not reading.done(), "the stream never started listening"
-        await asyncio.sleep(0.01)
+    try:
+        started = asyncio.create_task(listening.wait())
+        await asyncio.wait({started, reading}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        started.cancel()
+        assert listening.is_set(), "the stream never started listening"
+    finally:
+        del hub.listen
     return reading
 
 
@@ -223,7 +233,7 @@ async def test_late_joiner_of_a_finished_answer_gets_its_content_then_completed(
     r = await call("POST", f"/api/v1/conversation/{conversation_id}/chat", alice,
                    json={"message": "When does the loading dock open?"})
     accepted = r.json()
-    task = await final_task(call, alice, accepted["task_id"])
+    task = await final_task(call, alice, accepted)
     path = accepted["stream_url"].removeprefix("http://service")
 
     response = await call("GET", path, alice)
@@ -240,7 +250,7 @@ async def test_late_joiner_of_a_failed_answer_gets_the_failure(client, call, con
                                    .json()["conversation"]["agent_id"]))
     accepted = (await call("POST", f"/api/v1/conversation/{conversation_id}/chat", alice,
                            json={"message": "When?"})).json()
-    await final_task(call, alice, accepted["task_id"])
+    await final_task(call, alice, accepted)
 
     response = await call("GET", accepted["stream_url"].removeprefix("http://service"), alice)
     events = sse_events(response.text)
