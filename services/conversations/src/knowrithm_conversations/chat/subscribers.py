@@ -1,5 +1,10 @@
 """What chat reacts to: the AnswerMessage jobs (`jobs.conversations.>`), answered by any
-replica's answerer (pipeline.py), so every replica can generate every answer."""
+replica's answerer (pipeline.py), so every replica can generate every answer.
+
+The stream hub and the in-flight registry (their NATS subscriptions carry answers between
+replicas) belong to chat's `Deps` instead: built and closed by the lifespan hooks, they run
+from before the answerer starts until after it has drained, so the streams of answers it
+finishes while stopping still get their final events."""
 
 from __future__ import annotations
 
