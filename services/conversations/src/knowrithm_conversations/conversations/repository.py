@@ -49,6 +49,12 @@ async def conversations_page(
     return await paginate(session, stmt.order_by(recent.desc(), Conversation.id), page)
 
 
+async def has_conversation(session: AsyncSession, company_id: uuid.UUID | None, entity: Entity) -> bool:
+    """Whether the entity has a conversation (live or deleted) in the company (any, when None)."""
+    stmt = _scoped(select(Conversation.id), company_id, entity).limit(1)
+    return await session.scalar(stmt) is not None
+
+
 async def get_conversation(
     session: AsyncSession, conversation_id: uuid.UUID, company_id: uuid.UUID | None, *,
     entity: Entity | None = None, deleted: bool = False, lock: bool = False,

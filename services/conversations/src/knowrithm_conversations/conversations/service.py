@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_common.db.base import utcnow
@@ -150,12 +149,7 @@ async def require_entity(session: AsyncSession, viewer: Viewer) -> None:
     """
     if viewer.entity is None:
         return
-    entity_type, entity_id = viewer.entity
-    stmt = select(Conversation.id).where(Conversation.entity_type == entity_type.value,
-                                         Conversation.entity_id == entity_id).limit(1)
-    if viewer.company_id is not None:
-        stmt = stmt.where(Conversation.company_id == viewer.company_id)
-    if await session.scalar(stmt) is None:
+    if not await repo.has_conversation(session, viewer.company_id, viewer.entity):
         raise EntityNotFound()
 
 
