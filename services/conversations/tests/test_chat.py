@@ -24,12 +24,15 @@ import uuid
 import pytest
 from sqlalchemy import update
 
+from knowrithm_common.events import new_event
+from knowrithm_common.events.agents import AgentCreatedV1
 from knowrithm_common.tasks import TaskStatus, create_task, update_task
+from knowrithm_conversations.agents.handlers import on_agent_changed
 from knowrithm_conversations.chat.follow import Follower
 from knowrithm_conversations.models import Conversation, Message, shared
 
 from .chat_support import final_task, new_conversation, sse_events
-from .support import add_agent, admin, member
+from .support import add_agent, admin, agent_snapshot, member
 
 FACT = "The night shift loads refrigerated trucks at dock 7 after midnight."
 QUESTION = "When are refrigerated trucks loaded at dock 7?"
@@ -104,6 +107,18 @@ async def test_chat_task_fails_with_the_reason_a_user_can_read(call, trained):
     assert task["status"] == "failed" and task["error"] == "Searching the agent's knowledge failed; please ask again"
     assert task["result"] == {"conversation_id": conversation_id, "message_id": accepted["assistant_message_id"],
                               "error_code": "retrieval_failed"}
+
+
+async def test_chat_with_an_agent_without_llm_settings_is_409_agent_not_configured(client, call):
+    # The one common error of this fact (issue 14: it was 409 here and 404 in ingestion).
+    snapshot = agent_snapshot().model_copy(update={"configuration": None})
+    envelope = new_event(AgentCreatedV1(**snapshot.model_dump()), source="agents", company_id=snapshot.company_id)
+    async with client.app.state.db.sessions() as session, session.begin():
+        await on_agent_changed(session, envelope)
+    alice = member(snapshot.company_id)
+    conversation_id = await new_conversation(call, alice, snapshot.agent_id)
+    r = await ask(call, alice, conversation_id)
+    assert (r.status_code, r.json()["error"]) == (409, "agent_not_configured"), r.text
 
 
 async def test_chat_task_belongs_to_the_company_of_the_conversation(call, trained):
