@@ -119,22 +119,15 @@ async def snapshots(session: AsyncSession, agents: Iterable[Agent]) -> dict[uuid
     return out
 
 
+# The agent's own columns a snapshot carries (pydantic copies the JSON ones: a later change of
+# the agent does not reach a snapshot taken before it).
+SNAPSHOT_COLUMNS = tuple(f for f in AgentSnapshot.model_fields if f not in ("agent_id", "configuration"))
+
+
 def snapshot_of(agent: Agent, configuration: AgentConfiguration | None) -> AgentSnapshot:
-    return AgentSnapshot(
-        agent_id=agent.id,
-        company_id=agent.company_id,
-        name=agent.name,
-        description=agent.description,
-        avatar_url=agent.avatar_url,
-        status=agent.status,
-        personality_traits=dict(agent.personality_traits),
-        capabilities=list(agent.capabilities),
-        languages=list(agent.languages),
-        operating_hours=dict(agent.operating_hours),
-        widget_config=dict(agent.widget_config),
-        widget_script_url=agent.widget_script_url,
-        configuration=configuration,
-    )
+    """The agent's fields with the configuration it runs with."""
+    columns = {f: getattr(agent, f) for f in SNAPSHOT_COLUMNS}
+    return AgentSnapshot(agent_id=agent.id, configuration=configuration, **columns)
 
 
 async def snapshot(session: AsyncSession, agent: Agent) -> AgentSnapshot:

@@ -1,4 +1,4 @@
-"""agents tables (schema `agents`): platform tables, the providers and models catalogue, agents, settings."""
+"""agents tables (schema `agents`): shared tables (outbox, tasks), the catalogue, agents, settings."""
 
 from __future__ import annotations
 

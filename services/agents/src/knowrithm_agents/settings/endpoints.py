@@ -144,21 +144,16 @@ async def test_settings(
     resolved = (await effective.configurations(session, [row]))[row.id]
     keys = service.plain_keys(box, row)
     llm, embedding = await asyncio.gather(
-        probe(
-            kind="llm",
-            provider=resolved.llm_provider,
-            model=resolved.llm_model,
-            base_url=resolved.llm_api_base_url,
-            api_key=keys["llm"],
-            timeout=config.provider_timeout_seconds,
-        ),
-        probe(
-            kind="embedding",
-            provider=resolved.embedding_provider,
-            model=resolved.embedding_model,
-            base_url=resolved.embedding_api_base_url,
-            api_key=keys["embedding"],
-            timeout=config.provider_timeout_seconds,
-        ),
+        *(
+            probe(
+                kind=kind,
+                provider=getattr(resolved, f"{kind}_provider"),
+                model=getattr(resolved, f"{kind}_model"),
+                base_url=getattr(resolved, f"{kind}_api_base_url"),
+                api_key=keys[kind],
+                timeout=config.provider_timeout_seconds,
+            )
+            for kind in service.KINDS
+        )
     )
     return SettingsTestOut(success=llm.ok and embedding.ok, llm=llm, embedding=embedding)
