@@ -11,7 +11,7 @@ import uuid
 from enum import Enum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
 from knowrithm_agents import effective
 from knowrithm_agents.agents.service import get_agent
@@ -43,17 +43,8 @@ from knowrithm_common.tenancy import (
 
 router = APIRouter()
 TAGS: list[str | Enum] = ["LLM Settings"]
-_members_read = subject_dependency(MEMBERS, "read", company_query=False)
-
-
-def _company_in_path_read(request: Request) -> Subject:
-    # Only to type `request`: common's company_query=False dependency is an unannotated lambda,
-    # which FastAPI reads as a required `?request=` query parameter (a 422 on every call).
-    return _members_read(request)
-
-
 # The route's path names the company: no `?company_id=` beside it.
-CompanyInPathRead = Annotated[Subject, Depends(_company_in_path_read)]
+CompanyInPathRead = Annotated[Subject, Depends(subject_dependency(MEMBERS, "read", company_query=False))]
 CREATED: dict[str, Any] = {"status_code": 201, "response_model": SettingsOut, "tags": TAGS,
                            "responses": errors(404, 409)}
 
