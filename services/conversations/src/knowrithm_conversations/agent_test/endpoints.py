@@ -12,7 +12,6 @@ The conversation stays, so the test can be read (or continued) like any other. W
 from __future__ import annotations
 
 import uuid
-from enum import Enum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -27,8 +26,7 @@ from knowrithm_common.tenancy import MEMBERS, Subject, subject_dependency
 from knowrithm_conversations.agent_test import service
 from knowrithm_conversations.chat.deps import Deps, get_deps
 
-router = APIRouter()
-TAGS: list[str | Enum] = ["Agents"]
+router = APIRouter(tags=["Agents"])
 Chat = Annotated[Deps, Depends(get_deps)]
 # Members of the company test its agents (API keys with `write`: a test writes a conversation).
 Tester = Annotated[Subject, Depends(subject_dependency(MEMBERS, "write"))]
@@ -43,7 +41,7 @@ class AgentTestBody(BaseModel):
     query: str = Field(SAMPLE_QUERY, min_length=1, description="The question to ask the agent")
 
 
-@router.post("/api/v1/agent/{agent_id}/test", status_code=202, tags=TAGS, responses=errors(409))
+@router.post("/api/v1/agent/{agent_id}/test", status_code=202, responses=errors(409))
 async def run_agent_test(
     subject: Tester, agent_id: uuid.UUID, session: Session, deps: Chat, agents: Agents,
     body: AgentTestBody | None = None,

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from enum import Enum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -38,8 +37,7 @@ from knowrithm_conversations.chat.streams import Listener, sse
 from knowrithm_conversations.conversations.endpoints import ParticipantRead, ParticipantWrite
 from knowrithm_conversations.urls import public_url
 
-router = APIRouter()
-TAGS: list[str | Enum] = ["Conversations"]
+router = APIRouter(tags=["Conversations"])
 Chat = Annotated[Deps, Depends(get_deps)]
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -72,7 +70,7 @@ CHAT_ANSWERS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/api/v1/conversation/{conversation_id}/chat", status_code=202, tags=TAGS,
+@router.post("/api/v1/conversation/{conversation_id}/chat", status_code=202,
              responses=CHAT_ANSWERS)
 async def chat(
     subject: ParticipantWrite,
@@ -155,7 +153,7 @@ async def _answer_events(
             yield chunk
 
 
-@router.get("/api/v1/conversation/{conversation_id}/messages/stream", tags=TAGS)
+@router.get("/api/v1/conversation/{conversation_id}/messages/stream")
 async def stream(
     subject: ParticipantRead,
     conversation_id: uuid.UUID,

@@ -9,7 +9,6 @@ Listing a conversation's feedback is for the company's members who see it (not f
 from __future__ import annotations
 
 import uuid
-from enum import Enum
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -22,8 +21,7 @@ from knowrithm_conversations.feedback import service
 from knowrithm_conversations.feedback.service import FeedbackIn, FeedbackOut
 from knowrithm_conversations.models import Feedback
 
-router = APIRouter()
-TAGS: list[str | Enum] = ["Feedback"]
+router = APIRouter(tags=["Feedback"])
 
 
 class FeedbackGiven(BaseModel):
@@ -51,7 +49,7 @@ UPDATED: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/api/v1/message/{message_id}/feedback", status_code=201, response_model=FeedbackGiven,
-             tags=TAGS, responses=UPDATED)
+             responses=UPDATED)
 async def message_feedback(
     subject: ParticipantWrite, message_id: uuid.UUID, body: FeedbackIn, response: Response, session: Session
 ) -> FeedbackGiven:
@@ -61,7 +59,7 @@ async def message_feedback(
 
 
 @router.post("/api/v1/conversation/{conversation_id}/feedback", status_code=201,
-             response_model=FeedbackGiven, tags=TAGS, responses=UPDATED)
+             response_model=FeedbackGiven, responses=UPDATED)
 async def conversation_feedback(
     subject: ParticipantWrite, conversation_id: uuid.UUID, body: FeedbackIn, response: Response,
     session: Session,
@@ -71,7 +69,7 @@ async def conversation_feedback(
     return _given(response, feedback, created)
 
 
-@router.get("/api/v1/conversation/{conversation_id}/feedback", response_model=FeedbackList, tags=TAGS)
+@router.get("/api/v1/conversation/{conversation_id}/feedback", response_model=FeedbackList)
 async def list_feedback(subject: CompanyRead, conversation_id: uuid.UUID, session: Session) -> FeedbackList:
     """The feedback on a conversation and its answers, oldest first."""
     rows = await service.feedback_on(session, subject, conversation_id)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from enum import Enum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -57,8 +56,7 @@ from knowrithm_conversations.leads.schemas import (
 from knowrithm_conversations.leads.service import LeadTools, lead_out
 from knowrithm_conversations.models import LeadStatus
 
-router = APIRouter()
-TAGS: list[str | Enum] = ["Leads"]
+router = APIRouter(tags=["Leads"])
 
 
 def get_tools(request: Request) -> LeadTools:
@@ -75,7 +73,7 @@ def get_tools(request: Request) -> LeadTools:
 Tools = Annotated[LeadTools, Depends(get_tools)]
 
 
-@router.post("/api/v1/lead/register", status_code=201, response_model=LeadRegistered, tags=TAGS,
+@router.post("/api/v1/lead/register", status_code=201, response_model=LeadRegistered,
              responses=errors(403, 404))
 async def register_lead(
     body: LeadRegistration, request: Request, session: Session, tools: Tools, agents: Agents,
@@ -90,10 +88,10 @@ async def register_lead(
 
 
 # Each SDK twin is the same operation at its own path, with its own name (operation id) and text.
-@router.post("/api/v1/sdk/lead", status_code=201, response_model=LeadEnvelope, tags=TAGS,
+@router.post("/api/v1/sdk/lead", status_code=201, response_model=LeadEnvelope,
              responses=errors(404),
              name="sdk_create_lead", description="Record a lead and return it (SDK twin of `POST /lead`).")
-@router.post("/api/v1/lead", status_code=201, response_model=LeadEnvelope, tags=TAGS, responses=errors(404))
+@router.post("/api/v1/lead", status_code=201, response_model=LeadEnvelope, responses=errors(404))
 async def create_lead(subject: CompanyWrite, body: NewLead, session: Session, tools: Tools,
                       agents: Agents) -> LeadEnvelope:
     """Record a lead for your company (super admins name the company)."""
@@ -101,7 +99,7 @@ async def create_lead(subject: CompanyWrite, body: NewLead, session: Session, to
     return LeadEnvelope(message="Lead created", lead=lead_out(lead, tools))
 
 
-@router.get("/api/v1/lead/company", response_model=LeadList, tags=TAGS)
+@router.get("/api/v1/lead/company", response_model=LeadList)
 async def list_leads(
     subject: CompanyRead, session: Session, tools: Tools, page: Page,
     status: LeadStatus | None = Query(None, description="new | contacted | qualified | converted | lost"),
@@ -114,15 +112,15 @@ async def list_leads(
     return LeadList(data=LeadPage(leads=[lead_out(lead, tools) for lead in rows], pagination=pagination))
 
 
-@router.get("/api/v1/lead/{lead_id}", response_model=LeadEnvelope, tags=TAGS)
+@router.get("/api/v1/lead/{lead_id}", response_model=LeadEnvelope)
 async def get_lead(subject: CompanyRead, lead_id: uuid.UUID, session: Session, tools: Tools) -> LeadEnvelope:
     """One lead of your company."""
     return LeadEnvelope(lead=lead_out(await service.find_lead(session, subject, lead_id), tools))
 
 
-@router.put("/api/v1/sdk/lead/{lead_id}", response_model=LeadEnvelope, tags=TAGS, name="sdk_update_lead",
+@router.put("/api/v1/sdk/lead/{lead_id}", response_model=LeadEnvelope, name="sdk_update_lead",
             description="Change a lead and return it (SDK twin of `PUT /lead/{id}`).")
-@router.put("/api/v1/lead/{lead_id}", response_model=LeadEnvelope, tags=TAGS)
+@router.put("/api/v1/lead/{lead_id}", response_model=LeadEnvelope)
 async def update_lead(
     subject: CompanyUpdate, lead_id: uuid.UUID, body: LeadChanges, session: Session, tools: Tools
 ) -> LeadEnvelope:
@@ -131,9 +129,9 @@ async def update_lead(
     return LeadEnvelope(message="Lead updated", lead=lead_out(lead, tools))
 
 
-@router.delete("/api/v1/sdk/lead/{lead_id}", response_model=LeadDeleted, tags=TAGS, name="sdk_delete_lead",
+@router.delete("/api/v1/sdk/lead/{lead_id}", response_model=LeadDeleted, name="sdk_delete_lead",
                description="Delete a lead (SDK twin of `DELETE /lead/{id}`).")
-@router.delete("/api/v1/lead/{lead_id}", response_model=LeadDeleted, tags=TAGS)
+@router.delete("/api/v1/lead/{lead_id}", response_model=LeadDeleted)
 async def delete_lead(
     subject: CompanyDelete, lead_id: uuid.UUID, session: Session, tools: Tools
 ) -> LeadDeleted:
@@ -142,7 +140,7 @@ async def delete_lead(
     return LeadDeleted(message="Lead deleted", lead_id=lead_id)
 
 
-@router.get("/api/v1/lead/{lead_id}/export", response_model=LeadExport, tags=TAGS)
+@router.get("/api/v1/lead/{lead_id}/export", response_model=LeadExport)
 async def export_lead(
     subject: CompanyAdminRead, lead_id: uuid.UUID, session: Session, tools: Tools
 ) -> LeadExport:
@@ -150,7 +148,7 @@ async def export_lead(
     return await service.export_lead(session, subject, lead_id, tools)
 
 
-@router.delete("/api/v1/lead/{lead_id}/data", response_model=LeadErased, tags=TAGS)
+@router.delete("/api/v1/lead/{lead_id}/data", response_model=LeadErased)
 async def erase_lead(
     subject: CompanyDelete, lead_id: uuid.UUID, session: Session, tools: Tools
 ) -> LeadErased:

@@ -22,7 +22,6 @@ import functools
 import hashlib
 import re
 import uuid
-from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,8 +40,7 @@ from knowrithm_conversations.models import AgentView
 from knowrithm_conversations.urls import public_base
 from knowrithm_conversations.widget import testpage
 
-router = APIRouter()
-TAGS: list[str | Enum] = ["Widget"]
+router = APIRouter(tags=["Widget"])
 SCRIPT = Path(__file__).with_name("widget.js")
 COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
 SCRIPT_MAX_AGE = 300  # seconds: a new widget reaches every site within minutes
@@ -138,8 +136,8 @@ def _script() -> tuple[bytes, str]:
     return body, f'"{hashlib.sha256(body).hexdigest()[:32]}"'
 
 
-@router.get("/widget.js", tags=TAGS, response_class=Response)
-@router.get("/api/v1/widget.js", tags=TAGS, response_class=Response)
+@router.get("/widget.js", response_class=Response)
+@router.get("/api/v1/widget.js", response_class=Response)
 async def widget_script(request: Request) -> Response:
     """The chat widget script: `<script src="…/widget.js" data-agent-id="…" async></script>`."""
     body, etag = _script()
@@ -153,7 +151,7 @@ async def widget_script(request: Request) -> Response:
     return Response(body, media_type="application/javascript", headers=headers)
 
 
-@router.get("/api/v1/widget/agent/{agent_id}", response_model=WidgetAgent, tags=TAGS)
+@router.get("/api/v1/widget/agent/{agent_id}", response_model=WidgetAgent)
 async def widget_agent(
     agent_id: uuid.UUID, session: Session, response: Response, agents: Agents
 ) -> WidgetAgent:
@@ -163,7 +161,7 @@ async def widget_agent(
     return public_config(agent)
 
 
-@router.post("/api/v1/test", status_code=201, response_model=TestPageCreated, tags=TAGS,
+@router.post("/api/v1/test", status_code=201, response_model=TestPageCreated,
              responses=errors(404))
 async def create_test_page(
     subject: CompanyWrite, body: NewTestPage, request: Request, session: Session, agents: Agents
@@ -190,7 +188,7 @@ def _public_base(request: Request) -> str:
     return public_base(request, settings.base_url)
 
 
-@router.get("/api/v1/test/page/{token}", response_class=HTMLResponse, tags=TAGS)
+@router.get("/api/v1/test/page/{token}", response_class=HTMLResponse)
 async def test_page(token: str, request: Request) -> HTMLResponse:
     """A test page made by `POST /api/v1/test` (public until it expires)."""
     page = await testpage.load(request.app.state.redis, token)
