@@ -28,7 +28,7 @@ from fastapi import APIRouter, Depends, Query
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.identity import Role
 from knowrithm_common.openapi import errors
-from knowrithm_common.pagination import Page, Pagination, pages
+from knowrithm_common.pagination import Page, PageParams, Pagination, pages
 from knowrithm_common.queries import Agents
 from knowrithm_common.tenancy import MEMBERS, Subject, subject_dependency
 from knowrithm_conversations.conversations import service
@@ -62,7 +62,7 @@ ParticipantUpdate = Annotated[Subject, Depends(subject_dependency(PARTICIPANTS, 
 ParticipantDelete = Annotated[Subject, Depends(subject_dependency(PARTICIPANTS, "delete"))]
 
 # The reference API's 50 messages per page.
-MessagePage = pages(default=50, items="Messages")
+MessagePage = Annotated[PageParams, pages(default=50, items="Messages")]
 Status = Annotated[StatusFilter, Query(description="active | archived | deleted | all")]
 
 
