@@ -25,7 +25,7 @@ from redis.asyncio import Redis
 from knowrithm_common.leadtokens import LeadTokenClaims, LeadTokenSigner
 from knowrithm_common.tokens import COMPANY_DISABLED_KEY, REVOKED_JTI_KEY
 from knowrithm_gateway.main import create_app
-from knowrithm_gateway.policies import OperationTable, authenticated, public
+from knowrithm_gateway.policies import AUTHENTICATED, PUBLIC, USER, OperationTable, declare
 
 from .conftest import Keys, ThreadedServer, bearer, clear_of_window_edge, gateway_settings, upstream_urls
 
@@ -33,10 +33,12 @@ LEAD_PER_MINUTE = 5
 CHAT = "/api/v1/conversation/{conversation_id}/chat"
 MESSAGES = "/api/v1/conversation/{conversation_id}/messages"
 OPERATIONS = (
-    authenticated("POST", "/conversation/{conversation_id}/chat", lead=True),
-    authenticated("GET", "/conversation/{conversation_id}/messages", lead=True),
-    authenticated("GET", "/conversation"),  # the company's conversations: not for a lead
-    public("GET", "/country", tenant_scoped=False),
+    *declare(AUTHENTICATED, lead=True, table="""
+        POST /conversation/{conversation_id}/chat
+        GET  /conversation/{conversation_id}/messages
+    """),
+    *declare(AUTHENTICATED, table="GET /conversation"),  # the company's conversations: not for a lead
+    *declare(PUBLIC, tenant_scoped=False, table="GET /country"),
 )
 
 
@@ -181,7 +183,5 @@ async def test_each_lead_has_its_own_rate_limit(leads: httpx.AsyncClient) -> Non
 
 
 def test_an_operation_for_users_only_cannot_admit_leads() -> None:
-    from knowrithm_gateway.policies import user_only
-
     with pytest.raises(ValueError, match="cannot admit leads"):
-        user_only("GET", "/auth/api-keys", lead=True)
+        declare(USER, lead=True, table="GET /auth/api-keys")

@@ -27,7 +27,7 @@ from fastapi.routing import iter_route_contexts
 
 from knowrithm_common.crypto import generate_key
 from knowrithm_common.testing import KeyPair, environment, service_env
-from knowrithm_gateway.policies import OPERATIONS, Operation, authenticated
+from knowrithm_gateway.policies import AUTHENTICATED, OPERATIONS, Operation, declare
 from knowrithm_gateway.proxy import is_proxied
 from knowrithm_gateway.routing import TASK_OWNERS, TASKS, Route, RouteTable
 
@@ -160,18 +160,18 @@ def _fake_service() -> FastAPI:
     return app
 
 
-READ = authenticated("GET", "/agent/{agent_id}")
-SECRET = authenticated("GET", "/agent/{agent_id}/secret")
+(READ,) = declare(AUTHENTICATED, table="GET /agent/{agent_id}")
+(SECRET,) = declare(AUTHENTICATED, table="GET /agent/{agent_id}/secret")
 
 
 @pytest.mark.parametrize(("operations", "expected"), [
     pytest.param((READ, SECRET), [], id="in-step"),
     pytest.param((READ,), ["GET /api/v1/agent/{agent_id}/secret: served by agents, no gateway policy"],
                  id="route-without-policy"),
-    pytest.param((READ, SECRET, authenticated("DELETE", "/agent/{agent_id}")),
+    pytest.param((READ, SECRET, *declare(AUTHENTICATED, table="DELETE /agent/{agent_id}")),
                  ["DELETE /api/v1/agent/{agent_id}: gateway policy, no service serves it"],
                  id="policy-without-route"),
-    pytest.param((authenticated("GET", "/agent/{id}"), SECRET), [
+    pytest.param((*declare(AUTHENTICATED, table="GET /agent/{id}"), SECRET), [
         "GET /api/v1/agent/{agent_id}: served by agents, no gateway policy",
         "GET /api/v1/agent/{id}: gateway policy, no service serves it",
     ], id="parameter-renamed"),
