@@ -8,7 +8,7 @@ and one public operation. Lead tokens are minted as conversations will mint them
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -27,7 +27,15 @@ from knowrithm_common.tokens import COMPANY_DISABLED_KEY, REVOKED_JTI_KEY
 from knowrithm_gateway.main import create_app
 from knowrithm_gateway.policies import AUTHENTICATED, PUBLIC, USER, OperationTable, declare
 
-from .conftest import Keys, ThreadedServer, bearer, clear_of_window_edge, gateway_settings, upstream_urls
+from .conftest import (
+    Keys,
+    ThreadedServer,
+    bearer,
+    clear_of_window_edge,
+    gateway_client,
+    gateway_settings,
+    upstream_urls,
+)
 
 LEAD_PER_MINUTE = 5
 CHAT = "/api/v1/conversation/{conversation_id}/chat"
@@ -66,10 +74,7 @@ def lead_gateway_url(keys: Keys, upstreams: dict[str, Any], stack: Any) -> Itera
     server.stop()
 
 
-@pytest.fixture
-async def leads(lead_gateway_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=lead_gateway_url, timeout=10) as http:
-        yield http
+leads = gateway_client("lead_gateway_url")
 
 
 def mint(private_pem: str = LEAD_PRIVATE, *, ttl_seconds: int = 3600) -> tuple[str, LeadTokenClaims]:
