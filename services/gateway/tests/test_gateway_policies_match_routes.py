@@ -138,7 +138,9 @@ def test_every_public_service_route_has_a_gateway_policy_and_every_policy_a_rout
 def test_every_public_service_route_is_routed_to_the_service_that_serves_it(
     service_apps: dict[str, FastAPI],
 ) -> None:
-    lines = misrouted(served_by(service_apps), RouteTable())
+    routes = RouteTable()
+    assert routes.services() <= service_apps.keys(), "a routed service is missing from SERVICE_APPS"
+    lines = misrouted(served_by(service_apps), routes)
     assert not lines, _failure("the route table sends these elsewhere", lines)
 
 
