@@ -138,10 +138,15 @@ def declare(
     Declared operations take JSON bodies (`JSON_BODY_BYTES`) unless they say `max_body=None`.
     """
     granted = frozenset(roles) if roles is not None else None
-    return tuple(
-        Operation(method, prefix + path, access, roles=granted, max_body=max_body, **policy)
-        for method, path in rows(table)
-    )
+    operations = []
+    for row in rows(table):
+        if len(row) != 2 or not row[1].startswith("/"):
+            raise ValueError(f"not a 'METHOD /path' row: {' '.join(row)!r}")
+        method, path = row
+        operations.append(
+            Operation(method, prefix + path, access, roles=granted, max_body=max_body, **policy)
+        )
+    return tuple(operations)
 
 
 PUBLIC, AUTHENTICATED, USER = Access.PUBLIC, Access.AUTHENTICATED, Access.USER
