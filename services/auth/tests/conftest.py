@@ -41,8 +41,13 @@ def auth_env(stack, mail_dir) -> dict[str, str]:
     )
 
 
+async def _usage_consumer_subscribed(app) -> None:
+    """The usage consumer starts with new events only: a test's events must not come before it."""
+    await app.state.usage_consumer.wait_subscribed()
+
+
 # One app per test module; tests keep apart by signing up companies of their own.
-client = service_client("knowrithm_auth.main:create_app", env="auth_env")
+client = service_client("knowrithm_auth.main:create_app", env="auth_env", ready=_usage_consumer_subscribed)
 
 
 @pytest.fixture

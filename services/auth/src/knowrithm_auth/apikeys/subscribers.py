@@ -30,15 +30,15 @@ async def on_requests_recorded(session: AsyncSession, envelope: EventEnvelope) -
 
 
 def subscribers(app: FastAPI) -> list[Background]:
-    """The usage consumer: one durable consumer of `gateway.api_requests.recorded.v1` batches."""
-    return [
-        EventConsumer(
-            db=app.state.db,
-            processed=shared.processed,
-            nats=app.state.nats,
-            durable=app.state.settings.usage_consumer,
-            filter_subject=ApiRequestsRecordedV1.subject(),
-            handlers={ApiRequestsRecordedV1.event_type: on_requests_recorded},
-            only_new=True,
-        )
-    ]
+    """The usage consumer (also `app.state.usage_consumer`): one durable consumer of the gateway's
+    `gateway.api_requests.recorded.v1` batches."""
+    app.state.usage_consumer = EventConsumer(
+        db=app.state.db,
+        processed=shared.processed,
+        nats=app.state.nats,
+        durable=app.state.settings.usage_consumer,
+        filter_subject=ApiRequestsRecordedV1.subject(),
+        handlers={ApiRequestsRecordedV1.event_type: on_requests_recorded},
+        only_new=True,
+    )
+    return [app.state.usage_consumer]
