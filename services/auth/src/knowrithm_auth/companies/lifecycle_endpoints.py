@@ -22,6 +22,7 @@ from knowrithm_auth.companies.schemas import (
     RelatedCounts,
     RelatedDataOut,
 )
+from knowrithm_auth.models import Company
 from knowrithm_auth.sessions.revocation import Revocations
 from knowrithm_auth.sessions.signout import revocations
 from knowrithm_common.db import RequestSession as Session
@@ -38,6 +39,11 @@ def _ctx(request: Request, session: Session, subject: Subject) -> lifecycle.Life
 
 def _body(model: type[CompanyIds] | type[CascadeOptions]) -> dict[str, object]:
     return {"requestBody": {"content": {"application/json": {"schema": model.model_json_schema()}}}}
+
+
+async def _out(session: Session, message: str, company: Company, **detail: object) -> LifecycleOut:
+    return LifecycleOut(message=message, company=(await service.present(session, [company]))[0],
+                        detail=detail or None)
 
 
 def _audited(action: str) -> list[object]:
@@ -80,8 +86,8 @@ async def delete_company(
     company_id: uuid.UUID, request: Request, session: Session, subject: SuperAdmin
 ) -> LifecycleOut:
     """Soft-delete a company: every credential of it is refused until it is restored (super admin)."""
-    company = await lifecycle.delete_company(_ctx(request, session, subject), company_id)
-    return LifecycleOut(message="Company deleted", company=(await service.present(session, [company]))[0])
+    return await _out(session, "Company deleted",
+                      await lifecycle.delete_company(_ctx(request, session, subject), company_id))
 
 
 @router.patch("/api/v1/company/{company_id:uuid}/restore", response_model=LifecycleOut,
@@ -90,8 +96,8 @@ async def restore_company(
     company_id: uuid.UUID, request: Request, session: Session, subject: SuperAdmin
 ) -> LifecycleOut:
     """Restore a soft-deleted company, with the users and addresses deleted with it (super admin)."""
-    company = await lifecycle.restore_company(_ctx(request, session, subject), company_id)
-    return LifecycleOut(message="Company restored", company=(await service.present(session, [company]))[0])
+    return await _out(session, "Company restored",
+                      await lifecycle.restore_company(_ctx(request, session, subject), company_id))
 
 
 @router.get("/api/v1/company/{company_id:uuid}/related-data", response_model=RelatedDataOut)
@@ -119,12 +125,7 @@ async def cascade_delete(
         options = await parse_body(request, CascadeOptions, allow_form=False)
     ctx = _ctx(request, session, subject)
     if not options.delete_related:
-        company = await lifecycle.delete_company(ctx, company_id)
-        return LifecycleOut(message="Company deleted", company=(await service.present(session, [company]))[0])
+        return await _out(session, "Company deleted", await lifecycle.delete_company(ctx, company_id))
     result = await lifecycle.cascade_delete(ctx, company_id, revoker=revoker)
-    return LifecycleOut(
-        message="Company and its related data deleted",
-        company=(await service.present(session, [result.company]))[0],
-        detail={**result.counts(),
-                "other_services": "handled through auth.company.deleted.v1 (cascade=true)"},
-    )
+    return await _out(session, "Company and its related data deleted", result.company, **result.counts(),
+                      other_services="handled through auth.company.deleted.v1 (cascade=true)")
