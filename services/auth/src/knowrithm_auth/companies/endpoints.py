@@ -27,24 +27,15 @@ from knowrithm_auth.sysconfig.service import SignupClosed, signup_open
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.identity import Principal, current_principal
 from knowrithm_common.openapi import errors
-from knowrithm_common.pagination import pages
+from knowrithm_common.pagination import PageParams, pages
 from knowrithm_common.tenancy import ADMINS, CompanyRead, Subject, SuperAdmin, actor_of, subject_dependency
 
 router = APIRouter(tags=["Companies"])
 
 # The spec lists ten companies per page.
-CompanyPage = pages(default=10, items="Companies")
-_company_admin = subject_dependency(ADMINS, "admin", company_query=False)
-
-
-def _company_admin_of_path(request: Request) -> Subject:
-    # Until libs/common's `company_query=False` dependency annotates its `request` (FastAPI reads
-    # the bare lambda parameter as a required query parameter named "request").
-    return _company_admin(request)
-
-
+CompanyPage = Annotated[PageParams, pages(default=10, items="Companies")]
 # The company's admins (API keys with `admin`) or a super admin; the path names the company.
-CompanyAdminOfPath = Annotated[Subject, Depends(_company_admin_of_path)]
+CompanyAdminOfPath = Annotated[Subject, Depends(subject_dependency(ADMINS, "admin", company_query=False))]
 
 
 def _body_or_form(model: type[Any]) -> dict[str, Any]:

@@ -26,18 +26,9 @@ from knowrithm_common.tenancy import ADMINS, Subject, SuperAdmin, subject_depend
 
 router = APIRouter(tags=["System configuration"])
 
-_config_reader = subject_dependency(ADMINS, "admin", company_query=False)
-
-
-def _reads_config(request: Request) -> Subject:
-    # Until libs/common's `company_query=False` dependency annotates its `request` (FastAPI reads
-    # the bare lambda parameter as a required query parameter named "request").
-    return _config_reader(request)
-
-
 # Company admins and super admins (API keys with `admin`): the configuration is the platform's,
 # so no company is named.
-ConfigReader = Annotated[Subject, Depends(_reads_config)]
+ConfigReader = Annotated[Subject, Depends(subject_dependency(ADMINS, "admin", company_query=False))]
 
 
 def _inline(schema: dict[str, Any]) -> dict[str, Any]:

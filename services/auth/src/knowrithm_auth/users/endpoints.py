@@ -102,7 +102,7 @@ def user_filters(
 
 
 # Fifty users per page, as the user catalogue has always listed them.
-UserPage = pages(default=50, items="Users")
+UserPage = Annotated[PageParams, pages(default=50, items="Users")]
 Filters = Annotated[UserFilters, Depends(user_filters)]
 
 
