@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, params
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_auth.models import User, outbox
@@ -85,7 +85,9 @@ async def audit_refusal(
                    target_id=target_id, detail=detail, reason=reason)
 
 
-def refusals_audited(action: str, *, target_type: str | None = None, target: str | None = None) -> Any:
+def refusals_audited(
+    action: str, *, target_type: str | None = None, target: str | None = None
+) -> params.Depends:
     """A route dependency: an expected failure of the request is audited as a refused `action`.
 
     Declared in the route's `dependencies`, it is entered before the route's subject is
@@ -108,4 +110,5 @@ def refusals_audited(action: str, *, target_type: str | None = None, target: str
                 )
             raise
 
-    return Depends(dependency, scope="function")
+    depends: params.Depends = Depends(dependency, scope="function")
+    return depends

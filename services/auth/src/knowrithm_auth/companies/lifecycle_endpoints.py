@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, params
 
 from knowrithm_auth.audit import refusals_audited
 from knowrithm_auth.bodies import parse_body
@@ -46,7 +46,7 @@ async def _out(session: Session, message: str, company: Company, **detail: objec
                         detail=detail or None)
 
 
-def _audited(action: str) -> list[object]:
+def _audited(action: str) -> list[params.Depends]:
     """The route's refusals audited under `action`, with the company of the path as target."""
     return [refusals_audited(action, target_type="company", target="company_id")]
 

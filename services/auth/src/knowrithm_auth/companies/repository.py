@@ -15,7 +15,7 @@ from knowrithm_common.db.base import utcnow
 from knowrithm_common.pagination import PageParams, Pagination, paginate
 
 # What a company owns and deletes with itself (soft-deleted, restored with it).
-Owned = TypeVar("Owned", User, Address)
+Owned = TypeVar("Owned", bound=User | Address)
 
 
 class CompaniesRepository:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Request, params
 
 from knowrithm_auth.audit import refusals_audited
 from knowrithm_auth.geo import seed, service
@@ -65,7 +65,7 @@ def _adds_addresses(subject: Annotated[Subject, Depends(subject_dependency(MEMBE
 AddressWriter = Annotated[Subject, Depends(_adds_addresses)]
 
 
-def _audited(action: str) -> list[object]:
+def _audited(action: str) -> list[params.Depends]:
     """A change of reference data; a refused one is audited under `action` too."""
     return [refusals_audited(action)]
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from knowrithm_auth.models import Address, City, Company, Country, State
 
 # States and cities: each named once within the place it belongs to.
-Place = TypeVar("Place", State, City)
+Place = TypeVar("Place", bound=State | City)
 
 
 def _same_name(column: Any, name: str) -> Any:

@@ -10,7 +10,7 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, params
 
 from knowrithm_auth.audit import refusals_audited
 from knowrithm_auth.models import User
@@ -161,7 +161,7 @@ async def get_user(user_id: uuid.UUID, session: Session, subject: CompanyRead) -
     return _envelope(await service.find_user(session, subject, user_id), "User retrieved successfully")
 
 
-def _audited(action: str) -> list[object]:
+def _audited(action: str) -> list[params.Depends]:
     """The route's refusals audited under `action`, with the user of the path as target."""
     return [refusals_audited(action, target_type="user", target="user_id")]
 
