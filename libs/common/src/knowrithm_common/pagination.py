@@ -43,7 +43,8 @@ def page_dependency(*, per_page: int = 20, items: str = "Items") -> Callable[...
 
 
 def pages(*, default: int = 20, maximum: int = MAX_PER_PAGE, items: str = "Items") -> Any:
-    """The page parameters of one list route, declared beside it: `page: pages(default=50)`.
+    """The page parameters of one list route, declared beside it as a type alias (which type
+    checkers accept): `MessagePage = Annotated[PageParams, pages(default=50, items="Messages")]`.
 
     `page` is 1 to MAX_PAGE; `per_page` is 1 to `maximum` (at most MAX_PER_PAGE), `default`
     when not given. Out of range: 422 in the shared error shape.
@@ -57,11 +58,11 @@ def pages(*, default: int = 20, maximum: int = MAX_PER_PAGE, items: str = "Items
     ) -> PageParams:
         return PageParams(page=page, per_page=per_page)
 
-    return Annotated[PageParams, Depends(dependency)]
+    return Depends(dependency)
 
 
 # The usual 20 items per page, up to 100.
-Page = pages()
+Page = Annotated[PageParams, pages()]
 # Until every service uses `pages` (issue 14).
 page_params = page_dependency()
 
