@@ -315,7 +315,7 @@ async def test_who_may_export(client, feeds):
     )
     assert (await export(client, key, {"type": "leads"})).json()["count"] == 4
     r = await export(client, ROOT, {"type": "leads"})
-    assert r.status_code == 400 and r.json()["error"] == "company_required"
+    assert r.status_code == 400 and r.json()["error"] == "company_id_required"
     r = await export(client, ROOT, {"type": "leads"}, company_id=str(main.company_id))
     assert r.status_code == 200 and r.json()["count"] == 4
     r = await export(client, member(gone), {"type": "leads"})  # a deleted company has nothing to export

@@ -477,7 +477,7 @@ async def test_roles_scopes_super_admin_and_the_per_company_limit(client):
 
     root = assertion_headers(KEYS.signer(), Principal(kind="user", role=Role.SUPER_ADMIN, user_id=uuid.uuid4()))
     r = await client.post(API, json={"url": url, "event_types": ["*"]}, headers=root)
-    assert r.status_code == 400 and r.json()["error"] == "company_required"
+    assert r.status_code == 400 and r.json()["error"] == "company_id_required"
     r = await client.post(API, params={"company_id": str(company)}, json={"url": url, "event_types": ["*"]},
                           headers=root)
     assert r.status_code == 201 and r.json()["webhook"]["company_id"] == str(company)

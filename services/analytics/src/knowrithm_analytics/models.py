@@ -18,10 +18,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from knowrithm_common.db.base import make_base
 from knowrithm_common.db.shared_tables import SharedTables
+from knowrithm_common.messaging.outbox import Outbox
 
 SCHEMA = "analytics"
 Base = make_base(SCHEMA)
 shared = SharedTables(Base.metadata)
+outbox = Outbox(source="analytics", table=shared.outbox)
 
 TZ = DateTime(timezone=True)
 

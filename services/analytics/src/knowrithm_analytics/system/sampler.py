@@ -28,13 +28,11 @@ import logging
 import uuid
 from typing import Any
 
-from fastapi import FastAPI
 from sqlalchemy import func, select, update
 
 from knowrithm_analytics.config import AnalyticsSettings
 from knowrithm_analytics.exports.service import prune_expired
 from knowrithm_analytics.models import shared
-from knowrithm_analytics.scope import Window
 from knowrithm_analytics.system import repository as repo
 from knowrithm_analytics.system.measures import (
     Measure,
@@ -43,9 +41,9 @@ from knowrithm_analytics.system.measures import (
     platform_health,
 )
 from knowrithm_analytics.webhooks.repository import prune_deliveries
+from knowrithm_analytics.windows import Window
 from knowrithm_common.db.session import Database
 from knowrithm_common.messaging.connection import NatsConnection, stop_task
-from knowrithm_common.service import Background
 from knowrithm_common.tasks import TaskStatus, report_progress
 
 logger = logging.getLogger(__name__)
@@ -211,10 +209,3 @@ def _result(
     if company_id is None:
         result["companies_sampled"] = len({m.company_id for m in companies})
     return result
-
-
-def system_sampler(app: FastAPI) -> Background:
-    """The sampler of this replica; also on `app.state.system_sampler` for the endpoints to wake."""
-    sampler = SystemSampler(db=app.state.db, nats=app.state.nats, settings=app.state.settings)
-    app.state.system_sampler = sampler
-    return sampler
