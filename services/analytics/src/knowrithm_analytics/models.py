@@ -267,6 +267,22 @@ class AuditEntry(Base):  # type: ignore[misc, valid-type]
     detail: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
 
 
+# Every table kept from events (rebuilt from the stream by `python -m knowrithm_analytics.rebuild`).
+PROJECTION_TABLES: tuple[Any, ...] = (
+    CompanyRegistration,
+    UserRegistration,
+    AgentFact,
+    ConversationFact,
+    MessageFact,
+    LeadFact,
+    FeedbackFact,
+    DocumentFact,
+    ApiKeyFact,
+    ApiRequestFact,
+    AuditEntry,
+)
+
+
 class Webhook(Base):  # type: ignore[misc, valid-type]
     """A company's subscription: deliver these event types to this URL, signed with its secret."""
 
