@@ -16,13 +16,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from knowrithm_analytics.models import shared
 from knowrithm_analytics.projections import repository as projections
 from knowrithm_analytics.system import repository as repo
-from knowrithm_analytics.system.sampler import TASK_KIND
+from knowrithm_analytics.system.sampler import request_sample
 from knowrithm_common.db import RequestSession as Session
-from knowrithm_common.db import after_commit
-from knowrithm_common.tasks import accepted, create_task
+from knowrithm_common.tasks import accepted
 from knowrithm_common.tenancy import ADMINS, COMPANY_NOT_FOUND, CompanyAdmin, Subject, subject_dependency
 
 router = APIRouter(tags=["Admin"], responses=COMPANY_NOT_FOUND)
@@ -77,9 +75,7 @@ async def sample_system_metrics(subject: CompanyAdmin, session: Session, request
 
     The task's result holds the sampled values; they are recorded like the periodic samples.
     """
-    task_id = await create_task(session, shared.tasks, company_id=subject.company_id, kind=TASK_KIND)
     sampler = getattr(request.app.state, "system_sampler", None)
-    if sampler is not None:  # otherwise any replica's sampler finds the task on its next round
-        after_commit(session, sampler.wake)
+    task_id = await request_sample(session, company_id=subject.company_id, sampler=sampler)
     body = {**accepted(task_id, "System metrics are being sampled."), "estimated_time": 1}
     return JSONResponse(body, status_code=202)

@@ -29,6 +29,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_analytics.config import AnalyticsSettings
 from knowrithm_analytics.exports.service import prune_expired
@@ -42,9 +43,9 @@ from knowrithm_analytics.system.measures import (
 )
 from knowrithm_analytics.webhooks.repository import prune_deliveries
 from knowrithm_analytics.windows import Window
-from knowrithm_common.db.session import Database
+from knowrithm_common.db.session import Database, after_commit
 from knowrithm_common.messaging.connection import NatsConnection, stop_task
-from knowrithm_common.tasks import TaskStatus, report_progress
+from knowrithm_common.tasks import TaskStatus, create_task, report_progress
 
 logger = logging.getLogger(__name__)
 
@@ -209,3 +210,14 @@ def _result(
     if company_id is None:
         result["companies_sampled"] = len({m.company_id for m in companies})
     return result
+
+
+async def request_sample(
+    session: AsyncSession, *, company_id: uuid.UUID | None, sampler: SystemSampler | None
+) -> uuid.UUID:
+    """Ask for a sample now (an admin's company, or the platform): a task that a sampler takes;
+    this replica's `sampler` is woken once the task has committed."""
+    task_id = await create_task(session, shared.tasks, company_id=company_id, kind=TASK_KIND)
+    if sampler is not None:  # otherwise any replica's sampler finds the task on its next round
+        after_commit(session, sampler.wake)
+    return task_id
