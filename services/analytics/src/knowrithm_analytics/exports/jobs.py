@@ -28,6 +28,7 @@ from knowrithm_common.tasks import TaskStatus, report_progress
 
 logger = logging.getLogger(__name__)
 
+
 async def _task_status(db: Database, envelope: EventEnvelope, data: ExportData) -> str | None:
     tasks = shared.tasks
     async with db.sessions() as session:
