@@ -77,14 +77,16 @@ class Pagination(BaseModel):
 
     @classmethod
     def of(cls, params: PageParams, total: int) -> Pagination:
+        """The block of `params`' rows; rows starting inside a page (an offset that is not a
+        multiple of per_page) belong to the page of their first row."""
         pages = math.ceil(total / params.per_page) if total else 0
         return cls(
-            page=params.page,
+            page=params.offset // params.per_page + 1,
             per_page=params.per_page,
             total=total,
             pages=pages,
-            has_next=params.page < pages,
-            has_prev=params.page > 1,
+            has_next=params.offset + params.per_page < total,
+            has_prev=params.offset > 0,
         )
 
 

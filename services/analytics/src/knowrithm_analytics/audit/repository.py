@@ -78,14 +78,6 @@ class Slice(PageParams):
     def offset(self) -> int:
         return super().offset if self.start is None else self.start
 
-    def block(self, pagination: Pagination) -> Pagination:
-        """The page block; a slice starting inside a page has entries before it whenever it is
-        past the first, and after it while its end is short of the total."""
-        if self.start is None:
-            return pagination
-        more = self.start + self.per_page < pagination.total
-        return pagination.model_copy(update={"has_prev": self.start > 0, "has_next": more})
-
 
 async def browse(
     session: AsyncSession, where: AuditFilter, rows: Slice
@@ -96,5 +88,4 @@ async def browse(
         .where(*where.conditions())
         .order_by(AuditEntry.time.desc(), AuditEntry.event_id.desc())
     )
-    entries, pagination = await paginate(session, stmt, rows)
-    return entries, rows.block(pagination)
+    return await paginate(session, stmt, rows)

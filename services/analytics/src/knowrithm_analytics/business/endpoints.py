@@ -13,7 +13,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
 from knowrithm_analytics.business import agents as agent_numbers
 from knowrithm_analytics.business.conversations import (
@@ -45,17 +45,8 @@ router = APIRouter(tags=["Analytics"], responses=COMPANY_NOT_FOUND)
 
 V1 = "/api/v1"
 Days = Query(30, ge=1, le=3650, description="days to look back")
-_member = subject_dependency(MEMBERS, "read", company_query=False)
-
-
-def member_of_path_company(request: Request) -> Subject:
-    """A member, for `company/{company_id}/statistics`: the company is in the path, not `?company_id=`."""
-    # Not `Depends(subject_dependency(..., company_query=False))` itself: that form takes an
-    # unannotated `request`, which FastAPI reads as a required query parameter (422).
-    return _member(request)
-
-
-MemberOfPathCompany = Annotated[Subject, Depends(member_of_path_company)]
+# A member, for `company/{company_id}/statistics`: the company is in the path, not `?company_id=`.
+MemberOfPathCompany = Annotated[Subject, Depends(subject_dependency(MEMBERS, "read", company_query=False))]
 
 
 def viewer_facts(subject: Subject) -> Facts:

@@ -24,17 +24,8 @@ from knowrithm_common.tasks import accepted
 from knowrithm_common.tenancy import ADMINS, COMPANY_NOT_FOUND, CompanyAdmin, Subject, subject_dependency
 
 router = APIRouter(tags=["Admin"], responses=COMPANY_NOT_FOUND)
-_admin = subject_dependency(ADMINS, "admin", company_query=False)
-
-
-def admin_of_path_company(request: Request) -> Subject:
-    """An admin, for `super-admin/company/{company_id}/...`: the company is in the path."""
-    # Not `Depends(subject_dependency(..., company_query=False))` itself: that form takes an
-    # unannotated `request`, which FastAPI reads as a required query parameter (422).
-    return _admin(request)
-
-
-AdminOfPathCompany = Annotated[Subject, Depends(admin_of_path_company)]
+# An admin, for `super-admin/company/{company_id}/...`: the company is in the path.
+AdminOfPathCompany = Annotated[Subject, Depends(subject_dependency(ADMINS, "admin", company_query=False))]
 SAMPLES_SINCE = dt.timedelta(hours=24)
 
 

@@ -49,17 +49,8 @@ from knowrithm_common.tenancy import (
 
 router = APIRouter(tags=["Webhooks"])
 PREFIX = "/api/v1/webhook"
-_member = subject_dependency(MEMBERS, "read", company_query=False)
-
-
-def member(request: Request) -> Subject:
-    """A member, for the catalogue: the same for every company (no `?company_id=`)."""
-    # Not `Depends(subject_dependency(..., company_query=False))` itself: that form takes an
-    # unannotated `request`, which FastAPI reads as a required query parameter (422).
-    return _member(request)
-
-
-Member = Annotated[Subject, Depends(member)]
+# A member, for the catalogue: the same for every company (no `?company_id=`).
+Member = Annotated[Subject, Depends(subject_dependency(MEMBERS, "read", company_query=False))]
 
 
 def get_tools(request: Request) -> WebhookTools:
