@@ -19,21 +19,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from knowrithm_common.db.base import utcnow
 from knowrithm_common.db.session import after_commit
 from knowrithm_common.errors import BadRequest, NotFound
-from knowrithm_common.events import Actor, new_event
+from knowrithm_common.events import Actor
 from knowrithm_common.events.ingestion import (
     DocumentDeletedV1,
     DocumentRestoredV1,
     DocumentUploadedV1,
     ProcessDocument,
 )
-from knowrithm_common.messaging.outbox import record_event
-from knowrithm_common.tasks import create_task
+from knowrithm_common.pagination import PageParams, Pagination
+from knowrithm_common.queries import AgentsOwner
+from knowrithm_ingestion.agents.projection import get_agent
 from knowrithm_ingestion.blobs import BlobStore
 from knowrithm_ingestion.documents import repository as repo
-from knowrithm_ingestion.models import Chunk, Document, DocumentSource, DocumentStatus, WebsitePage, shared
+from knowrithm_ingestion.models import Chunk, Document, DocumentSource, DocumentStatus, WebsitePage, outbox
+from knowrithm_ingestion.tasks import queue_job
 from knowrithm_ingestion.vectorstore.base import VectorRecord, VectorStore
-
-SOURCE = "ingestion"
 
 
 class DocumentNotFound(NotFound):
@@ -69,18 +69,12 @@ async def queue_processing(
     session: AsyncSession, document: Document, *, actor: Actor | None = None
 ) -> uuid.UUID:
     """Create the document's task and queue its ProcessDocument job (both land with the commit)."""
-    task_id = await create_task(
-        session, shared.tasks, company_id=document.company_id, kind="process_document"
-    )
-    document.task_id = task_id
+    job = ProcessDocument(document_id=document.id)
+    document.task_id = await queue_job(session, job, kind="process_document", company_id=document.company_id,
+                                       actor=actor)
     document.status = DocumentStatus.PENDING.value
     document.processing_error = document.error_code = None
-    job = new_event(
-        ProcessDocument(document_id=document.id, task_id=task_id),
-        source=SOURCE, company_id=document.company_id, actor=actor,
-    )
-    await record_event(session, shared.outbox, job, subject=ProcessDocument.subject())
-    return task_id
+    return document.task_id
 
 
 async def create_document(
@@ -104,8 +98,7 @@ async def create_document(
         document_id=document.id, agent_id=agent_id, original_filename=document.original_filename,
         document_type=document.document_type, file_size=document.file_size, source=document.source,
     )
-    await record_event(session, shared.outbox, new_event(uploaded, source=SOURCE, company_id=company_id,
-                                                           actor=actor))
+    await outbox.add(session, uploaded, company_id=company_id, actor=actor)
     return document
 
 
@@ -132,25 +125,56 @@ async def store_page_document(
     return existing
 
 
-async def soft_delete(
-    session: AsyncSession, store: VectorStore, documents: Sequence[Document], *, actor: Actor | None
-) -> int:
-    """Soft-delete documents and their chunks; drop their vectors after commit. Chunks deleted."""
+async def get_document(
+    session: AsyncSession, document_id: uuid.UUID, company_id: uuid.UUID | None, *,
+    deleted: bool = False, missing: str | None = None,
+) -> Document:
+    """A live (or soft-deleted) document of the company; 404 `missing` otherwise."""
+    document = await repo.get_document(session, document_id, company_id, deleted=deleted)
+    if document is None:
+        raise DocumentNotFound(missing)
+    return document
+
+
+async def agent_documents(
+    session: AsyncSession, agents: AgentsOwner, page: PageParams, *, agent_id: uuid.UUID,
+    company_id: uuid.UUID | None, status: str | None,
+) -> tuple[Sequence[Document], Pagination]:
+    """One page of an agent's documents; 404 for an unknown agent."""
+    agent = await get_agent(session, company_id=company_id, agent_id=agent_id, owner=agents)
+    return await repo.list_documents(session, agent.company_id, page, agent_id=agent.agent_id, status=status)
+
+
+async def document_chunks(
+    session: AsyncSession, page: PageParams, *, document_id: uuid.UUID, company_id: uuid.UUID | None
+) -> tuple[Sequence[Chunk], Pagination]:
+    """One page of a live document's live chunks, in order."""
+    document = await get_document(session, document_id, company_id)
+    return await repo.list_chunks(session, document.company_id, page, document_id=document.id)
+
+
+async def delete_documents(
+    session: AsyncSession, store: VectorStore, document_ids: Sequence[uuid.UUID], *,
+    company_id: uuid.UUID | None, actor: Actor | None, missing: str | None = None,
+) -> tuple[int, int]:
+    """Soft-delete the company's live documents among `document_ids` with their chunks (404 `missing`
+    when there is none); their vectors leave the index after commit. (documents, chunks) deleted."""
+    found = [d for i in dict.fromkeys(document_ids)
+             if (d := await repo.get_document(session, i, company_id)) is not None]
+    if not found:
+        raise DocumentNotFound(missing)
     now = utcnow()
-    for document in documents:
+    for document in found:
         document.deleted_at = now
-    ids = [d.id for d in documents]
-    chunk_ids = await repo.soft_delete_chunks(session, ids, now)
-    for document in documents:
-        event = DocumentDeletedV1(document_id=document.id, agent_id=document.agent_id)
-        await record_event(session, shared.outbox,
-                           new_event(event, source=SOURCE, company_id=document.company_id, actor=actor))
+        deleted = DocumentDeletedV1(document_id=document.id, agent_id=document.agent_id)
+        await outbox.add(session, deleted, company_id=document.company_id, actor=actor)
+    chunk_ids = await repo.soft_delete_chunks(session, [d.id for d in found], now)
     by_company: dict[uuid.UUID, list[uuid.UUID]] = {}
-    for document in documents:
+    for document in found:
         by_company.setdefault(document.company_id, []).append(document.id)
-    for company_id, doc_ids in by_company.items():
-        after_commit(session, _deleter(store, company_id, doc_ids))
-    return len(chunk_ids)
+    for owner, ids in by_company.items():
+        after_commit(session, _deleter(store, owner, ids))
+    return len(found), len(chunk_ids)
 
 
 def _deleter(
@@ -159,20 +183,24 @@ def _deleter(
     return lambda: store.delete_documents(company_id, document_ids)
 
 
-async def restore(
-    session: AsyncSession, store: VectorStore, document: Document, *, actor: Actor | None
-) -> int:
-    """Restore a document with the chunks deleted with it; index them again after commit."""
+async def restore_document(
+    session: AsyncSession, store: VectorStore, agents: AgentsOwner, *, document_id: uuid.UUID,
+    company_id: uuid.UUID | None, actor: Actor | None,
+) -> tuple[Document, int]:
+    """Restore a soft-deleted document of a live agent with the chunks deleted with it; they are indexed
+    again after commit. (document, chunks restored)."""
+    document = await get_document(session, document_id, company_id, deleted=True,
+                                  missing="Deleted document not found")
+    await get_agent(session, company_id=document.company_id, agent_id=document.agent_id, owner=agents)
     chunks = await repo.restore_chunks(session, document.id, deleted_at=document.deleted_at)
     document.deleted_at = None
-    event = DocumentRestoredV1(document_id=document.id, agent_id=document.agent_id)
-    await record_event(session, shared.outbox,
-                       new_event(event, source=SOURCE, company_id=document.company_id, actor=actor))
+    restored = DocumentRestoredV1(document_id=document.id, agent_id=document.agent_id)
+    await outbox.add(session, restored, company_id=document.company_id, actor=actor)
     if document.status in (DocumentStatus.PENDING.value, DocumentStatus.PROCESSING.value):
         await queue_processing(session, document, actor=actor)  # it was interrupted by the deletion
     else:
         reindex_after_commit(session, store, document.company_id, chunks)
-    return len(chunks)
+    return document, len(chunks)
 
 
 def records_of(chunks: Sequence[Chunk]) -> list[VectorRecord]:
@@ -195,30 +223,57 @@ def reindex_after_commit(
         after_commit(session, lambda: store.upsert(company_id, records))
 
 
-async def delete_chunk(session: AsyncSession, store: VectorStore, chunk: Chunk) -> None:
+async def _chunk(
+    session: AsyncSession, chunk_id: uuid.UUID, company_id: uuid.UUID | None, *, deleted: bool, missing: str
+) -> Chunk:
+    chunk = await repo.get_chunk(session, chunk_id, company_id, deleted=deleted)
+    if chunk is None:
+        raise ChunkNotFound(missing)
+    return chunk
+
+
+async def delete_chunk(
+    session: AsyncSession, store: VectorStore, *, chunk_id: uuid.UUID, company_id: uuid.UUID | None
+) -> Chunk:
+    """Soft-delete one live chunk of the company; it leaves the index after commit."""
+    chunk = await _chunk(session, chunk_id, company_id, deleted=False,
+                         missing="Document chunk not found or already deleted")
     chunk.deleted_at = utcnow()
-    company_id, ids = chunk.company_id, [chunk.id]
-    after_commit(session, lambda: store.delete_ids(company_id, ids))
+    owner, ids = chunk.company_id, [chunk.id]
+    after_commit(session, lambda: store.delete_ids(owner, ids))
+    return chunk
 
 
-async def restore_chunk(session: AsyncSession, store: VectorStore, chunk: Chunk) -> None:
-    parent = await repo.get_document(session, chunk.document_id, chunk.company_id, deleted=False)
-    if parent is None:
+async def restore_chunk(
+    session: AsyncSession, store: VectorStore, *, chunk_id: uuid.UUID, company_id: uuid.UUID | None
+) -> Chunk:
+    """Restore one soft-deleted chunk of a live document (400 while its document is deleted)."""
+    chunk = await _chunk(session, chunk_id, company_id, deleted=True,
+                         missing="Deleted document chunk not found")
+    if await repo.get_document(session, chunk.document_id, chunk.company_id, deleted=False) is None:
         raise ParentDocumentDeleted()
     chunk.deleted_at = None
     reindex_after_commit(session, store, chunk.company_id, [chunk])
+    return chunk
 
 
-async def delete_document_chunks(session: AsyncSession, store: VectorStore, document: Document) -> int:
-    """Soft-delete all of a live document's chunks (the document stays)."""
+async def delete_document_chunks(
+    session: AsyncSession, store: VectorStore, *, document_id: uuid.UUID, company_id: uuid.UUID | None
+) -> int:
+    """Soft-delete all of a live document's chunks (the document stays); how many."""
+    document = await get_document(session, document_id, company_id)
     ids = await repo.soft_delete_chunks(session, [document.id], utcnow())
-    company_id = document.company_id
+    owner = document.company_id
     if ids:
-        after_commit(session, lambda: store.delete_ids(company_id, ids))
+        after_commit(session, lambda: store.delete_ids(owner, ids))
     return len(ids)
 
 
-async def restore_document_chunks(session: AsyncSession, store: VectorStore, document: Document) -> int:
+async def restore_document_chunks(
+    session: AsyncSession, store: VectorStore, *, document_id: uuid.UUID, company_id: uuid.UUID | None
+) -> int:
+    """Restore every soft-deleted chunk of a live document; how many."""
+    document = await get_document(session, document_id, company_id, missing="Active document not found")
     chunks = await repo.restore_chunks(session, document.id)
     reindex_after_commit(session, store, document.company_id, chunks)
     return len(chunks)

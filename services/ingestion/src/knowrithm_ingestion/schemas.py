@@ -1,0 +1,12 @@
+"""What the response models of every domain share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+
+def columns(model: type[BaseModel], row: object, **own: Any) -> dict[str, Any]:
+    """The fields of `model` for `row`: `own` values, the others read from the row's same-named attributes."""
+    return {**{name: getattr(row, name) for name in model.model_fields if name not in own}, **own}
