@@ -247,7 +247,8 @@ async def _read_all(request: UploadRequest, deps: Deps) -> tuple[list[NewFile], 
     """Every file read and every URL fetched, in order: those accepted and those refused."""
     files: list[NewFile] = []
     refused: list[FileError] = []
-    for item in [*request.files, *request.urls]:
+    items: list[UploadFile | str] = [*request.files, *request.urls]
+    for item in items:
         try:
             if isinstance(item, str):
                 files.append(await fetch_url(item, deps.fetcher))
