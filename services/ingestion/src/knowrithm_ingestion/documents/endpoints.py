@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import uuid
 from enum import Enum
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from knowrithm_common.db import RequestSession as Session
@@ -38,12 +37,11 @@ from knowrithm_ingestion.documents.schemas import (
     UploadOut,
 )
 from knowrithm_ingestion.models import DocumentStatus
-from knowrithm_ingestion.pipeline.deps import Deps, get_deps
+from knowrithm_ingestion.pipeline.deps import Dependencies
 
 router = APIRouter()
 DOCS: list[str | Enum] = ["Documents"]
 CHUNKS: list[str | Enum] = ["Document Chunks"]
-Dependencies = Annotated[Deps, Depends(get_deps)]
 
 UPLOAD_ERRORS = errors(
     404, 422,

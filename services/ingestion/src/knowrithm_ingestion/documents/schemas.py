@@ -6,16 +6,17 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from typing import Any, Self
 
 from pydantic import BaseModel, Field
 
 from knowrithm_common.pagination import Pagination
 from knowrithm_common.tasks import status_url
 from knowrithm_ingestion.models import Chunk, Document
-from knowrithm_ingestion.schemas import columns
+from knowrithm_ingestion.schemas import RowOut
 
 
-class ChunkOut(BaseModel):
+class ChunkOut(RowOut):
     id: uuid.UUID
     document_id: uuid.UUID
     agent_id: uuid.UUID
@@ -31,12 +32,8 @@ class ChunkOut(BaseModel):
     created_at: dt.datetime
     deleted_at: dt.datetime | None
 
-    @classmethod
-    def of(cls, chunk: Chunk) -> ChunkOut:
-        return cls(**columns(cls, chunk, is_active=chunk.deleted_at is None))
 
-
-class DocumentOut(BaseModel):
+class DocumentOut(RowOut):
     id: uuid.UUID
     company_id: uuid.UUID
     agent_id: uuid.UUID
@@ -66,9 +63,8 @@ class DocumentOut(BaseModel):
     deleted_at: dt.datetime | None
 
     @classmethod
-    def of(cls, doc: Document) -> DocumentOut:
-        url = status_url(doc.task_id) if doc.task_id else None
-        return cls(**columns(cls, doc, is_active=doc.deleted_at is None, status_url=url))
+    def of(cls, row: Document, **own: Any) -> Self:
+        return super().of(row, status_url=status_url(row.task_id) if row.task_id else None, **own)
 
 
 class DocumentList(BaseModel):

@@ -12,6 +12,7 @@ import hashlib
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +35,8 @@ from knowrithm_ingestion.documents import repository as repo
 from knowrithm_ingestion.models import Chunk, Document, DocumentSource, DocumentStatus, WebsitePage, outbox
 from knowrithm_ingestion.tasks import queue_job
 from knowrithm_ingestion.vectorstore.base import VectorRecord, VectorStore
+
+T = TypeVar("T")
 
 
 class DocumentNotFound(NotFound):
@@ -131,9 +134,13 @@ async def get_document(
 ) -> Document:
     """A live (or soft-deleted) document of the company; 404 `missing` otherwise."""
     document = await repo.get_document(session, document_id, company_id, deleted=deleted)
-    if document is None:
-        raise DocumentNotFound(missing)
-    return document
+    return _found(document, DocumentNotFound, missing)
+
+
+def _found(row: T | None, error: type[NotFound], missing: str | None) -> T:
+    if row is None:
+        raise error(missing)
+    return row
 
 
 async def agent_documents(
@@ -223,21 +230,12 @@ def reindex_after_commit(
         after_commit(session, lambda: store.upsert(company_id, records))
 
 
-async def _chunk(
-    session: AsyncSession, chunk_id: uuid.UUID, company_id: uuid.UUID | None, *, deleted: bool, missing: str
-) -> Chunk:
-    chunk = await repo.get_chunk(session, chunk_id, company_id, deleted=deleted)
-    if chunk is None:
-        raise ChunkNotFound(missing)
-    return chunk
-
-
 async def delete_chunk(
     session: AsyncSession, store: VectorStore, *, chunk_id: uuid.UUID, company_id: uuid.UUID | None
 ) -> Chunk:
     """Soft-delete one live chunk of the company; it leaves the index after commit."""
-    chunk = await _chunk(session, chunk_id, company_id, deleted=False,
-                         missing="Document chunk not found or already deleted")
+    chunk = _found(await repo.get_chunk(session, chunk_id, company_id, deleted=False), ChunkNotFound,
+                   "Document chunk not found or already deleted")
     chunk.deleted_at = utcnow()
     owner, ids = chunk.company_id, [chunk.id]
     after_commit(session, lambda: store.delete_ids(owner, ids))
@@ -248,8 +246,8 @@ async def restore_chunk(
     session: AsyncSession, store: VectorStore, *, chunk_id: uuid.UUID, company_id: uuid.UUID | None
 ) -> Chunk:
     """Restore one soft-deleted chunk of a live document (400 while its document is deleted)."""
-    chunk = await _chunk(session, chunk_id, company_id, deleted=True,
-                         missing="Deleted document chunk not found")
+    chunk = _found(await repo.get_chunk(session, chunk_id, company_id, deleted=True), ChunkNotFound,
+                   "Deleted document chunk not found")
     if await repo.get_document(session, chunk.document_id, chunk.company_id, deleted=False) is None:
         raise ParentDocumentDeleted()
     chunk.deleted_at = None

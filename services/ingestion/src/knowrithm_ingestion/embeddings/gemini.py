@@ -11,7 +11,6 @@ from knowrithm_ingestion.embeddings.retry import (
     RemoteEmbedder,
     RetryPolicy,
     TransientError,
-    check_vectors,
     error_for_status,
     parse_retry_after,
 )
@@ -70,12 +69,7 @@ class GeminiEmbedder(RemoteEmbedder):
             )
         except errors.APIError as exc:
             raise _classify(exc) from exc
-        except httpx.TimeoutException as exc:
-            raise TransientError("the request timed out") from exc
-        except httpx.TransportError as exc:
-            raise TransientError(f"connection failed ({type(exc).__name__})") from exc
-        values = [embedding.values or [] for embedding in response.embeddings or []]
-        return check_vectors(values, expected=len(texts), dimension=self._dimension, provider=PROVIDER)
+        return [embedding.values or [] for embedding in response.embeddings or []]
 
     async def aclose(self) -> None:
         await self._client.aclose()

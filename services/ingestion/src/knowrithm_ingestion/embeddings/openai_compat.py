@@ -10,8 +10,6 @@ from knowrithm_ingestion.embeddings.base import EmbeddingError, EmbeddingSpec, E
 from knowrithm_ingestion.embeddings.retry import (
     RemoteEmbedder,
     RetryPolicy,
-    TransientError,
-    check_vectors,
     error_for_status,
     parse_retry_after,
 )
@@ -48,12 +46,7 @@ class OpenAICompatibleEmbedder(RemoteEmbedder):
         body: dict[str, Any] = {"model": self._model, "input": texts}
         if self._send_dimensions:
             body["dimensions"] = self._dimension
-        try:
-            response = await self._client.post("/embeddings", json=body)
-        except httpx.TimeoutException as exc:
-            raise TransientError("the request timed out") from exc
-        except httpx.TransportError as exc:
-            raise TransientError(f"connection failed ({type(exc).__name__})") from exc
+        response = await self._client.post("/embeddings", json=body)
         if response.is_error:
             raise error_for_status(
                 response.status_code,
@@ -61,8 +54,7 @@ class OpenAICompatibleEmbedder(RemoteEmbedder):
                 detail=_error_detail(response),
                 retry_after=parse_retry_after(response.headers.get("retry-after")),
             )
-        vectors = _vectors(response)
-        return check_vectors(vectors, expected=len(texts), dimension=self._dimension, provider=PROVIDER)
+        return _vectors(response)
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
 
+import httpx
+
 from knowrithm_ingestion.embeddings.base import EmbeddingError, EmbeddingTask, ModelEmbedder
 
 T = TypeVar("T")
@@ -135,8 +137,9 @@ def _next_wait(error: TransientError, *, policy: RetryPolicy, attempt: int) -> f
 
 
 class RemoteEmbedder(ModelEmbedder):
-    """An embedder calling a provider over the network: texts go in batches of at most `batch_size`,
-    one request after another, each retried through `retry`; `_embed_batch` makes one request."""
+    """An embedder calling a provider over HTTP: texts go in batches of at most `batch_size`, one
+    request after another, each retried through `retry` (timeouts and dropped connections too), and
+    what comes back is checked. `_embed_batch` makes one request."""
 
     provider = "remote"
 
@@ -149,9 +152,18 @@ class RemoteEmbedder(ModelEmbedder):
         """One vector per text, in order (several requests when texts exceed the batch size)."""
         vectors: list[list[float]] = []
         for start in range(0, len(texts), self._batch_size):
-            call = partial(self._embed_batch, list(texts[start : start + self._batch_size]), task)
+            call = partial(self._checked_batch, list(texts[start : start + self._batch_size]), task)
             vectors += await call_with_retries(call, policy=self._retry, provider=self.provider)
         return vectors
+
+    async def _checked_batch(self, texts: list[str], task: EmbeddingTask) -> list[list[float]]:
+        try:
+            vectors = await self._embed_batch(texts, task)
+        except httpx.TimeoutException as exc:
+            raise TransientError("the request timed out") from exc
+        except httpx.TransportError as exc:
+            raise TransientError(f"connection failed ({type(exc).__name__})") from exc
+        return check_vectors(vectors, expected=len(texts), dimension=self.dimension, provider=self.provider)
 
     async def _embed_batch(self, texts: list[str], task: EmbeddingTask) -> list[list[float]]:
         raise NotImplementedError

@@ -6,8 +6,9 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 
 from knowrithm_common.db.session import Database
 from knowrithm_common.messaging.connection import NatsConnection
@@ -127,3 +128,7 @@ async def close_deps(app: FastAPI) -> None:
 
 def get_deps(request: Request) -> Deps:
     return request.app.state.deps
+
+
+# This process's dependencies as an endpoint parameter type: `deps: Dependencies`.
+Dependencies = Annotated[Deps, Depends(get_deps)]

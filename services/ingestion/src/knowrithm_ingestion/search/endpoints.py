@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import uuid
 from enum import Enum
-from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.openapi import errors
 from knowrithm_common.queries import SearchReply, SearchRequest
 from knowrithm_common.tenancy import CompanyRead
-from knowrithm_ingestion.pipeline.deps import Deps, get_deps
+from knowrithm_ingestion.pipeline.deps import Dependencies
 from knowrithm_ingestion.search.service import search
 
 router = APIRouter()
@@ -31,7 +30,7 @@ class SearchBody(BaseModel):
 
 @router.post("/api/v1/search/document", response_model=SearchReply, tags=TAGS, responses=errors(400, 404))
 async def search_documents(
-    body: SearchBody, session: Session, subject: CompanyRead, deps: Annotated[Deps, Depends(get_deps)]
+    body: SearchBody, session: Session, subject: CompanyRead, deps: Dependencies
 ) -> SearchReply:
     """The passages best matching a query (keywords and meaning), with document, page and score."""
     request = SearchRequest(company_id=subject.named(body.company_id), query=body.query,

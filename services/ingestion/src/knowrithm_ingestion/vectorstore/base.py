@@ -28,6 +28,11 @@ class VectorRecord:
     model: str  # embedding model name; searches only compare vectors of one model
     vector: Sequence[float]
 
+    def properties(self) -> dict[str, object]:
+        """What an index keeps beside the id, the company and the vector."""
+        return {"agent_id": self.agent_id, "document_id": self.document_id, "chunk_index": self.chunk_index,
+                "page": self.page, "content": self.content, "model": self.model}
+
 
 @dataclass(frozen=True, slots=True)
 class SearchHit:

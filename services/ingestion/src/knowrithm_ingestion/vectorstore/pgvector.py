@@ -273,18 +273,8 @@ def _index_expression(dim: int) -> tuple[str, str]:
 
 
 def _row(record: VectorRecord) -> dict[str, Any]:
-    return {
-        "id": record.id,
-        "company_id": record.company_id,
-        "agent_id": record.agent_id,
-        "document_id": record.document_id,
-        "chunk_index": record.chunk_index,
-        "page": record.page,
-        "content": record.content,
-        "model": record.model,
-        "dimension": len(record.vector),
-        "embedding": Vector(list(record.vector)),
-    }
+    return {"id": record.id, "company_id": record.company_id, **record.properties(),
+            "dimension": len(record.vector), "embedding": Vector(list(record.vector))}
 
 
 def keyword_query(question: str, *, operator: str = "or") -> str:

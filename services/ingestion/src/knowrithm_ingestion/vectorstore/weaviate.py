@@ -224,15 +224,7 @@ def _empty(ids: Sequence[uuid.UUID] | None) -> bool:
 
 
 def _data_object(factory: Any, record: VectorRecord) -> Any:
-    properties = {
-        "agent_id": record.agent_id,
-        "document_id": record.document_id,
-        "chunk_index": record.chunk_index,
-        "page": record.page,
-        "content": record.content,
-        "model": record.model,
-    }
-    return factory(properties=properties, uuid=record.id, vector={VECTOR_NAME: list(record.vector)})
+    return factory(properties=record.properties(), uuid=record.id, vector={VECTOR_NAME: list(record.vector)})
 
 
 def _search_filter(query: SearchQuery) -> Any:

@@ -13,13 +13,13 @@ import uuid
 from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.openapi import errors
 from knowrithm_common.tasks import accepted
 from knowrithm_common.tenancy import CompanyDelete, CompanyRead, CompanyWrite
-from knowrithm_ingestion.pipeline.deps import Deps, get_deps
+from knowrithm_ingestion.pipeline.deps import Dependencies
 from knowrithm_ingestion.websites import repository as repo
 from knowrithm_ingestion.websites import service
 from knowrithm_ingestion.websites.schemas import (
@@ -37,7 +37,6 @@ from knowrithm_ingestion.websites.schemas import (
 
 router = APIRouter()
 TAGS: list[str | Enum] = ["Website"]
-Dependencies = Annotated[Deps, Depends(get_deps)]
 OptionalCrawl = Annotated[CrawlRequest | None, Body()]
 
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 
 from knowrithm_ingestion.models import WebsitePage, WebsiteSource
-from knowrithm_ingestion.schemas import columns
+from knowrithm_ingestion.schemas import RowOut, columns
 
 UrlText = Field(min_length=1, max_length=2048)
 Url = Annotated[str, Field(min_length=1, max_length=2048)]
@@ -42,7 +42,7 @@ class HandshakeRequest(BaseModel):
     trigger_crawl: bool = False
 
 
-class WebsiteSourceOut(BaseModel):
+class WebsiteSourceOut(RowOut):
     id: uuid.UUID
     company_id: uuid.UUID
     agent_id: uuid.UUID
@@ -64,10 +64,6 @@ class WebsiteSourceOut(BaseModel):
     verified_at: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
-
-    @classmethod
-    def of(cls, source: WebsiteSource) -> WebsiteSourceOut:
-        return cls(**columns(cls, source, is_active=source.deleted_at is None))
 
 
 class WebsitePageOut(BaseModel):
