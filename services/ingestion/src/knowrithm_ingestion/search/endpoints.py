@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from enum import Enum
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,8 +14,7 @@ from knowrithm_common.tenancy import CompanyRead
 from knowrithm_ingestion.pipeline.deps import Dependencies
 from knowrithm_ingestion.search.service import search
 
-router = APIRouter()
-TAGS: list[str | Enum] = ["Search"]
+router = APIRouter(tags=["Search"])
 
 
 class SearchBody(BaseModel):
@@ -28,7 +26,7 @@ class SearchBody(BaseModel):
     company_id: uuid.UUID | None = Field(None, description="Super admins: the company to search")
 
 
-@router.post("/api/v1/search/document", response_model=SearchReply, tags=TAGS, responses=errors(400, 404))
+@router.post("/api/v1/search/document", response_model=SearchReply, responses=errors(400, 404))
 async def search_documents(
     body: SearchBody, session: Session, subject: CompanyRead, deps: Dependencies
 ) -> SearchReply:

@@ -10,7 +10,6 @@ it from the page it is embedded in, and the agent's allowed origins decide.
 from __future__ import annotations
 
 import uuid
-from enum import Enum
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request
@@ -35,8 +34,7 @@ from knowrithm_ingestion.websites.schemas import (
     WebsiteSourceOut,
 )
 
-router = APIRouter()
-TAGS: list[str | Enum] = ["Website"]
+router = APIRouter(tags=["Website"])
 OptionalCrawl = Annotated[CrawlRequest | None, Body()]
 
 
@@ -44,7 +42,7 @@ def _accepted(task_id: uuid.UUID, source_id: uuid.UUID, message: str) -> Website
     return WebsiteAccepted(**accepted(task_id, message), website_source_id=source_id)
 
 
-@router.post("/api/v1/website/source", status_code=201, response_model=WebsiteSourceCreated, tags=TAGS,
+@router.post("/api/v1/website/source", status_code=201, response_model=WebsiteSourceCreated,
              responses=errors(404, 409))
 async def register_source(
     body: WebsiteSourceCreate, session: Session, subject: CompanyWrite, deps: Dependencies
@@ -56,7 +54,7 @@ async def register_source(
     return WebsiteSourceCreated(website_source=WebsiteSourceOut.of(source), crawl_task_id=task_id)
 
 
-@router.get("/api/v1/website/source", response_model=WebsiteSourceList, tags=TAGS)
+@router.get("/api/v1/website/source", response_model=WebsiteSourceList)
 async def list_sources(
     session: Session, subject: CompanyRead,
     agent_id: uuid.UUID | None = Query(None, description="Only this agent's sources"),
@@ -66,7 +64,7 @@ async def list_sources(
     return WebsiteSourceList(website_sources=[WebsiteSourceOut.of(s) for s in sources])
 
 
-@router.get("/api/v1/website/agent/{agent_id}/sources", response_model=WebsiteSourceList, tags=TAGS)
+@router.get("/api/v1/website/agent/{agent_id}/sources", response_model=WebsiteSourceList)
 async def agent_sources(
     agent_id: uuid.UUID, session: Session, subject: CompanyRead, deps: Dependencies
 ) -> WebsiteSourceList:
@@ -75,7 +73,7 @@ async def agent_sources(
     return WebsiteSourceList(website_sources=[WebsiteSourceOut.of(s) for s in sources])
 
 
-@router.get("/api/v1/website/source/{source_id}/pages", response_model=WebsitePages, tags=TAGS)
+@router.get("/api/v1/website/source/{source_id}/pages", response_model=WebsitePages)
 async def source_pages(source_id: uuid.UUID, session: Session, subject: CompanyRead) -> WebsitePages:
     """A web site source and its pages: crawled, failed (with the reason), excluded or pending."""
     source = await service.get_source(session, source_id, subject.company_id)
@@ -85,10 +83,10 @@ async def source_pages(source_id: uuid.UUID, session: Session, subject: CompanyR
 
 
 @router.post("/api/v1/sdk/website/source/{source_id}/crawl", status_code=202, response_model=WebsiteAccepted,
-             tags=TAGS, responses=errors(409), summary="Sdk Crawl Source",
+             responses=errors(409), summary="Sdk Crawl Source",
              description="Queue a crawl (SDK route; same as POST /website/source/{id}/crawl).")
 @router.post("/api/v1/website/source/{source_id}/crawl", status_code=202, response_model=WebsiteAccepted,
-             tags=TAGS, responses=errors(409))
+             responses=errors(409))
 async def crawl_source(
     source_id: uuid.UUID, session: Session, subject: CompanyWrite, deps: Dependencies,
     body: OptionalCrawl = None,
@@ -103,10 +101,9 @@ async def crawl_source(
 
 
 @router.delete("/api/v1/sdk/website/source/{source_id}", status_code=202, response_model=WebsiteAccepted,
-               tags=TAGS, summary="Sdk Delete Source",
+               summary="Sdk Delete Source",
                description="Delete a web site source (SDK route; same as DELETE /website/source/{id}).")
-@router.delete("/api/v1/website/source/{source_id}", status_code=202, response_model=WebsiteAccepted,
-               tags=TAGS)
+@router.delete("/api/v1/website/source/{source_id}", status_code=202, response_model=WebsiteAccepted)
 async def delete_source(source_id: uuid.UUID, session: Session, subject: CompanyDelete) -> WebsiteAccepted:
     """Delete a web site source now; its pages, documents and vectors are removed by a task (admin)."""
     task_id = await service.delete_source(
@@ -115,7 +112,7 @@ async def delete_source(source_id: uuid.UUID, session: Session, subject: Company
     return _accepted(task_id, source_id, "Website source deleted; its pages and documents are being removed.")
 
 
-@router.post("/api/v1/website/handshake", response_model=HandshakeOut, tags=TAGS, responses=errors(403, 404))
+@router.post("/api/v1/website/handshake", response_model=HandshakeOut, responses=errors(403, 404))
 async def handshake(
     body: HandshakeRequest, request: Request, session: Session, deps: Dependencies
 ) -> HandshakeOut:
