@@ -121,8 +121,8 @@ async def register_source(
 ) -> tuple[WebsiteSource, uuid.UUID]:
     """Register a web site for an agent and queue its first crawl; (source, crawl task id).
 
-    The site is checked reachable (a request of up to `fetch_timeout_seconds`) before the
-    request's transaction starts: the agent is found in a short read of its own.
+    The site's host is resolved and checked (a DNS lookup can take seconds) before the request's
+    transaction starts: the agent is found in a short read of its own.
     """
     async with deps.db.sessions() as lookup:
         agent = await get_agent(lookup, company_id=company_id, agent_id=body.agent_id, owner=deps.agents)
