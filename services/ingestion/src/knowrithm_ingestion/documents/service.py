@@ -52,15 +52,39 @@ class ParentDocumentDeleted(BadRequest):
 
 
 @dataclass(frozen=True, slots=True)
-class NewFile:
-    """A validated file about to become a document."""
+class FileInfo:
+    """What a document records of its file besides the bytes (the name is only a label)."""
 
-    data: bytes
     filename: str
     document_type: str
     content_type: str | None
     source: DocumentSource = DocumentSource.UPLOAD
     source_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewFile:
+    """A validated file about to become a document."""
+
+    data: bytes
+    info: FileInfo
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """A validated file whose bytes are in the blob store."""
+
+    blob_key: str
+    size: int
+    sha256: str
+    info: FileInfo
+
+
+async def store_file(blobs: BlobStore, company_id: uuid.UUID, file: NewFile) -> StoredFile:
+    """Put the file's bytes in the blob store (no database involved)."""
+    key = await blobs.put(company_id, file.data)
+    return StoredFile(blob_key=key, size=len(file.data), sha256=hashlib.sha256(file.data).hexdigest(),
+                      info=file.info)
 
 
 def chunk_id(document_id: uuid.UUID, index: int) -> uuid.UUID:
@@ -81,18 +105,18 @@ async def queue_processing(
 
 
 async def create_document(
-    session: AsyncSession, blobs: BlobStore, *, company_id: uuid.UUID, agent_id: uuid.UUID,
-    user_id: uuid.UUID | None, file: NewFile, actor: Actor | None = None,
-    website_page_id: uuid.UUID | None = None, upload_task_id: uuid.UUID | None = None,
+    session: AsyncSession, *, company_id: uuid.UUID, agent_id: uuid.UUID, user_id: uuid.UUID | None,
+    stored: StoredFile, actor: Actor | None = None, website_page_id: uuid.UUID | None = None,
+    upload_task_id: uuid.UUID | None = None,
 ) -> Document:
-    """Store the file, add its document (pending) and queue its processing."""
-    key = await blobs.put(company_id, file.data)
+    """Add the stored file's document (pending) and queue its processing."""
+    file = stored.info
     document = Document(
         id=uuid.uuid4(), company_id=company_id, agent_id=agent_id, user_id=user_id,
         original_filename=file.filename[:255], document_type=file.document_type,
-        content_type=file.content_type, file_size=len(file.data),
-        sha256=hashlib.sha256(file.data).hexdigest(), blob_key=key, source=file.source.value,
-        source_url=file.source_url, website_page_id=website_page_id, upload_task_id=upload_task_id,
+        content_type=file.content_type, file_size=stored.size, sha256=stored.sha256, blob_key=stored.blob_key,
+        source=file.source.value, source_url=file.source_url, website_page_id=website_page_id,
+        upload_task_id=upload_task_id,
     )
     session.add(document)
     await session.flush()
@@ -112,16 +136,17 @@ async def store_page_document(
     existing = None
     if page.document_id is not None:
         existing = await repo.get_document(session, page.document_id, page.company_id, deleted=None)
+    file = NewFile(html, FileInfo(filename=(title or page.canonical_url)[:255], document_type="html",
+                                  content_type="text/html", source=DocumentSource.WEBSITE,
+                                  source_url=page.canonical_url))
+    stored = await store_file(blobs, page.company_id, file)
     if existing is None:
-        file = NewFile(data=html, filename=(title or page.canonical_url)[:255], document_type="html",
-                       content_type="text/html", source=DocumentSource.WEBSITE, source_url=page.canonical_url)
-        document = await create_document(session, blobs, company_id=page.company_id, agent_id=page.agent_id,
-                                         user_id=None, file=file, website_page_id=page.id)
+        document = await create_document(session, company_id=page.company_id, agent_id=page.agent_id,
+                                         user_id=None, stored=stored, website_page_id=page.id)
         page.document_id = document.id
         return document
     old_key = existing.blob_key
-    existing.blob_key = await blobs.put(page.company_id, html)
-    existing.file_size, existing.sha256 = len(html), hashlib.sha256(html).hexdigest()
+    existing.blob_key, existing.file_size, existing.sha256 = stored.blob_key, stored.size, stored.sha256
     existing.title, existing.deleted_at = title, None
     await queue_processing(session, existing)
     after_commit(session, lambda: blobs.delete(old_key))

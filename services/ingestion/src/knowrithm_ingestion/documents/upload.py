@@ -38,7 +38,7 @@ from knowrithm_ingestion.agents.projection import get_agent
 from knowrithm_ingestion.config import IngestionSettings
 from knowrithm_ingestion.documents import service, upload_task
 from knowrithm_ingestion.documents.schemas import FileError, UrlsBody
-from knowrithm_ingestion.documents.service import NewFile
+from knowrithm_ingestion.documents.service import FileInfo, NewFile, StoredFile
 from knowrithm_ingestion.extraction import detect_type
 from knowrithm_ingestion.extraction.model import ExtractionError, UnsupportedFileType
 from knowrithm_ingestion.models import Document, DocumentSource
@@ -164,7 +164,7 @@ async def read_file(upload: UploadFile, *, max_bytes: int) -> NewFile:
     data = await upload.read(max_bytes + 1)
     content_type = upload.content_type
     document_type = _validated(data, filename=filename, content_type=content_type, max_bytes=max_bytes)
-    return NewFile(data=data, filename=filename, document_type=document_type, content_type=content_type)
+    return NewFile(data, FileInfo(filename=filename, document_type=document_type, content_type=content_type))
 
 
 def _url_filename(url: str, content_type: str | None) -> str:
@@ -190,8 +190,9 @@ async def fetch_url(url: str, fetcher: SafeFetcher) -> NewFile:
     document_type = _validated(
         result.content, filename=filename, content_type=content_type, max_bytes=fetcher.max_bytes
     )
-    return NewFile(data=result.content, filename=filename, document_type=document_type,
-                   content_type=content_type, source=DocumentSource.URL, source_url=url)
+    info = FileInfo(filename=filename, document_type=document_type, content_type=content_type,
+                    source=DocumentSource.URL, source_url=url)
+    return NewFile(result.content, info)
 
 
 def file_error(name: str, exc: FileRefused) -> FileError:
@@ -229,31 +230,36 @@ async def accept(session: AsyncSession, deps: Deps, *, subject: Subject, request
     async with deps.db.sessions() as lookup:  # ends before the downloads: no transaction waits on them
         agent = await get_agent(lookup, company_id=subject.company_id, agent_id=request.agent_id,
                                 owner=deps.agents)
-    files, refused = await _read_all(request, deps)
-    if not files:
+    stored, refused = await _store_all(request, deps, agent.company_id)
+    if not stored:
         raise all_failed(refused)
     task_id = await upload_task.start(session, agent.company_id)
     documents = [
         await service.create_document(
-            session, deps.blobs, company_id=agent.company_id, agent_id=agent.agent_id,
-            user_id=subject.principal.user_id, file=file, actor=subject.actor, upload_task_id=task_id,
+            session, company_id=agent.company_id, agent_id=agent.agent_id, user_id=subject.principal.user_id,
+            stored=file, actor=subject.actor, upload_task_id=task_id,
         )
-        for file in files
+        for file in stored
     ]
     return Accepted(task_id=task_id, documents=documents, refused=refused)
 
 
-async def _read_all(request: UploadRequest, deps: Deps) -> tuple[list[NewFile], list[FileError]]:
-    """Every file read and every URL fetched, in order: those accepted and those refused."""
-    files: list[NewFile] = []
+async def _store_all(
+    request: UploadRequest, deps: Deps, company_id: uuid.UUID
+) -> tuple[list[StoredFile], list[FileError]]:
+    """Every file read and every URL fetched, in order, each accepted one put in the blob store before
+    the next is read (one file in memory at a time): those stored and those refused."""
+    stored: list[StoredFile] = []
     refused: list[FileError] = []
     items: list[UploadFile | str] = [*request.files, *request.urls]
     for item in items:
         try:
             if isinstance(item, str):
-                files.append(await fetch_url(item, deps.fetcher))
+                file = await fetch_url(item, deps.fetcher)
             else:
-                files.append(await read_file(item, max_bytes=deps.max_file_size))
+                file = await read_file(item, max_bytes=deps.max_file_size)
         except FileRefused as exc:
             refused.append(file_error(item if isinstance(item, str) else (item.filename or "upload"), exc))
-    return files, refused
+            continue
+        stored.append(await service.store_file(deps.blobs, company_id, file))
+    return stored, refused
