@@ -47,7 +47,7 @@ logs: bootstrap
 test: bootstrap
 	@[ -x /usr/bin/chromium ] || $(MAKE) --no-print-directory chromium
 	@$(UV) run --frozen ruff check --quiet .
-	@$(UV) run --frozen pytest -q
+	@$(UV) run --frozen pytest -q -n 2 --dist loadgroup
 
 lint: bootstrap
 	@$(UV) run --frozen ruff check .

@@ -3,12 +3,14 @@
 import asyncio
 import uuid
 
+from nats.js import JetStreamContext
+from prometheus_client import REGISTRY
 from sqlalchemy import Column, String, Table, func, insert, select
 
 from knowrithm_common.events import new_event
 from knowrithm_common.events.auth import CompanyCreatedV1
 from knowrithm_common.messaging.consumer import EventConsumer
-from knowrithm_common.messaging.streams import DEADLETTER_PREFIX, DEADLETTER_STREAM
+from knowrithm_common.messaging.streams import DEADLETTER_PREFIX, DEADLETTER_STREAM, EVENTS_STREAM
 
 from .conftest import platform_metadata
 
@@ -67,15 +69,32 @@ async def test_redelivered_event_is_applied_once(db, tables, nats):
         # The same envelope arriving twice (e.g. a replay): distinct stream messages, same event id.
         await _publish(nats, event)
         await _publish(nats, event)
-        assert await _eventually(lambda: _count_is(db, note, 1))
-        await asyncio.sleep(1.0)
+        assert await _eventually(lambda: _handled(consumer, 2))
         assert await _count(db, note) == 1
+        assert _consumed(consumer, "applied") == 1 and _consumed(consumer, "duplicate") == 1
     finally:
         await consumer.stop()
 
 
 async def _count_is(db, note, n):
     return await _count(db, note) == n
+
+
+async def _settled(nats, consumer, *, delivered):
+    """Whether the consumer has been given `delivered` messages and acknowledged every one."""
+    info = await nats.js.consumer_info(EVENTS_STREAM, consumer.durable)
+    return info.delivered.consumer_seq >= delivered and info.num_pending == 0 and info.num_ack_pending == 0
+
+
+def _consumed(consumer, outcome):
+    return REGISTRY.get_sample_value(
+        "knowrithm_events_consumed_total", {"consumer": consumer.durable, "outcome": outcome}
+    ) or 0
+
+
+async def _handled(consumer, n):
+    """Whether the consumer has settled `n` deliveries (counted once each, after the ack)."""
+    return sum(_consumed(consumer, o) for o in ("applied", "duplicate", "retried", "deadlettered")) == n
 
 
 async def test_failing_handler_is_retried_then_dead_lettered_with_the_error(db, tables, nats):
@@ -117,3 +136,55 @@ async def test_malformed_message_goes_to_dead_letter_without_blocking_the_next(d
     finally:
         await consumer.stop()
     assert msgs[0].data == b"not json at all"
+
+
+async def _fetch_pending(nats, subscriber, stream):
+    """Whether a pull request of `subscriber` waits on the server (its fetch is in flight)."""
+    return (await nats.js.consumer_info(stream, subscriber.durable)).num_waiting > 0
+
+
+async def test_stop_of_an_idle_consumer_cancels_its_fetch_instead_of_waiting_it_out(db, tables, nats, monkeypatch):
+    _fetches_wait_long(monkeypatch)
+    consumer = _consumer(db, tables, nats, {})
+    await consumer.start()
+    await consumer.wait_subscribed()
+    assert await _eventually(lambda: _fetch_pending(nats, consumer, EVENTS_STREAM))
+    # Well under the 30 s fetch, and under the 5 s after which stop() cancels a loop that
+    # does not end: the loop ended by itself.
+    await asyncio.wait_for(consumer.stop(), timeout=4)
+    assert consumer._task.done() and not consumer._task.cancelled()
+
+
+async def test_stop_finishes_the_event_in_hand_and_acknowledges_it(db, tables, nats):
+    await _ensure_table(db)
+    note = uuid.uuid4().hex
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_note(session, event):
+        started.set()
+        await release.wait()
+        await record_note(session, event)
+
+    event = _event(note)
+    consumer = _consumer(db, tables, nats, {event.type: slow_note})
+    await consumer.start()
+    await consumer.wait_subscribed()
+    await _publish(nats, event)
+    await asyncio.wait_for(started.wait(), 10)
+    stopping = asyncio.ensure_future(consumer.stop())
+    await asyncio.wait({stopping}, timeout=0.2)
+    assert not stopping.done(), "stop() returned while an event was being applied"
+    release.set()
+    await asyncio.wait_for(stopping, 4)
+    assert await _count(db, note) == 1
+    assert await _settled(nats, consumer, delivered=1)
+
+
+def _fetches_wait_long(monkeypatch):
+    """Every fetch waits 30 s for messages: a stop that waits a fetch out cannot pass for prompt."""
+    fetch = JetStreamContext.PullSubscription.fetch
+
+    async def long_fetch(self, batch=1, timeout=5, heartbeat=None):
+        return await fetch(self, batch, timeout=30, heartbeat=heartbeat)
+
+    monkeypatch.setattr(JetStreamContext.PullSubscription, "fetch", long_fetch)

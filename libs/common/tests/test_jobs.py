@@ -4,12 +4,13 @@ heartbeats for long jobs, concurrency."""
 import asyncio
 import uuid
 
+from nats.js import JetStreamContext
 from prometheus_client import REGISTRY
 
 from knowrithm_common.events import new_event
 from knowrithm_common.events.ingestion import ProcessDocument
 from knowrithm_common.messaging.jobs import JobWorker, PermanentJobError
-from knowrithm_common.messaging.streams import DEADLETTER_PREFIX, DEADLETTER_STREAM
+from knowrithm_common.messaging.streams import DEADLETTER_PREFIX, DEADLETTER_STREAM, JOBS_STREAM
 
 
 def _worker(nats, handler, **kw):
@@ -86,6 +87,19 @@ async def test_a_permanent_error_is_dead_lettered_without_retries(nats):
     assert attempts == [1]
 
 
+async def _until(predicate, timeout=10.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await predicate():
+        assert asyncio.get_running_loop().time() < deadline, "the condition never held"
+        await asyncio.sleep(0.05)
+
+
+async def _acknowledged(nats, worker):
+    """Whether every job the worker was given is acknowledged (none waiting, none in hand)."""
+    info = await nats.js.consumer_info(JOBS_STREAM, worker.durable)
+    return info.delivered.consumer_seq > 0 and info.num_pending == 0 and info.num_ack_pending == 0
+
+
 async def test_a_long_job_is_kept_in_progress_and_not_redelivered(nats):
     calls = []
 
@@ -98,7 +112,7 @@ async def test_a_long_job_is_kept_in_progress_and_not_redelivered(nats):
     await worker.wait_subscribed()
     try:
         await _publish(nats, subject)
-        await asyncio.sleep(5)
+        await _until(lambda: _acknowledged(nats, worker))  # a redelivery would have started meanwhile
     finally:
         await worker.stop()
     assert calls == [1]
@@ -106,14 +120,17 @@ async def test_a_long_job_is_kept_in_progress_and_not_redelivered(nats):
 
 async def test_jobs_run_concurrently_up_to_the_limit(nats):
     running, peak = 0, 0
-    finished = asyncio.Event()
+    finished, two_running = asyncio.Event(), asyncio.Event()
     count = 0
 
     async def handler(envelope, ctx):
         nonlocal running, peak, count
         running += 1
         peak = max(peak, running)
-        await asyncio.sleep(0.5)
+        if running == 2:
+            two_running.set()
+        await asyncio.wait_for(two_running.wait(), 5)  # the first job waits for a second beside it
+        await asyncio.sleep(0.05)  # a third would start now if the limit let it
         running -= 1
         count += 1
         if count == 4:
@@ -156,3 +173,32 @@ async def test_queue_depth_gauge_counts_waiting_and_in_hand_jobs_then_drops_to_z
         await depth_becomes(0)
     finally:
         await worker.stop()
+
+
+async def test_stop_of_an_idle_worker_cancels_its_fetch_instead_of_waiting_it_out(nats, monkeypatch):
+    _fetches_wait_long(monkeypatch)
+    async def handler(envelope, ctx):
+        raise AssertionError("no job was queued")
+
+    worker, _ = _worker(nats, handler)
+    await worker.start()
+    await worker.wait_subscribed()
+
+    async def fetch_pending():
+        return (await nats.js.consumer_info(JOBS_STREAM, worker.durable)).num_waiting > 0
+
+    await _until(fetch_pending)
+    # Well under the 30 s fetch, and under the 5 s after which stop() cancels a loop that
+    # does not end: the loop ended by itself.
+    await asyncio.wait_for(worker.stop(), timeout=4)
+    assert worker._task.done() and not worker._task.cancelled()
+
+
+def _fetches_wait_long(monkeypatch):
+    """Every fetch waits 30 s for messages: a stop that waits a fetch out cannot pass for prompt."""
+    fetch = JetStreamContext.PullSubscription.fetch
+
+    async def long_fetch(self, batch=1, timeout=5, heartbeat=None):
+        return await fetch(self, batch, timeout=30, heartbeat=heartbeat)
+
+    monkeypatch.setattr(JetStreamContext.PullSubscription, "fetch", long_fetch)

@@ -4,6 +4,7 @@ import asyncio
 import uuid
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from knowrithm_common.events import new_event
@@ -53,6 +54,19 @@ async def _wait_published(db, tables, event_id, timeout=10.0):
     return False
 
 
+async def _eventually(predicate, timeout=10.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+def _pending(service):
+    return REGISTRY.get_sample_value("knowrithm_outbox_pending", {"service": service}) or 0
+
+
 async def test_event_of_rolled_back_change_is_never_recorded(db, tables):
     event = _event()
     with pytest.raises(RuntimeError):
@@ -77,14 +91,16 @@ async def test_committed_event_is_published_once_with_its_id(db, tables, nats):
 
 
 async def test_event_waits_while_nats_is_down_and_is_published_once_after(stack, db, tables, nats):
-    relay = OutboxRelay(db=db, table=tables.outbox, nats=nats, service="libtest", poll_seconds=0.2)
+    service = f"libtest-{uuid.uuid4().hex[:8]}"
+    relay = OutboxRelay(db=db, table=tables.outbox, nats=nats, service=service, poll_seconds=0.2)
     await relay.start()
     stack.stop_server("nats")
     try:
         event = _event()
         async with db.session() as s, s.begin():
             await record_event(s, tables.outbox, event)
-        await asyncio.sleep(1.5)
+        # The relay has found the row and kept it: it reports it pending while NATS is away.
+        assert await _eventually(lambda: _pending(service) >= 1)
         assert await _published_at(db, tables, event.id) is None
     finally:
         await asyncio.to_thread(stack.start_server, "nats")

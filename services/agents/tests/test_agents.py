@@ -84,8 +84,8 @@ async def test_agent_with_own_settings_overrides_the_company_and_never_shows_the
         await call("POST", f"/api/v1/agent/{created['id']}/clone", admin),
         await call("PUT", f"/api/v1/agent/{created['id']}", admin, json={"llm_api_key": RAW_KEY[::-1]}),
     ]
+    assert [r.status_code for r in responses] == [200, 200, 200, 201, 200], [r.text for r in responses]
     for r in responses:
-        assert r.status_code in (200, 201), r.text
         assert RAW_KEY not in r.text and RAW_KEY[::-1] not in r.text
 
 
@@ -327,3 +327,18 @@ async def test_each_write_records_its_event_with_the_configuration_and_no_key(cl
     assert events[2]["data"]["configuration"]["embedding_model"] == "offline-embedder"
     assert all(e["company_id"] == str(company[0]) and e["source"] == "agents" for e in events)
     assert RAW_KEY not in str(events)
+
+
+async def test_events_record_the_clients_address_the_gateway_passed_not_the_gateways(client, call, cat, company):
+    _, admin, _ = company
+    client_ip = {"x-knowrithm-client-ip": "203.0.113.7"}
+    body = {**ids(cat, *OFFLINE), "is_default": True}
+    r = await call("POST", "/api/v1/settings", admin, headers=client_ip, json=body)
+    assert r.status_code == 201, r.text
+    settings_id = r.json()["id"]
+    r = await call("POST", "/api/v1/agent", admin, headers=client_ip, json={"name": "Audited"})
+    assert r.status_code == 201, r.text
+    created = [e for e in await outbox(client) if e["data"]["agent_id"] == r.json()["id"]]
+    changed = [e for e in await outbox(client, "agents.settings.") if e["data"]["settings_id"] == settings_id]
+    assert [e["actor"]["ip"] for e in created + changed] == ["203.0.113.7", "203.0.113.7"]
+    assert created[0]["actor"]["id"] == str(admin.user_id)

@@ -140,6 +140,8 @@ async def test_another_companys_settings_are_not_found_everywhere(call, cat, com
         r = await call(method, path, other_admin, **kw)
         assert r.status_code == 404, (method, path, r.text)
     assert (await call("GET", f"/api/v1/settings/{sid}", SUPER)).status_code == 200
+    listed = await call("GET", f"/api/v1/settings/company/{company[0]}", SUPER)
+    assert [s["id"] for s in listed.json()["settings"]] == [sid]
 
 
 async def test_update_replaces_the_key_and_changes_only_the_fields_given(call, cat, company):

@@ -1,18 +1,26 @@
-"""Analytics tests: the real app on a migrated database of each test module, fed through NATS."""
+"""Analytics tests: the real app on a migrated database of each test module, fed through NATS.
+
+One app runs per module (`client`): tests keep apart by their own companies. A module that
+needs other settings overrides `analytics_env`; a test that needs an app of its own (a fresh
+consumer position, other settings) starts one with `running_app`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import pytest
 
 from knowrithm_common.crypto import generate_key
 from knowrithm_common.db.migrations import upgrade
 from knowrithm_common.events import EventEnvelope
-from knowrithm_common.testing import KeyPair, agents_stand_in, environment, running_app, service_env
+from knowrithm_common.testing import KeyPair, gateway_call, service_client, service_env
 
 KEYS = KeyPair.generate()
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -30,16 +38,29 @@ def analytics_env(stack, request):
     )
 
 
-@pytest.fixture
-async def client(analytics_env):
-    from knowrithm_analytics.main import create_app
+async def subscribed(app) -> None:
+    """Until the app's consumers and workers exist on the server (the webhooks consumer only
+    sees events published after that)."""
+    state = app.state
+    for background in (state.projections, state.webhook_fan_out, state.webhook_worker, state.export_worker):
+        await background.wait_subscribed()
 
-    with environment(analytics_env):
-        app = create_app()
-    # The agents service's state query answers beside the app: "no such agent" unless told.
-    async with running_app(app) as c, agents_stand_in(app.state.nats) as owner:
-        c.app, c.agents_owner = app, owner
-        yield c
+
+# The agents service's state query answers beside the app: "no such agent" unless told.
+client = service_client(
+    "knowrithm_analytics.main:create_app", env="analytics_env", agents_owner=True, ready=subscribed
+)
+
+
+@pytest.fixture
+def signer():
+    return KEYS.signer()
+
+
+@pytest.fixture
+def call(client, signer):
+    """call(method, path, principal=None, **kw): a request as the gateway would forward it."""
+    return gateway_call(client, signer)
 
 
 async def publish(app, event: EventEnvelope, msg_id: str | None = None) -> None:
@@ -49,12 +70,26 @@ async def publish(app, event: EventEnvelope, msg_id: str | None = None) -> None:
     )
 
 
+async def eventually(
+    fn: Callable[[], Awaitable[T]], ok: Callable[[T], Any] = bool, *, timeout: float = 15.0, every: float = 0.05
+) -> T:
+    """`await fn()` until `ok` holds of its value (then that value); AssertionError after `timeout`."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await fn()
+        if ok(value):
+            return value
+        if asyncio.get_running_loop().time() >= deadline:
+            raise AssertionError(f"condition not met within {timeout} s; last value: {value!r}")
+        await asyncio.sleep(every)
+
+
 async def caught_up(app) -> None:
     """Wait until the projection consumer has applied everything already in the stream."""
     name = app.state.settings.projections_consumer
-    for _ in range(150):
+
+    async def backlog():
         info = await app.state.nats.js.consumer_info("EVENTS", name)
-        if info.num_pending == 0 and info.num_ack_pending == 0:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("projection consumer did not catch up")
+        return info.num_pending + info.num_ack_pending
+
+    await eventually(backlog, lambda pending: pending == 0)

@@ -24,10 +24,9 @@ Names used for ids (`feed["X"]`, `feed.at["m2"]`):
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from knowrithm_common.events import Actor, EventData, EventEnvelope, new_event
@@ -58,7 +57,6 @@ from knowrithm_common.events.ingestion import (
     DocumentProcessedV1,
     DocumentUploadedV1,
 )
-from knowrithm_common.testing import agents_stand_in, environment, running_app
 
 from .conftest import caught_up, publish
 
@@ -529,16 +527,3 @@ async def publish_feeds(app, feeds: Iterable[Feed]) -> None:
         for event in feed.events:
             await publish(app, event)
     await caught_up(app)
-
-
-@contextlib.asynccontextmanager
-async def running_analytics(env: dict[str, str]) -> AsyncIterator:
-    """A client on a running analytics app (`client.app`), for a module that shares one app."""
-    from knowrithm_analytics.main import create_app
-
-    with environment(env):
-        app = create_app()
-    # The agents service's state query answers beside the app: "no such agent" unless told.
-    async with running_app(app) as client, agents_stand_in(app.state.nats) as owner:
-        client.app, client.agents_owner = app, owner
-        yield client

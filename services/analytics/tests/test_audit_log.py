@@ -10,9 +10,8 @@ from knowrithm_common.events import Actor, new_event
 from knowrithm_common.events.agents import AgentCreatedV1
 from knowrithm_common.events.auth import AuditRecordedV1
 from knowrithm_common.identity import Principal, Role
-from knowrithm_common.testing import assertion_headers
 
-from .conftest import KEYS, caught_up, publish
+from .conftest import caught_up, publish
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
@@ -26,9 +25,6 @@ class Trail:
     key_id: str
     agent_id: uuid.UUID
     ids: dict[str, str]  # entry name -> event id
-
-
-_TRAIL: list[Trail] = []
 
 
 def _audit(name, *, company, minutes_ago, action, actor, outcome="success", target=(None, None), reason=None):
@@ -71,26 +67,20 @@ async def _publish_trail(app) -> Trail:
     return Trail(company, other, admin, root, key_id, agent_id, {name: event.id for name, event in events})
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 async def trail(client) -> Trail:
-    if not _TRAIL:
-        _TRAIL.append(await _publish_trail(client.app))
-    return _TRAIL[0]
-
-
-def _headers(principal):
-    return assertion_headers(KEYS.signer(), principal)
+    return await _publish_trail(client.app)
 
 
 def _admin(company):
-    return _headers(Principal(kind="user", user_id=uuid.uuid4(), company_id=company, role=Role.ADMIN))
+    return Principal(kind="user", user_id=uuid.uuid4(), company_id=company, role=Role.ADMIN)
 
 
 ROOT = Principal(kind="user", user_id=uuid.uuid4(), role=Role.SUPER_ADMIN)
 
 
-async def _browse(client, headers, **params):
-    r = await client.get("/api/v1/audit-log", headers=headers, params=params)
+async def _browse(call, principal, **params):
+    r = await call("GET", "/api/v1/audit-log", principal, params=params)
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -105,8 +95,8 @@ COMPANY_A_NEWEST_FIRST = [
 ]
 
 
-async def test_admin_browses_their_company_newest_first_with_full_entries(client, trail):
-    body = await _browse(client, _admin(trail.company))
+async def test_admin_browses_their_company_newest_first_with_full_entries(call, trail):
+    body = await _browse(call, _admin(trail.company))
     assert _names(trail, body) == COMPANY_A_NEWEST_FIRST
     assert body["pagination"] == {"page": 1, "per_page": 20, "total": 7, "pages": 1, "has_next": False, "has_prev": False}
     impersonated = body["audit_logs"][1]
@@ -144,22 +134,22 @@ FILTERS = [
 ]
 
 
-async def test_filters_narrow_the_log(client, trail):
+async def test_filters_narrow_the_log(call, trail):
     for params, expected in FILTERS:
-        assert _names(trail, await _browse(client, _admin(trail.company), **params)) == expected, params
+        assert _names(trail, await _browse(call, _admin(trail.company), **params)) == expected, params
 
 
-async def test_filters_by_actor_target_and_dates(client, trail):
-    by_actor = await _browse(client, _admin(trail.company), actor_id=str(trail.admin))
+async def test_filters_by_actor_target_and_dates(call, trail):
+    by_actor = await _browse(call, _admin(trail.company), actor_id=str(trail.admin))
     assert _names(trail, by_actor) == COMPANY_A_NEWEST_FIRST[:5]
-    by_target = await _browse(client, _admin(trail.company), target_type="api_key", target_id=trail.key_id)
+    by_target = await _browse(call, _admin(trail.company), target_type="api_key", target_id=trail.key_id)
     assert _names(trail, by_target) == ["key_created"]
-    window = await _browse(client, _admin(trail.company), start_date=(NOW - dt.timedelta(minutes=180)).isoformat(),
+    window = await _browse(call, _admin(trail.company), start_date=(NOW - dt.timedelta(minutes=180)).isoformat(),
                            end_date=(NOW - dt.timedelta(minutes=60)).isoformat())
     assert _names(trail, window) == ["key_created", "company_update"]  # start inclusive, end exclusive
 
 
-async def test_bad_filters_are_refused(client, trail):
+async def test_bad_filters_are_refused(call, trail):
     for params, status, code in [
         ({"start_date": NOW.isoformat(), "end_date": (NOW - dt.timedelta(days=1)).isoformat()}, 400, "invalid_date_range"),
         ({"start_date": "yesterday"}, 400, "invalid_date_range"),
@@ -167,52 +157,52 @@ async def test_bad_filters_are_refused(client, trail):
         ({"actor_id": "nobody"}, 422, "validation_error"),
         ({"per_page": 101}, 422, "validation_error"),
     ]:
-        r = await client.get("/api/v1/audit-log", headers=_admin(trail.company), params=params)
+        r = await call("GET", "/api/v1/audit-log", _admin(trail.company), params=params)
         assert (r.status_code, r.json()["error"]) == (status, code), params
 
 
-async def test_pagination_walks_the_log(client, trail):
-    second = await _browse(client, _admin(trail.company), per_page=3, page=2)
+async def test_pagination_walks_the_log(call, trail):
+    second = await _browse(call, _admin(trail.company), per_page=3, page=2)
     assert _names(trail, second) == COMPANY_A_NEWEST_FIRST[3:6]
     assert second["pagination"] == {"page": 2, "per_page": 3, "total": 7, "pages": 3, "has_next": True, "has_prev": True}
-    last = await _browse(client, _admin(trail.company), per_page=3, page=3)
+    last = await _browse(call, _admin(trail.company), per_page=3, page=3)
     assert _names(trail, last) == ["login"] and last["pagination"]["has_next"] is False
-    beyond = await _browse(client, _admin(trail.company), per_page=3, page=4)
+    beyond = await _browse(call, _admin(trail.company), per_page=3, page=4)
     assert beyond["audit_logs"] == [] and beyond["pagination"]["total"] == 7
 
 
-async def test_sdk_parameter_names_filter_and_page_like_the_native_ones(client, trail):
+async def test_sdk_parameter_names_filter_and_page_like_the_native_ones(call, trail):
     # admin.get_audit_logs of the official SDK sends entity_type, event_type, limit and offset.
-    by_event = await _browse(client, _admin(trail.company), event_type="company.*", entity_type="company")
+    by_event = await _browse(call, _admin(trail.company), event_type="company.*", entity_type="company")
     assert _names(trail, by_event) == ["refused_delete", "company_update"]
-    sliced = await _browse(client, _admin(trail.company), limit=3, offset=2)
+    sliced = await _browse(call, _admin(trail.company), limit=3, offset=2)
     assert _names(trail, sliced) == COMPANY_A_NEWEST_FIRST[2:5]
     assert sliced["pagination"] == {"page": 1, "per_page": 3, "total": 7, "pages": 3, "has_next": True, "has_prev": True}
-    past = await _browse(client, _admin(trail.company), offset=50)
+    past = await _browse(call, _admin(trail.company), offset=50)
     assert past["audit_logs"] == [] and past["pagination"]["has_next"] is False
     for params in ({"action": "user.login", "event_type": "user.logout"}, {"limit": 0}, {"offset": -1},
                    {"offset": 10**20}):
-        r = await client.get("/api/v1/audit-log", headers=_admin(trail.company), params=params)
+        r = await call("GET", "/api/v1/audit-log", _admin(trail.company), params=params)
         assert (r.status_code, r.json()["error"]) == (422, "validation_error"), params
 
 
-async def test_companies_see_only_their_own_log_and_super_admins_any(client, trail):
-    assert _names(trail, await _browse(client, _admin(trail.other))) == ["other_login"]
-    everyone = await _browse(client, _headers(ROOT), per_page=100, start_date=(NOW - dt.timedelta(minutes=301)).isoformat(),
+async def test_companies_see_only_their_own_log_and_super_admins_any(call, trail):
+    assert _names(trail, await _browse(call, _admin(trail.other))) == ["other_login"]
+    everyone = await _browse(call, ROOT, per_page=100, start_date=(NOW - dt.timedelta(minutes=301)).isoformat(),
                              end_date=(NOW + dt.timedelta(seconds=1)).isoformat())
     seen = {e["id"] for e in everyone["audit_logs"]}
     assert set(trail.ids.values()) <= seen  # every company's entries, and the platform's own
-    one = await _browse(client, _headers(ROOT), company_id=str(trail.other))
+    one = await _browse(call, ROOT, company_id=str(trail.other))
     assert _names(trail, one) == ["other_login"]
 
 
-async def test_only_admins_and_admin_scoped_keys_may_browse(client, trail):
+async def test_only_admins_and_admin_scoped_keys_may_browse(call, trail):
     def key(scopes):
-        return _headers(Principal(kind="api_key", company_id=trail.company, user_id=trail.admin, role=Role.ADMIN,
-                                  scopes=scopes, api_key_id=uuid.uuid4()))
+        return Principal(kind="api_key", company_id=trail.company, user_id=trail.admin, role=Role.ADMIN,
+                         scopes=scopes, api_key_id=uuid.uuid4())
 
-    assert len((await _browse(client, key(["admin"])))["audit_logs"]) == 7
-    user = _headers(Principal(kind="user", user_id=uuid.uuid4(), company_id=trail.company, role=Role.USER))
-    for headers in (user, key(["read"]), key(["read", "write"])):
-        r = await client.get("/api/v1/audit-log", headers=headers)
+    assert len((await _browse(call, key(["admin"])))["audit_logs"]) == 7
+    user = Principal(kind="user", user_id=uuid.uuid4(), company_id=trail.company, role=Role.USER)
+    for principal in (user, key(["read"]), key(["read", "write"])):
+        r = await call("GET", "/api/v1/audit-log", principal)
         assert r.status_code == 403 and r.json()["error"] == "forbidden"

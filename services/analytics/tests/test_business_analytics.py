@@ -17,19 +17,10 @@ import pytest
 
 from knowrithm_analytics.projections.audit import is_audited
 from knowrithm_common.identity import Principal, Role
-from knowrithm_common.testing import assertion_headers
 
-from .conftest import KEYS
-from .feed import Feed, company_deleted, company_feed, publish_feeds, running_analytics
+from .feed import Feed, company_deleted, company_feed, publish_feeds
 
 ROOT = Principal(kind="user", role=Role.SUPER_ADMIN, user_id=uuid.uuid4())
-
-
-@pytest.fixture(scope="module")
-async def client(analytics_env):
-    """One running app for the whole module (these tests only read)."""
-    async with running_analytics(analytics_env) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +36,8 @@ def member(feed: Feed, who: str = "admin") -> Principal:
     return Principal(kind="user", company_id=feed.company_id, user_id=feed[who], role=role)
 
 
-async def get(client, path: str, principal: Principal, **params):
-    return await client.get(path, params=params, headers=assertion_headers(KEYS.signer(), principal))
+async def get(call, path: str, principal: Principal, **params):
+    return await call("GET", path, principal, params=params)
 
 
 def day(moment: dt.datetime) -> str:
@@ -60,9 +51,9 @@ def instant(text: str) -> dt.datetime:
 # --- dashboard ---------------------------------------------------------------------------------
 
 
-async def test_admin_dashboard_counts_the_company_exactly(client, feeds):
+async def test_admin_dashboard_counts_the_company_exactly(call, feeds):
     main, _, _ = feeds
-    r = await get(client, "/api/v1/analytic/dashboard", member(main))
+    r = await get(call, "/api/v1/analytic/dashboard", member(main))
     assert r.status_code == 200
     body = r.json()
     assert body["core_metrics"] == {
@@ -95,9 +86,9 @@ async def test_admin_dashboard_counts_the_company_exactly(client, feeds):
     ]
 
 
-async def test_admin_dashboard_conversations_and_messages(client, feeds):
+async def test_admin_dashboard_conversations_and_messages(call, feeds):
     main, _, _ = feeds
-    conversations = (await get(client, "/api/v1/analytic/dashboard", member(main))).json()[
+    conversations = (await get(call, "/api/v1/analytic/dashboard", member(main))).json()[
         "conversation_analytics"
     ]
     assert conversations["conversation_status"] == {"active": 4}
@@ -133,9 +124,9 @@ async def test_admin_dashboard_conversations_and_messages(client, feeds):
     }
 
 
-async def test_admin_dashboard_leads_agents_documents(client, feeds):
+async def test_admin_dashboard_leads_agents_documents(call, feeds):
     main, _, _ = feeds
-    body = (await get(client, "/api/v1/analytic/dashboard", member(main))).json()
+    body = (await get(call, "/api/v1/analytic/dashboard", member(main))).json()
     assert body["lead_analytics"] == {
         "lead_status_distribution": {"new": 1, "contacted": 0, "qualified": 1, "converted": 1, "lost": 1},
         "lead_sources": {"website": 2, "referral": 1, "unknown": 1},
@@ -208,9 +199,9 @@ async def test_admin_dashboard_leads_agents_documents(client, feeds):
     }
 
 
-async def test_admin_dashboard_people_logins_and_security(client, feeds):
+async def test_admin_dashboard_people_logins_and_security(call, feeds):
     main, _, _ = feeds
-    body = (await get(client, "/api/v1/analytic/dashboard", member(main))).json()
+    body = (await get(call, "/api/v1/analytic/dashboard", member(main))).json()
     logins: dict[str, int] = {}
     for moment in (
         main.at["login_admin"],
@@ -260,9 +251,9 @@ async def test_admin_dashboard_people_logins_and_security(client, feeds):
     assert isinstance(body["system_metrics"]["system_health"], list)
 
 
-async def test_user_dashboard_shows_only_their_own_data(client, feeds):
+async def test_user_dashboard_shows_only_their_own_data(call, feeds):
     main, _, _ = feeds
-    r = await get(client, "/api/v1/analytic/dashboard", member(main, "uma"))
+    r = await get(call, "/api/v1/analytic/dashboard", member(main, "uma"))
     assert r.status_code == 200
     body = r.json()
     # uma's conversations c1 and c4 (c5 is deleted), her documents D1 and D3
@@ -284,15 +275,15 @@ async def test_user_dashboard_shows_only_their_own_data(client, feeds):
     assert body["user_management"]["active_users_24h"] == 1
 
 
-async def test_super_admin_sees_one_company_or_every_live_company(client, feeds):
+async def test_super_admin_sees_one_company_or_every_live_company(client, call, feeds):
     main, _, _ = feeds
-    one = (await get(client, "/api/v1/analytic/dashboard", ROOT, company_id=str(main.company_id))).json()
-    admin = (await get(client, "/api/v1/analytic/dashboard", member(main))).json()
+    one = (await get(call, "/api/v1/analytic/dashboard", ROOT, company_id=str(main.company_id))).json()
+    admin = (await get(call, "/api/v1/analytic/dashboard", member(main))).json()
     assert one["core_metrics"] == admin["core_metrics"]
     assert one["lead_analytics"] == admin["lead_analytics"]
 
     async def everything():
-        body = (await get(client, "/api/v1/analytic/dashboard", ROOT)).json()
+        body = (await get(call, "/api/v1/analytic/dashboard", ROOT)).json()
         assert (
             body["core_metrics"]["scope"] == "company" and body["company_analytics"]["company_info"] is None
         )
@@ -315,16 +306,16 @@ async def test_super_admin_sees_one_company_or_every_live_company(client, feeds)
 
 
 @pytest.mark.parametrize("path", ["/api/v1/analytic/dashboard", "/api/v1/analytic/leads", "/api/v1/overview"])
-async def test_member_naming_another_company_gets_404_not_their_own_numbers(client, feeds, path):
+async def test_member_naming_another_company_gets_404_not_their_own_numbers(call, feeds, path):
     main, other, _ = feeds
-    r = await get(client, path, member(main), company_id=str(other.company_id))
+    r = await get(call, path, member(main), company_id=str(other.company_id))
     assert r.status_code == 404 and r.json()["error"] == "company_not_found"
-    assert (await get(client, path, member(main), company_id=str(main.company_id))).status_code == 200
+    assert (await get(call, path, member(main), company_id=str(main.company_id))).status_code == 200
 
 
-async def test_deleted_company_answers_as_if_empty(client, feeds):
+async def test_deleted_company_answers_as_if_empty(call, feeds):
     _, _, gone = feeds
-    body = (await get(client, "/api/v1/analytic/dashboard", member(gone))).json()
+    body = (await get(call, "/api/v1/analytic/dashboard", member(gone))).json()
     assert body["core_metrics"] == {
         "scope": "company",
         "conversation_count": 0,
@@ -334,13 +325,13 @@ async def test_deleted_company_answers_as_if_empty(client, feeds):
     }
     assert body["conversation_analytics"]["message_analytics"]["total_messages"] == 0
     assert body["company_analytics"]["company_info"] is None
-    r = await get(client, f"/api/v1/analytic/agent/{gone['X']}", member(gone))
+    r = await get(call, f"/api/v1/analytic/agent/{gone['X']}", member(gone))
     assert r.status_code == 404 and r.json()["error"] == "agent_not_found"
-    r = await get(client, "/api/v1/analytic/usage", member(gone))
+    r = await get(call, "/api/v1/analytic/usage", member(gone))
     assert r.json()["api_usage"]["total_api_calls"] == 0
 
 
-async def test_api_key_without_read_scope_is_forbidden(client, feeds):
+async def test_api_key_without_read_scope_is_forbidden(call, feeds):
     main, _, _ = feeds
     key = Principal(
         kind="api_key",
@@ -350,18 +341,18 @@ async def test_api_key_without_read_scope_is_forbidden(client, feeds):
         scopes=["write"],
         api_key_id=main["K1"],
     )
-    r = await get(client, "/api/v1/analytic/dashboard", key)
+    r = await get(call, "/api/v1/analytic/dashboard", key)
     assert r.status_code == 403 and r.json()["error"] == "forbidden"
 
 
 # --- agents ------------------------------------------------------------------------------------
 
 
-async def test_agent_analytics_over_a_week(client, feeds):
+async def test_agent_analytics_over_a_week(call, feeds):
     main, _, _ = feeds
     start, end = main.noon(7).isoformat(), main.now.isoformat()
     r = await get(
-        client, f"/api/v1/analytic/agent/{main['X']}", member(main, "uma"), start_date=start, end_date=end
+        call, f"/api/v1/analytic/agent/{main['X']}", member(main, "uma"), start_date=start, end_date=end
     )
     assert r.status_code == 200
     body = r.json()
@@ -403,10 +394,10 @@ async def test_agent_analytics_over_a_week(client, feeds):
     assert body["top_sources"] == [{"source": "website", "conversation_count": 1}]
 
 
-async def test_agent_analytics_window_leaves_out_what_happened_outside_it(client, feeds):
+async def test_agent_analytics_window_leaves_out_what_happened_outside_it(call, feeds):
     main, _, _ = feeds
     r = await get(
-        client,
+        call,
         f"/api/v1/analytic/agent/{main['X']}",
         member(main),
         start_date=main.noon(45).isoformat(),
@@ -425,7 +416,7 @@ async def test_agent_analytics_window_leaves_out_what_happened_outside_it(client
     assert body["quality_metrics"]["current_agent_rating"] == 3.67  # all-time
     # the window is half-open: ending exactly at c4's messages leaves them out
     r = await get(
-        client,
+        call,
         f"/api/v1/analytic/agent/{main['X']}",
         member(main),
         start_date=main.noon(45).isoformat(),
@@ -434,10 +425,10 @@ async def test_agent_analytics_window_leaves_out_what_happened_outside_it(client
     assert r.json()["message_metrics"]["total_messages"] == 0
 
 
-async def test_performance_comparison_against_the_company_average(client, feeds):
+async def test_performance_comparison_against_the_company_average(call, feeds):
     main, _, _ = feeds
     r = await get(
-        client,
+        call,
         f"/api/v1/analytic/agent/{main['X']}/performance-comparison",
         member(main),
         start_date=main.noon(7).isoformat(),
@@ -464,7 +455,7 @@ async def test_performance_comparison_against_the_company_average(client, feeds)
     }
     # nothing in the window: averages of 0 give no percentage
     r = await get(
-        client,
+        call,
         f"/api/v1/analytic/agent/{main['X']}/performance-comparison",
         member(main),
         start_date=main.noon(90).isoformat(),
@@ -474,9 +465,9 @@ async def test_performance_comparison_against_the_company_average(client, feeds)
     assert conversations == {"agent_value": 0, "company_average": 0.0, "performance_vs_average_percent": None}
 
 
-async def test_agent_stats_all_time(client, feeds):
+async def test_agent_stats_all_time(call, feeds):
     main, _, _ = feeds
-    r = await get(client, f"/api/v1/agent/{main['X']}/stats", member(main, "uma"))
+    r = await get(call, f"/api/v1/agent/{main['X']}/stats", member(main, "uma"))
     assert r.status_code == 200
     body = r.json()
     assert instant(body.pop("created_at")) == main.noon(60)
@@ -509,21 +500,21 @@ async def test_agent_stats_all_time(client, feeds):
         "/api/v1/agent/{id}/stats",
     ],
 )
-async def test_unknown_deleted_or_foreign_agent_is_404(client, feeds, path):
+async def test_unknown_deleted_or_foreign_agent_is_404(call, feeds, path):
     main, other, _ = feeds
     for agent_id in (uuid.uuid4(), main["Z"], other["X"]):
-        r = await get(client, path.format(id=agent_id), member(main))
+        r = await get(call, path.format(id=agent_id), member(main))
         assert r.status_code == 404 and r.json()["error"] == "agent_not_found", agent_id
-    r = await get(client, path.format(id=other["X"]), ROOT)  # a super admin reaches any company's agent
+    r = await get(call, path.format(id=other["X"]), ROOT)  # a super admin reaches any company's agent
     assert r.status_code == 200
 
 
 # --- conversations -----------------------------------------------------------------------------
 
 
-async def test_conversation_analytics_of_one_conversation(client, feeds):
+async def test_conversation_analytics_of_one_conversation(call, feeds):
     main, _, _ = feeds
-    r = await get(client, f"/api/v1/analytic/conversation/{main['c1']}", member(main, "uma"))
+    r = await get(call, f"/api/v1/analytic/conversation/{main['c1']}", member(main, "uma"))
     assert r.status_code == 200
     body = r.json()
     assert (body["conversation_id"], body["agent_id"]) == (str(main["c1"]), str(main["X"]))
@@ -546,7 +537,7 @@ async def test_conversation_analytics_of_one_conversation(client, feeds):
         "average_satisfaction": None,
     }
     lead_conversation = (
-        await get(client, f"/api/v1/analytic/conversation/{main['c2']}", member(main))
+        await get(call, f"/api/v1/analytic/conversation/{main['c2']}", member(main))
     ).json()
     assert lead_conversation["lead_engagement"] == {
         "engaged_leads": 1,
@@ -555,7 +546,7 @@ async def test_conversation_analytics_of_one_conversation(client, feeds):
     }
 
 
-async def test_conversation_of_someone_else_deleted_or_foreign_is_404(client, feeds):
+async def test_conversation_of_someone_else_deleted_or_foreign_is_404(call, feeds):
     main, other, _ = feeds
     cases = [
         (member(main, "uma"), main["c3"]),  # the admin's conversation: not uma's
@@ -564,18 +555,18 @@ async def test_conversation_of_someone_else_deleted_or_foreign_is_404(client, fe
         (member(main), uuid.uuid4()),
     ]
     for principal, conversation_id in cases:
-        r = await get(client, f"/api/v1/analytic/conversation/{conversation_id}", principal)
+        r = await get(call, f"/api/v1/analytic/conversation/{conversation_id}", principal)
         assert r.status_code == 404 and r.json()["error"] == "conversation_not_found"
-    assert (await get(client, f"/api/v1/analytic/conversation/{main['c1']}", member(main))).status_code == 200
+    assert (await get(call, f"/api/v1/analytic/conversation/{main['c1']}", member(main))).status_code == 200
 
 
 # --- leads and usage ---------------------------------------------------------------------------
 
 
-async def test_lead_funnel_of_a_date_range(client, feeds):
+async def test_lead_funnel_of_a_date_range(call, feeds):
     main, _, _ = feeds
     r = await get(
-        client,
+        call,
         "/api/v1/analytic/leads",
         member(main, "uma"),
         start_date=main.noon(7).isoformat(),
@@ -604,7 +595,7 @@ async def test_lead_funnel_of_a_date_range(client, feeds):
     assert body["conversion_rate_percent"] == 33.33
     old = (
         await get(
-            client,
+            call,
             "/api/v1/analytic/leads",
             member(main),
             start_date=day(main.noon(45)),
@@ -621,7 +612,7 @@ async def test_lead_funnel_of_a_date_range(client, feeds):
     assert old["conversion_rate_percent"] == 0.0
     empty = (
         await get(
-            client,
+            call,
             "/api/v1/analytic/leads",
             member(main),
             start_date=day(main.noon(90)),
@@ -642,16 +633,16 @@ async def test_lead_funnel_of_a_date_range(client, feeds):
 @pytest.mark.parametrize(
     "path", ["/api/v1/analytic/leads", "/api/v1/analytic/usage", "/api/v1/analytic/agent/{X}"]
 )
-async def test_unreadable_or_reversed_dates_are_400(client, feeds, params, path):
+async def test_unreadable_or_reversed_dates_are_400(call, feeds, params, path):
     main, _, _ = feeds
-    r = await get(client, path.format(X=main["X"]), member(main), **params)
+    r = await get(call, path.format(X=main["X"]), member(main), **params)
     assert r.status_code == 400
     assert r.json()["success"] is False and r.json()["error"] == "invalid_date_range"
 
 
-async def test_usage_of_the_last_30_days(client, feeds):
+async def test_usage_of_the_last_30_days(call, feeds):
     main, _, _ = feeds
-    r = await get(client, "/api/v1/analytic/usage", member(main))
+    r = await get(call, "/api/v1/analytic/usage", member(main))
     assert r.status_code == 200
     body = r.json()
     # r1..r5 (r6 is 40 days old): three errors (500, 404, 429)
@@ -691,7 +682,7 @@ async def test_usage_of_the_last_30_days(client, feeds):
         {"ip_address": "10.0.0.4", "request_count": 1},
     ]
     # a plain user sees the same numbers, but not the clients' addresses
-    as_user = (await get(client, "/api/v1/analytic/usage", member(main, "uma"))).json()
+    as_user = (await get(call, "/api/v1/analytic/usage", member(main, "uma"))).json()
     assert as_user["top_client_ips"] is None and as_user["api_usage"] == body["api_usage"]
     trend: dict[str, list[int]] = {}
     for key, failed in (("r1", 0), ("r2", 0), ("r3", 1), ("r4", 1), ("r5", 1)):

@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from knowrithm_common.testing import environment, running_app
-
-from .conftest import caught_up, publish
+from .conftest import caught_up, eventually, publish
 from .feed import company_feed
 
 
 @pytest.fixture(scope="module")
-async def client(analytics_env):
-    """The app with its business gauges recomputed every 0.2 s."""
-    from knowrithm_analytics.main import create_app
-
-    with environment({**analytics_env, "ANALYTICS_BUSINESS_METRICS_REFRESH_SECONDS": "0.2"}):
-        app = create_app()
-    async with running_app(app) as c:
-        c.app = app
-        await app.state.projections.wait_subscribed()
-        yield c
+def analytics_env(analytics_env):
+    """The module's app recomputes its business gauges every 0.2 s."""
+    return {**analytics_env, "ANALYTICS_BUSINESS_METRICS_REFRESH_SECONDS": "0.2"}
 
 
 async def scrape(client) -> dict[tuple[str, tuple], float]:
@@ -41,12 +31,8 @@ async def scrape(client) -> dict[tuple[str, tuple], float]:
 async def fresh_scrape(client) -> dict[tuple[str, tuple], float]:
     """A scrape taken after the gauges were recomputed from what is projected now."""
     since = time.time()
-    for _ in range(100):
-        metrics = await scrape(client)
-        if metrics.get(("knowrithm_business_refresh_timestamp_seconds", ()), 0) > since:
-            return metrics
-        await asyncio.sleep(0.05)
-    raise AssertionError("the business gauges were not refreshed")
+    refreshed = ("knowrithm_business_refresh_timestamp_seconds", ())
+    return await eventually(lambda: scrape(client), lambda metrics: metrics.get(refreshed, 0) > since, timeout=5)
 
 
 def value(metrics, name: str, **labels: str) -> float:

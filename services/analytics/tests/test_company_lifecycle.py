@@ -11,21 +11,14 @@ from knowrithm_common.events.auth import (
     UserRegisteredV1,
 )
 from knowrithm_common.identity import Principal, Role
-from knowrithm_common.testing import assertion_headers
 
-from .conftest import KEYS, caught_up, publish
+from .conftest import caught_up, publish
 
 ROOT = Principal(kind="user", role=Role.SUPER_ADMIN)
 
 
-
-
-
-
-
-
-async def _metrics(client, principal):
-    r = await client.get("/api/v1/admin/system-metric", headers=assertion_headers(KEYS.signer(), principal))
+async def _metrics(call, principal):
+    r = await call("GET", "/api/v1/admin/system-metric", principal)
     assert r.status_code == 200
     return {name: points[0]["value"] for name, points in r.json()["metrics"].items()}
 
@@ -41,33 +34,33 @@ async def _company_with_users(app, users=2):
     return company
 
 
-async def test_deleted_company_and_its_users_leave_the_counts_until_restored(client):
+async def test_deleted_company_and_its_users_leave_the_counts_until_restored(client, call):
     app = client.app
     company = await _company_with_users(app)
     await caught_up(app)
     admin = Principal(kind="user", company_id=company, role=Role.ADMIN)
-    before = await _metrics(client, ROOT)
-    assert (await _metrics(client, admin))["users_registered"] == 2
+    before = await _metrics(call, ROOT)
+    assert (await _metrics(call, admin))["users_registered"] == 2
 
     deleted = new_event(CompanyDeletedV1(company_id=company), source="auth", company_id=company)
     await publish(app, deleted)
     await caught_up(app)
-    during = await _metrics(client, ROOT)
+    during = await _metrics(call, ROOT)
     assert during["companies_registered"] == before["companies_registered"] - 1
     assert during["users_registered"] == before["users_registered"] - 2
-    assert (await _metrics(client, admin))["users_registered"] == 0
+    assert (await _metrics(call, admin))["users_registered"] == 0
 
     await publish(app, new_event(CompanyRestoredV1(company_id=company), source="auth", company_id=company))
     await publish(app, deleted.model_copy(update={"id": str(uuid.uuid4())}))  # an older deletion, late
     await caught_up(app)
-    assert await _metrics(client, ROOT) == before
-    assert (await _metrics(client, admin))["users_registered"] == 2
+    assert await _metrics(call, ROOT) == before
+    assert (await _metrics(call, admin))["users_registered"] == 2
 
 
-async def test_deletion_seen_before_the_sign_up_still_keeps_the_company_out(client):
+async def test_deletion_seen_before_the_sign_up_still_keeps_the_company_out(client, call):
     app = client.app
     await caught_up(app)
-    before = await _metrics(client, ROOT)
+    before = await _metrics(call, ROOT)
     company = uuid.uuid4()
     created = new_event(CompanyCreatedV1(company_id=company, name="Late", email=f"{company}@example.com"),
                         source="auth", company_id=company)
@@ -76,4 +69,4 @@ async def test_deletion_seen_before_the_sign_up_still_keeps_the_company_out(clie
     await publish(app, deleted)
     await publish(app, created)
     await caught_up(app)
-    assert (await _metrics(client, ROOT))["companies_registered"] == before["companies_registered"]
+    assert (await _metrics(call, ROOT))["companies_registered"] == before["companies_registered"]

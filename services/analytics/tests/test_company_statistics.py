@@ -12,10 +12,8 @@ import uuid
 import pytest
 
 from knowrithm_common.identity import Principal, Role
-from knowrithm_common.testing import assertion_headers
 
-from .conftest import KEYS
-from .feed import Feed, company_deleted, company_feed, publish_feeds, running_analytics
+from .feed import Feed, company_deleted, company_feed, publish_feeds
 
 ROOT = Principal(kind="user", role=Role.SUPER_ADMIN, user_id=uuid.uuid4())
 THIRTY_DAYS = {
@@ -25,12 +23,6 @@ THIRTY_DAYS = {
     "active_conversations": 3,
     "period_days": 30,
 }
-
-
-@pytest.fixture(scope="module")
-async def client(analytics_env):
-    async with running_analytics(analytics_env) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")
@@ -50,22 +42,22 @@ def member(feed, who="admin"):
     )
 
 
-async def statistics(client, path, principal, **params):
-    return await client.get(path, params=params, headers=assertion_headers(KEYS.signer(), principal))
+async def statistics(call, path, principal, **params):
+    return await call("GET", path, principal, params=params)
 
 
-async def test_members_get_their_company_statistics_for_30_days_by_default(client, feeds):
+async def test_members_get_their_company_statistics_for_30_days_by_default(call, feeds):
     main, _, _ = feeds
     for principal in (member(main), member(main, "uma")):
         for path in ("/api/v1/company/statistics", f"/api/v1/company/{main.company_id}/statistics"):
-            r = await statistics(client, path, principal)
+            r = await statistics(call, path, principal)
             assert r.status_code == 200
             assert r.json() == {"success": True, "statistics": THIRTY_DAYS}
 
 
-async def test_days_choose_the_period(client, feeds):
+async def test_days_choose_the_period(call, feeds):
     main, _, _ = feeds
-    r = await statistics(client, "/api/v1/company/statistics", member(main), days=4)
+    r = await statistics(call, "/api/v1/company/statistics", member(main), days=4)
     # only L1 registered in the last 4 days, and it converted
     assert r.json()["statistics"] == {
         "total_leads": 1,
@@ -74,7 +66,7 @@ async def test_days_choose_the_period(client, feeds):
         "active_conversations": 3,
         "period_days": 4,
     }
-    r = await statistics(client, "/api/v1/company/statistics", member(main), days=60)
+    r = await statistics(call, "/api/v1/company/statistics", member(main), days=60)
     assert r.json()["statistics"] == {
         "total_leads": 4,
         "qualified_leads": 1,
@@ -85,28 +77,28 @@ async def test_days_choose_the_period(client, feeds):
 
 
 @pytest.mark.parametrize("days", ["0", "-3", "many"])
-async def test_unusable_days_are_refused(client, feeds, days):
+async def test_unusable_days_are_refused(call, feeds, days):
     main, _, _ = feeds
-    r = await statistics(client, "/api/v1/company/statistics", member(main), days=days)
+    r = await statistics(call, "/api/v1/company/statistics", member(main), days=days)
     assert r.status_code == 422 and r.json()["error"] == "validation_error"
 
 
-async def test_another_company_or_an_unknown_one_is_404(client, feeds):
+async def test_another_company_or_an_unknown_one_is_404(call, feeds):
     main, other, _ = feeds
     for company_id in (other.company_id, uuid.uuid4()):
-        r = await statistics(client, f"/api/v1/company/{company_id}/statistics", member(main))
+        r = await statistics(call, f"/api/v1/company/{company_id}/statistics", member(main))
         assert r.status_code == 404 and r.json()["error"] == "company_not_found"
-    r = await statistics(client, f"/api/v1/company/{uuid.uuid4()}/statistics", ROOT)
+    r = await statistics(call, f"/api/v1/company/{uuid.uuid4()}/statistics", ROOT)
     assert r.status_code == 404 and r.json()["error"] == "company_not_found"
 
 
-async def test_super_admin_reads_any_company_and_the_whole_platform(client, feeds):
+async def test_super_admin_reads_any_company_and_the_whole_platform(call, feeds):
     main, other, gone = feeds
-    r = await statistics(client, f"/api/v1/company/{other.company_id}/statistics", ROOT)
+    r = await statistics(call, f"/api/v1/company/{other.company_id}/statistics", ROOT)
     assert r.status_code == 200 and r.json()["statistics"] == THIRTY_DAYS
-    r = await statistics(client, "/api/v1/company/statistics", ROOT, company_id=str(main.company_id))
+    r = await statistics(call, "/api/v1/company/statistics", ROOT, company_id=str(main.company_id))
     assert r.json()["statistics"] == THIRTY_DAYS
-    r = await statistics(client, f"/api/v1/company/{gone.company_id}/statistics", ROOT)
+    r = await statistics(call, f"/api/v1/company/{gone.company_id}/statistics", ROOT)
     assert r.status_code == 200
     assert r.json()["statistics"] == {
         "total_leads": 0,
@@ -117,9 +109,9 @@ async def test_super_admin_reads_any_company_and_the_whole_platform(client, feed
     }
 
 
-async def test_super_admin_platform_statistics_count_every_live_company(client, feeds):
+async def test_super_admin_platform_statistics_count_every_live_company(client, call, feeds):
     async def platform():
-        r = await statistics(client, "/api/v1/company/statistics", ROOT)
+        r = await statistics(call, "/api/v1/company/statistics", ROOT)
         return r.json()["statistics"]
 
     # Other test modules' companies share the stream: compare before and after one more company.
@@ -137,9 +129,9 @@ async def test_super_admin_platform_statistics_count_every_live_company(client, 
     assert await platform() == before
 
 
-async def test_a_company_without_activity_has_zero_and_no_rate(client, feeds):
+async def test_a_company_without_activity_has_zero_and_no_rate(call, feeds):
     quiet = Principal(kind="user", company_id=uuid.uuid4(), user_id=uuid.uuid4(), role=Role.ADMIN)
-    r = await statistics(client, "/api/v1/company/statistics", quiet)
+    r = await statistics(call, "/api/v1/company/statistics", quiet)
     assert r.json() == {
         "success": True,
         "statistics": {

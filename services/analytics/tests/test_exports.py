@@ -6,7 +6,6 @@ has 6 requests, so exporting it runs the export job through the JOBS queue and a
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import datetime as dt
 import io
@@ -22,10 +21,9 @@ from knowrithm_common.events.analytics import ExportData
 from knowrithm_common.events.conversations import LeadRegisteredV1
 from knowrithm_common.identity import Principal, Role
 from knowrithm_common.tasks import create_task
-from knowrithm_common.testing import assertion_headers
 
-from .conftest import KEYS, caught_up, publish
-from .feed import company_deleted, company_feed, publish_feeds, running_analytics
+from .conftest import caught_up, eventually, publish
+from .feed import company_deleted, company_feed, publish_feeds
 
 ROOT = Principal(kind="user", role=Role.SUPER_ADMIN, user_id=uuid.uuid4())
 LEAD_COLUMNS = [
@@ -47,12 +45,6 @@ def analytics_env(analytics_env):
 
 
 @pytest.fixture(scope="module")
-async def client(analytics_env):
-    async with running_analytics(analytics_env) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
 async def feeds(client):
     main, other, gone = company_feed(), company_feed("Noise Ltd"), company_feed("Gone Inc")
     company_deleted(gone)
@@ -69,27 +61,22 @@ def member(feed, who="admin"):
     )
 
 
-def headers(principal):
-    return assertion_headers(KEYS.signer(), principal)
+async def export(call, principal, body, **params):
+    return await call("POST", "/api/v1/analytic/export", principal, json=body, params=params)
 
 
-async def export(client, principal, body, **params):
-    return await client.post("/api/v1/analytic/export", json=body, params=params, headers=headers(principal))
-
-
-async def finished_task(client, principal, task_id):
-    for _ in range(150):
-        r = await client.get(f"/api/v1/tasks/{task_id}/status", headers=headers(principal))
+async def finished_task(call, principal, task_id):
+    async def status():
+        r = await call("GET", f"/api/v1/tasks/{task_id}/status", principal)
         assert r.status_code == 200
-        if r.json()["status"] in ("completed", "failed"):
-            return r.json()
-        await asyncio.sleep(0.1)
-    raise AssertionError("the export task did not finish")
+        return r.json()
+
+    return await eventually(status, lambda task: task["status"] in ("completed", "failed"))
 
 
-async def test_small_json_export_of_leads_answers_at_once_without_personal_data(client, feeds):
+async def test_small_json_export_of_leads_answers_at_once_without_personal_data(call, feeds):
     main, _, _ = feeds
-    r = await export(client, member(main), {"type": "leads", "format": "json"})
+    r = await export(call, member(main), {"type": "leads", "format": "json"})
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
     body = r.json()
     assert body["count"] == 4
@@ -114,14 +101,14 @@ async def test_small_json_export_of_leads_answers_at_once_without_personal_data(
     assert dt.datetime.fromisoformat(converted["converted_at"]) == main.at["L1_converted"]
 
     week = await export(
-        client,
+        call,
         member(main),
         {"type": "leads", "start_date": main.noon(7).isoformat(), "end_date": main.now.isoformat()},
     )
     assert [row["id"] for row in week.json()["leads"]] == [str(main[k]) for k in ("L3", "L2", "L1")]
 
 
-async def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_quoted(client):
+async def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_quoted(client, call):
     """A lead's source comes from anonymous widget visitors: `=HYPERLINK(...)` must stay text."""
     company = uuid.uuid4()
     for source in ("=HYPERLINK(\"http://evil.example\")", "@SUM(A1)", "-2+3", "newsletter"):
@@ -129,16 +116,16 @@ async def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_quoted(client):
         await publish(client.app, new_event(lead, source="conversations", company_id=company))
     await caught_up(client.app)
     admin = Principal(kind="user", company_id=company, user_id=uuid.uuid4(), role=Role.ADMIN)
-    r = await export(client, admin, {"type": "leads", "format": "csv"})
+    r = await export(call, admin, {"type": "leads", "format": "csv"})
     assert r.status_code == 200, r.text
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert sorted(row["source"] for row in rows) == sorted(
         ["'=HYPERLINK(\"http://evil.example\")", "'@SUM(A1)", "'-2+3", "newsletter"])
 
 
-async def test_small_csv_export_is_an_attachment(client, feeds):
+async def test_small_csv_export_is_an_attachment(call, feeds):
     main, _, _ = feeds
-    r = await export(client, member(main), {"type": "leads", "format": "csv"})
+    r = await export(call, member(main), {"type": "leads", "format": "csv"})
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/csv")
     disposition = r.headers["content-disposition"]
@@ -155,9 +142,9 @@ async def test_small_csv_export_is_an_attachment(client, feeds):
     )
 
 
-async def test_conversations_and_agents_exports_carry_their_numbers(client, feeds):
+async def test_conversations_and_agents_exports_carry_their_numbers(call, feeds):
     main, _, _ = feeds
-    conversations = (await export(client, member(main), {"type": "conversations"})).json()
+    conversations = (await export(call, member(main), {"type": "conversations"})).json()
     assert conversations["count"] == 4  # c5 is deleted
     first = conversations["conversations"][1]
     assert first["id"] == str(main["c1"])
@@ -172,7 +159,7 @@ async def test_conversations_and_agents_exports_carry_their_numbers(client, feed
         "message_count": 4,
         "total_tokens": 120,
     }
-    agents = (await export(client, member(main), {"type": "agents", "format": "json"})).json()
+    agents = (await export(call, member(main), {"type": "agents", "format": "json"})).json()
     assert [
         (
             a["name"],
@@ -189,22 +176,22 @@ async def test_conversations_and_agents_exports_carry_their_numbers(client, feed
     ]
 
 
-async def test_large_export_runs_as_a_task_and_is_downloaded(client, feeds):
+async def test_large_export_runs_as_a_task_and_is_downloaded(call, feeds):
     main, other, _ = feeds
     admin = member(main)
-    r = await export(client, admin, {"type": "usage", "format": "json"})
+    r = await export(call, admin, {"type": "usage", "format": "json"})
     assert r.status_code == 202
     accepted = r.json()
     assert (
         accepted["status"] == "accepted"
         and accepted["status_url"] == f"/api/v1/tasks/{accepted['task_id']}/status"
     )
-    task = await finished_task(client, admin, accepted["task_id"])
+    task = await finished_task(call, admin, accepted["task_id"])
     assert (task["status"], task["progress"], task["stage"]) == ("completed", 100, "done")
     result = task["result"]
     assert (result["count"], result["format"]) == (6, "json")
     assert dt.datetime.fromisoformat(result["expires_at"]) > dt.datetime.now(dt.UTC) + dt.timedelta(hours=23)
-    download = await client.get(result["download_url"], headers=headers(admin))
+    download = await call("GET", result["download_url"], admin)
     assert download.status_code == 200
     assert download.headers["content-disposition"].endswith('.json"')
     body = download.json()
@@ -222,20 +209,20 @@ async def test_large_export_runs_as_a_task_and_is_downloaded(client, feeds):
     }
     # another company's admin knows neither the task nor the file; a plain user may not download
     foreign = member(other)
-    assert (await client.get(accepted["status_url"], headers=headers(foreign))).status_code == 404
-    r = await client.get(result["download_url"], headers=headers(foreign))
+    assert (await call("GET", accepted["status_url"], foreign)).status_code == 404
+    r = await call("GET", result["download_url"], foreign)
     assert r.status_code == 404 and r.json()["error"] == "export_not_found"
-    r = await client.get(result["download_url"], headers=headers(member(main, "uma")))
+    r = await call("GET", result["download_url"], member(main, "uma"))
     assert r.status_code == 403
 
 
-async def test_large_csv_export_downloads_as_csv_until_it_expires(client, feeds):
+async def test_large_csv_export_downloads_as_csv_until_it_expires(client, call, feeds):
     main, _, _ = feeds
     admin = member(main)
-    r = await export(client, admin, {"type": "usage", "format": "csv", "end_date": main.now.isoformat()})
+    r = await export(call, admin, {"type": "usage", "format": "csv", "end_date": main.now.isoformat()})
     assert r.status_code == 202
-    result = (await finished_task(client, admin, r.json()["task_id"]))["result"]
-    download = await client.get(result["download_url"], headers=headers(admin))
+    result = (await finished_task(call, admin, r.json()["task_id"]))["result"]
+    download = await call("GET", result["download_url"], admin)
     assert download.status_code == 200 and download.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(download.text)))
     assert rows[0] == [
@@ -257,7 +244,7 @@ async def test_large_csv_export_downloads_as_csv_until_it_expires(client, feeds)
             .where(ExportFile.id == export_id)
             .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
         )
-    r = await client.get(result["download_url"], headers=headers(admin))
+    r = await call("GET", result["download_url"], admin)
     assert r.status_code == 404 and r.json()["error"] == "export_not_found"
     # the sampler's housekeeping deletes the expired file (and nothing unexpired)
     async with client.app.state.db.sessions() as session, session.begin():
@@ -266,7 +253,7 @@ async def test_large_csv_export_downloads_as_csv_until_it_expires(client, feeds)
         assert await session.scalar(select(func.count()).where(ExportFile.expires_at < dt.datetime.now(dt.UTC))) == 0
 
 
-async def test_an_export_job_that_cannot_run_fails_its_task(client, feeds):
+async def test_an_export_job_that_cannot_run_fails_its_task(client, call, feeds):
     main, _, _ = feeds
     async with client.app.state.db.sessions() as session, session.begin():
         task_id = await create_task(
@@ -278,7 +265,7 @@ async def test_an_export_job_that_cannot_run_fails_its_task(client, feeds):
         company_id=main.company_id,
     )
     await client.app.state.nats.js.publish(ExportData.subject(), job.model_dump_json().encode())
-    task = await finished_task(client, member(main), task_id)
+    task = await finished_task(call, member(main), task_id)
     assert task["status"] == "failed" and task["error"].startswith("The export failed")
 
 
@@ -294,16 +281,16 @@ async def test_an_export_job_that_cannot_run_fails_its_task(client, feeds):
         ),
     ],
 )
-async def test_bad_requests_are_400(client, feeds, body, code):
+async def test_bad_requests_are_400(call, feeds, body, code):
     main, _, _ = feeds
-    r = await export(client, member(main), body)
+    r = await export(call, member(main), body)
     assert r.status_code == 400
     assert r.json()["success"] is False and r.json()["error"] == code
 
 
-async def test_who_may_export(client, feeds):
+async def test_who_may_export(call, feeds):
     main, _, gone = feeds
-    r = await export(client, member(main, "uma"), {"type": "leads"})
+    r = await export(call, member(main, "uma"), {"type": "leads"})
     assert r.status_code == 403
     key = Principal(
         kind="api_key",
@@ -313,10 +300,10 @@ async def test_who_may_export(client, feeds):
         scopes=["read"],
         api_key_id=main["K1"],
     )
-    assert (await export(client, key, {"type": "leads"})).json()["count"] == 4
-    r = await export(client, ROOT, {"type": "leads"})
-    assert r.status_code == 400 and r.json()["error"] == "company_required"
-    r = await export(client, ROOT, {"type": "leads"}, company_id=str(main.company_id))
+    assert (await export(call, key, {"type": "leads"})).json()["count"] == 4
+    r = await export(call, ROOT, {"type": "leads"})
+    assert r.status_code == 400 and r.json()["error"] == "company_id_required"
+    r = await export(call, ROOT, {"type": "leads"}, company_id=str(main.company_id))
     assert r.status_code == 200 and r.json()["count"] == 4
-    r = await export(client, member(gone), {"type": "leads"})  # a deleted company has nothing to export
+    r = await export(call, member(gone), {"type": "leads"})  # a deleted company has nothing to export
     assert r.status_code == 200 and r.json()["count"] == 0 and r.json()["leads"] == []

@@ -6,7 +6,6 @@ applied by the app's durable consumer; the rows are read back from the analytics
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
 
@@ -70,29 +69,14 @@ from knowrithm_common.events.ingestion import (
 from knowrithm_common.identity import Principal, Role
 from knowrithm_common.messaging.consumer import EventConsumer
 from knowrithm_common.messaging.streams import DEADLETTER_PREFIX, DEADLETTER_STREAM
-from knowrithm_common.testing import assertion_headers, environment, running_app
 
-from .conftest import KEYS, caught_up, publish
+from .conftest import caught_up, eventually, publish
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 PROJECTIONS = (
     CompanyRegistration, UserRegistration, AgentFact, ConversationFact, MessageFact, LeadFact, FeedbackFact,
     DocumentFact, ApiKeyFact, ApiRequestFact, AuditEntry,
 )
-
-
-@pytest.fixture(scope="module")
-async def client(analytics_env):
-    """One running app for the module (each test uses its own companies): starting and stopping
-    an app per test would cost seconds each."""
-    from knowrithm_analytics.main import create_app
-
-    with environment(analytics_env):
-        app = create_app()
-    async with running_app(app) as c:
-        c.app = app
-        await app.state.projections.wait_subscribed()
-        yield c
 
 
 def at(seconds: float) -> dt.datetime:
@@ -188,7 +172,7 @@ def history(company: uuid.UUID) -> tuple[dict[str, uuid.UUID], list[EventEnvelop
 # --- every family: exact rows ----------------------------------------------------------------
 
 
-async def test_auth_events_keep_companies_users_api_keys_and_the_audit_log(client):
+async def test_auth_events_keep_companies_users_api_keys_and_the_audit_log(client, call):
     app, acme, other = client.app, uuid.uuid4(), uuid.uuid4()
     u1, u2, key, boss = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     browser = Actor(kind="user", id=u1, ip="198.51.100.7", user_agent="Firefox/140")
@@ -247,7 +231,7 @@ async def test_auth_events_keep_companies_users_api_keys_and_the_audit_log(clien
 
     # What an admin of Acme sees: one user (the deleted one no longer counts), none of Other's.
     admin = Principal(kind="user", company_id=acme, role=Role.ADMIN)
-    r = await client.get("/api/v1/admin/system-metric", headers=assertion_headers(KEYS.signer(), admin))
+    r = await call("GET", "/api/v1/admin/system-metric", admin)
     assert r.json()["metrics"]["users_registered"][0]["value"] == 1
     assert len(await rows(app, UserRegistration, company_id=other)) == 1
     assert [e["action"] for e in await rows(app, AuditEntry, company_id=other)] == ["user.login"]
@@ -532,13 +516,11 @@ async def test_batched_consumer_applies_a_batch_once_and_dead_letters_only_its_p
     await consumer.start()
     await consumer.wait_subscribed()
     try:
-        for _ in range(100):
+        async def backlog():
             info = await js.consumer_info(test_stream, durable)
-            if info.num_pending == 0 and info.num_ack_pending == 0:
-                break
-            await asyncio.sleep(0.1)
-        else:
-            raise AssertionError("the batched consumer did not finish")
+            return info.num_pending + info.num_ack_pending
+
+        await eventually(backlog, lambda pending: pending == 0, timeout=10)
     finally:
         await consumer.stop()
 

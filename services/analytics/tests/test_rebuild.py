@@ -14,32 +14,19 @@ from rich.console import Console
 from sqlalchemy import select
 
 from knowrithm_analytics.config import AnalyticsSettings
-from knowrithm_analytics.models import LeadFact, MessageFact
-from knowrithm_analytics.rebuild import PROJECTION_TABLES, main, rebuild
+from knowrithm_analytics.models import PROJECTION_TABLES, LeadFact, MessageFact
+from knowrithm_analytics.rebuild import main, rebuild
 from knowrithm_common.db.migrations import upgrade
 from knowrithm_common.events import new_event
 from knowrithm_common.events.conversations import LeadRegisteredV1
 from knowrithm_common.messaging.streams import EVENTS_STREAM, ensure_streams
-from knowrithm_common.testing import environment, running_app
+from knowrithm_common.testing import environment
 from knowrithm_stack.ports import free_port
 from knowrithm_stack.servers import NatsServer
 
 from .conftest import caught_up, publish
 from .feed import company_feed
 from .test_projection_families import event, history
-
-
-@pytest.fixture(scope="module")
-async def client(analytics_env):
-    """One running app (its live consumer keeps running through every rebuild here)."""
-    from knowrithm_analytics.main import create_app
-
-    with environment(analytics_env):
-        app = create_app()
-    async with running_app(app) as c:
-        c.app = app
-        await app.state.projections.wait_subscribed()
-        yield c
 
 
 async def everything(app) -> dict[str, list[tuple]]:

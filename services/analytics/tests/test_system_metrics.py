@@ -1,6 +1,5 @@
 """System metrics: samples taken on request (a task) and by the periodic sampler, and who sees which."""
 
-import asyncio
 import datetime as dt
 import itertools
 import uuid
@@ -15,19 +14,15 @@ from knowrithm_common.events import new_event
 from knowrithm_common.events.auth import CompanyCreatedV1
 from knowrithm_common.events.gateway import ApiRequest, ApiRequestsRecordedV1
 from knowrithm_common.identity import Principal, Role
-from knowrithm_common.testing import assertion_headers, environment, running_app, service_env
+from knowrithm_common.testing import environment, gateway_call, running_app, service_env
 
-from .conftest import KEYS, caught_up, publish
+from .conftest import KEYS, caught_up, eventually, publish
 
 ROOT = Principal(kind="user", user_id=uuid.uuid4(), role=Role.SUPER_ADMIN)
 
 
-def _headers(principal):
-    return assertion_headers(KEYS.signer(), principal)
-
-
 def _admin(company):
-    return _headers(Principal(kind="user", user_id=uuid.uuid4(), company_id=company, role=Role.ADMIN))
+    return Principal(kind="user", user_id=uuid.uuid4(), company_id=company, role=Role.ADMIN)
 
 
 async def _feed(app, company, *, statuses, latencies, at=None):
@@ -42,8 +37,8 @@ async def _feed(app, company, *, statuses, latencies, at=None):
     await publish(app, new_event(ApiRequestsRecordedV1(requests=requests), source="gateway", company_id=None))
 
 
-async def _metrics(client, headers, path="/api/v1/admin/system-metric", **params):
-    r = await client.get(path, headers=headers, params=params)
+async def _metrics(call, principal, path="/api/v1/admin/system-metric", **params):
+    r = await call("GET", path, principal, params=params)
     assert r.status_code == 200, r.text
     body = r.json()
     assert dt.datetime.fromisoformat(body["generated_at"])
@@ -55,70 +50,74 @@ def _requested(points):
     return [p for p in points if p["labels"]["sample"] == "requested"]
 
 
-async def _sample_now(client, headers, **params):
+async def _sample_now(call, principal, **params):
     """POST a sample request and wait for its task; returns the final task status."""
-    r = await client.post("/api/v1/system-metric", headers=headers, params=params)
+    r = await call("POST", "/api/v1/system-metric", principal, params=params)
     assert r.status_code == 202, r.text
     accepted = r.json()
     assert accepted["status"] == "accepted" and accepted["status_url"] == f"/api/v1/tasks/{accepted['task_id']}/status"
-    for _ in range(100):
-        status = (await client.get(accepted["status_url"], headers=headers)).json()
-        if status["status"] in ("completed", "failed"):
-            return status
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"the sample task did not finish: {status}")
+
+    async def status():
+        return (await call("GET", accepted["status_url"], principal)).json()
+
+    return await eventually(status, lambda task: task["status"] in ("completed", "failed"), timeout=10)
 
 
-async def test_admin_requests_a_sample_of_their_company_and_sees_it(client):
+async def test_admin_requests_a_sample_of_their_company_and_sees_it(client, call):
     company, other = uuid.uuid4(), uuid.uuid4()
     await _feed(client.app, company, statuses=[200, 200, 500, 404], latencies=[10, 20, 30, 40])
     await _feed(client.app, other, statuses=[200], latencies=[999])
     await caught_up(client.app)
 
-    task = await _sample_now(client, _admin(company))
+    task = await _sample_now(call, _admin(company))
     assert (task["status"], task["progress"], task["stage"]) == ("completed", 100, "completed")
     result = task["result"]
     assert result["company_id"] == str(company)
     assert result["metrics"] == {"api_requests": 4, "error_rate_percent": 50.0, "avg_latency_ms": 25.0,
                                  "p95_latency_ms": 38.5}
 
-    metrics = await _metrics(client, _admin(company))
+    metrics = await _metrics(call, _admin(company))
     assert _requested(metrics["api_requests"]) == [{"labels": {"company_id": str(company), "sample": "requested"},
                                                     "timestamp": result["sampled_at"], "value": 4.0}]
     assert [p["value"] for p in _requested(metrics["p95_latency_ms"])] == [38.5]
     assert metrics["users_registered"][0]["value"] == 0
     # a company sees neither the platform's metrics nor another company's samples
     assert "projection_backlog" not in metrics and "companies_registered" not in metrics
-    assert _requested((await _metrics(client, _admin(other))).get("api_requests", [])) == []
+    assert _requested((await _metrics(call, _admin(other))).get("api_requests", [])) == []
 
 
-async def test_super_admin_samples_the_platform_and_every_company(client):
+async def test_super_admin_samples_the_platform_and_every_company(client, call):
     company = uuid.uuid4()
+    await caught_up(client.app)
+    companies = (await _metrics(call, ROOT))["companies_registered"][0]["value"]
+    await publish(client.app, new_event(CompanyCreatedV1(company_id=company, name="Sampled", email="s@example.com"),
+                                        source="auth", company_id=company))
     await _feed(client.app, company, statuses=[200, 503], latencies=[5, 15])
     await caught_up(client.app)
 
-    task = await _sample_now(client, _headers(ROOT))
+    task = await _sample_now(call, ROOT)
     assert task["status"] == "completed", task
     result = task["result"]
     assert result["company_id"] is None and result["companies_sampled"] >= 1
     platform = result["metrics"]
-    assert platform["api_requests"] >= 2 and platform["projection_backlog"] >= 0
+    # the projections had applied everything (caught up) and nothing was published since
+    assert platform["api_requests"] >= 2 and platform["projection_backlog"] == 0
     assert {"events_processed", "webhook_deliveries_pending", "webhook_deliveries_failed"} <= set(platform)
 
-    metrics = await _metrics(client, _headers(ROOT))
-    assert metrics["companies_registered"][0]["value"] >= 0 and "users_registered" in metrics
+    metrics = await _metrics(call, ROOT)
+    assert metrics["companies_registered"][0]["value"] == companies + 1 and "users_registered" in metrics
     consumer = client.app.state.settings.projections_consumer
     assert {"consumer": consumer, "sample": "requested"} in [p["labels"] for p in metrics["projection_backlog"]]
     # the company's own numbers were sampled too, and its admin sees them
-    mine = await _metrics(client, _admin(company))
+    mine = await _metrics(call, _admin(company))
     assert [p["value"] for p in _requested(mine["api_requests"])] == [2.0]
     assert [p["value"] for p in _requested(mine["error_rate_percent"])] == [50.0]
-    by_query = await _metrics(client, _headers(ROOT), company_id=str(company))
+    by_query = await _metrics(call, ROOT, company_id=str(company))
     assert _requested(by_query["api_requests"]) == _requested(mine["api_requests"])
 
 
-async def test_the_first_scheduled_sample_is_taken_at_start(client):
-    metrics = await _metrics(client, _headers(ROOT))
+async def test_the_first_scheduled_sample_is_taken_at_start(client, call):
+    metrics = await _metrics(call, ROOT)
     scheduled = [p for p in metrics["api_requests"] if p["labels"] == {"sample": "scheduled"}]
     assert scheduled, metrics["api_requests"]
     interval = client.app.state.settings.system_metric_sample_seconds
@@ -126,32 +125,32 @@ async def test_the_first_scheduled_sample_is_taken_at_start(client):
     assert dt.datetime.now(dt.UTC) - newest < dt.timedelta(seconds=interval)
 
 
-async def test_company_metric_path_checks_the_company(client):
+async def test_company_metric_path_checks_the_company(client, call):
     company = uuid.uuid4()
     await publish(client.app, new_event(CompanyCreatedV1(company_id=company, name="Acme", email="a@example.com"),
                                         source="auth", company_id=company))
     await caught_up(client.app)
     path = f"/api/v1/super-admin/company/{company}/system-metric"
-    metrics = await _metrics(client, _headers(ROOT), path)
+    metrics = await _metrics(call, ROOT, path)
     assert metrics["users_registered"] == [{"labels": {"company_id": str(company)},
                                             "timestamp": metrics["users_registered"][0]["timestamp"], "value": 0}]
     assert "companies_registered" not in metrics
-    assert "users_registered" in await _metrics(client, _admin(company), path)  # an admin names their own
+    assert "users_registered" in await _metrics(call, _admin(company), path)  # an admin names their own
 
-    for headers, target in ((_headers(ROOT), uuid.uuid4()), (_admin(uuid.uuid4()), company)):
-        r = await client.get(f"/api/v1/super-admin/company/{target}/system-metric", headers=headers)
+    for principal, target in ((ROOT, uuid.uuid4()), (_admin(uuid.uuid4()), company)):
+        r = await call("GET", f"/api/v1/super-admin/company/{target}/system-metric", principal)
         assert r.status_code == 404 and r.json()["error"] == "company_not_found"
 
 
-async def test_users_and_keys_without_admin_scope_are_forbidden(client):
+async def test_users_and_keys_without_admin_scope_are_forbidden(call):
     company = uuid.uuid4()
-    user = _headers(Principal(kind="user", user_id=uuid.uuid4(), company_id=company, role=Role.USER))
-    read_key = _headers(Principal(kind="api_key", company_id=company, user_id=uuid.uuid4(), role=Role.ADMIN,
-                                  scopes=["read"], api_key_id=uuid.uuid4()))
-    for headers in (user, read_key):
+    user = Principal(kind="user", user_id=uuid.uuid4(), company_id=company, role=Role.USER)
+    read_key = Principal(kind="api_key", company_id=company, user_id=uuid.uuid4(), role=Role.ADMIN,
+                         scopes=["read"], api_key_id=uuid.uuid4())
+    for principal in (user, read_key):
         for method, path in (("POST", "/api/v1/system-metric"), ("GET", "/api/v1/admin/system-metric"),
                              ("GET", f"/api/v1/super-admin/company/{company}/system-metric")):
-            r = await client.request(method, path, headers=headers)
+            r = await call(method, path, principal)
             assert r.status_code == 403 and r.json()["error"] == "forbidden", (method, path)
 
 
@@ -182,18 +181,10 @@ def _app(env):
         return create_app()
 
 
-async def _eventually(fn, timeout=15.0):
-    value = None
-    for _ in range(int(timeout / 0.2)):
-        if value := await fn():
-            return value
-        await asyncio.sleep(0.2)
-    return value
-
-
 async def test_scheduled_samples_count_each_request_once_prune_old_ones_and_never_overlap(fast_env):
     first, second = _app(fast_env), _app(fast_env)
     async with running_app(first) as client, running_app(second):
+        call = gateway_call(client, KEYS.signer())
         await caught_up(first)  # the events of earlier tests, replayed by this new consumer
         company = uuid.uuid4()
         old = dt.datetime.now(dt.UTC) - dt.timedelta(days=8)
@@ -214,21 +205,25 @@ async def test_scheduled_samples_count_each_request_once_prune_old_ones_and_neve
                 await lock.commit()
 
         async def counted():
-            points = (await _metrics(client, _admin(company))).get("api_requests", [])
-            return points if sum(p["value"] for p in points) >= 3 else None
+            return (await _metrics(call, _admin(company))).get("api_requests", [])
 
-        points = await _eventually(counted)
-        assert [(p["value"], p["labels"]) for p in points or []] == [(3.0, {"company_id": str(company), "sample": "scheduled"})]
-        await asyncio.sleep(2 * INTERVAL)  # later samples do not count those requests again
-        assert [p["value"] for p in (await _metrics(client, _admin(company)))["api_requests"]] == [3.0]
+        async def scheduled():
+            platform = (await _metrics(call, ROOT))["api_requests"]
+            return [dt.datetime.fromisoformat(p["timestamp"]) for p in platform if p["labels"] == {"sample": "scheduled"}]
+
+        points = await eventually(counted, lambda points: sum(p["value"] for p in points) >= 3, every=0.2)
+        assert [(p["value"], p["labels"]) for p in points] == [(3.0, {"company_id": str(company), "sample": "scheduled"})]
+        # later samples do not count those requests again
+        counted_at = dt.datetime.fromisoformat(points[0]["timestamp"])
+        await eventually(scheduled, lambda times: sum(t > counted_at for t in times) >= 2, every=0.2)
+        assert [p["value"] for p in await counted()] == [3.0]
 
         async with first.state.db.sessions() as session:
             pruned = await session.scalar(select(func.count()).where(SystemMetricSample.time <= old))
         assert pruned == 0
 
         # Two replicas ran side by side all along: one scheduled sample per interval, never two.
-        platform = (await _metrics(client, _headers(ROOT)))["api_requests"]
-        times = [dt.datetime.fromisoformat(p["timestamp"]) for p in platform if p["labels"] == {"sample": "scheduled"}]
+        times = await scheduled()
         assert len(times) >= 3
         gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
         assert min(gaps) >= 0.9 * INTERVAL, gaps

@@ -16,9 +16,8 @@ from knowrithm_common.events import new_event
 from knowrithm_common.events.auth import ApiKeyCreatedV1, ApiKeyRevokedV1
 from knowrithm_common.events.gateway import ApiRequest, ApiRequestsRecordedV1
 from knowrithm_common.identity import Principal, Role
-from knowrithm_common.testing import assertion_headers
 
-from .conftest import KEYS, caught_up, publish
+from .conftest import caught_up, publish
 
 NOW = dt.datetime.now(dt.UTC)
 AGENT, LEAD, DOCUMENT = "/api/v1/agent", "/api/v1/lead", "/api/v1/document"
@@ -30,9 +29,6 @@ class Feed:
     other: uuid.UUID
     keys: dict[str, uuid.UUID]
     requests: list[ApiRequest]
-
-
-_FEED: list[Feed] = []
 
 
 def _requests(company, keys, other, other_key) -> list[ApiRequest]:
@@ -89,61 +85,59 @@ async def _publish_feed(app) -> Feed:
     return Feed(company, other, keys, requests)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 async def feed(client) -> Feed:
-    if not _FEED:
-        _FEED.append(await _publish_feed(client.app))
-    return _FEED[0]
+    return await _publish_feed(client.app)
 
 
 def _admin(company):
-    return assertion_headers(KEYS.signer(), Principal(kind="user", user_id=uuid.uuid4(), company_id=company, role=Role.ADMIN))
+    return Principal(kind="user", user_id=uuid.uuid4(), company_id=company, role=Role.ADMIN)
 
 
-async def _get(client, path, headers, **params):
-    r = await client.get(path, headers=headers, params=params)
+async def _get(call, path, principal, **params):
+    r = await call("GET", path, principal, params=params)
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["success"] is True
     return body["data"]
 
 
-async def test_overview_counts_keys_by_status_and_only_api_key_requests(client, feed):
-    data = await _get(client, "/api/v1/overview", _admin(feed.company))
+async def test_overview_counts_keys_by_status_and_only_api_key_requests(call, feed):
+    data = await _get(call, "/api/v1/overview", _admin(feed.company))
     assert data["api_keys"] == {"total": 5, "active": 3, "expired": 1, "revoked": 1}
     assert data["period_days"] == 30
     # 25 API-key requests in 30 days (not the 40-day-old ones, not the user's), 19 under 400
     assert data["usage"] == {"total_requests": 25, "success_rate": 76.0, "avg_response_time_ms": 57.92}
 
-    week = await _get(client, "/api/v1/overview", _admin(feed.company), days=7)
+    week = await _get(call, "/api/v1/overview", _admin(feed.company), days=7)
     assert week["period_days"] == 7 and week["usage"]["total_requests"] == 23
 
 
-async def test_super_admin_sees_every_company_or_the_one_named(client, feed):
-    root = assertion_headers(KEYS.signer(), Principal(kind="user", role=Role.SUPER_ADMIN))
-    everyone = await _get(client, "/api/v1/overview", root)  # other test modules' events count here too
+async def test_super_admin_sees_every_company_or_the_one_named(call, feed):
+    root = Principal(kind="user", role=Role.SUPER_ADMIN)
+    everyone = await _get(call, "/api/v1/overview", root)  # other test modules' events count here too
     assert everyone["api_keys"]["total"] >= 6 and everyone["usage"]["total_requests"] >= 30
-    assert await _get(client, "/api/v1/overview", root, company_id=str(feed.company)) == await _get(
-        client, "/api/v1/overview", _admin(feed.company))
-    one = await _get(client, "/api/v1/overview", root, company_id=str(feed.other))
+    assert await _get(call, "/api/v1/overview", root, company_id=str(feed.company)) == await _get(
+        call, "/api/v1/overview", _admin(feed.company))
+    one = await _get(call, "/api/v1/overview", root, company_id=str(feed.other))
     assert one["api_keys"] == {"total": 1, "active": 1, "expired": 0, "revoked": 0}
     assert one["usage"] == {"total_requests": 5, "success_rate": 100.0, "avg_response_time_ms": 40.0}
 
 
-async def test_top_endpoints_ranks_by_requests_with_rates_and_latency(client, feed):
-    data = await _get(client, "/api/v1/top-endpoints", _admin(feed.company), limit=2)
+async def test_top_endpoints_ranks_by_requests_with_rates_and_latency(call, feed):
+    data = await _get(call, "/api/v1/top-endpoints", _admin(feed.company), limit=2)
     assert data["endpoints"] == [
         {"endpoint": AGENT, "method": "GET", "total_requests": 15, "success_rate": 86.67, "avg_response_time": 67.73},
         {"endpoint": LEAD, "method": "GET", "total_requests": 9, "success_rate": 66.67, "avg_response_time": 14.67},
     ]
-    everything = await _get(client, "/api/v1/top-endpoints", _admin(feed.company))
+    everything = await _get(call, "/api/v1/top-endpoints", _admin(feed.company))
     assert [(e["method"], e["endpoint"], e["total_requests"]) for e in everything["endpoints"]] == [
         ("GET", AGENT, 15), ("GET", LEAD, 9), ("POST", DOCUMENT, 1)
     ]
 
 
-async def test_api_key_performance_lists_keys_busiest_first_with_status(client, feed):
-    data = await _get(client, "/api/v1/api-key-performance", _admin(feed.company))
+async def test_api_key_performance_lists_keys_busiest_first_with_status(call, feed):
+    data = await _get(call, "/api/v1/api-key-performance", _admin(feed.company))
     rows = {k["name"]: k for k in data["api_keys"]}
     assert [k["name"] for k in data["api_keys"]] == ["Primary", "Batch", "Old", "Quiet", "Temp"]
     primary = rows["Primary"]
@@ -156,17 +150,17 @@ async def test_api_key_performance_lists_keys_busiest_first_with_status(client, 
     assert (rows["Old"]["status"], rows["Old"]["total_requests"], rows["Old"]["success_rate"]) == ("revoked", 3, 66.67)
     assert (rows["Temp"]["status"], rows["Temp"]["total_requests"], rows["Temp"]["success_rate"]) == ("expired", 1, 0.0)
     # a key without requests has no rate (null), which is not "every request failed" (0.0)
-    today = await _get(client, "/api/v1/api-key-performance", _admin(feed.company), days=1)
+    today = await _get(call, "/api/v1/api-key-performance", _admin(feed.company), days=1)
     idle = [(k["success_rate"], k["avg_response_time"]) for k in today["api_keys"] if k["total_requests"] == 0]
     assert idle and set(idle) == {(None, None)}
     # the last use is the key's last request ever, not only in the window
     assert dt.datetime.fromisoformat(rows["Temp"]["last_used_at"]) == NOW - dt.timedelta(days=5)
-    top = await _get(client, "/api/v1/api-key-performance", _admin(feed.company), limit=2)
+    top = await _get(call, "/api/v1/api-key-performance", _admin(feed.company), limit=2)
     assert [k["name"] for k in top["api_keys"]] == ["Primary", "Batch"]
 
 
-async def test_error_analysis_breaks_down_failures(client, feed):
-    data = await _get(client, "/api/v1/error-analysis", _admin(feed.company))
+async def test_error_analysis_breaks_down_failures(call, feed):
+    data = await _get(call, "/api/v1/error-analysis", _admin(feed.company))
     assert data["total_errors"] == 6
     assert data["status_code_breakdown"] == [
         {"status_code": 429, "count": 3}, {"status_code": 401, "count": 1},
@@ -179,8 +173,8 @@ async def test_error_analysis_breaks_down_failures(client, feed):
     ]
 
 
-async def test_rate_limit_analysis_lists_active_keys_near_limits_or_throttled(client, feed):
-    data = await _get(client, "/api/v1/rate-limit-analysis", _admin(feed.company))
+async def test_rate_limit_analysis_lists_active_keys_near_limits_or_throttled(call, feed):
+    data = await _get(call, "/api/v1/rate-limit-analysis", _admin(feed.company))
     assert data["period_days"] == 7 and data["threshold_pct"] == 80.0
     # Primary: 8 requests in the last hour of 10 allowed; Batch: 7 admitted today of 20 but two 429s.
     # Quiet is far below its limits; Old (revoked) had a 429 but can no longer be used.
@@ -192,30 +186,30 @@ async def test_rate_limit_analysis_lists_active_keys_near_limits_or_throttled(cl
          "hourly_limit": 1000, "hourly_requests": 0, "hourly_usage_pct": 0.0,
          "daily_limit": 20, "daily_requests": 7, "daily_usage_pct": 35.0, "rate_limited_requests": 2},
     ]
-    r = await client.get("/api/v1/rate-limit-analysis", headers=_admin(feed.company), params={"days": 31})
+    r = await call("GET", "/api/v1/rate-limit-analysis", _admin(feed.company), params={"days": 31})
     assert r.status_code == 422 and r.json()["error"] == "validation_error"
 
 
-async def test_usage_trends_one_point_per_period_with_requests(client, feed):
+async def test_usage_trends_one_point_per_period_with_requests(call, feed):
     mine = [r for r in feed.requests if r.company_id == feed.company and r.credential == "api_key"]
-    daily = await _get(client, "/api/v1/usage-trends", _admin(feed.company), days=7)
+    daily = await _get(call, "/api/v1/usage-trends", _admin(feed.company), days=7)
     expected = Counter(r.time.date().isoformat() for r in mine if r.time >= NOW - dt.timedelta(days=7))
     assert daily["granularity"] == "daily"
     assert [(p["period"], p["total_requests"]) for p in daily["trends"]] == sorted(expected.items())
 
-    hourly = await _get(client, "/api/v1/usage-trends", _admin(feed.company), days=1, granularity="hourly")
+    hourly = await _get(call, "/api/v1/usage-trends", _admin(feed.company), days=1, granularity="hourly")
     hours = Counter(r.time.replace(minute=0, second=0, microsecond=0) for r in mine if r.time >= NOW - dt.timedelta(days=1))
     assert [(dt.datetime.fromisoformat(p["period"]), p["total_requests"]) for p in hourly["trends"]] == sorted(hours.items())
     batch_hour = next(p for p in hourly["trends"]
                       if dt.datetime.fromisoformat(p["period"]) == (NOW - dt.timedelta(hours=2)).replace(minute=0, second=0, microsecond=0))
     assert (batch_hour["success_rate"], batch_hour["avg_response_time"]) == (66.67, 14.67)
 
-    r = await client.get("/api/v1/usage-trends", headers=_admin(feed.company), params={"granularity": "weekly"})
+    r = await call("GET", "/api/v1/usage-trends", _admin(feed.company), params={"granularity": "weekly"})
     assert r.status_code == 422
 
 
-async def test_detailed_usage_of_one_key_by_day_and_endpoint(client, feed):
-    data = await _get(client, f"/api/v1/detailed-usage/{feed.keys['Primary']}", _admin(feed.company))
+async def test_detailed_usage_of_one_key_by_day_and_endpoint(call, feed):
+    data = await _get(call, f"/api/v1/detailed-usage/{feed.keys['Primary']}", _admin(feed.company))
     assert data["api_key"] == {"id": str(feed.keys["Primary"]), "key_prefix": "kr_primary", "name": "Primary",
                                "scopes": ["read"], "status": "active"}
     assert data["total_logs"] == 11 and data["period_days"] == 30
@@ -230,27 +224,27 @@ async def test_detailed_usage_of_one_key_by_day_and_endpoint(client, feed):
     ]
 
 
-async def test_detailed_usage_of_unknown_or_foreign_key_is_404(client, feed):
+async def test_detailed_usage_of_unknown_or_foreign_key_is_404(call, feed):
     other_company_key = next(r.api_key_id for r in feed.requests if r.company_id == feed.other)
     for key in (other_company_key, uuid.uuid4(), "not-a-key"):
-        r = await client.get(f"/api/v1/detailed-usage/{key}", headers=_admin(feed.company))
+        r = await call("GET", f"/api/v1/detailed-usage/{key}", _admin(feed.company))
         assert r.status_code == 404 and r.json()["error"] == "api_key_not_found"
-    root = assertion_headers(KEYS.signer(), Principal(kind="user", role=Role.SUPER_ADMIN))
-    data = await _get(client, f"/api/v1/detailed-usage/{other_company_key}", root)
+    root = Principal(kind="user", role=Role.SUPER_ADMIN)
+    data = await _get(call, f"/api/v1/detailed-usage/{other_company_key}", root)
     assert data["total_logs"] == 5
 
 
-async def test_read_scoped_api_key_of_an_admin_may_read_users_and_write_only_keys_may_not(client, feed):
+async def test_read_scoped_api_key_of_an_admin_may_read_users_and_write_only_keys_may_not(call, feed):
     def key(scopes):
-        return assertion_headers(KEYS.signer(), Principal(
+        return Principal(
             kind="api_key", company_id=feed.company, user_id=uuid.uuid4(), role=Role.ADMIN, scopes=scopes,
-            api_key_id=feed.keys["Primary"]))
+            api_key_id=feed.keys["Primary"])
 
-    data = await _get(client, "/api/v1/overview", key(["read"]))
+    data = await _get(call, "/api/v1/overview", key(["read"]))
     assert data["usage"]["total_requests"] == 25
-    user = assertion_headers(KEYS.signer(), Principal(kind="user", user_id=uuid.uuid4(), company_id=feed.company, role=Role.USER))
+    user = Principal(kind="user", user_id=uuid.uuid4(), company_id=feed.company, role=Role.USER)
     for path in ("/api/v1/overview", "/api/v1/usage-trends", "/api/v1/top-endpoints", "/api/v1/api-key-performance",
                  "/api/v1/error-analysis", "/api/v1/rate-limit-analysis", f"/api/v1/detailed-usage/{feed.keys['Primary']}"):
-        for headers in (user, key(["write"])):
-            r = await client.get(path, headers=headers)
+        for principal in (user, key(["write"])):
+            r = await call("GET", path, principal)
             assert r.status_code == 403 and r.json()["error"] == "forbidden", path

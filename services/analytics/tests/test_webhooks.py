@@ -3,7 +3,6 @@ the delivery log. Events reach the app through the embedded NATS JetStream, as i
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -20,9 +19,8 @@ from knowrithm_analytics.models import WebhookDelivery
 from knowrithm_common.events import Actor, new_event
 from knowrithm_common.events.conversations import LeadRegisteredV1, LeadUpdatedV1, MessageCreatedV1
 from knowrithm_common.identity import Principal, Role
-from knowrithm_common.testing import assertion_headers, environment, running_app
 
-from .conftest import KEYS, publish
+from .conftest import eventually, publish
 
 RECEIVER_HOST = "127.0.0.9"  # allowlisted below; every other private address stays refused
 MAX_ATTEMPTS = 3
@@ -39,18 +37,6 @@ def analytics_env(analytics_env):
         "ANALYTICS_WEBHOOK_TIMEOUT_SECONDS": "5",
         "ANALYTICS_WEBHOOKS_PER_COMPANY": "3",
     }
-
-
-@pytest.fixture(scope="module")
-async def client(analytics_env):
-    """One app for the module (starting and stopping one takes seconds); tests use their own companies."""
-    from knowrithm_analytics.main import create_app
-
-    with environment(analytics_env):
-        app = create_app()
-    async with running_app(app) as c:
-        c.app = app
-        yield c
 
 
 # --- a real receiver ---------------------------------------------------------------------------
@@ -77,6 +63,10 @@ class Receiver:
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
+
+    async def count(self) -> int:
+        """How many POSTs arrived (for `eventually`)."""
+        return len(self.posts)
 
     def url(self, path: str = "/hook") -> str:
         return f"http://{RECEIVER_HOST}:{self.port}{path}"
@@ -123,38 +113,27 @@ def closed_port() -> int:
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def admin(company: uuid.UUID, role: Role = Role.ADMIN) -> dict[str, str]:
-    principal = Principal(kind="user", company_id=company, user_id=uuid.uuid4(), role=role)
-    return assertion_headers(KEYS.signer(), principal)
+def admin(company: uuid.UUID, role: Role = Role.ADMIN) -> Principal:
+    return Principal(kind="user", company_id=company, user_id=uuid.uuid4(), role=role)
 
 
-async def eventually(fn, ok, timeout: float = 15.0):
-    value = None
-    for _ in range(int(timeout / 0.05)):
-        value = await fn()
-        if ok(value):
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"condition not met; last value: {value!r}")
-
-
-async def register(client, company, url, event_types=("conversations.lead.*",), **extra):
+async def register(call, company, url, event_types=("conversations.lead.*",), **extra):
     body = {"url": url, "event_types": list(event_types), **extra}
-    r = await client.post(API, json=body, headers=admin(company))
+    r = await call("POST", API, admin(company), json=body)
     assert r.status_code == 201, r.text
     return r.json()
 
 
-async def deliveries(client, company, webhook_id, **params):
-    r = await client.get(f"{API}/{webhook_id}/deliveries", params=params, headers=admin(company))
+async def deliveries(call, company, webhook_id, **params):
+    r = await call("GET", f"{API}/{webhook_id}/deliveries", admin(company), params=params)
     assert r.status_code == 200, r.text
     return r.json()["deliveries"]
 
 
-async def settled(client, company, webhook_id, count=1):
+async def settled(call, company, webhook_id, count=1):
     """The delivery log once `count` deliveries exist and none is pending."""
     return await eventually(
-        lambda: deliveries(client, company, webhook_id),
+        lambda: deliveries(call, company, webhook_id),
         lambda ds: len(ds) >= count and all(d["status"] != "pending" for d in ds),
     )
 
@@ -173,21 +152,13 @@ def verify_signature(secret: str, received: Received) -> bool:
     return hmac.compare_digest(expected, parts["v1"])
 
 
-@pytest.fixture
-async def app_ready(client):
-    """The client, once the fan-out consumer exists (it only sees events published after that)."""
-    await client.app.state.webhook_fan_out.wait_subscribed()
-    await client.app.state.webhook_worker.wait_subscribed()
-    return client
-
-
 # --- delivery -----------------------------------------------------------------------------------
 
 
-async def test_new_lead_is_delivered_once_signed_and_other_events_are_not(app_ready):
-    client, company, other = app_ready, uuid.uuid4(), uuid.uuid4()
+async def test_new_lead_is_delivered_once_signed_and_other_events_are_not(client, call):
+    company, other = uuid.uuid4(), uuid.uuid4()
     with Receiver() as receiver:
-        created = await register(client, company, receiver.url())
+        created = await register(call, company, receiver.url())
         secret, webhook_id = created["secret"], created["webhook"]["id"]
         lead = lead_event(company)
         await publish(client.app, lead)
@@ -202,8 +173,8 @@ async def test_new_lead_is_delivered_once_signed_and_other_events_are_not(app_re
                          source="conversations", company_id=company)
         await publish(client.app, last)
 
-        log = await settled(client, company, webhook_id, count=2)
-        await eventually(lambda: asyncio.sleep(0, len(receiver.posts)), lambda n: n >= 2)
+        log = await settled(call, company, webhook_id, count=2)
+        await eventually(receiver.count, lambda n: n >= 2)
 
     assert sorted(d["event_id"] for d in log) == sorted([lead.id, last.id])
     assert [p.headers["x-knowrithm-event-id"] for p in receiver.posts].count(lead.id) == 1
@@ -228,31 +199,31 @@ async def test_new_lead_is_delivered_once_signed_and_other_events_are_not(app_re
     assert entry["event_type"] == "conversations.lead.registered.v1"
 
 
-async def test_receiver_down_is_retried_then_logged_failed_and_a_manual_retry_delivers(app_ready):
-    client, company = app_ready, uuid.uuid4()
+async def test_receiver_down_is_retried_then_logged_failed_and_a_manual_retry_delivers(client, call):
+    company = uuid.uuid4()
     port = closed_port()
-    created = await register(client, company, f"http://{RECEIVER_HOST}:{port}/hook")
+    created = await register(call, company, f"http://{RECEIVER_HOST}:{port}/hook")
     webhook_id = created["webhook"]["id"]
     lead = lead_event(company)
     await publish(client.app, lead)
 
-    [failed] = await settled(client, company, webhook_id)
+    [failed] = await settled(call, company, webhook_id)
     assert failed["status"] == "failed" and failed["attempts"] == MAX_ATTEMPTS
     assert failed["last_status_code"] is None and "refused" in failed["last_error"]
     assert failed["completed_at"] is not None
-    assert await deliveries(client, company, webhook_id, status="succeeded") == []
+    assert await deliveries(call, company, webhook_id, status="succeeded") == []
 
     with Receiver(port) as receiver:  # the receiver is back
-        r = await client.post(f"{API}/{webhook_id}/deliveries/{failed['id']}/retry", headers=admin(company))
+        r = await call("POST", f"{API}/{webhook_id}/deliveries/{failed['id']}/retry", admin(company))
         assert r.status_code == 202, r.text
         assert r.json()["delivery_id"] == failed["id"] and r.json()["delivery"]["status"] == "pending"
-        [done] = await settled(client, company, webhook_id)
+        [done] = await settled(call, company, webhook_id)
 
     assert done["status"] == "succeeded" and done["attempts"] == MAX_ATTEMPTS + 1
     assert done["last_error"] is None and done["last_status_code"] == 200
     [post] = receiver.posts
     assert json.loads(post.body)["id"] == lead.id and verify_signature(created["secret"], post)
-    again = await client.post(f"{API}/{webhook_id}/deliveries/{failed['id']}/retry", headers=admin(company))
+    again = await call("POST", f"{API}/{webhook_id}/deliveries/{failed['id']}/retry", admin(company))
     assert again.status_code == 409 and again.json()["error"] == "delivery_not_failed"
 
 
@@ -263,16 +234,16 @@ async def metric(client, sample: str) -> float:
     return float(values[0]) if values else 0.0
 
 
-async def test_receiver_answering_500_gets_every_attempt_and_the_error_is_logged(app_ready):
-    client, company = app_ready, uuid.uuid4()
+async def test_receiver_answering_500_gets_every_attempt_and_the_error_is_logged(client, call):
+    company = uuid.uuid4()
     retried = 'knowrithm_webhook_deliveries_total{outcome="retried"}'
     given_up = 'knowrithm_webhook_deliveries_total{outcome="failed"}'
     before = (await metric(client, retried), await metric(client, given_up))
     with Receiver(status=500, body=b"boom " + b"x" * 200_000) as receiver:
-        created = await register(client, company, receiver.url())
+        created = await register(call, company, receiver.url())
         lead = lead_event(company)
         await publish(client.app, lead)
-        [failed] = await settled(client, company, created["webhook"]["id"])
+        [failed] = await settled(call, company, created["webhook"]["id"])
 
     assert len(receiver.posts) == MAX_ATTEMPTS
     assert {p.headers["x-knowrithm-event-id"] for p in receiver.posts} == {lead.id}
@@ -286,25 +257,25 @@ async def test_receiver_answering_500_gets_every_attempt_and_the_error_is_logged
     assert await metric(client, "knowrithm_webhook_delivery_seconds_count") >= MAX_ATTEMPTS
 
 
-async def test_redirect_is_not_followed(app_ready):
-    client, company = app_ready, uuid.uuid4()
+async def test_redirect_is_not_followed(client, call):
+    company = uuid.uuid4()
     with Receiver(status=307, body=b"", headers={"Location": "/elsewhere"}) as receiver:
-        created = await register(client, company, receiver.url())
+        created = await register(call, company, receiver.url())
         await publish(client.app, lead_event(company))
-        [failed] = await settled(client, company, created["webhook"]["id"])
+        [failed] = await settled(call, company, created["webhook"]["id"])
     assert {p.path for p in receiver.posts} == {"/hook"}
     assert failed["status"] == "failed" and failed["last_status_code"] == 307
 
 
-async def test_webhook_deleted_between_attempts_stops_delivery(app_ready):
-    client, company = app_ready, uuid.uuid4()
+async def test_webhook_deleted_between_attempts_stops_delivery(client, call):
+    company = uuid.uuid4()
     with Receiver(status=503) as receiver:
         receiver.gate = threading.Event()
-        created = await register(client, company, receiver.url())
+        created = await register(call, company, receiver.url())
         webhook_id = created["webhook"]["id"]
         await publish(client.app, lead_event(company))
-        await eventually(lambda: asyncio.sleep(0, len(receiver.posts)), lambda n: n == 1)
-        r = await client.delete(f"{API}/{webhook_id}", headers=admin(company))
+        await eventually(receiver.count, lambda n: n == 1)
+        r = await call("DELETE", f"{API}/{webhook_id}", admin(company))
         assert r.status_code == 200 and r.json()["success"] is True
         receiver.gate.set()  # the first attempt now fails; the next one finds the webhook deleted
 
@@ -318,21 +289,21 @@ async def test_webhook_deleted_between_attempts_stops_delivery(app_ready):
     assert done.status == "failed" and done.last_error == "webhook disabled" and done.attempts == 1
 
 
-async def test_test_ping_and_rotated_secret_sign_with_the_new_secret(app_ready):
-    client, company = app_ready, uuid.uuid4()
+async def test_test_ping_and_rotated_secret_sign_with_the_new_secret(call):
+    company = uuid.uuid4()
     with Receiver() as receiver:
-        created = await register(client, company, receiver.url(), event_types=["auth.user.registered.v1"])
+        created = await register(call, company, receiver.url(), event_types=["auth.user.registered.v1"])
         webhook_id = created["webhook"]["id"]
-        rotated = await client.post(f"{API}/{webhook_id}/rotate-secret", headers=admin(company))
+        rotated = await call("POST", f"{API}/{webhook_id}/rotate-secret", admin(company))
         assert rotated.status_code == 200
         new_secret = rotated.json()["secret"]
         assert new_secret.startswith("whsec_") and new_secret != created["secret"]
         assert rotated.json()["webhook"]["secret_hint"].endswith(new_secret[-4:])
 
-        r = await client.post(f"{API}/{webhook_id}/test", headers=admin(company))
+        r = await call("POST", f"{API}/{webhook_id}/test", admin(company))
         assert r.status_code == 202, r.text
         delivery_id = r.json()["delivery_id"]
-        [done] = await settled(client, company, webhook_id)
+        [done] = await settled(call, company, webhook_id)
 
     [post] = receiver.posts
     assert done["id"] == delivery_id and done["status"] == "succeeded" and done["event_type"] == "webhook.test"
@@ -344,11 +315,11 @@ async def test_test_ping_and_rotated_secret_sign_with_the_new_secret(app_ready):
 # --- the API ------------------------------------------------------------------------------------
 
 
-async def test_register_list_get_update_delete(client):
+async def test_register_list_get_update_delete(call):
     company = uuid.uuid4()
     url = f"http://{RECEIVER_HOST}:8080/hooks/knowrithm"
-    r = await client.post(API, json={"url": url, "event_types": ["conversations.lead.registered.v1", "agents.*"],
-                                     "description": "CRM sync"}, headers=admin(company))
+    r = await call("POST", API, admin(company), json={"url": url, "event_types": ["conversations.lead.registered.v1", "agents.*"],
+                                     "description": "CRM sync"})
     assert r.status_code == 201, r.text
     body = r.json()
     webhook, secret = body["webhook"], body["secret"]
@@ -357,38 +328,36 @@ async def test_register_list_get_update_delete(client):
     assert webhook["event_types"] == ["conversations.lead.registered.v1", "agents.*"]
     assert webhook["secret_hint"].endswith(secret[-4:]) and secret not in json.dumps(webhook)
 
-    listed = (await client.get(API, headers=admin(company))).json()
+    listed = (await call("GET", API, admin(company))).json()
     assert [w["id"] for w in listed["webhooks"]] == [webhook["id"]] and listed["total"] == 1
     assert secret not in json.dumps(listed)
-    one = await client.get(f"{API}/{webhook['id']}", headers=admin(company))
+    one = await call("GET", f"{API}/{webhook['id']}", admin(company))
     assert one.status_code == 200 and one.json()["webhook"]["description"] == "CRM sync"
 
-    patched = await client.patch(f"{API}/{webhook['id']}", json={"event_types": ["*"], "is_active": False},
-                                 headers=admin(company))
+    patched = await call("PATCH", f"{API}/{webhook['id']}", admin(company), json={"event_types": ["*"], "is_active": False})
     assert patched.status_code == 200, patched.text
     assert patched.json()["webhook"]["event_types"] == ["*"] and patched.json()["webhook"]["is_active"] is False
     assert patched.json()["webhook"]["description"] == "CRM sync"
-    ping = await client.post(f"{API}/{webhook['id']}/test", headers=admin(company))
+    ping = await call("POST", f"{API}/{webhook['id']}/test", admin(company))
     assert ping.status_code == 409 and ping.json()["error"] == "webhook_inactive"
 
-    assert (await client.delete(f"{API}/{webhook['id']}", headers=admin(company))).status_code == 200
-    gone = await client.get(f"{API}/{webhook['id']}", headers=admin(company))
+    assert (await call("DELETE", f"{API}/{webhook['id']}", admin(company))).status_code == 200
+    gone = await call("GET", f"{API}/{webhook['id']}", admin(company))
     assert gone.status_code == 404 and gone.json()["error"] == "webhook_not_found"
-    assert (await client.get(API, headers=admin(company))).json()["webhooks"] == []
+    assert (await call("GET", API, admin(company))).json()["webhooks"] == []
 
 
-async def test_every_change_to_a_webhook_is_in_the_audit_log_without_its_secret_or_path(client):
+async def test_every_change_to_a_webhook_is_in_the_audit_log_without_its_secret_or_path(call):
     company = uuid.uuid4()
     url = f"http://{RECEIVER_HOST}:8080/hooks/token-in-the-path"
-    r = await client.post(API, json={"url": url, "event_types": ["agents.*"]}, headers=admin(company))
+    r = await call("POST", API, admin(company), json={"url": url, "event_types": ["agents.*"]})
     webhook_id, secret = r.json()["webhook"]["id"], r.json()["secret"]
-    assert (await client.patch(f"{API}/{webhook_id}", json={"is_active": False},
-                               headers=admin(company))).status_code == 200
-    rotated = (await client.post(f"{API}/{webhook_id}/rotate-secret", headers=admin(company))).json()["secret"]
-    assert (await client.delete(f"{API}/{webhook_id}", headers=admin(company))).status_code == 200
+    assert (await call("PATCH", f"{API}/{webhook_id}", admin(company), json={"is_active": False})).status_code == 200
+    rotated = (await call("POST", f"{API}/{webhook_id}/rotate-secret", admin(company))).json()["secret"]
+    assert (await call("DELETE", f"{API}/{webhook_id}", admin(company))).status_code == 200
 
     async def trail():
-        r = await client.get("/api/v1/audit-log", params={"action": "analytics.webhook.*"}, headers=admin(company))
+        r = await call("GET", "/api/v1/audit-log", admin(company), params={"action": "analytics.webhook.*"})
         assert r.status_code == 200, r.text
         return r.json()["audit_logs"]
 
@@ -416,40 +385,36 @@ async def test_every_change_to_a_webhook_is_in_the_audit_log_without_its_secret_
         ("http://localhost:8000/hook", "local or internal host; sending webhooks to it is not allowed"),
     ],
 )
-async def test_url_that_may_not_receive_is_refused_with_the_reason(client, url, reason):
-    r = await client.post(API, json={"url": url, "event_types": ["*"]}, headers=admin(uuid.uuid4()))
+async def test_url_that_may_not_receive_is_refused_with_the_reason(call, url, reason):
+    r = await call("POST", API, admin(uuid.uuid4()), json={"url": url, "event_types": ["*"]})
     assert r.status_code == 400, r.text
     assert r.json()["error"] == "url_not_allowed" and reason in r.json()["message"]
 
 
-async def test_unknown_and_internal_event_types_are_refused_by_name(client):
+async def test_unknown_and_internal_event_types_are_refused_by_name(call):
     company = uuid.uuid4()
     url = f"http://{RECEIVER_HOST}:8080/hook"
-    r = await client.post(API, json={"url": url, "event_types": ["conversations.lead.registered.v1",
-                                                                "leads.created", "nothing.*"]},
-                          headers=admin(company))
+    r = await call("POST", API, admin(company), json={"url": url, "event_types": ["conversations.lead.registered.v1",
+                                                                "leads.created", "nothing.*"]})
     assert r.status_code == 400 and r.json()["error"] == "unknown_event_type"
     assert r.json()["detail"]["unknown"] == ["leads.created", "nothing.*"]
 
-    r = await client.post(API, json={"url": url, "event_types": ["gateway.api_requests.recorded.v1"]},
-                          headers=admin(company))
+    r = await call("POST", API, admin(company), json={"url": url, "event_types": ["gateway.api_requests.recorded.v1"]})
     assert r.status_code == 400 and r.json()["error"] == "unknown_event_type"
     assert "usage telemetry" in r.json()["detail"]["not_subscribable"]["gateway.api_requests.recorded.v1"]
 
-    r = await client.post(API, json={"url": url, "event_types": ["analytics.webhook.deliver.v1"]},
-                          headers=admin(company))
+    r = await call("POST", API, admin(company), json={"url": url, "event_types": ["analytics.webhook.deliver.v1"]})
     assert r.status_code == 400 and r.json()["detail"]["unknown"] == ["analytics.webhook.deliver.v1"]
-    assert (await client.post(API, json={"url": url, "event_types": []}, headers=admin(company))).status_code == 422
+    assert (await call("POST", API, admin(company), json={"url": url, "event_types": []})).status_code == 422
 
-    created = await register(client, company, url)
-    r = await client.patch(f"{API}/{created['webhook']['id']}", json={"event_types": ["bogus.v1"]},
-                           headers=admin(company))
+    created = await register(call, company, url)
+    r = await call("PATCH", f"{API}/{created['webhook']['id']}", admin(company), json={"event_types": ["bogus.v1"]})
     assert r.status_code == 400 and r.json()["error"] == "unknown_event_type"
 
 
-async def test_another_companys_webhook_answers_404(client):
+async def test_another_companys_webhook_answers_404(call):
     owner, stranger = uuid.uuid4(), uuid.uuid4()
-    created = await register(client, owner, f"http://{RECEIVER_HOST}:8080/hook")
+    created = await register(call, owner, f"http://{RECEIVER_HOST}:8080/hook")
     webhook_id = created["webhook"]["id"]
     calls = [
         ("GET", f"{API}/{webhook_id}"), ("PATCH", f"{API}/{webhook_id}"), ("DELETE", f"{API}/{webhook_id}"),
@@ -457,40 +422,38 @@ async def test_another_companys_webhook_answers_404(client):
         ("POST", f"{API}/{webhook_id}/test"), ("POST", f"{API}/{webhook_id}/deliveries/{uuid.uuid4()}/retry"),
     ]
     for method, path in calls:
-        r = await client.request(method, path, json={} if method == "PATCH" else None, headers=admin(stranger))
+        r = await call(method, path, admin(stranger), json={} if method == "PATCH" else None)
         assert r.status_code == 404 and r.json()["error"] == "webhook_not_found", (method, path, r.text)
-    assert (await client.get(API, headers=admin(stranger))).json()["webhooks"] == []
-    r = await client.post(f"{API}/{webhook_id}/deliveries/{uuid.uuid4()}/retry", headers=admin(owner))
+    assert (await call("GET", API, admin(stranger))).json()["webhooks"] == []
+    r = await call("POST", f"{API}/{webhook_id}/deliveries/{uuid.uuid4()}/retry", admin(owner))
     assert r.status_code == 404 and r.json()["error"] == "delivery_not_found"
 
 
-async def test_roles_scopes_super_admin_and_the_per_company_limit(client):
+async def test_roles_scopes_super_admin_and_the_per_company_limit(call):
     company = uuid.uuid4()
     url = f"http://{RECEIVER_HOST}:8080/hook"
-    user = await client.get(API, headers=admin(company, Role.USER))
+    user = await call("GET", API, admin(company, Role.USER))
     assert user.status_code == 403
     read_key = Principal(kind="api_key", company_id=company, role=Role.ADMIN, scopes=["read"],
                          api_key_id=uuid.uuid4())
-    headers = assertion_headers(KEYS.signer(), read_key)
-    assert (await client.get(API, headers=headers)).status_code == 200
-    assert (await client.post(API, json={"url": url, "event_types": ["*"]}, headers=headers)).status_code == 403
+    assert (await call("GET", API, read_key)).status_code == 200
+    assert (await call("POST", API, read_key, json={"url": url, "event_types": ["*"]})).status_code == 403
 
-    root = assertion_headers(KEYS.signer(), Principal(kind="user", role=Role.SUPER_ADMIN, user_id=uuid.uuid4()))
-    r = await client.post(API, json={"url": url, "event_types": ["*"]}, headers=root)
-    assert r.status_code == 400 and r.json()["error"] == "company_required"
-    r = await client.post(API, params={"company_id": str(company)}, json={"url": url, "event_types": ["*"]},
-                          headers=root)
+    root = Principal(kind="user", role=Role.SUPER_ADMIN, user_id=uuid.uuid4())
+    r = await call("POST", API, root, json={"url": url, "event_types": ["*"]})
+    assert r.status_code == 400 and r.json()["error"] == "company_id_required"
+    r = await call("POST", API, root, params={"company_id": str(company)}, json={"url": url, "event_types": ["*"]})
     assert r.status_code == 201 and r.json()["webhook"]["company_id"] == str(company)
-    assert (await client.get(f"{API}/{r.json()['webhook']['id']}", headers=root)).status_code == 200
+    assert (await call("GET", f"{API}/{r.json()['webhook']['id']}", root)).status_code == 200
 
     for _ in range(2):  # up to ANALYTICS_WEBHOOKS_PER_COMPANY (3)
-        await register(client, company, url)
-    r = await client.post(API, json={"url": url, "event_types": ["*"]}, headers=admin(company))
+        await register(call, company, url)
+    r = await call("POST", API, admin(company), json={"url": url, "event_types": ["*"]})
     assert r.status_code == 409 and r.json()["error"] == "webhook_limit_reached"
 
 
-async def test_event_types_catalogue_is_readable_by_members(client):
-    r = await client.get(f"{API}/event-types", headers=admin(uuid.uuid4(), Role.USER))
+async def test_event_types_catalogue_is_readable_by_members(call):
+    r = await call("GET", f"{API}/event-types", admin(uuid.uuid4(), Role.USER))
     assert r.status_code == 200
     body = r.json()
     types = {e["type"]: e for e in body["event_types"]}

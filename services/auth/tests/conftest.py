@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from knowrithm_common.crypto import generate_key
 from knowrithm_common.db.migrations import upgrade
-from knowrithm_common.testing import KeyPair, environment, running_app, service_env
+from knowrithm_common.testing import KeyPair, gateway_call, service_client, service_env
 
 ASSERTION_KEYS = KeyPair.generate()
 JWT_KEYS = KeyPair.generate()
@@ -43,17 +41,21 @@ def auth_env(stack, mail_dir) -> dict[str, str]:
     )
 
 
-@pytest.fixture
-async def client(auth_env) -> AsyncIterator[httpx.AsyncClient]:
-    from knowrithm_auth.main import create_app
+async def _usage_consumer_subscribed(app) -> None:
+    """The usage consumer starts with new events only: a test's events must not come before it."""
+    await app.state.usage_consumer.wait_subscribed()
 
-    with environment(auth_env):
-        app = create_app()
-    async with running_app(app) as c:
-        c.app = app  # type: ignore[attr-defined]
-        yield c
+
+# One app per test module; tests keep apart by signing up companies of their own.
+client = service_client("knowrithm_auth.main:create_app", env="auth_env", ready=_usage_consumer_subscribed)
 
 
 @pytest.fixture
 def signer():
     return ASSERTION_KEYS.signer()
+
+
+@pytest.fixture
+def call(client, signer):
+    """call(method, path, principal=None, **kw): a request as the gateway would forward it."""
+    return gateway_call(client, signer)

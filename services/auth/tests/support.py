@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import re
+import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 import httpx
@@ -17,6 +20,7 @@ from knowrithm_common.identity import AssertionSigner, Principal, Role
 from knowrithm_common.testing import assertion_headers
 
 PASSWORD = "SecurePass123!"
+T = TypeVar("T")
 
 
 @dataclass
@@ -49,6 +53,15 @@ async def signup(client: httpx.AsyncClient, signer: AssertionSigner) -> Account:
 async def login(client: httpx.AsyncClient, signer: AssertionSigner, address: str, password: str) -> httpx.Response:
     return await client.post("/api/v1/auth/login", json={"email": address, "password": password},
                              headers=assertion_headers(signer))
+
+
+async def eventually(probe: Callable[[], Awaitable[T]], *, timeout: float = 10.0) -> T:
+    """The first truthy result of `probe()`, asked again and again until `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while not (result := await probe()):
+        assert time.monotonic() < deadline, f"{probe.__name__} did not come true in {timeout} s"
+        await asyncio.sleep(0.02)
+    return result
 
 
 def mails_to(directory: Path, address: str) -> list[email.message.EmailMessage]:

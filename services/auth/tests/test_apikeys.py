@@ -1,6 +1,5 @@
 """API keys: shown once, stored hashed, scoped, revoked at once, resolved for the gateway, usage counted."""
 
-import asyncio
 import datetime as dt
 import json
 import uuid
@@ -12,10 +11,11 @@ from knowrithm_auth.models import ApiKey
 from knowrithm_common.events import new_event
 from knowrithm_common.events.gateway import ApiRequest, ApiRequestsRecordedV1
 from knowrithm_common.identity import Principal, Role
+from knowrithm_common.messaging.streams import EVENTS_STREAM
 from knowrithm_common.testing import assertion_headers
 from knowrithm_common.tokens import API_KEY_CACHE_KEY, API_KEY_RESOLVE_PATH, credential_hash
 
-from .support import signup
+from .support import eventually, signup
 
 
 async def _create(client, signer, account, **body):
@@ -125,19 +125,16 @@ async def test_usage_events_update_last_used_and_count_once(client, signer, stac
     payload = envelope.model_dump_json().encode()
     await js.publish(envelope.subject, payload, headers={"Nats-Msg-Id": envelope.id})
     # A replay of the same event under another message id must not count twice.
-    await js.publish(envelope.subject, payload, headers={"Nats-Msg-Id": envelope.id + "-replay"})
+    replay = await js.publish(envelope.subject, payload, headers={"Nats-Msg-Id": envelope.id + "-replay"})
+
+    async def both_handled():
+        """The usage consumer acknowledged the replay (and so the original before it)."""
+        info = await js.consumer_info(EVENTS_STREAM, client.app.state.usage_consumer.durable)
+        return info.ack_floor.stream_seq >= replay.seq
+
+    await eventually(both_handled)
     await nc.close()
-
-    async def usage():
-        async with client.app.state.db.sessions() as s:
-            return (await s.execute(select(ApiKey.usage_count, ApiKey.last_used_at)
-                                    .where(ApiKey.id == uuid.UUID(details["id"])))).one()
-
-    for _ in range(100):
-        count, last_used = await usage()
-        if count:
-            break
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.5)
-    count, last_used = await usage()
+    async with client.app.state.db.sessions() as s:
+        count, last_used = (await s.execute(select(ApiKey.usage_count, ApiKey.last_used_at)
+                                            .where(ApiKey.id == uuid.UUID(details["id"])))).one()
     assert count == 3 and last_used is not None

@@ -8,7 +8,6 @@ from sqlalchemy import func, select
 
 from knowrithm_auth.models import Address, Company, shared
 from knowrithm_common.identity import Principal, Role
-from knowrithm_common.testing import assertion_headers
 
 SUPER = Principal(kind="user", user_id=uuid.uuid4(), role=Role.SUPER_ADMIN)
 
@@ -20,17 +19,6 @@ def _tag() -> str:
 def _iso() -> str:
     # ISO 3166-1 keeps QMA-QZZ for user assignment, so these never clash with seeded codes.
     return "Q" + random.choice(string.ascii_uppercase[12:]) + random.choice(string.ascii_uppercase)
-
-
-@pytest.fixture
-def call(client, signer):
-    """call(method, path, principal=None, **kw): a request as the gateway would forward it."""
-
-    async def _call(method, path, principal=None, headers=None, **kw):
-        headers = {**assertion_headers(signer, principal), **(headers or {})}
-        return await client.request(method, path, headers=headers, **kw)
-
-    return _call
 
 
 async def _company(client) -> uuid.UUID:
@@ -227,7 +215,7 @@ async def test_wrong_types_are_rejected_in_the_shared_error_shape(call, place):
     r = await call("POST", "/api/v1/country", SUPER, json={"name": "Bad code", "iso_code": "U1"})
     assert r.status_code == 422
     r = await call("POST", "/api/v1/country", SUPER, content=b"{not json", headers={"content-type": "application/json"})
-    assert r.status_code in (400, 422) and r.json()["success"] is False
+    assert r.status_code == 400 and r.json()["error"] == "invalid_json"
 
 
 # -- addresses
@@ -292,10 +280,24 @@ async def test_address_with_wrong_types_is_422(call, place, client):
     assert r.status_code == 422
 
 
-async def test_super_admin_on_address_routes_is_told_it_has_no_company(call, place):
+async def test_super_admin_on_address_routes_without_company_id_is_400_company_id_required(call, place):
+    # Issue 14: geo had a CompanyRequired of its own (403 `company_required`); the one shared
+    # CompanyRequired answers 400 `company_id_required`, as every other service does.
     for method, body in (("POST", _address(place)), ("GET", None)):
         r = await call(method, "/api/v1/address", SUPER, json=body)
-        assert r.status_code == 403 and r.json()["error"] == "company_required"
+        assert r.status_code == 400 and r.json()["error"] == "company_id_required"
+
+
+async def test_super_admin_naming_a_company_adds_and_lists_its_addresses(call, place, client):
+    company_id = await _company(client)
+    r = await call("POST", f"/api/v1/address?company_id={company_id}", SUPER, json=_address(place))
+    assert r.status_code == 201 and r.json()["is_primary"] is True
+    listed = (await call("GET", f"/api/v1/address?company_id={company_id}", SUPER)).json()["address"]
+    assert [a["id"] for a in listed] == [r.json()["id"]]
+    admin = _admin(company_id)
+    assert [a["id"] for a in (await call("GET", "/api/v1/address", admin)).json()["address"]] == [r.json()["id"]]
+    r = await call("GET", f"/api/v1/address?company_id={company_id}", _admin(await _company(client)))
+    assert r.status_code == 404 and r.json()["error"] == "company_not_found"
 
 
 async def test_only_company_admins_and_write_keys_add_addresses(call, place, client):

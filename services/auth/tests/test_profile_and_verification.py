@@ -2,7 +2,7 @@
 
 import uuid
 
-from knowrithm_common.identity import Role
+from knowrithm_common.identity import Principal, Role
 from knowrithm_common.testing import assertion_headers
 
 from .support import login, mails_to, signup, token_in
@@ -78,6 +78,18 @@ async def test_plain_users_and_unscoped_keys_cannot_add_users(client, signer):
     assert (await client.post("/api/v1/auth/user", json=body, headers=as_user)).status_code == 403
     key = account.principal(kind="api_key", api_key_id=uuid.uuid4(), scopes=["write"])
     assert (await client.post("/api/v1/auth/user", json=body, headers=assertion_headers(signer, key))).status_code == 403
+
+
+async def test_super_admin_adds_a_user_to_the_company_it_names_and_must_name_one(client, signer):
+    account = await signup(client, signer)
+    root = assertion_headers(signer, Principal(kind="user", user_id=uuid.uuid4(), role=Role.SUPER_ADMIN))
+    tag = uuid.uuid4().hex[:8]
+    body = {"email": f"named-{tag}@example.com", "username": f"named_{tag}", "password": "Another123!",
+            "first_name": "Named", "last_name": "Company"}
+    r = await client.post("/api/v1/auth/user", json=body, headers=root)
+    assert r.status_code == 400 and r.json()["error"] == "company_id_required"
+    r = await client.post(f"/api/v1/auth/user?company_id={account.company['id']}", json=body, headers=root)
+    assert r.status_code == 201 and r.json()["company_id"] == account.company["id"]
 
 
 async def test_short_password_and_bad_email_are_422_with_fields(client, signer):

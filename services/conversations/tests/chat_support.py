@@ -12,14 +12,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import time
 import uuid
 from typing import Any
 
-from knowrithm_common.errors import ServiceUnavailable
+from knowrithm_common.errors import AgentNotFound, ServiceUnavailable
 from knowrithm_common.messaging.rpc import RpcResponder
 from knowrithm_common.queries import INGESTION_SEARCH_SUBJECT, SearchReply, SearchRequest, SearchResult
-from knowrithm_conversations.agents_view import AgentNotFound
 
 
 class KnowledgeStandIn:
@@ -54,17 +52,19 @@ async def new_conversation(call, principal, agent_id) -> str:
     return r.json()["conversation"]["id"]
 
 
-async def final_task(call, principal, task_id: str, timeout: float = 20.0) -> dict[str, Any]:
-    """Poll the task until it is completed or failed; its last status."""
-    deadline = time.monotonic() + timeout
-    while True:
-        r = await call("GET", f"/api/v1/tasks/{task_id}/status", principal)
-        assert r.status_code == 200, r.text
-        task = r.json()
-        if task["status"] in ("completed", "failed"):
-            return task
-        assert time.monotonic() < deadline, f"task still {task['status']} after {timeout}s"
-        await asyncio.sleep(0.05)
+async def final_task(call, principal, accepted: dict[str, Any], timeout: float = 20.0) -> dict[str, Any]:
+    """The answer's task once the answer is final, waited for on the answer's own stream: it ends
+    after the answer's final event (or at once with it, when the answer was final already), and
+    the task is finished in the transaction that made the answer final."""
+    stream = accepted["stream_url"].removeprefix("http://service")
+    r = await asyncio.wait_for(call("GET", stream, principal), timeout)
+    assert r.status_code == 200, r.text
+    assert sse_events(r.text)[-1][0] in ("completed", "failed"), r.text
+    r = await call("GET", accepted["status_url"], principal)
+    assert r.status_code == 200, r.text
+    task = r.json()
+    assert task["status"] in ("completed", "failed"), task
+    return task
 
 
 def sse_events(body: str) -> list[tuple[str, dict[str, Any]]]:

@@ -3,21 +3,11 @@ and Redis; agents appear through the same events the agents service publishes.""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import httpx
 import pytest
 
 from knowrithm_common.crypto import generate_key
 from knowrithm_common.db.migrations import upgrade
-from knowrithm_common.testing import (
-    KeyPair,
-    agents_stand_in,
-    assertion_headers,
-    environment,
-    running_app,
-    service_env,
-)
+from knowrithm_common.testing import KeyPair, gateway_call, service_client, service_env
 
 ASSERTION_KEYS = KeyPair.generate()
 LEAD_KEYS = KeyPair.generate()
@@ -33,18 +23,9 @@ def conversations_env(stack) -> dict[str, str]:
                        assertion=ASSERTION_KEYS, extra=secrets)
 
 
-@pytest.fixture(scope="module")
-async def client(conversations_env) -> AsyncIterator[httpx.AsyncClient]:
-    """The app, running for one test module (tests keep apart by using companies of their own):
-    starting and stopping its consumers for every test would cost seconds each."""
-    from knowrithm_conversations.main import create_app
-
-    with environment(conversations_env):
-        app = create_app()
-    # The agents service's state query answers beside the app: "no such agent" unless told.
-    async with running_app(app) as c, agents_stand_in(app.state.nats) as owner:
-        c.app, c.agents_owner = app, owner  # type: ignore[attr-defined]
-        yield c
+# The app for one test module (tests keep apart by using companies of their own); the agents
+# service's state query answers beside it (`client.agents_owner`): "no such agent" unless told.
+client = service_client("knowrithm_conversations.main:create_app", env="conversations_env", agents_owner=True)
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +47,4 @@ def signer():
 @pytest.fixture
 def call(client, signer):
     """call(method, path, principal=None, **kw): a request as the gateway would forward it."""
-
-    async def _call(method, path, principal=None, headers=None, **kw):
-        headers = {**assertion_headers(signer, principal), **(headers or {})}
-        return await client.request(method, path, headers=headers, **kw)
-
-    return _call
+    return gateway_call(client, signer)

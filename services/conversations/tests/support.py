@@ -54,7 +54,7 @@ async def add_agent(app, company_id: uuid.UUID | None = None, status: str = "act
     """Apply an agents.agent.created.v1 event to the projection, as the consumer would."""
     from knowrithm_common.events import new_event
     from knowrithm_common.events.agents import AgentCreatedV1
-    from knowrithm_conversations.agents_view import on_agent_changed
+    from knowrithm_conversations.agents.handlers import on_agent_changed
 
     snapshot = agent_snapshot(company_id=company_id, status=status, name=name)
     envelope = new_event(AgentCreatedV1(**snapshot.model_dump()), source="agents", company_id=snapshot.company_id)

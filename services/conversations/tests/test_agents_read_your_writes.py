@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY
 
 from knowrithm_common.events import new_event
 from knowrithm_common.events.agents import AgentUpdatedV1
-from knowrithm_conversations.agents_view import apply_state, on_agent_changed
+from knowrithm_conversations.agents.handlers import apply_state, on_agent_changed
 
 from .support import admin, agent_snapshot, member
 

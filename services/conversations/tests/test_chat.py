@@ -19,18 +19,20 @@ the way the answerer registers one).
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 
 import pytest
 from sqlalchemy import update
 
+from knowrithm_common.events import new_event
+from knowrithm_common.events.agents import AgentCreatedV1
 from knowrithm_common.tasks import TaskStatus, create_task, update_task
+from knowrithm_conversations.agents.handlers import on_agent_changed
 from knowrithm_conversations.chat.follow import Follower
 from knowrithm_conversations.models import Conversation, Message, shared
 
 from .chat_support import final_task, new_conversation, sse_events
-from .support import add_agent, admin, member
+from .support import add_agent, admin, agent_snapshot, member
 
 FACT = "The night shift loads refrigerated trucks at dock 7 after midnight."
 QUESTION = "When are refrigerated trucks loaded at dock 7?"
@@ -83,7 +85,7 @@ async def test_chat_task_completes_with_the_answer_as_the_messages_api_shows_it(
     conversation_id = await new_conversation(call, alice, agent_id)
     accepted = (await ask(call, alice, conversation_id)).json()
 
-    task = await final_task(call, alice, accepted["task_id"])
+    task = await final_task(call, alice, accepted)
     assert task["status"] == "completed" and task["kind"] == "chat" and task["progress"] == 100
     assert task["poll_after_ms"] is None and task["error"] is None
     result = task["result"]
@@ -101,10 +103,22 @@ async def test_chat_task_fails_with_the_reason_a_user_can_read(call, trained):
     conversation_id = await new_conversation(call, alice, agent_id)
     accepted = (await ask(call, alice, conversation_id)).json()
 
-    task = await final_task(call, alice, accepted["task_id"])
+    task = await final_task(call, alice, accepted)
     assert task["status"] == "failed" and task["error"] == "Searching the agent's knowledge failed; please ask again"
     assert task["result"] == {"conversation_id": conversation_id, "message_id": accepted["assistant_message_id"],
                               "error_code": "retrieval_failed"}
+
+
+async def test_chat_with_an_agent_without_llm_settings_is_409_agent_not_configured(client, call):
+    # The one common error of this fact (issue 14: it was 409 here and 404 in ingestion).
+    snapshot = agent_snapshot().model_copy(update={"configuration": None})
+    envelope = new_event(AgentCreatedV1(**snapshot.model_dump()), source="agents", company_id=snapshot.company_id)
+    async with client.app.state.db.sessions() as session, session.begin():
+        await on_agent_changed(session, envelope)
+    alice = member(snapshot.company_id)
+    conversation_id = await new_conversation(call, alice, snapshot.agent_id)
+    r = await ask(call, alice, conversation_id)
+    assert (r.status_code, r.json()["error"]) == (409, "agent_not_configured"), r.text
 
 
 async def test_chat_task_belongs_to_the_company_of_the_conversation(call, trained):
@@ -139,7 +153,7 @@ async def test_waiting_chat_answers_the_final_message_with_the_task_named(call, 
     body = r.json()
     assert body["status"] == "completed" and "after midnight" in body["message"]["content"]
     assert body["status_url"] == f"/api/v1/tasks/{body['task_id']}/status"
-    task = await final_task(call, alice, body["task_id"])
+    task = await final_task(call, alice, body)
     assert task["result"]["content"] == body["message"]["content"]
 
 
@@ -190,12 +204,23 @@ async def stored_turn(app, conversation_id: str, *, status: str) -> uuid.UUID:
 
 async def open_stream(client, call, principal, conversation_id: str, answer_id) -> asyncio.Task:
     """Start reading the answer's stream; returns once the stream listens (its request runs on)."""
+    hub, listening = client.app.state.chat.hub, asyncio.Event()
+
+    def listen(conversation_id_):  # the hub's own, telling this test when the stream registers
+        listener = type(hub).listen(hub, conversation_id_)
+        listening.set()
+        return listener
+
+    hub.listen = listen
     path = f"/api/v1/conversation/{conversation_id}/messages/stream"
     reading = asyncio.create_task(call("GET", path, principal, params={"message_id": str(answer_id)}))
-    hub, deadline = client.app.state.chat.hub, time.monotonic() + 10
-    while not hub.listening(uuid.UUID(conversation_id)):
-        assert time.monotonic() < deadline and not reading.done(), "the stream never started listening"
-        await asyncio.sleep(0.01)
+    try:
+        started = asyncio.create_task(listening.wait())
+        await asyncio.wait({started, reading}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        started.cancel()
+        assert listening.is_set(), "the stream never started listening"
+    finally:
+        del hub.listen
     return reading
 
 
@@ -223,7 +248,7 @@ async def test_late_joiner_of_a_finished_answer_gets_its_content_then_completed(
     r = await call("POST", f"/api/v1/conversation/{conversation_id}/chat", alice,
                    json={"message": "When does the loading dock open?"})
     accepted = r.json()
-    task = await final_task(call, alice, accepted["task_id"])
+    task = await final_task(call, alice, accepted)
     path = accepted["stream_url"].removeprefix("http://service")
 
     response = await call("GET", path, alice)
@@ -240,7 +265,7 @@ async def test_late_joiner_of_a_failed_answer_gets_the_failure(client, call, con
                                    .json()["conversation"]["agent_id"]))
     accepted = (await call("POST", f"/api/v1/conversation/{conversation_id}/chat", alice,
                            json={"message": "When?"})).json()
-    await final_task(call, alice, accepted["task_id"])
+    await final_task(call, alice, accepted)
 
     response = await call("GET", accepted["stream_url"].removeprefix("http://service"), alice)
     events = sse_events(response.text)

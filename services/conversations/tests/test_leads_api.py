@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+import pytest
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select, text, update
 
@@ -183,6 +184,18 @@ async def test_members_read_the_companys_leads_filtered_by_name_email_status_and
     assert r.status_code == 403
 
 
+@pytest.mark.parametrize("path", ["/api/v1/lead", "/api/v1/sdk/lead"])
+async def test_super_admin_naming_no_company_gets_the_common_400_company_id_required(client, call, path):
+    company_id, _ = await add_agent(client.app)
+    root = Principal(kind="user", user_id=uuid.uuid4(), role=Role.SUPER_ADMIN)
+    r = await call("POST", path, root, json={"first_name": "Kay", "email": "kay@example.com"})
+    assert (r.status_code, r.json()["error"]) == (400, "company_id_required"), r.text
+    # Naming it, in the body or as the subject's `?company_id=`, records the lead there.
+    r = await call("POST", path, root, params={"company_id": str(company_id)},
+                   json={"first_name": "Kay", "email": "kay@example.com"})
+    assert r.status_code == 201 and r.json()["lead"]["company_id"] == str(company_id), r.text
+
+
 async def test_admins_create_leads_with_the_sdk_twin_and_super_admins_name_the_company(client, call):
     company_id, _ = await add_agent(client.app)
     r = await call("POST", "/api/v1/sdk/lead", api_key(admin(company_id), scopes=["write"]),
@@ -192,7 +205,8 @@ async def test_admins_create_leads_with_the_sdk_twin_and_super_admins_name_the_c
 
     root = Principal(kind="user", user_id=uuid.uuid4(), role=Role.SUPER_ADMIN)
     r = await call("POST", "/api/v1/lead", root, json={"first_name": "Kay", "email": "kay@example.com"})
-    assert r.status_code == 422 and r.json()["error"] == "company_required"
+    # Was 422 `company_required` (a sixth CompanyRequired): now the one common 400 (issue 14).
+    assert r.status_code == 400 and r.json()["error"] == "company_id_required"
     lead = await create(call, root, company_id=str(company_id))
     assert lead["company_id"] == str(company_id)
     r = await call("POST", "/api/v1/lead", admin(company_id),

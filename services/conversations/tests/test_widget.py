@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from knowrithm_common.events import new_event
 from knowrithm_common.events.agents import AgentCreatedV1, AgentDeletedV1
-from knowrithm_conversations.agents_view import on_agent_changed, on_agent_deleted
+from knowrithm_conversations.agents.handlers import on_agent_changed, on_agent_deleted
 from knowrithm_conversations.models import Message
 
 from .support import add_agent, admin, lead, member

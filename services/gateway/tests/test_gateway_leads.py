@@ -8,7 +8,7 @@ and one public operation. Lead tokens are minted as conversations will mint them
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -25,18 +25,28 @@ from redis.asyncio import Redis
 from knowrithm_common.leadtokens import LeadTokenClaims, LeadTokenSigner
 from knowrithm_common.tokens import COMPANY_DISABLED_KEY, REVOKED_JTI_KEY
 from knowrithm_gateway.main import create_app
-from knowrithm_gateway.policies import OperationTable, authenticated, public
+from knowrithm_gateway.policies import AUTHENTICATED, PUBLIC, USER, OperationTable, declare
 
-from .conftest import Keys, ThreadedServer, bearer, clear_of_window_edge, gateway_settings, upstream_urls
+from .conftest import (
+    Keys,
+    ThreadedServer,
+    bearer,
+    clear_of_window_edge,
+    gateway_client,
+    gateway_settings,
+    upstream_urls,
+)
 
 LEAD_PER_MINUTE = 5
 CHAT = "/api/v1/conversation/{conversation_id}/chat"
 MESSAGES = "/api/v1/conversation/{conversation_id}/messages"
 OPERATIONS = (
-    authenticated("POST", "/conversation/{conversation_id}/chat", lead=True),
-    authenticated("GET", "/conversation/{conversation_id}/messages", lead=True),
-    authenticated("GET", "/conversation"),  # the company's conversations: not for a lead
-    public("GET", "/country", tenant_scoped=False),
+    *declare(AUTHENTICATED, lead=True, table="""
+        POST /conversation/{conversation_id}/chat
+        GET  /conversation/{conversation_id}/messages
+    """),
+    *declare(AUTHENTICATED, table="GET /conversation"),  # the company's conversations: not for a lead
+    *declare(PUBLIC, tenant_scoped=False, table="GET /country"),
 )
 
 
@@ -64,10 +74,7 @@ def lead_gateway_url(keys: Keys, upstreams: dict[str, Any], stack: Any) -> Itera
     server.stop()
 
 
-@pytest.fixture
-async def leads(lead_gateway_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=lead_gateway_url, timeout=10) as http:
-        yield http
+leads = gateway_client("lead_gateway_url")
 
 
 def mint(private_pem: str = LEAD_PRIVATE, *, ttl_seconds: int = 3600) -> tuple[str, LeadTokenClaims]:
@@ -181,7 +188,5 @@ async def test_each_lead_has_its_own_rate_limit(leads: httpx.AsyncClient) -> Non
 
 
 def test_an_operation_for_users_only_cannot_admit_leads() -> None:
-    from knowrithm_gateway.policies import user_only
-
     with pytest.raises(ValueError, match="cannot admit leads"):
-        user_only("GET", "/auth/api-keys", lead=True)
+        declare(USER, lead=True, table="GET /auth/api-keys")

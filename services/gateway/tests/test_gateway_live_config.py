@@ -26,6 +26,7 @@ from .conftest import (
     TokenFactory,
     bearer,
     clear_of_window_edge,
+    gateway_client,
     gateway_settings,
     upstream_urls,
 )
@@ -49,10 +50,7 @@ def live_url(keys: Keys, upstreams: Any, stack: Any) -> Iterator[str]:
     server.stop()
 
 
-@pytest.fixture
-async def live(live_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=live_url, timeout=10) as http:
-        yield http
+live = gateway_client("live_url")
 
 
 async def _until(probe: Callable[[], Awaitable[bool]], *, timeout: float = 2.0) -> float:

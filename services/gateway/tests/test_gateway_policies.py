@@ -135,7 +135,7 @@ SCOPE_CASES = [
     (("agents:read",), "GET", "/api/v1/sdk/agent/a1", 200),  # sdk/agent is the agents resource
     (("read",), "GET", "/api/v1/admin/user", 403),  # company administration needs "admin"
     (("admin",), "GET", "/api/v1/admin/user", 200),
-    (("read",), "GET", f"/api/v1/tasks/{uuid.uuid4()}/status", 404),  # admitted; no such task
+    (("read",), "GET", "/api/v1/tasks/00000000-0000-4000-8000-000000000138/status", 404),  # admitted; no such task
 ]
 
 

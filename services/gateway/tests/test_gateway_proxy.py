@@ -10,13 +10,15 @@ from typing import Any
 import httpx
 import pytest
 
+from .conftest import TokenFactory, bearer
+
 LIMIT = 1024 * 1024  # the test gateway's max_body_bytes
 
 
-@pytest.fixture
-async def client(gateway_url: str, signed_in: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
-    """A signed-in client: these routes need credentials."""
-    async with httpx.AsyncClient(base_url=gateway_url, timeout=10, headers=signed_in) as http:
+@pytest.fixture(scope="module")
+async def client(gateway_url: str, make_token: TokenFactory) -> AsyncIterator[httpx.AsyncClient]:
+    """A signed-in client (one admin for the module): these routes need credentials."""
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=10, headers=bearer(make_token())) as http:
         yield http
 
 

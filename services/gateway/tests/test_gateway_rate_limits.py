@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -23,6 +23,7 @@ from .conftest import (
     bearer,
     clear_of_window_edge,
     free_port,
+    gateway_client,
     gateway_settings,
     upstream_urls,
 )
@@ -59,10 +60,7 @@ def limited_url(keys: Keys, upstreams: Any, stack: Any) -> Iterator[str]:
     server.stop()
 
 
-@pytest.fixture
-async def limited(limited_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=limited_url, timeout=10) as http:
-        yield http
+limited = gateway_client("limited_url")
 
 
 def _assert_headers(resp: httpx.Response, *, limit: int, remaining: int, window: int) -> None:

@@ -53,7 +53,7 @@ async def usage_records(stack: Any) -> AsyncIterator[Records]:
 
 
 async def wait_for(records: Records, ids: set[str], timeout: float = 10) -> None:
-    for _ in range(int(timeout / 0.05)):  # published about once a second
+    for _ in range(int(timeout / 0.05)):  # the test gateways publish every 0.1 s
         if ids <= records.keys():
             break
         await asyncio.sleep(0.05)

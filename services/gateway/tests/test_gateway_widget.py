@@ -9,7 +9,7 @@ upstream answers with what it received, query string included).
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -19,17 +19,19 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 
 from knowrithm_common.leadtokens import LeadTokenSigner
 from knowrithm_gateway.main import create_app
-from knowrithm_gateway.policies import OperationTable, authenticated
+from knowrithm_gateway.policies import AUTHENTICATED, OperationTable, declare
 from knowrithm_gateway.routing import RouteTable
 
-from .conftest import Keys, ThreadedServer, bearer, gateway_settings, upstream_urls
+from .conftest import Keys, ThreadedServer, bearer, gateway_client, gateway_settings, upstream_urls
 
 STREAM = "/api/v1/lead/{id}/messages/stream"  # routed to conversations; the echo upstream answers
 OPERATIONS = (
-    authenticated("GET", "/lead/{lead_id}/messages/stream", lead=True),
-    authenticated("POST", "/lead/{lead_id}/messages/stream", lead=True),
-    authenticated("GET", "/lead/{lead_id}/messages", lead=True),
-    authenticated("GET", "/sdk/lead/{lead_id}/messages/stream"),  # a stream that does not admit leads
+    *declare(AUTHENTICATED, lead=True, table="""
+        GET  /lead/{lead_id}/messages/stream
+        POST /lead/{lead_id}/messages/stream
+        GET  /lead/{lead_id}/messages
+    """),
+    *declare(AUTHENTICATED, table="GET /sdk/lead/{lead_id}/messages/stream"),  # a stream that does not admit leads
 )
 
 
@@ -58,10 +60,7 @@ def widget_gateway_url(keys: Keys, upstreams: dict[str, Any], stack: Any) -> Ite
     server.stop()
 
 
-@pytest.fixture
-async def widget_gateway(widget_gateway_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=widget_gateway_url, timeout=10) as http:
-        yield http
+widget_gateway = gateway_client("widget_gateway_url")
 
 
 @pytest.mark.parametrize(("path", "service"), [

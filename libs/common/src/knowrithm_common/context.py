@@ -15,16 +15,27 @@ from knowrithm_common.logging import request_id_var
 REQUEST_ID_HEADER = b"x-request-id"
 
 
-class RequestContextMiddleware:
-    """Sets the request id for logs and echoes it on the response."""
+class HttpMiddleware:
+    """A pure-ASGI middleware of HTTP requests; other scopes (lifespan, websockets) pass through."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "http":
+            await self.http(scope, receive, send)
+        else:
             await self.app(scope, receive, send)
-            return
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one HTTP request; `self.app` is the rest of the application."""
+        raise NotImplementedError
+
+
+class RequestContextMiddleware(HttpMiddleware):
+    """Sets the request id for logs and echoes it on the response."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         incoming = next((v for k, v in scope.get("headers", ()) if k == REQUEST_ID_HEADER), b"")
         request_id = incoming.decode("latin-1")[:128] or uuid.uuid4().hex
         token = request_id_var.set(request_id)

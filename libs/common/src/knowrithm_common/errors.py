@@ -22,7 +22,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from knowrithm_common.context import HttpMiddleware
 
 logger = logging.getLogger(__name__)
 
@@ -137,16 +139,13 @@ def error_response(exc: KnowrithmError) -> JSONResponse:
     )
 
 
+# A bare HTTP error (Starlette's 404 for no route, its 405) answers with our error of its status.
 _HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    429: "rate_limited",
+    error.status_code: error.code
+    for error in (
+        BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict, PayloadTooLarge,
+        UnsupportedMediaType, RateLimited,
+    )
 }
 
 
@@ -192,16 +191,10 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_middleware(UnexpectedErrorMiddleware)
 
 
-class UnexpectedErrorMiddleware:
+class UnexpectedErrorMiddleware(HttpMiddleware):
     """Answers an exception that escaped the app with the shared-shape 500, keeping the connection."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def watch(message: Message) -> None:

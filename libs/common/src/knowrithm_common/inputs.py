@@ -26,8 +26,9 @@ from urllib.parse import parse_qsl
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from knowrithm_common.context import HttpMiddleware
 from knowrithm_common.errors import InvalidEncoding, KnowrithmError, ValidationFailed, error_response
 
 NUL_MESSAGE = "NUL characters (\\u0000) are not allowed"
@@ -145,16 +146,10 @@ def _has_nul(raw: bytes) -> bool:
     return b"%00" in raw or b"\x00" in raw
 
 
-class InputGuardMiddleware:
+class InputGuardMiddleware(HttpMiddleware):
     """Refuses query, path and body text that no service can store (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         error = self._url_error(scope)
         if error is None:
             kind = _body_kind(scope)

@@ -4,7 +4,8 @@ Every 4xx and 5xx body is `{"success": false, "error", "message", "detail"}` (DE
 documents name it `Error`. Three layers document who answers what:
 - every service (`install_openapi`): FastAPI's 422 schema becomes `Error`, and an operation
   that takes a body also answers 400 (a body that is not JSON, or not UTF-8);
-- each route: the statuses only its handler can answer, `responses=errors(404, 409)`;
+- each route: the statuses only its handler can answer, `responses=errors(404, 409)`; a route
+  whose tenancy subject takes `?company_id=` answers 404 and 400 too (added here);
 - the gateway, when it merges the documents: what its policy makes possible (401, 403, 404
   for ids in the path, 413, 429, 502-504; see knowrithm_gateway.openapi).
 A 500 is never documented: no request may end in one.
@@ -90,6 +91,12 @@ def document_errors(document: dict[str, Any]) -> dict[str, Any]:
         if "422" in responses:
             responses["422"] = error_response(422)
         if "requestBody" in operation:
+            responses.setdefault("400", error_response(400))
+        parameters = operation.get("parameters", ())
+        if any(p.get("in") == "query" and p.get("name") == "company_id" for p in parameters):
+            # The tenancy subjects take `?company_id=` (knowrithm_common.tenancy): a member naming
+            # another company gets 404, a super admin who must name one and did not gets 400.
+            responses.setdefault("404", error_response(404))
             responses.setdefault("400", error_response(400))
     for name in _FASTAPI_VALIDATION:  # only FastAPI's 422 used them
         schemas.pop(name, None)

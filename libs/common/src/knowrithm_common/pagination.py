@@ -43,7 +43,8 @@ def page_dependency(*, per_page: int = 20, items: str = "Items") -> Callable[...
 
 
 def pages(*, default: int = 20, maximum: int = MAX_PER_PAGE, items: str = "Items") -> Any:
-    """The page parameters of one list route, declared beside it: `page: pages(default=50)`.
+    """The page parameters of one list route, declared beside it as a type alias (which type
+    checkers accept): `MessagePage = Annotated[PageParams, pages(default=50, items="Messages")]`.
 
     `page` is 1 to MAX_PAGE; `per_page` is 1 to `maximum` (at most MAX_PER_PAGE), `default`
     when not given. Out of range: 422 in the shared error shape.
@@ -57,11 +58,11 @@ def pages(*, default: int = 20, maximum: int = MAX_PER_PAGE, items: str = "Items
     ) -> PageParams:
         return PageParams(page=page, per_page=per_page)
 
-    return Annotated[PageParams, Depends(dependency)]
+    return Depends(dependency)
 
 
 # The usual 20 items per page, up to 100.
-Page = pages()
+Page = Annotated[PageParams, pages()]
 # Until every service uses `pages` (issue 14).
 page_params = page_dependency()
 
@@ -76,14 +77,16 @@ class Pagination(BaseModel):
 
     @classmethod
     def of(cls, params: PageParams, total: int) -> Pagination:
+        """The block of `params`' rows; rows starting inside a page (an offset that is not a
+        multiple of per_page) belong to the page of their first row."""
         pages = math.ceil(total / params.per_page) if total else 0
         return cls(
-            page=params.page,
+            page=params.offset // params.per_page + 1,
             per_page=params.per_page,
             total=total,
             pages=pages,
-            has_next=params.page < pages,
-            has_prev=params.page > 1,
+            has_next=params.offset + params.per_page < total,
+            has_prev=params.offset > 0,
         )
 
 

@@ -18,7 +18,7 @@ import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from enum import StrEnum
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypedDict, Unpack
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
@@ -129,54 +129,37 @@ def accepted(
     }
 
 
-def _task_values(
-    *, status: TaskStatus, progress: int | None, stage: str | None, result: Any, error: str | None
-) -> dict[str, Any]:
+class TaskState(TypedDict, total=False):
+    """What a task update may say besides its status (a value left out, or None, is kept)."""
+
+    progress: int | None
+    stage: str | None
+    result: Any
+    error: str | None
+
+
+def _task_values(status: TaskStatus, state: TaskState) -> dict[str, Any]:
     values: dict[str, Any] = {"status": status.value, "updated_at": func.now()}
-    if progress is not None:
-        values["progress"] = max(0, min(100, progress))
-    if stage is not None:
-        values["stage"] = stage
-    if result is not None:
-        values["result"] = result
-    if error is not None:
-        values["error"] = error
+    values.update((name, value) for name, value in state.items() if value is not None)
+    if "progress" in values:
+        values["progress"] = max(0, min(100, values["progress"]))
     return values
 
 
 async def update_task(
-    session: AsyncSession,
-    table: Table,
-    task_id: uuid.UUID,
-    *,
-    status: TaskStatus,
-    progress: int | None = None,
-    stage: str | None = None,
-    result: Any = None,
-    error: str | None = None,
+    session: AsyncSession, table: Table, task_id: uuid.UUID, *, status: TaskStatus, **state: Unpack[TaskState]
 ) -> None:
     """Record a task's state in the caller's transaction (with the change it reports on)."""
-    values = _task_values(status=status, progress=progress, stage=stage, result=result, error=error)
+    values = _task_values(status, state)
     await session.execute(update(table).where(table.c.id == task_id).values(**values))
 
 
 async def report_progress(
-    db: Database,
-    table: Table,
-    task_id: uuid.UUID,
-    *,
-    status: TaskStatus,
-    progress: int | None = None,
-    stage: str | None = None,
-    result: Any = None,
-    error: str | None = None,
+    db: Database, table: Table, task_id: uuid.UUID, *, status: TaskStatus, **state: Unpack[TaskState]
 ) -> None:
     """Record a task's state in its own transaction, visible to pollers at once."""
     async with db.sessions() as session, session.begin():
-        await update_task(
-            session, table, task_id, status=status, progress=progress, stage=stage, result=result,
-            error=error,
-        )
+        await update_task(session, table, task_id, status=status, **state)
 
 
 async def get_task(session: AsyncSession, table: Table, task_id: uuid.UUID, principal: Principal) -> TaskView:

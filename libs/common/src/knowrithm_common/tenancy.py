@@ -118,7 +118,11 @@ def subject_dependency(
         return Subject(principal, company_of(principal, company_id), actor_of(request, principal))
 
     if not company_query:
-        return lambda request: resolve(request, None)
+
+        def without_query(request: Request) -> Subject:
+            return resolve(request, None)
+
+        return without_query
 
     def dependency(
         request: Request,

@@ -105,7 +105,7 @@ def service_client(
 
     import pytest_asyncio
 
-    @pytest_asyncio.fixture(scope=scope, loop_scope="session")
+    @pytest_asyncio.fixture(scope=scope, loop_scope="session")  # type: ignore[call-overload]
     async def client(request: Any) -> AsyncIterator[httpx.AsyncClient]:
         values = request.getfixturevalue(env)
         module, _, name = app_factory.partition(":")

@@ -25,7 +25,24 @@ if TYPE_CHECKING:
     from knowrithm_stack.launcher import Platform, Stack
 
 SERVER_START_TIMEOUT = 60.0
+# Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`), every test that uses the whole
+# platform runs on one worker, so only one worker starts it; every other module is one unit of
+# work, so its module-scoped app starts once. The largest group (the platform's) goes first.
+PLATFORM_GROUP = "platform"
 PLATFORM_START_TIMEOUT = 240.0  # generous: a loaded 2-core machine starts 7 processes slowly
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Group tests for xdist's `loadgroup`: the platform's tests together, else by module."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        if "platform" in getattr(item, "fixturenames", ()):
+            group = PLATFORM_GROUP
+        else:
+            group = item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")

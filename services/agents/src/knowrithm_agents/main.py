@@ -6,11 +6,10 @@ import logging
 
 from fastapi import FastAPI
 
-from knowrithm_agents.agent_state import agent_state_responder
+from knowrithm_agents.agents import subscribers as agents_subscribers
 from knowrithm_agents.agents.endpoints import router as agents_router
 from knowrithm_agents.agents.sdk import router as sdk_agents_router
 from knowrithm_agents.config import AgentsSettings
-from knowrithm_agents.credentials import credentials_responder
 from knowrithm_agents.models import SCHEMA, shared
 from knowrithm_agents.providers.endpoints import router as providers_router
 from knowrithm_agents.providers.seed import add_missing_builtins
@@ -43,7 +42,7 @@ def create_app(settings: AgentsSettings | None = None) -> FastAPI:
             sdk_agents_router,
             tasks_router(shared.tasks),
         ],
-        consumers=lambda app: [credentials_responder(app), agent_state_responder(app)],
+        subscribers=[agents_subscribers.subscribers],
         on_startup=[seed_catalogue],
         description="Agents, LLM and embedding settings, providers and models.",
     )

@@ -1,4 +1,4 @@
-"""agents tables (schema `agents`): platform tables, the providers and models catalogue, agents, settings."""
+"""agents tables (schema `agents`): shared tables (outbox, tasks), the catalogue, agents, settings."""
 
 from __future__ import annotations
 
@@ -27,10 +27,17 @@ from sqlalchemy.orm import Mapped, mapped_column
 from knowrithm_common.db.base import IdMixin, TimestampMixin, make_base, utcnow
 from knowrithm_common.db.shared_tables import SharedTables
 from knowrithm_common.db.softdelete import SoftDeleteMixin
+from knowrithm_common.messaging.outbox import Outbox
 
 SCHEMA = "agents"
 Base = make_base(SCHEMA)
 shared = SharedTables(Base.metadata)
+outbox = Outbox(source="agents", table=shared.outbox)
+
+
+def unique_among_live(name: str, *columns: str) -> Index:
+    """Unique among live rows only, so a soft-deleted row's value can be used again."""
+    return Index(name, *columns, unique=True, postgresql_where=text("deleted_at IS NULL"))
 
 
 class Provider(IdMixin, TimestampMixin, SoftDeleteMixin, Base):  # type: ignore[misc, valid-type]
@@ -38,8 +45,7 @@ class Provider(IdMixin, TimestampMixin, SoftDeleteMixin, Base):  # type: ignore[
 
     __tablename__ = "providers"
     __table_args__ = (
-        # Unique among live rows only, so a deleted provider's value can be used again.
-        Index("uq_providers_value_live", "value", unique=True, postgresql_where=text("deleted_at IS NULL")),
+        unique_among_live("uq_providers_value_live", "value"),
         CheckConstraint("provider_type IN ('llm', 'embedding', 'both')", name="provider_type"),
     )
 
@@ -65,10 +71,7 @@ class ProviderModel(IdMixin, TimestampMixin, SoftDeleteMixin, Base):  # type: ig
 
     __tablename__ = "provider_models"
     __table_args__ = (
-        Index(
-            "uq_provider_models_provider_id_name_live", "provider_id", "name",
-            unique=True, postgresql_where=text("deleted_at IS NULL"),
-        ),
+        unique_among_live("uq_provider_models_provider_id_name_live", "provider_id", "name"),
         CheckConstraint("model_type IN ('llm', 'embedding')", name="model_type"),
         # An embedding model has a vector size; a chat model has none.
         CheckConstraint(
@@ -101,11 +104,7 @@ class Agent(IdMixin, TimestampMixin, SoftDeleteMixin, Base):  # type: ignore[mis
 
     __tablename__ = "agents"
     __table_args__ = (
-        # Unique among a company's live agents, so a deleted agent's name can be used again.
-        Index(
-            "uq_agents_company_id_name_live", "company_id", "name",
-            unique=True, postgresql_where=text("deleted_at IS NULL"),
-        ),
+        unique_among_live("uq_agents_company_id_name_live", "company_id", "name"),
         CheckConstraint("status IN ('active', 'inactive', 'training', 'maintenance')", name="status"),
     )
 

@@ -18,10 +18,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from knowrithm_common.db.base import make_base
 from knowrithm_common.db.shared_tables import SharedTables
+from knowrithm_common.messaging.outbox import Outbox
 
 SCHEMA = "analytics"
 Base = make_base(SCHEMA)
 shared = SharedTables(Base.metadata)
+outbox = Outbox(source="analytics", table=shared.outbox)
 
 TZ = DateTime(timezone=True)
 
@@ -263,6 +265,22 @@ class AuditEntry(Base):  # type: ignore[misc, valid-type]
     target_id: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str | None] = mapped_column(Text)
     detail: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+
+
+# Every table kept from events (rebuilt from the stream by `python -m knowrithm_analytics.rebuild`).
+PROJECTION_TABLES: tuple[Any, ...] = (
+    CompanyRegistration,
+    UserRegistration,
+    AgentFact,
+    ConversationFact,
+    MessageFact,
+    LeadFact,
+    FeedbackFact,
+    DocumentFact,
+    ApiKeyFact,
+    ApiRequestFact,
+    AuditEntry,
+)
 
 
 class Webhook(Base):  # type: ignore[misc, valid-type]

@@ -34,7 +34,6 @@ import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import nats
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -51,45 +50,16 @@ from rich.progress import (
 )
 from rich.prompt import Confirm
 from sqlalchemy import delete, func, select
-from sqlalchemy.exc import DBAPIError
 
 from knowrithm_analytics.config import AnalyticsSettings
-from knowrithm_analytics.models import (
-    SCHEMA,
-    AgentFact,
-    ApiKeyFact,
-    ApiRequestFact,
-    AuditEntry,
-    CompanyRegistration,
-    ConversationFact,
-    DocumentFact,
-    FeedbackFact,
-    LeadFact,
-    MessageFact,
-    UserRegistration,
-    shared,
-)
+from knowrithm_analytics.models import PROJECTION_TABLES, SCHEMA, shared
 from knowrithm_analytics.projections.handlers import HANDLERS
-from knowrithm_analytics.projections.replay import ATTEMPTS, apply_batch, is_transient
+from knowrithm_analytics.projections.replay import apply_batch, retrying
 from knowrithm_common.db.session import Database
 from knowrithm_common.events import EventEnvelope
 from knowrithm_common.messaging.streams import EVENTS_STREAM, ensure_streams
 
 EXIT_OK, EXIT_REFUSED = 0, 2
-
-PROJECTION_TABLES: tuple[Any, ...] = (
-    CompanyRegistration,
-    UserRegistration,
-    AgentFact,
-    ConversationFact,
-    MessageFact,
-    LeadFact,
-    FeedbackFact,
-    DocumentFact,
-    ApiKeyFact,
-    ApiRequestFact,
-    AuditEntry,
-)
 
 
 class Refused(Exception):
@@ -168,18 +138,17 @@ async def _stream_bounds(nc: nats.NATS, *, accept_partial: bool) -> tuple[int, i
 
 
 async def _clear(db: Database, consumer: str) -> None:
-    for attempt in range(1, ATTEMPTS + 1):
-        try:
-            async with db.sessions() as session, session.begin():
-                for model in PROJECTION_TABLES:
-                    await session.execute(delete(model))
-                processed = shared.processed
-                await session.execute(delete(processed).where(processed.c.consumer == consumer))
-            return
-        except DBAPIError as exc:  # a deadlock with the live consumer: try again
-            if not is_transient(exc) or attempt == ATTEMPTS:
-                raise
-            await asyncio.sleep(0.1 * attempt)
+    """Delete every projection row and the consumer's processed-events record (again after a
+    deadlock with the live consumer)."""
+
+    async def clear() -> None:
+        async with db.sessions() as session, session.begin():
+            for model in PROJECTION_TABLES:
+                await session.execute(delete(model))
+            processed = shared.processed
+            await session.execute(delete(processed).where(processed.c.consumer == consumer))
+
+    await retrying(clear)
 
 
 async def _replay_batches(

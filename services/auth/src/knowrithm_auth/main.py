@@ -11,17 +11,17 @@ from fastapi import FastAPI
 from knowrithm_auth.accounts import service
 from knowrithm_auth.accounts.endpoints import router as accounts_router
 from knowrithm_auth.accounts.tokens import TokenIssuer
-from knowrithm_auth.apikeys.consumer import usage_consumer
+from knowrithm_auth.apikeys import subscribers as apikeys
 from knowrithm_auth.apikeys.endpoints import internal_router as apikeys_internal_router
 from knowrithm_auth.apikeys.endpoints import router as apikeys_router
 from knowrithm_auth.companies.endpoints import router as companies_router
 from knowrithm_auth.config import AuthSettings
 from knowrithm_auth.geo.endpoints import router as geo_router
 from knowrithm_auth.mail.mailer import DirectoryMailer, Mailer, SmtpMailer
-from knowrithm_auth.models import SCHEMA, shared
+from knowrithm_auth.models import SCHEMA, outbox, shared
 from knowrithm_auth.sessions.revocation import Revocations
+from knowrithm_auth.sysconfig import subscribers as sysconfig
 from knowrithm_auth.sysconfig.endpoints import router as sysconfig_router
-from knowrithm_auth.sysconfig.publisher import ConfigPublisher
 from knowrithm_auth.users.endpoints import router as users_router
 from knowrithm_auth.verification.endpoints import router as verification_router
 from knowrithm_auth.verification.service import MailContext
@@ -44,14 +44,11 @@ async def bootstrap_super_admin(app: FastAPI) -> None:
 
 
 async def build_clients(app: FastAPI) -> None:
-    """Clients that need the lifespan's Redis: the revocation writer, the configuration publisher."""
+    """Clients that need the lifespan's Redis: the revocation writer."""
     settings: AuthSettings = app.state.settings
     app.state.revocations = Revocations(
         app.state.redis,
         access_ttl_seconds=max(settings.access_token_ttl_seconds, settings.impersonation_ttl_seconds),
-    )
-    app.state.config_publisher = ConfigPublisher(
-        db=app.state.db, redis=app.state.redis, every_seconds=settings.system_config_republish_seconds
     )
 
 
@@ -76,7 +73,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
     spec = ServiceSpec(
         name="auth",
         schema=SCHEMA,
-        outbox=shared.outbox,
+        outbox=outbox.table,
         routers=[
             accounts_router,
             verification_router,
@@ -88,7 +85,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             sysconfig_router,
             tasks_router(shared.tasks),
         ],
-        consumers=lambda app: [usage_consumer(app), app.state.config_publisher],
+        subscribers=[apikeys.subscribers, sysconfig.subscribers],
         on_startup=[build_clients, bootstrap_super_admin],
         description="Companies, users, tokens and API keys.",
     )

@@ -24,10 +24,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from knowrithm_common.db.base import IdMixin, TimestampMixin, make_base
 from knowrithm_common.db.shared_tables import SharedTables
 from knowrithm_common.db.softdelete import SoftDeleteMixin
+from knowrithm_common.messaging.outbox import Outbox
 
 SCHEMA = "auth"
 Base = make_base(SCHEMA)
 shared = SharedTables(Base.metadata)
+outbox = Outbox(source="auth", table=shared.outbox)
 
 
 class Company(IdMixin, TimestampMixin, SoftDeleteMixin, Base):  # type: ignore[misc, valid-type]
@@ -130,39 +132,41 @@ class ApiKey(IdMixin, TimestampMixin, Base):  # type: ignore[misc, valid-type]
 # Geographic reference data: shared by every company, integer ids as in the Knowrithm API.
 
 
-class Country(TimestampMixin, Base):  # type: ignore[misc, valid-type]
-    __tablename__ = "countries"
+class SerialIdMixin:
+    """An integer id the database assigns (geo data and addresses, as the Knowrithm API numbers them)."""
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+
+
+class Country(SerialIdMixin, TimestampMixin, Base):  # type: ignore[misc, valid-type]
+    __tablename__ = "countries"
+
     name: Mapped[str] = mapped_column(String(100), unique=True)
     iso_code: Mapped[str | None] = mapped_column(String(3), unique=True)
 
 
-class State(TimestampMixin, Base):  # type: ignore[misc, valid-type]
+class State(SerialIdMixin, TimestampMixin, Base):  # type: ignore[misc, valid-type]
     __tablename__ = "states"
     __table_args__ = (UniqueConstraint("country_id", "name", name="uq_states_country_id_name"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     country_id: Mapped[int] = mapped_column(ForeignKey("countries.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
 
 
-class City(TimestampMixin, Base):  # type: ignore[misc, valid-type]
+class City(SerialIdMixin, TimestampMixin, Base):  # type: ignore[misc, valid-type]
     __tablename__ = "cities"
     __table_args__ = (UniqueConstraint("state_id", "name", name="uq_cities_state_id_name"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     state_id: Mapped[int] = mapped_column(ForeignKey("states.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     postal_code_prefix: Mapped[str | None] = mapped_column(String(10))
 
 
-class Address(TimestampMixin, SoftDeleteMixin, Base):  # type: ignore[misc, valid-type]
+class Address(SerialIdMixin, TimestampMixin, SoftDeleteMixin, Base):  # type: ignore[misc, valid-type]
     """A company's address (tenant-owned)."""
 
     __tablename__ = "addresses"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"), index=True)
     street_address: Mapped[str] = mapped_column(String(255))
     city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"))

@@ -15,10 +15,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 from knowrithm_common.db.base import IdMixin, TimestampMixin, make_base
 from knowrithm_common.db.shared_tables import SharedTables
 from knowrithm_common.db.softdelete import SoftDeleteMixin
+from knowrithm_common.messaging.outbox import Outbox
 
 SCHEMA = "conversations"
 Base = make_base(SCHEMA)
 shared = SharedTables(Base.metadata)
+# The one way this service records an event or a job (in the caller's transaction).
+outbox = Outbox(source="conversations", table=shared.outbox)
 
 
 class EntityType(StrEnum):

@@ -91,27 +91,26 @@ class Exchange:
         )
 
 
+@dataclass(kw_only=True, slots=True)
 class Gate:
     """Admits requests: returns the assertion to forward, or raises the error to answer."""
 
-    def __init__(
-        self, *, verifier: TokenVerifier, api_keys: ApiKeys, guard: Guard, signer: AssertionSigner,
-        addresses: ClientAddress, anonymous_per_minute: int, auth_per_minute: int,
-    ) -> None:
-        self._verifier = verifier
-        self._api_keys = api_keys
-        self._guard = guard
-        self._signer = signer
-        self._addresses = addresses
-        self._anonymous_per_minute = anonymous_per_minute
-        self._auth_per_minute = auth_per_minute
-        self._anonymous = SignedPrincipal(Principal.anonymous())
+    verifier: TokenVerifier
+    api_keys: ApiKeys
+    guard: Guard
+    signer: AssertionSigner
+    addresses: ClientAddress
+    anonymous_per_minute: int
+    auth_per_minute: int
+    _anonymous: SignedPrincipal = field(
+        init=False, default_factory=lambda: SignedPrincipal(Principal.anonymous())
+    )
 
     async def admit(
         self, scope: Scope, incoming: Incoming, operation: Operation, exchange: Exchange
     ) -> str:
         """The identity assertion for this request, once every check passed."""
-        ip = self._addresses.of(scope, incoming.forwarded_for)
+        ip = self.addresses.of(scope, incoming.forwarded_for)
         exchange.client_ip = ip
         from_query = take_query_bearer(scope, lead_allowed=operation.lead)  # always cut from the query
         authorization = incoming.authorization or from_query
@@ -131,14 +130,14 @@ class Gate:
             limits = self._per_ip(ip, operation, anonymous=True)
             await self._count(Check(limits=limits, now=time.time()), exchange)
         authorize(operation, signed.principal, scope["path"])
-        return signed.assertion_from(self._signer)
+        return signed.assertion_from(self.signer)
 
     def _per_ip(self, ip: str, operation: Operation, *, anonymous: bool = False) -> tuple[Limit, ...]:
         """The client-IP bucket: the "auth" class on public credential routes, else anonymous."""
         if operation.rate == AUTH_RATE:
-            found = limit("auth", ip, self._auth_per_minute, MINUTE)
+            found = limit("auth", ip, self.auth_per_minute, MINUTE)
         elif anonymous:
-            found = limit("ip", ip, self._anonymous_per_minute, MINUTE)
+            found = limit("ip", ip, self.anonymous_per_minute, MINUTE)
         else:
             return ()
         return (found,) if found is not None else ()
@@ -151,7 +150,7 @@ class Gate:
         if token is None:
             raise InvalidToken("Authorization header must be 'Bearer <token>'")
         try:
-            entry = await self._verifier.verify(token)
+            entry = await self.verifier.verify(token)
         except KnowrithmError:
             if is_lead_token(token):  # only on refusal: the hot path reads the cached entry
                 exchange.credential = "lead"
@@ -163,7 +162,7 @@ class Gate:
             deny=entry.deny, valid_after=entry.valid_after, limits=entry.limits + per_ip,
             now=time.time(),
         )
-        answer = await self._guard.check(check)
+        answer = await self.guard.check(check)
         if answer.outcome == DENIED:
             raise refusal(entry, answer.denied_by)
         exchange.principal = entry.signed.principal
@@ -181,11 +180,11 @@ class Gate:
         async def charge_ip() -> None:
             # A key Redis does not know costs the caller's IP one anonymous request before auth
             # is asked, so made-up keys cannot flood auth.
-            found = limit("ip", ip, self._anonymous_per_minute, MINUTE)
+            found = limit("ip", ip, self.anonymous_per_minute, MINUTE)
             await self._count(Check(limits=(found,) if found else (), now=time.time()), exchange)
 
         for _ in range(3):
-            held = self._api_keys.held(key_hash) or await self._api_keys.load(
+            held = self.api_keys.held(key_hash) or await self.api_keys.load(
                 key_hash, before_resolve=charge_ip
             )
             now = time.time()
@@ -198,19 +197,19 @@ class Gate:
                 deny=held.deny, record=(held.cache_key, held.fingerprint),
                 limits=held.limits + per_ip, now=now,
             )
-            answer = await self._guard.check(check)
+            answer = await self.guard.check(check)
             if answer.outcome == RECORD_STALE:
                 # Revoked or evicted (gone) or rewritten by auth: hold what Redis holds now.
                 if answer.record is None:
-                    self._api_keys.forget(key_hash)
+                    self.api_keys.forget(key_hash)
                 else:
-                    self._api_keys.adopt(key_hash, answer.record)
+                    self.api_keys.adopt(key_hash, answer.record)
                 continue
             if answer.outcome == DENIED:
                 if answer.denied_by == 0:
                     raise CompanyDisabled()
                 exchange.rate_limited = True
-                raise await self._api_keys.throttle.locked(held.record.id)
+                raise await self.api_keys.throttle.locked(held.record.id)
             exchange.principal = held.signed.principal
             _judge(answer, check, exchange)
             return held.signed
@@ -219,7 +218,7 @@ class Gate:
     async def _wrong_secret(self, held: HeldKey, exchange: Exchange) -> None:
         """Count a wrong secret against its key: the 429 once the key is locked."""
         try:
-            await self._api_keys.throttle.wrong_secret(held.record.id)
+            await self.api_keys.throttle.wrong_secret(held.record.id)
         except ApiKeyLocked:
             exchange.rate_limited = True
             raise
@@ -227,7 +226,7 @@ class Gate:
     async def _count(self, check: Check, exchange: Exchange) -> None:
         """Count a request that has nothing to revoke in its buckets."""
         if check.limits:
-            _judge(await self._guard.check(check), check, exchange)
+            _judge(await self.guard.check(check), check, exchange)
 
 
 def _judge(answer: Answer, check: Check, exchange: Exchange) -> None:

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -67,43 +68,41 @@ _GATEWAY_PATHS: Document = {
 }
 
 
+@dataclass(kw_only=True)
 class OpenApiAggregator:
     """Fetches and merges the services' documents; caches the merge for `ttl_seconds`."""
 
-    def __init__(
-        self, *, session: aiohttp.ClientSession, upstreams: Mapping[str, str],
-        routes: RouteTable, operations: OperationTable, ttl_seconds: float, timeout_seconds: float,
-    ) -> None:
-        self._session = session
-        self._upstreams = upstreams
-        self._routes = routes
-        self._operations = operations
-        self._ttl = ttl_seconds
-        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
-        self._cached: Document | None = None
-        self._expires = 0.0
-        self._lock = asyncio.Lock()
+    session: aiohttp.ClientSession
+    upstreams: Mapping[str, str]
+    routes: RouteTable
+    operations: OperationTable
+    ttl_seconds: float
+    timeout_seconds: float
+    _cached: Document | None = field(default=None, init=False)
+    _expires: float = field(default=0.0, init=False)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
 
     async def document(self) -> Document:
         """The merged document, rebuilt when older than the cache time."""
         async with self._lock:
             if self._cached is None or time.monotonic() >= self._expires:
                 documents = await asyncio.gather(
-                    *(self._fetch(service, base) for service, base in self._upstreams.items())
+                    *(self._fetch(service, base) for service, base in self.upstreams.items())
                 )
                 self._cached = merge_documents(
-                    dict(zip(self._upstreams, documents, strict=True)), routes=self._routes,
-                    operations=self._operations,
+                    dict(zip(self.upstreams, documents, strict=True)), routes=self.routes,
+                    operations=self.operations,
                 )
                 # A merge missing a service is kept only briefly: the next reader asks again.
                 partial = "x-unavailable-services" in self._cached
-                ttl = min(self._ttl, PARTIAL_TTL_SECONDS) if partial else self._ttl
+                ttl = min(self.ttl_seconds, PARTIAL_TTL_SECONDS) if partial else self.ttl_seconds
                 self._expires = time.monotonic() + ttl
             return self._cached
 
     async def _fetch(self, service: str, base: str) -> Document | None:
+        timeout = aiohttp.ClientTimeout(total=self.timeout_seconds)
         try:
-            async with self._session.get(f"{base}/openapi.json", timeout=self._timeout) as resp:
+            async with self.session.get(f"{base}/openapi.json", timeout=timeout) as resp:
                 resp.raise_for_status()
                 document = await resp.json(content_type=None)
                 return document if isinstance(document, dict) else None

@@ -15,6 +15,10 @@ Lead tokens (a widget visitor's) may call PUBLIC operations and, beyond those, o
 operations that declare `lead=True` (roles and scopes do not apply to them); any other
 operation, undeclared ones included, answers a lead 403 `lead_not_allowed`.
 A literal segment beats a `{param}` segment, so `/company/deleted` is not `/company/{id}`.
+
+The table is data: each `declare(access, **policy, table=...)` states one policy once, for the
+`METHOD /path` rows under it. tests/test_gateway_policies_match_routes.py holds it to the
+services' routes: a route without a policy, or a policy without a route, fails it.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from enum import StrEnum
 from typing import Any
 
 from knowrithm_common.identity import Role, method_scope
-from knowrithm_gateway.routing import RouteTable
+from knowrithm_gateway.routing import WIDGET_SCRIPT, RouteTable
 
 V1 = "/api/v1"
 
@@ -43,63 +47,48 @@ DEFAULT_RATE, AUTH_RATE = "default", "auth"
 # entry plus 5 MiB of framing while there is one, else GATEWAY_MAX_BODY_BYTES (overrides.py).
 JSON_BODY_BYTES = 1024 * 1024
 
-# The resource a per-resource API-key scope names (`documents:write`), by path prefix; the
-# longest prefix wins, as in the route table.
-RESOURCES: tuple[tuple[str, str], ...] = (
-    (f"{V1}/auth", "auth"),
-    (f"{V1}/send", "auth"),
-    (f"{V1}/verify", "auth"),
-    (f"{V1}/auth/api-keys", "api-keys"),
-    (f"{V1}/auth/user", "users"),
-    (f"{V1}/user", "users"),
-    (f"{V1}/admin/user", "users"),
-    (f"{V1}/company", "companies"),
-    (f"{V1}/super-admin/company", "companies"),
-    (f"{V1}/address", "addresses"),
-    (f"{V1}/address-seed", "addresses"),
-    (f"{V1}/country", "countries"),
-    (f"{V1}/state", "states"),
-    (f"{V1}/city", "cities"),
-    (f"{V1}/config", "config"),
-    (f"{V1}/agent", "agents"),
-    (f"{V1}/sdk/agent", "agents"),
-    (f"{V1}/settings", "settings"),
-    (f"{V1}/sdk/settings", "settings"),
-    (f"{V1}/providers", "providers"),
-    (f"{V1}/conversation", "conversations"),
-    (f"{V1}/test", "conversations"),
-    (f"{V1}/message", "messages"),
-    (f"{V1}/lead", "leads"),
-    (f"{V1}/sdk/lead", "leads"),
-    ("/widget.js", "widget"),
-    (f"{V1}/widget.js", "widget"),
-    (f"{V1}/widget", "widget"),
-    (f"{V1}/document", "documents"),
-    (f"{V1}/search", "documents"),
-    (f"{V1}/search/database", "databases"),
-    (f"{V1}/website", "websites"),
-    (f"{V1}/sdk/website", "websites"),
-    (f"{V1}/database-connection", "databases"),
-    (f"{V1}/sdk/database", "databases"),
-    (f"{V1}/analytic", "analytics"),
-    (f"{V1}/overview", "analytics"),
-    (f"{V1}/usage-trends", "analytics"),
-    (f"{V1}/top-endpoints", "analytics"),
-    (f"{V1}/api-key-performance", "analytics"),
-    (f"{V1}/error-analysis", "analytics"),
-    (f"{V1}/rate-limit-analysis", "analytics"),
-    (f"{V1}/detailed-usage", "analytics"),
-    (f"{V1}/system-metric", "analytics"),
-    (f"{V1}/admin/system-metric", "analytics"),
-    (f"{V1}/super-admin/company/{{company_id}}/system-metric", "analytics"),
-    (f"{V1}/audit-log", "audit-logs"),
-    (f"{V1}/webhook", "webhooks"),
-    (f"{V1}/company/statistics", "analytics"),
-    (f"{V1}/company/{{company_id}}/statistics", "analytics"),
-    (f"{V1}/agent/{{agent_id}}/stats", "analytics"),
-    (f"{V1}/tasks", "tasks"),
-)
-_RESOURCES = RouteTable((prefix, name, False) for prefix, name in RESOURCES)
+# The resource a per-resource API-key scope names (`documents:write`), by path prefix under
+# /api/v1: a resource, then its prefixes (a resource may take several rows). The longest prefix
+# wins, as in the route table.
+RESOURCES = """
+    auth           /auth /send /verify
+    api-keys       /auth/api-keys
+    users          /auth/user /user /admin/user
+    companies      /company /super-admin/company
+    addresses      /address /address-seed
+    countries      /country
+    states         /state
+    cities         /city
+    config         /config
+    agents         /agent /sdk/agent
+    settings       /settings /sdk/settings
+    providers      /providers
+    conversations  /conversation /test
+    messages       /message
+    leads          /lead /sdk/lead
+    widget         /widget.js /widget
+    documents      /document /search
+    databases      /search/database /database-connection /sdk/database
+    websites       /website /sdk/website
+    analytics      /analytic /overview /usage-trends /top-endpoints /api-key-performance /error-analysis
+    analytics      /rate-limit-analysis /detailed-usage /system-metric /admin/system-metric
+    analytics      /super-admin/company/{company_id}/system-metric /agent/{agent_id}/stats
+    analytics      /company/statistics /company/{company_id}/statistics
+    audit-logs     /audit-log
+    webhooks       /webhook
+    tasks          /tasks
+"""
+
+
+def rows(table: str) -> list[list[str]]:
+    """The words of each non-blank row of a text table."""
+    return [line.split() for line in table.splitlines() if line.strip()]
+
+
+_RESOURCES = RouteTable([
+    (WIDGET_SCRIPT, "widget", False),
+    *((V1 + prefix, resource, False) for resource, *prefixes in rows(RESOURCES) for prefix in prefixes),
+])
 _PARAM = re.compile(r"\{([a-z_]+)\}")
 
 
@@ -140,243 +129,294 @@ class Operation:
         return tuple(_PARAM.findall(self.template))
 
 
-def _op(
-    access: Access, method: str, path: str, *, roles: Iterable[Role] | None = None, scope: str = "",
-    rate: str = DEFAULT_RATE, opaque_bearer: bool = False, tenant_scoped: bool = True,
-    max_body: int | None = JSON_BODY_BYTES, lead: bool = False, root: bool = False,
-) -> Operation:
-    return Operation(
-        method, path if root else V1 + path, access,
-        roles=frozenset(roles) if roles is not None else None, scope=scope, rate=rate,
-        opaque_bearer=opaque_bearer, tenant_scoped=tenant_scoped, max_body=max_body, lead=lead,
-    )
+def declare(
+    access: Access, *, table: str, roles: Iterable[Role] | None = None,
+    max_body: int | None = JSON_BODY_BYTES, prefix: str = V1, **policy: Any,
+) -> tuple[Operation, ...]:
+    """The operations of a `METHOD /path` table (paths under `prefix`), all under one policy.
+
+    Declared operations take JSON bodies (`JSON_BODY_BYTES`) unless they say `max_body=None`.
+    """
+    granted = frozenset(roles) if roles is not None else None
+    operations = []
+    for row in rows(table):
+        if len(row) != 2 or not row[1].startswith("/"):
+            raise ValueError(f"not a 'METHOD /path' row: {' '.join(row)!r}")
+        method, path = row
+        operations.append(
+            Operation(method, prefix + path, access, roles=granted, max_body=max_body, **policy)
+        )
+    return tuple(operations)
 
 
-def public(method: str, path: str, **policy: Any) -> Operation:
-    return _op(Access.PUBLIC, method, path, **policy)
-
-
-def authenticated(method: str, path: str, **policy: Any) -> Operation:
-    return _op(Access.AUTHENTICATED, method, path, **policy)
-
-
-def user_only(method: str, path: str, **policy: Any) -> Operation:
-    return _op(Access.USER, method, path, **policy)
-
-
+PUBLIC, AUTHENTICATED, USER = Access.PUBLIC, Access.AUTHENTICATED, Access.USER
 SUPER_ADMIN = (Role.SUPER_ADMIN,)
 ADMINS = (Role.ADMIN, Role.SUPER_ADMIN)
 
 OPERATIONS: tuple[Operation, ...] = (
     # --- auth: public credential routes, limited per client IP in the stricter "auth" class
-    public("POST", "/company", rate=AUTH_RATE),
-    public("POST", "/auth/register", rate=AUTH_RATE),
-    public("POST", "/auth/login", rate=AUTH_RATE),
-    public("POST", "/auth/refresh", rate=AUTH_RATE, opaque_bearer=True),
-    public("POST", "/send", rate=AUTH_RATE),
-    public("POST", "/verify", rate=AUTH_RATE),
-    public("POST", "/auth/forgot-password", rate=AUTH_RATE),
-    public("POST", "/auth/reset-password", rate=AUTH_RATE),
-    public("GET", "/auth/super-admin", rate=AUTH_RATE),
-    public("GET", "/address-seed", rate=AUTH_RATE),
+    *declare(PUBLIC, rate=AUTH_RATE, table="""
+        POST /company
+        POST /auth/register
+        POST /auth/login
+        POST /send
+        POST /verify
+        POST /auth/forgot-password
+        POST /auth/reset-password
+        GET  /auth/super-admin
+        GET  /address-seed
+    """),
+    *declare(PUBLIC, rate=AUTH_RATE, opaque_bearer=True, table="POST /auth/refresh"),
     # --- auth: a company's uploaded logo, shown wherever the company is (widgets, consoles)
-    public("GET", "/company/{company_id}/logo", tenant_scoped=False),
+    *declare(PUBLIC, tenant_scoped=False, table="GET /company/{company_id}/logo"),
     # --- auth: geographic reference data, the same for every tenant
-    public("GET", "/country", tenant_scoped=False),
-    public("GET", "/country/{country_id}", tenant_scoped=False),
-    public("GET", "/state/country/{country_id}", tenant_scoped=False),
-    public("GET", "/state/{state_id}", tenant_scoped=False),
-    public("GET", "/city/state/{state_id}", tenant_scoped=False),
-    public("GET", "/city/{city_id}", tenant_scoped=False),
-    user_only("POST", "/country", roles=SUPER_ADMIN, tenant_scoped=False),
-    user_only("PATCH", "/country/{country_id}", roles=SUPER_ADMIN, tenant_scoped=False),
-    user_only("POST", "/state", roles=SUPER_ADMIN, tenant_scoped=False),
-    user_only("PATCH", "/state/{state_id}", roles=SUPER_ADMIN, tenant_scoped=False),
-    user_only("POST", "/city", roles=SUPER_ADMIN, tenant_scoped=False),
-    user_only("PATCH", "/city/{city_id}", roles=SUPER_ADMIN, tenant_scoped=False),
+    *declare(PUBLIC, tenant_scoped=False, table="""
+        GET /country
+        GET /country/{country_id}
+        GET /state/country/{country_id}
+        GET /state/{state_id}
+        GET /city/state/{state_id}
+        GET /city/{city_id}
+    """),
+    *declare(USER, roles=SUPER_ADMIN, tenant_scoped=False, table="""
+        POST  /country
+        PATCH /country/{country_id}
+        POST  /state
+        PATCH /state/{state_id}
+        POST  /city
+        PATCH /city/{city_id}
+    """),
     # --- auth: a user's own sessions and keys (an API key cannot mint or revoke keys)
-    user_only("GET", "/auth/api-keys"),
-    user_only("POST", "/auth/api-keys"),
-    user_only("DELETE", "/auth/api-keys/{api_key_id}"),
-    user_only("POST", "/auth/logout"),
-    user_only("POST", "/user/{user_id}/impersonate", roles=SUPER_ADMIN),
+    *declare(USER, table="""
+        GET    /auth/api-keys
+        POST   /auth/api-keys
+        DELETE /auth/api-keys/{api_key_id}
+        POST   /auth/logout
+    """),
+    *declare(USER, roles=SUPER_ADMIN, table="POST /user/{user_id}/impersonate"),
     # --- auth: the caller's account, company and addresses
-    authenticated("GET", "/auth/validate"),
-    authenticated("GET", "/auth/user/me"),
-    authenticated("GET", "/user/profile"),
-    authenticated("PUT", "/user/profile"),
-    authenticated("GET", "/user/{user_id}"),
-    authenticated("GET", "/company"),
-    authenticated("GET", "/address"),
-    authenticated("POST", "/address"),
+    *declare(AUTHENTICATED, table="""
+        GET  /auth/validate
+        GET  /auth/user/me
+        GET  /user/profile
+        PUT  /user/profile
+        GET  /user/{user_id}
+        GET  /company
+        GET  /address
+        POST /address
+    """),
     # --- auth: company administration
-    authenticated("POST", "/auth/user", roles=ADMINS, scope="admin"),
-    authenticated("GET", "/admin/user", roles=ADMINS, scope="admin"),
-    authenticated("GET", "/admin/user/{user_id}", roles=ADMINS, scope="admin"),
-    authenticated("PATCH", "/user/{user_id}/status", roles=ADMINS, scope="admin"),
-    authenticated("PATCH", "/user/{user_id}/role", roles=ADMINS, scope="admin"),
-    authenticated("POST", "/user/{user_id}/force-password-reset", roles=ADMINS, scope="admin"),
-    authenticated("PUT", "/company/{company_id}", roles=ADMINS, scope="admin"),
-    authenticated("PATCH", "/company/{company_id}", roles=ADMINS, scope="admin"),
+    *declare(AUTHENTICATED, roles=ADMINS, scope="admin", table="""
+        POST  /auth/user
+        GET   /admin/user
+        GET   /admin/user/{user_id}
+        PATCH /user/{user_id}/status
+        PATCH /user/{user_id}/role
+        POST  /user/{user_id}/force-password-reset
+        PUT   /company/{company_id}
+        PATCH /company/{company_id}
+    """),
     # --- auth: platform administration
-    authenticated("GET", "/super-admin/company", roles=SUPER_ADMIN),
-    authenticated("GET", "/super-admin/company/{company_id}/user", roles=SUPER_ADMIN),
-    authenticated("DELETE", "/company/{company_id}", roles=SUPER_ADMIN),
-    authenticated("PATCH", "/company/{company_id}/restore", roles=SUPER_ADMIN),
-    authenticated("GET", "/company/deleted", roles=SUPER_ADMIN),
-    authenticated("DELETE", "/company/bulk-delete", roles=SUPER_ADMIN),
-    authenticated("PATCH", "/company/bulk-restore", roles=SUPER_ADMIN),
-    authenticated("GET", "/company/{company_id}/related-data", roles=SUPER_ADMIN),
-    authenticated("DELETE", "/company/{company_id}/cascade-delete", roles=SUPER_ADMIN),
+    *declare(AUTHENTICATED, roles=SUPER_ADMIN, table="""
+        GET    /super-admin/company
+        GET    /super-admin/company/{company_id}/user
+        DELETE /company/{company_id}
+        PATCH  /company/{company_id}/restore
+        GET    /company/deleted
+        DELETE /company/bulk-delete
+        PATCH  /company/bulk-restore
+        GET    /company/{company_id}/related-data
+        DELETE /company/{company_id}/cascade-delete
+    """),
     # --- auth: the platform's system configuration (admins read it, sensitive values masked)
-    authenticated("GET", "/config", roles=ADMINS, scope="admin", tenant_scoped=False),
-    user_only("PATCH", "/config", roles=SUPER_ADMIN, tenant_scoped=False),
+    *declare(AUTHENTICATED, roles=ADMINS, scope="admin", tenant_scoped=False, table="GET /config"),
+    *declare(USER, roles=SUPER_ADMIN, tenant_scoped=False, table="PATCH /config"),
     # --- agents: the providers and models catalogue, the same for every tenant
-    authenticated("GET", "/providers", tenant_scoped=False),
-    authenticated("GET", "/providers/{provider_id}", tenant_scoped=False),
-    authenticated("GET", "/providers/{provider_id}/models", tenant_scoped=False),
-    authenticated("GET", "/providers/{provider_id}/models/{model_id}", tenant_scoped=False),
-    authenticated("GET", "/settings/providers", tenant_scoped=False),
-    user_only("POST", "/providers", roles=SUPER_ADMIN, tenant_scoped=False),
-    user_only("POST", "/providers/bulk-import", roles=SUPER_ADMIN, tenant_scoped=False),
-    user_only("PUT", "/providers/{provider_id}", roles=SUPER_ADMIN, tenant_scoped=False),
-    user_only("DELETE", "/providers/{provider_id}", roles=SUPER_ADMIN, tenant_scoped=False),
-    user_only("POST", "/providers/{provider_id}/models", roles=SUPER_ADMIN, tenant_scoped=False),
-    user_only("PUT", "/providers/{provider_id}/models/{model_id}", roles=SUPER_ADMIN, tenant_scoped=False),
-    user_only("DELETE", "/providers/{provider_id}/models/{model_id}", roles=SUPER_ADMIN, tenant_scoped=False),
-    user_only("POST", "/settings/providers/seed", roles=SUPER_ADMIN, tenant_scoped=False),
+    *declare(AUTHENTICATED, tenant_scoped=False, table="""
+        GET /providers
+        GET /providers/{provider_id}
+        GET /providers/{provider_id}/models
+        GET /providers/{provider_id}/models/{model_id}
+        GET /settings/providers
+    """),
+    *declare(USER, roles=SUPER_ADMIN, tenant_scoped=False, table="""
+        POST   /providers
+        POST   /providers/bulk-import
+        PUT    /providers/{provider_id}
+        DELETE /providers/{provider_id}
+        POST   /providers/{provider_id}/models
+        PUT    /providers/{provider_id}/models/{model_id}
+        DELETE /providers/{provider_id}/models/{model_id}
+        POST   /settings/providers/seed
+    """),
     # --- agents: the company's agents (the widget's public reads come with the widget)
-    authenticated("GET", "/agent"),
-    authenticated("POST", "/agent", roles=ADMINS),
-    authenticated("GET", "/agent/by-name/{name}"),
-    authenticated("GET", "/agent/{agent_id}"),
-    authenticated("PUT", "/agent/{agent_id}", roles=ADMINS),
-    authenticated("DELETE", "/agent/{agent_id}", roles=ADMINS),
-    authenticated("PATCH", "/agent/{agent_id}/restore", roles=ADMINS),
-    authenticated("POST", "/agent/{agent_id}/clone", roles=ADMINS),
-    authenticated("GET", "/agent/{agent_id}/embed-code"),
-    authenticated("POST", "/sdk/agent", roles=ADMINS),
-    authenticated("PUT", "/sdk/agent/{agent_id}", roles=ADMINS),
-    authenticated("DELETE", "/sdk/agent/{agent_id}", roles=ADMINS),
+    *declare(AUTHENTICATED, table="""
+        GET /agent
+        GET /agent/by-name/{name}
+        GET /agent/{agent_id}
+        GET /agent/{agent_id}/embed-code
+    """),
+    *declare(AUTHENTICATED, roles=ADMINS, table="""
+        POST   /agent
+        PUT    /agent/{agent_id}
+        DELETE /agent/{agent_id}
+        PATCH  /agent/{agent_id}/restore
+        POST   /agent/{agent_id}/clone
+        POST   /sdk/agent
+        PUT    /sdk/agent/{agent_id}
+        DELETE /sdk/agent/{agent_id}
+    """),
     # --- agents: LLM and embedding settings of a company or an agent
-    authenticated("POST", "/settings", roles=ADMINS),
-    authenticated("POST", "/sdk/settings", roles=ADMINS),
-    authenticated("GET", "/settings/company/{company_id}"),
-    authenticated("GET", "/settings/agent/{agent_id}"),
-    authenticated("GET", "/settings/{settings_id}"),
-    authenticated("PUT", "/settings/{settings_id}", roles=ADMINS),
-    authenticated("DELETE", "/settings/{settings_id}", roles=ADMINS),
-    authenticated("POST", "/settings/test/{settings_id}", roles=ADMINS),
+    *declare(AUTHENTICATED, table="""
+        GET /settings/company/{company_id}
+        GET /settings/agent/{agent_id}
+        GET /settings/{settings_id}
+    """),
+    *declare(AUTHENTICATED, roles=ADMINS, table="""
+        POST   /settings
+        POST   /sdk/settings
+        PUT    /settings/{settings_id}
+        DELETE /settings/{settings_id}
+        POST   /settings/test/{settings_id}
+    """),
     # --- ingestion: documents and chunks (uploads take the upload body limit)
-    authenticated("POST", "/document/upload", roles=ADMINS, max_body=None),
-    authenticated("GET", "/document"),
-    authenticated("GET", "/document/agent/{agent_id}"),
-    authenticated("GET", "/document/deleted"),
-    authenticated("GET", "/document/chunk/deleted"),
-    authenticated("DELETE", "/document/bulk-delete", roles=ADMINS),
-    authenticated("GET", "/document/{document_id}"),
-    authenticated("DELETE", "/document/{document_id}", roles=ADMINS),
-    authenticated("PATCH", "/document/{document_id}/restore", roles=ADMINS),
-    authenticated("GET", "/document/{document_id}/chunk"),
-    authenticated("DELETE", "/document/{document_id}/chunk", roles=ADMINS),
-    authenticated("PATCH", "/document/{document_id}/chunk/restore-all", roles=ADMINS),
-    authenticated("DELETE", "/document/chunk/{chunk_id}", roles=ADMINS),
-    authenticated("PATCH", "/document/chunk/{chunk_id}/restore", roles=ADMINS),
+    *declare(AUTHENTICATED, roles=ADMINS, max_body=None, table="POST /document/upload"),
+    *declare(AUTHENTICATED, table="""
+        GET /document
+        GET /document/agent/{agent_id}
+        GET /document/deleted
+        GET /document/chunk/deleted
+        GET /document/{document_id}
+        GET /document/{document_id}/chunk
+    """),
+    *declare(AUTHENTICATED, roles=ADMINS, table="""
+        DELETE /document/bulk-delete
+        DELETE /document/{document_id}
+        PATCH  /document/{document_id}/restore
+        DELETE /document/{document_id}/chunk
+        PATCH  /document/{document_id}/chunk/restore-all
+        DELETE /document/chunk/{chunk_id}
+        PATCH  /document/chunk/{chunk_id}/restore
+    """),
     # --- ingestion: search (a read, whatever the method)
-    authenticated("POST", "/search/document", scope="read"),
+    *declare(AUTHENTICATED, scope="read", table="POST /search/document"),
     # --- ingestion: web sites; the widget's handshake is public (the agent's allowed origins decide)
-    authenticated("POST", "/website/source", roles=ADMINS),
-    authenticated("GET", "/website/source"),
-    authenticated("GET", "/website/agent/{agent_id}/sources"),
-    authenticated("GET", "/website/source/{source_id}/pages"),
-    authenticated("POST", "/website/source/{source_id}/crawl", roles=ADMINS),
-    authenticated("DELETE", "/website/source/{source_id}", roles=ADMINS),
-    authenticated("POST", "/sdk/website/source/{source_id}/crawl", roles=ADMINS),
-    authenticated("DELETE", "/sdk/website/source/{source_id}", roles=ADMINS),
-    public("POST", "/website/handshake"),
+    *declare(AUTHENTICATED, table="""
+        GET /website/source
+        GET /website/agent/{agent_id}/sources
+        GET /website/source/{source_id}/pages
+    """),
+    *declare(AUTHENTICATED, roles=ADMINS, table="""
+        POST   /website/source
+        POST   /website/source/{source_id}/crawl
+        DELETE /website/source/{source_id}
+        POST   /sdk/website/source/{source_id}/crawl
+        DELETE /sdk/website/source/{source_id}
+    """),
+    *declare(PUBLIC, table="POST /website/handshake"),
     # --- conversations and messages (the service scopes each to its owner, or the company's admins;
     # a lead token reaches only its own conversations, through the operations marked lead=True)
-    authenticated("POST", "/conversation", lead=True),
-    authenticated("GET", "/conversation"),
-    authenticated("GET", "/conversation/entity", lead=True),
-    authenticated("GET", "/conversation/entity/{entity_id}"),
-    authenticated("GET", "/conversation/agent/{agent_id}"),
-    authenticated("GET", "/conversation/deleted"),
-    authenticated("GET", "/conversation/{conversation_id}", lead=True),
-    authenticated("DELETE", "/conversation/{conversation_id}"),
-    authenticated("PATCH", "/conversation/{conversation_id}/restore"),
-    authenticated("GET", "/conversation/{conversation_id}/messages", lead=True),
-    authenticated("DELETE", "/conversation/{conversation_id}/messages"),
-    authenticated("PATCH", "/conversation/{conversation_id}/message/restore-all"),
-    authenticated("GET", "/conversation/{conversation_id}/messages/stream", lead=True),
-    authenticated("POST", "/conversation/{conversation_id}/chat", lead=True),
-    authenticated("GET", "/message/deleted"),
-    authenticated("DELETE", "/message/{message_id}"),
-    authenticated("PATCH", "/message/{message_id}/restore"),
+    *declare(AUTHENTICATED, lead=True, table="""
+        POST /conversation
+        GET  /conversation/entity
+        GET  /conversation/{conversation_id}
+        GET  /conversation/{conversation_id}/messages
+        GET  /conversation/{conversation_id}/messages/stream
+        POST /conversation/{conversation_id}/chat
+    """),
+    *declare(AUTHENTICATED, table="""
+        GET    /conversation
+        GET    /conversation/entity/{entity_id}
+        GET    /conversation/agent/{agent_id}
+        GET    /conversation/deleted
+        DELETE /conversation/{conversation_id}
+        PATCH  /conversation/{conversation_id}/restore
+        DELETE /conversation/{conversation_id}/messages
+        PATCH  /conversation/{conversation_id}/message/restore-all
+        GET    /message/deleted
+        DELETE /message/{message_id}
+        PATCH  /message/{message_id}/restore
+    """),
     # --- feedback on an answer or a conversation (whoever sees it, leads too); members list it
-    authenticated("POST", "/message/{message_id}/feedback", lead=True),
-    authenticated("POST", "/conversation/{conversation_id}/feedback", lead=True),
-    authenticated("GET", "/conversation/{conversation_id}/feedback"),
+    *declare(AUTHENTICATED, lead=True, table="""
+        POST /message/{message_id}/feedback
+        POST /conversation/{conversation_id}/feedback
+    """),
+    *declare(AUTHENTICATED, table="GET /conversation/{conversation_id}/feedback"),
     # --- leads: the widget registers visitors (public, limited per client IP like any anonymous
     # caller); members read the company's leads, admins change, export (GDPR) and erase them
-    public("POST", "/lead/register"),
-    authenticated("POST", "/lead", roles=ADMINS),
-    authenticated("GET", "/lead/company"),
-    authenticated("GET", "/lead/{lead_id}"),
-    authenticated("PUT", "/lead/{lead_id}", roles=ADMINS),
-    authenticated("DELETE", "/lead/{lead_id}", roles=ADMINS),
-    authenticated("GET", "/lead/{lead_id}/export", roles=ADMINS),
-    authenticated("DELETE", "/lead/{lead_id}/data", roles=ADMINS),
-    authenticated("POST", "/sdk/lead", roles=ADMINS),
-    authenticated("PUT", "/sdk/lead/{lead_id}", roles=ADMINS),
-    authenticated("DELETE", "/sdk/lead/{lead_id}", roles=ADMINS),
+    *declare(PUBLIC, table="POST /lead/register"),
+    *declare(AUTHENTICATED, table="""
+        GET /lead/company
+        GET /lead/{lead_id}
+    """),
+    *declare(AUTHENTICATED, roles=ADMINS, table="""
+        POST   /lead
+        PUT    /lead/{lead_id}
+        DELETE /lead/{lead_id}
+        GET    /lead/{lead_id}/export
+        DELETE /lead/{lead_id}/data
+        POST   /sdk/lead
+        PUT    /sdk/lead/{lead_id}
+        DELETE /sdk/lead/{lead_id}
+    """),
     # --- analytics: company analytics for members (a user sees their own, the service decides);
     # exports, API-key analytics, system metrics and the audit log for admins
-    authenticated("GET", "/analytic/dashboard"),
-    authenticated("GET", "/analytic/agent/{agent_id}"),
-    authenticated("GET", "/analytic/agent/{agent_id}/performance-comparison"),
-    authenticated("GET", "/analytic/conversation/{conversation_id}"),
-    authenticated("GET", "/analytic/leads"),
-    authenticated("GET", "/analytic/usage"),
-    authenticated("POST", "/analytic/export", roles=ADMINS, scope="read"),
-    authenticated("GET", "/analytic/export/{export_id}/download", roles=ADMINS),
-    authenticated("GET", "/company/statistics"),
-    authenticated("GET", "/company/{company_id}/statistics"),
-    authenticated("GET", "/agent/{agent_id}/stats"),
-    authenticated("GET", "/overview", roles=ADMINS),
-    authenticated("GET", "/usage-trends", roles=ADMINS),
-    authenticated("GET", "/top-endpoints", roles=ADMINS),
-    authenticated("GET", "/api-key-performance", roles=ADMINS),
-    authenticated("GET", "/error-analysis", roles=ADMINS),
-    authenticated("GET", "/rate-limit-analysis", roles=ADMINS),
-    authenticated("GET", "/detailed-usage/{api_key_id}", roles=ADMINS),
-    authenticated("GET", "/admin/system-metric", roles=ADMINS, scope="admin"),
-    authenticated("GET", "/super-admin/company/{company_id}/system-metric", roles=ADMINS, scope="admin"),
-    authenticated("POST", "/system-metric", roles=ADMINS, scope="admin"),
-    authenticated("GET", "/audit-log", roles=ADMINS, scope="admin"),
+    *declare(AUTHENTICATED, table="""
+        GET /analytic/dashboard
+        GET /analytic/agent/{agent_id}
+        GET /analytic/agent/{agent_id}/performance-comparison
+        GET /analytic/conversation/{conversation_id}
+        GET /analytic/leads
+        GET /analytic/usage
+        GET /company/statistics
+        GET /company/{company_id}/statistics
+        GET /agent/{agent_id}/stats
+    """),
+    *declare(AUTHENTICATED, roles=ADMINS, scope="read", table="POST /analytic/export"),
+    *declare(AUTHENTICATED, roles=ADMINS, table="""
+        GET /analytic/export/{export_id}/download
+        GET /overview
+        GET /usage-trends
+        GET /top-endpoints
+        GET /api-key-performance
+        GET /error-analysis
+        GET /rate-limit-analysis
+        GET /detailed-usage/{api_key_id}
+    """),
+    *declare(AUTHENTICATED, roles=ADMINS, scope="admin", table="""
+        GET  /admin/system-metric
+        GET  /super-admin/company/{company_id}/system-metric
+        POST /system-metric
+        GET  /audit-log
+    """),
     # --- webhooks (outgoing event subscriptions) are the company admins'
-    authenticated("GET", "/webhook/event-types"),
-    authenticated("GET", "/webhook", roles=ADMINS),
-    authenticated("POST", "/webhook", roles=ADMINS),
-    authenticated("GET", "/webhook/{webhook_id}", roles=ADMINS),
-    authenticated("PATCH", "/webhook/{webhook_id}", roles=ADMINS),
-    authenticated("DELETE", "/webhook/{webhook_id}", roles=ADMINS),
-    authenticated("POST", "/webhook/{webhook_id}/rotate-secret", roles=ADMINS, scope="admin"),
-    authenticated("GET", "/webhook/{webhook_id}/deliveries", roles=ADMINS),
-    authenticated("POST", "/webhook/{webhook_id}/deliveries/{delivery_id}/retry", roles=ADMINS),
-    authenticated("POST", "/webhook/{webhook_id}/test", roles=ADMINS),
+    *declare(AUTHENTICATED, table="GET /webhook/event-types"),
+    *declare(AUTHENTICATED, roles=ADMINS, table="""
+        GET    /webhook
+        POST   /webhook
+        GET    /webhook/{webhook_id}
+        PATCH  /webhook/{webhook_id}
+        DELETE /webhook/{webhook_id}
+        GET    /webhook/{webhook_id}/deliveries
+        POST   /webhook/{webhook_id}/deliveries/{delivery_id}/retry
+        POST   /webhook/{webhook_id}/test
+    """),
+    *declare(AUTHENTICATED, roles=ADMINS, scope="admin", table="POST /webhook/{webhook_id}/rotate-secret"),
     # --- the gateway's task-status fan-out (each service scopes tasks by company)
-    authenticated("GET", "/tasks/{task_id}/status"),
+    *declare(AUTHENTICATED, table="GET /tasks/{task_id}/status"),
     # --- the widget script is public: at the root (the embed code's), and under /api/v1 (the SDK's)
-    public("GET", "/widget.js", tenant_scoped=False, root=True),
-    public("GET", "/widget.js", tenant_scoped=False),
+    *declare(PUBLIC, tenant_scoped=False, prefix="", table=f"""
+        GET {WIDGET_SCRIPT}
+        GET {V1}{WIDGET_SCRIPT}
+    """),
     # --- the chat widget (conversations): an agent's public widget settings; test pages that embed
     # the widget (made by admins, then public until they expire); an agent test runs one question
     # through the chat pipeline, its answer lands in a task
-    public("GET", "/widget/agent/{agent_id}", tenant_scoped=False, lead=True),
-    authenticated("POST", "/test", roles=ADMINS),
-    public("GET", "/test/page/{token}", tenant_scoped=False),
-    authenticated("POST", "/agent/{agent_id}/test"),
+    *declare(PUBLIC, tenant_scoped=False, lead=True, table="GET /widget/agent/{agent_id}"),
+    *declare(AUTHENTICATED, roles=ADMINS, table="POST /test"),
+    *declare(PUBLIC, tenant_scoped=False, table="GET /test/page/{token}"),
+    *declare(AUTHENTICATED, table="POST /agent/{agent_id}/test"),
 )
 
 

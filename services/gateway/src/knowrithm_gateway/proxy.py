@@ -38,7 +38,7 @@ from knowrithm_common.telemetry import extract_context, tracer
 from knowrithm_gateway.admission import Exchange
 from knowrithm_gateway.headers import Incoming, read_incoming, response_headers, upstream_headers
 from knowrithm_gateway.metrics import METHODS, UNMATCHED, observe_request, observe_upstream_error
-from knowrithm_gateway.routing import API_PREFIX, TASKS, Route
+from knowrithm_gateway.routing import API_PREFIX, TASKS, WIDGET_SCRIPT, Route
 from knowrithm_gateway.tasks import fan_out_task_status
 from knowrithm_gateway.upstream import REPLAYABLE_BYTES, send_upstream
 
@@ -48,7 +48,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-WIDGET_PATH = "/widget.js"
 HEALTH_ALIAS = "/api/v1/health"  # the gateway's own /health, where the official SDK asks for it
 CLIENT_CLOSED = 499  # nginx's code for "client went away first"; metrics only
 _END = {"type": "http.response.body", "body": b"", "more_body": False}
@@ -94,7 +93,7 @@ class _Body:
 
 def is_proxied(path: str) -> bool:
     """Whether the proxy (not the gateway's own FastAPI routes) answers this path."""
-    return (path.startswith(API_PREFIX) and path != HEALTH_ALIAS) or path == WIDGET_PATH
+    return (path.startswith(API_PREFIX) and path != HEALTH_ALIAS) or path == WIDGET_SCRIPT
 
 
 class Proxy:

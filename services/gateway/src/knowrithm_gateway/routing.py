@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 TASKS = "tasks"  # pseudo-service: the gateway fans the request out to every task owner
 TASK_OWNERS = ("auth", "agents", "conversations", "ingestion", "analytics")
 API_PREFIX = "/api/"
+WIDGET_SCRIPT = "/widget.js"  # the embed code's script: the one public path outside API_PREFIX
 
 # (pattern, owning service, exact). Exact patterns do not own the paths below them.
 ROUTES: tuple[tuple[str, str, bool], ...] = (
@@ -46,7 +47,7 @@ ROUTES: tuple[tuple[str, str, bool], ...] = (
     ("/api/v1/lead", "conversations", False),
     ("/api/v1/sdk/lead", "conversations", False),
     ("/api/v1/test", "conversations", False),
-    ("/widget.js", "conversations", True),
+    (WIDGET_SCRIPT, "conversations", True),
     ("/api/v1/widget.js", "conversations", True),  # where the official SDK asks for the script
     ("/api/v1/widget", "conversations", False),
     # ingestion

@@ -5,39 +5,38 @@ from __future__ import annotations
 import uuid
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from knowrithm_common.events.envelope import EventData
 from knowrithm_common.events.ingestion import JobData
 
 
-class ConversationCreatedV1(EventData):
+class ConversationRef(BaseModel):
+    """The conversation an event is about, and its agent (the first fields of conversation events)."""
+
+    conversation_id: uuid.UUID
+    agent_id: uuid.UUID
+
+
+class ConversationCreatedV1(ConversationRef, EventData):
     """A conversation was started with an agent by a user, an API key's user or a lead."""
 
     event_type: ClassVar[str] = "conversations.conversation.created.v1"
 
-    conversation_id: uuid.UUID
-    agent_id: uuid.UUID
     entity_type: str
     entity_id: uuid.UUID
 
 
-class ConversationDeletedV1(EventData):
+class ConversationDeletedV1(ConversationRef, EventData):
     """A conversation was soft-deleted (restorable); its messages leave the analytics."""
 
     event_type: ClassVar[str] = "conversations.conversation.deleted.v1"
 
-    conversation_id: uuid.UUID
-    agent_id: uuid.UUID
 
-
-class ConversationRestoredV1(EventData):
+class ConversationRestoredV1(ConversationRef, EventData):
     """A soft-deleted conversation was restored."""
 
     event_type: ClassVar[str] = "conversations.conversation.restored.v1"
-
-    conversation_id: uuid.UUID
-    agent_id: uuid.UUID
 
 
 class MessageCreatedV1(EventData):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from knowrithm_common.events.envelope import EventData
 
@@ -29,26 +29,36 @@ class JobData(EventData):
 # --- events -------------------------------------------------------------------------------
 
 
-class DocumentUploadedV1(EventData):
+class DocumentRef(BaseModel):
+    """The document an event is about, and its agent (the first fields of document events)."""
+
+    document_id: uuid.UUID
+    agent_id: uuid.UUID | None
+
+
+class WebsiteSourceRef(BaseModel):
+    """The web site source an event is about, and its agent (the first fields of its events)."""
+
+    website_source_id: uuid.UUID
+    agent_id: uuid.UUID
+
+
+class DocumentUploadedV1(DocumentRef, EventData):
     """A document was accepted (file or URL) and queued for processing."""
 
     event_type: ClassVar[str] = "ingestion.document.uploaded.v1"
 
-    document_id: uuid.UUID
-    agent_id: uuid.UUID | None
     original_filename: str
     document_type: str
     file_size: int
     source: str = Field(description="upload | url | website")
 
 
-class DocumentProcessedV1(EventData):
+class DocumentProcessedV1(DocumentRef, EventData):
     """A document was extracted, chunked, embedded and indexed: it is searchable."""
 
     event_type: ClassVar[str] = "ingestion.document.processed.v1"
 
-    document_id: uuid.UUID
-    agent_id: uuid.UUID | None
     document_type: str
     page_count: int
     chunk_count: int
@@ -58,54 +68,42 @@ class DocumentProcessedV1(EventData):
     duration_ms: int
 
 
-class DocumentFailedV1(EventData):
+class DocumentFailedV1(DocumentRef, EventData):
     """A document could not be processed; `reason` is written for the user who uploaded it."""
 
     event_type: ClassVar[str] = "ingestion.document.failed.v1"
 
-    document_id: uuid.UUID
-    agent_id: uuid.UUID | None
     document_type: str
     code: str
     reason: str
 
 
-class DocumentDeletedV1(EventData):
+class DocumentDeletedV1(DocumentRef, EventData):
     """A document (and its chunks) was soft-deleted; its vectors were removed."""
 
     event_type: ClassVar[str] = "ingestion.document.deleted.v1"
 
-    document_id: uuid.UUID
-    agent_id: uuid.UUID | None
 
-
-class DocumentRestoredV1(EventData):
+class DocumentRestoredV1(DocumentRef, EventData):
     """A soft-deleted document was restored with its chunks and vectors."""
 
     event_type: ClassVar[str] = "ingestion.document.restored.v1"
 
-    document_id: uuid.UUID
-    agent_id: uuid.UUID | None
 
-
-class WebsiteSourceRegisteredV1(EventData):
+class WebsiteSourceRegisteredV1(WebsiteSourceRef, EventData):
     """A web site was registered as a knowledge source of an agent."""
 
     event_type: ClassVar[str] = "ingestion.website.registered.v1"
 
-    website_source_id: uuid.UUID
-    agent_id: uuid.UUID
     base_url: str
     domain: str
 
 
-class WebsiteCrawledV1(EventData):
+class WebsiteCrawledV1(WebsiteSourceRef, EventData):
     """A crawl of a web site source finished (`status` completed or failed)."""
 
     event_type: ClassVar[str] = "ingestion.website.crawled.v1"
 
-    website_source_id: uuid.UUID
-    agent_id: uuid.UUID
     status: str
     pages_crawled: int
     pages_changed: int
@@ -113,13 +111,10 @@ class WebsiteCrawledV1(EventData):
     error: str | None = None
 
 
-class WebsiteSourceDeletedV1(EventData):
+class WebsiteSourceDeletedV1(WebsiteSourceRef, EventData):
     """A web site source was deleted with its pages, documents and vectors."""
 
     event_type: ClassVar[str] = "ingestion.website.deleted.v1"
-
-    website_source_id: uuid.UUID
-    agent_id: uuid.UUID
 
 
 # --- jobs ---------------------------------------------------------------------------------
@@ -134,23 +129,25 @@ class ProcessDocument(JobData):
     task_id: uuid.UUID | None = None
 
 
-class CrawlWebsite(JobData):
+class WebsiteSourceJob(JobData):
+    """Base of the jobs on one web site source, with the task that reports on them."""
+
+    website_source_id: uuid.UUID
+    task_id: uuid.UUID | None = None
+
+
+class CrawlWebsite(WebsiteSourceJob):
     """Crawl one web site source and (re)process the pages that changed."""
 
     event_type: ClassVar[str] = "ingestion.website.crawl.v1"
 
-    website_source_id: uuid.UUID
-    task_id: uuid.UUID | None = None
     max_pages: int | None = None
 
 
-class PurgeWebsiteSource(JobData):
+class PurgeWebsiteSource(WebsiteSourceJob):
     """Remove a deleted web site source's pages, their documents and vectors."""
 
     event_type: ClassVar[str] = "ingestion.website.purge.v1"
-
-    website_source_id: uuid.UUID
-    task_id: uuid.UUID | None = None
 
 
 class ReembedAgent(JobData):

@@ -2,9 +2,8 @@
 
 Each delivery runs its handler inside one database transaction that also records
 (consumer, event id) in `processed_events`; a redelivered or replayed event finds its record
-and changes nothing. A failing handler is retried with backoff (`nak(delay)`) up to
-`max_deliver` times, then the message goes to `deadletter.<consumer>` with the error and is
-acknowledged, so one poison message never blocks the rest.
+and changes nothing. Delivery itself (retries with backoff, the dead-letter subject, stopping)
+is the one path of `knowrithm_common.messaging.delivery`, shared with the job workers.
 
 Opt-in (`transaction_per_batch=True`): each fetched batch is applied in one transaction (its
 processed-event records included) and acknowledged after the commit. A transaction per event
@@ -16,24 +15,23 @@ message is retried and dead-lettered alone.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import DeliverPolicy
 from prometheus_client import Counter
-from pydantic import ValidationError
 from sqlalchemy import Column, DateTime, MetaData, PrimaryKeyConstraint, String, Table, func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_common.db.session import Database
 from knowrithm_common.events.envelope import EventEnvelope
-from knowrithm_common.messaging.connection import NatsConnection, stop_task
-from knowrithm_common.messaging.streams import DEADLETTER_PREFIX, EVENTS_STREAM
+from knowrithm_common.messaging.connection import NatsConnection
+from knowrithm_common.messaging.delivery import PullSubscriber
+from knowrithm_common.messaging.delivery import deadletter as deadletter  # its home before delivery.py
+from knowrithm_common.messaging.streams import EVENTS_STREAM
 from knowrithm_common.telemetry import extract_context, tracer
 
 logger = logging.getLogger(__name__)
@@ -55,8 +53,10 @@ def processed_events_table(metadata: MetaData) -> Table:
     )
 
 
-class EventConsumer:
-    """A durable pull consumer dispatching envelopes to handlers by event type."""
+class EventConsumer(PullSubscriber[Handler]):
+    """A durable pull consumer applying each event once, in a transaction, by event type."""
+
+    kind = "event"
 
     def __init__(
         self,
@@ -76,72 +76,19 @@ class EventConsumer:
         only_new: bool = False,
         transaction_per_batch: bool = False,
     ) -> None:
-        self.db, self.processed, self.nats = db, processed, nats
-        self.durable, self.filter_subject, self.stream = durable, filter_subject, stream
-        self.handlers = dict(handlers)
-        self.max_deliver, self.backoff, self.ack_wait = max_deliver, tuple(backoff), ack_wait
-        self.batch, self.deadletter_unknown = batch, deadletter_unknown
-        self.transaction_per_batch = transaction_per_batch
-        # Projections start from the first event (ALL); a consumer that only reacts starts now.
-        self.deliver_policy = DeliverPolicy.NEW if only_new else DeliverPolicy.ALL
-        self._task: asyncio.Task[None] | None = None
-        self._sub: Any = None
-        self._subscribed = asyncio.Event()
-        self._stopping = False
-
-    async def wait_subscribed(self, timeout: float = 10) -> None:
-        """Wait until the durable consumer exists on the server."""
-        await asyncio.wait_for(self._subscribed.wait(), timeout)
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"consumer-{self.durable}")
-
-    async def stop(self) -> None:
-        """Finish the delivery in hand, then stop fetching and unsubscribe."""
-        self._stopping = True
-        if self._task is not None:
-            await stop_task(self._task)
-        if self._sub is not None:
-            with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
-
-    def _config(self) -> ConsumerConfig:
-        return ConsumerConfig(
-            durable_name=self.durable,
-            ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=self.deliver_policy,
-            ack_wait=self.ack_wait,
-            # The server's limit sits above ours so the last attempt still reaches us and is
-            # dead-lettered rather than silently dropped.
-            max_deliver=self.max_deliver + 1,
-            filter_subject=self.filter_subject,
-            max_ack_pending=1000,
+        super().__init__(
+            nats=nats, durable=durable, filter_subject=filter_subject, stream=stream, handlers=handlers,
+            max_deliver=max_deliver, backoff=backoff, ack_wait=ack_wait,
+            # Projections start from the first event (ALL); a consumer that only reacts starts now.
+            deliver_policy=DeliverPolicy.NEW if only_new else DeliverPolicy.ALL,
+            max_ack_pending=1000, deadletter_unknown=deadletter_unknown,
         )
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            try:
-                await self.nats.wait_connected()
-                self._sub = await self.nats.js.pull_subscribe(
-                    self.filter_subject,
-                    durable=self.durable,
-                    stream=self.stream,
-                    config=self._config(),
-                )
-                self._subscribed.set()
-                await self._fetch_loop(self._sub)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                logger.warning("consumer %s interrupted (%s); resubscribing", self.durable, exc)
-                await asyncio.sleep(1)
+        self.db, self.processed = db, processed
+        self.batch, self.transaction_per_batch = batch, transaction_per_batch
 
     async def _fetch_loop(self, sub: Any) -> None:
         while not self._stopping:
-            try:
-                messages = await sub.fetch(self.batch, timeout=1)
-            except TimeoutError:
-                continue
+            messages = await self._fetch(sub, self.batch)
             if self.transaction_per_batch and len(messages) > 1:
                 await self.handle_batch(messages)
                 continue
@@ -152,25 +99,17 @@ class EventConsumer:
 
     async def handle(self, msg: Msg) -> None:
         """Apply one delivery: once, retried with backoff, or dead-lettered."""
-        try:
-            envelope = EventEnvelope.model_validate_json(msg.data)
-        except ValidationError as exc:
-            await self._deadletter(msg, f"malformed envelope: {exc.errors()[:3]}")
+        routed = await self._route(msg)
+        if routed is None:
             return
-        handler = self.handlers.get(envelope.type)
-        if handler is None:
-            if self.deadletter_unknown:
-                await self._deadletter(msg, f"no handler for {envelope.type}")
-            else:
-                await msg.ack()
-            return
+        envelope, _ = routed
         try:
-            outcome = await self._apply(envelope, handler)
+            (outcome,) = await self._apply([routed])
         except Exception as exc:
             await self._retry_or_deadletter(msg, envelope, exc)
             return
         await msg.ack()
-        CONSUMED.labels(self.durable, outcome).inc()
+        self._count(outcome, envelope)
 
     async def handle_batch(self, messages: Sequence[Msg]) -> None:
         """Apply a batch in one transaction, then ack it; if that fails, each message on its own."""
@@ -182,66 +121,23 @@ class EventConsumer:
         if not ready:
             return
         try:
-            outcomes = await self._apply_batch([(envelope, handler) for _, envelope, handler in ready])
+            outcomes = await self._apply([(envelope, handler) for _, envelope, handler in ready])
         except Exception as exc:
             logger.warning("batch of %d failed (%s); applying one by one", len(ready), exc)
             for msg, _, _ in ready:
                 await self.handle(msg)
             return
-        for (msg, _, _), outcome in zip(ready, outcomes, strict=True):
+        for (msg, envelope, _), outcome in zip(ready, outcomes, strict=True):
             await msg.ack()
-            CONSUMED.labels(self.durable, outcome).inc()
+            self._count(outcome, envelope)
 
-    async def _route(self, msg: Msg) -> tuple[EventEnvelope, Handler] | None:
-        """The envelope and its handler; a malformed or unknown message is settled here (None)."""
-        try:
-            envelope = EventEnvelope.model_validate_json(msg.data)
-        except ValidationError as exc:
-            await self._deadletter(msg, f"malformed envelope: {exc.errors()[:3]}")
-            return None
-        handler = self.handlers.get(envelope.type)
-        if handler is None:
-            if self.deadletter_unknown:
-                await self._deadletter(msg, f"no handler for {envelope.type}")
-            else:
-                await msg.ack()
-            return None
-        return envelope, handler
-
-    async def _apply_batch(self, batch: Sequence[tuple[EventEnvelope, Handler]]) -> list[str]:
-        """One transaction for the whole batch (see `apply_first_seen`)."""
+    async def _apply(self, batch: Sequence[tuple[EventEnvelope, Handler]]) -> list[str]:
+        """One transaction for the events (see `apply_first_seen`)."""
         async with self.db.sessions() as session, session.begin():
             return await apply_first_seen(session, self.processed, self.durable, batch)
 
-    async def _apply(self, envelope: EventEnvelope, handler: Handler) -> str:
-        ctx = extract_context({"traceparent": envelope.traceparent or ""})
-        with tracer().start_as_current_span(f"consume {envelope.type}", context=ctx):
-            async with self.db.sessions() as session, session.begin():
-                first_time = await session.execute(
-                    pg_insert(self.processed)
-                    .values(consumer=self.durable, event_id=envelope.id)
-                    .on_conflict_do_nothing()
-                    .returning(self.processed.c.event_id)
-                )
-                if first_time.first() is None:
-                    return "duplicate"
-                await handler(session, envelope)
-                return "applied"
-
-    async def _retry_or_deadletter(self, msg: Msg, envelope: EventEnvelope, exc: Exception) -> None:
-        attempt = msg.metadata.num_delivered or 1
-        if attempt >= self.max_deliver:
-            logger.error("event %s failed %d times; dead-lettered: %s", envelope.id, attempt, exc)
-            await self._deadletter(msg, repr(exc))
-            return
-        delay = self.backoff[min(attempt - 1, len(self.backoff) - 1)]
-        logger.warning("event %s failed (attempt %d), retry in %ss: %s", envelope.id, attempt, delay, exc)
-        CONSUMED.labels(self.durable, "retried").inc()
-        await msg.nak(delay=delay)
-
-    async def _deadletter(self, msg: Msg, error: str) -> None:
-        await deadletter(self.nats, msg, consumer=self.durable, error=error)
-        CONSUMED.labels(self.durable, "deadlettered").inc()
+    def _count(self, outcome: str, envelope: EventEnvelope | None) -> None:
+        CONSUMED.labels(self.durable, outcome).inc()
 
 
 async def apply_first_seen(
@@ -251,7 +147,8 @@ async def apply_first_seen(
     each event recorded for the first time; "applied" or "duplicate" per event, in order.
 
     An id already recorded (a redelivery, a replay) is a duplicate, and so is the second
-    occurrence of an id within the batch. The batched consumer and the analytics rebuild share it.
+    occurrence of an id within the batch. Consumers (one event or a batch) and the analytics rebuild
+    apply through it.
     """
     if not batch:
         return []
@@ -270,15 +167,3 @@ async def apply_first_seen(
             await handler(session, envelope)
         outcomes.append("applied")
     return outcomes
-
-
-async def deadletter(nats: NatsConnection, msg: Msg, *, consumer: str, error: str) -> None:
-    """Park a message on `deadletter.<consumer>` with why it stopped, then ack the original."""
-    headers = {
-        "Knowrithm-Error": error[:1000],
-        "Knowrithm-Original-Subject": msg.subject,
-        "Knowrithm-Consumer": consumer,
-        "Knowrithm-Deliveries": str(msg.metadata.num_delivered or 0),
-    }
-    await nats.js.publish(DEADLETTER_PREFIX + consumer, msg.data, headers=headers)
-    await msg.ack()

@@ -1,5 +1,6 @@
-"""Workers for the JOBS work queue: explicit acks, heartbeats for long jobs, bounded
-redelivery with backoff, a dead-letter subject, and a concurrency limit.
+"""Workers for the JOBS work queue: explicit acks, heartbeats for long jobs, and a concurrency
+limit; redelivery with backoff and the dead-letter subject are the one delivery path of
+`knowrithm_common.messaging.delivery`, shared with the event consumers.
 
 Unlike event consumers, a job is not applied inside one transaction: processing a file takes
 minutes and many short transactions. Handlers are idempotent instead (they replace what an
@@ -17,15 +18,15 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import DeliverPolicy
 from prometheus_client import Counter, Gauge, Histogram
-from pydantic import ValidationError
 
 from knowrithm_common.events.envelope import EventEnvelope
-from knowrithm_common.messaging.connection import NatsConnection, stop_task
-from knowrithm_common.messaging.consumer import deadletter
+from knowrithm_common.messaging.connection import NatsConnection
+from knowrithm_common.messaging.delivery import DEADLETTERED, PullSubscriber, attempt_of
 from knowrithm_common.messaging.streams import JOBS_STREAM
 from knowrithm_common.telemetry import extract_context, tracer
 
@@ -62,9 +63,10 @@ class PermanentJobError(Exception):
     """A job that can never succeed (retrying will not help): dead-lettered at once."""
 
 
-class JobWorker:
+class JobWorker(PullSubscriber[JobHandler]):
     """A durable pull consumer on the JOBS stream running up to `concurrency` jobs at once."""
 
+    kind = "job"
     depth_interval: float = 5.0  # seconds between queue-depth samples (knowrithm_jobs_pending)
 
     def __init__(
@@ -80,23 +82,19 @@ class JobWorker:
         backoff: Sequence[float] = (2, 10, 30, 60),
         stream: str = JOBS_STREAM,
     ) -> None:
-        self.nats, self.durable, self.filter_subject = nats, durable, filter_subject
-        self.handlers = dict(handlers)
-        self.concurrency, self.ack_wait = max(1, concurrency), ack_wait
-        self.max_deliver, self.backoff, self.stream = max_deliver, tuple(backoff), stream
-        self._slots = asyncio.Semaphore(self.concurrency)
+        concurrency = max(1, concurrency)
+        super().__init__(
+            nats=nats, durable=durable, filter_subject=filter_subject, stream=stream, handlers=handlers,
+            max_deliver=max_deliver, backoff=backoff, ack_wait=ack_wait, deliver_policy=DeliverPolicy.ALL,
+            max_ack_pending=max(64, concurrency * 4), deadletter_unknown=True,
+        )
+        self.concurrency = concurrency
+        self._slots = asyncio.Semaphore(concurrency)
         self._running: set[asyncio.Task[None]] = set()
-        self._task: asyncio.Task[None] | None = None
         self._depth_task: asyncio.Task[None] | None = None
-        self._sub: object | None = None
-        self._stopping = False
-        self._subscribed = asyncio.Event()
-
-    async def wait_subscribed(self, timeout: float = 10) -> None:
-        await asyncio.wait_for(self._subscribed.wait(), timeout)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"jobs-{self.durable}")
+        await super().start()
         self._depth_task = asyncio.create_task(self._sample_depth(), name=f"jobs-depth-{self.durable}")
 
     async def stop(self) -> None:
@@ -106,40 +104,12 @@ class JobWorker:
             self._depth_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._depth_task
-        if self._task is not None:
-            await stop_task(self._task)
+        await super().stop()
         for task in list(self._running):
             task.cancel()
         for task in list(self._running):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-
-    def _config(self) -> ConsumerConfig:
-        return ConsumerConfig(
-            durable_name=self.durable,
-            ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL,
-            ack_wait=self.ack_wait,
-            max_deliver=self.max_deliver + 1,  # our last attempt still reaches us to dead-letter
-            filter_subject=self.filter_subject,
-            max_ack_pending=max(64, self.concurrency * 4),
-        )
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            try:
-                await self.nats.wait_connected()
-                sub = await self.nats.js.pull_subscribe(
-                    self.filter_subject, durable=self.durable, stream=self.stream, config=self._config()
-                )
-                self._sub = sub
-                self._subscribed.set()
-                await self._fetch_loop(sub)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                logger.warning("job worker %s interrupted (%s); resubscribing", self.durable, exc)
-                await asyncio.sleep(1)
 
     async def _sample_depth(self) -> None:
         # The depth lives on the server: every replica of a worker reports the same value (dashboards: max).
@@ -149,23 +119,17 @@ class JobWorker:
                 JOBS_PENDING.labels(self.durable).set((info.num_pending or 0) + (info.num_ack_pending or 0))
             await asyncio.sleep(self.depth_interval)
 
-    async def _fetch_loop(self, sub: object) -> None:
+    async def _fetch_loop(self, sub: Any) -> None:
         while not self._stopping:
-            try:  # a free slot, but never wait past a stop request for one
-                await asyncio.wait_for(self._slots.acquire(), 1)
-            except TimeoutError:
-                continue
+            await self._until_stopped(self._slots.acquire())  # a free slot, or the stop request
             try:
-                messages = await sub.fetch(1, timeout=1)  # type: ignore[attr-defined]
-            except TimeoutError:
-                self._slots.release()
-                continue
+                messages = await self._fetch(sub, 1)
             except BaseException:
                 self._slots.release()
                 raise
-            if self._stopping:
+            if not messages or self._stopping:
                 self._slots.release()
-                return  # unacked: redelivered
+                continue  # a message fetched while stopping stays unacked: redelivered
             task = asyncio.create_task(self._handle_and_release(messages[0]))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
@@ -178,17 +142,11 @@ class JobWorker:
 
     async def handle(self, msg: Msg) -> None:
         """Run one delivery: ack on success, retry later, or dead-letter."""
-        try:
-            envelope = EventEnvelope.model_validate_json(msg.data)
-        except ValidationError as exc:
-            await self._deadletter(msg, f"malformed job: {exc.errors()[:3]}")
+        routed = await self._route(msg)
+        if routed is None:
             return
-        handler = self.handlers.get(envelope.type)
-        if handler is None:
-            await self._deadletter(msg, f"no handler for {envelope.type}")
-            return
-        attempt = msg.metadata.num_delivered or 1
-        context = JobContext(attempt=attempt, max_attempts=self.max_deliver)
+        envelope, handler = routed
+        context = JobContext(attempt=attempt_of(msg), max_attempts=self.max_deliver)
         heartbeat = asyncio.create_task(self._heartbeat(msg))
         started = time.perf_counter()
         JOBS_RUNNING.labels(self.durable).inc()
@@ -200,21 +158,23 @@ class JobWorker:
         except asyncio.CancelledError:
             raise  # shutting down: no ack, JetStream redelivers
         except PermanentJobError as exc:
-            await self._deadletter(msg, str(exc))
-            self._count(envelope, "failed")
+            await self._deadletter(msg, str(exc), envelope)
             return
         except Exception as exc:
-            await self._retry_or_deadletter(msg, envelope, context, exc)
+            await self._retry_or_deadletter(msg, envelope, exc)
             return
         finally:
             heartbeat.cancel()
             JOBS_RUNNING.labels(self.durable).dec()
             JOB_SECONDS.labels(self.durable, envelope.type).observe(time.perf_counter() - started)
         await msg.ack_sync()
-        self._count(envelope, "completed")
+        self._count("completed", envelope)
 
-    def _count(self, envelope: EventEnvelope, outcome: str) -> None:
-        JOBS_DONE.labels(self.durable, envelope.type, outcome).inc()
+    def _count(self, outcome: str, envelope: EventEnvelope | None) -> None:
+        if envelope is None:
+            return  # unreadable: no job type to count it under (the dead-letter subject has it)
+        # A job given up on (dead-lettered after its handler failed) counts as failed.
+        JOBS_DONE.labels(self.durable, envelope.type, "failed" if outcome == DEADLETTERED else outcome).inc()
 
     async def _heartbeat(self, msg: Msg) -> None:
         interval = max(self.ack_wait / 3, 0.5)
@@ -222,21 +182,3 @@ class JobWorker:
             await asyncio.sleep(interval)
             with contextlib.suppress(Exception):
                 await msg.in_progress()
-
-    async def _retry_or_deadletter(
-        self, msg: Msg, envelope: EventEnvelope, context: JobContext, exc: Exception
-    ) -> None:
-        if context.final_attempt:
-            logger.error("job %s %s failed %d times; dead-lettered: %s", envelope.type, envelope.id,
-                         context.attempt, exc)
-            await self._deadletter(msg, repr(exc))
-            self._count(envelope, "failed")
-            return
-        delay = self.backoff[min(context.attempt - 1, len(self.backoff) - 1)]
-        logger.warning("job %s %s failed (attempt %d), retry in %ss: %s", envelope.type, envelope.id,
-                       context.attempt, delay, exc)
-        self._count(envelope, "retried")
-        await msg.nak(delay=delay)
-
-    async def _deadletter(self, msg: Msg, error: str) -> None:
-        await deadletter(self.nats, msg, consumer=self.durable, error=error)

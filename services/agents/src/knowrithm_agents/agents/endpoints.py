@@ -12,9 +12,9 @@ import uuid
 from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Query
 
-from knowrithm_agents import configuration as conf
+from knowrithm_agents import effective
 from knowrithm_agents.agents import repository as repo
 from knowrithm_agents.agents import service
 from knowrithm_agents.agents.schemas import (
@@ -24,102 +24,70 @@ from knowrithm_agents.agents.schemas import (
     AgentUpdate,
     CloneBody,
     EmbedCodeOut,
-    SettingsInput,
     Status,
 )
-from knowrithm_agents.config import AgentsSettings
-from knowrithm_agents.models import Agent
+from knowrithm_agents.deps import Box, Config
 from knowrithm_agents.providers.schemas import Deleted
-from knowrithm_agents.tenancy import (
-    actor_of,
-    app_settings,
-    readers,
-    scope_of,
-    secret_box,
-    target_company,
-    writers,
-)
-from knowrithm_common.crypto import SecretBox
 from knowrithm_common.db import RequestSession as Session
-from knowrithm_common.events.agents import AgentSnapshot
-from knowrithm_common.identity import Principal, authenticated
 from knowrithm_common.openapi import errors
-from knowrithm_common.pagination import PageParams, page_params
+from knowrithm_common.pagination import Page
+from knowrithm_common.tenancy import CompanyDelete, CompanyRead, CompanyUpdate, CompanyWrite
 
 router = APIRouter()
 TAGS: list[str | Enum] = ["Agents"]
-Caller = Annotated[Principal, Depends(authenticated)]
-Box = Annotated[SecretBox, Depends(secret_box)]
 
 
-def out(agent: Agent, snap: AgentSnapshot) -> AgentOut:
-    return AgentOut.of(agent, snap.configuration)
+CREATED = {"status_code": 201, "response_model": AgentOut, "tags": TAGS, "responses": errors(404, 409)}
 
 
-@router.post("/api/v1/agent", status_code=201, response_model=AgentOut, tags=TAGS, dependencies=writers(),
-             responses=errors(404, 409))
-async def create_agent(
-    body: AgentCreate, request: Request, session: Session, caller: Caller, box: Box
-) -> AgentOut:
+@router.post("/api/v1/agent", **CREATED)
+async def create_agent(body: AgentCreate, session: Session, subject: CompanyWrite, box: Box) -> AgentOut:
     """Create an agent; settings fields give it its own settings, else the company's apply (admin)."""
-    company_id = target_company(caller, body.company_id)
-    fields = body.model_dump(exclude={"company_id", *SettingsInput.model_fields})
     agent, snap = await service.create_agent(
         session,
         box,
-        company_id=company_id,
-        fields=fields,
+        company_id=subject.named(body.company_id),
+        fields=body.agent_fields(),
         settings=body.settings_changes(),
-        actor=actor_of(request, caller),
+        actor=subject.actor,
     )
-    return out(agent, snap)
+    return AgentOut.of(agent, snap)
 
 
-@router.get("/api/v1/agent", response_model=AgentListOut, tags=TAGS, dependencies=readers,
-            responses=errors(404))
+@router.get("/api/v1/agent", response_model=AgentListOut, tags=TAGS, responses=errors(404))
 async def list_agents(
     session: Session,
-    caller: Caller,
-    page: Annotated[PageParams, Depends(page_params)],
+    subject: CompanyRead,
+    page: Page,
     status: Status | None = Query(None, description="Only agents with this status"),
     search: str | None = Query(None, max_length=200, description="Search in name and description"),
-    company_id: uuid.UUID | None = Query(None, description="A company's agents (super admin)"),
 ) -> AgentListOut:
     """The caller's company's live agents, newest first, with their effective configuration."""
-    rows, pagination = await repo.search(
-        session, scope_of(caller, company_id), status=status, text=search, page=page
-    )
-    snaps = await conf.snapshots(session, rows)
-    return AgentListOut(agents=[out(a, snaps[a.id]) for a in rows], pagination=pagination)
+    rows, pagination = await repo.search(session, subject.company_id, status=status, text=search, page=page)
+    snaps = await effective.snapshots(session, rows)
+    return AgentListOut(agents=[AgentOut.of(a, snaps[a.id]) for a in rows], pagination=pagination)
 
 
-@router.get("/api/v1/agent/by-name/{name}", response_model=AgentOut, tags=TAGS, dependencies=readers,
-            responses=errors(400))
-async def agent_by_name(
-    name: str,
-    session: Session,
-    caller: Caller,
-    company_id: uuid.UUID | None = Query(None, description="The company (super admin only)"),
-) -> AgentOut:
+@router.get("/api/v1/agent/by-name/{name}", response_model=AgentOut, tags=TAGS, responses=errors(400))
+async def agent_by_name(name: str, session: Session, subject: CompanyRead) -> AgentOut:
     """The company's live agent with exactly this name."""
-    agent = await service.get_by_name(session, target_company(caller, company_id), name)
-    return out(agent, await conf.snapshot(session, agent))
+    agent = await service.get_by_name(session, subject.company, name)
+    return AgentOut.of(agent, await effective.snapshot(session, agent))
 
 
-@router.get("/api/v1/agent/{agent_id}", response_model=AgentOut, tags=TAGS, dependencies=readers)
-async def get_agent(agent_id: uuid.UUID, session: Session, caller: Caller) -> AgentOut:
+@router.get("/api/v1/agent/{agent_id}", response_model=AgentOut, tags=TAGS)
+async def get_agent(agent_id: uuid.UUID, session: Session, subject: CompanyRead) -> AgentOut:
     """One live agent with its effective configuration."""
-    agent = await service.get_agent(session, agent_id, scope_of(caller))
-    return out(agent, await conf.snapshot(session, agent))
+    agent = await service.get_agent(session, agent_id, subject.company_id)
+    return AgentOut.of(agent, await effective.snapshot(session, agent))
 
 
-@router.put("/api/v1/agent/{agent_id}", response_model=AgentOut, tags=TAGS, dependencies=writers("update"),
-            responses=errors(409))
+@router.put("/api/v1/agent/{agent_id}", response_model=AgentOut, tags=TAGS, responses=errors(409))
 async def update_agent(
-    agent_id: uuid.UUID, body: AgentUpdate, request: Request, session: Session, caller: Caller, box: Box
+    agent_id: uuid.UUID, body: AgentUpdate, session: Session, subject: CompanyUpdate, box: Box
 ) -> AgentOut:
     """Change the fields given; settings fields change the agent's own settings (admin)."""
-    agent = await service.get_agent(session, agent_id, scope_of(caller))
+    agent = await service.get_agent(session, agent_id, subject.company_id)
     snap = await service.update_agent(
         session,
         box,
@@ -127,29 +95,26 @@ async def update_agent(
         changes=body.agent_changes(),
         settings=body.settings_changes(),
         adopt=body.llm_settings_id,
-        actor=actor_of(request, caller),
+        actor=subject.actor,
     )
-    return out(agent, snap)
+    return AgentOut.of(agent, snap)
 
 
-@router.delete("/api/v1/agent/{agent_id}", response_model=Deleted, tags=TAGS, dependencies=writers("delete"))
-async def delete_agent(agent_id: uuid.UUID, request: Request, session: Session, caller: Caller) -> Deleted:
+@router.delete("/api/v1/agent/{agent_id}", response_model=Deleted, tags=TAGS)
+async def delete_agent(agent_id: uuid.UUID, session: Session, subject: CompanyDelete) -> Deleted:
     """Soft-delete an agent; PATCH .../restore brings it back (admin)."""
-    agent = await service.get_agent(session, agent_id, scope_of(caller))
-    await service.delete_agent(session, agent, actor=actor_of(request, caller))
+    agent = await service.get_agent(session, agent_id, subject.company_id)
+    await service.delete_agent(session, agent, actor=subject.actor)
     return Deleted(message="Agent deleted")
 
 
 @router.patch(
-    "/api/v1/agent/{agent_id}/restore", response_model=AgentOut, tags=TAGS, dependencies=writers("update"),
-    responses=errors(400, 409)
+    "/api/v1/agent/{agent_id}/restore", response_model=AgentOut, tags=TAGS, responses=errors(400, 409)
 )
-async def restore_agent(agent_id: uuid.UUID, request: Request, session: Session, caller: Caller) -> AgentOut:
+async def restore_agent(agent_id: uuid.UUID, session: Session, subject: CompanyUpdate) -> AgentOut:
     """Restore a soft-deleted agent; refused (409) while a live agent has its name (admin)."""
-    agent, snap = await service.restore_agent(
-        session, agent_id, scope_of(caller), actor=actor_of(request, caller)
-    )
-    return out(agent, snap)
+    agent, snap = await service.restore_agent(session, agent_id, subject.company_id, actor=subject.actor)
+    return AgentOut.of(agent, snap)
 
 
 @router.post(
@@ -157,39 +122,32 @@ async def restore_agent(agent_id: uuid.UUID, request: Request, session: Session,
     status_code=201,
     response_model=AgentOut,
     tags=TAGS,
-    dependencies=writers(),
     responses=errors(409),
 )
 async def clone_agent(
     agent_id: uuid.UUID,
-    request: Request,
     session: Session,
-    caller: Caller,
+    subject: CompanyWrite,
     body: Annotated[CloneBody | None, Body()] = None,
 ) -> AgentOut:
     """Copy an agent's configuration and own settings (or `llm_settings_id`'s) under a new name (admin)."""
-    source = await service.get_agent(session, agent_id, scope_of(caller))
+    source = await service.get_agent(session, agent_id, subject.company_id)
     clone, snap = await service.clone_agent(
         session,
         source,
         name=body.name if body else None,
         adopt=body.llm_settings_id if body else None,
-        actor=actor_of(request, caller),
+        actor=subject.actor,
     )
-    return out(clone, snap)
+    return AgentOut.of(clone, snap)
 
 
-@router.get(
-    "/api/v1/agent/{agent_id}/embed-code", response_model=EmbedCodeOut, tags=TAGS, dependencies=readers
-)
+@router.get("/api/v1/agent/{agent_id}/embed-code", response_model=EmbedCodeOut, tags=TAGS)
 async def embed_code(
-    agent_id: uuid.UUID,
-    session: Session,
-    caller: Caller,
-    config: Annotated[AgentsSettings, Depends(app_settings)],
+    agent_id: uuid.UUID, session: Session, subject: CompanyRead, config: Config
 ) -> EmbedCodeOut:
     """The HTML snippet that loads the platform's chat widget for this agent."""
-    agent = await service.get_agent(session, agent_id, scope_of(caller))
+    agent = await service.get_agent(session, agent_id, subject.company_id)
     base = config.base_url.rstrip("/")
     script = f"{base}/widget.js"
     snippet = f'<script src="{html.escape(script)}" data-agent-id="{agent.id}" async></script>'

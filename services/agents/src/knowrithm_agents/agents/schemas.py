@@ -14,18 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from knowrithm_agents.models import Agent
 from knowrithm_agents.settings.schemas import (
-    ApiKey,
     ByName,
-    Dimension,
-    MaxTokens,
     Name,
     Params,
     PartialSettingsFields,
-    Temperature,
+    PartialTunables,
     TunableFields,
     Url,
 )
-from knowrithm_common.events.agents import AgentConfiguration
+from knowrithm_common.events.agents import AgentConfiguration, AgentSnapshot
 from knowrithm_common.pagination import Pagination
 
 AgentName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -70,9 +67,14 @@ class AgentCreate(AgentFields, SettingsInput):
     name: AgentName
     company_id: uuid.UUID | None = Field(None, description="Target company (super admin only)")
 
+    def agent_fields(self) -> dict[str, Any]:
+        """The agent's own fields (not its settings, not the company it goes to)."""
+        own = set(AgentCreate.model_fields) - set(SettingsInput.model_fields) - {"company_id"}
+        return self.model_dump(include=own)
 
-class AgentUpdate(SettingsInput):
-    """A partial update: absent fields stay; settings fields change the agent's own settings."""
+
+class AgentChanges(Strict):
+    """A partial update of an agent's fields: absent fields stay."""
 
     llm_settings_id: SettingsId = None
     name: AgentName | None = None
@@ -87,9 +89,13 @@ class AgentUpdate(SettingsInput):
     widget_script_url: Url | None = None
 
     def agent_changes(self) -> dict[str, Any]:
-        return self.model_dump(
-            include=self.model_fields_set - set(SettingsInput.model_fields) - {"llm_settings_id"}
-        )
+        """The agent fields the caller gave (`llm_settings_id` is a settings choice, not a field)."""
+        fields = set(AgentChanges.model_fields) - {"llm_settings_id"}
+        return self.model_dump(include=self.model_fields_set & fields)
+
+
+class AgentUpdate(SettingsInput, AgentChanges):
+    """A partial update: absent fields stay; settings fields change the agent's own settings."""
 
 
 class CloneBody(Strict):
@@ -107,22 +113,13 @@ class SdkSettings(ByName, TunableFields):
     widget_script_url: Url | None = None
 
 
-class SdkSettingsUpdate(Strict):
+class SdkSettingsUpdate(Strict, PartialTunables):
     """A partial by-name settings change; a model named without its provider keeps the current provider."""
 
     llm_provider: Name | None = None
     llm_model: Name | None = None
     embedding_provider: Name | None = None
     embedding_model: Name | None = None
-    llm_api_key: ApiKey | None = None
-    llm_api_base_url: Url | None = None
-    llm_temperature: Temperature | None = None
-    llm_max_tokens: MaxTokens | None = None
-    llm_additional_params: Params | None = None
-    embedding_api_key: ApiKey | None = None
-    embedding_api_base_url: Url | None = None
-    embedding_dimension: Dimension | None = None
-    embedding_additional_params: Params | None = None
 
 
 class SdkAgentCreate(AgentCreate):
@@ -141,18 +138,7 @@ class SdkAgentCreate(AgentCreate):
         return self
 
 
-class SdkAgentUpdate(Strict):
-    llm_settings_id: SettingsId = None
-    name: AgentName | None = None
-    description: Annotated[str, StringConstraints(max_length=5000)] | None = None
-    avatar_url: Url | None = None
-    status: Status | None = None
-    personality_traits: Params | None = None
-    capabilities: Tags | None = None
-    languages: Tags | None = None
-    operating_hours: Params | None = None
-    widget_config: Params | None = None
-    widget_script_url: Url | None = None
+class SdkAgentUpdate(AgentChanges):
     settings: SdkSettingsUpdate | None = None
 
 
@@ -176,24 +162,10 @@ class AgentOut(BaseModel):
     updated_at: dt.datetime
 
     @classmethod
-    def of(cls, agent: Agent, configuration: AgentConfiguration | None) -> AgentOut:
-        return cls(
-            id=agent.id,
-            company_id=agent.company_id,
-            name=agent.name,
-            description=agent.description,
-            avatar_url=agent.avatar_url,
-            status=agent.status,
-            personality_traits=agent.personality_traits,
-            capabilities=agent.capabilities,
-            languages=agent.languages,
-            operating_hours=agent.operating_hours,
-            widget_config=agent.widget_config,
-            widget_script_url=agent.widget_script_url,
-            configuration=configuration,
-            created_at=agent.created_at,
-            updated_at=agent.updated_at,
-        )
+    def of(cls, agent: Agent, snapshot: AgentSnapshot) -> AgentOut:
+        """The agent as its snapshot describes it (configuration included), with its id and times."""
+        fields = {f: getattr(snapshot, f) for f in AgentSnapshot.model_fields if f != "agent_id"}
+        return cls(**fields, id=agent.id, created_at=agent.created_at, updated_at=agent.updated_at)
 
 
 class AgentListOut(BaseModel):

@@ -12,16 +12,16 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from knowrithm_agents import configuration as conf
+from knowrithm_agents import effective
 from knowrithm_agents.agents import repository as repo
 from knowrithm_agents.agents.schemas import IDS, SdkSettingsUpdate
 from knowrithm_agents.models import Agent, LlmSettings
 from knowrithm_agents.providers import repository as catalogue
+from knowrithm_agents.providers.service import ModelNotFound, ProviderNotFound
 from knowrithm_agents.settings import service as settings_service
 from knowrithm_agents.settings.schemas import SettingsFields, SettingsUpdate
-from knowrithm_agents.settings.service import AgentNotFound, ModelNotFound, ProviderNotFound
 from knowrithm_common.crypto import SecretBox
-from knowrithm_common.errors import BadRequest, Conflict
+from knowrithm_common.errors import AgentNotFound, BadRequest, Conflict
 from knowrithm_common.events import Actor
 from knowrithm_common.events.agents import (
     AgentCreatedV1,
@@ -29,8 +29,6 @@ from knowrithm_common.events.agents import (
     AgentRestoredV1,
     AgentSnapshot,
 )
-
-__all__ = ["AgentNotFound"]
 
 
 class AgentNameTaken(Conflict):
@@ -41,8 +39,14 @@ class SettingsRequired(BadRequest):
     code = "settings_required"
 
 
-def _missing_ids(given: dict[str, Any]) -> list[str]:
-    return [f for f in IDS if given.get(f) is None]
+def _require_ids(settings: dict[str, Any], explanation: str) -> None:
+    """Own settings need the four catalogue ids; `explanation` says so with `{}` for the missing ones."""
+    missing = [f for f in IDS if settings.get(f) is None]
+    if missing:
+        raise SettingsRequired(
+            explanation.format(", ".join(missing)),
+            detail=[{"loc": ["body", f], "msg": "required", "type": "missing"} for f in missing],
+        )
 
 
 async def _flush_unique(session: AsyncSession) -> None:
@@ -99,14 +103,11 @@ async def create_agent(
 ) -> tuple[Agent, AgentSnapshot]:
     """Add an agent; given settings fields become its own settings row, else the company default applies."""
     if settings:
-        missing = _missing_ids(settings)
-        if missing:
-            raise SettingsRequired(
-                f"Agent settings need {', '.join(missing)} (or leave out every settings field "
-                "to use the company's settings)",
-                detail=[{"loc": ["body", f], "msg": "required", "type": "missing"} for f in missing],
-            )
-    elif await conf.company_default(session, company_id) is None:
+        _require_ids(
+            settings,
+            "Agent settings need {} (or leave out every settings field to use the company's settings)",
+        )
+    elif await effective.company_default(session, company_id) is None:
         raise SettingsRequired(
             "The company has no LLM settings: create company settings first (POST /api/v1/settings) "
             "or pass llm_provider_id, llm_model_id, embedding_provider_id and embedding_model_id"
@@ -116,18 +117,9 @@ async def create_agent(
     session.add(agent)
     await _flush_unique(session)
     if settings:
-        given = {k: v for k, v in settings.items() if v is not None or k.endswith("_api_key")}
-        row_fields = SettingsFields.model_validate(given).model_dump()
-        await settings_service.create_settings(
-            session,
-            box,
-            company_id=company_id,
-            fields={**row_fields, "agent_id": agent.id},
-            actor=actor,
-            record_agent_events=False,
-        )
-    snap = await conf.snapshot(session, agent)
-    await conf.record_agent_event(session, agent, AgentCreatedV1(**snap.model_dump()), actor=actor)
+        await _create_own_settings(session, box, agent, settings, actor=actor)
+    snap = await effective.snapshot(session, agent)
+    await effective.record_agent_event(session, agent, AgentCreatedV1(**snap.model_dump()), actor=actor)
     return agent, snap
 
 
@@ -150,7 +142,7 @@ async def update_agent(
     ]
     if null:
         raise BadRequest(f"{', '.join(null)} cannot be null")
-    before = await conf.snapshot(session, agent)
+    before = await effective.snapshot(session, agent)
     if "name" in changes and changes["name"] != agent.name:
         await _check_name_free(session, agent.company_id, changes["name"], but=agent.id)
     for field, value in changes.items():
@@ -165,20 +157,15 @@ async def update_agent(
                 session, box, own, SettingsUpdate(**settings), actor=actor, record_agent_events=False
             )
         else:
-            await create_agent_settings(session, box, agent, settings, actor=actor)
-    return (await conf.publish_changes(session, {agent.id: before}, [agent], actor=actor))[agent.id]
+            _require_ids(settings, "This agent uses its company's settings; to give it its own, pass {} too")
+            await _create_own_settings(session, box, agent, settings, actor=actor)
+    return (await effective.publish_changes(session, {agent.id: before}, [agent], actor=actor))[agent.id]
 
 
-async def create_agent_settings(
+async def _create_own_settings(
     session: AsyncSession, box: SecretBox, agent: Agent, settings: dict[str, Any], *, actor: Actor
 ) -> None:
-    """Give an agent that ran on its company's settings its own row; needs the four ids."""
-    missing = _missing_ids(settings)
-    if missing:
-        raise SettingsRequired(
-            f"This agent uses its company's settings; to give it its own, pass {', '.join(missing)} too",
-            detail=[{"loc": ["body", f], "msg": "required", "type": "missing"} for f in missing],
-        )
+    """Give the agent its own settings row from the fields given (its event is the caller's)."""
     given = {k: v for k, v in settings.items() if v is not None or k.endswith("_api_key")}
     await settings_service.create_settings(
         session,
@@ -192,10 +179,10 @@ async def create_agent_settings(
 
 async def delete_agent(session: AsyncSession, agent: Agent, *, actor: Actor) -> None:
     """Soft-delete an agent (its own settings stay, for a restore)."""
-    snap = await conf.snapshot(session, agent)
+    snap = await effective.snapshot(session, agent)
     agent.soft_delete()
     await session.flush()
-    await conf.record_agent_event(session, agent, AgentDeletedV1(**snap.model_dump()), actor=actor)
+    await effective.record_agent_event(session, agent, AgentDeletedV1(**snap.model_dump()), actor=actor)
 
 
 async def restore_agent(
@@ -206,12 +193,12 @@ async def restore_agent(
     if agent is None:
         raise AgentNotFound("No deleted agent with this id")
     await _check_name_free(session, agent.company_id, agent.name)
-    if (await conf.effective_settings(session, agent)) is None:
+    if (await effective.effective_settings(session, agent)) is None:
         raise SettingsRequired("The company has no LLM settings any more: create company settings first")
     agent.restore()
     await _flush_unique(session)
-    snap = await conf.snapshot(session, agent)
-    await conf.record_agent_event(session, agent, AgentRestoredV1(**snap.model_dump()), actor=actor)
+    snap = await effective.snapshot(session, agent)
+    await effective.record_agent_event(session, agent, AgentRestoredV1(**snap.model_dump()), actor=actor)
     return agent, snap
 
 
@@ -256,8 +243,8 @@ async def clone_agent(
         if own is not None:
             session.add(LlmSettings(**_copied_settings(own), agent_id=clone.id))
             await session.flush()
-    snap = await conf.snapshot(session, clone)
-    await conf.record_agent_event(
+    snap = await effective.snapshot(session, clone)
+    await effective.record_agent_event(
         session, clone, AgentCreatedV1(**snap.model_dump(), cloned_from=source.id), actor=actor
     )
     return clone, snap

@@ -36,7 +36,8 @@ from knowrithm_common.openapi import errors
 
 router = APIRouter()
 
-readers = [Depends(authenticated), Depends(require_scopes(["read"]))]
+# Platform reference data, no company: anyone signed in reads it (API keys with `read`).
+signed_in = [Depends(authenticated), Depends(require_scopes(["read"]))]
 super_admins = [Depends(require_roles(Role.SUPER_ADMIN)), Depends(require_scopes(["write"]))]
 PROVIDERS: list[str | Enum] = ["Providers"]
 MODELS: list[str | Enum] = ["Models"]
@@ -54,7 +55,7 @@ def _import_out(counts: ImportCounts, what: str) -> ImportOut:
 # -- providers
 
 
-@router.get("/api/v1/providers", response_model=ProviderListOut, tags=PROVIDERS, dependencies=readers)
+@router.get("/api/v1/providers", response_model=ProviderListOut, tags=PROVIDERS, dependencies=signed_in)
 async def list_providers(
     session: Session,
     type: Literal["llm", "embedding", "both"] | None = Query(
@@ -89,7 +90,7 @@ async def bulk_import(body: BulkImport, session: Session) -> ImportOut:
 
 
 @router.get("/api/v1/providers/{provider_id}", response_model=ProviderWithModelsOut | ProviderOut,
-            tags=PROVIDERS, dependencies=readers)
+            tags=PROVIDERS, dependencies=signed_in)
 async def get_provider(
     provider_id: uuid.UUID, session: Session,
     include_models: bool = Query(True, description="Include the provider's active models"),
@@ -121,7 +122,7 @@ async def delete_provider(provider_id: uuid.UUID, session: Session) -> Deleted:
 
 
 @router.get("/api/v1/providers/{provider_id}/models", response_model=ModelListOut, tags=MODELS,
-            dependencies=readers)
+            dependencies=signed_in)
 async def list_models(
     provider_id: uuid.UUID, session: Session,
     type: Literal["llm", "embedding"] | None = Query(None, description="Only models of this type"),
@@ -143,7 +144,7 @@ async def create_model(provider_id: uuid.UUID, body: ModelCreate, session: Sessi
 
 
 @router.get("/api/v1/providers/{provider_id}/models/{model_id}", response_model=ModelOut, tags=MODELS,
-            dependencies=readers)
+            dependencies=signed_in)
 async def get_model(provider_id: uuid.UUID, model_id: uuid.UUID, session: Session) -> ModelOut:
     """A model of this provider."""
     return ModelOut.of(await service.get_model(session, provider_id, model_id))
@@ -169,7 +170,7 @@ async def delete_model(provider_id: uuid.UUID, model_id: uuid.UUID, session: Ses
 # -- settings views
 
 
-@router.get("/api/v1/settings/providers", response_model=CatalogueOut, tags=PROVIDERS, dependencies=readers)
+@router.get("/api/v1/settings/providers", response_model=CatalogueOut, tags=PROVIDERS, dependencies=signed_in)
 async def catalogue(session: Session) -> CatalogueOut:
     """Active providers with their active models, split into chat (llm) and embedding providers."""
     providers = await repo.list_providers(session, provider_type=None, include_inactive=False)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AliasChoices, BaseModel, Field, StringConstraints
 
 from knowrithm_agents.models import Provider, ProviderModel
+from knowrithm_common.schemas import Body, PatchBody
 
 ProviderType = Literal["llm", "embedding", "both"]
 ModelType = Literal["llm", "embedding"]
@@ -36,26 +37,6 @@ SortOrder = Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)]
 Count = Annotated[int, Field(ge=0, le=MAX_INT)]
 Dimension = Annotated[int, Field(ge=1, le=65536)]
 Cost = Annotated[float, Field(ge=0, le=999999, allow_inf_nan=False)]
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(strict=True)
-
-
-class PatchBody(Body):
-    """A partial update: absent fields stay; `null` is refused for the fields named here."""
-
-    not_null: ClassVar[tuple[str, ...]] = ()
-
-    @model_validator(mode="after")
-    def _no_null_for_required(self) -> PatchBody:
-        nulls = [f for f in self.not_null if f in self.model_fields_set and getattr(self, f) is None]
-        if nulls:
-            raise ValueError(f"{', '.join(nulls)} cannot be null")
-        return self
-
-    def changes(self) -> dict[str, object]:
-        return self.model_dump(include=self.model_fields_set)
 
 
 class ProviderFields(Body):

@@ -215,14 +215,19 @@ async def import_catalogue(session: AsyncSession, providers: list[ImportedProvid
 async def _upsert_provider(session: AsyncSession, entry: ImportedProvider, counts: ImportCounts) -> Provider:
     provider = await repo.provider_by_value(session, entry.value)
     if provider is None:
-        provider = Provider(**entry.model_dump(exclude={"models"}), is_active=True)
-        session.add(provider)
-        await session.flush()
-        counts.providers_created += 1
+        provider = await _add_provider(session, entry, counts)
     elif _apply(provider, entry.model_dump(include=entry.model_fields_set - {"value", "models"})):
         counts.providers_updated += 1
     else:
         counts.providers_unchanged += 1
+    return provider
+
+
+async def _add_provider(session: AsyncSession, entry: ImportedProvider, counts: ImportCounts) -> Provider:
+    provider = Provider(**entry.model_dump(exclude={"models"}), is_active=True)
+    session.add(provider)
+    await session.flush()
+    counts.providers_created += 1
     return provider
 
 
@@ -240,7 +245,6 @@ async def _upsert_model(
         counts.models_updated += 1
     else:
         counts.models_unchanged += 1
-
 
 
 async def _add_model(
@@ -266,10 +270,7 @@ async def add_missing(session: AsyncSession, providers: list[ImportedProvider]) 
     for entry in providers:
         provider = await repo.provider_ever_named(session, entry.value)
         if provider is None:
-            provider = Provider(**entry.model_dump(exclude={"models"}), is_active=True)
-            session.add(provider)
-            await session.flush()
-            counts.providers_created += 1
+            provider = await _add_provider(session, entry, counts)
         else:
             counts.providers_unchanged += 1
             if provider.deleted_at is not None:

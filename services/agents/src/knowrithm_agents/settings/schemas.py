@@ -80,22 +80,27 @@ class SdkSettingsCreate(ByName, TunableFields):
     widget_script_url: Url | None = None
 
 
-class PartialSettingsFields(BaseModel):
-    """Every settings field, optional: for partial updates (absent stays, a null key is removed)."""
+class PartialTunables(BaseModel):
+    """TunableFields, each optional: for partial updates (absent stays, a null key is removed)."""
 
-    llm_provider_id: uuid.UUID | None = None
-    llm_model_id: uuid.UUID | None = None
     llm_api_key: ApiKey | None = None
     llm_api_base_url: Url | None = None
     llm_temperature: Temperature | None = None
     llm_max_tokens: MaxTokens | None = None
     llm_additional_params: Params | None = None
-    embedding_provider_id: uuid.UUID | None = None
-    embedding_model_id: uuid.UUID | None = None
     embedding_api_key: ApiKey | None = None
     embedding_api_base_url: Url | None = None
     embedding_dimension: Dimension | None = None
     embedding_additional_params: Params | None = None
+
+
+class PartialSettingsFields(PartialTunables):
+    """Every settings field, optional: for partial updates (absent stays, a null key is removed)."""
+
+    llm_provider_id: uuid.UUID | None = None
+    llm_model_id: uuid.UUID | None = None
+    embedding_provider_id: uuid.UUID | None = None
+    embedding_model_id: uuid.UUID | None = None
 
 
 class SettingsUpdate(PartialSettingsFields):
@@ -140,34 +145,13 @@ class SettingsOut(BaseModel):
 
     @classmethod
     def of(cls, s: LlmSettings, config: AgentConfiguration) -> SettingsOut:
-        return cls(
-            id=s.id,
-            company_id=s.company_id,
-            agent_id=s.agent_id,
-            llm_provider_id=s.llm_provider_id,
-            llm_provider=config.llm_provider,
-            llm_model_id=s.llm_model_id,
-            llm_model_name=config.llm_model,
-            llm_api_key_hint=s.llm_api_key_hint,
-            llm_api_base_url=s.llm_api_base_url,
-            llm_temperature=s.llm_temperature,
-            llm_max_tokens=s.llm_max_tokens,
-            llm_additional_params=s.llm_additional_params,
-            embedding_provider_id=s.embedding_provider_id,
-            embedding_provider=config.embedding_provider,
-            embedding_model_id=s.embedding_model_id,
-            embedding_model_name=config.embedding_model,
-            embedding_api_key_hint=s.embedding_api_key_hint,
-            embedding_api_base_url=s.embedding_api_base_url,
-            embedding_dimension=s.embedding_dimension,
-            embedding_additional_params=s.embedding_additional_params,
-            is_default=s.is_default,
-            is_active=s.is_active,
-            widget_config=s.widget_config,
-            widget_script_url=s.widget_script_url,
-            created_at=s.created_at,
-            updated_at=s.updated_at,
-        )
+        names = {
+            "llm_provider": config.llm_provider,
+            "llm_model_name": config.llm_model,
+            "embedding_provider": config.embedding_provider,
+            "embedding_model_name": config.embedding_model,
+        }
+        return cls.model_validate({**{f: getattr(s, f) for f in cls.model_fields if f not in names}, **names})
 
 
 class SettingsListOut(BaseModel):

@@ -13,31 +13,22 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from knowrithm_agents import configuration as conf
-from knowrithm_agents.models import Agent, LlmSettings, Provider, ProviderModel, shared
+from knowrithm_agents import effective
+from knowrithm_agents.agents import repository as agents
+from knowrithm_agents.models import Agent, LlmSettings, Provider, ProviderModel, outbox
 from knowrithm_agents.providers import repository as catalogue
+from knowrithm_agents.providers.service import ModelNotFound, ProviderNotFound
 from knowrithm_agents.settings.schemas import SECRET_FIELDS, ByName, SettingsUpdate
 from knowrithm_common.crypto import SecretBox, hint
-from knowrithm_common.errors import BadRequest, Conflict, NotFound
-from knowrithm_common.events import Actor, new_event
+from knowrithm_common.errors import AgentNotFound, BadRequest, Conflict, NotFound
+from knowrithm_common.events import Actor
 from knowrithm_common.events.agents import SettingsChangedV1
-from knowrithm_common.messaging.outbox import record_event
+
+KINDS = ("llm", "embedding")
 
 
 class SettingsNotFound(NotFound):
     code, message = "settings_not_found", "Settings not found"
-
-
-class AgentNotFound(NotFound):
-    code, message = "agent_not_found", "Agent not found"
-
-
-class ProviderNotFound(NotFound):
-    code = "provider_not_found"
-
-
-class ModelNotFound(NotFound):
-    code = "model_not_found"
 
 
 class InvalidModelChoice(BadRequest):
@@ -87,7 +78,7 @@ async def check_choice(
 async def ids_by_name(session: AsyncSession, names: ByName) -> dict[str, uuid.UUID]:
     """llm/embedding provider and model ids from their names (an *_id given overrides its name)."""
     found: dict[str, uuid.UUID] = {}
-    for kind in ("llm", "embedding"):
+    for kind in KINDS:
         provider_id = getattr(names, f"{kind}_provider_id")
         if provider_id is None:
             value = getattr(names, f"{kind}_provider")
@@ -111,6 +102,14 @@ def _set_key(row: LlmSettings, field: str, value: str | None, box: SecretBox) ->
     setattr(row, f"{field}_hint", hint(value))
 
 
+def plain_keys(box: SecretBox, row: LlmSettings) -> dict[str, str | None]:
+    """The row's decrypted API keys by kind ("llm", "embedding"); None where it has none."""
+    return {
+        kind: box.decrypt(ciphertext) if (ciphertext := getattr(row, f"{kind}_api_key_encrypted")) else None
+        for kind in KINDS
+    }
+
+
 async def validate_row(session: AsyncSession, row: LlmSettings, *, dimension_given: bool) -> None:
     """The row's choices fit the catalogue; base URLs a provider needs are there."""
     # Checked before anything is flushed: an autoflush of an unknown id was a foreign-key 500.
@@ -119,7 +118,7 @@ async def validate_row(session: AsyncSession, row: LlmSettings, *, dimension_giv
 
 
 async def _validate_row(session: AsyncSession, row: LlmSettings, *, dimension_given: bool) -> None:
-    for kind in ("llm", "embedding"):
+    for kind in KINDS:
         provider, model = await check_choice(
             session,
             kind=kind,
@@ -146,7 +145,7 @@ async def _validate_row(session: AsyncSession, row: LlmSettings, *, dimension_gi
 
 async def record_change(session: AsyncSession, row: LlmSettings, change: str, actor: Actor) -> None:
     """Record SettingsChangedV1 for this row (created, updated or deleted)."""
-    config = (await conf.configurations(session, [row]))[row.id]
+    config = (await effective.configurations(session, [row]))[row.id]
     data = SettingsChangedV1(
         settings_id=row.id,
         company_id=row.company_id,
@@ -159,13 +158,11 @@ async def record_change(session: AsyncSession, row: LlmSettings, change: str, ac
         embedding_model=config.embedding_model,
         embedding_dimension=row.embedding_dimension,
     )
-    await record_event(
-        session, shared.outbox, new_event(data, source="agents", company_id=row.company_id, actor=actor)
-    )
+    await outbox.add(session, data, company_id=row.company_id, actor=actor)
 
 
 async def _affected(session: AsyncSession, row: LlmSettings) -> list[Agent]:
-    return await conf.live_agents(session, row.company_id, row.agent_id)
+    return await effective.live_agents(session, row.company_id, row.agent_id)
 
 
 async def _clear_other_defaults(session: AsyncSession, row: LlmSettings) -> None:
@@ -207,10 +204,7 @@ async def create_settings(
     """Add company-level (agent_id absent) or agent-level settings."""
     agent_id = fields.get("agent_id")
     if agent_id is not None:
-        agent = await session.scalar(
-            select(Agent).where(Agent.id == agent_id, Agent.company_id == company_id, Agent.not_deleted())
-        )
-        if agent is None:
+        if await agents.get(session, agent_id, company_id) is None:
             raise AgentNotFound()
         if await session.scalar(
             select(LlmSettings.id).where(LlmSettings.agent_id == agent_id, LlmSettings.not_deleted())
@@ -218,8 +212,8 @@ async def create_settings(
             raise AgentHasSettings()
     keys = {f: fields.get(f) for f in SECRET_FIELDS}
     columns = {k: v for k, v in fields.items() if k not in (*SECRET_FIELDS, "company_id")}
-    affected = await conf.live_agents(session, company_id, agent_id) if record_agent_events else []
-    before = await conf.snapshots(session, affected)
+    affected = await effective.live_agents(session, company_id, agent_id) if record_agent_events else []
+    before = await effective.snapshots(session, affected)
     row = LlmSettings(company_id=company_id, is_active=True, **columns)
     for field, value in keys.items():
         _set_key(row, field, value, box)
@@ -232,7 +226,7 @@ async def create_settings(
     await _clear_other_defaults(session, row)
     await record_change(session, row, "created", actor)
     if affected:
-        await conf.publish_changes(session, before, affected, actor=actor)
+        await effective.publish_changes(session, before, affected, actor=actor)
     return row
 
 
@@ -259,7 +253,7 @@ async def update_settings(
     if null:
         raise BadRequest(f"{', '.join(null)} cannot be null")
     affected = await _affected(session, row) if record_agent_events else []
-    before = await conf.snapshots(session, affected)
+    before = await effective.snapshots(session, affected)
     for field, value in changes.items():
         if field in SECRET_FIELDS:
             _set_key(row, field, value, box)
@@ -271,17 +265,17 @@ async def update_settings(
     await _clear_other_defaults(session, row)
     await record_change(session, row, "updated", actor)
     if affected:
-        await conf.publish_changes(session, before, affected, actor=actor)
+        await effective.publish_changes(session, before, affected, actor=actor)
     return row
 
 
 async def delete_settings(session: AsyncSession, row: LlmSettings, *, actor: Actor) -> None:
     """Soft-delete settings; refused while agents would be left with none."""
     affected = await _affected(session, row)
-    before = await conf.snapshots(session, affected)
+    before = await effective.snapshots(session, affected)
     row.soft_delete()
     await session.flush()
-    after = await conf.snapshots(session, affected)
+    after = await effective.snapshots(session, affected)
     orphans = [s.name for s in after.values() if s.configuration is None]
     if orphans:
         row.restore()
@@ -290,7 +284,7 @@ async def delete_settings(session: AsyncSession, row: LlmSettings, *, actor: Act
             "create other company settings first"
         )
     await record_change(session, row, "deleted", actor)
-    await conf.publish_changes(session, before, affected, actor=actor)
+    await effective.publish_changes(session, before, affected, actor=actor)
 
 
 async def list_settings(session: AsyncSession, company_id: uuid.UUID) -> list[LlmSettings]:
@@ -309,13 +303,3 @@ async def list_settings(session: AsyncSession, company_id: uuid.UUID) -> list[Ll
         ).all()
     )
 
-
-async def get_agent(session: AsyncSession, agent_id: uuid.UUID, company_id: uuid.UUID | None) -> Agent:
-    """A live agent of this company (any company when None), or agent_not_found."""
-    query = select(Agent).where(Agent.id == agent_id, Agent.not_deleted())
-    if company_id is not None:
-        query = query.where(Agent.company_id == company_id)
-    agent = await session.scalar(query)
-    if agent is None:
-        raise AgentNotFound()
-    return agent

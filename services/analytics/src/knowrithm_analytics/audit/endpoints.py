@@ -1,7 +1,7 @@
 """The audit-log browser: who did what, on what, with which outcome, newest first.
 
-Admins (and their API keys with the `admin` scope) browse their company's log; super admins
-every company's, or one with `?company_id=`. Everyone else gets 403.
+Admins (and their API keys with the `admin` scope: `CompanyAdmin`) browse their company's log;
+super admins every company's, or one with `?company_id=`. Everyone else gets 403.
 """
 
 from __future__ import annotations
@@ -15,17 +15,13 @@ from pydantic import BaseModel, model_validator
 
 from knowrithm_analytics.audit.repository import MAX_OFFSET, AuditFilter, Slice, browse
 from knowrithm_analytics.models import AuditEntry
-from knowrithm_analytics.scope import COMPANY_NOT_FOUND, CompanyScope, parse_instant, window_of
+from knowrithm_analytics.windows import parse_instant, window_of
 from knowrithm_common.db import RequestSession as Session
-from knowrithm_common.identity import Role, require_roles, require_scopes
 from knowrithm_common.openapi import errors
-from knowrithm_common.pagination import MAX_PER_PAGE, PageParams, Pagination, page_params
+from knowrithm_common.pagination import MAX_PER_PAGE, Page, Pagination
+from knowrithm_common.tenancy import COMPANY_NOT_FOUND, CompanyAdmin
 
-router = APIRouter(
-    tags=["Audit Log"],
-    responses=COMPANY_NOT_FOUND,
-    dependencies=[Depends(require_roles(Role.SUPER_ADMIN, Role.ADMIN)), Depends(require_scopes(["admin"]))],
-)
+router = APIRouter(tags=["Audit Log"], responses=COMPANY_NOT_FOUND)
 
 
 class AuditActor(BaseModel):
@@ -112,20 +108,20 @@ class AuditQuery(BaseModel):
 
 
 def audit_slice(
-    page: Annotated[PageParams, Depends(page_params)],
+    page: Page,
     limit: int | None = Query(None, ge=1, le=MAX_PER_PAGE, description="entries after `offset` (SDK paging)"),
     offset: int | None = Query(None, ge=0, le=MAX_OFFSET, description="entries to skip, newest first"),
 ) -> Slice:
     """Dependency: `limit`/`offset` when either is given, else `page`/`per_page`."""
     if limit is None and offset is None:
-        return Slice(offset=page.offset, limit=page.per_page)
-    return Slice(offset=offset or 0, limit=limit or page.per_page)
+        return Slice(page=page.page, per_page=page.per_page)
+    return Slice.after(offset or 0, limit or page.per_page)
 
 
 @router.get("/api/v1/audit-log", responses=errors(400))
 async def audit_log(
+    subject: CompanyAdmin,
     session: Session,
-    scope: CompanyScope,
     filters: Annotated[AuditQuery, Query()],
     rows: Annotated[Slice, Depends(audit_slice)],
 ) -> AuditLogPage:
@@ -137,7 +133,7 @@ async def audit_log(
     if start is not None and end is not None:
         window_of(start, end)  # 400 invalid_date_range when the start is after the end
     where = AuditFilter(
-        company_id=scope.company_id,
+        company_id=subject.company_id,
         **filters.model_dump(exclude={"start_date", "end_date", "event_type", "entity_type",
                                       "action", "target_type"}),
         action=filters.action or filters.event_type,

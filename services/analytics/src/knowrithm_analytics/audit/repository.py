@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_analytics.models import AuditEntry
-from knowrithm_common.pagination import Pagination
+from knowrithm_common.pagination import PageParams, Pagination, paginate
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,34 +63,29 @@ def action_matches(pattern: str) -> ColumnElement[bool]:
 MAX_OFFSET = 10**12
 
 
-@dataclass(frozen=True, slots=True)
-class Slice:
-    """Which entries of the matching ones, newest first: `limit` of them after `offset`."""
+class Slice(PageParams):
+    """Which entries of the matching ones, newest first: a page, or (SDK paging) `per_page` of
+    them after any `start`, not only a page's first entry."""
 
-    offset: int
-    limit: int
+    start: int | None = None
 
-    def pagination(self, total: int) -> Pagination:
-        """The page block; `page` is the page `offset` falls in when it is not a multiple of `limit`."""
-        return Pagination(
-            page=self.offset // self.limit + 1, per_page=self.limit, total=total,
-            pages=math.ceil(total / self.limit) if total else 0,
-            has_next=self.offset + self.limit < total, has_prev=self.offset > 0,
-        )
+    @classmethod
+    def after(cls, offset: int, limit: int) -> Slice:
+        """`limit` entries after `offset`; `page` is the page `offset` falls in."""
+        return cls(page=offset // limit + 1, per_page=limit, start=offset)
+
+    @property
+    def offset(self) -> int:
+        return super().offset if self.start is None else self.start
 
 
 async def browse(
     session: AsyncSession, where: AuditFilter, rows: Slice
 ) -> tuple[Sequence[AuditEntry], Pagination]:
     """The entries matching `where` in `rows`, newest first, and the page block."""
-    conditions = where.conditions()
-    counted = select(func.count()).select_from(AuditEntry).where(*conditions)
-    total = (await session.execute(counted)).scalar_one()
     stmt = (
         select(AuditEntry)
-        .where(*conditions)
+        .where(*where.conditions())
         .order_by(AuditEntry.time.desc(), AuditEntry.event_id.desc())
-        .limit(rows.limit)
-        .offset(rows.offset)
     )
-    return (await session.execute(stmt)).scalars().all(), rows.pagination(total)
+    return await paginate(session, stmt, rows)

@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_analytics.business.conversations import TOKENS, activity_timeline
 from knowrithm_analytics.business.facts import (
-    AgentNotFound,
     AgentTotals,
     Conditions,
     Facts,
@@ -35,7 +34,8 @@ from knowrithm_analytics.models import (
     LeadFact,
     MessageFact,
 )
-from knowrithm_analytics.scope import Window
+from knowrithm_analytics.windows import Window
+from knowrithm_common.errors import AgentNotFound
 from knowrithm_common.queries import AgentsOwner
 
 TOP_AGENTS = 5

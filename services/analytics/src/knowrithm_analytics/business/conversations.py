@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_analytics.business.facts import Conditions, counts, day_of, iso, rounded, seconds, within
 from knowrithm_analytics.models import ConversationFact, FeedbackFact, LeadFact, MessageFact
-from knowrithm_analytics.scope import Window
+from knowrithm_analytics.windows import Window
 
 TOP_CONVERSATIONS = 10
 TOKENS = MessageFact.input_tokens + MessageFact.output_tokens

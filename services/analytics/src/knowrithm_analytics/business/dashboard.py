@@ -20,9 +20,10 @@ from knowrithm_analytics.business import people
 from knowrithm_analytics.business.agents import agent_analytics
 from knowrithm_analytics.business.conversations import ConversationRows, conversation_analytics
 from knowrithm_analytics.business.documents import document_analytics, performance_analytics
-from knowrithm_analytics.business.facts import Facts, last_days
+from knowrithm_analytics.business.facts import Facts
 from knowrithm_analytics.business.leads import lead_analytics
 from knowrithm_analytics.models import ConversationFact, DocumentFact, LeadFact
+from knowrithm_analytics.windows import last_days
 from knowrithm_common.identity import Principal
 
 TIMELINE_DAYS = 30

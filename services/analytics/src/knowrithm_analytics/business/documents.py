@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_analytics.business.facts import Facts, counts, day_of, iso, percent, rounded, seconds, within
 from knowrithm_analytics.models import DocumentFact, MessageFact, UserRegistration
-from knowrithm_analytics.scope import Window
+from knowrithm_analytics.windows import Window
 
 TOP_UPLOADERS = 5
 MB = 1024 * 1024

@@ -30,14 +30,10 @@ from knowrithm_analytics.models import (
     MessageFact,
     UserRegistration,
 )
-from knowrithm_analytics.scope import Window
+from knowrithm_analytics.windows import Window
 from knowrithm_common.errors import NotFound
 
 Conditions = list[ColumnElement[bool]]
-
-
-class AgentNotFound(NotFound):
-    code, message = "agent_not_found", "Agent not found"
 
 
 class ConversationNotFound(NotFound):
@@ -54,11 +50,6 @@ def company_live(column: Any) -> ColumnElement[bool]:
 def within(column: Any, window: Window | None) -> Conditions:
     """`start <= column < end`, or nothing without a window."""
     return [] if window is None else [column >= window.start, column < window.end]
-
-
-def last_days(now: dt.datetime, days: int) -> Window:
-    """The `days` days up to `now`."""
-    return Window(now - dt.timedelta(days=days), now)
 
 
 def day_of(column: Any) -> ColumnElement[dt.date]:

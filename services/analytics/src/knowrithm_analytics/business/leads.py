@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_analytics.business.facts import Conditions, Facts, counts, day_of, iso, percent, within
 from knowrithm_analytics.models import LeadFact, MessageFact
-from knowrithm_analytics.scope import Window
+from knowrithm_analytics.windows import Window
 
 FUNNEL = ("new", "contacted", "qualified", "converted", "lost")
 

@@ -19,7 +19,6 @@ from knowrithm_analytics.business.facts import (
     counts,
     day_of,
     iso,
-    last_days,
     rounded,
     within,
 )
@@ -30,6 +29,7 @@ from knowrithm_analytics.models import (
     SystemMetricSample,
     UserRegistration,
 )
+from knowrithm_analytics.windows import last_days
 from knowrithm_common.identity import Principal, Role
 
 RECENT_AUDIT_EVENTS = 10

@@ -24,7 +24,7 @@ from knowrithm_analytics.models import (
     FeedbackFact,
     MessageFact,
 )
-from knowrithm_analytics.scope import Window
+from knowrithm_analytics.windows import Window
 
 TOP_ENDPOINTS = 20
 TOP_IPS = 10

@@ -1,6 +1,7 @@
 """HTTP API of exports: POST /analytic/export and the download of a large export's file.
 
-Admins (API keys with `read`) export their company; super admins name one with `?company_id=`.
+Admins (API keys with `read`: `CompanyAdminRead`) export their company; super admins name one
+with `?company_id=` (without: 400 `company_id_required`).
 Up to `ANALYTICS_EXPORT_INLINE_ROWS` rows answer at once: the JSON body, or a CSV attachment.
 Bigger exports answer 202 with a task; the export job writes the file and the task's result
 holds its `download_url`, valid for `ANALYTICS_EXPORT_TTL_HOURS` (then 404). Without
@@ -13,37 +14,28 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from knowrithm_analytics.config import AnalyticsSettings
-from knowrithm_analytics.exports.rows import FORMATS, KINDS, Range, count_rows, export_query
+from knowrithm_analytics.exports.rows import FORMATS, KINDS, Range
 from knowrithm_analytics.exports.service import (
-    CompanyRequired,
     ExportSpec,
-    ExportTooLarge,
     InvalidExportFormat,
     InvalidExportType,
-    build_export,
+    QueuedExport,
     find_export,
     read_chunk,
+    request_export,
 )
-from knowrithm_analytics.models import shared
-from knowrithm_analytics.scope import COMPANY_NOT_FOUND, CompanyScope, InvalidDateRange, Scope, parse_instant
+from knowrithm_analytics.windows import InvalidDateRange, parse_instant
 from knowrithm_common.db import RequestSession
 from knowrithm_common.db.session import Database
-from knowrithm_common.events import new_event
-from knowrithm_common.events.analytics import ExportData
-from knowrithm_common.identity import Role, require_roles, require_scopes
-from knowrithm_common.messaging.outbox import record_event
-from knowrithm_common.tasks import TASK_ACCEPTED, accepted, create_task
-from knowrithm_common.tenancy import actor_of
+from knowrithm_common.tasks import TASK_ACCEPTED, accepted
+from knowrithm_common.tenancy import COMPANY_NOT_FOUND, CompanyAdminRead, Subject
 
 router = APIRouter(tags=["Analytics"], responses=COMPANY_NOT_FOUND)
-exporters = [Depends(require_roles(Role.SUPER_ADMIN, Role.ADMIN)), Depends(require_scopes(["read"]))]
 
-TASK_KIND = "analytics_export"
 DOWNLOAD_CHUNK = 1024 * 1024
 # The file is JSON or CSV as the export asked, so both media types are documented.
 _FILE: dict[str, Any] = {"content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}}}
@@ -64,7 +56,7 @@ class ExportBody(BaseModel):
     end_date: str | None = Field(None, description="ISO 8601; default: now")
 
 
-def export_spec(body: ExportBody, scope: Scope) -> ExportSpec:
+def export_spec(body: ExportBody, subject: Subject) -> ExportSpec:
     """Check the request: a known type and format, a readable date range, one company."""
     if body.type not in KINDS:
         raise InvalidExportType(detail={"type": body.type})
@@ -74,51 +66,35 @@ def export_spec(body: ExportBody, scope: Scope) -> ExportSpec:
     end = parse_instant(body.end_date, "end_date") or dt.datetime.now(dt.UTC)
     if start is not None and start > end:
         raise InvalidDateRange("start_date is after end_date")
-    if scope.company_id is None:
-        raise CompanyRequired()
-    return ExportSpec(scope.company_id, body.type, body.format, Range(start, end))
+    return ExportSpec(subject.company, body.type, body.format, Range(start, end))
 
 
 def attachment(name: str) -> dict[str, str]:
     return {"Content-Disposition": f'attachment; filename="{name}"'}
 
 
-@router.post("/api/v1/analytic/export", dependencies=exporters, responses=EXPORTED)
+@router.post("/api/v1/analytic/export", responses=EXPORTED)
 async def export_data(
-    body: ExportBody, scope: CompanyScope, request: Request, session: RequestSession
+    subject: CompanyAdminRead, body: ExportBody, request: Request, session: RequestSession
 ) -> Response:
     """Export conversations, leads, agents or API usage as JSON or CSV (large exports run as a task)."""
-    spec = export_spec(body, scope)
-    settings: AnalyticsSettings = request.app.state.settings
-    rows = await count_rows(session, export_query(spec.export_type, spec.company_id, spec.window))
-    if rows > settings.export_max_rows:
-        raise ExportTooLarge(detail={"rows": rows, "max_rows": settings.export_max_rows})
-    if rows <= settings.export_inline_rows:
-        built = await build_export(session, spec)
-        headers = attachment(built.filename) if spec.fmt == "csv" else None
-        return Response(built.content, media_type=built.media_type, headers=headers)
-    task_id = await create_task(session, shared.tasks, company_id=spec.company_id, kind=TASK_KIND)
-    job = ExportData(
-        task_id=task_id,
-        export_type=spec.export_type,
-        format=spec.fmt,
-        start_date=spec.window.start,
-        end_date=spec.window.end,
-    )
-    event = new_event(
-        job, source="analytics", company_id=spec.company_id, actor=actor_of(request, scope.principal)
-    )
-    await record_event(session, shared.outbox, event, subject=ExportData.subject())
-    content = accepted(task_id, "The export is being prepared; the task's result will hold its download URL.")
-    return JSONResponse({**content, "row_count": rows}, status_code=202)
+    spec = export_spec(body, subject)
+    export = await request_export(session, spec, settings=request.app.state.settings, actor=subject.actor)
+    if isinstance(export, QueuedExport):
+        message = "The export is being prepared; the task's result will hold its download URL."
+        return JSONResponse({**accepted(export.task_id, message), "row_count": export.rows}, status_code=202)
+    headers = attachment(export.filename) if spec.fmt == "csv" else None
+    return Response(export.content, media_type=export.media_type, headers=headers)
 
 
-@router.get("/api/v1/analytic/export/{export_id}/download", dependencies=exporters, responses=DOWNLOAD)
-async def download_export(export_id: uuid.UUID, scope: CompanyScope, request: Request) -> StreamingResponse:
+@router.get("/api/v1/analytic/export/{export_id}/download", responses=DOWNLOAD)
+async def download_export(
+    subject: CompanyAdminRead, export_id: uuid.UUID, request: Request
+) -> StreamingResponse:
     """The file of a large export of the caller's company, until it expires."""
     db: Database = request.app.state.db
     async with db.sessions() as session:
-        name, media_type, size = await find_export(session, export_id, scope.company_id)
+        name, media_type, size = await find_export(session, export_id, subject.company_id)
 
     async def chunks():  # type: ignore[no-untyped-def]
         async with db.sessions() as chunk_session:

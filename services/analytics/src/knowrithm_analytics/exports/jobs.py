@@ -23,13 +23,10 @@ from knowrithm_analytics.models import shared
 from knowrithm_common.db.session import Database
 from knowrithm_common.events import EventEnvelope
 from knowrithm_common.events.analytics import ExportData
-from knowrithm_common.messaging.jobs import JobContext, JobWorker, PermanentJobError
-from knowrithm_common.service import Background
+from knowrithm_common.messaging.jobs import JobContext, PermanentJobError
 from knowrithm_common.tasks import TaskStatus, report_progress
 
 logger = logging.getLogger(__name__)
-
-EXPORT_WORKER = "analytics-exports"
 
 
 async def _task_status(db: Database, envelope: EventEnvelope, data: ExportData) -> str | None:
@@ -102,19 +99,3 @@ async def run_export(app: FastAPI, envelope: EventEnvelope, context: JobContext)
                 db, shared.tasks, data.task_id, status=TaskStatus.FAILED, error=f"The export failed: {exc}"
             )
         raise
-
-
-def export_worker(app: FastAPI) -> Background:
-    """The worker of the export jobs (`jobs.analytics.export.>`), any replica takes one."""
-    worker = JobWorker(
-        nats=app.state.nats,
-        durable=EXPORT_WORKER,
-        filter_subject="jobs.analytics.export.>",
-        handlers={ExportData.event_type: functools.partial(run_export, app)},
-        concurrency=2,
-        ack_wait=60,
-        max_deliver=3,
-        backoff=(5, 30),
-    )
-    app.state.export_worker = worker
-    return worker

@@ -1,4 +1,5 @@
-"""Building exports: small ones in the request, large ones by the export job, stored for download."""
+"""Exports: small ones built in the request; large ones queued as a task and its job (the export
+job builds and stores them for download)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,18 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from knowrithm_analytics.config import AnalyticsSettings
 from knowrithm_analytics.exports.render import MEDIA_TYPES, ExportWriter, filename
-from knowrithm_analytics.exports.rows import KINDS, Range, export_query
-from knowrithm_analytics.models import ExportFile
+from knowrithm_analytics.exports.rows import KINDS, Range, count_rows, export_query
+from knowrithm_analytics.models import ExportFile, outbox, shared
 from knowrithm_common.errors import BadRequest, NotFound
+from knowrithm_common.events import Actor
+from knowrithm_common.events.analytics import ExportData
+from knowrithm_common.tasks import create_task
 
 Progress = Callable[[int], Awaitable[None]]
 PROGRESS_EVERY = 1000  # rows between progress reports of a large export
+TASK_KIND = "analytics_export"
 
 
 class InvalidExportType(BadRequest):
@@ -27,10 +33,6 @@ class InvalidExportType(BadRequest):
 
 class InvalidExportFormat(BadRequest):
     code, message = "invalid_export_format", "format must be json or csv"
-
-
-class CompanyRequired(BadRequest):
-    code, message = "company_required", "Super admins export one company at a time: pass ?company_id="
 
 
 class ExportTooLarge(BadRequest):
@@ -66,6 +68,35 @@ class BuiltExport:
     count: int
     filename: str
     media_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedExport:
+    """A large export left to the export job: its task, and how many rows it will hold."""
+
+    task_id: uuid.UUID
+    rows: int
+
+
+async def request_export(
+    session: AsyncSession, spec: ExportSpec, *, settings: AnalyticsSettings, actor: Actor
+) -> BuiltExport | QueuedExport:
+    """A small export built now; a large one queued as a task and its job (400 past the maximum)."""
+    rows = await count_rows(session, export_query(spec.export_type, spec.company_id, spec.window))
+    if rows > settings.export_max_rows:
+        raise ExportTooLarge(detail={"rows": rows, "max_rows": settings.export_max_rows})
+    if rows <= settings.export_inline_rows:
+        return await build_export(session, spec)
+    task_id = await create_task(session, shared.tasks, company_id=spec.company_id, kind=TASK_KIND)
+    job = ExportData(
+        task_id=task_id,
+        export_type=spec.export_type,
+        format=spec.fmt,
+        start_date=spec.window.start,
+        end_date=spec.window.end,
+    )
+    await outbox.add(session, job, company_id=spec.company_id, actor=actor)
+    return QueuedExport(task_id, rows)
 
 
 async def build_export(

@@ -13,11 +13,19 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_analytics.models import AgentFact
-from knowrithm_analytics.projections.upserts import if_newer, run, upsert
+from knowrithm_analytics.projections.registry import Projections
+from knowrithm_analytics.projections.upserts import if_newer, row, run, upsert
 from knowrithm_common.events import EventEnvelope
-from knowrithm_common.events.agents import AgentDeletedV1, AgentSnapshot
+from knowrithm_common.events.agents import (
+    AgentCreatedV1,
+    AgentDeletedV1,
+    AgentRestoredV1,
+    AgentSnapshot,
+    AgentUpdatedV1,
+)
 
 AGENTS: Table = AgentFact.__table__
+projections = Projections()
 _STATE = ("name", "status", "model", "deleted_at", "event_time")
 # `created_at` is the earliest event time seen: the `created` event's once it has arrived.
 _AGENT_CHANGED = upsert(
@@ -30,12 +38,12 @@ _AGENT_CHANGED = upsert(
 )
 
 
-async def agent_changed(session: AsyncSession, event: EventEnvelope) -> None:
+@projections.of(AgentCreatedV1, AgentUpdatedV1, AgentDeletedV1, AgentRestoredV1, payload=AgentSnapshot)
+async def agent_changed(session: AsyncSession, event: EventEnvelope, data: AgentSnapshot) -> None:
     """Any agent event: it carries the agent's whole state, applied only if newer than the row's.
 
     `deleted_at` is the time of a `deleted` event that is the newest state.
     """
-    data = AgentSnapshot.model_validate(event.data)
     await _write(session, data, time=event.time, deleted=event.type == AgentDeletedV1.event_type)
 
 
@@ -49,18 +57,7 @@ async def apply_state(
 
 
 async def _write(session: AsyncSession, data: AgentSnapshot, *, time: dt.datetime, deleted: bool) -> None:
-    model = data.configuration.llm_model[:200] if data.configuration is not None else None
-    await run(
-        session,
-        _AGENT_CHANGED,
-        {
-            "agent_id": data.agent_id,
-            "company_id": data.company_id,
-            "name": data.name[:255],
-            "status": data.status[:30],
-            "model": model,
-            "created_at": time,
-            "deleted_at": time if deleted else None,
-            "event_time": time,
-        },
-    )
+    model = data.configuration.llm_model if data.configuration is not None else None
+    deleted_at = time if deleted else None
+    agent = row(AGENTS, data, model=model, created_at=time, deleted_at=deleted_at, event_time=time)
+    await run(session, _AGENT_CHANGED, agent)

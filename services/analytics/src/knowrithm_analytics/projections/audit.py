@@ -14,10 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_analytics.models import AuditEntry
-from knowrithm_analytics.projections.upserts import insert_later, insert_once
+from knowrithm_analytics.projections.registry import Projections
+from knowrithm_analytics.projections.upserts import insert_later, insert_once, row
 from knowrithm_common.events import EventEnvelope
 from knowrithm_common.events.auth import AuditRecordedV1
 from knowrithm_common.events.conversations import MessageCreatedV1
@@ -29,6 +31,10 @@ NOT_AUDITED_TYPES = frozenset({ApiRequestsRecordedV1.event_type, MessageCreatedV
 
 # The id field naming an aggregate's target, where it is not `<aggregate>_id`.
 TARGET_ID_FIELDS = {"website": "website_source_id"}
+
+AUDIT_LOG = AuditEntry.__table__
+_RECORD = insert_once(AUDIT_LOG)
+projections = Projections()
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,49 +121,23 @@ def is_audited(event_type: str) -> bool:
     return event_type.split(".", 1)[0] not in NOT_AUDITED_SOURCES and event_type not in NOT_AUDITED_TYPES
 
 
-def _row(event: EventEnvelope, **fields: Any) -> dict[str, Any]:
+def _entry(event: EventEnvelope, *sources: BaseModel, **fields: Any) -> dict[str, Any]:
+    """The audit row of `event`: who acted (the envelope's actor), `fields`, and its risk level."""
     actor = event.actor
-    row = {
-        "event_id": event.id,
-        "time": event.time,
-        "company_id": event.company_id,
-        "source": event.source[:30],
-        "actor_kind": actor.kind[:20],
-        "actor_id": actor.id,
-        "impersonator_id": actor.impersonator_id,
-        "ip": (actor.ip or None) and actor.ip[:64],
-        "user_agent": (actor.user_agent or None) and actor.user_agent[:300],
-        **fields,
-    }
-    row["risk_level"] = risk_level(
-        Action(row["action"], row["outcome"], row["detail"], impersonated=actor.impersonator_id is not None)
-    )
-    return row
+    entry = row(
+        AUDIT_LOG, *sources, event_id=event.id, time=event.time, company_id=event.company_id,
+        source=event.source, actor_kind=actor.kind, actor_id=actor.id, impersonator_id=actor.impersonator_id,
+        ip=actor.ip or None, user_agent=actor.user_agent or None, **fields,
+    )  # fmt: skip
+    impersonated = actor.impersonator_id is not None
+    entry["risk_level"] = risk_level(Action(entry["action"], entry["outcome"], entry["detail"], impersonated))
+    return entry
 
 
-_RECORD = insert_once(AuditEntry.__table__)
-
-
-async def _insert(session: AsyncSession, row: dict[str, Any]) -> None:
-    insert_later(session, _RECORD, row)
-
-
-async def audit_recorded(session: AsyncSession, event: EventEnvelope) -> None:
+@projections.of(AuditRecordedV1)
+async def audit_recorded(session: AsyncSession, event: EventEnvelope, data: AuditRecordedV1) -> None:
     """Auth's record of one of its actions: who, what, on what, and whether it was allowed."""
-    data = AuditRecordedV1.model_validate(event.data)
-    await _insert(
-        session,
-        _row(
-            event,
-            category=event.type.split(".", 1)[0],
-            action=data.action[:120],
-            outcome=data.outcome[:10],
-            target_type=data.target_type and data.target_type[:50],
-            target_id=data.target_id and data.target_id[:64],
-            reason=data.reason,
-            detail={**data.detail},
-        ),
-    )
+    insert_later(session, _RECORD, _entry(event, data, category=event.type.split(".", 1)[0]))
 
 
 def _scalars(data: dict[str, Any]) -> dict[str, Any]:
@@ -184,16 +164,8 @@ async def audit_domain_event(session: AsyncSession, event: EventEnvelope) -> Non
     action = event.type.rsplit(".", 1)[0]
     target = event.data.get(TARGET_ID_FIELDS.get(aggregate, f"{aggregate}_id"))
     outcome, reason = _outcome(action.rsplit(".", 1)[-1], event.data)
-    await _insert(
-        session,
-        _row(
-            event,
-            category=service[:30],
-            action=action[:120],
-            outcome=outcome,
-            target_type=aggregate[:50],
-            target_id=None if target is None else str(target)[:64],
-            reason=reason,
-            detail=_scalars(event.data),
-        ),
-    )
+    entry = _entry(
+        event, category=service, action=action, outcome=outcome, target_type=aggregate,
+        target_id=None if target is None else str(target), reason=reason, detail=_scalars(event.data),
+    )  # fmt: skip
+    insert_later(session, _RECORD, entry)

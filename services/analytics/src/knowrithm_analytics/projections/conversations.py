@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
+from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import Table, bindparam, func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_analytics.models import ConversationFact, FeedbackFact, LeadFact, MessageFact
+from knowrithm_analytics.projections.registry import Projections
 from knowrithm_analytics.projections.upserts import (
     EPOCH,
     UNKNOWN_ENTITY,
@@ -18,6 +19,7 @@ from knowrithm_analytics.projections.upserts import (
     insert_later,
     insert_once,
     is_newer,
+    row,
     run,
     upsert,
 )
@@ -38,6 +40,7 @@ CONVERSATIONS: Table = ConversationFact.__table__
 MESSAGES: Table = MessageFact.__table__
 LEADS: Table = LeadFact.__table__
 FEEDBACK: Table = FeedbackFact.__table__
+projections = Projections()
 
 # --- conversations -------------------------------------------------------------------------
 
@@ -54,63 +57,26 @@ _CONVERSATION_LIFECYCLE = upsert(
 )
 
 
-async def conversation_created(session: AsyncSession, event: EventEnvelope) -> None:
-    """A conversation, once (filling in a row a deletion or restoration seen first started)."""
-    data = ConversationCreatedV1.model_validate(event.data)
-    await run(
-        session,
-        _CONVERSATION_CREATED,
-        {
-            "conversation_id": data.conversation_id,
-            "company_id": company_of(event),
-            "agent_id": data.agent_id,
-            "entity_type": data.entity_type[:20],
-            "entity_id": data.entity_id,
-            "started_at": event.time,
-            "deleted_at": None,
-            "lifecycle_at": None,
-        },
-    )
-
-
-async def _conversation_lifecycle(
-    session: AsyncSession,
-    event: EventEnvelope,
-    *,
-    conversation_id: uuid.UUID,
-    agent_id: uuid.UUID,
-    deleted: bool,
+@projections.of(ConversationCreatedV1)
+async def conversation_created(
+    session: AsyncSession, event: EventEnvelope, data: ConversationCreatedV1
 ) -> None:
-    await run(
-        session,
-        _CONVERSATION_LIFECYCLE,
-        {
-            "conversation_id": conversation_id,
-            "company_id": company_of(event),
-            "agent_id": agent_id,
-            "entity_type": "unknown",
-            "entity_id": UNKNOWN_ENTITY,
-            "started_at": event.time,
-            "deleted_at": event.time if deleted else None,
-            "lifecycle_at": event.time,
-        },
+    """A conversation, once (filling in a row a deletion or restoration seen first started)."""
+    conversation = row(CONVERSATIONS, data, company_id=company_of(event), started_at=event.time)
+    await run(session, _CONVERSATION_CREATED, conversation)
+
+
+@projections.of(ConversationDeletedV1, ConversationRestoredV1)
+async def conversation_lifecycle(
+    session: AsyncSession, event: EventEnvelope, data: ConversationDeletedV1 | ConversationRestoredV1
+) -> None:
+    """A deleted conversation leaves the counts; a restored one counts again (the later wins)."""
+    deleted = event.type == ConversationDeletedV1.event_type
+    conversation = row(
+        CONVERSATIONS, data, company_id=company_of(event), entity_type="unknown", entity_id=UNKNOWN_ENTITY,
+        started_at=event.time, deleted_at=event.time if deleted else None, lifecycle_at=event.time,
     )
-
-
-async def conversation_deleted(session: AsyncSession, event: EventEnvelope) -> None:
-    """A conversation leaves the counts (unless restored later)."""
-    data = ConversationDeletedV1.model_validate(event.data)
-    await _conversation_lifecycle(
-        session, event, conversation_id=data.conversation_id, agent_id=data.agent_id, deleted=True
-    )
-
-
-async def conversation_restored(session: AsyncSession, event: EventEnvelope) -> None:
-    """A conversation counts again."""
-    data = ConversationRestoredV1.model_validate(event.data)
-    await _conversation_lifecycle(
-        session, event, conversation_id=data.conversation_id, agent_id=data.agent_id, deleted=False
-    )
+    await run(session, _CONVERSATION_LIFECYCLE, conversation)
 
 
 # --- messages and feedback (facts: inserted once) ------------------------------------------
@@ -119,50 +85,21 @@ _MESSAGE_CREATED = insert_once(MESSAGES)
 _FEEDBACK_GIVEN = insert_once(FEEDBACK)
 
 
-async def message_created(session: AsyncSession, event: EventEnvelope) -> None:
+def _fact(table: Table, event: EventEnvelope, data: BaseModel) -> dict[str, Any]:
+    """The payload as a row of `table`, of the envelope's company, created at the event's time."""
+    return row(table, data, company_id=company_of(event), created_at=event.time)
+
+
+@projections.of(MessageCreatedV1)
+async def message_created(session: AsyncSession, event: EventEnvelope, data: MessageCreatedV1) -> None:
     """One message with its tokens, latency and model."""
-    data = MessageCreatedV1.model_validate(event.data)
-    insert_later(
-        session,
-        _MESSAGE_CREATED,
-        {
-            "message_id": data.message_id,
-            "company_id": company_of(event),
-            "conversation_id": data.conversation_id,
-            "agent_id": data.agent_id,
-            "role": data.role[:20],
-            "status": data.status[:20],
-            "input_tokens": data.input_tokens,
-            "output_tokens": data.output_tokens,
-            "latency_ms": data.latency_ms,
-            "first_token_ms": data.first_token_ms,
-            "model": data.model and data.model[:200],
-            "citations": data.citations,
-            "error_code": data.error_code and data.error_code[:100],
-            "created_at": event.time,
-        },
-    )
+    insert_later(session, _MESSAGE_CREATED, _fact(MESSAGES, event, data))
 
 
-async def feedback_given(session: AsyncSession, event: EventEnvelope) -> None:
+@projections.of(FeedbackGivenV1)
+async def feedback_given(session: AsyncSession, event: EventEnvelope, data: FeedbackGivenV1) -> None:
     """One piece of feedback: a rating, thumbs, or both."""
-    data = FeedbackGivenV1.model_validate(event.data)
-    insert_later(
-        session,
-        _FEEDBACK_GIVEN,
-        {
-            "feedback_id": data.feedback_id,
-            "company_id": company_of(event),
-            "conversation_id": data.conversation_id,
-            "message_id": data.message_id,
-            "agent_id": data.agent_id,
-            "entity_type": data.entity_type[:20],
-            "rating": data.rating,
-            "thumbs": data.thumbs,
-            "has_comment": data.has_comment,
-            "created_at": event.time,
-        },
-    )
+    insert_later(session, _FEEDBACK_GIVEN, _fact(FEEDBACK, event, data))
 
 
 # --- leads ---------------------------------------------------------------------------------
@@ -205,81 +142,37 @@ _LEAD_ERASED = (
 )
 
 
-def _lead(event: EventEnvelope, lead_id: uuid.UUID, **fields: object) -> dict[str, object]:
-    row: dict[str, object] = {
-        "lead_id": lead_id,
-        "company_id": company_of(event),
-        "agent_id": None,
-        "conversation_id": None,
-        "channel": None,
-        "source": None,
-        "status": "unknown",
-        "consent_marketing": False,
-        "registered_at": None,
-        "converted_at": None,
-        "deleted_at": None,
-        "state_time": event.time,
-    }
-    row.update(fields)
-    return row
+# What a lead's row says until its registration arrives (a later event may come first).
+_LEAD_PLACEHOLDERS = {"status": "unknown", "consent_marketing": False}
 
 
-async def lead_registered(session: AsyncSession, event: EventEnvelope) -> None:
+def _lead(event: EventEnvelope, data: BaseModel, **fields: Any) -> dict[str, Any]:
+    fields = {"company_id": company_of(event), "state_time": event.time, **fields}
+    return row(LEADS, data, _LEAD_PLACEHOLDERS, **fields)
+
+
+@projections.of(LeadRegisteredV1)
+async def lead_registered(session: AsyncSession, event: EventEnvelope, data: LeadRegisteredV1) -> None:
     """A lead's registration; its status unless an update seen first is newer."""
-    data = LeadRegisteredV1.model_validate(event.data)
-    await run(
-        session,
-        _LEAD_REGISTERED,
-        _lead(
-            event,
-            data.lead_id,
-            agent_id=data.agent_id,
-            conversation_id=data.conversation_id,
-            channel=data.channel[:20],
-            source=data.source and data.source[:100],
-            status=data.status[:20],
-            consent_marketing=data.consent_marketing,
-            registered_at=event.time,
-        ),
-    )
+    await run(session, _LEAD_REGISTERED, _lead(event, data, registered_at=event.time))
 
 
-async def _lead_status(
-    session: AsyncSession,
-    event: EventEnvelope,
-    *,
-    lead_id: uuid.UUID,
-    status: str,
-    agent_id: uuid.UUID | None = None,
-    converted_at: dt.datetime | None = None,
-) -> None:
-    row = _lead(event, lead_id, status=status[:20], agent_id=agent_id, converted_at=converted_at)
-    await run(session, _LEAD_STATUS, row)
-
-
-async def lead_updated(session: AsyncSession, event: EventEnvelope) -> None:
+@projections.of(LeadUpdatedV1)
+async def lead_updated(session: AsyncSession, event: EventEnvelope, data: LeadUpdatedV1) -> None:
     """A lead's new status, unless a newer one was applied already."""
-    data = LeadUpdatedV1.model_validate(event.data)
-    await _lead_status(session, event, lead_id=data.lead_id, status=data.status)
+    await run(session, _LEAD_STATUS, _lead(event, data))
 
 
-async def lead_converted(session: AsyncSession, event: EventEnvelope) -> None:
+@projections.of(LeadConvertedV1)
+async def lead_converted(session: AsyncSession, event: EventEnvelope, data: LeadConvertedV1) -> None:
     """A lead converted: `converted_at` keeps the first conversion seen."""
-    data = LeadConvertedV1.model_validate(event.data)
-    await _lead_status(
-        session,
-        event,
-        lead_id=data.lead_id,
-        status="converted",
-        agent_id=data.agent_id,
-        converted_at=event.time,
-    )
+    await run(session, _LEAD_STATUS, _lead(event, data, status="converted", converted_at=event.time))
 
 
-async def lead_deleted(session: AsyncSession, event: EventEnvelope) -> None:
+@projections.of(LeadDeletedV1)
+async def lead_deleted(session: AsyncSession, event: EventEnvelope, data: LeadDeletedV1) -> None:
     """A lead leaves the funnel; an erased lead's conversations are gone as well (GDPR)."""
-    data = LeadDeletedV1.model_validate(event.data)
-    await run(session, _LEAD_DELETED, _lead(event, data.lead_id, deleted_at=event.time, state_time=EPOCH))
+    await run(session, _LEAD_DELETED, _lead(event, data, deleted_at=event.time, state_time=EPOCH))
     if data.erased:
         await run(
             session,

@@ -15,73 +15,17 @@ from collections.abc import Mapping
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from knowrithm_analytics.projections import agents, api_requests, conversations, documents, identity
-from knowrithm_analytics.projections.audit import audit_domain_event, audit_recorded, is_audited
+from knowrithm_analytics.projections import agents, api_requests, audit, conversations, documents, identity
+from knowrithm_analytics.projections.audit import audit_domain_event, is_audited
 from knowrithm_analytics.projections.metrics import observe_applied
 from knowrithm_common.events import EventEnvelope, registered_events
-from knowrithm_common.events.agents import AgentCreatedV1, AgentDeletedV1, AgentRestoredV1, AgentUpdatedV1
-from knowrithm_common.events.auth import (
-    ApiKeyCreatedV1,
-    ApiKeyRevokedV1,
-    AuditRecordedV1,
-    CompanyCreatedV1,
-    CompanyDeletedV1,
-    CompanyRestoredV1,
-    CompanyUpdatedV1,
-    UserRegisteredV1,
-    UserUpdatedV1,
-)
-from knowrithm_common.events.conversations import (
-    ConversationCreatedV1,
-    ConversationDeletedV1,
-    ConversationRestoredV1,
-    FeedbackGivenV1,
-    LeadConvertedV1,
-    LeadDeletedV1,
-    LeadRegisteredV1,
-    LeadUpdatedV1,
-    MessageCreatedV1,
-)
-from knowrithm_common.events.gateway import ApiRequestsRecordedV1
-from knowrithm_common.events.ingestion import (
-    DocumentDeletedV1,
-    DocumentFailedV1,
-    DocumentProcessedV1,
-    DocumentRestoredV1,
-    DocumentUploadedV1,
-    JobData,
-)
+from knowrithm_common.events.ingestion import JobData
 from knowrithm_common.messaging.consumer import Handler
 
 PROJECTORS: Mapping[str, Handler] = {
-    CompanyCreatedV1.event_type: identity.company_created,
-    CompanyUpdatedV1.event_type: identity.company_updated,
-    CompanyDeletedV1.event_type: identity.company_deleted,
-    CompanyRestoredV1.event_type: identity.company_restored,
-    UserRegisteredV1.event_type: identity.user_registered,
-    UserUpdatedV1.event_type: identity.user_updated,
-    ApiKeyCreatedV1.event_type: identity.api_key_created,
-    ApiKeyRevokedV1.event_type: identity.api_key_revoked,
-    AuditRecordedV1.event_type: audit_recorded,
-    AgentCreatedV1.event_type: agents.agent_changed,
-    AgentUpdatedV1.event_type: agents.agent_changed,
-    AgentDeletedV1.event_type: agents.agent_changed,
-    AgentRestoredV1.event_type: agents.agent_changed,
-    ConversationCreatedV1.event_type: conversations.conversation_created,
-    ConversationDeletedV1.event_type: conversations.conversation_deleted,
-    ConversationRestoredV1.event_type: conversations.conversation_restored,
-    MessageCreatedV1.event_type: conversations.message_created,
-    LeadRegisteredV1.event_type: conversations.lead_registered,
-    LeadUpdatedV1.event_type: conversations.lead_updated,
-    LeadConvertedV1.event_type: conversations.lead_converted,
-    LeadDeletedV1.event_type: conversations.lead_deleted,
-    FeedbackGivenV1.event_type: conversations.feedback_given,
-    DocumentUploadedV1.event_type: documents.document_uploaded,
-    DocumentProcessedV1.event_type: documents.document_processed,
-    DocumentFailedV1.event_type: documents.document_failed,
-    DocumentDeletedV1.event_type: documents.document_deleted,
-    DocumentRestoredV1.event_type: documents.document_restored,
-    ApiRequestsRecordedV1.event_type: api_requests.api_requests_recorded,
+    event_type: handler
+    for module in (identity, audit, agents, conversations, documents, api_requests)
+    for event_type, handler in module.projections.handlers.items()
 }
 """The projection of each event type that has one (audit entries are added by `handler_for`)."""
 

@@ -9,7 +9,8 @@ from sqlalchemy import Table, case, func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_analytics.models import ApiKeyFact, CompanyRegistration, UserRegistration
-from knowrithm_analytics.projections.upserts import copied, if_newer, is_newer, run, upsert
+from knowrithm_analytics.projections.registry import Projections
+from knowrithm_analytics.projections.upserts import copied, if_newer, is_newer, row, run, upsert
 from knowrithm_common.events import EventEnvelope
 from knowrithm_common.events.auth import (
     ApiKeyCreatedV1,
@@ -25,6 +26,7 @@ from knowrithm_common.events.auth import (
 COMPANIES: Table = CompanyRegistration.__table__
 USERS: Table = UserRegistration.__table__
 API_KEYS: Table = ApiKeyFact.__table__
+projections = Projections()
 
 # --- companies -----------------------------------------------------------------------------
 
@@ -57,37 +59,17 @@ _COMPANY_LIFECYCLE = upsert(
 )
 
 
-async def company_created(session: AsyncSession, event: EventEnvelope) -> None:
+@projections.of(CompanyCreatedV1)
+async def company_created(session: AsyncSession, event: EventEnvelope, data: CompanyCreatedV1) -> None:
     """Count a company sign-up once (filling in a row a later event may have started)."""
-    data = CompanyCreatedV1.model_validate(event.data)
-    await run(
-        session,
-        _COMPANY_CREATED,
-        {
-            "company_id": data.company_id,
-            "name": data.name[:255],
-            "email": data.email[:255],
-            "is_active": True,
-            "registered_at": event.time,
-        },
-    )
+    await run(session, _COMPANY_CREATED, row(COMPANIES, data, is_active=True, registered_at=event.time))
 
 
-async def company_updated(session: AsyncSession, event: EventEnvelope) -> None:
+@projections.of(CompanyUpdatedV1)
+async def company_updated(session: AsyncSession, event: EventEnvelope, data: CompanyUpdatedV1) -> None:
     """A company's new name, e-mail and active flag (unless a newer update was applied)."""
-    data = CompanyUpdatedV1.model_validate(event.data)
-    await run(
-        session,
-        _COMPANY_UPDATED,
-        {
-            "company_id": data.company_id,
-            "name": data.name[:255],
-            "email": data.email[:255],
-            "is_active": data.is_active,
-            "updated_at": event.time,
-            "registered_at": event.time,
-        },
-    )
+    company = row(COMPANIES, data, updated_at=event.time, registered_at=event.time)
+    await run(session, _COMPANY_UPDATED, company)
 
 
 async def _company_lifecycle(
@@ -97,28 +79,20 @@ async def _company_lifecycle(
 
     If the sign-up has not been seen yet, the row starts here (no name until it arrives).
     """
-    await run(
-        session,
-        _COMPANY_LIFECYCLE,
-        {
-            "company_id": company_id,
-            "name": "",
-            "registered_at": at,
-            "deleted_at": deleted_at,
-            "lifecycle_at": at,
-        },
-    )
+    company = row(COMPANIES, company_id=company_id, name="", registered_at=at, deleted_at=deleted_at,
+                  lifecycle_at=at)
+    await run(session, _COMPANY_LIFECYCLE, company)
 
 
-async def company_deleted(session: AsyncSession, event: EventEnvelope) -> None:
+@projections.of(CompanyDeletedV1)
+async def company_deleted(session: AsyncSession, event: EventEnvelope, data: CompanyDeletedV1) -> None:
     """A deleted company, and its users, leave the counts."""
-    data = CompanyDeletedV1.model_validate(event.data)
     await _company_lifecycle(session, data.company_id, deleted_at=event.time, at=event.time)
 
 
-async def company_restored(session: AsyncSession, event: EventEnvelope) -> None:
+@projections.of(CompanyRestoredV1)
+async def company_restored(session: AsyncSession, event: EventEnvelope, data: CompanyRestoredV1) -> None:
     """A restored company, and its users, count again."""
-    data = CompanyRestoredV1.model_validate(event.data)
     await _company_lifecycle(session, data.company_id, deleted_at=None, at=event.time)
 
 
@@ -132,42 +106,19 @@ _USER_LIFECYCLE = upsert(
 )
 
 
-async def user_registered(session: AsyncSession, event: EventEnvelope) -> None:
+@projections.of(UserRegisteredV1)
+async def user_registered(session: AsyncSession, event: EventEnvelope, data: UserRegisteredV1) -> None:
     """Count a user registration once; a newer update's role and status stay."""
-    data = UserRegisteredV1.model_validate(event.data)
-    await run(
-        session,
-        _USER_REGISTERED,
-        {
-            "user_id": data.user_id,
-            "company_id": data.company_id,
-            "role": data.role[:20],
-            "registered_at": event.time,
-            "username": data.username[:100],
-            "status": "active",
-            "deleted": False,
-            "state_time": event.time,
-        },
-    )
+    user = row(USERS, data, registered_at=event.time, status="active", deleted=False, state_time=event.time)
+    await run(session, _USER_REGISTERED, user)
 
 
-async def user_updated(session: AsyncSession, event: EventEnvelope) -> None:
+@projections.of(UserUpdatedV1)
+async def user_updated(session: AsyncSession, event: EventEnvelope, data: UserUpdatedV1) -> None:
     """A user's status, role or deletion, unless a newer change was applied already."""
-    data = UserUpdatedV1.model_validate(event.data)
     stmt = _USER_LIFECYCLE if data.change in ("deleted", "restored") else _USER_UPDATED
-    await run(
-        session,
-        stmt,
-        {
-            "user_id": data.user_id,
-            "company_id": data.company_id,
-            "role": data.role[:20],
-            "registered_at": event.time,
-            "status": data.status[:30],
-            "deleted": data.change == "deleted",
-            "state_time": event.time,
-        },
-    )
+    user = row(USERS, data, registered_at=event.time, deleted=data.change == "deleted", state_time=event.time)
+    await run(session, stmt, user)
 
 
 # --- API keys ------------------------------------------------------------------------------
@@ -188,45 +139,14 @@ _KEY_REVOKED = upsert(
 )
 
 
-async def api_key_created(session: AsyncSession, event: EventEnvelope) -> None:
+@projections.of(ApiKeyCreatedV1)
+async def api_key_created(session: AsyncSession, event: EventEnvelope, data: ApiKeyCreatedV1) -> None:
     """An API key's name, scopes and limits (a revocation seen first keeps its time)."""
-    data = ApiKeyCreatedV1.model_validate(event.data)
-    await run(
-        session,
-        _KEY_CREATED,
-        {
-            "api_key_id": data.api_key_id,
-            "company_id": data.company_id,
-            "user_id": data.user_id,
-            "name": data.name[:255],
-            "key_prefix": data.key_prefix and data.key_prefix[:20],
-            "scopes": data.scopes,
-            "rate_limit_per_hour": data.rate_limit_per_hour,
-            "rate_limit_per_day": data.rate_limit_per_day,
-            "created_at": event.time,
-            "expires_at": data.expires_at,
-            "revoked_at": None,
-        },
-    )
+    await run(session, _KEY_CREATED, row(API_KEYS, data, created_at=event.time))
 
 
-async def api_key_revoked(session: AsyncSession, event: EventEnvelope) -> None:
+@projections.of(ApiKeyRevokedV1)
+async def api_key_revoked(session: AsyncSession, event: EventEnvelope, data: ApiKeyRevokedV1) -> None:
     """A key's revocation time (the first one seen, if it were ever sent twice)."""
-    data = ApiKeyRevokedV1.model_validate(event.data)
-    await run(
-        session,
-        _KEY_REVOKED,
-        {
-            "api_key_id": data.api_key_id,
-            "company_id": data.company_id,
-            "user_id": None,
-            "name": "",
-            "key_prefix": None,
-            "scopes": [],
-            "rate_limit_per_hour": None,
-            "rate_limit_per_day": None,
-            "created_at": event.time,
-            "expires_at": None,
-            "revoked_at": event.time,
-        },
-    )
+    key = row(API_KEYS, data, name="", scopes=[], created_at=event.time, revoked_at=event.time)
+    await run(session, _KEY_REVOKED, key)

@@ -16,7 +16,6 @@ import datetime as dt
 import logging
 import time
 
-from fastapi import FastAPI
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -156,8 +155,3 @@ class BusinessMetrics:
         seen.update(values)
         for label in seen:
             gauge.labels(label).set(values.get(label, 0))
-
-
-def business_metrics(app: FastAPI) -> BusinessMetrics:
-    """The background that keeps the business gauges of this app's projections."""
-    return BusinessMetrics(app.state.db, refresh_seconds=app.state.settings.business_metrics_refresh_seconds)

@@ -12,8 +12,9 @@ the batch is tried again.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sqlalchemy import Table
 from sqlalchemy.exc import DBAPIError
@@ -26,6 +27,7 @@ from knowrithm_common.messaging.consumer import Handler, apply_first_seen
 # Deadlock and serialization failure: another transaction wrote the same rows; try again.
 TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
 ATTEMPTS = 5
+T = TypeVar("T")
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -40,6 +42,54 @@ class BatchOutcome:
     failed: list[tuple[EventEnvelope, str]] = field(default_factory=list)
 
 
+async def retrying(work: Callable[[], Awaitable[T]]) -> T:
+    """`work()`, tried again (up to ATTEMPTS times) while the database answers "try again"."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return await work()
+        except DBAPIError as exc:
+            if not is_transient(exc) or attempt == ATTEMPTS:
+                raise
+            await asyncio.sleep(0.1 * attempt)
+    raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """Where a batch is applied: the database, the handlers, and whose processed-events record."""
+
+    db: Database
+    handlers: Mapping[str, Handler]
+    processed: Table
+    consumer: str
+
+    async def together(self, events: Sequence[EventEnvelope]) -> BatchOutcome:
+        async with self.db.sessions() as session, session.begin():
+            batch = [(e, self.handlers[e.type]) for e in events]
+            outcomes = await apply_first_seen(session, self.processed, self.consumer, batch)
+        return BatchOutcome(applied=outcomes.count("applied"), duplicates=outcomes.count("duplicate"))
+
+    async def one_by_one(self, events: Sequence[EventEnvelope]) -> BatchOutcome:
+        outcome = BatchOutcome()
+        async with self.db.sessions() as session, session.begin():
+            for event in events:
+                try:
+                    async with session.begin_nested():
+                        one = [(event, self.handlers[event.type])]
+                        (result,) = await apply_first_seen(session, self.processed, self.consumer, one)
+                        if result == "duplicate":
+                            outcome.duplicates += 1
+                            continue
+                        await write_queued(session)  # inside the savepoint: its rows share its fate
+                    outcome.applied += 1
+                except Exception as exc:
+                    if is_transient(exc):
+                        raise
+                    drop_queued(session)
+                    outcome.failed.append((event, repr(exc)[:500]))
+        return outcome
+
+
 async def apply_batch(
     db: Database,
     events: Sequence[EventEnvelope],
@@ -49,58 +99,14 @@ async def apply_batch(
     consumer: str,
 ) -> BatchOutcome:
     """Apply `events` (all with a handler) in one transaction; on a failure, one savepoint each."""
-    for attempt in range(1, ATTEMPTS + 1):
+    replay = Replay(db, handlers, processed, consumer)
+
+    async def attempt() -> BatchOutcome:
         try:
-            try:
-                return await _together(db, events, handlers=handlers, processed=processed, consumer=consumer)
-            except Exception as exc:
-                if is_transient(exc):
-                    raise
-            return await _one_by_one(db, events, handlers=handlers, processed=processed, consumer=consumer)
-        except DBAPIError as exc:
-            if not is_transient(exc) or attempt == ATTEMPTS:
+            return await replay.together(events)
+        except Exception as exc:
+            if is_transient(exc):
                 raise
-            await asyncio.sleep(0.1 * attempt)
-    raise AssertionError("unreachable")
+        return await replay.one_by_one(events)
 
-
-async def _together(
-    db: Database,
-    events: Sequence[EventEnvelope],
-    *,
-    handlers: Mapping[str, Handler],
-    processed: Table,
-    consumer: str,
-) -> BatchOutcome:
-    async with db.sessions() as session, session.begin():
-        batch = [(e, handlers[e.type]) for e in events]
-        outcomes = await apply_first_seen(session, processed, consumer, batch)
-    return BatchOutcome(applied=outcomes.count("applied"), duplicates=outcomes.count("duplicate"))
-
-
-async def _one_by_one(
-    db: Database,
-    events: Sequence[EventEnvelope],
-    *,
-    handlers: Mapping[str, Handler],
-    processed: Table,
-    consumer: str,
-) -> BatchOutcome:
-    outcome = BatchOutcome()
-    async with db.sessions() as session, session.begin():
-        for event in events:
-            try:
-                async with session.begin_nested():
-                    one = [(event, handlers[event.type])]
-                    (result,) = await apply_first_seen(session, processed, consumer, one)
-                    if result == "duplicate":
-                        outcome.duplicates += 1
-                        continue
-                    await write_queued(session)  # inside the savepoint: its rows share its fate
-                outcome.applied += 1
-            except Exception as exc:
-                if is_transient(exc):
-                    raise
-                drop_queued(session)
-                outcome.failed.append((event, repr(exc)[:500]))
-    return outcome
+    return await retrying(attempt)

@@ -12,28 +12,41 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from knowrithm_analytics.business.facts import Conditions, Facts
 from knowrithm_analytics.models import (
     AgentFact,
     ApiRequestFact,
     CompanyRegistration,
-    ConversationFact,
     DocumentFact,
     FeedbackFact,
     LeadFact,
     MessageFact,
-    UserRegistration,
 )
+from knowrithm_common.errors import CompanyNotFound
+from knowrithm_common.tenancy import Subject
+
+PLATFORM = Facts(None)  # every company that is not deleted
+
+
+async def _count(session: AsyncSession, conditions: Conditions) -> int:
+    return int(await session.scalar(select(func.count()).where(*conditions)) or 0)
 
 
 async def count_companies(session: AsyncSession) -> int:
     """Companies that signed up and are not deleted."""
-    stmt = (
-        select(func.count()).select_from(CompanyRegistration).where(CompanyRegistration.deleted_at.is_(None))
-    )
-    return int(await session.scalar(stmt) or 0)
+    return await _count(session, [CompanyRegistration.deleted_at.is_(None)])
+
+
+async def company_in_path(session: AsyncSession, subject: Subject, company_id: uuid.UUID) -> uuid.UUID:
+    """The company a path names: a member's own; for super admins, one that signed up (deleted
+    ones too: they still inspect them). Any other is 404 `company_not_found`."""
+    company = subject.named(company_id)
+    if subject.is_super_admin and await session.get(CompanyRegistration, company) is None:
+        raise CompanyNotFound()
+    return company
 
 
 async def count_users(session: AsyncSession, company_id: uuid.UUID | None) -> int:
@@ -41,25 +54,11 @@ async def count_users(session: AsyncSession, company_id: uuid.UUID | None) -> in
 
     Deleted users, and every user of a deleted company, are left out.
     """
-    stmt = _live(select(func.count()).select_from(UserRegistration), UserRegistration).where(
-        UserRegistration.deleted.is_(False)
-    )
-    if company_id is not None:
-        stmt = stmt.where(UserRegistration.company_id == company_id)
-    return int(await session.scalar(stmt) or 0)
+    return await _count(session, Facts(company_id).users())
 
 
-def _live(stmt: Select[Any], model: Any) -> Select[Any]:
-    """Rows of companies that are not deleted (a company not seen yet counts as live)."""
-    return stmt.outerjoin(CompanyRegistration, CompanyRegistration.company_id == model.company_id).where(
-        CompanyRegistration.deleted_at.is_(None)
-    )
-
-
-async def _by(session: AsyncSession, model: Any, label: Any, *, live: bool) -> dict[str, int]:
-    stmt = select(label, func.count()).select_from(model).group_by(label)
-    if live:
-        stmt = _live(stmt, model).where(model.deleted_at.is_(None))
+async def _by(session: AsyncSession, label: Any, conditions: Conditions) -> dict[str, int]:
+    stmt = select(label, func.count()).where(*conditions).group_by(label)
     return {str(key): int(count) for key, count in (await session.execute(stmt)).all()}
 
 
@@ -120,22 +119,15 @@ async def business_numbers(session: AsyncSession, *, now: dt.datetime) -> Busine
     """Every platform-wide business number, read from the projections."""
     numbers = BusinessNumbers(
         companies=await count_companies(session),
-        users=await count_users(session, None),
-        agents=await _by(session, AgentFact, AgentFact.status, live=True),
-        leads=await _by(session, LeadFact, LeadFact.status, live=True),
-        documents=await _by(session, DocumentFact, DocumentFact.status, live=True),
-    )
-    conversations = _live(select(func.count()).select_from(ConversationFact), ConversationFact)
-    numbers.conversations = int(
-        await session.scalar(conversations.where(ConversationFact.deleted_at.is_(None))) or 0
-    )
-    numbers.lead_conversions = int(
-        await session.scalar(select(func.count()).where(LeadFact.converted_at.is_not(None))) or 0
+        users=await _count(session, PLATFORM.users()),
+        agents=await _by(session, AgentFact.status, PLATFORM.agents()),
+        conversations=await _count(session, PLATFORM.conversations()),
+        leads=await _by(session, LeadFact.status, PLATFORM.leads()),
+        lead_conversions=await _count(session, [LeadFact.converted_at.is_not(None)]),
+        documents=await _by(session, DocumentFact.status, PLATFORM.documents()),
     )
     await _messages(session, numbers)
     await _feedback(session, numbers)
-    outcome = _outcome()
-    recent = and_(ApiRequestFact.time >= now - dt.timedelta(hours=24), ApiRequestFact.time <= now)
-    rows = await session.execute(select(outcome, func.count()).where(recent).group_by(outcome))
-    numbers.api_requests_24h = {str(key): int(count) for key, count in rows.all()}
+    recent = [ApiRequestFact.time >= now - dt.timedelta(hours=24), ApiRequestFact.time <= now]
+    numbers.api_requests_24h = await _by(session, _outcome(), recent)
     return numbers

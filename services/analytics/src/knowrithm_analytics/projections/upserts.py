@@ -18,10 +18,12 @@ events costs one round trip per fact table instead of one per event.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Table, case, or_
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects.postgresql import Insert, insert
@@ -47,6 +49,33 @@ def company_of(event: EventEnvelope) -> uuid.UUID:
     if event.company_id is None:
         raise MissingCompany(f"{event.type} {event.id} carries no company_id")
     return event.company_id
+
+
+@functools.cache
+def _lengths(table: Table) -> dict[str, int | None]:
+    """Each column of `table` and the length of its text (None: not text, or unbounded)."""
+    return {column.name: getattr(column.type, "length", None) for column in table.columns}
+
+
+def row(table: Table, *sources: BaseModel | Mapping[str, Any], **values: Any) -> dict[str, Any]:
+    """A row of `table` for its prebuilt statements (every column, so rows batch together).
+
+    Each column takes its value from `values`, else from the first of `sources` (an event's
+    payload, then placeholders) with a field of its name, else None. Text is cut to what its
+    column holds (events are not bound by our lengths).
+    """
+    lengths = _lengths(table)
+    if unknown := values.keys() - lengths.keys():
+        raise KeyError(f"{table.name} has no column {', '.join(sorted(unknown))}")
+    fields: dict[str, Any] = {}
+    for source in reversed(sources):
+        fields.update(vars(source) if isinstance(source, BaseModel) else source)
+    fields.update(values)
+    result: dict[str, Any] = {}
+    for name, length in lengths.items():
+        value = fields.get(name)
+        result[name] = value[:length] if length is not None and isinstance(value, str) else value
+    return result
 
 
 def is_newer(current: Any, incoming: Any) -> ColumnElement[bool]:

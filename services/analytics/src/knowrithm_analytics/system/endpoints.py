@@ -10,26 +10,22 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from knowrithm_analytics.models import shared
 from knowrithm_analytics.projections import repository as projections
-from knowrithm_analytics.scope import COMPANY_NOT_FOUND, CompanyScope
 from knowrithm_analytics.system import repository as repo
-from knowrithm_analytics.system.sampler import TASK_KIND
+from knowrithm_analytics.system.sampler import request_sample
 from knowrithm_common.db import RequestSession as Session
-from knowrithm_common.db import after_commit
-from knowrithm_common.identity import Principal, Role, require_roles, require_scopes
-from knowrithm_common.tasks import accepted, create_task
-from knowrithm_common.tenancy import CompanyNotFound
+from knowrithm_common.tasks import accepted
+from knowrithm_common.tenancy import ADMINS, COMPANY_NOT_FOUND, CompanyAdmin, Subject, subject_dependency
 
 router = APIRouter(tags=["Admin"], responses=COMPANY_NOT_FOUND)
-_admins = require_roles(Role.SUPER_ADMIN, Role.ADMIN)
-admins = [Depends(_admins), Depends(require_scopes(["admin"]))]
+# An admin, for `super-admin/company/{company_id}/...`: the company is in the path.
+AdminOfPathCompany = Annotated[Subject, Depends(subject_dependency(ADMINS, "admin", company_query=False))]
 SAMPLES_SINCE = dt.timedelta(hours=24)
 
 
@@ -50,34 +46,27 @@ async def _metrics(session: AsyncSession, company_id: uuid.UUID | None) -> dict[
     return {"generated_at": now.isoformat(), "metrics": metrics}
 
 
-@router.get("/api/v1/admin/system-metric", dependencies=admins)
-async def system_metrics(session: Session, scope: CompanyScope) -> dict[str, Any]:
+@router.get("/api/v1/admin/system-metric")
+async def system_metrics(subject: CompanyAdmin, session: Session) -> dict[str, Any]:
     """The platform's metrics for super admins (a company's with `?company_id=`); an admin's company's."""
-    return await _metrics(session, scope.company_id)
+    return await _metrics(session, subject.company_id)
 
 
-@router.get("/api/v1/super-admin/company/{company_id}/system-metric", dependencies=admins)
+@router.get("/api/v1/super-admin/company/{company_id}/system-metric")
 async def company_system_metrics(
-    company_id: uuid.UUID, session: Session, principal: Principal = Depends(_admins)
+    subject: AdminOfPathCompany, company_id: uuid.UUID, session: Session
 ) -> dict[str, Any]:
     """One company's metrics: any company for super admins, an admin's own company only (else 404)."""
-    if principal.is_super_admin:
-        if not await repo.company_registered(session, company_id):
-            raise CompanyNotFound()
-    elif principal.company_id != company_id:
-        raise CompanyNotFound()
-    return await _metrics(session, company_id)
+    return await _metrics(session, await projections.company_in_path(session, subject, company_id))
 
 
-@router.post("/api/v1/system-metric", status_code=202, dependencies=admins)
-async def sample_system_metrics(session: Session, scope: CompanyScope, request: Request) -> JSONResponse:
+@router.post("/api/v1/system-metric", status_code=202)
+async def sample_system_metrics(subject: CompanyAdmin, session: Session, request: Request) -> JSONResponse:
     """Take a sample now, as a task: an admin's company, or the platform for super admins.
 
     The task's result holds the sampled values; they are recorded like the periodic samples.
     """
-    task_id = await create_task(session, shared.tasks, company_id=scope.company_id, kind=TASK_KIND)
     sampler = getattr(request.app.state, "system_sampler", None)
-    if sampler is not None:  # otherwise any replica's sampler finds the task on its next round
-        after_commit(session, sampler.wake)
+    task_id = await request_sample(session, company_id=subject.company_id, sampler=sampler)
     body = {**accepted(task_id, "System metrics are being sampled."), "estimated_time": 1}
     return JSONResponse(body, status_code=202)

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_analytics.models import ApiRequestFact, WebhookDelivery, shared
-from knowrithm_analytics.scope import Window
+from knowrithm_analytics.windows import Window
 from knowrithm_common.messaging.connection import NatsConnection
 from knowrithm_common.messaging.streams import EVENTS_STREAM
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from knowrithm_analytics.models import CompanyRegistration, SystemMetricSample
+from knowrithm_analytics.models import SystemMetricSample
 from knowrithm_analytics.system.measures import Measure
 
 S = SystemMetricSample
@@ -82,9 +82,3 @@ async def recent(
         point = {"labels": row.labels or {}, "timestamp": row.time.isoformat(), "value": row.value}
         metrics.setdefault(row.metric_name, []).append(point)
     return metrics
-
-
-async def company_registered(session: AsyncSession, company_id: uuid.UUID) -> bool:
-    """Whether the company signed up (deleted companies included: super admins still inspect them)."""
-    stmt = select(CompanyRegistration.company_id).where(CompanyRegistration.company_id == company_id)
-    return (await session.scalar(stmt)) is not None

@@ -28,13 +28,12 @@ import logging
 import uuid
 from typing import Any
 
-from fastapi import FastAPI
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_analytics.config import AnalyticsSettings
 from knowrithm_analytics.exports.service import prune_expired
 from knowrithm_analytics.models import shared
-from knowrithm_analytics.scope import Window
 from knowrithm_analytics.system import repository as repo
 from knowrithm_analytics.system.measures import (
     Measure,
@@ -43,10 +42,10 @@ from knowrithm_analytics.system.measures import (
     platform_health,
 )
 from knowrithm_analytics.webhooks.repository import prune_deliveries
-from knowrithm_common.db.session import Database
+from knowrithm_analytics.windows import Window
+from knowrithm_common.db.session import Database, after_commit
 from knowrithm_common.messaging.connection import NatsConnection, stop_task
-from knowrithm_common.service import Background
-from knowrithm_common.tasks import TaskStatus, report_progress
+from knowrithm_common.tasks import TaskStatus, create_task, report_progress
 
 logger = logging.getLogger(__name__)
 
@@ -213,8 +212,12 @@ def _result(
     return result
 
 
-def system_sampler(app: FastAPI) -> Background:
-    """The sampler of this replica; also on `app.state.system_sampler` for the endpoints to wake."""
-    sampler = SystemSampler(db=app.state.db, nats=app.state.nats, settings=app.state.settings)
-    app.state.system_sampler = sampler
-    return sampler
+async def request_sample(
+    session: AsyncSession, *, company_id: uuid.UUID | None, sampler: SystemSampler | None
+) -> uuid.UUID:
+    """Ask for a sample now (an admin's company, or the platform): a task that a sampler takes;
+    this replica's `sampler` is woken once the task has committed."""
+    task_id = await create_task(session, shared.tasks, company_id=company_id, kind=TASK_KIND)
+    if sampler is not None:  # otherwise any replica's sampler finds the task on its next round
+        after_commit(session, sampler.wake)
+    return task_id

@@ -13,7 +13,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from knowrithm_analytics.models import ApiKeyFact
-from knowrithm_analytics.scope import COMPANY_NOT_FOUND, CompanyScope, DaysWindow, Window
 from knowrithm_analytics.usage import repository as repo
 from knowrithm_analytics.usage.repository import Granularity, Stats, key_requests, key_status
 from knowrithm_analytics.usage.schemas import (
@@ -36,15 +35,12 @@ from knowrithm_analytics.usage.schemas import (
     UsageSummary,
     Wrapped,
 )
+from knowrithm_analytics.windows import DaysWindow, Window, last_days
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.errors import NotFound
-from knowrithm_common.identity import Role, require_roles, require_scopes
+from knowrithm_common.tenancy import COMPANY_NOT_FOUND, CompanyAdminRead
 
-router = APIRouter(
-    tags=["API Key Analytics"],
-    responses=COMPANY_NOT_FOUND,
-    dependencies=[Depends(require_roles(Role.SUPER_ADMIN, Role.ADMIN)), Depends(require_scopes(["read"]))],
-)
+router = APIRouter(tags=["API Key Analytics"], responses=COMPANY_NOT_FOUND)
 HIGH_USAGE_PCT = 80.0
 
 
@@ -54,8 +50,7 @@ class ApiKeyNotFound(NotFound):
 
 def rate_window(days: int = Query(7, ge=1, le=30, description="days to look back for 429s")) -> Window:
     """Dependency: the last `days` days (1-30, default 7) of the rate-limit analysis."""
-    end = dt.datetime.now(dt.UTC)
-    return Window(end - dt.timedelta(days=days), end)
+    return last_days(dt.datetime.now(dt.UTC), days)
 
 
 def _endpoint(method: str, route: str, stats: Stats) -> EndpointUsage:
@@ -69,10 +64,10 @@ def _endpoint(method: str, route: str, stats: Stats) -> EndpointUsage:
 
 
 @router.get("/api/v1/overview")
-async def overview(session: Session, scope: CompanyScope, window: DaysWindow) -> Wrapped[Overview]:
+async def overview(subject: CompanyAdminRead, session: Session, window: DaysWindow) -> Wrapped[Overview]:
     """API keys by status, and the requests made with them in the last `days` days."""
-    counts = await repo.key_counts(session, scope.company_id, window.end)
-    totals = await repo.usage_totals(session, scope.company_id, window)
+    counts = await repo.key_counts(session, subject.company_id, window.end)
+    totals = await repo.usage_totals(session, subject.company_id, window)
     keys = KeyCounts(
         total=sum(counts.values()), **{s: counts.get(s, 0) for s in ("active", "expired", "revoked")}
     )
@@ -86,10 +81,10 @@ async def overview(session: Session, scope: CompanyScope, window: DaysWindow) ->
 
 @router.get("/api/v1/usage-trends")
 async def usage_trends(
-    session: Session, scope: CompanyScope, window: DaysWindow, granularity: Granularity = "daily"
+    subject: CompanyAdminRead, session: Session, window: DaysWindow, granularity: Granularity = "daily"
 ) -> Wrapped[Trends]:
     """Requests per UTC day or hour; periods without requests are left out, not padded with zeros."""
-    points = await repo.trends(session, scope.company_id, window, granularity)
+    points = await repo.trends(session, subject.company_id, window, granularity)
     trends = [
         TrendPoint(
             period=start.date().isoformat() if granularity == "daily" else start.isoformat(),
@@ -104,20 +99,20 @@ async def usage_trends(
 
 @router.get("/api/v1/top-endpoints")
 async def top_endpoints(
-    session: Session, scope: CompanyScope, window: DaysWindow, limit: int = Query(10, ge=1, le=100)
+    subject: CompanyAdminRead, session: Session, window: DaysWindow, limit: int = Query(10, ge=1, le=100)
 ) -> Wrapped[TopEndpoints]:
     """The endpoints called most with the company's API keys."""
-    rows = await repo.endpoints(session, key_requests(scope.company_id, window), limit=limit)
+    rows = await repo.endpoints(session, key_requests(subject.company_id, window), limit=limit)
     endpoints = [_endpoint(method, route, stats) for method, route, stats in rows]
     return Wrapped(data=TopEndpoints(endpoints=endpoints, period_days=window.days))
 
 
 @router.get("/api/v1/api-key-performance")
 async def api_key_performance(
-    session: Session, scope: CompanyScope, window: DaysWindow, limit: int = Query(20, ge=1, le=100)
+    subject: CompanyAdminRead, session: Session, window: DaysWindow, limit: int = Query(20, ge=1, le=100)
 ) -> Wrapped[KeyPerformanceList]:
     """Each API key's requests, success rate and response time; busiest first, idle keys included."""
-    rows = await repo.key_performance(session, scope.company_id, window, limit=limit)
+    rows = await repo.key_performance(session, subject.company_id, window, limit=limit)
     keys = [
         KeyPerformance(
             api_key_id=key.api_key_id,
@@ -136,10 +131,12 @@ async def api_key_performance(
 
 
 @router.get("/api/v1/error-analysis")
-async def error_analysis(session: Session, scope: CompanyScope, window: DaysWindow) -> Wrapped[ErrorAnalysis]:
+async def error_analysis(
+    subject: CompanyAdminRead, session: Session, window: DaysWindow
+) -> Wrapped[ErrorAnalysis]:
     """Failed requests (status 400 or more) by status code and by endpoint."""
-    statuses = await repo.status_breakdown(session, scope.company_id, window)
-    worst = await repo.endpoints(session, repo.failed_requests(scope.company_id, window), limit=10)
+    statuses = await repo.status_breakdown(session, subject.company_id, window)
+    worst = await repo.endpoints(session, repo.failed_requests(subject.company_id, window), limit=10)
     data = ErrorAnalysis(
         period_days=window.days,
         total_errors=sum(count for _, count in statuses),
@@ -158,11 +155,11 @@ def _pct(used: int, limit: int | None) -> float | None:
 
 @router.get("/api/v1/rate-limit-analysis")
 async def rate_limit_analysis(
-    session: Session, scope: CompanyScope, window: Annotated[Window, Depends(rate_window)]
+    subject: CompanyAdminRead, session: Session, window: Annotated[Window, Depends(rate_window)]
 ) -> Wrapped[RateLimitAnalysis]:
     """Active keys near their limits: >= 80% of the hourly or daily limit (rolling last hour and
     last 24 h), or any 429 in the last `days` days; highest usage first."""
-    rows = await repo.rate_usage(session, scope.company_id, window, window.end)
+    rows = await repo.rate_usage(session, subject.company_id, window, window.end)
     high = [
         usage
         for usage in map(_rate_usage, rows)
@@ -195,14 +192,14 @@ def _peak(usage: RateUsage) -> float:
 
 @router.get("/api/v1/detailed-usage/{api_key_id}")
 async def detailed_usage(
-    api_key_id: str, session: Session, scope: CompanyScope, window: DaysWindow
+    subject: CompanyAdminRead, api_key_id: str, session: Session, window: DaysWindow
 ) -> Wrapped[DetailedUsage]:
     """One API key's requests by UTC day and by endpoint; 404 for a key of another company."""
     try:
         key_id = uuid.UUID(api_key_id)
     except ValueError:
         raise ApiKeyNotFound() from None
-    key = await repo.get_key(session, scope.company_id, key_id)
+    key = await repo.get_key(session, subject.company_id, key_id)
     if key is None:
         raise ApiKeyNotFound()
     days = await repo.key_daily(session, key_id, window)

@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Row, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_analytics.models import ApiKeyFact, ApiRequestFact
-from knowrithm_analytics.scope import Window
+from knowrithm_analytics.windows import Window
 
 Granularity = Literal["daily", "hourly"]
 R = ApiRequestFact

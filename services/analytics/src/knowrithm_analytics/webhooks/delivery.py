@@ -23,26 +23,26 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi import FastAPI
 from prometheus_client import Counter, Histogram
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_analytics.config import AnalyticsSettings
-from knowrithm_analytics.models import Webhook, WebhookDelivery, shared
+from knowrithm_analytics.models import Webhook, WebhookDelivery, outbox
 from knowrithm_analytics.webhooks import repository as repo
 from knowrithm_analytics.webhooks.catalogue import matches
 from knowrithm_common.crypto import SecretBox, UndecryptableSecret
 from knowrithm_common.db.session import Database
-from knowrithm_common.events import EventEnvelope, new_event
+from knowrithm_common.events import EventEnvelope
 from knowrithm_common.events.analytics import DeliverWebhook
 from knowrithm_common.messaging.consumer import Handler
 from knowrithm_common.messaging.jobs import JobContext
-from knowrithm_common.messaging.outbox import OutboxRelay, record_event
+from knowrithm_common.messaging.outbox import OutboxRelay
 from knowrithm_common.safehttp import FetchFailed, FetchRefused, PostResult, SafeFetcher
 
 logger = logging.getLogger(__name__)
 
-SOURCE = "analytics"
 USER_AGENT = "Knowrithm-Webhooks/1.0"
 SIGNATURE_HEADER = "X-Knowrithm-Signature"
 RESPONSE_BYTES = 4096  # of a receiver's answer: enough for an error message in the log
@@ -88,12 +88,15 @@ class WebhookTools:
         )
         return cls(db=db, fetcher=fetcher, box=SecretBox(key) if key.strip() else None, settings=settings)
 
-    # A Background: nothing to start; the pooled connections close with the app.
-    async def start(self) -> None:
-        return None
 
-    async def stop(self) -> None:
-        await self.fetcher.aclose()
+async def open_webhook_tools(app: FastAPI) -> None:
+    """Lifespan hook: the tools the webhook API and the delivery worker share (`app.state.webhooks`)."""
+    app.state.webhooks = WebhookTools.build(app.state.db, app.state.settings)
+
+
+async def close_webhook_tools(app: FastAPI) -> None:
+    """Lifespan shutdown hook (after the delivery worker stopped): close the pooled connections."""
+    await app.state.webhooks.fetcher.aclose()
 
 
 # --- fan-out --------------------------------------------------------------------------------
@@ -119,16 +122,10 @@ async def enqueue(
     if delivery_id is None:
         return None
     job = DeliverWebhook(delivery_id=delivery_id, webhook_id=webhook.id, event=sent)
-    await record_job(session, job, company_id=webhook.company_id)
+    await outbox.add(session, job, company_id=webhook.company_id)
     if relay is not None:  # consumer sessions do not wake the relay on commit by themselves
         event.listen(session.sync_session, "after_commit", lambda _: relay.wake(), once=True)
     return delivery_id
-
-
-async def record_job(session: AsyncSession, job: DeliverWebhook, *, company_id: uuid.UUID) -> None:
-    """Queue a delivery job through the outbox (it exists once the transaction commits)."""
-    envelope = new_event(job, source=SOURCE, company_id=company_id)
-    await record_event(session, shared.outbox, envelope, subject=DeliverWebhook.subject())
 
 
 def fan_out_handler(relay: OutboxRelay | None) -> Handler:

@@ -8,13 +8,11 @@ webhooks; super admins name the company with `?company_id=`. Another company's i
 from __future__ import annotations
 
 import uuid
-from enum import Enum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from knowrithm_analytics.models import Webhook
-from knowrithm_analytics.scope import CompanyScope
 from knowrithm_analytics.webhooks import repository as repo
 from knowrithm_analytics.webhooks import service
 from knowrithm_analytics.webhooks.catalogue import subscribable
@@ -36,16 +34,23 @@ from knowrithm_analytics.webhooks.schemas import (
 )
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.events.asyncapi import INTERNAL_EVENTS
-from knowrithm_common.identity import Principal, authenticated
 from knowrithm_common.openapi import errors
-from knowrithm_common.pagination import PageParams, page_params, paginate
-from knowrithm_common.tenancy import actor_of, readers, writers
+from knowrithm_common.pagination import Page
+from knowrithm_common.tenancy import (
+    MEMBERS,
+    CompanyAdmin,
+    CompanyAdminRead,
+    CompanyDelete,
+    CompanyUpdate,
+    CompanyWrite,
+    Subject,
+    subject_dependency,
+)
 
-router = APIRouter()
-TAGS: list[str | Enum] = ["Webhooks"]
+router = APIRouter(tags=["Webhooks"])
 PREFIX = "/api/v1/webhook"
-Caller = Annotated[Principal, Depends(authenticated)]
-Page = Annotated[PageParams, Depends(page_params)]
+# A member, for the catalogue: the same for every company (no `?company_id=`).
+Member = Annotated[Subject, Depends(subject_dependency(MEMBERS, "read", company_query=False))]
 
 
 def get_tools(request: Request) -> WebhookTools:
@@ -53,21 +58,15 @@ def get_tools(request: Request) -> WebhookTools:
     return tools
 
 
-def company_of(scope: CompanyScope) -> uuid.UUID | None:
-    """The company acted on: the caller's own; a super admin's choice (None: any company)."""
-    return scope.company_id
-
-
 Tools = Annotated[WebhookTools, Depends(get_tools)]
-Company = Annotated[uuid.UUID | None, Depends(company_of)]
 
 
 def _out(tools: WebhookTools, webhook: Webhook) -> WebhookOut:
     return WebhookOut.of(webhook, secret_hint=service.secret_hint(tools, webhook))
 
 
-@router.get(f"{PREFIX}/event-types", response_model=EventTypeList, tags=TAGS, dependencies=readers)
-async def event_types() -> EventTypeList:
+@router.get(f"{PREFIX}/event-types", response_model=EventTypeList)
+async def event_types(subject: Member) -> EventTypeList:
     """The events a webhook can subscribe to, with the JSON schema of each one's `data`."""
     return EventTypeList(
         event_types=[
@@ -79,98 +78,91 @@ async def event_types() -> EventTypeList:
     )
 
 
-@router.post(PREFIX, status_code=201, response_model=WebhookWithSecret, tags=TAGS, dependencies=writers(),
-             responses=errors(404, 409))
+@router.post(PREFIX, status_code=201, response_model=WebhookWithSecret, responses=errors(404, 409))
 async def create_webhook(
-    body: WebhookCreate, request: Request, session: Session, caller: Caller, company: Company, tools: Tools
+    subject: CompanyWrite, body: WebhookCreate, session: Session, tools: Tools
 ) -> WebhookWithSecret:
     """Register a webhook; the signing secret is in this answer only (admin)."""
     webhook, secret = await service.create_webhook(
-        session, tools, company_id=company, body=body, created_by=caller.user_id,
-        actor=actor_of(request, caller),
+        session, tools, company_id=subject.company, body=body, created_by=subject.principal.user_id,
+        actor=subject.actor,
     )
     return WebhookWithSecret(webhook=_out(tools, webhook), secret=secret)
 
 
-@router.get(PREFIX, response_model=WebhookList, tags=TAGS, dependencies=writers("read"),
-            responses=errors(404))
-async def list_webhooks(session: Session, company: Company, tools: Tools) -> WebhookList:
+@router.get(PREFIX, response_model=WebhookList, responses=errors(404))
+async def list_webhooks(subject: CompanyAdminRead, session: Session, tools: Tools) -> WebhookList:
     """The company's webhooks, oldest first (admin)."""
-    webhooks = await repo.list_webhooks(session, company)
+    webhooks = await repo.list_webhooks(session, subject.company_id)
     return WebhookList(webhooks=[_out(tools, w) for w in webhooks], total=len(webhooks))
 
 
-@router.get(f"{PREFIX}/{{webhook_id}}", response_model=WebhookOne, tags=TAGS, dependencies=writers("read"))
-async def get_webhook(webhook_id: uuid.UUID, session: Session, company: Company, tools: Tools) -> WebhookOne:
+@router.get(f"{PREFIX}/{{webhook_id}}", response_model=WebhookOne)
+async def get_webhook(
+    subject: CompanyAdminRead, webhook_id: uuid.UUID, session: Session, tools: Tools
+) -> WebhookOne:
     """One webhook (admin)."""
-    return WebhookOne(webhook=_out(tools, await service.get_webhook(session, webhook_id, company)))
+    return WebhookOne(webhook=_out(tools, await service.get_webhook(session, webhook_id, subject.company_id)))
 
 
-@router.patch(f"{PREFIX}/{{webhook_id}}", response_model=WebhookOne, tags=TAGS,
-              dependencies=writers("update"))
+@router.patch(f"{PREFIX}/{{webhook_id}}", response_model=WebhookOne)
 async def update_webhook(
-    webhook_id: uuid.UUID, body: WebhookUpdate, request: Request, session: Session, caller: Caller,
-    company: Company, tools: Tools,
+    subject: CompanyUpdate, webhook_id: uuid.UUID, body: WebhookUpdate, session: Session, tools: Tools
 ) -> WebhookOne:
     """Change a webhook's URL, event types, description or whether it is active (admin)."""
-    webhook = await service.get_webhook(session, webhook_id, company, lock=True)
-    updated = await service.update_webhook(session, tools, webhook, body, actor=actor_of(request, caller))
+    webhook = await service.get_webhook(session, webhook_id, subject.company_id, lock=True)
+    updated = await service.update_webhook(session, tools, webhook, body, actor=subject.actor)
     return WebhookOne(webhook=_out(tools, updated))
 
 
-@router.delete(f"{PREFIX}/{{webhook_id}}", response_model=Deleted, tags=TAGS, dependencies=writers("delete"))
-async def delete_webhook(
-    webhook_id: uuid.UUID, request: Request, session: Session, caller: Caller, company: Company
-) -> Deleted:
+@router.delete(f"{PREFIX}/{{webhook_id}}", response_model=Deleted)
+async def delete_webhook(subject: CompanyDelete, webhook_id: uuid.UUID, session: Session) -> Deleted:
     """Delete a webhook; nothing more is delivered to it (admin)."""
-    webhook = await service.get_webhook(session, webhook_id, company, lock=True)
-    await service.delete_webhook(session, webhook, actor=actor_of(request, caller))
+    webhook = await service.get_webhook(session, webhook_id, subject.company_id, lock=True)
+    await service.delete_webhook(session, webhook, actor=subject.actor)
     return Deleted(message="Webhook deleted")
 
 
-@router.post(f"{PREFIX}/{{webhook_id}}/rotate-secret", response_model=WebhookWithSecret, tags=TAGS,
-             dependencies=writers("admin"))
+@router.post(f"{PREFIX}/{{webhook_id}}/rotate-secret", response_model=WebhookWithSecret)
 async def rotate_secret(
-    webhook_id: uuid.UUID, request: Request, session: Session, caller: Caller, company: Company, tools: Tools
+    subject: CompanyAdmin, webhook_id: uuid.UUID, session: Session, tools: Tools
 ) -> WebhookWithSecret:
     """Replace the signing secret; the new one is in this answer only (admin)."""
-    webhook = await service.get_webhook(session, webhook_id, company, lock=True)
-    secret = await service.rotate_secret(session, tools, webhook, actor=actor_of(request, caller))
+    webhook = await service.get_webhook(session, webhook_id, subject.company_id, lock=True)
+    secret = await service.rotate_secret(session, tools, webhook, actor=subject.actor)
     return WebhookWithSecret(webhook=_out(tools, webhook), secret=secret)
 
 
-@router.get(f"{PREFIX}/{{webhook_id}}/deliveries", response_model=DeliveryList, tags=TAGS,
-            dependencies=writers("read"))
+@router.get(f"{PREFIX}/{{webhook_id}}/deliveries", response_model=DeliveryList)
 async def list_deliveries(
-    webhook_id: uuid.UUID, session: Session, company: Company, page: Page,
+    subject: CompanyAdminRead, webhook_id: uuid.UUID, session: Session, page: Page,
     status: DeliveryStatus | None = Query(None, description="only deliveries in this state"),
 ) -> DeliveryList:
     """The webhook's delivery log, newest first: attempts, last answer or error (admin)."""
-    webhook = await service.get_webhook(session, webhook_id, company)
-    query = repo.deliveries_query(webhook.id, status=status.value if status else None)
-    rows, pagination = await paginate(session, query, page)
+    webhook = await service.get_webhook(session, webhook_id, subject.company_id)
+    rows, pagination = await repo.list_deliveries(
+        session, webhook.id, status=status.value if status else None, page=page
+    )
     return DeliveryList(deliveries=[DeliveryOut.of(d) for d in rows], pagination=pagination)
 
 
 @router.post(f"{PREFIX}/{{webhook_id}}/deliveries/{{delivery_id}}/retry", status_code=202,
-             response_model=DeliveryAccepted, tags=TAGS, dependencies=writers(), responses=errors(409))
+             response_model=DeliveryAccepted, responses=errors(409))
 async def retry_delivery(
-    webhook_id: uuid.UUID, delivery_id: uuid.UUID, session: Session, company: Company
+    subject: CompanyWrite, webhook_id: uuid.UUID, delivery_id: uuid.UUID, session: Session
 ) -> DeliveryAccepted:
     """Send a failed delivery's event again, with a fresh round of attempts (admin)."""
-    webhook = await service.get_webhook(session, webhook_id, company)
+    webhook = await service.get_webhook(session, webhook_id, subject.company_id)
     delivery = await service.retry_delivery(session, webhook, delivery_id)
     return DeliveryAccepted(message="Delivery queued again.", delivery_id=delivery.id,
                             delivery=DeliveryOut.of(delivery))
 
 
-@router.post(f"{PREFIX}/{{webhook_id}}/test", status_code=202, response_model=DeliveryAccepted, tags=TAGS,
-             dependencies=writers(), responses=errors(409))
-async def test_webhook(
-    webhook_id: uuid.UUID, request: Request, session: Session, caller: Caller, company: Company
-) -> DeliveryAccepted:
+@router.post(f"{PREFIX}/{{webhook_id}}/test", status_code=202, response_model=DeliveryAccepted,
+             responses=errors(409))
+async def test_webhook(subject: CompanyWrite, webhook_id: uuid.UUID, session: Session) -> DeliveryAccepted:
     """Deliver a signed `webhook.test` ping; follow it in the delivery log (admin)."""
-    webhook = await service.get_webhook(session, webhook_id, company)
-    delivery = await service.send_test(session, webhook, actor=actor_of(request, caller))
+    webhook = await service.get_webhook(session, webhook_id, subject.company_id)
+    delivery = await service.send_test(session, webhook, actor=subject.actor)
     return DeliveryAccepted(message="Test delivery queued.", delivery_id=delivery.id,
                             delivery=DeliveryOut.of(delivery))

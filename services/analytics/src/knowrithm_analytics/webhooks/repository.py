@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_analytics.models import Webhook, WebhookDelivery
+from knowrithm_common.pagination import PageParams, Pagination, paginate
 
 
 def _scoped(stmt: Select[Any], company_id: uuid.UUID | None) -> Select[Any]:
@@ -61,12 +62,15 @@ async def insert_delivery(
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-def deliveries_query(webhook_id: uuid.UUID, *, status: str | None) -> Select[Any]:
-    """The webhook's deliveries, newest first."""
+async def list_deliveries(
+    session: AsyncSession, webhook_id: uuid.UUID, *, status: str | None, page: PageParams
+) -> tuple[Sequence[WebhookDelivery], Pagination]:
+    """One page of the webhook's deliveries (in `status`, if given), newest first."""
     stmt = select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook_id)
     if status is not None:
         stmt = stmt.where(WebhookDelivery.status == status)
-    return stmt.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
+    stmt = stmt.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
+    return await paginate(session, stmt, page)
 
 
 async def get_delivery(

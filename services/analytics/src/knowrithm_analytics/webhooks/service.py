@@ -1,4 +1,4 @@
-"""Webhook use cases (register, change, rotate, retry, test) and the background work that delivers.
+"""Webhook use cases: register, change, rotate, retry, test (delivering: delivery.py).
 
 Services flush, never commit: the request's session commits the change and its outbox rows.
 """
@@ -6,40 +6,25 @@ Services flush, never commit: the request's session commits the change and its o
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import secrets
 import uuid
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 from uuid6 import uuid7
 
-from knowrithm_analytics.models import Webhook, WebhookDelivery, shared
+from knowrithm_analytics.models import Webhook, WebhookDelivery, outbox
 from knowrithm_analytics.webhooks import repository as repo
-from knowrithm_analytics.webhooks.catalogue import TEST_EVENT_TYPE, subscribable, validate_patterns
-from knowrithm_analytics.webhooks.delivery import (
-    SOURCE,
-    WebhookTools,
-    deliver,
-    enqueue,
-    fan_out_handler,
-    record_job,
-)
+from knowrithm_analytics.webhooks.catalogue import TEST_EVENT_TYPE, validate_patterns
+from knowrithm_analytics.webhooks.delivery import WebhookTools, enqueue
 from knowrithm_analytics.webhooks.schemas import WebhookCreate, WebhookUpdate
 from knowrithm_common.crypto import UndecryptableSecret, hint
 from knowrithm_common.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
-from knowrithm_common.events import Actor, EventEnvelope, new_event
+from knowrithm_common.events import Actor, EventEnvelope
 from knowrithm_common.events.analytics import DeliverWebhook, WebhookChangedV1
-from knowrithm_common.messaging.consumer import EventConsumer
-from knowrithm_common.messaging.jobs import JobWorker
-from knowrithm_common.messaging.outbox import record_event
 from knowrithm_common.safehttp import FetchFailed, FetchRefused
-from knowrithm_common.service import Background
 
-# One durable for every analytics replica: JOBS is a work queue, a job goes to one of them.
-DELIVERY_WORKER = "analytics-webhook-deliveries"
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix that marks a value as a webhook secret
 
 
@@ -57,10 +42,6 @@ class UrlNotAllowed(BadRequest):
 
 class UrlNotResolvable(BadRequest):
     code, message = "url_not_resolvable", "The host of this address could not be found"
-
-
-class CompanyRequired(BadRequest):
-    code, message = "company_required", "Name the company (?company_id=) the webhook belongs to"
 
 
 class WebhookLimitReached(Conflict):
@@ -132,17 +113,14 @@ async def _changed(
         webhook_id=webhook.id, change=change, url_host=urlsplit(webhook.url).hostname or "",
         event_types=list(webhook.event_types), is_active=webhook.is_active, changed=list(changed),
     )
-    event = new_event(data, source=SOURCE, company_id=webhook.company_id, actor=actor)
-    await record_event(session, shared.outbox, event)
+    await outbox.add(session, data, company_id=webhook.company_id, actor=actor)
 
 
 async def create_webhook(
-    session: AsyncSession, tools: WebhookTools, *, company_id: uuid.UUID | None, body: WebhookCreate,
+    session: AsyncSession, tools: WebhookTools, *, company_id: uuid.UUID, body: WebhookCreate,
     created_by: uuid.UUID | None, actor: Actor,
 ) -> tuple[Webhook, str]:
     """Register a webhook; the secret is returned once, stored encrypted."""
-    if company_id is None:
-        raise CompanyRequired()
     patterns = validate_patterns(body.event_types)
     url = await _checked_url(tools, body.url)
     limit = tools.settings.webhooks_per_company
@@ -209,7 +187,7 @@ async def retry_delivery(session: AsyncSession, webhook: Webhook, delivery_id: u
         raise EventUnavailable()
     delivery.status, delivery.completed_at = "pending", None
     job = DeliverWebhook(delivery_id=delivery.id, webhook_id=webhook.id, event=event)
-    await record_job(session, job, company_id=webhook.company_id)
+    await outbox.add(session, job, company_id=webhook.company_id)
     await session.flush()
     return delivery
 
@@ -219,42 +197,12 @@ async def send_test(session: AsyncSession, webhook: Webhook, *, actor: Actor) ->
     if not webhook.is_active:
         raise WebhookInactive()
     envelope = EventEnvelope(
-        id=str(uuid7()), type=TEST_EVENT_TYPE, source=SOURCE, time=_now(), company_id=webhook.company_id,
-        actor=actor, data={"webhook_id": str(webhook.id), "message": "A test delivery from Knowrithm."},
+        id=str(uuid7()), type=TEST_EVENT_TYPE, source=outbox.source, time=_now(),
+        company_id=webhook.company_id, actor=actor,
+        data={"webhook_id": str(webhook.id), "message": "A test delivery from Knowrithm."},
     )
     delivery_id = await enqueue(session, webhook, envelope)
     delivery = await repo.get_delivery(session, delivery_id) if delivery_id else None
     if delivery is None:  # cannot happen: a fresh event id has no delivery yet
         raise RuntimeError(f"test delivery of webhook {webhook.id} was not recorded")
     return delivery
-
-
-def webhook_backgrounds(app: FastAPI) -> Sequence[Background]:
-    """The fan-out consumer (new events only), the delivery worker, and the shared HTTP client."""
-    settings = app.state.settings
-    tools = WebhookTools.build(app.state.db, settings)
-    fan_out = EventConsumer(
-        db=app.state.db,
-        processed=shared.processed,
-        nats=app.state.nats,
-        durable=settings.webhooks_consumer,
-        filter_subject="events.>",
-        handlers=dict.fromkeys((e.type for e in subscribable()), fan_out_handler(app.state.outbox_relay)),
-        # A fresh install does not replay the stream's history to receivers.
-        only_new=True,
-        # It sees every event (messages too): one transaction per fetched batch, not per event.
-        batch=256,
-        transaction_per_batch=True,
-    )
-    worker = JobWorker(
-        nats=app.state.nats,
-        durable=DELIVERY_WORKER,
-        filter_subject="jobs.analytics.webhook.>",
-        handlers={DeliverWebhook.event_type: functools.partial(deliver, tools)},
-        concurrency=settings.webhook_concurrency,
-        max_deliver=settings.webhook_max_attempts,
-        backoff=settings.webhook_backoff,
-        ack_wait=max(30.0, 3 * settings.webhook_timeout_seconds),
-    )
-    app.state.webhooks, app.state.webhook_fan_out, app.state.webhook_worker = tools, fan_out, worker
-    return [tools, fan_out, worker]  # stopped in reverse: the client closes last

@@ -27,16 +27,15 @@ from knowrithm_auth.accounts.signin import (
     sign_in,
     token_pair,
 )
-from knowrithm_auth.audit import audit, audit_refusal
 from knowrithm_auth.companies.schemas import CompanyOut
-from knowrithm_auth.http import Session, actor_of, client_ip
 from knowrithm_auth.sessions import service as sessions
 from knowrithm_auth.sessions.revocation import Revocations
-from knowrithm_auth.sessions.signout import revocations
-from knowrithm_common.db.session import run_after_commit
+from knowrithm_auth.sessions.signout import log_out, revocations, revoke_reused_family
+from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.errors import NotFound
-from knowrithm_common.identity import Principal, authenticated, current_principal, users_only
+from knowrithm_common.identity import Principal, current_principal, users_only
 from knowrithm_common.openapi import errors
+from knowrithm_common.tenancy import Caller, actor_of
 from knowrithm_common.tokens import JWKS_PATH
 
 router = APIRouter(tags=["Authentication"])
@@ -85,46 +84,15 @@ async def refresh(
     actor = actor_of(request, principal)
     try:
         user, new_raw, family = await sessions.rotate(
-            session,
-            raw,
-            ttl=refresh_ttl(request),
-            ip=client_ip(request),
-            user_agent=request.headers.get("user-agent"),
+            session, raw, ttl=refresh_ttl(request), ip=actor.ip, user_agent=request.headers.get("user-agent")
         )
     except sessions.RefreshTokenReused as reuse:
         await session.rollback()  # release the row lock before revoking in a transaction of our own
-        await _revoke_reused_family(request, reuse)
+        await revoke_reused_family(request.app.state.db, request.app.state.revocations, reuse,
+                                   actor=actor_of(request, Principal.anonymous()))
         raise
-    await service.check_still_allowed(session, user)
-    await audit(
-        session,
-        action="session.refreshed",
-        actor=actor.model_copy(update={"id": user.id}),
-        company_id=user.company_id,
-        target_type="session",
-        target_id=family,
-    )
+    await service.renew_session(session, user, family=family, actor=actor)
     return token_pair(request, user, refresh_token=new_raw, session_id=family)
-
-
-async def _revoke_reused_family(request: Request, reuse: sessions.RefreshTokenReused) -> None:
-    """A rotated token came back: it leaked. Revoke its whole family and its access tokens."""
-    db, revoker = request.app.state.db, request.app.state.revocations
-    async with db.session() as s:
-        async with s.begin():
-            await sessions.revoke_family(s, reuse.family_id)
-            revoker.revoke_sessions(s, [reuse.family_id])
-        await run_after_commit(s)
-    await audit_refusal(
-        db,
-        action="session.refreshed",
-        actor=actor_of(request, Principal.anonymous()),
-        company_id=None,
-        reason="refresh_token_reused",
-        target_type="session",
-        target_id=reuse.family_id,
-        detail={"user_id": str(reuse.user_id)},
-    )
 
 
 @router.post("/api/v1/auth/logout")
@@ -136,38 +104,16 @@ async def logout(
     revoker: Revocations = Depends(revocations),
 ) -> dict[str, Any]:
     """Sign out: this access token and its whole sign-in session stop working at once."""
-    claims = presented_access_claims(request)
-    family = claims.sid if claims is not None and claims.sub == principal.user_id else None
-    if body is not None and body.refresh_token:
-        row = await sessions.family_of(session, body.refresh_token)
-        if row is not None and row.user_id == principal.user_id:
-            family = family or row.family_id
-            await sessions.revoke_family(session, row.family_id)
-    if family is not None:
-        await sessions.revoke_family(session, family)
-    if claims is not None and claims.sub == principal.user_id:
-        revoker.revoke_token(session, jti=claims.jti, session_id=family)
-    await audit(
-        session,
-        action="user.logout",
-        actor=actor_of(request, principal),
-        company_id=principal.company_id,
-        target_type="session",
-        target_id=family,
-    )
+    await log_out(session, revoker, principal, actor=actor_of(request, principal),
+                  claims=presented_access_claims(request), refresh_token=body.refresh_token if body else None)
     return {"success": True, "message": "Logged out"}
 
 
 @router.get("/api/v1/auth/user/me", responses=errors(404))
-async def me(session: Session, principal: Principal = Depends(authenticated)) -> dict[str, Any]:
+async def me(session: Session, subject: Caller) -> dict[str, Any]:
     """The signed-in user (or the API key's owner) and their company."""
-    if principal.user_id is None:
-        raise NotFound("No user behind these credentials")
-    repo = AccountsRepository(session)
-    user = await repo.user_in_company(principal.user_id, principal.company_id)
-    if user is None:
-        raise NotFound("User not found")
-    company = await repo.company(user.company_id) if user.company_id else None
+    user = await service.own_user(session, subject.principal)
+    company = await AccountsRepository(session).company(user.company_id) if user.company_id else None
     return {
         "user": ProfileOut.model_validate(user).model_dump(mode="json"),
         "company": CompanyOut.model_validate(company).model_dump(mode="json") if company else None,

@@ -27,7 +27,9 @@ class LoginRequest(BaseModel):
     password: str = Field(min_length=1, max_length=128)
 
 
-class UserOut(BaseModel):
+class _Account(BaseModel):
+    """The fields of an account every view of a user shows."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
@@ -39,6 +41,9 @@ class UserOut(BaseModel):
     role: str
     status: str
     email_verified: bool
+
+
+class UserOut(_Account):
     last_login_at: dt.datetime | None
     created_at: dt.datetime
 
@@ -79,20 +84,9 @@ class UserCreate(BaseModel):
     role: Literal["admin", "user"] = "user"
 
 
-class ProfileOut(BaseModel):
+class ProfileOut(_Account):
     """The spec's profile object."""
 
-    model_config = ConfigDict(from_attributes=True)
-
-    id: uuid.UUID
-    company_id: uuid.UUID | None
-    email: str
-    username: str
-    first_name: str
-    last_name: str
-    role: str
-    status: str
-    email_verified: bool
     language: str
     timezone: str
     preferences: dict[str, Any]

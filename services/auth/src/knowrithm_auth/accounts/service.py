@@ -1,4 +1,5 @@
-"""Account use cases: registration, users inside a company, login with lock-out, bootstrap.
+"""Account use cases: registration, users inside a company, login with lock-out, the caller's
+profile, impersonation, bootstrap.
 
 Flushes, never commits. Refused logins are recorded (failed-attempt count, lock-out, audit)
 in their own transaction, because the request's own transaction rolls back with the error.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 from sqlalchemy import case, func, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,19 +17,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from knowrithm_auth.accounts.passwords import RESET_REQUIRED_MARK, hash_password, verify_password
 from knowrithm_auth.accounts.repository import AccountsRepository
 from knowrithm_auth.accounts.schemas import UserCreate, UserRegister
-from knowrithm_auth.audit import audit, audit_refusal
-from knowrithm_auth.companies.service import CompanyNotFound
+from knowrithm_auth.accounts.tokens import TokenIssuer
+from knowrithm_auth.audit import audit, audit_refusal, audit_user
 from knowrithm_auth.config import AuthSettings
-from knowrithm_auth.models import Company, User, shared
+from knowrithm_auth.models import Company, User, outbox
 from knowrithm_auth.verification.service import MailContext, send_verification
 from knowrithm_common.db.base import utcnow
 from knowrithm_common.db.session import Database
-from knowrithm_common.errors import Conflict, Forbidden, KnowrithmError, Unauthorized
-from knowrithm_common.events import Actor, new_event
+from knowrithm_common.errors import (
+    CompanyNotFound,
+    Conflict,
+    Forbidden,
+    KnowrithmError,
+    NotFound,
+    Unauthorized,
+)
+from knowrithm_common.events import Actor
 from knowrithm_common.events.auth import UserRegisteredV1
-from knowrithm_common.messaging.outbox import record_event
-
-SOURCE = "auth"
+from knowrithm_common.identity import Principal, Role
+from knowrithm_common.tenancy import Subject
 
 
 class UserExists(Conflict):
@@ -67,32 +75,27 @@ class CompanyInactive(Forbidden):
 def _new_user(
     *, company_id: uuid.UUID | None, data: UserCreate | UserRegister, password_hash: str, role: str
 ) -> User:
-    return User(
-        id=uuid.uuid4(),
-        company_id=company_id,
-        email=str(data.email),
-        username=data.username,
-        password_hash=password_hash,
-        first_name=data.first_name,
-        last_name=data.last_name,
-        role=role,
-        status="active",
-        email_verified=False,
-        failed_login_attempts=0,
-        language="en",
-        timezone="UTC",
-        preferences={},
-    )
+    return _user(company_id=company_id, email=str(data.email), username=data.username,
+                 password_hash=password_hash, first_name=data.first_name, last_name=data.last_name, role=role)
+
+
+def _user(*, email_verified: bool = False, **fields: object) -> User:
+    """A new active account with the platform's defaults (English, UTC, no preferences)."""
+    return User(id=uuid.uuid4(), status="active", email_verified=email_verified, failed_login_attempts=0,
+                language="en", timezone="UTC", preferences={}, **fields)
 
 
 async def _add_user(session: AsyncSession, user: User, actor: Actor) -> None:
+    """Add a new account and record `auth.user.registered.v1`; e-mail and username must be free."""
     repo = AccountsRepository(session)
     taken = await repo.identity_taken(user.email, user.username)
     if taken is not None:
         raise UserExists(f"A user with this {taken} already exists", detail={"field": taken})
     repo.add(user)
     await session.flush()
-    await _record_registration(session, user, actor)
+    registered = UserRegisteredV1(user_id=user.id, company_id=user.company_id, email=user.email,
+                                  username=user.username, role=user.role)
+    await outbox.add(session, registered, company_id=user.company_id, actor=actor)
 
 
 async def register_user(
@@ -123,30 +126,9 @@ async def create_company_user(
         company_id=company_id, data=data, password_hash=await hash_password(data.password), role=data.role
     )
     await _add_user(session, user, actor)
-    await audit(
-        session,
-        action="user.created",
-        actor=actor,
-        company_id=company_id,
-        target_type="user",
-        target_id=user.id,
-        detail={"role": user.role},
-    )
+    await audit_user(session, "user.created", actor=actor, user=user, detail={"role": user.role})
     await send_verification(session, mail, user)
     return user
-
-
-async def _record_registration(session: AsyncSession, user: User, actor: Actor) -> None:
-    event = UserRegisteredV1(
-        user_id=user.id,
-        company_id=user.company_id,
-        email=user.email,
-        username=user.username,
-        role=user.role,
-    )
-    await record_event(
-        session, shared.outbox, new_event(event, source=SOURCE, company_id=user.company_id, actor=actor)
-    )
 
 
 async def authenticate(
@@ -175,14 +157,8 @@ async def authenticate(
     user.locked_until = None
     user.last_login_at = now
     await session.flush()
-    await audit(
-        session,
-        action="user.login",
-        actor=actor.model_copy(update={"id": user.id, "kind": "user"}),
-        company_id=user.company_id,
-        target_type="user",
-        target_id=user.id,
-    )
+    await audit_user(session, "user.login", actor=actor.model_copy(update={"id": user.id, "kind": "user"}),
+                     user=user)
     return user
 
 
@@ -206,11 +182,14 @@ async def _check_can_sign_in(session: AsyncSession, db: Database, user: User, ac
         raise error
 
 
-async def check_still_allowed(session: AsyncSession, user: User) -> None:
-    """Refuse to renew the session of a user who was suspended, reset or whose company went away."""
+async def renew_session(session: AsyncSession, user: User, *, family: uuid.UUID, actor: Actor) -> None:
+    """Let `user` renew sign-in session `family` (audited), unless they were suspended or reset, or
+    their company went away."""
     error = await _sign_in_refusal(session, user)
     if error is not None:
         raise error
+    await audit(session, action="session.refreshed", actor=actor.model_copy(update={"id": user.id}),
+                company_id=user.company_id, target_type="session", target_id=family)
 
 
 async def _count_failure(db: Database, user: User, settings: AuthSettings) -> bool:
@@ -252,34 +231,53 @@ async def _refuse(
 async def ensure_super_admin(session: AsyncSession, settings: AuthSettings) -> bool:
     """Create the bootstrap super admin named by SUPER_ADMIN_* if no user has that e-mail."""
     email = settings.super_admin_email
-    repo = AccountsRepository(session)
-    if not email or await repo.user_by_email(email) is not None:
+    if not email or await AccountsRepository(session).user_by_email(email) is not None:
         return False
-    user = User(
-        id=uuid.uuid4(),
-        company_id=None,
-        email=email,
-        username=settings.super_admin_username,
+    user = _user(
+        company_id=None, email=email, username=settings.super_admin_username,
         password_hash=await hash_password(settings.super_admin_password.get_secret_value()),
-        first_name=settings.super_admin_first_name,
-        last_name=settings.super_admin_last_name,
-        role="super_admin",
-        status="active",
-        email_verified=True,
-        failed_login_attempts=0,
-        language="en",
-        timezone="UTC",
-        preferences={},
+        first_name=settings.super_admin_first_name, last_name=settings.super_admin_last_name,
+        role="super_admin", email_verified=True,
     )
-    repo.add(user)
-    await session.flush()
-    await _record_registration(session, user, Actor(kind="system"))
-    await audit(
-        session,
-        action="super_admin.bootstrapped",
-        actor=Actor(kind="system"),
-        company_id=None,
-        target_type="user",
-        target_id=user.id,
-    )
+    system = Actor(kind="system")
+    await _add_user(session, user, system)
+    await audit_user(session, "super_admin.bootstrapped", actor=system, user=user)
     return True
+
+
+async def own_user(session: AsyncSession, principal: Principal) -> User:
+    """The caller's own account (an API key's: its owner's), in the caller's company."""
+    if principal.user_id is None:
+        raise NotFound("No user behind these credentials")
+    user = await AccountsRepository(session).user_in_company(principal.user_id, principal.company_id)
+    if user is None:
+        raise NotFound("User not found")
+    return user
+
+
+async def update_profile(session: AsyncSession, subject: Subject, changes: dict[str, Any]) -> User:
+    """Set the given fields of the caller's own profile."""
+    user = await own_user(session, subject.principal)
+    for field, value in changes.items():
+        setattr(user, field, value)
+    await session.flush()
+    await audit_user(session, "user.profile_updated", actor=subject.actor, user=user,
+                     detail={"fields": sorted(changes)})
+    return user
+
+
+async def impersonate(
+    session: AsyncSession, subject: Subject, user_id: uuid.UUID, *, issuer: TokenIssuer, ttl_seconds: int
+) -> tuple[User, str]:
+    """A short access token acting as the user, for a super admin's own session; audited."""
+    if subject.principal.kind != "user" or subject.principal.impersonator_id is not None:
+        raise Forbidden("Impersonation needs a super admin's own access token")
+    target = await AccountsRepository(session).user_by_id(user_id)
+    if target is None:
+        raise NotFound("User not found")
+    if target.role == Role.SUPER_ADMIN:
+        raise Forbidden("Super admins cannot be impersonated")
+    token = issuer.access_token(target, impersonator_id=subject.principal.user_id, ttl_seconds=ttl_seconds)
+    await audit_user(session, "user.impersonated", actor=subject.actor, user=target,
+                     detail={"expires_in": ttl_seconds})
+    return target, token

@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from knowrithm_auth.accounts.schemas import SessionTokens, UserOut
 from knowrithm_auth.accounts.tokens import TokenIssuer
 from knowrithm_auth.config import AuthSettings
-from knowrithm_auth.http import client_ip
 from knowrithm_auth.models import User
 from knowrithm_auth.sessions import service as sessions
+from knowrithm_common.tenancy import client_ip
 from knowrithm_common.tokens import ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER, AccessTokenClaims
 
 

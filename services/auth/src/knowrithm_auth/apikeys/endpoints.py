@@ -12,8 +12,9 @@ from knowrithm_auth.accounts.schemas import UserOut
 from knowrithm_auth.apikeys import service
 from knowrithm_auth.apikeys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyList, ResolveRequest
 from knowrithm_auth.companies.schemas import CompanyOut
-from knowrithm_auth.http import Session, actor_of
-from knowrithm_common.identity import Principal, authenticated, gateway_only, users_only
+from knowrithm_common.db import RequestSession as Session
+from knowrithm_common.identity import Principal, gateway_only, users_only
+from knowrithm_common.tenancy import Caller, actor_of
 from knowrithm_common.tokens import API_KEY_RESOLVE_PATH, ApiKeyRecord
 
 router = APIRouter(tags=["API Keys"])
@@ -57,10 +58,9 @@ async def revoke_api_key(
 
 
 @router.get("/api/v1/auth/validate")
-async def validate_credentials(
-    session: Session, principal: Principal = Depends(authenticated)
-) -> dict[str, Any]:
+async def validate_credentials(session: Session, subject: Caller) -> dict[str, Any]:
     """Check the credentials of this request and say whose they are."""
+    principal = subject.principal
     repo = AccountsRepository(session)
     user = await repo.user_in_company(principal.user_id, principal.company_id) if principal.user_id else None
     company = await repo.company(principal.company_id) if principal.company_id else None

@@ -14,14 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from knowrithm_auth.apikeys.schemas import ApiKeyCreate, ApiKeyOut
 from knowrithm_auth.audit import audit
 from knowrithm_auth.config import AuthSettings
-from knowrithm_auth.models import ApiKey, Company, User, shared
+from knowrithm_auth.models import ApiKey, Company, User, outbox
 from knowrithm_common.db import after_commit
 from knowrithm_common.db.base import utcnow
 from knowrithm_common.errors import Forbidden, NotFound
-from knowrithm_common.events import Actor, new_event
+from knowrithm_common.events import Actor
 from knowrithm_common.events.auth import ApiKeyCreatedV1, ApiKeyRevokedV1
 from knowrithm_common.identity import Principal, Role
-from knowrithm_common.messaging.outbox import record_event
 from knowrithm_common.tokens import (
     API_KEY_CACHE_KEY,
     API_KEY_PREFIX,
@@ -30,7 +29,6 @@ from knowrithm_common.tokens import (
     credential_hash,
 )
 
-SOURCE = "auth"
 _PRIVILEGED = {"admin", "full_access"}
 
 
@@ -86,23 +84,14 @@ async def create_key(
     )
     session.add(key)
     await session.flush()
-    event = ApiKeyCreatedV1(
+    created = ApiKeyCreatedV1(
         api_key_id=key.id, company_id=key.company_id, user_id=key.user_id, name=key.name, scopes=key.scopes,
         key_prefix=key.key_prefix, rate_limit_per_hour=key.rate_limit_per_hour,
         rate_limit_per_day=key.rate_limit_per_day, expires_at=key.expires_at,
     )
-    await record_event(
-        session, shared.outbox, new_event(event, source=SOURCE, company_id=key.company_id, actor=actor)
-    )
-    await audit(
-        session,
-        action="api_key.created",
-        actor=actor,
-        company_id=key.company_id,
-        target_type="api_key",
-        target_id=key.id,
-        detail={"scopes": key.scopes},
-    )
+    await outbox.add(session, created, company_id=key.company_id, actor=actor)
+    await audit(session, action="api_key.created", actor=actor, company_id=key.company_id,
+                target_type="api_key", target_id=key.id, detail={"scopes": key.scopes})
     return key, api_key, api_secret
 
 
@@ -143,18 +132,10 @@ async def revoke_keys(session: AsyncSession, keys: Sequence[ApiKey], *, actor: A
     for key in keys:
         key.revoked_at = now
         hashes.append(key.key_hash)
-        event = ApiKeyRevokedV1(api_key_id=key.id, company_id=key.company_id, key_hash=key.key_hash)
-        await record_event(
-            session, shared.outbox, new_event(event, source=SOURCE, company_id=key.company_id, actor=actor)
-        )
-        await audit(
-            session,
-            action="api_key.revoked",
-            actor=actor,
-            company_id=key.company_id,
-            target_type="api_key",
-            target_id=key.id,
-        )
+        revoked = ApiKeyRevokedV1(api_key_id=key.id, company_id=key.company_id, key_hash=key.key_hash)
+        await outbox.add(session, revoked, company_id=key.company_id, actor=actor)
+        await audit(session, action="api_key.revoked", actor=actor, company_id=key.company_id,
+                    target_type="api_key", target_id=key.id)
     await session.flush()
     evict_after_commit(session, redis, hashes)
 

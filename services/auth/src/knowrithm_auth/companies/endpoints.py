@@ -7,31 +7,35 @@ Company ids are matched as UUIDs in the path (`{company_id:uuid}`), so fixed pat
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from knowrithm_auth.accounts.signin import settings_of
+from knowrithm_auth.audit import refusals_audited
+from knowrithm_auth.bodies import M, parse_body_with_file
 from knowrithm_auth.companies import logos, service
 from knowrithm_auth.companies.lifecycle_endpoints import router as lifecycle_router
 from knowrithm_auth.companies.schemas import (
-    COMPANY_PAGE,
     CompanyCreate,
     CompanyListOut,
     CompanyOut,
-    CompanyPagination,
     CompanyPatch,
     CompanyReplace,
 )
-from knowrithm_auth.http import M, Session, actor_of, parse_body_with_file
 from knowrithm_auth.sysconfig.service import SignupClosed, signup_open
-from knowrithm_auth.users.access import audited_refusals, check_scope, member_caller, super_admin_caller
-from knowrithm_common.errors import Forbidden
-from knowrithm_common.identity import Principal, authenticated, current_principal
+from knowrithm_common.db import RequestSession as Session
+from knowrithm_common.identity import Principal, current_principal
 from knowrithm_common.openapi import errors
-from knowrithm_common.pagination import PageParams
+from knowrithm_common.pagination import PageParams, pages
+from knowrithm_common.tenancy import ADMINS, CompanyRead, Subject, SuperAdmin, actor_of, subject_dependency
 
 router = APIRouter(tags=["Companies"])
+
+# The spec lists ten companies per page.
+CompanyPage = Annotated[PageParams, pages(default=10, items="Companies")]
+# The company's admins (API keys with `admin`) or a super admin; the path names the company.
+CompanyAdminOfPath = Annotated[Subject, Depends(subject_dependency(ADMINS, "admin", company_query=False))]
 
 
 def _body_or_form(model: type[Any]) -> dict[str, Any]:
@@ -92,69 +96,57 @@ async def get_company_logo(company_id: uuid.UUID, session: Session) -> Response:
 
 
 @router.get("/api/v1/company", response_model=CompanyOut, responses=errors(404))
-async def get_company(
-    session: Session,
-    company_id: uuid.UUID | None = Query(None, description="Super admins: the company to read"),
-    principal: Principal = Depends(member_caller),
-) -> CompanyOut:
+async def get_company(session: Session, subject: CompanyRead) -> CompanyOut:
     """The caller's company (super admins name one with `company_id`)."""
-    company = await service.callers_company(session, principal, company_id)
-    return (await service.present(session, [company]))[0]
+    return (await service.present(session, [await service.company_of(session, subject)]))[0]
 
 
 @router.get("/api/v1/super-admin/company", response_model=CompanyListOut)
-async def list_companies(
-    session: Session,
-    params: PageParams = Depends(COMPANY_PAGE),
-    principal: Principal = Depends(super_admin_caller),
-) -> CompanyListOut:
+async def list_companies(session: Session, page: CompanyPage, _: SuperAdmin) -> CompanyListOut:
     """Every live company, newest first (super admin)."""
-    companies, total = await service.list_companies(session, params, deleted=False)
-    return CompanyListOut(companies=await service.present(session, companies),
-                          pagination=CompanyPagination.of(params, total))
+    return await service.catalogue(session, page, deleted=False)
 
 
-async def _update(request: Request, session: Session, principal: Principal, company_id: uuid.UUID,
+@router.get("/api/v1/company/deleted", response_model=CompanyListOut)
+async def list_deleted(session: Session, page: CompanyPage, _: SuperAdmin) -> CompanyListOut:
+    """Soft-deleted companies, most recently deleted first (super admin)."""
+    return await service.catalogue(session, page, deleted=True)
+
+
+async def _update(request: Request, session: Session, subject: Subject, company_id: uuid.UUID,
                   *, partial: bool) -> CompanyOut:
-    async with audited_refusals(request, principal, action="company.updated", target_type="company",
-                                target_id=company_id, company_id=company_id):
-        if principal.kind not in ("user", "api_key"):
-            raise Forbidden("A user or API key is required")
-        check_scope(principal, "admin")
-        model: type[CompanyPatch | CompanyReplace] = CompanyPatch if partial else CompanyReplace
-        data, logo = await _body_and_logo(request, model)
-        fields = data.model_dump(exclude_unset=partial)
-        if logo is not None:
-            fields["logo"] = logo.url(settings_of(request).base_url, company_id)
-        company = await service.update_company(
-            session, principal=principal, actor=actor_of(request, principal), company_id=company_id,
-            fields=fields,
-        )
-        if logo is not None:
-            await logos.store(session, company.id, logo)
-        elif "logo" in fields:
-            await logos.forget_unless_used(session, company)
+    model: type[CompanyPatch | CompanyReplace] = CompanyPatch if partial else CompanyReplace
+    data, logo = await _body_and_logo(request, model)
+    fields = data.model_dump(exclude_unset=partial)
+    if logo is not None:
+        fields["logo"] = logo.url(settings_of(request).base_url, company_id)
+    company = await service.update_company(session, subject=subject, company_id=company_id, fields=fields)
+    if logo is not None:
+        await logos.store(session, company.id, logo)
+    elif "logo" in fields:
+        await logos.forget_unless_used(session, company)
     return (await service.present(session, [company]))[0]
 
 
-@router.put("/api/v1/company/{company_id:uuid}", response_model=CompanyOut,
-            openapi_extra=_body_or_form(CompanyReplace),
-            responses={**errors(409), **_BODY_REFUSALS})
+_UPDATED = refusals_audited("company.updated", target_type="company", target="company_id")
+
+
+@router.put("/api/v1/company/{company_id:uuid}", response_model=CompanyOut, dependencies=[_UPDATED],
+            openapi_extra=_body_or_form(CompanyReplace), responses={**errors(409), **_BODY_REFUSALS})
 async def replace_company(
-    company_id: uuid.UUID, request: Request, session: Session, principal: Principal = Depends(authenticated)
+    company_id: uuid.UUID, request: Request, session: Session, subject: CompanyAdminOfPath
 ) -> CompanyOut:
     """Replace a company's editable fields; omitted phone, address_id and logo are cleared."""
-    return await _update(request, session, principal, company_id, partial=False)
+    return await _update(request, session, subject, company_id, partial=False)
 
 
-@router.patch("/api/v1/company/{company_id:uuid}", response_model=CompanyOut,
-              openapi_extra=_body_or_form(CompanyPatch),
-              responses={**errors(409), **_BODY_REFUSALS})
+@router.patch("/api/v1/company/{company_id:uuid}", response_model=CompanyOut, dependencies=[_UPDATED],
+              openapi_extra=_body_or_form(CompanyPatch), responses={**errors(409), **_BODY_REFUSALS})
 async def patch_company(
-    company_id: uuid.UUID, request: Request, session: Session, principal: Principal = Depends(authenticated)
+    company_id: uuid.UUID, request: Request, session: Session, subject: CompanyAdminOfPath
 ) -> CompanyOut:
     """Change only the given fields of a company (its admins or a super admin)."""
-    return await _update(request, session, principal, company_id, partial=True)
+    return await _update(request, session, subject, company_id, partial=True)
 
 
 router.include_router(lifecycle_router)

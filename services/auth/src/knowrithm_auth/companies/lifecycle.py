@@ -23,20 +23,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from knowrithm_auth.apikeys.service import revoke_keys
 from knowrithm_auth.audit import audit
 from knowrithm_auth.companies.repository import CompaniesRepository
-from knowrithm_auth.companies.service import CompanyNotFound
-from knowrithm_auth.models import Company, User, shared
+from knowrithm_auth.models import Address, Company, User, outbox
 from knowrithm_auth.sessions.revocation import Revocations
 from knowrithm_auth.sessions.signout import force_sign_out
 from knowrithm_common.db import after_commit
 from knowrithm_common.db.base import utcnow
 from knowrithm_common.db.softdelete import SoftDeleteMixin
-from knowrithm_common.errors import Conflict
-from knowrithm_common.events import Actor, new_event
+from knowrithm_common.errors import CompanyNotFound, Conflict
+from knowrithm_common.events import Actor
 from knowrithm_common.events.auth import CompanyDeletedV1, CompanyRestoredV1, UserUpdatedV1
-from knowrithm_common.messaging.outbox import record_event
 from knowrithm_common.tokens import COMPANY_DISABLED_KEY
-
-SOURCE = "auth"
 
 
 class CompanyAlreadyDeleted(Conflict):
@@ -79,17 +75,11 @@ def _disable_after_commit(ctx: Lifecycle, company_id: uuid.UUID, *, disabled: bo
     after_commit(ctx.session, write)
 
 
-async def _record(ctx: Lifecycle, data: CompanyDeletedV1 | CompanyRestoredV1 | UserUpdatedV1,
-                  company_id: uuid.UUID) -> None:
-    await record_event(
-        ctx.session, shared.outbox, new_event(data, source=SOURCE, company_id=company_id, actor=ctx.actor)
-    )
-
-
 async def _users_changed(ctx: Lifecycle, company_id: uuid.UUID, users: Sequence[User], change: str) -> None:
     for user in users:
-        await _record(ctx, UserUpdatedV1(user_id=user.id, company_id=company_id, change=change,
-                                         status=user.status, role=user.role), company_id)
+        updated = UserUpdatedV1(user_id=user.id, company_id=company_id, change=change, status=user.status,
+                                role=user.role)
+        await outbox.add(ctx.session, updated, company_id=company_id, actor=ctx.actor)
 
 
 async def _mark_deleted(
@@ -98,7 +88,8 @@ async def _mark_deleted(
 ) -> None:
     company.deleted_at = instant
     await ctx.session.flush()
-    await _record(ctx, CompanyDeletedV1(company_id=company.id, cascade=cascade), company.id)
+    await outbox.add(ctx.session, CompanyDeletedV1(company_id=company.id, cascade=cascade),
+                     company_id=company.id, actor=ctx.actor)
     await audit(ctx.session, action="company.cascade_deleted" if cascade else "company.deleted",
                 actor=ctx.actor, company_id=company.id, target_type="company", target_id=company.id,
                 detail=detail)
@@ -110,14 +101,15 @@ async def _mark_restored(ctx: Lifecycle, company: Company) -> None:
     repo = CompaniesRepository(ctx.session)
     instant = company.deleted_at
     assert instant is not None
-    users = await repo.users_deleted_at(company.id, instant)
-    rows: list[SoftDeleteMixin] = [*users, *await repo.addresses_deleted_at(company.id, instant)]
+    users = await repo.members(User, company.id, deleted_at=instant)
+    rows: list[SoftDeleteMixin] = [*users, *await repo.members(Address, company.id, deleted_at=instant)]
     for row in rows:
         row.deleted_at = None
     company.deleted_at = None
     await ctx.session.flush()
     await _users_changed(ctx, company.id, users, "restored")
-    await _record(ctx, CompanyRestoredV1(company_id=company.id), company.id)
+    await outbox.add(ctx.session, CompanyRestoredV1(company_id=company.id), company_id=company.id,
+                     actor=ctx.actor)
     await audit(ctx.session, action="company.restored", actor=ctx.actor, company_id=company.id,
                 target_type="company", target_id=company.id, detail={"users_restored": len(users)})
     _disable_after_commit(ctx, company.id, disabled=False)
@@ -195,8 +187,8 @@ async def cascade_delete(ctx: Lifecycle, company_id: uuid.UUID, *, revoker: Revo
     repo = CompaniesRepository(ctx.session)
     company = await _locked(ctx, company_id)
     instant = company.deleted_at or utcnow()
-    users = await repo.live_users(company.id)
-    addresses = await repo.live_addresses(company.id)
+    users = await repo.members(User, company.id)
+    addresses = await repo.members(Address, company.id)
     rows: list[SoftDeleteMixin] = [*users, *addresses]
     for row in rows:
         row.deleted_at = instant

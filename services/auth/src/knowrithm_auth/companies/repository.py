@@ -5,14 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_auth.models import Address, ApiKey, Company, User
 from knowrithm_common.db.base import utcnow
-from knowrithm_common.pagination import PageParams, paginate
+from knowrithm_common.pagination import PageParams, Pagination, paginate
+
+# What a company owns and deletes with itself (soft-deleted, restored with it).
+Owned = TypeVar("Owned", bound=User | Address)
 
 
 class CompaniesRepository:
@@ -32,19 +35,19 @@ class CompaniesRepository:
         )
         return {c.id: c for c in rows}
 
-    async def email_taken(self, email: str, *, other_than: uuid.UUID) -> bool:
-        found = await self.session.scalar(
-            select(Company.id).where(func.lower(Company.email) == email.lower(), Company.id != other_than)
-        )
-        return found is not None
+    async def email_taken(self, email: str, *, other_than: uuid.UUID | None = None) -> bool:
+        """Whether a company (live or deleted; other than `other_than`) has this e-mail, in any case."""
+        stmt = select(Company.id).where(func.lower(Company.email) == email.lower())
+        if other_than is not None:
+            stmt = stmt.where(Company.id != other_than)
+        return await self.session.scalar(stmt.limit(1)) is not None
 
-    async def page(self, params: PageParams, *, deleted: bool) -> tuple[Sequence[Company], int]:
-        """One page of live (or of deleted) companies, newest first, and the total."""
+    async def page(self, params: PageParams, *, deleted: bool) -> tuple[Sequence[Company], Pagination]:
+        """One page of live (or of deleted) companies, newest first, most recently deleted first."""
         where = Company.only_deleted() if deleted else Company.not_deleted()
         order = Company.deleted_at.desc() if deleted else Company.created_at.desc()
         stmt: Select[Any] = select(Company).where(where).order_by(order, Company.id)
-        rows, pagination = await paginate(self.session, stmt, params)
-        return rows, pagination.total
+        return await paginate(self.session, stmt, params)
 
     async def address(self, company_id: uuid.UUID, address_id: int) -> Address | None:
         """A live address of this company."""
@@ -60,26 +63,13 @@ class CompaniesRepository:
         rows = await self.session.scalars(select(Address).where(Address.id.in_(wanted)))
         return {a.id: a for a in rows}
 
-    async def live_users(self, company_id: uuid.UUID) -> Sequence[User]:
-        return (await self.session.scalars(
-            select(User).where(User.company_id == company_id, User.not_deleted())
-        )).all()
-
-    async def users_deleted_at(self, company_id: uuid.UUID, instant: dt.datetime) -> Sequence[User]:
-        """Users deleted together with their company (at the company's deletion instant)."""
-        return (await self.session.scalars(
-            select(User).where(User.company_id == company_id, User.deleted_at == instant)
-        )).all()
-
-    async def live_addresses(self, company_id: uuid.UUID) -> Sequence[Address]:
-        return (await self.session.scalars(
-            select(Address).where(Address.company_id == company_id, Address.not_deleted())
-        )).all()
-
-    async def addresses_deleted_at(self, company_id: uuid.UUID, instant: dt.datetime) -> Sequence[Address]:
-        return (await self.session.scalars(
-            select(Address).where(Address.company_id == company_id, Address.deleted_at == instant)
-        )).all()
+    async def members(
+        self, model: type[Owned], company_id: uuid.UUID, *, deleted_at: dt.datetime | None = None
+    ) -> Sequence[Owned]:
+        """A company's live users (or addresses); with `deleted_at`, those deleted at that instant
+        (deleted together with their company)."""
+        when = model.not_deleted() if deleted_at is None else model.deleted_at == deleted_at
+        return (await self.session.scalars(select(model).where(model.company_id == company_id, when))).all()
 
     async def unrevoked_keys(self, company_id: uuid.UUID) -> Sequence[ApiKey]:
         return (await self.session.scalars(

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 import uuid
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from knowrithm_auth.models import Address, Company
-from knowrithm_common.pagination import PageParams, page_dependency
-
-# The spec lists ten companies per page.
-COMPANY_PAGE = page_dependency(per_page=10, items="Companies")
+from knowrithm_common.pagination import Pagination
 
 
 class CompanyCreate(BaseModel):
@@ -24,16 +20,10 @@ class CompanyCreate(BaseModel):
     logo: str | None = Field(None, max_length=500)
 
 
-class CompanyReplace(BaseModel):
+class CompanyReplace(CompanyCreate):
     """PUT: the editable fields, all replaced; a field left out is cleared (name and email are required)."""
 
     model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=255)
-    email: EmailStr
-    phone: str | None = Field(None, max_length=50)
-    address_id: int | None = None
-    logo: str | None = Field(None, max_length=500)
 
 
 class CompanyPatch(BaseModel):
@@ -93,7 +83,7 @@ class CompanyOut(BaseModel):
 
 
 class CompanyPagination(BaseModel):
-    """The spec's pagination block of company lists."""
+    """The spec's pagination block of company lists: the shared `Pagination` under the spec's names."""
 
     current_page: int
     per_page: int
@@ -105,13 +95,12 @@ class CompanyPagination(BaseModel):
     prev_page: int | None
 
     @classmethod
-    def of(cls, params: PageParams, total: int) -> CompanyPagination:
-        pages = math.ceil(total / params.per_page) if total else 0
-        has_next, has_prev = params.page < pages, params.page > 1
+    def of(cls, page: Pagination) -> CompanyPagination:
         return cls(
-            current_page=params.page, per_page=params.per_page, total_items=total, total_pages=pages,
-            has_next=has_next, has_prev=has_prev, next_page=params.page + 1 if has_next else None,
-            prev_page=params.page - 1 if has_prev else None,
+            current_page=page.page, per_page=page.per_page, total_items=page.total, total_pages=page.pages,
+            has_next=page.has_next, has_prev=page.has_prev,
+            next_page=page.page + 1 if page.has_next else None,
+            prev_page=page.page - 1 if page.has_prev else None,
         )
 
 

@@ -6,51 +6,32 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_auth.audit import audit
 from knowrithm_auth.companies.repository import CompaniesRepository
-from knowrithm_auth.companies.schemas import CompanyCreate, CompanyOut
-from knowrithm_auth.models import Company, shared
-from knowrithm_common.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from knowrithm_common.events import Actor, new_event
+from knowrithm_auth.companies.schemas import CompanyCreate, CompanyListOut, CompanyOut, CompanyPagination
+from knowrithm_auth.models import Company, outbox
+from knowrithm_common.errors import CompanyNotFound, Conflict, ValidationFailed
+from knowrithm_common.events import Actor
 from knowrithm_common.events.auth import CompanyCreatedV1, CompanyUpdatedV1
-from knowrithm_common.identity import Principal, Role
-from knowrithm_common.messaging.outbox import record_event
 from knowrithm_common.pagination import PageParams
-
-SOURCE = "auth"
+from knowrithm_common.tenancy import Subject
 
 
 class CompanyEmailTaken(Conflict):
     code, message = "company_exists", "A company with this e-mail already exists"
 
 
-class CompanyNotFound(NotFound):
-    code, message = "company_not_found", "Company not found"
-
-
-class NotCompanyAdmin(Forbidden):
-    code, message = "forbidden", "Only the company's admins or a super admin can change it"
-
-
-async def company_email_taken(session: AsyncSession, email: str) -> bool:
-    found = await session.scalar(select(Company.id).where(func.lower(Company.email) == email.lower()))
-    return found is not None
-
-
 async def create_company(session: AsyncSession, data: CompanyCreate, actor: Actor) -> Company:
     """Create a company and record `auth.company.created.v1` in the same transaction."""
-    if await company_email_taken(session, data.email):
+    if await CompaniesRepository(session).email_taken(data.email):
         raise CompanyEmailTaken()
     company = Company(id=uuid.uuid4(), is_active=True, is_verified=False, **data.model_dump())
     session.add(company)
     await session.flush()
-    event = CompanyCreatedV1(company_id=company.id, name=company.name, email=company.email)
-    await record_event(
-        session, shared.outbox, new_event(event, source=SOURCE, company_id=company.id, actor=actor)
-    )
+    created = CompanyCreatedV1(company_id=company.id, name=company.name, email=company.email)
+    await outbox.add(session, created, company_id=company.id, actor=actor)
     await audit(session, action="company.created", actor=actor, company_id=company.id,
                 target_type="company", target_id=company.id)
     return company
@@ -64,31 +45,24 @@ async def present(session: AsyncSession, companies: Sequence[Company]) -> list[C
     return [CompanyOut.of(c, addresses.get(c.address_id) if c.address_id else None) for c in companies]
 
 
-async def callers_company(
-    session: AsyncSession, principal: Principal, company_id: uuid.UUID | None
-) -> Company:
-    """The caller's own company; a super admin names one with `company_id` (deleted ones too)."""
-    repo = CompaniesRepository(session)
-    if principal.is_super_admin:
-        company = await repo.company(company_id, with_deleted=True) if company_id else None
-    elif principal.company_id is None or company_id not in (None, principal.company_id):
-        company = None
-    else:
-        company = await repo.company(principal.company_id)
+async def company_of(session: AsyncSession, subject: Subject) -> Company:
+    """The subject's company: a member's own; the one a super admin named (deleted ones too), else 404."""
+    company = None
+    if subject.company_id is not None:
+        company = await CompaniesRepository(session).company(
+            subject.company_id, with_deleted=subject.is_super_admin
+        )
     if company is None:
         raise CompanyNotFound()
     return company
 
 
 async def update_company(
-    session: AsyncSession, *, principal: Principal, actor: Actor, company_id: uuid.UUID,
-    fields: dict[str, Any],
+    session: AsyncSession, *, subject: Subject, company_id: uuid.UUID, fields: dict[str, Any]
 ) -> Company:
     """Change a live company's editable fields (its admins or a super admin)."""
-    if not principal.is_super_admin and principal.company_id != company_id:
+    if subject.company_id not in (None, company_id):
         raise CompanyNotFound()
-    if not principal.is_super_admin and principal.role != Role.ADMIN:
-        raise NotCompanyAdmin()
     repo = CompaniesRepository(session)
     company = await repo.company(company_id)
     if company is None:
@@ -107,18 +81,15 @@ async def update_company(
         setattr(company, name, fields[name])
     await session.flush()
     if changed:
-        event = CompanyUpdatedV1(company_id=company.id, name=company.name, email=company.email,
-                                 is_active=company.is_active)
-        await record_event(
-            session, shared.outbox, new_event(event, source=SOURCE, company_id=company.id, actor=actor)
-        )
-    await audit(session, action="company.updated", actor=actor, company_id=company.id,
+        updated = CompanyUpdatedV1(company_id=company.id, name=company.name, email=company.email,
+                                   is_active=company.is_active)
+        await outbox.add(session, updated, company_id=company.id, actor=subject.actor)
+    await audit(session, action="company.updated", actor=subject.actor, company_id=company.id,
                 target_type="company", target_id=company.id, detail={"fields": changed})
     return company
 
 
-async def list_companies(
-    session: AsyncSession, params: PageParams, *, deleted: bool
-) -> tuple[Sequence[Company], int]:
-    """One page of live companies, or of soft-deleted ones, and the total."""
-    return await CompaniesRepository(session).page(params, deleted=deleted)
+async def catalogue(session: AsyncSession, params: PageParams, *, deleted: bool) -> CompanyListOut:
+    """One page of live companies, or of soft-deleted ones, in the spec's list shape."""
+    companies, page = await CompaniesRepository(session).page(params, deleted=deleted)
+    return CompanyListOut(companies=await present(session, companies), pagination=CompanyPagination.of(page))

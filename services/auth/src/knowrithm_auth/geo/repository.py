@@ -8,16 +8,24 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_auth.models import Address, City, Company, Country, State
 
+# States and cities: each named once within the place it belongs to.
+Place = TypeVar("Place", bound=State | City)
+
 
 def _same_name(column: Any, name: str) -> Any:
     return func.lower(column) == name.lower()
+
+
+def _parent(model: type[State] | type[City]) -> Any:
+    """The column naming the place a state (its country) or a city (its state) belongs to."""
+    return State.country_id if model is State else City.state_id
 
 
 class GeoRepository:
@@ -46,30 +54,24 @@ class GeoRepository:
                 return field
         return None
 
-    async def states_of(self, country_id: int) -> Sequence[State]:
-        stmt = select(State).where(State.country_id == country_id).order_by(State.name)
-        return (await self.session.scalars(stmt)).all()
-
     async def state(self, state_id: int) -> State | None:
         return await self.session.get(State, state_id)
-
-    async def state_name_taken(self, *, country_id: int, name: str, exclude_id: int | None = None) -> bool:
-        stmt = select(State.id).where(State.country_id == country_id, _same_name(State.name, name))
-        if exclude_id is not None:
-            stmt = stmt.where(State.id != exclude_id)
-        return await self.session.scalar(stmt.limit(1)) is not None
-
-    async def cities_of(self, state_id: int) -> Sequence[City]:
-        stmt = select(City).where(City.state_id == state_id).order_by(City.name)
-        return (await self.session.scalars(stmt)).all()
 
     async def city(self, city_id: int) -> City | None:
         return await self.session.get(City, city_id)
 
-    async def city_name_taken(self, *, state_id: int, name: str, exclude_id: int | None = None) -> bool:
-        stmt = select(City.id).where(City.state_id == state_id, _same_name(City.name, name))
+    async def places_in(self, model: type[Place], parent_id: int) -> Sequence[Place]:
+        """The states of a country, or the cities of a state, by name."""
+        stmt = select(model).where(_parent(model) == parent_id).order_by(model.name)
+        return (await self.session.scalars(stmt)).all()
+
+    async def name_taken(
+        self, model: type[Place], *, parent_id: int, name: str, exclude_id: int | None = None
+    ) -> bool:
+        """Whether another state of the country (city of the state) has this name, in any case."""
+        stmt = select(model.id).where(_parent(model) == parent_id, _same_name(model.name, name))
         if exclude_id is not None:
-            stmt = stmt.where(City.id != exclude_id)
+            stmt = stmt.where(model.id != exclude_id)
         return await self.session.scalar(stmt.limit(1)) is not None
 
     async def move_addresses_of_state(self, state_id: int, *, country_id: int) -> int:

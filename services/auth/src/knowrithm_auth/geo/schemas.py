@@ -7,11 +7,12 @@ silent conversion. Ids are bounded to Postgres' `integer` so a huge number is a 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, ClassVar
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, StringConstraints
 
 from knowrithm_auth.models import Address, City, Country, State
+from knowrithm_common.schemas import Body, PatchBody
 
 MAX_ID = 2**31 - 1
 
@@ -21,26 +22,6 @@ IsoCode = Annotated[
     str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{2,3}$")
 ]
 PostalPrefix = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10)]
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(strict=True)
-
-
-class PatchBody(Body):
-    """A partial update: absent fields stay; `null` is refused for the fields named here."""
-
-    not_null: ClassVar[tuple[str, ...]] = ()
-
-    @model_validator(mode="after")
-    def _no_null_for_required(self) -> PatchBody:
-        nulls = [f for f in self.not_null if f in self.model_fields_set and getattr(self, f) is None]
-        if nulls:
-            raise ValueError(f"{', '.join(nulls)} cannot be null")
-        return self
-
-    def changes(self) -> dict[str, object]:
-        return self.model_dump(include=self.model_fields_set)
 
 
 class Ref(BaseModel):

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_auth.audit import audit
+from knowrithm_auth.geo import seed
 from knowrithm_auth.geo.repository import AddressRepository, GeoRepository
 from knowrithm_auth.geo.schemas import (
     AddressCreate,
@@ -21,7 +22,7 @@ from knowrithm_auth.geo.schemas import (
     StateUpdate,
 )
 from knowrithm_auth.models import Address, City, Country, State
-from knowrithm_common.errors import BadRequest, Conflict, NotFound
+from knowrithm_common.errors import BadRequest, CompanyNotFound, Conflict, NotFound
 from knowrithm_common.events import Actor
 
 
@@ -35,10 +36,6 @@ class StateNotFound(NotFound):
 
 class CityNotFound(NotFound):
     code, message = "city_not_found", "City not found"
-
-
-class CompanyNotFound(NotFound):
-    code, message = "company_not_found", "Company not found"
 
 
 class CountryExists(Conflict):
@@ -65,6 +62,28 @@ async def _flush(session: AsyncSession, conflict: Conflict) -> None:
         raise conflict from exc
 
 
+async def _create(
+    session: AsyncSession, place: Country | State | City, *, conflict: Conflict, actor: Actor,
+    detail: dict[str, Any],
+) -> None:
+    """Add a place to the reference data and audit it (`country.created`, `state.created`, ...)."""
+    session.add(place)
+    await _flush(session, conflict)
+    kind = type(place).__name__.lower()
+    await audit(session, action=f"{kind}.created", actor=actor, company_id=None, target_type=kind,
+                target_id=place.id, detail=detail)
+
+
+async def seed_reference_data(session: AsyncSession, *, actor: Actor) -> seed.SeedCounts:
+    """Add the ISO countries and states that are missing (audited when any was added)."""
+    counts = await seed.seed_geo(session)
+    if counts.countries_created or counts.states_created:
+        await audit(session, action="geo.seeded", actor=actor, company_id=None,
+                    detail={"countries_created": counts.countries_created,
+                            "states_created": counts.states_created})
+    return counts
+
+
 # -- countries
 
 
@@ -87,10 +106,7 @@ async def create_country(session: AsyncSession, data: CountryCreate, *, actor: A
     if clash:
         raise CountryExists(f"A country with this {clash.replace('_', ' ')} already exists")
     country = Country(name=data.name, iso_code=data.iso_code)
-    session.add(country)
-    await _flush(session, CountryExists())
-    await audit(session, action="country.created", actor=actor, company_id=None,
-                target_type="country", target_id=country.id, detail=data.model_dump())
+    await _create(session, country, conflict=CountryExists(), actor=actor, detail=data.model_dump())
     return country
 
 
@@ -123,19 +139,16 @@ async def get_state(session: AsyncSession, state_id: int) -> tuple[State, Countr
 async def list_states(session: AsyncSession, country_id: int) -> tuple[Country, Sequence[State]]:
     """A country's states, by name."""
     country = await get_country(session, country_id)
-    return country, await GeoRepository(session).states_of(country_id)
+    return country, await GeoRepository(session).places_in(State, country_id)
 
 
 async def create_state(session: AsyncSession, data: StateCreate, *, actor: Actor) -> tuple[State, Country]:
     """Add a state (top-level subdivision) to a country."""
     country = await get_country(session, data.country_id)
-    if await GeoRepository(session).state_name_taken(country_id=country.id, name=data.name):
+    if await GeoRepository(session).name_taken(State, parent_id=country.id, name=data.name):
         raise StateExists(f"{country.name} already has a state named {data.name!r}")
     state = State(country_id=country.id, name=data.name)
-    session.add(state)
-    await _flush(session, StateExists())
-    await audit(session, action="state.created", actor=actor, company_id=None,
-                target_type="state", target_id=state.id, detail=data.model_dump())
+    await _create(session, state, conflict=StateExists(), actor=actor, detail=data.model_dump())
     return state, country
 
 
@@ -149,7 +162,7 @@ async def update_state(
     if "country_id" in changes:
         country = await get_country(session, changes["country_id"])
     name = str(changes.get("name", state.name))
-    if changes and await repo.state_name_taken(country_id=country.id, name=name, exclude_id=state.id):
+    if changes and await repo.name_taken(State, parent_id=country.id, name=name, exclude_id=state.id):
         raise StateExists(f"{country.name} already has a state named {name!r}")
     moved = 0
     if "country_id" in changes:
@@ -174,7 +187,7 @@ async def get_city(session: AsyncSession, city_id: int) -> tuple[City, State, Co
 async def list_cities(session: AsyncSession, state_id: int) -> tuple[State, Country, Sequence[City]]:
     """A state's cities, by name."""
     state, country = await get_state(session, state_id)
-    return state, country, await GeoRepository(session).cities_of(state_id)
+    return state, country, await GeoRepository(session).places_in(City, state_id)
 
 
 async def create_city(
@@ -182,13 +195,10 @@ async def create_city(
 ) -> tuple[City, State, Country]:
     """Add a city to a state."""
     state, country = await get_state(session, data.state_id)
-    if await GeoRepository(session).city_name_taken(state_id=state.id, name=data.name):
+    if await GeoRepository(session).name_taken(City, parent_id=state.id, name=data.name):
         raise CityExists(f"{state.name} already has a city named {data.name!r}")
     city = City(state_id=state.id, name=data.name, postal_code_prefix=data.postal_code_prefix)
-    session.add(city)
-    await _flush(session, CityExists())
-    await audit(session, action="city.created", actor=actor, company_id=None,
-                target_type="city", target_id=city.id, detail=data.model_dump())
+    await _create(session, city, conflict=CityExists(), actor=actor, detail=data.model_dump())
     return city, state, country
 
 
@@ -202,7 +212,7 @@ async def update_city(
     if "state_id" in changes:
         state, country = await get_state(session, changes["state_id"])
     name = str(changes.get("name", city.name))
-    if changes and await repo.city_name_taken(state_id=state.id, name=name, exclude_id=city.id):
+    if changes and await repo.name_taken(City, parent_id=state.id, name=name, exclude_id=city.id):
         raise CityExists(f"{state.name} already has a city named {name!r}")
     moved = 0
     if "state_id" in changes:

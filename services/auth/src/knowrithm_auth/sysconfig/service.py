@@ -18,18 +18,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_auth.audit import audit
-from knowrithm_auth.models import SystemConfigEntry, SystemConfigRevision, shared
+from knowrithm_auth.models import SystemConfigEntry, SystemConfigRevision, outbox
 from knowrithm_auth.sysconfig.plan import Planned, plan_all
 from knowrithm_auth.sysconfig.schemas import ConfigEntryIn, ConfigEntryOut
 from knowrithm_common.crypto import SecretBox, UndecryptableSecret
 from knowrithm_common.errors import Forbidden, ServiceUnavailable
-from knowrithm_common.events import Actor, new_event
+from knowrithm_common.events import Actor
 from knowrithm_common.events.auth import SystemConfigChangedV1
-from knowrithm_common.messaging.outbox import record_event
 from knowrithm_common.sysconfig import KNOWN_KEYS, PUBLIC_SIGNUP, ConfigType
 
 logger = logging.getLogger(__name__)
-SOURCE = "auth"
 REVISION_ROW = 1
 
 
@@ -105,16 +103,38 @@ async def _apply(
     session: AsyncSession, plan: Planned, entry: SystemConfigEntry | None, *, box: SecretBox | None,
     actor: Actor,
 ) -> Outcome:
+    """Carry out one planned change, recording its event and audit entry (none when unchanged)."""
     if plan.value is None:
         if entry is None:
             return Outcome(plan.key, "unchanged", None)
         await session.delete(entry)
-        await session.flush()
-        await _record(session, plan, "removed", actor)
-        return Outcome(plan.key, "removed", None)
-    if entry is not None and _same(entry, plan, box):
+        change, entry = "removed", None
+    elif entry is not None and _same(entry, plan, box):
         return Outcome(plan.key, "unchanged", entry)
-    change = "updated" if entry is not None else "created"
+    else:
+        change = "updated" if entry is not None else "created"
+        entry = _store(session, plan, entry, box=box, actor=actor)
+    await session.flush()
+    shown = None if plan.is_sensitive else plan.value
+    data = SystemConfigChangedV1(
+        config_key=plan.key, change=change, config_value=shown,
+        config_type=plan.config_type.value if plan.config_type else None,
+        is_sensitive=plan.is_sensitive if change != "removed" else None,
+    )
+    await outbox.add(session, data, company_id=None, actor=actor)
+    detail: dict[str, Any] = {"change": change, "is_sensitive": plan.is_sensitive}
+    if _small_scalar(shown):
+        detail["config_value"] = shown
+    await audit(session, action="system_config.changed", actor=actor, company_id=None,
+                target_type="system_config", target_id=plan.key, detail=detail)
+    return Outcome(plan.key, change, entry)
+
+
+def _store(
+    session: AsyncSession, plan: Planned, entry: SystemConfigEntry | None, *, box: SecretBox | None,
+    actor: Actor,
+) -> SystemConfigEntry:
+    """The entry holding the planned value (a new one added to the session), encrypted if sensitive."""
     if entry is None:
         entry = SystemConfigEntry(config_key=plan.key)
         session.add(entry)
@@ -127,9 +147,7 @@ async def _apply(
         entry.config_value, entry.encrypted_value = None, box.encrypt(json.dumps(plan.value))
     else:
         entry.config_value, entry.encrypted_value = plan.value, None
-    await session.flush()
-    await _record(session, plan, change, actor)
-    return Outcome(plan.key, change, entry)
+    return entry
 
 
 def _same(entry: SystemConfigEntry, plan: Planned, box: SecretBox | None) -> bool:
@@ -151,21 +169,6 @@ def stored_value(entry: SystemConfigEntry, box: SecretBox | None) -> Any:
     except UndecryptableSecret:
         logger.error("system config %s cannot be decrypted with the configured keys", entry.config_key)
         return None
-
-
-async def _record(session: AsyncSession, plan: Planned, change: str, actor: Actor) -> None:
-    shown = None if plan.is_sensitive else plan.value
-    data = SystemConfigChangedV1(
-        config_key=plan.key, change=change, config_value=shown,
-        config_type=plan.config_type.value if plan.config_type else None,
-        is_sensitive=plan.is_sensitive if change != "removed" else None,
-    )
-    await record_event(session, shared.outbox, new_event(data, source=SOURCE, company_id=None, actor=actor))
-    detail: dict[str, Any] = {"change": change, "is_sensitive": plan.is_sensitive}
-    if _small_scalar(shown):
-        detail["config_value"] = shown
-    await audit(session, action="system_config.changed", actor=actor, company_id=None,
-                target_type="system_config", target_id=plan.key, detail=detail)
 
 
 def _small_scalar(value: Any) -> bool:

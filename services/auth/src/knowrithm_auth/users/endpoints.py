@@ -8,21 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, params
 
-from knowrithm_auth.http import Session, actor_of
+from knowrithm_auth.audit import refusals_audited
 from knowrithm_auth.models import User
 from knowrithm_auth.sessions.revocation import Revocations
 from knowrithm_auth.sessions.signout import revocations
 from knowrithm_auth.users import service
-from knowrithm_auth.users.access import (
-    admin_caller,
-    audited_refusals,
-    check_admin,
-    member_caller,
-    super_admin_caller,
-)
 from knowrithm_auth.users.schemas import (
     HIGH_LOGIN_ATTEMPTS,
     AdminUserOut,
@@ -37,10 +31,11 @@ from knowrithm_auth.users.schemas import (
     UserRole,
     UserStatus,
 )
+from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.errors import BadRequest, ValidationFailed
-from knowrithm_common.identity import Principal, authenticated
 from knowrithm_common.openapi import errors
-from knowrithm_common.pagination import PageParams, page_dependency
+from knowrithm_common.pagination import PageParams, pages
+from knowrithm_common.tenancy import CompanyAdmin, CompanyAdminRead, CompanyRead, SuperAdmin
 
 router = APIRouter(tags=["Admin"])
 
@@ -106,15 +101,28 @@ def user_filters(
     )
 
 
-user_page = page_dependency(per_page=50, items="Users")
+# Fifty users per page, as the user catalogue has always listed them.
+UserPage = Annotated[PageParams, pages(default=50, items="Users")]
+Filters = Annotated[UserFilters, Depends(user_filters)]
+
+
+def _admin(
+    request: Request, session: Session, subject: CompanyAdmin, revoker: Revocations = Depends(revocations)
+) -> service.Admin:
+    """The admin changing a user (API keys need `admin`), with the transaction and the sign-out tools."""
+    state = request.app.state
+    return service.Admin(session=session, subject=subject, revoker=revoker, redis=state.redis,
+                         mail=state.mail)
+
+
+ActingAdmin = Annotated[service.Admin, Depends(_admin)]
 
 
 async def _catalogue(
-    session: Session, principal: Principal, company_id: uuid.UUID | None, filters: UserFilters,
-    params: PageParams,
+    session: Session, company_id: uuid.UUID | None, filters: UserFilters, params: PageParams
 ) -> UserListOut:
     users, pagination = await service.list_users(
-        session, principal=principal, company_id=company_id, filters=filters, params=params
+        session, company_id=company_id, filters=filters, params=params
     )
     return UserListOut(users=[AdminUserOut.of(u) for u in users], pagination=pagination,
                        filters_applied=filters.applied())
@@ -126,88 +134,55 @@ def _envelope(user: User, message: str) -> UserEnvelope:
 
 @router.get("/api/v1/admin/user", response_model=UserListOut, responses=errors(400, 404))
 async def list_users(
-    session: Session,
-    company_id: uuid.UUID | None = Query(None, description="Super admins: one company's users"),
-    filters: UserFilters = Depends(user_filters),
-    params: PageParams = Depends(user_page),
-    principal: Principal = Depends(admin_caller("read")),
+    session: Session, filters: Filters, page: UserPage, subject: CompanyAdminRead
 ) -> UserListOut:
     """Users of the caller's company (super admins: every user, or one company's)."""
-    return await _catalogue(session, principal, company_id, filters, params)
+    return await _catalogue(session, subject.company_id, filters, page)
 
 
 @router.get("/api/v1/super-admin/company/{company_id}/user", response_model=UserListOut,
             responses=errors(400))
 async def list_company_users(
-    company_id: uuid.UUID,
-    session: Session,
-    filters: UserFilters = Depends(user_filters),
-    params: PageParams = Depends(user_page),
-    principal: Principal = Depends(super_admin_caller),
+    company_id: uuid.UUID, session: Session, filters: Filters, page: UserPage, _: SuperAdmin
 ) -> UserListOut:
     """Users of one company (super admin)."""
-    return await _catalogue(session, principal, company_id, filters, params)
+    return await _catalogue(session, company_id, filters, page)
 
 
 @router.get("/api/v1/admin/user/{user_id:uuid}", response_model=UserEnvelope)
-async def admin_get_user(
-    user_id: uuid.UUID, session: Session, principal: Principal = Depends(admin_caller("read"))
-) -> UserEnvelope:
+async def admin_get_user(user_id: uuid.UUID, session: Session, subject: CompanyAdminRead) -> UserEnvelope:
     """A user of the admin's company (super admins: any user)."""
-    return _envelope(await service.find_user(session, principal, user_id), "User retrieved successfully")
+    return _envelope(await service.find_user(session, subject, user_id), "User retrieved successfully")
 
 
 @router.get("/api/v1/user/{user_id:uuid}", response_model=UserEnvelope)
-async def get_user(
-    user_id: uuid.UUID, session: Session, principal: Principal = Depends(member_caller)
-) -> UserEnvelope:
+async def get_user(user_id: uuid.UUID, session: Session, subject: CompanyRead) -> UserEnvelope:
     """A user of the caller's own company."""
-    return _envelope(await service.find_user(session, principal, user_id), "User retrieved successfully")
+    return _envelope(await service.find_user(session, subject, user_id), "User retrieved successfully")
 
 
-@router.patch("/api/v1/user/{user_id:uuid}/status", response_model=UserEnvelope, responses=errors(409))
-async def change_status(
-    user_id: uuid.UUID, body: StatusChange, request: Request, session: Session,
-    revoker: Revocations = Depends(revocations), principal: Principal = Depends(authenticated),
-) -> UserEnvelope:
+def _audited(action: str) -> list[params.Depends]:
+    """The route's refusals audited under `action`, with the user of the path as target."""
+    return [refusals_audited(action, target_type="user", target="user_id")]
+
+
+@router.patch("/api/v1/user/{user_id:uuid}/status", response_model=UserEnvelope, responses=errors(409),
+              dependencies=_audited("user.status_changed"))
+async def change_status(user_id: uuid.UUID, body: StatusChange, admin: ActingAdmin) -> UserEnvelope:
     """Set a user's status (admin: own company; super admin: anyone); leaving `active` signs them out."""
-    async with audited_refusals(request, principal, action="user.status_changed", target_type="user",
-                                target_id=user_id):
-        check_admin(principal, "admin")
-        user = await service.change_status(
-            session, principal=principal, actor=actor_of(request, principal), revoker=revoker,
-            redis=request.app.state.redis, user_id=user_id, change=body,
-        )
-    return _envelope(user, "User status updated")
+    return _envelope(await service.change_status(admin, user_id, body), "User status updated")
 
 
-@router.patch("/api/v1/user/{user_id:uuid}/role", response_model=UserEnvelope, responses=errors(409))
-async def change_role(
-    user_id: uuid.UUID, body: RoleChange, request: Request, session: Session,
-    revoker: Revocations = Depends(revocations), principal: Principal = Depends(authenticated),
-) -> UserEnvelope:
+@router.patch("/api/v1/user/{user_id:uuid}/role", response_model=UserEnvelope, responses=errors(409),
+              dependencies=_audited("user.role_changed"))
+async def change_role(user_id: uuid.UUID, body: RoleChange, admin: ActingAdmin) -> UserEnvelope:
     """Set a user's role (admin: own company, never super_admin); the user is signed out."""
-    async with audited_refusals(request, principal, action="user.role_changed", target_type="user",
-                                target_id=user_id):
-        check_admin(principal, "admin")
-        user = await service.change_role(
-            session, principal=principal, actor=actor_of(request, principal), revoker=revoker,
-            redis=request.app.state.redis, user_id=user_id, change=body,
-        )
-    return _envelope(user, "User role updated")
+    return _envelope(await service.change_role(admin, user_id, body), "User role updated")
 
 
-@router.post("/api/v1/user/{user_id:uuid}/force-password-reset", response_model=Done)
-async def force_password_reset(
-    user_id: uuid.UUID, request: Request, session: Session,
-    revoker: Revocations = Depends(revocations), principal: Principal = Depends(authenticated),
-) -> Done:
+@router.post("/api/v1/user/{user_id:uuid}/force-password-reset", response_model=Done,
+             dependencies=_audited("user.password_reset_forced"))
+async def force_password_reset(user_id: uuid.UUID, admin: ActingAdmin) -> Done:
     """Invalidate a user's password, sign them out and e-mail them a reset link."""
-    async with audited_refusals(request, principal, action="user.password_reset_forced",
-                                target_type="user", target_id=user_id):
-        check_admin(principal, "admin")
-        await service.force_password_reset(
-            session, principal=principal, actor=actor_of(request, principal), revoker=revoker,
-            mail=request.app.state.mail, user_id=user_id,
-        )
+    await service.force_password_reset(admin, user_id)
     return Done(message="The user must reset their password; a reset link was e-mailed to them")

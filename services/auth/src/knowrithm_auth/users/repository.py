@@ -72,21 +72,19 @@ class UsersRepository:
         self.session = session
 
     async def page(
-        self, *, company_id: uuid.UUID | None, every_company: bool, filters: UserFilters, params: PageParams
+        self, *, company_id: uuid.UUID | None, filters: UserFilters, params: PageParams
     ) -> tuple[Sequence[User], Pagination]:
-        """One page of users of `company_id`, or of every company when `every_company` (super admins)."""
+        """One page of users of `company_id`, or of every company for None (super admins)."""
         stmt: Select[Any] = select(User).where(*_conditions(filters))
-        if not every_company:
+        if company_id is not None:
             stmt = stmt.where(User.company_id == company_id)
         column = SORT_COLUMNS[filters.sort_by]
         order = column.asc().nulls_last() if filters.sort_order == "asc" else column.desc().nulls_last()
         stmt = stmt.order_by(order, User.id)
         return await paginate(self.session, stmt, params)
 
-    async def user_in_company(self, user_id: uuid.UUID, company_id: uuid.UUID | None) -> User | None:
-        """A live user, only if it belongs to `company_id` (a caller without one finds nobody)."""
-        if company_id is None:
-            return None
+    async def user_in_company(self, user_id: uuid.UUID, company_id: uuid.UUID) -> User | None:
+        """A live user, only if it belongs to `company_id`."""
         return await self.session.scalar(
             select(User).where(User.id == user_id, User.company_id == company_id, User.not_deleted())
         )

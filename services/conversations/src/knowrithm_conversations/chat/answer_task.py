@@ -5,6 +5,9 @@ it, then `completed` with the result its kind calls for (a chat turn: the assist
 the messages API shows it; an agent test: its report) or `failed` with the reason a user can
 read in `error`. The outcome is written in the very transaction that makes the answer final,
 so the task and the answer never disagree, whichever replica answered, after any restart.
+
+The kinds and their results live here, where both the requests that queue an answer (chat,
+the agent test) and the answerer that finishes it import them from.
 """
 
 from __future__ import annotations
@@ -17,12 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_common.tasks import TaskStatus, create_task, update_task
-from knowrithm_conversations.agent_test.report import TASK_KIND as AGENT_TEST
-from knowrithm_conversations.agent_test.report import report_of
 from knowrithm_conversations.conversations.schemas import MessageOut
 from knowrithm_conversations.models import Message, MessageStatus, shared
 
 CHAT = "chat"
+# An agent test is an ordinary chat turn in a conversation of the caller's own, marked as a
+# test in its metadata (agent_test/); its task is of this kind and its result the report.
+AGENT_TEST = "agent_test"
 # An offline answer takes well under a second, a model's a few: pollers come back this soon.
 POLL_AFTER_MS = {CHAT: 250, AGENT_TEST: 250}
 FALLBACK_ERROR = "The agent could not answer"
@@ -30,6 +34,21 @@ FALLBACK_ERROR = "The agent could not answer"
 
 def _chat_result(answer: Message) -> dict[str, Any]:
     return MessageOut.of(answer).model_dump(mode="json")
+
+
+def report_of(answer: Message) -> dict[str, Any]:
+    """The result of a completed agent test: the answer, its citations, latency and model."""
+    return {
+        "conversation_id": str(answer.conversation_id),
+        "message_id": str(answer.id),
+        "answer": answer.content,
+        "citations": answer.citations or [],
+        "latency_ms": answer.latency_ms,
+        "first_token_ms": answer.first_token_ms,
+        "model_used": answer.model_used,
+        "input_tokens": answer.input_tokens,
+        "output_tokens": answer.output_tokens,
+    }
 
 
 RESULTS: dict[str, Callable[[Message], dict[str, Any]]] = {CHAT: _chat_result, AGENT_TEST: report_of}

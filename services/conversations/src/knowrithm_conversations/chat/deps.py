@@ -1,4 +1,5 @@
-"""What the chat endpoints and the answerer share, built once per process (`app.state.chat`)."""
+"""The per-process dependency container of chat (`Deps`, on `app.state.chat`): what the chat
+endpoints and the answerer share, built once per process."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from knowrithm_conversations.config import ConversationsSettings
 
 
 @dataclass
-class ChatDeps:
+class Deps:
     db: Database
     nats: NatsConnection
     hub: StreamHub
@@ -24,7 +25,7 @@ class ChatDeps:
     settings: ConversationsSettings
 
 
-async def build_chat_deps(app: FastAPI) -> None:
+async def build_deps(app: FastAPI) -> None:
     """Lifespan hook: the stream hub and the in-flight registry (both subscribed), the history store."""
     settings: ConversationsSettings = app.state.settings
     hub = StreamHub(app.state.nats)
@@ -32,15 +33,15 @@ async def build_chat_deps(app: FastAPI) -> None:
     inflight = Inflight(app.state.nats)
     await inflight.start()
     history = History(app.state.redis, turns=settings.history_turns, ttl_seconds=settings.history_ttl_seconds)
-    app.state.chat = ChatDeps(
+    app.state.chat = Deps(
         db=app.state.db, nats=app.state.nats, hub=hub, inflight=inflight, history=history, settings=settings
     )
 
 
-async def close_chat_deps(app: FastAPI) -> None:
+async def close_deps(app: FastAPI) -> None:
     await app.state.chat.hub.stop()
     await app.state.chat.inflight.stop()
 
 
-def get_chat(request: Request) -> ChatDeps:
+def get_deps(request: Request) -> Deps:
     return request.app.state.chat

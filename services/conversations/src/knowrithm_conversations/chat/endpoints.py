@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from enum import Enum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -27,30 +26,19 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from knowrithm_common.db import RequestSession as Session
-from knowrithm_common.db.base import utcnow
-from knowrithm_common.errors import GatewayTimeout, KnowrithmError, ValidationFailed
-from knowrithm_common.events import new_event
-from knowrithm_common.events.conversations import AnswerMessage
-from knowrithm_common.identity import Principal, authenticated
-from knowrithm_common.messaging.outbox import record_event
+from knowrithm_common.errors import GatewayTimeout, KnowrithmError
 from knowrithm_common.openapi import errors
 from knowrithm_common.queries import Agents
 from knowrithm_common.tasks import status_url
-from knowrithm_common.tenancy import actor_of
-from knowrithm_conversations.agents_view import get_agent, ready_to_answer
-from knowrithm_conversations.chat.answer_task import CHAT, create_answer_task
-from knowrithm_conversations.chat.deps import ChatDeps, get_chat
+from knowrithm_conversations.chat import service
+from knowrithm_conversations.chat.deps import Deps, get_deps
 from knowrithm_conversations.chat.follow import Follower, catch_up, relay
-from knowrithm_conversations.chat.pipeline import SOURCE, record_message_event
 from knowrithm_conversations.chat.streams import Listener, sse
-from knowrithm_conversations.conversations.service import MessageNotFound, get_visible_conversation
-from knowrithm_conversations.models import Conversation, Message, MessageRole, MessageStatus, shared
+from knowrithm_conversations.conversations.endpoints import ParticipantRead, ParticipantWrite
 from knowrithm_conversations.urls import public_url
 
-router = APIRouter()
-TAGS: list[str | Enum] = ["Conversations"]
-Caller = Annotated[Principal, Depends(authenticated)]
-Chat = Annotated[ChatDeps, Depends(get_chat)]
+router = APIRouter(tags=["Conversations"])
+Chat = Annotated[Deps, Depends(get_deps)]
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -60,54 +48,8 @@ class ChatBody(BaseModel):
     message: str = Field(min_length=1, description="The user's message")
 
 
-class MessageTooLong(ValidationFailed):
-    code = "message_too_long"
-
-
 class AnswerFailed(KnowrithmError):
     status_code, code, message = 502, "answer_failed", "The agent could not answer"
-
-
-async def store_question(
-    session: Session, conversation: Conversation, text: str, caller: Principal, request: Request,
-    *, task_kind: str = CHAT,
-) -> tuple[Message, Message, uuid.UUID]:
-    """Store the question, the pending answer and its task, and queue the answer's job (with the commit)."""
-    question = Message(
-        id=uuid.uuid4(),
-        conversation_id=conversation.id,
-        company_id=conversation.company_id,
-        agent_id=conversation.agent_id,
-        role=MessageRole.USER.value,
-        content=text,
-        status=MessageStatus.COMPLETE.value,
-    )
-    answer = Message(
-        id=uuid.uuid4(),
-        conversation_id=conversation.id,
-        company_id=conversation.company_id,
-        agent_id=conversation.agent_id,
-        role=MessageRole.ASSISTANT.value,
-        content="",
-        status=MessageStatus.PENDING.value,
-        reply_to=question.id,
-    )
-    session.add(question)
-    await session.flush()
-    answer.created_at = utcnow()  # strictly after the question, so history and lists keep the order
-    session.add(answer)
-    task_id = await create_answer_task(session, answer, kind=task_kind)
-    conversation.message_count += 1
-    conversation.last_activity = utcnow()
-    await record_message_event(session, question, conversation.company_id)
-    job = AnswerMessage(
-        conversation_id=conversation.id, user_message_id=question.id, assistant_message_id=answer.id
-    )
-    envelope = new_event(
-        job, source=SOURCE, company_id=conversation.company_id, actor=actor_of(request, caller)
-    )
-    await record_event(session, shared.outbox, envelope, subject=AnswerMessage.subject())
-    return question, answer, task_id
 
 
 def stream_path(conversation_id: uuid.UUID, answer_id: uuid.UUID) -> str:
@@ -128,32 +70,29 @@ CHAT_ANSWERS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/api/v1/conversation/{conversation_id}/chat", status_code=202, tags=TAGS,
+@router.post("/api/v1/conversation/{conversation_id}/chat", status_code=202,
              responses=CHAT_ANSWERS)
 async def chat(
+    subject: ParticipantWrite,
     conversation_id: uuid.UUID,
     body: ChatBody,
     request: Request,
     session: Session,
-    caller: Caller,
     deps: Chat,
     agents: Agents,
     wait: bool = Query(False, description="Answer with the final message as JSON instead of 202"),
 ) -> Any:
     """Send a message; the agent's answer is generated in the background (or streamed / awaited here)."""
-    if len(body.message) > deps.settings.max_message_chars:
-        raise MessageTooLong(f"The message is longer than {deps.settings.max_message_chars} characters")
-    conversation = await get_visible_conversation(session, conversation_id, caller)
-    await get_agent(session, company_id=conversation.company_id, agent_id=conversation.agent_id, owner=agents,
-                    check=ready_to_answer)
-    question, answer, task_id = await store_question(session, conversation, body.message, caller, request)
+    queued = await service.ask(session, subject, conversation_id, body.message,
+                               limit=deps.settings.max_message_chars, agents=agents)
+    conversation, answer = queued.conversation, queued.answer
     accepted = {
         "status": "queued",
         "conversation_id": str(conversation.id),
-        "message_id": str(question.id),
+        "message_id": str(queued.question.id),
         "assistant_message_id": str(answer.id),
-        "task_id": str(task_id),
-        "status_url": status_url(task_id),
+        "task_id": str(queued.task_id),
+        "status_url": status_url(queued.task_id),
         "poll_url": f"/api/v1/conversation/{conversation.id}/messages",
         "stream_url": public_url(request, deps.settings.base_url, stream_path(conversation.id, answer.id)),
     }
@@ -196,7 +135,7 @@ async def _final_event(queue: asyncio.Queue, answer_id: uuid.UUID, timeout: floa
         raise GatewayTimeout("The answer took too long; it will appear in the messages when ready") from exc
 
 
-def _deadline(deps: ChatDeps) -> float:
+def _deadline(deps: Deps) -> float:
     return asyncio.get_running_loop().time() + deps.settings.chat_wait_seconds
 
 
@@ -204,7 +143,7 @@ async def _answer_events(
     listener: Listener,
     answer_id: uuid.UUID,
     accepted: dict[str, Any],
-    deps: ChatDeps,
+    deps: Deps,
 ) -> AsyncIterator[bytes]:
     with listener:  # listening since before the answer was queued: nothing to catch up
         yield sse("queued", accepted)
@@ -214,34 +153,24 @@ async def _answer_events(
             yield chunk
 
 
-@router.get("/api/v1/conversation/{conversation_id}/messages/stream", tags=TAGS)
+@router.get("/api/v1/conversation/{conversation_id}/messages/stream")
 async def stream(
+    subject: ParticipantRead,
     conversation_id: uuid.UUID,
     session: Session,
-    caller: Caller,
     deps: Chat,
     message_id: uuid.UUID | None = Query(
         None, description="Follow this answer only: what was missed first, then live, until its final event"
     ),
 ) -> StreamingResponse:
     """Server-Sent Events of the conversation: tokens as they are generated, then each final message."""
-    conversation = await get_visible_conversation(session, conversation_id, caller)
-    if message_id is None:
-        events = _live(conversation.id, deps)
-    else:
-        answer = await session.get(Message, message_id)
-        if answer is None or not _answers_in(answer, conversation):
-            raise MessageNotFound("No answer with this id in the conversation")
-        events = _one_answer(conversation.id, answer.id, deps)
+    conversation, answer = await service.followed_answer(session, subject, conversation_id, message_id)
+    events = _live(conversation.id, deps) if answer is None else _one_answer(conversation.id, answer.id, deps)
     return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
-def _answers_in(message: Message, conversation: Conversation) -> bool:
-    return message.conversation_id == conversation.id and message.role == MessageRole.ASSISTANT.value
-
-
 async def _one_answer(
-    conversation_id: uuid.UUID, answer_id: uuid.UUID, deps: ChatDeps
+    conversation_id: uuid.UUID, answer_id: uuid.UUID, deps: Deps
 ) -> AsyncIterator[bytes]:
     with deps.hub.listen(conversation_id) as listener:  # first: then nothing falls between
         yield sse("ready", {"conversation_id": str(conversation_id), "message_id": str(answer_id)})
@@ -251,7 +180,7 @@ async def _one_answer(
             yield chunk
 
 
-async def _live(conversation_id: uuid.UUID, deps: ChatDeps) -> AsyncIterator[bytes]:
+async def _live(conversation_id: uuid.UUID, deps: Deps) -> AsyncIterator[bytes]:
     with deps.hub.listen(conversation_id) as listener:
         queue = listener.queue
         yield sse("ready", {"conversation_id": str(conversation_id)})

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from knowrithm_conversations.chat.deps import ChatDeps
+from knowrithm_conversations.chat.deps import Deps
 from knowrithm_conversations.chat.streams import Listener, sse
 from knowrithm_conversations.chat.views import completed_event, failed_event
 from knowrithm_conversations.models import Message, MessageStatus
@@ -93,7 +93,7 @@ def _finished(answer: Message) -> Follower:
     return Follower(answer_id, done=True, missed=[*_catch_up_token(answer_id, answer.content), final])
 
 
-async def _load(deps: ChatDeps, answer_id: uuid.UUID) -> Message | None:
+async def _load(deps: Deps, answer_id: uuid.UUID) -> Message | None:
     async with deps.db.sessions() as session:
         return await session.get(Message, answer_id)
 
@@ -102,7 +102,7 @@ def _is_final(answer: Message) -> bool:
     return answer.status in (MessageStatus.COMPLETE.value, MessageStatus.FAILED.value)
 
 
-async def catch_up(deps: ChatDeps, answer_id: uuid.UUID) -> Follower:
+async def catch_up(deps: Deps, answer_id: uuid.UUID) -> Follower:
     """Where a stream joining the answer now starts (call it after the listener is registered)."""
     answer = await _load(deps, answer_id)
     if answer is None:

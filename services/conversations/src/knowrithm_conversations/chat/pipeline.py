@@ -14,31 +14,30 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from typing import Any
 
 from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_common.db.base import utcnow
-from knowrithm_common.events import EventEnvelope, new_event
-from knowrithm_common.events.conversations import AnswerMessage, MessageCreatedV1
+from knowrithm_common.errors import AgentNotFound
+from knowrithm_common.events import EventEnvelope
+from knowrithm_common.events.conversations import AnswerMessage
 from knowrithm_common.messaging.jobs import JobContext
-from knowrithm_common.messaging.outbox import record_event
 from knowrithm_common.messaging.rpc import RpcFailed, RpcUnavailable, call
 from knowrithm_common.queries import INGESTION_SEARCH_SUBJECT, SearchReply, SearchRequest, agent_credentials
-from knowrithm_conversations.agents_view import AgentNotFound, get_agent
+from knowrithm_conversations.agents.view import get_agent
 from knowrithm_conversations.chat.answer_task import answer_started, finish_answer_task
-from knowrithm_conversations.chat.deps import ChatDeps
+from knowrithm_conversations.chat.deps import Deps
 from knowrithm_conversations.chat.prompt import build_prompt, citations_of
+from knowrithm_conversations.chat.service import record_message_event
 from knowrithm_conversations.chat.views import completed_event, failed_event
 from knowrithm_conversations.llm.base import ChatMessage, LlmError, LlmSpec, Passage, Prompt, Usage
 from knowrithm_conversations.llm.factory import create_llm
 from knowrithm_conversations.llm.offline import DONT_KNOW
-from knowrithm_conversations.models import AgentView, Conversation, Message, MessageStatus, shared
+from knowrithm_conversations.models import AgentView, Conversation, Message, MessageStatus
 
 logger = logging.getLogger(__name__)
-SOURCE = "conversations"
 
 ANSWERS = Counter("knowrithm_chat_answers_total", "Answers generated", ["outcome", "provider"])
 FIRST_TOKEN = Histogram(
@@ -60,9 +59,8 @@ LOCAL_PROVIDERS = frozenset({"offline"})
 class Turn:
     """One answer in the making: the rows it reads and what it has produced so far."""
 
-    def __init__(self, deps: ChatDeps, job: AnswerMessage, *, attempt: int) -> None:
+    def __init__(self, deps: Deps, job: AnswerMessage, *, attempt: int) -> None:
         self.deps, self.job, self.attempt = deps, job, attempt
-        self.company_id = uuid.UUID(int=0)  # the agent's, once loaded
         self.text: list[str] = []  # the tokens so far; token `seq` n is text[n]
         self.first_token_ms: int | None = None
         self.started = time.perf_counter()
@@ -71,7 +69,7 @@ class Turn:
         await self.deps.hub.publish(self.job.conversation_id, event, data)
 
 
-async def answer_message(deps: ChatDeps, envelope: EventEnvelope, ctx: JobContext) -> None:
+async def answer_message(deps: Deps, envelope: EventEnvelope, ctx: JobContext) -> None:
     """Handle one AnswerMessage job."""
     job = AnswerMessage.model_validate(envelope.data)
     turn = Turn(deps, job, attempt=ctx.attempt)
@@ -92,7 +90,6 @@ async def _answer(turn: Turn, ctx: JobContext) -> None:
     if loaded is None:
         return
     agent, question, passages_query = loaded
-    turn.company_id = agent.company_id
     await turn.emit(
         "started",
         {"conversation_id": str(job.conversation_id), "message_id": str(job.assistant_message_id),
@@ -118,7 +115,7 @@ async def _answer(turn: Turn, ctx: JobContext) -> None:
     await _complete(turn, agent, prompt, usage, question)
 
 
-async def _begin(deps: ChatDeps, job: AnswerMessage) -> tuple[AgentView, str, str] | dict[str, Any] | None:
+async def _begin(deps: Deps, job: AnswerMessage) -> tuple[AgentView, str, str] | dict[str, Any] | None:
     """Mark the answer streaming: its agent and question; the `failed` event's data when it
     cannot be answered any more; None when there is nothing (left) to do."""
     async with deps.db.session() as session, session.begin():
@@ -150,7 +147,7 @@ async def _refuse(session: AsyncSession, answer: Message, code: str, reason: str
     return failed_event(answer)
 
 
-async def _retrieve(deps: ChatDeps, agent: AgentView, query: str) -> list[Passage]:
+async def _retrieve(deps: Deps, agent: AgentView, query: str) -> list[Passage]:
     request = SearchRequest(
         company_id=agent.company_id,
         agent_id=agent.agent_id,
@@ -192,7 +189,7 @@ async def _retrieve(deps: ChatDeps, agent: AgentView, query: str) -> list[Passag
     ]
 
 
-async def _spec(deps: ChatDeps, agent: AgentView) -> LlmSpec:
+async def _spec(deps: Deps, agent: AgentView) -> LlmSpec:
     api_key = None
     if agent.llm_provider not in LOCAL_PROVIDERS:
         try:
@@ -261,7 +258,7 @@ async def _complete(turn: Turn, agent: AgentView, prompt: Prompt, usage: Usage, 
         )
         await _count(session, answer, usage.input_tokens + usage.output_tokens)
         await finish_answer_task(session, answer)
-        await record_message_event(session, answer, turn.company_id)
+        await record_message_event(session, answer)
         completed = completed_event(answer)
     ANSWERS.labels("completed", provider).inc()
     TURN_SECONDS.labels(provider).observe(latency_ms / 1000)
@@ -283,24 +280,6 @@ async def _count(session: AsyncSession, answer: Message, tokens: int) -> None:
         conversation.last_activity = utcnow()
 
 
-async def record_message_event(session: AsyncSession, message: Message, company_id: uuid.UUID) -> None:
-    event = MessageCreatedV1(
-        message_id=message.id,
-        conversation_id=message.conversation_id,
-        agent_id=message.agent_id,
-        role=message.role,
-        status=message.status,
-        input_tokens=message.input_tokens,
-        output_tokens=message.output_tokens,
-        latency_ms=message.latency_ms,
-        first_token_ms=message.first_token_ms,
-        model=message.model_used,
-        citations=len(message.citations or []),
-        error_code=message.error_code,
-    )
-    await record_event(session, shared.outbox, new_event(event, source=SOURCE, company_id=company_id))
-
-
 async def _fail(turn: Turn, agent: AgentView, code: str, reason: str) -> None:
     deps, job = turn.deps, turn.job
     async with deps.db.session() as session, session.begin():
@@ -311,7 +290,7 @@ async def _fail(turn: Turn, agent: AgentView, code: str, reason: str) -> None:
         answer.content = "".join(turn.text)
         answer.model_used = agent.llm_model
         await finish_answer_task(session, answer)
-        await record_message_event(session, answer, turn.company_id)
+        await record_message_event(session, answer)
         failed = failed_event(answer)
     ANSWERS.labels("failed", agent.llm_provider or "offline").inc()
     await turn.emit("failed", failed)

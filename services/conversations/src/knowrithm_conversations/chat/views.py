@@ -35,12 +35,13 @@ def completed_event(answer: Message) -> dict[str, Any]:
     return {"conversation_id": str(answer.conversation_id), "message": message_out(answer)}
 
 
+# A `failed` event names the answer's fields as the stream contract does (`message_id`, and the
+# reason as `message`): event key -> key of `message_out`.
+FAILED_FIELDS = {"conversation_id": "conversation_id", "message_id": "id", "error": "error",
+                 "message": "error_message", "content": "content"}
+
+
 def failed_event(answer: Message) -> dict[str, Any]:
     """The data of a `failed` stream event: why, and the text generated before it failed."""
-    return {
-        "conversation_id": str(answer.conversation_id),
-        "message_id": str(answer.id),
-        "error": answer.error_code,
-        "message": answer.error,
-        "content": answer.content,
-    }
+    out = message_out(answer)
+    return {key: out[field] for key, field in FAILED_FIELDS.items()}

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from knowrithm_common.pagination import PageParams, Pagination, paginate
 from knowrithm_conversations.conversations.schemas import StatusFilter
 from knowrithm_conversations.models import AgentView, Conversation, EntityType, Message
 
@@ -36,16 +37,22 @@ def _status(stmt: Select[Any], status: StatusFilter) -> Select[Any]:
     return stmt.where(Conversation.status != "archived")
 
 
-def conversations_query(
-    company_id: uuid.UUID | None, *, entity: Entity | None = None, agent_id: uuid.UUID | None = None,
-    status: StatusFilter = StatusFilter.ACTIVE,
-) -> Select[Any]:
-    """Conversations of the company (of one entity, one agent), most recently active first."""
+async def conversations_page(
+    session: AsyncSession, company_id: uuid.UUID | None, page: PageParams, *, entity: Entity | None = None,
+    agent_id: uuid.UUID | None = None, status: StatusFilter = StatusFilter.ACTIVE,
+) -> tuple[Sequence[Conversation], Pagination]:
+    """One page of the company's conversations (of one entity, one agent), most recently active first."""
     stmt = _status(_scoped(select(Conversation), company_id, entity), status)
     if agent_id is not None:
         stmt = stmt.where(Conversation.agent_id == agent_id)
     recent = func.coalesce(Conversation.last_activity, Conversation.created_at)
-    return stmt.order_by(recent.desc(), Conversation.id)
+    return await paginate(session, stmt.order_by(recent.desc(), Conversation.id), page)
+
+
+async def has_conversation(session: AsyncSession, company_id: uuid.UUID | None, entity: Entity) -> bool:
+    """Whether the entity has a conversation (live or deleted) in the company (any, when None)."""
+    stmt = _scoped(select(Conversation.id), company_id, entity).limit(1)
+    return await session.scalar(stmt) is not None
 
 
 async def get_conversation(
@@ -69,18 +76,21 @@ async def agents_by_id(session: AsyncSession, agent_ids: Iterable[uuid.UUID]) ->
     return {a.agent_id: a for a in agents}
 
 
-def messages_query(
-    company_id: uuid.UUID | None, *, conversation_id: uuid.UUID | None = None, entity: Entity | None = None,
-    deleted: bool = False,
-) -> Select[Any]:
-    """Messages of visible conversations, oldest first (deleted ones: most recently deleted first)."""
+async def messages_page(
+    session: AsyncSession, company_id: uuid.UUID | None, page: PageParams, *,
+    conversation_id: uuid.UUID | None = None, entity: Entity | None = None, deleted: bool = False,
+) -> tuple[Sequence[Message], Pagination]:
+    """One page of messages of visible conversations, oldest first (deleted ones: most recently
+    deleted first)."""
     stmt = _scoped(select(Message).join(Conversation, Conversation.id == Message.conversation_id),
                    company_id, entity)
     if conversation_id is not None:
         stmt = stmt.where(Message.conversation_id == conversation_id)
     if deleted:
-        return stmt.where(Message.only_deleted()).order_by(Message.deleted_at.desc(), Message.id)
-    return stmt.where(Message.not_deleted()).order_by(Message.created_at, Message.id)
+        stmt = stmt.where(Message.only_deleted()).order_by(Message.deleted_at.desc(), Message.id)
+    else:
+        stmt = stmt.where(Message.not_deleted()).order_by(Message.created_at, Message.id)
+    return await paginate(session, stmt, page)
 
 
 async def get_message(

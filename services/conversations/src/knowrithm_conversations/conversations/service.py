@@ -1,6 +1,9 @@
 """Conversation use cases: who the caller is and what they see, create, soft delete and restore
 conversations and messages, keeping `message_count` equal to the live messages.
 
+Callers come as a `Subject` (knowrithm_common.tenancy): the company the request acts on
+(None: a super admin's every company) and the principal whose entity it is.
+
 Services flush, never commit (the request's session is the commit point); events go to the
 outbox in the same transaction.
 """
@@ -8,30 +11,27 @@ outbox in the same transaction.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_common.db.base import utcnow
 from knowrithm_common.errors import BadRequest, Forbidden, NotFound, Unauthorized
-from knowrithm_common.events import Actor, EventData, new_event
 from knowrithm_common.events.conversations import (
     ConversationCreatedV1,
     ConversationDeletedV1,
     ConversationRestoredV1,
 )
 from knowrithm_common.identity import Principal, Role
-from knowrithm_common.messaging.outbox import record_event
+from knowrithm_common.pagination import PageParams, Pagination
 from knowrithm_common.queries import AgentsOwner
-from knowrithm_common.tenancy import scope_of
-from knowrithm_conversations.agents_view import get_agent
+from knowrithm_common.tenancy import Subject
+from knowrithm_conversations.agents.view import get_agent
 from knowrithm_conversations.conversations import repository as repo
 from knowrithm_conversations.conversations.repository import Entity
-from knowrithm_conversations.conversations.schemas import NewConversation
-from knowrithm_conversations.models import AgentView, Conversation, EntityType, Lead, Message, shared
-
-SOURCE = "conversations"
+from knowrithm_conversations.conversations.schemas import NewConversation, StatusFilter
+from knowrithm_conversations.models import AgentView, Conversation, EntityType, Lead, Message, outbox
 
 
 class ConversationNotFound(NotFound):
@@ -73,19 +73,24 @@ class Viewer:
     entity: Entity | None
 
 
-def viewer_of(principal: Principal) -> Viewer:
+def viewer_of(subject: Subject) -> Viewer:
     """The caller's view of conversations."""
-    company_id = scope_of(principal)
-    return Viewer(company_id, None if sees_company(principal) else entity_of(principal))
+    principal = subject.principal
+    return Viewer(subject.company_id, None if sees_company(principal) else entity_of(principal))
+
+
+def own_view(subject: Subject) -> Viewer:
+    """The caller's own conversations (as themselves, their key's user, or their lead), admins too."""
+    return Viewer(subject.company_id, entity_of(subject.principal))
 
 
 async def get_visible_conversation(
-    session: AsyncSession, conversation_id: uuid.UUID, principal: Principal, *, deleted: bool = False,
+    session: AsyncSession, conversation_id: uuid.UUID, subject: Subject, *, deleted: bool = False,
     lock: bool = False,
 ) -> Conversation:
     """A conversation the caller may see (live, or soft-deleted with `deleted=True`); 404 otherwise."""
-    await require_live_lead(session, principal)
-    viewer = viewer_of(principal)
+    await require_live_lead(session, subject.principal)
+    viewer = viewer_of(subject)
     conversation = await repo.get_conversation(
         session, conversation_id, viewer.company_id, entity=viewer.entity, deleted=deleted, lock=lock
     )
@@ -94,11 +99,20 @@ async def get_visible_conversation(
     return conversation
 
 
+async def conversation_with_agent(
+    session: AsyncSession, subject: Subject, conversation_id: uuid.UUID
+) -> tuple[Conversation, AgentView | None]:
+    """A conversation the caller may see, with its agent (None when unknown here); 404 otherwise."""
+    conversation = await get_visible_conversation(session, conversation_id, subject)
+    agents = await repo.agents_by_id(session, [conversation.agent_id])
+    return conversation, agents.get(conversation.agent_id)
+
+
 async def get_visible_message(
-    session: AsyncSession, message_id: uuid.UUID, principal: Principal, *, deleted: bool
+    session: AsyncSession, message_id: uuid.UUID, subject: Subject, *, deleted: bool
 ) -> Message:
     """A live (or soft-deleted) message of a conversation the caller may see; 404 otherwise."""
-    viewer = viewer_of(principal)
+    viewer = viewer_of(subject)
     message = await repo.get_message(session, message_id, viewer.company_id, entity=viewer.entity,
                                      deleted=deleted)
     if message is None:
@@ -106,11 +120,12 @@ async def get_visible_message(
     return message
 
 
-def entity_view(principal: Principal, entity: Entity) -> Viewer:
+def entity_view(subject: Subject, entity: Entity) -> Viewer:
     """The view of one entity's conversations: admins may ask for anyone in scope, others only themselves."""
+    principal = subject.principal
     if not sees_company(principal) and entity_of(principal) != entity:
         raise EntityNotFound()
-    return Viewer(scope_of(principal), entity)
+    return Viewer(subject.company_id, entity)
 
 
 class LeadGone(Unauthorized):
@@ -134,30 +149,47 @@ async def require_entity(session: AsyncSession, viewer: Viewer) -> None:
     """
     if viewer.entity is None:
         return
-    entity_type, entity_id = viewer.entity
-    stmt = select(Conversation.id).where(Conversation.entity_type == entity_type.value,
-                                         Conversation.entity_id == entity_id).limit(1)
-    if viewer.company_id is not None:
-        stmt = stmt.where(Conversation.company_id == viewer.company_id)
-    if await session.scalar(stmt) is None:
+    if not await repo.has_conversation(session, viewer.company_id, viewer.entity):
         raise EntityNotFound()
 
 
-async def _record(
-    session: AsyncSession, data: EventData, *, company_id: uuid.UUID, actor: Actor | None
-) -> None:
-    event = new_event(data, source=SOURCE, company_id=company_id, actor=actor)
-    await record_event(session, shared.outbox, event)
+async def conversations_page(
+    session: AsyncSession, viewer: Viewer, page: PageParams, *, agent_id: uuid.UUID | None = None,
+    status: StatusFilter = StatusFilter.ACTIVE,
+) -> tuple[list[Conversation], dict[uuid.UUID, AgentView], Pagination]:
+    """One page of the conversations the viewer sees, most recently active first, with their agents."""
+    rows, pagination = await repo.conversations_page(
+        session, viewer.company_id, page, entity=viewer.entity, agent_id=agent_id, status=status
+    )
+    return list(rows), await repo.agents_by_id(session, (c.agent_id for c in rows)), pagination
+
+
+async def agent_conversations_page(
+    session: AsyncSession, subject: Subject, agent_id: uuid.UUID, page: PageParams, *, agents: AgentsOwner,
+    status: StatusFilter,
+) -> tuple[list[Conversation], dict[uuid.UUID, AgentView], Pagination]:
+    """The conversations with one agent of the caller's company that the caller sees (404 otherwise)."""
+    agent = await get_agent(session, company_id=subject.company_id, agent_id=agent_id, owner=agents)
+    return await conversations_page(session, viewer_of(subject), page, agent_id=agent.agent_id, status=status)
+
+
+async def entity_conversations_page(
+    session: AsyncSession, subject: Subject, entity: Entity, page: PageParams, *, status: StatusFilter
+) -> tuple[list[Conversation], dict[uuid.UUID, AgentView], Pagination]:
+    """One user's or lead's conversations (admins: anyone in the company; others: only themselves)."""
+    viewer = entity_view(subject, entity)
+    await require_entity(session, viewer)
+    return await conversations_page(session, viewer, page, status=status)
 
 
 async def create_conversation(
-    session: AsyncSession, principal: Principal, body: NewConversation, *, agents: AgentsOwner,
-    actor: Actor | None,
+    session: AsyncSession, subject: Subject, body: NewConversation, *, agents: AgentsOwner
 ) -> tuple[Conversation, AgentView]:
     """Start a conversation of the caller's entity with a live agent of the caller's company."""
+    principal = subject.principal
     await require_live_lead(session, principal)
     entity_type, entity_id = entity_of(principal)
-    agent = await get_agent(session, company_id=scope_of(principal), agent_id=body.agent_id, owner=agents)
+    agent = await get_agent(session, company_id=subject.company_id, agent_id=body.agent_id, owner=agents)
     conversation = Conversation(
         id=uuid.uuid4(), company_id=agent.company_id, agent_id=agent.agent_id,
         entity_type=entity_type.value, entity_id=entity_id, title=body.title, status="active",
@@ -168,34 +200,32 @@ async def create_conversation(
     await session.flush()
     created = ConversationCreatedV1(conversation_id=conversation.id, agent_id=agent.agent_id,
                                     entity_type=entity_type.value, entity_id=entity_id)
-    await _record(session, created, company_id=agent.company_id, actor=actor)
+    await outbox.add(session, created, company_id=agent.company_id, actor=subject.actor)
     return conversation, agent
 
 
-async def delete_conversation(
-    session: AsyncSession, conversation: Conversation, *, actor: Actor | None
-) -> int:
+async def delete_conversation(session: AsyncSession, subject: Subject, conversation_id: uuid.UUID) -> int:
     """Soft-delete a conversation and its messages at one instant; how many messages went with it.
 
     `message_count` stays: the deleted list shows what a restore brings back.
     """
+    conversation = await get_visible_conversation(session, conversation_id, subject, lock=True)
     now = utcnow()
     conversation.deleted_at = now
     count = await repo.soft_delete_messages(session, conversation.id, now)
     deleted = ConversationDeletedV1(conversation_id=conversation.id, agent_id=conversation.agent_id)
-    await _record(session, deleted, company_id=conversation.company_id, actor=actor)
+    await outbox.add(session, deleted, company_id=conversation.company_id, actor=subject.actor)
     return count
 
 
-async def restore_conversation(
-    session: AsyncSession, conversation: Conversation, *, actor: Actor | None
-) -> int:
+async def restore_conversation(session: AsyncSession, subject: Subject, conversation_id: uuid.UUID) -> int:
     """Restore a soft-deleted conversation with the messages deleted with it; how many came back."""
+    conversation = await get_visible_conversation(session, conversation_id, subject, deleted=True, lock=True)
     count = await repo.restore_messages(session, conversation.id, deleted_at=conversation.deleted_at)
     conversation.deleted_at = None
     await _recount(session, conversation)
     restored = ConversationRestoredV1(conversation_id=conversation.id, agent_id=conversation.agent_id)
-    await _record(session, restored, company_id=conversation.company_id, actor=actor)
+    await outbox.add(session, restored, company_id=conversation.company_id, actor=subject.actor)
     return count
 
 
@@ -204,18 +234,36 @@ async def _recount(session: AsyncSession, conversation: Conversation) -> None:
     conversation.message_count = await repo.count_live_messages(session, conversation.id)
 
 
-async def delete_messages(session: AsyncSession, conversation: Conversation) -> int:
+async def delete_messages(session: AsyncSession, subject: Subject, conversation_id: uuid.UUID) -> int:
     """Soft-delete every live message of a conversation (it stays); how many."""
+    conversation = await get_visible_conversation(session, conversation_id, subject, lock=True)
     count = await repo.soft_delete_messages(session, conversation.id, utcnow())
     await _recount(session, conversation)
     return count
 
 
-async def restore_messages(session: AsyncSession, conversation: Conversation) -> int:
+async def restore_messages(session: AsyncSession, subject: Subject, conversation_id: uuid.UUID) -> int:
     """Restore every soft-deleted message of a live conversation; how many."""
+    conversation = await get_visible_conversation(session, conversation_id, subject, lock=True)
     count = await repo.restore_messages(session, conversation.id)
     await _recount(session, conversation)
     return count
+
+
+async def messages_page(
+    session: AsyncSession, subject: Subject, conversation_id: uuid.UUID, page: PageParams
+) -> tuple[Sequence[Message], Pagination]:
+    """One page of a visible conversation's live messages, oldest first."""
+    conversation = await get_visible_conversation(session, conversation_id, subject)
+    return await repo.messages_page(session, conversation.company_id, page, conversation_id=conversation.id)
+
+
+async def deleted_messages_page(
+    session: AsyncSession, subject: Subject, page: PageParams
+) -> tuple[Sequence[Message], Pagination]:
+    """One page of the soft-deleted messages of the conversations the caller sees."""
+    viewer = viewer_of(subject)
+    return await repo.messages_page(session, viewer.company_id, page, entity=viewer.entity, deleted=True)
 
 
 async def _locked_parent(session: AsyncSession, message: Message) -> Conversation | None:
@@ -223,16 +271,18 @@ async def _locked_parent(session: AsyncSession, message: Message) -> Conversatio
     return await repo.get_conversation(session, message.conversation_id, message.company_id, lock=True)
 
 
-async def delete_message(session: AsyncSession, message: Message) -> None:
+async def delete_message(session: AsyncSession, subject: Subject, message_id: uuid.UUID) -> None:
     """Soft-delete one message; its conversation counts one message less."""
+    message = await get_visible_message(session, message_id, subject, deleted=False)
     conversation = await _locked_parent(session, message)
     message.deleted_at = utcnow()
     if conversation is not None:
         await _recount(session, conversation)
 
 
-async def restore_message(session: AsyncSession, message: Message) -> None:
+async def restore_message(session: AsyncSession, subject: Subject, message_id: uuid.UUID) -> None:
     """Restore one message (400 while its conversation is deleted)."""
+    message = await get_visible_message(session, message_id, subject, deleted=True)
     conversation = await _locked_parent(session, message)
     if conversation is None:
         raise ConversationDeleted()

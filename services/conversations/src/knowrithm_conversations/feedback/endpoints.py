@@ -9,24 +9,19 @@ Listing a conversation's feedback is for the company's members who see it (not f
 from __future__ import annotations
 
 import uuid
-from enum import Enum
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from knowrithm_common.db import RequestSession as Session
-from knowrithm_common.identity import Principal, authenticated
-from knowrithm_common.tenancy import actor_of, readers
-from knowrithm_conversations.conversations.endpoints import participants
-from knowrithm_conversations.conversations.service import get_visible_conversation
+from knowrithm_common.tenancy import CompanyRead
+from knowrithm_conversations.conversations.endpoints import ParticipantWrite
 from knowrithm_conversations.feedback import service
 from knowrithm_conversations.feedback.service import FeedbackIn, FeedbackOut
 from knowrithm_conversations.models import Feedback
 
-router = APIRouter()
-TAGS: list[str | Enum] = ["Feedback"]
-Caller = Annotated[Principal, Depends(authenticated)]
+router = APIRouter(tags=["Feedback"])
 
 
 class FeedbackGiven(BaseModel):
@@ -54,37 +49,28 @@ UPDATED: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/api/v1/message/{message_id}/feedback", status_code=201, response_model=FeedbackGiven,
-             tags=TAGS, dependencies=participants("write"),
              responses=UPDATED)
 async def message_feedback(
-    message_id: uuid.UUID, body: FeedbackIn, request: Request, response: Response, session: Session,
-    caller: Caller,
+    subject: ParticipantWrite, message_id: uuid.UUID, body: FeedbackIn, response: Response, session: Session
 ) -> FeedbackGiven:
     """Rate one of the agent's answers (rating 1-5 and/or thumbs, optional comment)."""
-    conversation, message = await service.message_target(session, message_id, caller)
-    feedback, created = await service.give_feedback(session, caller, body, conversation=conversation,
-                                                    message=message, actor=actor_of(request, caller))
+    feedback, created = await service.message_feedback(session, subject, message_id, body)
     return _given(response, feedback, created)
 
 
 @router.post("/api/v1/conversation/{conversation_id}/feedback", status_code=201,
-             response_model=FeedbackGiven, tags=TAGS, dependencies=participants("write"),
-             responses=UPDATED)
+             response_model=FeedbackGiven, responses=UPDATED)
 async def conversation_feedback(
-    conversation_id: uuid.UUID, body: FeedbackIn, request: Request, response: Response, session: Session,
-    caller: Caller,
+    subject: ParticipantWrite, conversation_id: uuid.UUID, body: FeedbackIn, response: Response,
+    session: Session,
 ) -> FeedbackGiven:
     """Rate a whole conversation (rating 1-5 and/or thumbs, optional comment)."""
-    conversation = await get_visible_conversation(session, conversation_id, caller, lock=True)
-    feedback, created = await service.give_feedback(session, caller, body, conversation=conversation,
-                                                    message=None, actor=actor_of(request, caller))
+    feedback, created = await service.conversation_feedback(session, subject, conversation_id, body)
     return _given(response, feedback, created)
 
 
-@router.get("/api/v1/conversation/{conversation_id}/feedback", response_model=FeedbackList, tags=TAGS,
-            dependencies=readers)
-async def list_feedback(conversation_id: uuid.UUID, session: Session, caller: Caller) -> FeedbackList:
+@router.get("/api/v1/conversation/{conversation_id}/feedback", response_model=FeedbackList)
+async def list_feedback(subject: CompanyRead, conversation_id: uuid.UUID, session: Session) -> FeedbackList:
     """The feedback on a conversation and its answers, oldest first."""
-    conversation = await get_visible_conversation(session, conversation_id, caller)
-    rows = await service.conversation_feedback(session, conversation.id)
+    rows = await service.feedback_on(session, subject, conversation_id)
     return FeedbackList(feedback=[FeedbackOut.of(f) for f in rows], total=len(rows))

@@ -15,22 +15,20 @@ from collections.abc import Sequence
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_common.errors import ValidationFailed
-from knowrithm_common.events import Actor, new_event
 from knowrithm_common.events.conversations import FeedbackGivenV1
-from knowrithm_common.identity import Principal
-from knowrithm_common.messaging.outbox import record_event
+from knowrithm_common.tenancy import Subject
 from knowrithm_conversations.conversations import repository as conversations_repo
 from knowrithm_conversations.conversations.service import (
-    SOURCE,
     ConversationNotFound,
     entity_of,
+    get_visible_conversation,
     get_visible_message,
 )
-from knowrithm_conversations.models import Conversation, Feedback, Message, MessageRole, shared
+from knowrithm_conversations.feedback import repository as repo
+from knowrithm_conversations.models import Conversation, Feedback, Message, MessageRole, outbox
 
 
 class Thumbs(StrEnum):
@@ -79,11 +77,11 @@ class NotAnAnswer(ValidationFailed):
     message = "Feedback goes on the agent's answers; this message is a question"
 
 
-async def message_target(
-    session: AsyncSession, message_id: uuid.UUID, principal: Principal
+async def _answer_and_conversation(
+    session: AsyncSession, message_id: uuid.UUID, subject: Subject
 ) -> tuple[Conversation, Message]:
     """A visible answer and its conversation (locked: one caller's feedback is created once)."""
-    message = await get_visible_message(session, message_id, principal, deleted=False)
+    message = await get_visible_message(session, message_id, subject, deleted=False)
     if message.role != MessageRole.ASSISTANT.value:
         raise NotAnAnswer()
     conversation = await conversations_repo.get_conversation(
@@ -94,31 +92,33 @@ async def message_target(
     return conversation, message
 
 
-async def _existing(
-    session: AsyncSession, conversation_id: uuid.UUID, message_id: uuid.UUID | None, principal: Principal
-) -> Feedback | None:
-    entity_type, entity_id = entity_of(principal)
-    stmt = select(Feedback).where(
-        Feedback.conversation_id == conversation_id,
-        Feedback.message_id.is_(None) if message_id is None else Feedback.message_id == message_id,
-        Feedback.entity_type == entity_type.value,
-        Feedback.entity_id == entity_id,
-    )
-    return await session.scalar(stmt)
-
-
-async def give_feedback(
-    session: AsyncSession, principal: Principal, body: FeedbackIn, *, conversation: Conversation,
-    message: Message | None, actor: Actor | None,
+async def message_feedback(
+    session: AsyncSession, subject: Subject, message_id: uuid.UUID, body: FeedbackIn
 ) -> tuple[Feedback, bool]:
-    """Record the caller's feedback on an answer (or the conversation); whether it is new."""
+    """Record the caller's feedback on one of the agent's answers; whether it is new."""
+    conversation, message = await _answer_and_conversation(session, message_id, subject)
+    return await _give(session, subject, body, conversation=conversation, message=message)
+
+
+async def conversation_feedback(
+    session: AsyncSession, subject: Subject, conversation_id: uuid.UUID, body: FeedbackIn
+) -> tuple[Feedback, bool]:
+    """Record the caller's feedback on a whole conversation; whether it is new."""
+    conversation = await get_visible_conversation(session, conversation_id, subject, lock=True)
+    return await _give(session, subject, body, conversation=conversation, message=None)
+
+
+async def _give(
+    session: AsyncSession, subject: Subject, body: FeedbackIn, *, conversation: Conversation,
+    message: Message | None,
+) -> tuple[Feedback, bool]:
     if body.rating is None and body.thumbs is None:
         raise FeedbackEmpty()
     message_id = message.id if message is not None else None
-    feedback = await _existing(session, conversation.id, message_id, principal)
+    entity_type, entity_id = entity_of(subject.principal)
+    feedback = await repo.given_by(session, conversation.id, message_id, (entity_type, entity_id))
     created = feedback is None
     if feedback is None:
-        entity_type, entity_id = entity_of(principal)
         feedback = Feedback(id=uuid.uuid4(), conversation_id=conversation.id, message_id=message_id,
                             company_id=conversation.company_id, agent_id=conversation.agent_id,
                             entity_type=entity_type.value, entity_id=entity_id)
@@ -132,16 +132,13 @@ async def give_feedback(
         agent_id=conversation.agent_id, entity_type=feedback.entity_type, rating=feedback.rating,
         thumbs=feedback.thumbs, has_comment=bool(feedback.comment),
     )
-    event = new_event(given, source=SOURCE, company_id=conversation.company_id, actor=actor)
-    await record_event(session, shared.outbox, event)
+    await outbox.add(session, given, company_id=conversation.company_id, actor=subject.actor)
     return feedback, created
 
 
-async def conversation_feedback(session: AsyncSession, conversation_id: uuid.UUID) -> Sequence[Feedback]:
-    """Every feedback on a conversation and its answers, oldest first."""
-    stmt = (
-        select(Feedback)
-        .where(Feedback.conversation_id == conversation_id)
-        .order_by(Feedback.created_at, Feedback.id)
-    )
-    return (await session.scalars(stmt)).all()
+async def feedback_on(
+    session: AsyncSession, subject: Subject, conversation_id: uuid.UUID
+) -> Sequence[Feedback]:
+    """The feedback on a conversation the caller sees, and on its answers, oldest first."""
+    conversation = await get_visible_conversation(session, conversation_id, subject)
+    return await repo.on_conversation(session, conversation.id)

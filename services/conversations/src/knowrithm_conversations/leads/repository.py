@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Select, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from knowrithm_common.pagination import PageParams, Pagination, paginate
 from knowrithm_conversations.models import Conversation, EntityType, Feedback, Lead, Message
 
 
@@ -19,11 +20,11 @@ def _scoped(stmt: Select[Any], company_id: uuid.UUID | None) -> Select[Any]:
     return stmt if company_id is None else stmt.where(Lead.company_id == company_id)
 
 
-def leads_query(
-    company_id: uuid.UUID | None, *, status: str | None = None, agent_id: uuid.UUID | None = None,
-    search: str | None = None, email_hashes: Sequence[str] = (),
-) -> Select[Any]:
-    """Live leads, newest first; `search` matches names, `email_hashes` an exact email."""
+async def leads_page(
+    session: AsyncSession, company_id: uuid.UUID | None, page: PageParams, *, status: str | None = None,
+    agent_id: uuid.UUID | None = None, search: str | None = None, email_hashes: Sequence[str] = (),
+) -> tuple[Sequence[Lead], Pagination]:
+    """One page of live leads, newest first; `search` matches names, `email_hashes` an exact email."""
     stmt = _scoped(select(Lead), company_id).where(Lead.not_deleted())
     if status is not None:
         stmt = stmt.where(Lead.status == status)
@@ -35,7 +36,7 @@ def leads_query(
         if email_hashes:
             matches.append(Lead.email_hash.in_(list(email_hashes)))
         stmt = stmt.where(or_(*matches))
-    return stmt.order_by(Lead.created_at.desc(), Lead.id)
+    return await paginate(session, stmt.order_by(Lead.created_at.desc(), Lead.id), page)
 
 
 async def get_lead(

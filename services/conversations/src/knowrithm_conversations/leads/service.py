@@ -23,14 +23,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_common.crypto import SecretBox, UndecryptableSecret
 from knowrithm_common.db import after_commit
 from knowrithm_common.db.base import utcnow
 from knowrithm_common.errors import Forbidden, NotFound, ServiceUnavailable, ValidationFailed
-from knowrithm_common.events import Actor, EventData, new_event
+from knowrithm_common.events import Actor
 from knowrithm_common.events.conversations import (
     LeadConvertedV1,
     LeadDeletedV1,
@@ -39,12 +38,12 @@ from knowrithm_common.events.conversations import (
 )
 from knowrithm_common.identity import Principal, Role
 from knowrithm_common.leadtokens import LeadTokenClaims, LeadTokenSigner
-from knowrithm_common.messaging.outbox import record_event
 from knowrithm_common.origins import origin_listed
+from knowrithm_common.pagination import PageParams, Pagination
 from knowrithm_common.queries import AgentsOwner
-from knowrithm_common.tenancy import CompanyNotFound, scope_of
+from knowrithm_common.tenancy import Subject
 from knowrithm_common.tokens import REVOKED_JTI_KEY
-from knowrithm_conversations.agents_view import AgentNotFound, get_agent
+from knowrithm_conversations.agents.view import get_agent, visitor_agent
 from knowrithm_conversations.chat.history import History
 from knowrithm_conversations.config import ConversationsSettings
 from knowrithm_conversations.conversations import service as conversations
@@ -60,7 +59,7 @@ from knowrithm_conversations.leads.schemas import (
     LeadRegistration,
     NewLead,
 )
-from knowrithm_conversations.models import AgentView, Conversation, Lead, LeadStatus, shared
+from knowrithm_conversations.models import AgentView, Conversation, Lead, LeadStatus, outbox
 
 logger = logging.getLogger(__name__)
 _REVOCATION_MARGIN_SECONDS = 60  # the gateway's leeway on expiry, and clock skew
@@ -83,11 +82,6 @@ class ConsentRequired(ValidationFailed):
 class OriginNotAllowed(Forbidden):
     code = "origin_not_allowed"
     message = "This site may not use this agent's chat; an admin can add it to the agent's allowed origins"
-
-
-class CompanyRequired(ValidationFailed):
-    code = "company_required"
-    message = "Super admins must give the company_id of the lead"
 
 
 class LeadsNotConfigured(ServiceUnavailable):
@@ -173,13 +167,6 @@ def lead_out(lead: Lead, tools: LeadTools) -> LeadOut:
                    is_active=lead.deleted_at is None, **fields)
 
 
-async def _record(
-    session: AsyncSession, data: EventData, *, company_id: uuid.UUID, actor: Actor | None
-) -> None:
-    event = new_event(data, source=conversations.SOURCE, company_id=company_id, actor=actor)
-    await record_event(session, shared.outbox, event)
-
-
 def _new_lead(company_id: uuid.UUID, body: NewLead | LeadRegistration, tools: LeadTools) -> Lead:
     return Lead(
         id=uuid.uuid4(), company_id=company_id, first_name=body.first_name, last_name=body.last_name,
@@ -195,18 +182,6 @@ def _origin_allowed(agent: AgentView, origin: str | None) -> bool:
     return origin_listed(agent.widget_config, origin) is not False  # no list: any site
 
 
-def _active(agent: AgentView) -> None:
-    if agent.status != "active":
-        raise AgentNotAvailable()
-
-
-async def _available_agent(session: AsyncSession, agent_id: uuid.UUID, agents: AgentsOwner) -> AgentView:
-    try:
-        return await get_agent(session, company_id=None, agent_id=agent_id, owner=agents, check=_active)
-    except AgentNotFound as exc:
-        raise AgentNotAvailable() from exc
-
-
 @dataclass(frozen=True, slots=True)
 class Registration:
     lead: Lead
@@ -218,12 +193,12 @@ class Registration:
 
 async def register(
     session: AsyncSession, body: LeadRegistration, *, origin: str | None, tools: LeadTools,
-    agents: AgentsOwner, actor: Actor | None,
+    agents: AgentsOwner, actor: Actor,
 ) -> Registration:
     """A widget visitor becomes a new lead, with a conversation (if asked) and a lead token."""
     if not body.consent_data_processing:
         raise ConsentRequired()
-    agent = await _available_agent(session, body.agent_id, agents)
+    agent = await visitor_agent(session, body.agent_id, owner=agents, unavailable=AgentNotAvailable)
     if not _origin_allowed(agent, origin):
         raise OriginNotAllowed()
     if tools.signer is None:
@@ -236,8 +211,8 @@ async def register(
     if body.start_conversation:
         principal = Principal(kind="lead", role=Role.LEAD, company_id=agent.company_id, lead_id=lead.id)
         new = NewConversation(agent_id=agent.agent_id, **({"title": body.title} if body.title else {}))
-        conversation, _ = await conversations.create_conversation(session, principal, new, agents=agents,
-                                                                  actor=actor)
+        as_lead = Subject(principal, agent.company_id, actor)
+        conversation, _ = await conversations.create_conversation(session, as_lead, new, agents=agents)
     token, claims = tools.signer.mint(lead_id=lead.id, company_id=agent.company_id, agent_id=agent.agent_id,
                                       conversation_id=conversation.id if conversation else None)
     lead.last_token_jti = claims.jti
@@ -247,27 +222,17 @@ async def register(
         lead_id=lead.id, agent_id=agent.agent_id, conversation_id=conversation.id if conversation else None,
         channel="widget", source=lead.source, status=lead.status, consent_marketing=lead.consent_marketing,
     )
-    await _record(session, registered, company_id=agent.company_id, actor=actor)
+    await outbox.add(session, registered, company_id=agent.company_id, actor=actor)
     return Registration(lead, conversation, agent, token, claims)
 
 
-def _company_for(principal: Principal, requested: uuid.UUID | None) -> uuid.UUID:
-    scope = scope_of(principal)
-    if scope is None:
-        if requested is None:
-            raise CompanyRequired()
-        return requested
-    if requested is not None and requested != scope:
-        raise CompanyNotFound()  # another company's id looks like one that does not exist
-    return scope
-
-
 async def create_lead(
-    session: AsyncSession, principal: Principal, body: NewLead, *, tools: LeadTools, agents: AgentsOwner,
-    actor: Actor | None,
+    session: AsyncSession, subject: Subject, body: NewLead, *, tools: LeadTools, agents: AgentsOwner
 ) -> Lead:
-    """An admin records a lead for their company (super admins: for the company they name)."""
-    company_id = _company_for(principal, body.company_id)
+    """An admin records a lead for their company (super admins: for the company they name, 400
+    `company_id_required` when they name none; another company's id: 404)."""
+    company_id = subject.named(body.company_id)
+    actor = subject.actor
     if body.agent_id is not None:
         await get_agent(session, company_id=company_id, agent_id=body.agent_id, owner=agents)
     lead = _new_lead(company_id, body, tools)
@@ -279,34 +244,34 @@ async def create_lead(
     registered = LeadRegisteredV1(lead_id=lead.id, agent_id=lead.agent_id, channel="admin",
                                   source=lead.source, status=lead.status,
                                   consent_marketing=lead.consent_marketing)
-    await _record(session, registered, company_id=company_id, actor=actor)
+    await outbox.add(session, registered, company_id=company_id, actor=actor)
     if body.status is LeadStatus.CONVERTED:
         converted = LeadConvertedV1(lead_id=lead.id, agent_id=lead.agent_id,
                                     previous_status=LeadStatus.NEW.value)
-        await _record(session, converted, company_id=company_id, actor=actor)
+        await outbox.add(session, converted, company_id=company_id, actor=actor)
     return lead
 
 
-def list_query(
-    principal: Principal, *, tools: LeadTools, status: LeadStatus | None, agent_id: uuid.UUID | None,
-    search: str | None,
-) -> Select[Any]:
-    """The caller's company's leads (super admins: every company's), filtered."""
-    company_id = scope_of(principal)
+async def leads_page(
+    session: AsyncSession, subject: Subject, page: PageParams, *, tools: LeadTools,
+    status: LeadStatus | None, agent_id: uuid.UUID | None, search: str | None,
+) -> tuple[Sequence[Lead], Pagination]:
+    """One page of the caller's company's leads (super admins: every company's), filtered."""
+    company_id = subject.company_id
     search = (search or "").strip() or None
     hashes: list[str] = []
     if search and "@" in search and company_id is not None:
         hashes = tools.email_hashes(company_id, search)
-    return repo.leads_query(company_id, status=status.value if status else None, agent_id=agent_id,
-                            search=search, email_hashes=hashes)
+    return await repo.leads_page(session, company_id, page, status=status.value if status else None,
+                                 agent_id=agent_id, search=search, email_hashes=hashes)
 
 
 async def find_lead(
-    session: AsyncSession, principal: Principal, lead_id: uuid.UUID, *, include_deleted: bool = False,
+    session: AsyncSession, subject: Subject, lead_id: uuid.UUID, *, include_deleted: bool = False,
     lock: bool = False,
 ) -> Lead:
     """A lead of the caller's company; 404 `lead_not_found` otherwise."""
-    lead = await repo.get_lead(session, lead_id, scope_of(principal), include_deleted=include_deleted,
+    lead = await repo.get_lead(session, lead_id, subject.company_id, include_deleted=include_deleted,
                                lock=lock)
     if lead is None:
         raise LeadNotFound()
@@ -335,9 +300,11 @@ def _apply(lead: Lead, field: str, value: Any, tools: LeadTools) -> None:
 
 
 async def update_lead(
-    session: AsyncSession, lead: Lead, changes: LeadChanges, *, tools: LeadTools, actor: Actor | None
+    session: AsyncSession, subject: Subject, lead_id: uuid.UUID, changes: LeadChanges, *, tools: LeadTools
 ) -> Lead:
     """Change a lead's details and status; a new status is announced (converted: once more)."""
+    lead = await find_lead(session, subject, lead_id, lock=True)
+    actor = subject.actor
     previous = LeadStatus(lead.status)
     given = {name: getattr(changes, name) for name in changes.model_fields_set}
     for name, value in given.items():
@@ -349,25 +316,29 @@ async def update_lead(
     await session.refresh(lead, ["updated_at"])
     updated = LeadUpdatedV1(lead_id=lead.id, status=status.value, previous_status=previous.value,
                             changed=sorted(given))
-    await _record(session, updated, company_id=lead.company_id, actor=actor)
+    await outbox.add(session, updated, company_id=lead.company_id, actor=actor)
     if status is LeadStatus.CONVERTED and previous is not LeadStatus.CONVERTED:
         converted = LeadConvertedV1(lead_id=lead.id, agent_id=lead.agent_id, previous_status=previous.value)
-        await _record(session, converted, company_id=lead.company_id, actor=actor)
+        await outbox.add(session, converted, company_id=lead.company_id, actor=actor)
     return lead
 
 
-async def delete_lead(session: AsyncSession, lead: Lead, *, tools: LeadTools, actor: Actor | None) -> None:
+async def delete_lead(
+    session: AsyncSession, subject: Subject, lead_id: uuid.UUID, *, tools: LeadTools
+) -> None:
     """Soft-delete a lead and revoke its lead token (its conversations stay until erased)."""
+    lead = await find_lead(session, subject, lead_id, lock=True)
     lead.deleted_at = utcnow()
     tools.revoke_token(session, lead)
-    await _record(session, LeadDeletedV1(lead_id=lead.id), company_id=lead.company_id, actor=actor)
+    await outbox.add(session, LeadDeletedV1(lead_id=lead.id), company_id=lead.company_id, actor=subject.actor)
 
 
 async def erase_lead(
-    session: AsyncSession, lead: Lead, *, tools: LeadTools, actor: Actor | None
+    session: AsyncSession, subject: Subject, lead_id: uuid.UUID, *, tools: LeadTools
 ) -> repo.Erased:
     """GDPR erasure: hard-delete the lead's conversations, messages and feedback, blank its
     personal data, revoke its token. The blank row stays so its id never comes back to life."""
+    lead = await find_lead(session, subject, lead_id, include_deleted=True, lock=True)
     erased = await repo.erase_owned(session, lead)
     now = utcnow()
     lead.first_name, lead.last_name, lead.notes, lead.source = "", None, None, None
@@ -378,12 +349,15 @@ async def erase_lead(
     tools.forget_history(session, erased.conversation_ids)
     gone = LeadDeletedV1(lead_id=lead.id, erased=True, conversations_deleted=erased.conversations,
                          messages_deleted=erased.messages)
-    await _record(session, gone, company_id=lead.company_id, actor=actor)
+    await outbox.add(session, gone, company_id=lead.company_id, actor=subject.actor)
     return erased
 
 
-async def export_lead(session: AsyncSession, lead: Lead, tools: LeadTools) -> LeadExport:
+async def export_lead(
+    session: AsyncSession, subject: Subject, lead_id: uuid.UUID, tools: LeadTools
+) -> LeadExport:
     """GDPR access: the lead decrypted, its conversations with every message, and feedback."""
+    lead = await find_lead(session, subject, lead_id, include_deleted=True)
     owned = await repo.conversations_of(session, lead)
     ids = [c.id for c in owned]
     by_conversation: dict[uuid.UUID, list[MessageOut]] = defaultdict(list)

@@ -22,29 +22,25 @@ import functools
 import hashlib
 import re
 import uuid
-from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from knowrithm_common.db import RequestSession as Session
-from knowrithm_common.errors import NotFound
-from knowrithm_common.identity import Principal, Role, authenticated, require_roles, require_scopes
+from knowrithm_common.errors import AgentNotFound, NotFound
 from knowrithm_common.openapi import errors
 from knowrithm_common.queries import Agents
-from knowrithm_common.tenancy import scope_of
-from knowrithm_conversations.agents_view import AgentNotFound, get_agent, latest_active_agent
+from knowrithm_common.tenancy import CompanyWrite
+from knowrithm_conversations.agents.view import get_agent, latest_active_agent, visitor_agent
 from knowrithm_conversations.config import ConversationsSettings
 from knowrithm_conversations.models import AgentView
 from knowrithm_conversations.urls import public_base
 from knowrithm_conversations.widget import testpage
 
-router = APIRouter()
-TAGS: list[str | Enum] = ["Widget"]
-Caller = Annotated[Principal, Depends(authenticated)]
+router = APIRouter(tags=["Widget"])
 SCRIPT = Path(__file__).with_name("widget.js")
 COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
 SCRIPT_MAX_AGE = 300  # seconds: a new widget reaches every site within minutes
@@ -140,8 +136,8 @@ def _script() -> tuple[bytes, str]:
     return body, f'"{hashlib.sha256(body).hexdigest()[:32]}"'
 
 
-@router.get("/widget.js", tags=TAGS, response_class=Response)
-@router.get("/api/v1/widget.js", tags=TAGS, response_class=Response)
+@router.get("/widget.js", response_class=Response)
+@router.get("/api/v1/widget.js", response_class=Response)
 async def widget_script(request: Request) -> Response:
     """The chat widget script: `<script src="…/widget.js" data-agent-id="…" async></script>`."""
     body, etag = _script()
@@ -155,39 +151,28 @@ async def widget_script(request: Request) -> Response:
     return Response(body, media_type="application/javascript", headers=headers)
 
 
-def _active(agent: AgentView) -> None:
-    if agent.status != "active":
-        raise WidgetUnavailable()
-
-
-@router.get("/api/v1/widget/agent/{agent_id}", response_model=WidgetAgent, tags=TAGS)
+@router.get("/api/v1/widget/agent/{agent_id}", response_model=WidgetAgent)
 async def widget_agent(
     agent_id: uuid.UUID, session: Session, response: Response, agents: Agents
 ) -> WidgetAgent:
     """The public widget settings of an active agent (name, avatar, theme, greeting, lead capture)."""
-    try:
-        agent = await get_agent(session, company_id=None, agent_id=agent_id, owner=agents, check=_active)
-    except AgentNotFound as exc:
-        raise WidgetUnavailable() from exc
+    agent = await visitor_agent(session, agent_id, owner=agents, unavailable=WidgetUnavailable)
     response.headers["Cache-Control"] = "public, max-age=60"
     return public_config(agent)
 
 
-admins = [Depends(require_roles(Role.SUPER_ADMIN, Role.ADMIN)), Depends(require_scopes(["write"]))]
-
-
-@router.post("/api/v1/test", status_code=201, response_model=TestPageCreated, tags=TAGS, dependencies=admins,
+@router.post("/api/v1/test", status_code=201, response_model=TestPageCreated,
              responses=errors(404))
 async def create_test_page(
-    body: NewTestPage, request: Request, session: Session, caller: Caller, agents: Agents
+    subject: CompanyWrite, body: NewTestPage, request: Request, session: Session, agents: Agents
 ) -> TestPageCreated:
     """A page embedding one of your agents' widget (and your own HTML) to try it as visitors will."""
     if body.agent_id is None:
-        agent = await latest_active_agent(session, scope_of(caller))
+        agent = await latest_active_agent(session, subject.company_id)
         if agent is None:
             raise NoActiveAgent()
     else:
-        agent = await get_agent(session, company_id=scope_of(caller), agent_id=body.agent_id, owner=agents)
+        agent = await get_agent(session, company_id=subject.company_id, agent_id=body.agent_id, owner=agents)
     page = testpage.StoredPage(agent_id=str(agent.agent_id), agent_name=agent.name, body=body.body)
     token, expires_at = await testpage.store(request.app.state.redis, page)
     return TestPageCreated(
@@ -203,7 +188,7 @@ def _public_base(request: Request) -> str:
     return public_base(request, settings.base_url)
 
 
-@router.get("/api/v1/test/page/{token}", response_class=HTMLResponse, tags=TAGS)
+@router.get("/api/v1/test/page/{token}", response_class=HTMLResponse)
 async def test_page(token: str, request: Request) -> HTMLResponse:
     """A test page made by `POST /api/v1/test` (public until it expires)."""
     page = await testpage.load(request.app.state.redis, token)

@@ -1,23 +1,14 @@
-"""Conversations' view of agents, kept from `events.agents.agent.*`: who answers, with which
-model, personality and languages (API keys are fetched when needed, never stored here).
-
-Read-your-writes: a request naming an agent the projection has not seen (created a moment
-ago) or holds as deleted or unable to answer asks the agents service (`owner`, an
-`OwnerFallback` on `app.state.agents`) and applies its answer like the event before answering
-(docs/architecture.md).
-"""
+"""The projection's writes: an agent's state from its event, or from the agents service's answer
+to a miss (read-your-writes, `build_agents_owner`)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from knowrithm_common.errors import Conflict, NotFound
 from knowrithm_common.events import EventEnvelope
 from knowrithm_common.events.agents import (
     AgentCreatedV1,
@@ -27,64 +18,10 @@ from knowrithm_common.events.agents import (
     AgentUpdatedV1,
 )
 from knowrithm_common.projections import upsert_if_newer
-from knowrithm_common.queries import AgentsOwner, agents_fallback, projected_agent
+from knowrithm_common.queries import agents_fallback
 from knowrithm_conversations.models import AgentView
 
 PROJECTION = "conversations.agents"
-
-
-
-class AgentNotFound(NotFound):
-    code, message = "agent_not_found", "Agent not found"
-
-
-class AgentInactive(Conflict):
-    code = "agent_inactive"
-    message = "The agent is not active; an admin can set its status to active"
-
-
-class AgentNotConfigured(Conflict):
-    code = "agent_not_configured"
-    message = "The agent has no LLM settings; an admin should add settings for it or its company"
-
-
-async def get_agent(
-    session: AsyncSession,
-    *,
-    company_id: uuid.UUID | None,
-    agent_id: uuid.UUID,
-    owner: AgentsOwner | None,
-    check: Callable[[AgentView], object] | None = None,
-) -> AgentView:
-    """A live agent of the company (any company when None) that passes `check`; 404 otherwise.
-
-    With `owner` (requests), a miss asks the agents service first; without (the answerer, whose
-    request already found the agent) the projection alone answers.
-    """
-    return await projected_agent(
-        session, AgentView, agent_id=agent_id, company_id=company_id, owner=owner,
-        not_found=AgentNotFound, check=check,
-    )
-
-
-async def latest_active_agent(session: AsyncSession, company_id: uuid.UUID | None) -> AgentView | None:
-    """The company's live, active agent changed most recently, if it has one."""
-    stmt = (
-        select(AgentView)
-        .where(AgentView.company_id == company_id, AgentView.deleted.is_(False), AgentView.status == "active")
-        .order_by(AgentView.updated_at.desc(), AgentView.agent_id)
-        .limit(1)
-    )
-    return await session.scalar(stmt)
-
-
-def ready_to_answer(agent: AgentView) -> AgentView:
-    """The agent if it can chat now; the reason it cannot otherwise."""
-    if agent.status != "active":
-        raise AgentInactive(f"The agent is {agent.status}; an admin can set its status to active")
-    if not agent.llm_provider or not agent.llm_model:
-        raise AgentNotConfigured()
-    return agent
 
 
 def _row(snapshot: AgentSnapshot, *, time: dt.datetime, deleted: bool) -> dict[str, object]:

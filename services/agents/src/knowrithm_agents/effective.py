@@ -1,4 +1,5 @@
-"""Effective settings (agent-level over company-level) and the agent snapshots events carry.
+"""An agent's effective configuration: its own settings over its company's, and the snapshots
+its events carry.
 
 `effective_settings` is what other code calls to know which LLM and embedding an agent uses.
 `snapshots` resolves many agents at once; `publish_changes` compares before and after and
@@ -11,15 +12,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from knowrithm_agents.models import Agent, LlmSettings, Provider, ProviderModel, shared
-from knowrithm_common.events import Actor, new_event
+from knowrithm_agents.models import Agent, LlmSettings, Provider, ProviderModel, outbox
+from knowrithm_common.events import Actor
 from knowrithm_common.events.agents import AgentConfiguration, AgentSnapshot, AgentUpdatedV1
 from knowrithm_common.events.envelope import EventData
-from knowrithm_common.messaging.outbox import record_event
 
 EMBEDDING_FIELDS = ("embedding_provider_id", "embedding_model_id", "embedding_dimension")
 
@@ -74,27 +75,32 @@ async def configurations(
     }
     out = {}
     for s in rows:
-        llm_p, emb_p = providers[s.llm_provider_id], providers[s.embedding_provider_id]
         out[s.id] = AgentConfiguration(
             settings_id=s.id,
             settings_level="agent" if s.agent_id else "company",
-            llm_provider_id=llm_p.id,
-            llm_provider=llm_p.value,
-            llm_model_id=s.llm_model_id,
-            llm_model=models[s.llm_model_id].name,
-            llm_api_base_url=s.llm_api_base_url or llm_p.default_base_url,
+            **_resolved(s, "llm", providers, models),
             llm_temperature=s.llm_temperature,
             llm_max_tokens=s.llm_max_tokens,
-            llm_additional_params=dict(s.llm_additional_params),
-            embedding_provider_id=emb_p.id,
-            embedding_provider=emb_p.value,
-            embedding_model_id=s.embedding_model_id,
-            embedding_model=models[s.embedding_model_id].name,
-            embedding_api_base_url=s.embedding_api_base_url or emb_p.default_base_url,
+            **_resolved(s, "embedding", providers, models),
             embedding_dimension=s.embedding_dimension,
-            embedding_additional_params=dict(s.embedding_additional_params),
         )
     return out
+
+
+def _resolved(
+    s: LlmSettings, kind: str, providers: dict[uuid.UUID, Provider], models: dict[uuid.UUID, ProviderModel]
+) -> dict[str, Any]:
+    """The llm_* or embedding_* choice of a settings row by catalogue names, base URL defaulted."""
+    provider = providers[getattr(s, f"{kind}_provider_id")]
+    model_id = getattr(s, f"{kind}_model_id")
+    return {
+        f"{kind}_provider_id": provider.id,
+        f"{kind}_provider": provider.value,
+        f"{kind}_model_id": model_id,
+        f"{kind}_model": models[model_id].name,
+        f"{kind}_api_base_url": getattr(s, f"{kind}_api_base_url") or provider.default_base_url,
+        f"{kind}_additional_params": dict(getattr(s, f"{kind}_additional_params")),
+    }
 
 
 async def snapshots(session: AsyncSession, agents: Iterable[Agent]) -> dict[uuid.UUID, AgentSnapshot]:
@@ -113,22 +119,15 @@ async def snapshots(session: AsyncSession, agents: Iterable[Agent]) -> dict[uuid
     return out
 
 
+# The agent's own columns a snapshot carries (pydantic copies the JSON ones: a later change of
+# the agent does not reach a snapshot taken before it).
+SNAPSHOT_COLUMNS = tuple(f for f in AgentSnapshot.model_fields if f not in ("agent_id", "configuration"))
+
+
 def snapshot_of(agent: Agent, configuration: AgentConfiguration | None) -> AgentSnapshot:
-    return AgentSnapshot(
-        agent_id=agent.id,
-        company_id=agent.company_id,
-        name=agent.name,
-        description=agent.description,
-        avatar_url=agent.avatar_url,
-        status=agent.status,
-        personality_traits=dict(agent.personality_traits),
-        capabilities=list(agent.capabilities),
-        languages=list(agent.languages),
-        operating_hours=dict(agent.operating_hours),
-        widget_config=dict(agent.widget_config),
-        widget_script_url=agent.widget_script_url,
-        configuration=configuration,
-    )
+    """The agent's fields with the configuration it runs with."""
+    columns = {f: getattr(agent, f) for f in SNAPSHOT_COLUMNS}
+    return AgentSnapshot(agent_id=agent.id, configuration=configuration, **columns)
 
 
 async def snapshot(session: AsyncSession, agent: Agent) -> AgentSnapshot:
@@ -170,6 +169,6 @@ async def publish_changes(
 
 async def record_agent_event(session: AsyncSession, agent: Agent, data: EventData, *, actor: Actor) -> None:
     """Record an agent event in the outbox and stamp its time on the agent."""
-    envelope = new_event(data, source="agents", company_id=agent.company_id, actor=actor)
+    envelope = await outbox.add(session, data, company_id=agent.company_id, actor=actor)
     agent.event_time = envelope.time
-    await record_event(session, shared.outbox, envelope)
+    await session.flush()  # the answer shows the agent as stored (its updated_at moves with the stamp)

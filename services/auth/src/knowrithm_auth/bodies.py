@@ -1,4 +1,8 @@
-"""Request helpers shared by every auth router: the session, the caller as audit actor, bodies."""
+"""Request bodies parsed by hand: JSON, or a form (with one file) where the Knowrithm API accepts one.
+
+Routes whose body FastAPI cannot declare (JSON or multipart with a logo file; one entry or a
+batch) parse it here, with the same error shape as a declared body.
+"""
 
 from __future__ import annotations
 
@@ -9,33 +13,10 @@ from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
-from knowrithm_common.db import RequestSession
 from knowrithm_common.errors import InvalidEncoding, InvalidJSON, UnsupportedMediaType, ValidationFailed
-from knowrithm_common.events import Actor
-from knowrithm_common.identity import Principal
 from knowrithm_common.inputs import read_form
 
-# Set by the gateway on every request it forwards (its copy from a client is dropped).
-CLIENT_IP_HEADER = "x-knowrithm-client-ip"
-
-Session = RequestSession
 M = TypeVar("M", bound=BaseModel)
-
-
-def client_ip(request: Request) -> str | None:
-    """The caller's address as the gateway decided it (never a client-written X-Forwarded-For)."""
-    return request.headers.get(CLIENT_IP_HEADER) or (request.client.host if request.client else None)
-
-
-def actor_of(request: Request, principal: Principal) -> Actor:
-    """The audit actor of a request: who, from which address, with which client."""
-    return Actor(
-        kind=principal.kind,
-        id=principal.user_id,
-        ip=client_ip(request),
-        user_agent=(request.headers.get("user-agent") or "")[:255] or None,
-        impersonator_id=principal.impersonator_id,
-    )
 
 
 def validation_detail(exc: ValidationError) -> list[dict[str, Any]]:

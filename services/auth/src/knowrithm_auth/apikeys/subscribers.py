@@ -1,4 +1,5 @@
-"""Keeps API keys' `last_used_at` and `usage_count` from the gateway's usage events, off the request path."""
+"""What the API-keys domain reacts to: the gateway's usage events, which keep each key's
+`last_used_at` and `usage_count` (off the request path)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from knowrithm_auth.models import shared
 from knowrithm_common.events import EventEnvelope
 from knowrithm_common.events.gateway import ApiRequestsRecordedV1
 from knowrithm_common.messaging.consumer import EventConsumer
+from knowrithm_common.service import Background
 
 
 async def on_requests_recorded(session: AsyncSession, envelope: EventEnvelope) -> None:
@@ -27,8 +29,10 @@ async def on_requests_recorded(session: AsyncSession, envelope: EventEnvelope) -
     await record_usage(session, usage)
 
 
-def usage_consumer(app: FastAPI) -> EventConsumer:
-    return EventConsumer(
+def subscribers(app: FastAPI) -> list[Background]:
+    """The usage consumer (also `app.state.usage_consumer`): one durable consumer of the gateway's
+    `gateway.api_requests.recorded.v1` batches."""
+    app.state.usage_consumer = EventConsumer(
         db=app.state.db,
         processed=shared.processed,
         nats=app.state.nats,
@@ -37,3 +41,4 @@ def usage_consumer(app: FastAPI) -> EventConsumer:
         handlers={ApiRequestsRecordedV1.event_type: on_requests_recorded},
         only_new=True,
     )
+    return [app.state.usage_consumer]

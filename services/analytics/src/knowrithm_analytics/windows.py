@@ -1,27 +1,19 @@
-"""What an analytics request covers: which company (or every company) and which time window.
+"""The time window an analytics request covers (which company: `knowrithm_common.tenancy`).
 
-- Company: a company's members see their own company. A super admin sees every company, or
-  one with `?company_id=`; another company's id, in a path or in `?company_id=`, answers a
-  member 404 (never 403, and never silently the member's own numbers instead).
-- Time: `start_date`/`end_date` (ISO 8601; default the last 30 days up to now) for the
-  `analytic/*` operations, `days` (1-365, default 30) for the API-usage operations. A window
-  is half-open: `start <= time < end`. An unreadable date or a start after the end is 400
-  `invalid_date_range`.
+`start_date`/`end_date` (ISO 8601; default the last 30 days up to now) for the `analytic/*`
+operations, `days` (1-365, default 30) for the API-usage operations. A window is half-open:
+`start <= time < end`. An unreadable date or a start after the end is 400 `invalid_date_range`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query
 
 from knowrithm_common.errors import BadRequest
-from knowrithm_common.identity import Principal, current_principal
-from knowrithm_common.openapi import errors
-from knowrithm_common.tenancy import CompanyNotFound, scope_of
 
 DEFAULT_DAYS = 30
 
@@ -57,6 +49,11 @@ def parse_instant(value: str | None, name: str) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
+def last_days(now: dt.datetime, days: int) -> Window:
+    """The `days` days up to `now`."""
+    return Window(now - dt.timedelta(days=days), now)
+
+
 def window_of(
     start: dt.datetime | None, end: dt.datetime | None, *, default_days: int = DEFAULT_DAYS
 ) -> Window:
@@ -81,37 +78,8 @@ def date_window(
 
 def days_window(days: int = Query(DEFAULT_DAYS, ge=1, le=365, description="days to look back")) -> Window:
     """Dependency: the last `days` days, for the API-usage operations."""
-    end = dt.datetime.now(dt.UTC)
-    return Window(end - dt.timedelta(days=days), end)
+    return last_days(dt.datetime.now(dt.UTC), days)
 
 
-@dataclass(frozen=True, slots=True)
-class Scope:
-    """The caller and the company its numbers cover (None: every company, super admins only)."""
-
-    principal: Principal
-    company_id: uuid.UUID | None
-
-
-def company_scope(
-    principal: Principal = Depends(current_principal),
-    company_id: uuid.UUID | None = Query(None, description="super admins: one company (default all)"),
-) -> Scope:
-    """Dependency: the caller's company; a super admin's choice of company, or every company.
-
-    Role and scope checks are the routes' own (`require_roles`, `require_scopes`); a caller
-    without a company that is not a super admin gets 403.
-    """
-    if principal.is_super_admin:
-        return Scope(principal, company_id)
-    own = scope_of(principal)
-    if company_id is not None and company_id != own:
-        raise CompanyNotFound()
-    return Scope(principal, own)
-
-
-CompanyScope = Annotated[Scope, Depends(company_scope)]
-# For the `responses=` of routers and routes that take CompanyScope.
-COMPANY_NOT_FOUND = errors((404, "`company_id` names no company the caller may read"))
 DateWindow = Annotated[Window, Depends(date_window)]
 DaysWindow = Annotated[Window, Depends(days_window)]
