@@ -21,8 +21,8 @@ from pathlib import Path
 import pymupdf
 import pytesseract
 
-from knowrithm_ingestion import samples
 from knowrithm_ingestion.extraction import DocumentType, Limits, extract
+from knowrithm_ingestion.testing import samples
 
 TEXT_PAGES = 50
 SCANNED_PAGES = 6

@@ -21,7 +21,7 @@ import time
 import httpx
 from platform_runner import offline_agent, running_platform
 
-from knowrithm_ingestion import samples
+from knowrithm_ingestion.testing import samples
 from knowrithm_stack.launcher import Platform
 
 PAGE = ("Section {n}. The harbour authority inspects cranes, pallets and cold storage on schedule {n}; "

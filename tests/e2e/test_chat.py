@@ -13,7 +13,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from knowrithm_ingestion import samples
+from knowrithm_ingestion.testing import samples
 
 from .knowledge import trained_agent, upload, wait_documents
 

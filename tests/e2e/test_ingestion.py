@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from knowrithm_ingestion import samples
+from knowrithm_ingestion.testing import samples
 
 from .knowledge import search, trained_agent, upload, wait_documents
 from .site import serve

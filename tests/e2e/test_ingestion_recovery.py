@@ -9,7 +9,7 @@ import time
 import psycopg
 import pytest
 
-from knowrithm_ingestion import samples
+from knowrithm_ingestion.testing import samples
 
 from .knowledge import trained_agent, upload, wait_documents
 

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from knowrithm_py.dataclass.error import KnowrithmAPIError
 
-from knowrithm_ingestion import samples
+from knowrithm_ingestion.testing import samples
 
 from .sdk import SdkTenant, new_tenant
 

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import pytest
 from knowrithm_py.dataclass.error import KnowrithmAPIError
 
-from knowrithm_ingestion import samples
+from knowrithm_ingestion.testing import samples
 
 from .sdk import SdkTenant, new_tenant, sdk_client, super_admin_bearer
 from .site import serve

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from knowrithm_ingestion import samples
+from knowrithm_ingestion.testing import samples
 
 from .knowledge import search, trained_agent
 from .site import serve

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from knowrithm_ingestion import samples
+from knowrithm_ingestion.testing import samples
 
 from .knowledge import trained_agent, upload, wait_documents
 

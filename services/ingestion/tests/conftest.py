@@ -1,22 +1,19 @@
 """Ingestion tests: the real API app (and worker) on their own migrated database, with the
-embedded NATS and Redis; agents appear through the same events the agents service publishes."""
+embedded NATS and Redis; agents appear through the same events the agents service publishes.
+
+The app (and the worker, where a module asks for it) runs once per test module; tests keep
+apart by making their own companies and agents (`support.add_agent`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
+import pytest_asyncio
 
 from knowrithm_common.db.migrations import upgrade
-from knowrithm_common.testing import (
-    KeyPair,
-    agents_stand_in,
-    assertion_headers,
-    environment,
-    running_app,
-    service_env,
-)
+from knowrithm_common.testing import KeyPair, environment, gateway_call, service_client, service_env
 
 ASSERTION_KEYS = KeyPair.generate()
 
@@ -33,21 +30,14 @@ def ingestion_env(stack, tmp_path_factory) -> dict[str, str]:
     )
 
 
-@pytest.fixture
-async def client(ingestion_env) -> AsyncIterator[httpx.AsyncClient]:
-    from knowrithm_ingestion.main import create_app
-
-    with environment(ingestion_env):
-        app = create_app()
-    # The agents service's state query answers beside the app: "no such agent" unless told.
-    async with running_app(app) as c, agents_stand_in(app.state.nats) as owner:
-        c.app, c.agents_owner = app, owner  # type: ignore[attr-defined]
-        yield c
+# The agents service's state query answers beside the app (`client.agents_owner`): "no such agent"
+# unless told.
+client = service_client("knowrithm_ingestion.main:create_app", env="ingestion_env", agents_owner=True)
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def worker(ingestion_env) -> AsyncIterator[object]:
-    """The worker app running in this process (consumes the JOBS queue)."""
+    """The worker app running in this process (consumes the JOBS queue) for the rest of the module."""
     from knowrithm_ingestion.worker import create_app
 
     with environment(ingestion_env):
@@ -65,9 +55,4 @@ def signer():
 @pytest.fixture
 def call(client, signer):
     """call(method, path, principal=None, **kw): a request as the gateway would forward it."""
-
-    async def _call(method, path, principal=None, headers=None, **kw):
-        headers = {**assertion_headers(signer, principal), **(headers or {})}
-        return await client.request(method, path, headers=headers, **kw)
-
-    return _call
+    return gateway_call(client, signer)

@@ -1,4 +1,4 @@
-"""A local web site for tests of fetching and crawling (also used by the e2e tests).
+"""A local web site for tests of fetching and crawling.
 
 A real HTTP server on a chosen loopback address (127.0.0.5 by default; any 127/8 address binds
 on Linux) and a free port, serving the routes it is given: pages, redirects, robots.txt and
@@ -17,11 +17,22 @@ from __future__ import annotations
 
 import ssl
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
+
+
+@dataclass
+class Gate:
+    """Holds a route's answer until `release` is set; `arrived` is set (at `arrived_at`, epoch seconds)
+    when the request comes in."""
+
+    arrived: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    arrived_at: float | None = None
 
 
 @dataclass
@@ -31,6 +42,7 @@ class Route:
     content_type: str | None = "text/html; charset=utf-8"
     headers: dict[str, str] = field(default_factory=dict)
     send_length: bool = True  # False: no Content-Length, the body ends when the connection closes
+    gate: Gate | None = None  # a slow site: the answer waits for the test
 
 
 def html_page(body: str, *, title: str | None = None) -> str:
@@ -75,6 +87,12 @@ class Site:
         self.routes[path] = Route(status=status, body=data, content_type=content_type, send_length=send_length)
         return self
 
+    def held(self, path: str, content: bytes, *, content_type: str) -> Gate:
+        """A file whose answer waits until the test releases the returned gate (a slow site)."""
+        gate = Gate()
+        self.routes[path] = Route(body=content, content_type=content_type, gate=gate)
+        return gate
+
     def redirect(self, path: str, to: str, *, status: int = 302) -> Site:
         """`path` answers `status` with Location `to` (relative or absolute)."""
         self.routes[path] = Route(status=status, content_type=None, headers={"Location": to})
@@ -106,6 +124,10 @@ class Site:
                     site.hits[path] += 1
                     site.requests.append({"path": self.path, **{k.lower(): v for k, v in self.headers.items()}})
                 route = site.routes.get(path) or Route(status=404, body=b"not found", content_type="text/plain")
+                if route.gate is not None:
+                    route.gate.arrived_at = time.time()
+                    route.gate.arrived.set()
+                    route.gate.release.wait(30)
                 self.send_response(route.status)
                 if route.content_type:
                     self.send_header("Content-Type", route.content_type)
@@ -127,6 +149,9 @@ class Site:
         return self
 
     def stop(self) -> None:
+        for route in self.routes.values():  # never leave a held request behind
+            if route.gate is not None:
+                route.gate.release.set()
         self.server.shutdown()
         self.server.server_close()
 

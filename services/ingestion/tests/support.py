@@ -1,10 +1,13 @@
-"""Helpers of the ingestion tests: principals, agents in the projection, polling."""
+"""Helpers of the ingestion tests: principals, agents in the projection, uploads, polling, and
+what the database sees."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import uuid
+
+from sqlalchemy import text
 
 from knowrithm_common.identity import Principal
 
@@ -19,8 +22,9 @@ def member(company_id: uuid.UUID) -> Principal:
 
 def agent_snapshot(*, company_id: uuid.UUID | None = None, agent_id: uuid.UUID | None = None,
                    widget_config: dict | None = None, model: str = "offline-embedder", provider: str = "offline",
-                   dimension: int = 384, status: str = "active"):
-    """An agent as the agents service describes it (events and its state query), on the offline models."""
+                   dimension: int = 384, status: str = "active", configured: bool = True):
+    """An agent as the agents service describes it (events and its state query), on the offline models
+    (`configured` False: an agent without LLM and embedding settings)."""
     from knowrithm_common.events.agents import AgentConfiguration, AgentSnapshot
 
     agent_id = agent_id or uuid.uuid4()
@@ -32,22 +36,60 @@ def agent_snapshot(*, company_id: uuid.UUID | None = None, agent_id: uuid.UUID |
         embedding_dimension=dimension,
     )
     return AgentSnapshot(agent_id=agent_id, company_id=company_id or uuid.uuid4(), name=f"agent-{agent_id.hex[:6]}",
-                         status=status, widget_config=widget_config or {}, configuration=config)
+                         status=status, widget_config=widget_config or {},
+                         configuration=config if configured else None)
 
 
 async def add_agent(app, *, company_id: uuid.UUID | None = None, widget_config: dict | None = None,
-                    model: str = "offline-embedder", provider: str = "offline", dimension: int = 384):
+                    model: str = "offline-embedder", provider: str = "offline", dimension: int = 384,
+                    configured: bool = True):
     """Apply an agents.agent.created.v1 event to the projection, as the consumer would."""
     from knowrithm_common.events import new_event
     from knowrithm_common.events.agents import AgentCreatedV1
-    from knowrithm_ingestion.agents_view import on_agent_changed
+    from knowrithm_ingestion.agents.projection import on_agent_changed
 
     snapshot = agent_snapshot(company_id=company_id, widget_config=widget_config, model=model, provider=provider,
-                              dimension=dimension)
+                              dimension=dimension, configured=configured)
     envelope = new_event(AgentCreatedV1(**snapshot.model_dump()), source="agents", company_id=snapshot.company_id)
     async with app.state.db.sessions() as session, session.begin():
         await on_agent_changed(session, envelope)
     return snapshot.company_id, snapshot.agent_id
+
+
+async def delete_agent(app, *, company_id: uuid.UUID, agent_id: uuid.UUID) -> None:
+    """Apply an agents.agent.deleted.v1 event to the projection, as the consumer would."""
+    from knowrithm_common.events import new_event
+    from knowrithm_common.events.agents import AgentDeletedV1
+    from knowrithm_ingestion.agents.projection import on_agent_deleted
+
+    snapshot = agent_snapshot(company_id=company_id, agent_id=agent_id)
+    envelope = new_event(AgentDeletedV1(**snapshot.model_dump()), source="agents", company_id=company_id)
+    async with app.state.db.sessions() as session, session.begin():
+        await on_agent_deleted(session, envelope)
+
+
+def unique(text: str) -> str:
+    return f"{text} {uuid.uuid4().hex[:8]}"
+
+
+async def upload(call, principal, agent_id, files, **data):
+    """POST /api/v1/document/upload with multipart `files` (name, bytes, content type)."""
+    multipart = [("files", f) for f in files]
+    return await call("POST", "/api/v1/document/upload", principal, data={"agent_id": str(agent_id), **data},
+                      files=multipart)
+
+
+async def idle_transactions(db, *, begun_after: float, idle_before: float) -> list[str]:
+    """The last statements of this database's connections that sit idle in a transaction begun after
+    `begun_after` and idle since before `idle_before` (epoch seconds): a transaction waiting on
+    something outside the database, such as a download."""
+    query = text(
+        "SELECT query FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        " AND state = 'idle in transaction' AND xact_start >= to_timestamp(:begun)"
+        " AND state_change <= to_timestamp(:idle)"
+    )
+    async with db.sessions() as session:
+        return list((await session.execute(query, {"begun": begun_after, "idle": idle_before})).scalars())
 
 
 async def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2):

@@ -11,29 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-import pytest
-
 from knowrithm_common.events import new_event
 from knowrithm_common.events.agents import AgentCreatedV1, AgentDeletedV1
-from knowrithm_ingestion.agents_view import on_agent_changed, on_agent_deleted
+from knowrithm_ingestion.agents.projection import on_agent_changed, on_agent_deleted
 from knowrithm_ingestion.models import AgentView
 
 from .support import admin, agent_snapshot, member
 
 TXT = ("notes.txt", b"The warranty lasts two years.", "text/plain")
-
-
-@pytest.fixture(scope="module")
-async def client(ingestion_env):
-    """One app for the module (tests make their own companies and agents)."""
-    from knowrithm_common.testing import agents_stand_in, environment, running_app
-    from knowrithm_ingestion.main import create_app
-
-    with environment(ingestion_env):
-        app = create_app()
-    async with running_app(app) as c, agents_stand_in(app.state.nats) as owner:
-        c.app, c.agents_owner = app, owner
-        yield c
 
 
 async def upload(call, principal, agent_id):

@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytesseract
 import pytest
 
-from knowrithm_ingestion import samples
 from knowrithm_ingestion.extraction import (
     BlockKind,
     CorruptFile,
@@ -28,6 +27,7 @@ from knowrithm_ingestion.extraction import (
     extract,
     extract_html,
 )
+from knowrithm_ingestion.testing import samples
 
 LIMITS = Limits()
 

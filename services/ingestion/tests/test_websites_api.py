@@ -23,20 +23,6 @@ LAST = JobContext(attempt=5, max_attempts=5)
 SUPER = Principal(kind="user", user_id=uuid.uuid4(), role=Role.SUPER_ADMIN)
 
 
-@pytest.fixture(scope="module")
-async def client(ingestion_env):
-    """One app for the module: stopping an app takes seconds (its consumers drain), tests here
-    share nothing but the database, and every test makes its own company and agent."""
-    from knowrithm_common.testing import agents_stand_in, environment, running_app
-    from knowrithm_ingestion.main import create_app
-
-    with environment(ingestion_env):
-        app = create_app()
-    async with running_app(app) as c, agents_stand_in(app.state.nats) as owner:
-        c.app, c.agents_owner = app, owner
-        yield c
-
-
 @pytest.fixture
 def site():
     with Site("127.0.0.5") as s:

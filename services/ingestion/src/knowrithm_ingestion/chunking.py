@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from knowrithm_ingestion.extraction.model import Block, BlockKind
@@ -187,55 +187,53 @@ def _fit(sentence: _Unit, budget: int) -> list[_Unit]:
 def _split_lines(text: str, budget: int) -> list[_Unit]:
     """Greedy runs of whole lines (a JSON or XML record has a field per line); words for a line too long."""
     pieces: list[_Unit] = []
-    lines: list[str] = []
-    used = 0
+    run: list[tuple[str, int]] = []  # lines that fit, waiting to be grouped
+
+    def flush() -> None:
+        pieces.extend(_Unit("\n".join(lines), used, "\n") for lines, used in _greedy(run, budget))
+        run.clear()
+
     for line in text.split("\n"):
         cost = count_tokens(line)
-        if lines and (used + cost > budget or cost > budget):
-            pieces.append(_Unit("\n".join(lines), used, "\n"))
-            lines, used = [], 0
         if cost > budget:
+            flush()
             words = _split_words(line, budget)
             pieces.extend([_Unit(words[0].text, words[0].tokens, "\n"), *words[1:]])
         elif line.strip():
-            lines.append(line)
-            used += cost
-    if lines:
-        pieces.append(_Unit("\n".join(lines), used, "\n"))
+            run.append((line, cost))
+    flush()
     return pieces
 
 
 def _split_words(text: str, budget: int) -> list[_Unit]:
     """Greedy runs of whole words within `budget`; a word longer than the budget is cut by characters."""
-    pieces: list[_Unit] = []
-    words: list[str] = []
-    used = 0
-    for word in (w for raw in text.split() for w in _cut_word(raw, budget)):
-        cost = count_tokens(word)
-        if words and used + cost > budget:
-            pieces.append(_Unit(" ".join(words), used, " "))
-            words, used = [], 0
-        words.append(word)
-        used += cost
-    if words:
-        pieces.append(_Unit(" ".join(words), used, " "))
-    return pieces
+    words = ((w, count_tokens(w)) for raw in text.split() for w in _cut_word(raw, budget))
+    return [_Unit(" ".join(group), used, " ") for group, used in _greedy(words, budget)]
 
 
 def _cut_word(word: str, budget: int) -> Iterator[str]:
     if count_tokens(word) <= budget:
         yield word
         return
-    piece, used = "", 0
-    for match in _TOKEN.finditer(word):  # between tokens, and inside a token only when it alone is too long
-        for part in _cut_match(match, budget):
-            cost = count_tokens(part)
-            if piece and used + cost > budget:
-                yield piece
-                piece, used = "", 0
-            piece, used = piece + part, used + cost
-    if piece:
-        yield piece
+    # between tokens, and inside a token only when it alone is too long
+    parts = (part for match in _TOKEN.finditer(word) for part in _cut_match(match, budget))
+    for group, _ in _greedy(((part, count_tokens(part)) for part in parts), budget):
+        yield "".join(group)
+
+
+def _greedy(parts: Iterable[tuple[str, int]], budget: int) -> Iterator[tuple[list[str], int]]:
+    """(text, cost) parts in consecutive groups, each closed before a part would take it past `budget`;
+    each group with its cost."""
+    group: list[str] = []
+    used = 0
+    for part, cost in parts:
+        if group and used + cost > budget:
+            yield group, used
+            group, used = [], 0
+        group.append(part)
+        used += cost
+    if group:
+        yield group, used
 
 
 def _cut_match(match: re.Match[str], budget: int) -> list[str]:

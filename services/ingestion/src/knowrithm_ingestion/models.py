@@ -32,10 +32,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from knowrithm_common.db.base import IdMixin, TimestampMixin, make_base
 from knowrithm_common.db.shared_tables import SharedTables
 from knowrithm_common.db.softdelete import SoftDeleteMixin
+from knowrithm_common.messaging.outbox import Outbox
 
 SCHEMA = "ingestion"
 Base = make_base(SCHEMA)
 shared = SharedTables(Base.metadata)
+outbox = Outbox(source="ingestion", table=shared.outbox)
 
 
 class DocumentStatus(StrEnum):

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from knowrithm_common.pagination import PageParams, Pagination, paginate
 from knowrithm_ingestion.models import Chunk, Document
 
 
@@ -30,11 +31,12 @@ async def get_document(
     return await session.scalar(stmt)
 
 
-def documents_query(
-    company_id: uuid.UUID | None, *, agent_id: uuid.UUID | None = None, status: str | None = None,
-    document_type: str | None = None, search: str | None = None, deleted: bool = False,
-) -> Select[Any]:
-    """Documents of the company with filters, newest first."""
+async def list_documents(
+    session: AsyncSession, company_id: uuid.UUID | None, page: PageParams, *,
+    agent_id: uuid.UUID | None = None, status: str | None = None, document_type: str | None = None,
+    search: str | None = None, deleted: bool = False,
+) -> tuple[Sequence[Document], Pagination]:
+    """One page of the company's documents, live or soft-deleted, with filters, newest first."""
     stmt = scoped(select(Document), Document, company_id)
     stmt = stmt.where(Document.only_deleted() if deleted else Document.not_deleted())
     if agent_id is not None:
@@ -45,21 +47,23 @@ def documents_query(
         stmt = stmt.where(Document.document_type == document_type)
     if search:
         stmt = stmt.where(Document.original_filename.ilike(f"%{_escape(search)}%", escape="\\"))
-    return stmt.order_by(Document.created_at.desc(), Document.id)
+    return await paginate(session, stmt.order_by(Document.created_at.desc(), Document.id), page)
 
 
 def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def chunks_query(
-    company_id: uuid.UUID | None, *, document_id: uuid.UUID | None = None, deleted: bool = False
-) -> Select[Any]:
+async def list_chunks(
+    session: AsyncSession, company_id: uuid.UUID | None, page: PageParams, *,
+    document_id: uuid.UUID | None = None, deleted: bool = False,
+) -> tuple[Sequence[Chunk], Pagination]:
+    """One page of the company's live or soft-deleted chunks (of one document), in document order."""
     stmt = scoped(select(Chunk), Chunk, company_id)
     stmt = stmt.where(Chunk.only_deleted() if deleted else Chunk.not_deleted())
     if document_id is not None:
         stmt = stmt.where(Chunk.document_id == document_id)
-    return stmt.order_by(Chunk.document_id, Chunk.chunk_index)
+    return await paginate(session, stmt.order_by(Chunk.document_id, Chunk.chunk_index), page)
 
 
 async def get_chunk(

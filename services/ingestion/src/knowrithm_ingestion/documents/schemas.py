@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
+from typing import Any, Self
 
 from pydantic import BaseModel, Field
 
 from knowrithm_common.pagination import Pagination
+from knowrithm_common.tasks import status_url
 from knowrithm_ingestion.models import Chunk, Document
+from knowrithm_ingestion.schemas import RowOut
 
 
-class ChunkOut(BaseModel):
+class ChunkOut(RowOut):
     id: uuid.UUID
     document_id: uuid.UUID
     agent_id: uuid.UUID
@@ -28,13 +32,8 @@ class ChunkOut(BaseModel):
     created_at: dt.datetime
     deleted_at: dt.datetime | None
 
-    @classmethod
-    def of(cls, chunk: Chunk) -> ChunkOut:
-        fields = {k: getattr(chunk, k) for k in cls.model_fields if k != "is_active"}
-        return cls(is_active=chunk.deleted_at is None, **fields)
 
-
-class DocumentOut(BaseModel):
+class DocumentOut(RowOut):
     id: uuid.UUID
     company_id: uuid.UUID
     agent_id: uuid.UUID
@@ -64,11 +63,8 @@ class DocumentOut(BaseModel):
     deleted_at: dt.datetime | None
 
     @classmethod
-    def of(cls, doc: Document) -> DocumentOut:
-        skip = {"is_active", "status_url"}
-        fields = {k: getattr(doc, k) for k in cls.model_fields if k not in skip}
-        status_url = f"/api/v1/tasks/{doc.task_id}/status" if doc.task_id else None
-        return cls(is_active=doc.deleted_at is None, status_url=status_url, **fields)
+    def of(cls, row: Document, **own: Any) -> Self:
+        return super().of(row, status_url=status_url(row.task_id) if row.task_id else None, **own)
 
 
 class DocumentList(BaseModel):
@@ -95,6 +91,23 @@ class UploadOut(BaseModel):
     errors: list[str]
     errors_count: int
     failed: list[FileError]
+
+    @classmethod
+    def of(cls, task_id: uuid.UUID, accepted: Sequence[Document], refused: Sequence[FileError]) -> UploadOut:
+        return cls(
+            success=not refused,
+            status="partial" if refused else "accepted",
+            message=(f"{len(accepted)} accepted for processing, {len(refused)} refused" if refused
+                     else f"{len(accepted)} accepted for processing"),
+            task_id=task_id,
+            status_url=status_url(task_id),
+            documents=[DocumentOut.of(d) for d in accepted],
+            documents_processed=len(accepted),
+            task_ids=[str(d.task_id) for d in accepted],
+            errors=[f"{e.filename}: {e.message}" for e in refused],
+            errors_count=len(refused),
+            failed=list(refused),
+        )
 
 
 class UploadResult(BaseModel):
@@ -164,6 +177,10 @@ class ChunkChanged(BaseModel):
     message: str
     chunk_id: uuid.UUID
     chunk_index: int
+
+    @classmethod
+    def of(cls, message: str, chunk: Chunk) -> ChunkChanged:
+        return cls(message=message, chunk_id=chunk.id, chunk_index=chunk.chunk_index)
 
 
 class ChunksRestored(BaseModel):

@@ -12,6 +12,7 @@ import hashlib
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,21 +20,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from knowrithm_common.db.base import utcnow
 from knowrithm_common.db.session import after_commit
 from knowrithm_common.errors import BadRequest, NotFound
-from knowrithm_common.events import Actor, new_event
+from knowrithm_common.events import Actor
 from knowrithm_common.events.ingestion import (
     DocumentDeletedV1,
     DocumentRestoredV1,
     DocumentUploadedV1,
     ProcessDocument,
 )
-from knowrithm_common.messaging.outbox import record_event
-from knowrithm_common.tasks import create_task
+from knowrithm_common.pagination import PageParams, Pagination
+from knowrithm_common.queries import AgentsOwner
+from knowrithm_ingestion.agents.projection import get_agent
 from knowrithm_ingestion.blobs import BlobStore
 from knowrithm_ingestion.documents import repository as repo
-from knowrithm_ingestion.models import Chunk, Document, DocumentSource, DocumentStatus, WebsitePage, shared
+from knowrithm_ingestion.models import Chunk, Document, DocumentSource, DocumentStatus, WebsitePage, outbox
+from knowrithm_ingestion.tasks import queue_job
 from knowrithm_ingestion.vectorstore.base import VectorRecord, VectorStore
 
-SOURCE = "ingestion"
+T = TypeVar("T")
 
 
 class DocumentNotFound(NotFound):
@@ -49,15 +52,39 @@ class ParentDocumentDeleted(BadRequest):
 
 
 @dataclass(frozen=True, slots=True)
-class NewFile:
-    """A validated file about to become a document."""
+class FileInfo:
+    """What a document records of its file besides the bytes (the name is only a label)."""
 
-    data: bytes
     filename: str
     document_type: str
     content_type: str | None
     source: DocumentSource = DocumentSource.UPLOAD
     source_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewFile:
+    """A validated file about to become a document."""
+
+    data: bytes
+    info: FileInfo
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """A validated file whose bytes are in the blob store."""
+
+    blob_key: str
+    size: int
+    sha256: str
+    info: FileInfo
+
+
+async def store_file(blobs: BlobStore, company_id: uuid.UUID, file: NewFile) -> StoredFile:
+    """Put the file's bytes in the blob store (no database involved)."""
+    key = await blobs.put(company_id, file.data)
+    return StoredFile(blob_key=key, size=len(file.data), sha256=hashlib.sha256(file.data).hexdigest(),
+                      info=file.info)
 
 
 def chunk_id(document_id: uuid.UUID, index: int) -> uuid.UUID:
@@ -69,33 +96,27 @@ async def queue_processing(
     session: AsyncSession, document: Document, *, actor: Actor | None = None
 ) -> uuid.UUID:
     """Create the document's task and queue its ProcessDocument job (both land with the commit)."""
-    task_id = await create_task(
-        session, shared.tasks, company_id=document.company_id, kind="process_document"
-    )
-    document.task_id = task_id
+    job = ProcessDocument(document_id=document.id)
+    document.task_id = await queue_job(session, job, kind="process_document", company_id=document.company_id,
+                                       actor=actor)
     document.status = DocumentStatus.PENDING.value
     document.processing_error = document.error_code = None
-    job = new_event(
-        ProcessDocument(document_id=document.id, task_id=task_id),
-        source=SOURCE, company_id=document.company_id, actor=actor,
-    )
-    await record_event(session, shared.outbox, job, subject=ProcessDocument.subject())
-    return task_id
+    return document.task_id
 
 
 async def create_document(
-    session: AsyncSession, blobs: BlobStore, *, company_id: uuid.UUID, agent_id: uuid.UUID,
-    user_id: uuid.UUID | None, file: NewFile, actor: Actor | None = None,
-    website_page_id: uuid.UUID | None = None, upload_task_id: uuid.UUID | None = None,
+    session: AsyncSession, *, company_id: uuid.UUID, agent_id: uuid.UUID, user_id: uuid.UUID | None,
+    stored: StoredFile, actor: Actor | None = None, website_page_id: uuid.UUID | None = None,
+    upload_task_id: uuid.UUID | None = None,
 ) -> Document:
-    """Store the file, add its document (pending) and queue its processing."""
-    key = await blobs.put(company_id, file.data)
+    """Add the stored file's document (pending) and queue its processing."""
+    file = stored.info
     document = Document(
         id=uuid.uuid4(), company_id=company_id, agent_id=agent_id, user_id=user_id,
         original_filename=file.filename[:255], document_type=file.document_type,
-        content_type=file.content_type, file_size=len(file.data),
-        sha256=hashlib.sha256(file.data).hexdigest(), blob_key=key, source=file.source.value,
-        source_url=file.source_url, website_page_id=website_page_id, upload_task_id=upload_task_id,
+        content_type=file.content_type, file_size=stored.size, sha256=stored.sha256, blob_key=stored.blob_key,
+        source=file.source.value, source_url=file.source_url, website_page_id=website_page_id,
+        upload_task_id=upload_task_id,
     )
     session.add(document)
     await session.flush()
@@ -104,8 +125,7 @@ async def create_document(
         document_id=document.id, agent_id=agent_id, original_filename=document.original_filename,
         document_type=document.document_type, file_size=document.file_size, source=document.source,
     )
-    await record_event(session, shared.outbox, new_event(uploaded, source=SOURCE, company_id=company_id,
-                                                           actor=actor))
+    await outbox.add(session, uploaded, company_id=company_id, actor=actor)
     return document
 
 
@@ -116,41 +136,77 @@ async def store_page_document(
     existing = None
     if page.document_id is not None:
         existing = await repo.get_document(session, page.document_id, page.company_id, deleted=None)
+    file = NewFile(html, FileInfo(filename=(title or page.canonical_url)[:255], document_type="html",
+                                  content_type="text/html", source=DocumentSource.WEBSITE,
+                                  source_url=page.canonical_url))
+    stored = await store_file(blobs, page.company_id, file)
     if existing is None:
-        file = NewFile(data=html, filename=(title or page.canonical_url)[:255], document_type="html",
-                       content_type="text/html", source=DocumentSource.WEBSITE, source_url=page.canonical_url)
-        document = await create_document(session, blobs, company_id=page.company_id, agent_id=page.agent_id,
-                                         user_id=None, file=file, website_page_id=page.id)
+        document = await create_document(session, company_id=page.company_id, agent_id=page.agent_id,
+                                         user_id=None, stored=stored, website_page_id=page.id)
         page.document_id = document.id
         return document
     old_key = existing.blob_key
-    existing.blob_key = await blobs.put(page.company_id, html)
-    existing.file_size, existing.sha256 = len(html), hashlib.sha256(html).hexdigest()
+    existing.blob_key, existing.file_size, existing.sha256 = stored.blob_key, stored.size, stored.sha256
     existing.title, existing.deleted_at = title, None
     await queue_processing(session, existing)
     after_commit(session, lambda: blobs.delete(old_key))
     return existing
 
 
-async def soft_delete(
-    session: AsyncSession, store: VectorStore, documents: Sequence[Document], *, actor: Actor | None
-) -> int:
-    """Soft-delete documents and their chunks; drop their vectors after commit. Chunks deleted."""
+async def get_document(
+    session: AsyncSession, document_id: uuid.UUID, company_id: uuid.UUID | None, *,
+    deleted: bool = False, missing: str | None = None,
+) -> Document:
+    """A live (or soft-deleted) document of the company; 404 `missing` otherwise."""
+    document = await repo.get_document(session, document_id, company_id, deleted=deleted)
+    return _found(document, DocumentNotFound, missing)
+
+
+def _found(row: T | None, error: type[NotFound], missing: str | None) -> T:
+    if row is None:
+        raise error(missing)
+    return row
+
+
+async def agent_documents(
+    session: AsyncSession, agents: AgentsOwner, page: PageParams, *, agent_id: uuid.UUID,
+    company_id: uuid.UUID | None, status: str | None,
+) -> tuple[Sequence[Document], Pagination]:
+    """One page of an agent's documents; 404 for an unknown agent."""
+    agent = await get_agent(session, company_id=company_id, agent_id=agent_id, owner=agents)
+    return await repo.list_documents(session, agent.company_id, page, agent_id=agent.agent_id, status=status)
+
+
+async def document_chunks(
+    session: AsyncSession, page: PageParams, *, document_id: uuid.UUID, company_id: uuid.UUID | None
+) -> tuple[Sequence[Chunk], Pagination]:
+    """One page of a live document's live chunks, in order."""
+    document = await get_document(session, document_id, company_id)
+    return await repo.list_chunks(session, document.company_id, page, document_id=document.id)
+
+
+async def delete_documents(
+    session: AsyncSession, store: VectorStore, document_ids: Sequence[uuid.UUID], *,
+    company_id: uuid.UUID | None, actor: Actor | None, missing: str | None = None,
+) -> tuple[int, int]:
+    """Soft-delete the company's live documents among `document_ids` with their chunks (404 `missing`
+    when there is none); their vectors leave the index after commit. (documents, chunks) deleted."""
+    found = [d for i in dict.fromkeys(document_ids)
+             if (d := await repo.get_document(session, i, company_id)) is not None]
+    if not found:
+        raise DocumentNotFound(missing)
     now = utcnow()
-    for document in documents:
+    for document in found:
         document.deleted_at = now
-    ids = [d.id for d in documents]
-    chunk_ids = await repo.soft_delete_chunks(session, ids, now)
-    for document in documents:
-        event = DocumentDeletedV1(document_id=document.id, agent_id=document.agent_id)
-        await record_event(session, shared.outbox,
-                           new_event(event, source=SOURCE, company_id=document.company_id, actor=actor))
+        deleted = DocumentDeletedV1(document_id=document.id, agent_id=document.agent_id)
+        await outbox.add(session, deleted, company_id=document.company_id, actor=actor)
+    chunk_ids = await repo.soft_delete_chunks(session, [d.id for d in found], now)
     by_company: dict[uuid.UUID, list[uuid.UUID]] = {}
-    for document in documents:
+    for document in found:
         by_company.setdefault(document.company_id, []).append(document.id)
-    for company_id, doc_ids in by_company.items():
-        after_commit(session, _deleter(store, company_id, doc_ids))
-    return len(chunk_ids)
+    for owner, ids in by_company.items():
+        after_commit(session, _deleter(store, owner, ids))
+    return len(found), len(chunk_ids)
 
 
 def _deleter(
@@ -159,20 +215,24 @@ def _deleter(
     return lambda: store.delete_documents(company_id, document_ids)
 
 
-async def restore(
-    session: AsyncSession, store: VectorStore, document: Document, *, actor: Actor | None
-) -> int:
-    """Restore a document with the chunks deleted with it; index them again after commit."""
+async def restore_document(
+    session: AsyncSession, store: VectorStore, agents: AgentsOwner, *, document_id: uuid.UUID,
+    company_id: uuid.UUID | None, actor: Actor | None,
+) -> tuple[Document, int]:
+    """Restore a soft-deleted document of a live agent with the chunks deleted with it; they are indexed
+    again after commit. (document, chunks restored)."""
+    document = await get_document(session, document_id, company_id, deleted=True,
+                                  missing="Deleted document not found")
+    await get_agent(session, company_id=document.company_id, agent_id=document.agent_id, owner=agents)
     chunks = await repo.restore_chunks(session, document.id, deleted_at=document.deleted_at)
     document.deleted_at = None
-    event = DocumentRestoredV1(document_id=document.id, agent_id=document.agent_id)
-    await record_event(session, shared.outbox,
-                       new_event(event, source=SOURCE, company_id=document.company_id, actor=actor))
+    restored = DocumentRestoredV1(document_id=document.id, agent_id=document.agent_id)
+    await outbox.add(session, restored, company_id=document.company_id, actor=actor)
     if document.status in (DocumentStatus.PENDING.value, DocumentStatus.PROCESSING.value):
         await queue_processing(session, document, actor=actor)  # it was interrupted by the deletion
     else:
         reindex_after_commit(session, store, document.company_id, chunks)
-    return len(chunks)
+    return document, len(chunks)
 
 
 def records_of(chunks: Sequence[Chunk]) -> list[VectorRecord]:
@@ -195,30 +255,48 @@ def reindex_after_commit(
         after_commit(session, lambda: store.upsert(company_id, records))
 
 
-async def delete_chunk(session: AsyncSession, store: VectorStore, chunk: Chunk) -> None:
+async def delete_chunk(
+    session: AsyncSession, store: VectorStore, *, chunk_id: uuid.UUID, company_id: uuid.UUID | None
+) -> Chunk:
+    """Soft-delete one live chunk of the company; it leaves the index after commit."""
+    chunk = _found(await repo.get_chunk(session, chunk_id, company_id, deleted=False), ChunkNotFound,
+                   "Document chunk not found or already deleted")
     chunk.deleted_at = utcnow()
-    company_id, ids = chunk.company_id, [chunk.id]
-    after_commit(session, lambda: store.delete_ids(company_id, ids))
+    owner, ids = chunk.company_id, [chunk.id]
+    after_commit(session, lambda: store.delete_ids(owner, ids))
+    return chunk
 
 
-async def restore_chunk(session: AsyncSession, store: VectorStore, chunk: Chunk) -> None:
-    parent = await repo.get_document(session, chunk.document_id, chunk.company_id, deleted=False)
-    if parent is None:
+async def restore_chunk(
+    session: AsyncSession, store: VectorStore, *, chunk_id: uuid.UUID, company_id: uuid.UUID | None
+) -> Chunk:
+    """Restore one soft-deleted chunk of a live document (400 while its document is deleted)."""
+    chunk = _found(await repo.get_chunk(session, chunk_id, company_id, deleted=True), ChunkNotFound,
+                   "Deleted document chunk not found")
+    if await repo.get_document(session, chunk.document_id, chunk.company_id, deleted=False) is None:
         raise ParentDocumentDeleted()
     chunk.deleted_at = None
     reindex_after_commit(session, store, chunk.company_id, [chunk])
+    return chunk
 
 
-async def delete_document_chunks(session: AsyncSession, store: VectorStore, document: Document) -> int:
-    """Soft-delete all of a live document's chunks (the document stays)."""
+async def delete_document_chunks(
+    session: AsyncSession, store: VectorStore, *, document_id: uuid.UUID, company_id: uuid.UUID | None
+) -> int:
+    """Soft-delete all of a live document's chunks (the document stays); how many."""
+    document = await get_document(session, document_id, company_id)
     ids = await repo.soft_delete_chunks(session, [document.id], utcnow())
-    company_id = document.company_id
+    owner = document.company_id
     if ids:
-        after_commit(session, lambda: store.delete_ids(company_id, ids))
+        after_commit(session, lambda: store.delete_ids(owner, ids))
     return len(ids)
 
 
-async def restore_document_chunks(session: AsyncSession, store: VectorStore, document: Document) -> int:
+async def restore_document_chunks(
+    session: AsyncSession, store: VectorStore, *, document_id: uuid.UUID, company_id: uuid.UUID | None
+) -> int:
+    """Restore every soft-deleted chunk of a live document; how many."""
+    document = await get_document(session, document_id, company_id, missing="Active document not found")
     chunks = await repo.restore_chunks(session, document.id)
     reindex_after_commit(session, store, document.company_id, chunks)
     return len(chunks)

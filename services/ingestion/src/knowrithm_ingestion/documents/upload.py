@@ -1,5 +1,9 @@
-"""Reading an upload request: multipart files and/or URLs (form fields or JSON), each file
-validated on its own so one bad file does not sink the others.
+"""Uploads: reading the request (multipart files and/or URLs, as form fields or JSON), each file
+validated on its own so one bad file does not sink the others, and accepting it (`accept`).
+
+No database transaction is open while files are read and URLs fetched (up to
+`fetch_timeout_seconds` each): the agent is found in a short read of its own, and the request's
+transaction starts when the accepted files are stored.
 
 Files are read with a limit (never more than the largest file size + 1 bytes: the
 `max_file_size` configuration entry, else MAX_FILE_SIZE, see Deps.max_file_size); the content decides
@@ -11,11 +15,13 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
 from fastapi import Request
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
 from knowrithm_common.errors import (
@@ -27,12 +33,16 @@ from knowrithm_common.errors import (
     ValidationFailed,
 )
 from knowrithm_common.inputs import read_form
+from knowrithm_common.tenancy import Subject
+from knowrithm_ingestion.agents.projection import get_agent
 from knowrithm_ingestion.config import IngestionSettings
+from knowrithm_ingestion.documents import service, upload_task
 from knowrithm_ingestion.documents.schemas import FileError, UrlsBody
-from knowrithm_ingestion.documents.service import NewFile
+from knowrithm_ingestion.documents.service import FileInfo, NewFile, StoredFile
 from knowrithm_ingestion.extraction import detect_type
 from knowrithm_ingestion.extraction.model import ExtractionError, UnsupportedFileType
-from knowrithm_ingestion.models import DocumentSource
+from knowrithm_ingestion.models import Document, DocumentSource
+from knowrithm_ingestion.pipeline.deps import Deps
 from knowrithm_ingestion.websites.fetch import FetchFailed, FetchRefused, FetchTooLarge, SafeFetcher
 
 
@@ -154,7 +164,7 @@ async def read_file(upload: UploadFile, *, max_bytes: int) -> NewFile:
     data = await upload.read(max_bytes + 1)
     content_type = upload.content_type
     document_type = _validated(data, filename=filename, content_type=content_type, max_bytes=max_bytes)
-    return NewFile(data=data, filename=filename, document_type=document_type, content_type=content_type)
+    return NewFile(data, FileInfo(filename=filename, document_type=document_type, content_type=content_type))
 
 
 def _url_filename(url: str, content_type: str | None) -> str:
@@ -180,8 +190,9 @@ async def fetch_url(url: str, fetcher: SafeFetcher) -> NewFile:
     document_type = _validated(
         result.content, filename=filename, content_type=content_type, max_bytes=fetcher.max_bytes
     )
-    return NewFile(data=result.content, filename=filename, document_type=document_type,
-                   content_type=content_type, source=DocumentSource.URL, source_url=url)
+    info = FileInfo(filename=filename, document_type=document_type, content_type=content_type,
+                    source=DocumentSource.URL, source_url=url)
+    return NewFile(result.content, info)
 
 
 def file_error(name: str, exc: FileRefused) -> FileError:
@@ -200,3 +211,55 @@ def all_failed(errors: list[FileError]) -> KnowrithmError:
     error = BadRequest(message, detail=detail)
     error.code = errors[0].error if len({e.error for e in errors}) == 1 else "upload_failed"
     return error
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """An upload's task, the documents it accepted and the files it refused (with why)."""
+
+    task_id: uuid.UUID
+    documents: Sequence[Document]
+    refused: Sequence[FileError]
+
+
+async def accept(session: AsyncSession, deps: Deps, *, subject: Subject, request: UploadRequest) -> Accepted:
+    """Store the upload's readable files as documents of the agent, queued for processing.
+
+    The refusal of every file is the upload's error (413, 415 or 400).
+    """
+    async with deps.db.sessions() as lookup:  # ends before the downloads: no transaction waits on them
+        agent = await get_agent(lookup, company_id=subject.company_id, agent_id=request.agent_id,
+                                owner=deps.agents)
+    stored, refused = await _store_all(request, deps, agent.company_id)
+    if not stored:
+        raise all_failed(refused)
+    task_id = await upload_task.start(session, agent.company_id)
+    documents = [
+        await service.create_document(
+            session, company_id=agent.company_id, agent_id=agent.agent_id, user_id=subject.principal.user_id,
+            stored=file, actor=subject.actor, upload_task_id=task_id,
+        )
+        for file in stored
+    ]
+    return Accepted(task_id=task_id, documents=documents, refused=refused)
+
+
+async def _store_all(
+    request: UploadRequest, deps: Deps, company_id: uuid.UUID
+) -> tuple[list[StoredFile], list[FileError]]:
+    """Every file read and every URL fetched, in order, each accepted one put in the blob store before
+    the next is read (one file in memory at a time): those stored and those refused."""
+    stored: list[StoredFile] = []
+    refused: list[FileError] = []
+    items: list[UploadFile | str] = [*request.files, *request.urls]
+    for item in items:
+        try:
+            if isinstance(item, str):
+                file = await fetch_url(item, deps.fetcher)
+            else:
+                file = await read_file(item, max_bytes=deps.max_file_size)
+        except FileRefused as exc:
+            refused.append(file_error(item if isinstance(item, str) else (item.filename or "upload"), exc))
+            continue
+        stored.append(await service.store_file(deps.blobs, company_id, file))
+    return stored, refused

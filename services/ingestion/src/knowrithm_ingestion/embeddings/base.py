@@ -41,6 +41,24 @@ class Embedder(Protocol):
     async def aclose(self) -> None: ...
 
 
+class ModelEmbedder:
+    """What every embedder shares: the name and vector size of its model (`Embedder`'s properties)."""
+
+    def __init__(self, *, model: str, dimension: int) -> None:
+        self._model, self._dimension = model, dimension
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    async def aclose(self) -> None:
+        return None
+
+
 class EmbeddingError(Exception):
     """The provider refused or failed; `reason` is shown to the user, `retryable` drives job retries."""
 

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import partial
 from typing import Any
 
 import httpx
 
 from knowrithm_ingestion.embeddings.base import EmbeddingError, EmbeddingSpec, EmbeddingTask
 from knowrithm_ingestion.embeddings.retry import (
+    RemoteEmbedder,
     RetryPolicy,
     TransientError,
-    call_with_retries,
-    check_vectors,
     error_for_status,
     parse_retry_after,
 )
@@ -23,8 +20,10 @@ MAX_BATCH = 100  # Gemini's limit of requests in one batchEmbedContents call
 TASK_TYPES = {EmbeddingTask.DOCUMENT: "RETRIEVAL_DOCUMENT", EmbeddingTask.QUERY: "RETRIEVAL_QUERY"}
 
 
-class GeminiEmbedder:
+class GeminiEmbedder(RemoteEmbedder):
     """Embeds with a Gemini embedding model; batches sequentially, retries through `RetryPolicy`."""
+
+    provider = PROVIDER
 
     def __init__(
         self,
@@ -37,10 +36,9 @@ class GeminiEmbedder:
         from google import genai
         from google.genai import types
 
+        super().__init__(model=spec.model, dimension=spec.dimension, batch_size=min(batch_size, MAX_BATCH),
+                         retry=retry)
         self._types = types
-        self._model, self._dimension = spec.model, spec.dimension
-        self._batch_size = max(1, min(batch_size, MAX_BATCH))
-        self._retry = retry or RetryPolicy()
         # Our own httpx client: google-genai would otherwise pick aiohttp when installed, whose
         # connection errors it retries on its own (1-10 s sleeps). It retries nothing else
         # without retry_options, so call_with_retries is the only retry loop.
@@ -59,23 +57,6 @@ class GeminiEmbedder:
                 code="embedding_auth_failed",
             ) from exc
 
-    @property
-    def model(self) -> str:
-        return self._model
-
-    @property
-    def dimension(self) -> int:
-        return self._dimension
-
-    async def embed(self, texts: Sequence[str], *, task: EmbeddingTask) -> list[list[float]]:
-        """One vector per text, in order (several requests when texts exceed the batch size)."""
-        vectors: list[list[float]] = []
-        for start in range(0, len(texts), self._batch_size):
-            batch = list(texts[start : start + self._batch_size])
-            call = partial(self._embed_batch, batch, task)
-            vectors += await call_with_retries(call, policy=self._retry, provider=PROVIDER)
-        return vectors
-
     async def _embed_batch(self, texts: list[str], task: EmbeddingTask) -> list[list[float]]:
         from google.genai import errors
 
@@ -88,12 +69,7 @@ class GeminiEmbedder:
             )
         except errors.APIError as exc:
             raise _classify(exc) from exc
-        except httpx.TimeoutException as exc:
-            raise TransientError("the request timed out") from exc
-        except httpx.TransportError as exc:
-            raise TransientError(f"connection failed ({type(exc).__name__})") from exc
-        values = [embedding.values or [] for embedding in response.embeddings or []]
-        return check_vectors(values, expected=len(texts), dimension=self._dimension, provider=PROVIDER)
+        return [embedding.values or [] for embedding in response.embeddings or []]
 
     async def aclose(self) -> None:
         await self._client.aclose()

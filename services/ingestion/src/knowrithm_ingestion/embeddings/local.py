@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from knowrithm_ingestion.embeddings.base import EmbeddingError, EmbeddingSpec, EmbeddingTask
+from knowrithm_ingestion.embeddings.base import EmbeddingError, EmbeddingSpec, EmbeddingTask, ModelEmbedder
 from knowrithm_ingestion.embeddings.retry import check_vectors
 
 PROVIDER = "sentence-transformers"
@@ -25,7 +25,7 @@ def _import_sentence_transformers() -> Any:
     return sentence_transformers
 
 
-class LocalEmbedder:
+class LocalEmbedder(ModelEmbedder):
     """Runs a sentence-transformers model in a worker thread (loaded on first use).
 
     `spec.model` is a model name or directory; `spec.params["model_path"]` overrides where it
@@ -33,33 +33,25 @@ class LocalEmbedder:
     """
 
     def __init__(self, spec: EmbeddingSpec, *, batch_size: int = 64) -> None:
+        super().__init__(model=spec.model, dimension=spec.dimension)
         self._module = _import_sentence_transformers()
-        self._model_name, self._dimension = spec.model, spec.dimension
         self._source = str(spec.params.get("model_path") or spec.model)
         self._batch_size = max(1, batch_size)
         self._loaded: Any = None
         self._lock = asyncio.Lock()
 
-    @property
-    def model(self) -> str:
-        return self._model_name
-
-    @property
-    def dimension(self) -> int:
-        return self._dimension
-
     async def embed(self, texts: Sequence[str], *, task: EmbeddingTask) -> list[list[float]]:
         """One normalised vector per text, computed off the event loop."""
         if not texts:
             return []
-        model = await self._model()
+        model = await self._loaded_model()
         array = await asyncio.to_thread(
             model.encode, list(texts), batch_size=self._batch_size, normalize_embeddings=True
         )
         vectors = array.tolist()
         return check_vectors(vectors, expected=len(texts), dimension=self._dimension, provider=PROVIDER)
 
-    async def _model(self) -> Any:
+    async def _loaded_model(self) -> Any:
         async with self._lock:
             if self._loaded is None:
                 self._loaded = await asyncio.to_thread(self._load)

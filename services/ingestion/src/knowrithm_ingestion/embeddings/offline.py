@@ -20,7 +20,7 @@ from functools import lru_cache
 import numpy as np
 import numpy.typing as npt
 
-from knowrithm_ingestion.embeddings.base import EmbeddingError, EmbeddingTask
+from knowrithm_ingestion.embeddings.base import EmbeddingError, EmbeddingTask, ModelEmbedder
 
 MODEL = "offline-embedder"
 DEFAULT_DIMENSION = 384
@@ -87,7 +87,7 @@ def _features(
     return hashes, owners, weights
 
 
-class OfflineEmbedder:
+class OfflineEmbedder(ModelEmbedder):
     """Feature-hashing embedder: no model download, no network, identical output everywhere."""
 
     def __init__(self, *, dimension: int = DEFAULT_DIMENSION, model: str = MODEL) -> None:
@@ -97,15 +97,7 @@ class OfflineEmbedder:
                 "Set a larger embedding dimension in the agent's settings.",
                 code="embedding_misconfigured",
             )
-        self._dimension, self._model = dimension, model
-
-    @property
-    def model(self) -> str:
-        return self._model
-
-    @property
-    def dimension(self) -> int:
-        return self._dimension
+        super().__init__(model=model, dimension=dimension)
 
     async def embed(self, texts: Sequence[str], *, task: EmbeddingTask) -> list[list[float]]:
         """One unit vector per text; queries and documents are embedded alike."""
@@ -127,6 +119,3 @@ class OfflineEmbedder:
         matrix = matrix.reshape(rows, dim)
         norms = np.sqrt((matrix * matrix).sum(axis=1, keepdims=True))
         return (matrix / np.where(norms == 0, 1.0, norms)).astype(np.float32)
-
-    async def aclose(self) -> None:
-        return None

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import partial
 from typing import Any
 
 import httpx
 
 from knowrithm_ingestion.embeddings.base import EmbeddingError, EmbeddingSpec, EmbeddingTask
 from knowrithm_ingestion.embeddings.retry import (
+    RemoteEmbedder,
     RetryPolicy,
-    TransientError,
-    call_with_retries,
-    check_vectors,
     error_for_status,
     parse_retry_after,
 )
@@ -23,12 +19,14 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 MAX_ERROR_DETAIL = 300
 
 
-class OpenAICompatibleEmbedder:
+class OpenAICompatibleEmbedder(RemoteEmbedder):
     """Embeds through `POST {base_url}/embeddings`; batches sequentially, retries through `RetryPolicy`.
 
     `spec.params["dimensions"]` (true) sends the spec's dimension: text-embedding-3 models can
     shorten their vectors, while most other servers reject the field, so it is off by default.
     """
+
+    provider = PROVIDER
 
     def __init__(
         self,
@@ -38,40 +36,17 @@ class OpenAICompatibleEmbedder:
         batch_size: int = 64,
         retry: RetryPolicy | None = None,
     ) -> None:
-        self._model, self._dimension = spec.model, spec.dimension
-        self._batch_size = max(1, batch_size)
-        self._retry = retry or RetryPolicy()
+        super().__init__(model=spec.model, dimension=spec.dimension, batch_size=batch_size, retry=retry)
         self._send_dimensions = bool(spec.params.get("dimensions"))
         headers = {"Authorization": f"Bearer {spec.api_key}"} if spec.api_key else {}
         base_url = (spec.base_url or DEFAULT_BASE_URL).rstrip("/")
         self._client = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=timeout)
 
-    @property
-    def model(self) -> str:
-        return self._model
-
-    @property
-    def dimension(self) -> int:
-        return self._dimension
-
-    async def embed(self, texts: Sequence[str], *, task: EmbeddingTask) -> list[list[float]]:
-        """One vector per text, in order (several requests when texts exceed the batch size)."""
-        vectors: list[list[float]] = []
-        for start in range(0, len(texts), self._batch_size):
-            call = partial(self._embed_batch, list(texts[start : start + self._batch_size]))
-            vectors += await call_with_retries(call, policy=self._retry, provider=PROVIDER)
-        return vectors
-
-    async def _embed_batch(self, texts: list[str]) -> list[list[float]]:
+    async def _embed_batch(self, texts: list[str], task: EmbeddingTask) -> list[list[float]]:
         body: dict[str, Any] = {"model": self._model, "input": texts}
         if self._send_dimensions:
             body["dimensions"] = self._dimension
-        try:
-            response = await self._client.post("/embeddings", json=body)
-        except httpx.TimeoutException as exc:
-            raise TransientError("the request timed out") from exc
-        except httpx.TransportError as exc:
-            raise TransientError(f"connection failed ({type(exc).__name__})") from exc
+        response = await self._client.post("/embeddings", json=body)
         if response.is_error:
             raise error_for_status(
                 response.status_code,
@@ -79,8 +54,7 @@ class OpenAICompatibleEmbedder:
                 detail=_error_detail(response),
                 retry_after=parse_retry_after(response.headers.get("retry-after")),
             )
-        vectors = _vectors(response)
-        return check_vectors(vectors, expected=len(texts), dimension=self._dimension, provider=PROVIDER)
+        return _vectors(response)
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -1,4 +1,5 @@
-"""Retries for remote embedding providers, and the checks every adapter applies to what comes back.
+"""Remote embedding providers: texts sent in batches (`RemoteEmbedder`), retries, and the checks
+every adapter applies to what comes back.
 
 Adapters turn a provider's failure into either `TransientError` (worth another try: 429, 5xx,
 timeouts, dropped connections) or a final `EmbeddingError`; `call_with_retries` waits with
@@ -15,9 +16,12 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TypeVar
 
-from knowrithm_ingestion.embeddings.base import EmbeddingError
+import httpx
+
+from knowrithm_ingestion.embeddings.base import EmbeddingError, EmbeddingTask, ModelEmbedder
 
 T = TypeVar("T")
 
@@ -130,6 +134,39 @@ def _next_wait(error: TransientError, *, policy: RetryPolicy, attempt: int) -> f
         # The provider said when; waiting much longer than a job should block gives up now.
         return error.retry_after if error.retry_after <= policy.max_retry_after else None
     return policy.backoff(attempt)
+
+
+class RemoteEmbedder(ModelEmbedder):
+    """An embedder calling a provider over HTTP: texts go in batches of at most `batch_size`, one
+    request after another, each retried through `retry` (timeouts and dropped connections too), and
+    what comes back is checked. `_embed_batch` makes one request."""
+
+    provider = "remote"
+
+    def __init__(self, *, model: str, dimension: int, batch_size: int, retry: RetryPolicy | None) -> None:
+        super().__init__(model=model, dimension=dimension)
+        self._batch_size = max(1, batch_size)
+        self._retry = retry or RetryPolicy()
+
+    async def embed(self, texts: Sequence[str], *, task: EmbeddingTask) -> list[list[float]]:
+        """One vector per text, in order (several requests when texts exceed the batch size)."""
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), self._batch_size):
+            call = partial(self._checked_batch, list(texts[start : start + self._batch_size]), task)
+            vectors += await call_with_retries(call, policy=self._retry, provider=self.provider)
+        return vectors
+
+    async def _checked_batch(self, texts: list[str], task: EmbeddingTask) -> list[list[float]]:
+        try:
+            vectors = await self._embed_batch(texts, task)
+        except httpx.TimeoutException as exc:
+            raise TransientError("the request timed out") from exc
+        except httpx.TransportError as exc:
+            raise TransientError(f"connection failed ({type(exc).__name__})") from exc
+        return check_vectors(vectors, expected=len(texts), dimension=self.dimension, provider=self.provider)
+
+    async def _embed_batch(self, texts: list[str], task: EmbeddingTask) -> list[list[float]]:
+        raise NotImplementedError
 
 
 def check_vectors(

@@ -73,6 +73,19 @@ class Limits:
     ocr_workers: int = 2  # concurrent tesseract processes (each with OMP_THREAD_LIMIT=1)
     ocr_timeout_seconds: float = 120.0  # per page
 
+    def check_pages(self, pages: int, *, what: str) -> None:
+        """Refuse a document of more pages than `max_pages` (a TIFF's frames are pages)."""
+        if pages > self.max_pages:
+            raise SuspectedBomb(
+                f"{what} has {pages:,} pages; the limit is {self.max_pages:,}. "
+                "Split it into smaller files and upload them separately.")
+
+    def check_pixels(self, width: int, height: int, *, what: str, advice: str, context: str = "") -> None:
+        """Refuse an image (or a page rendered for OCR) of more pixels than `max_image_pixels`."""
+        if width * height > self.max_image_pixels:
+            size = f"{width:,}x{height:,} pixels{context}"
+            raise SuspectedBomb(f"{what} is {size}; the limit is {self.max_image_pixels:,} pixels. {advice}")
+
 
 class ExtractionError(Exception):
     """A document that cannot be extracted; `reason` is shown to the user as it is."""

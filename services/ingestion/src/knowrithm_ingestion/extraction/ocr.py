@@ -10,7 +10,7 @@ import io
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +28,9 @@ from knowrithm_ingestion.extraction.model import (
     Progress,
     SuspectedBomb,
 )
+
+# What the pixel limit's refusal of an image advises.
+SCALE_DOWN = "Scale it down (200-300 dpi is enough for text) and upload it again."
 
 OCR_UNAVAILABLE = "OCR is not available on this server (tesseract-ocr is not installed)"
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n+")
@@ -98,6 +101,15 @@ def _ocr_file(path: Path, *, limits: Limits, page: int) -> str:
         path.unlink(missing_ok=True)  # rendered pages are big; keep only those still waiting
 
 
+def ocr_rendered(
+    render: Callable[[Path], Iterator[OcrPage]], *, total: int, limits: Limits, progress: Progress | None
+) -> dict[int, list[Block]]:
+    """OCR the `total` pages `render` draws into a temporary folder: each page's text blocks, by page."""
+    with tempfile.TemporaryDirectory(prefix="knowrithm-ocr-") as tmp:
+        texts = ocr_pages(render(Path(tmp)), total=total, limits=limits, progress=progress)
+    return {n: text_blocks(text, page=n) for n, text in texts.items()}
+
+
 def text_blocks(text: str, *, page: int | None) -> list[Block]:
     """OCR output as paragraph blocks (Tesseract separates paragraphs with blank lines)."""
     paragraphs = (" ".join(p.split()) for p in _PARAGRAPH_BREAK.split(text))
@@ -109,17 +121,11 @@ def extract_image(data: bytes, *, limits: Limits, progress: Progress | None = No
     image = _open_image(data, limits)
     with image:
         frames = getattr(image, "n_frames", 1) if image.format == "TIFF" else 1
-        if frames > limits.max_pages:
-            raise SuspectedBomb(
-                f"The TIFF has {frames:,} pages; the limit is {limits.max_pages:,}. "
-                "Split it into smaller files and upload them separately.")
-        with tempfile.TemporaryDirectory(prefix="knowrithm-ocr-") as tmp:
-            jobs = _frames(image, frames=frames, folder=Path(tmp), limits=limits)
-            texts = ocr_pages(jobs, total=frames, limits=limits, progress=progress)
-    blocks: list[Block] = []
-    for n in range(1, frames + 1):
-        # A single image is page 1, so an answer can cite "page 1" as for a one-page scan.
-        blocks.extend(text_blocks(texts.get(n, ""), page=n))
+        limits.check_pages(frames, what="The TIFF")
+        by_page = ocr_rendered(lambda folder: _frames(image, frames=frames, folder=folder, limits=limits),
+                               total=frames, limits=limits, progress=progress)
+    # A single image is page 1, so an answer can cite "page 1" as for a one-page scan.
+    blocks = [block for n in range(1, frames + 1) for block in by_page.get(n, [])]
     return Extracted(DocumentType.IMAGE, blocks, page_count=frames, ocr_pages=frames)
 
 
@@ -132,23 +138,16 @@ def _open_image(data: bytes, limits: Limits) -> Image.Image:
             "it may be a decompression bomb. Scale it down and upload it again.") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise CorruptFile(f"The image is damaged or not a PNG, JPEG or TIFF ({exc}).") from exc
-    _check_pixels(image.size, limits, what="The image")
+    limits.check_pixels(*image.size, what="The image", advice=SCALE_DOWN)
     return image
-
-
-def _check_pixels(size: tuple[int, int], limits: Limits, *, what: str) -> None:
-    width, height = size
-    if width * height > limits.max_image_pixels:
-        raise SuspectedBomb(
-            f"{what} is {width:,}x{height:,} pixels; the limit is {limits.max_image_pixels:,} pixels. "
-            "Scale it down (200-300 dpi is enough for text) and upload it again.")
 
 
 def _frames(image: Image.Image, *, frames: int, folder: Path, limits: Limits) -> Iterator[OcrPage]:
     for n in range(1, frames + 1):
         try:
             image.seek(n - 1)
-            _check_pixels(image.size, limits, what=f"Page {n} of the image" if frames > 1 else "The image")
+            limits.check_pixels(*image.size, what=f"Page {n} of the image" if frames > 1 else "The image",
+                                advice=SCALE_DOWN)
             frame = _on_white(ImageOps.exif_transpose(image))  # phone photos: upright text reads far better
             path = folder / f"page-{n}.png"
             frame.save(path, format="PNG", compress_level=1)

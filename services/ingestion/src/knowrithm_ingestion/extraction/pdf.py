@@ -8,7 +8,6 @@ two documents extracted in two threads take turns. Only the tesseract processes 
 from __future__ import annotations
 
 import math
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,9 +22,8 @@ from knowrithm_ingestion.extraction.model import (
     ExtractionError,
     Limits,
     Progress,
-    SuspectedBomb,
 )
-from knowrithm_ingestion.extraction.ocr import OcrPage, ocr_pages, text_blocks
+from knowrithm_ingestion.extraction.ocr import OcrPage, ocr_rendered
 from knowrithm_ingestion.extraction.text import ensure_text_within
 
 # A scan often still carries a few characters (a stamped page number, stray glyphs): that is not a text layer.
@@ -43,16 +41,11 @@ def extract_pdf(data: bytes, *, limits: Limits, progress: Progress | None = None
         with _MUPDF:
             page_count = doc.page_count
             title = (doc.metadata or {}).get("title", "").strip() or None
-        if page_count > limits.max_pages:
-            raise SuspectedBomb(
-                f"The PDF has {page_count:,} pages; the limit is {limits.max_pages:,}. "
-                "Split it into smaller files and upload them separately.")
+        limits.check_pages(page_count, what="The PDF")
         pages, scans, warnings = _read_text_layer(doc, limits=limits, progress=progress)
         if scans:
-            with tempfile.TemporaryDirectory(prefix="knowrithm-ocr-") as tmp:
-                jobs = _render(doc, scans, folder=Path(tmp), dpi=limits.ocr_dpi)
-                for n, text in ocr_pages(jobs, total=len(scans), limits=limits, progress=progress).items():
-                    pages[n] = text_blocks(text, page=n)
+            pages.update(ocr_rendered(lambda folder: _render(doc, scans, folder=folder, dpi=limits.ocr_dpi),
+                                      total=len(scans), limits=limits, progress=progress))
     finally:
         with _MUPDF:
             doc.close()
@@ -115,18 +108,11 @@ def _inspect_page(doc: pymupdf.Document, n: int, limits: Limits) -> tuple[list[B
     blocks = [Block(text, page=n) for text in texts if text]
     scanned = sum(len(b.text) for b in blocks) < _OCR_BELOW_CHARS and bool(page.get_images())
     if scanned:
-        _check_render_size(page, n, limits)
+        scale = limits.ocr_dpi / 72  # PDF units are points, 1/72 inch
+        limits.check_pixels(math.ceil(page.rect.width * scale), math.ceil(page.rect.height * scale),
+                            what=f"Page {n}", context=f" when rendered for OCR at {limits.ocr_dpi} dpi",
+                            advice="Scan it at a normal paper size and upload it again.")
     return blocks, scanned
-
-
-def _check_render_size(page: pymupdf.Page, n: int, limits: Limits) -> None:
-    scale = limits.ocr_dpi / 72  # PDF units are points, 1/72 inch
-    width, height = math.ceil(page.rect.width * scale), math.ceil(page.rect.height * scale)
-    if width * height > limits.max_image_pixels:
-        raise SuspectedBomb(
-            f"Page {n} is {width:,}x{height:,} pixels when rendered for OCR at {limits.ocr_dpi} dpi; "
-            f"the limit is {limits.max_image_pixels:,} pixels. Scan it at a normal paper size and upload it "
-            "again.")
 
 
 def _render(doc: pymupdf.Document, scans: list[int], *, folder: Path, dpi: int) -> Iterator[OcrPage]:

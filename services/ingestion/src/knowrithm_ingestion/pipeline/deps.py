@@ -3,17 +3,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 
 from knowrithm_common.db.session import Database
 from knowrithm_common.messaging.connection import NatsConnection
 from knowrithm_common.messaging.rpc import RpcFailed, RpcUnavailable
 from knowrithm_common.queries import AgentsOwner, agent_credentials, agents_fallback
 from knowrithm_common.sysconfig import MAX_FILE_SIZE, SystemConfigWatcher
-from knowrithm_ingestion.agents_view import PROJECTION, apply_state, embedding_spec
+from knowrithm_ingestion.agents.projection import PROJECTION, apply_state, embedding_spec
 from knowrithm_ingestion.blobs import BlobStore, LocalBlobStore
 from knowrithm_ingestion.config import IngestionSettings
 from knowrithm_ingestion.embeddings.base import Embedder, EmbeddingError
@@ -48,12 +50,13 @@ class Deps:
 
     async def embedder_for(self, agent: AgentView) -> Embedder:
         """The embedder of an agent's current model, with its key fetched from the agents service."""
-        api_key = None
-        if agent.embedding_provider not in LOCAL_PROVIDERS:
+        spec = embedding_spec(agent)  # an agent without embedding settings is refused before any key is asked
+        if spec.provider not in LOCAL_PROVIDERS:
             api_key = await self.embedding_key(company_id=agent.company_id, agent_id=agent.agent_id)
+            spec = dataclasses.replace(spec, api_key=api_key)
         s = self.settings
         return create_embedder(
-            embedding_spec(agent, api_key=api_key),
+            spec,
             timeout=s.embed_timeout_seconds,
             batch_size=s.embed_batch_size,
             max_retries=s.embed_max_retries,
@@ -125,3 +128,7 @@ async def close_deps(app: FastAPI) -> None:
 
 def get_deps(request: Request) -> Deps:
     return request.app.state.deps
+
+
+# This process's dependencies as an endpoint parameter type: `deps: Dependencies`.
+Dependencies = Annotated[Deps, Depends(get_deps)]

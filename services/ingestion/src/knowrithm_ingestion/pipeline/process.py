@@ -19,13 +19,12 @@ from prometheus_client import Counter, Histogram
 from sqlalchemy import delete, insert
 
 from knowrithm_common.db.base import utcnow
-from knowrithm_common.errors import NotFound
-from knowrithm_common.events import EventEnvelope, new_event
+from knowrithm_common.errors import AgentNotConfigured, AgentNotFound
+from knowrithm_common.events import EventEnvelope
 from knowrithm_common.events.ingestion import DocumentFailedV1, DocumentProcessedV1, ProcessDocument
 from knowrithm_common.messaging.jobs import JobContext
-from knowrithm_common.messaging.outbox import record_event
 from knowrithm_common.tasks import TaskStatus, report_progress
-from knowrithm_ingestion.agents_view import get_agent
+from knowrithm_ingestion.agents.projection import get_agent
 from knowrithm_ingestion.blobs import BlobNotFound
 from knowrithm_ingestion.chunking import ChunkDraft, chunk_blocks
 from knowrithm_ingestion.documents import repository as repo
@@ -33,12 +32,11 @@ from knowrithm_ingestion.documents.service import chunk_id
 from knowrithm_ingestion.embeddings.base import Embedder, EmbeddingError, EmbeddingTask
 from knowrithm_ingestion.extraction import extract
 from knowrithm_ingestion.extraction.model import DocumentType, Extracted, ExtractionError
-from knowrithm_ingestion.models import Chunk, Document, DocumentStatus, shared
+from knowrithm_ingestion.models import Chunk, Document, DocumentStatus, outbox, shared
 from knowrithm_ingestion.pipeline.deps import Deps
 from knowrithm_ingestion.vectorstore.base import VectorRecord
 
 logger = logging.getLogger(__name__)
-SOURCE = "ingestion"
 
 DOCUMENTS = Counter(
     "knowrithm_ingestion_documents_total", "Documents processed", ["outcome", "document_type"]
@@ -110,12 +108,12 @@ async def process_document(deps: Deps, envelope: EventEnvelope, ctx: JobContext)
         await deps.store.delete_documents(document.company_id, [document.id])
         await deps.store.upsert(document.company_id, records)
         await _finish(deps, document, extracted, drafts, vectors, embedder.model, started, job.task_id)
-    except DocumentFailure as exc:
+    except (DocumentFailure, ExtractionError) as exc:
         await _fail(deps, document, exc.code, exc.reason, job.task_id)
-    except ExtractionError as exc:
-        await _fail(deps, document, exc.code, exc.reason, job.task_id)
-    except NotFound:
-        await _fail(deps, document, "agent_not_found", "The document's agent was deleted", job.task_id)
+    except AgentNotFound:
+        await _fail(deps, document, AgentNotFound.code, "The document's agent was deleted", job.task_id)
+    except AgentNotConfigured as exc:
+        await _fail(deps, document, exc.code, exc.message, job.task_id)
     except EmbeddingError as exc:
         if exc.retryable and not ctx.final_attempt:
             raise
@@ -221,8 +219,7 @@ async def _finish(deps: Deps, document: Document, extracted: Extracted, drafts: 
             page_count=extracted.page_count, chunk_count=len(drafts), word_count=extracted.word_count,
             ocr_pages=extracted.ocr_pages, embedding_model=model, duration_ms=duration_ms,
         )
-        envelope = new_event(event, source=SOURCE, company_id=current.company_id)
-        await record_event(session, shared.outbox, envelope)
+        await outbox.add(session, event, company_id=current.company_id)
         deleted = current.deleted_at is not None
     if deleted:
         await deps.store.delete_documents(document.company_id, [document.id])
@@ -243,8 +240,7 @@ async def _fail(deps: Deps, document: Document, code: str, reason: str, task_id:
         current.error_code, current.processing_error = code, reason
         event = DocumentFailedV1(document_id=current.id, agent_id=current.agent_id,
                                  document_type=current.document_type, code=code, reason=reason)
-        envelope = new_event(event, source=SOURCE, company_id=current.company_id)
-        await record_event(session, shared.outbox, envelope)
+        await outbox.add(session, event, company_id=current.company_id)
     DOCUMENTS.labels("failed", document.document_type).inc()
     if task_id is not None:
         await report_progress(deps.db, shared.tasks, task_id, status=TaskStatus.FAILED, stage="failed",

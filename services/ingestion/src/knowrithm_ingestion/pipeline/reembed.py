@@ -12,11 +12,12 @@ import uuid
 
 from sqlalchemy import func, select, update
 
+from knowrithm_common.errors import AgentNotFound
 from knowrithm_common.events import EventEnvelope
 from knowrithm_common.events.ingestion import ReembedAgent
 from knowrithm_common.messaging.jobs import JobContext
 from knowrithm_common.tasks import TaskStatus, report_progress
-from knowrithm_ingestion.agents_view import AgentNotFound, get_agent
+from knowrithm_ingestion.agents.projection import get_agent
 from knowrithm_ingestion.documents.service import records_of
 from knowrithm_ingestion.embeddings.base import EmbeddingTask
 from knowrithm_ingestion.models import Chunk, Document, shared

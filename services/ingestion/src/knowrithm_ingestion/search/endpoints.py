@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from enum import Enum
-from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from knowrithm_common.db import RequestSession as Session
-from knowrithm_common.errors import BadRequest
-from knowrithm_common.identity import Principal, authenticated
 from knowrithm_common.openapi import errors
 from knowrithm_common.queries import SearchReply, SearchRequest
-from knowrithm_common.tenancy import readers, scope_of
-from knowrithm_ingestion.pipeline.deps import Deps, get_deps
+from knowrithm_common.tenancy import CompanyRead
+from knowrithm_ingestion.pipeline.deps import Dependencies
 from knowrithm_ingestion.search.service import search
 
-router = APIRouter()
-TAGS: list[str | Enum] = ["Search"]
+router = APIRouter(tags=["Search"])
 
 
 class SearchBody(BaseModel):
@@ -31,20 +26,11 @@ class SearchBody(BaseModel):
     company_id: uuid.UUID | None = Field(None, description="Super admins: the company to search")
 
 
-class CompanyRequired(BadRequest):
-    code, message = "company_id_required", "A super admin must name the company (company_id)"
-
-
-@router.post("/api/v1/search/document", response_model=SearchReply, tags=TAGS, dependencies=readers,
-             responses=errors(404))
+@router.post("/api/v1/search/document", response_model=SearchReply, responses=errors(400, 404))
 async def search_documents(
-    body: SearchBody, session: Session, caller: Annotated[Principal, Depends(authenticated)],
-    deps: Annotated[Deps, Depends(get_deps)],
+    body: SearchBody, session: Session, subject: CompanyRead, deps: Dependencies
 ) -> SearchReply:
     """The passages best matching a query (keywords and meaning), with document, page and score."""
-    company_id = scope_of(caller) or body.company_id
-    if company_id is None:
-        raise CompanyRequired()
-    request = SearchRequest(company_id=company_id, query=body.query,
+    request = SearchRequest(company_id=subject.named(body.company_id), query=body.query,
                             agent_id=body.agent_id, limit=body.limit)
     return await search(session, deps, request)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_common.queries import SearchReply, SearchRequest, SearchResult
-from knowrithm_ingestion.agents_view import company_deleted, get_agent
+from knowrithm_ingestion.agents.projection import company_deleted, get_agent
 from knowrithm_ingestion.embeddings.base import EmbeddingTask
 from knowrithm_ingestion.models import AgentView, Chunk, Document
 from knowrithm_ingestion.pipeline.deps import Deps

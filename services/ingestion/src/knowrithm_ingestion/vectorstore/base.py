@@ -9,7 +9,7 @@ Weaviate: the company is the tenant).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -27,6 +27,11 @@ class VectorRecord:
     content: str
     model: str  # embedding model name; searches only compare vectors of one model
     vector: Sequence[float]
+
+    def properties(self) -> dict[str, object]:
+        """What an index keeps beside the id, the company and the vector."""
+        return {"agent_id": self.agent_id, "document_id": self.document_id, "chunk_index": self.chunk_index,
+                "page": self.page, "content": self.content, "model": self.model}
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +56,13 @@ class SearchQuery:
     alpha: float = 0.5  # weight of the vector side against keywords (Weaviate's hybrid alpha; RRF weight)
 
 
+# What a count can be narrowed by: record properties that must equal a value.
+COUNTABLE = ("document_id", "agent_id")
+
+
 class VectorStore(Protocol):
+    """The port; adapters subclass it for `count` and implement the rest."""
+
     name: str  # "pgvector" | "weaviate"
 
     async def setup(self) -> None:
@@ -84,4 +95,9 @@ class VectorStore(Protocol):
         agent_id: uuid.UUID | None = None,
     ) -> int:
         """How many records the company has (optionally of one document or agent)."""
+        narrowed = {"document_id": document_id, "agent_id": agent_id}
+        return await self.count_where(company_id, {k: v for k, v in narrowed.items() if v is not None})
+
+    async def count_where(self, company_id: uuid.UUID, equal: Mapping[str, uuid.UUID]) -> int:
+        """How many records the company has whose properties (of COUNTABLE) equal the values given."""
         ...

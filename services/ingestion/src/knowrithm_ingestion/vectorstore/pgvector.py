@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +32,7 @@ from psycopg.pq import Format
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from knowrithm_ingestion.vectorstore.base import SearchHit, SearchQuery, VectorRecord
+from knowrithm_ingestion.vectorstore.base import COUNTABLE, SearchHit, SearchQuery, VectorRecord, VectorStore
 from knowrithm_ingestion.vectorstore.fusion import rrf
 
 TS_CONFIG = "english"  # the generated tsvector column's configuration (migration 0002)
@@ -63,7 +63,7 @@ class SearchStatement:
     ef_search: int
 
 
-class PgVectorStore:
+class PgVectorStore(VectorStore):
     """Vectors in PostgreSQL (pgvector); the engine is the caller's and is not disposed here."""
 
     name = "pgvector"
@@ -112,20 +112,13 @@ class PgVectorStore:
     async def delete_company(self, company_id: uuid.UUID) -> None:
         await self._delete("TRUE", company_id)
 
-    async def count(
-        self,
-        company_id: uuid.UUID,
-        *,
-        document_id: uuid.UUID | None = None,
-        agent_id: uuid.UUID | None = None,
-    ) -> int:
-        """How many records the company has (optionally of one document or agent)."""
+    async def count_where(self, company_id: uuid.UUID, equal: Mapping[str, uuid.UUID]) -> int:
         sql = f"SELECT count(*) FROM {self._table} WHERE company_id = :company"  # noqa: S608 - see _table
-        if document_id is not None:
-            sql += " AND document_id = :document"
-        if agent_id is not None:
-            sql += " AND agent_id = :agent"
-        params = {"company": company_id, "document": document_id, "agent": agent_id}
+        for column in equal:
+            if column not in COUNTABLE:  # the only names interpolated besides the schema
+                raise ValueError(f"records are not counted by {column!r}")
+            sql += f" AND {column} = :{column}"
+        params = {"company": company_id, **equal}
         async with self._engine.connect() as conn:
             return int(await conn.scalar(text(sql), params) or 0)
 
@@ -280,18 +273,8 @@ def _index_expression(dim: int) -> tuple[str, str]:
 
 
 def _row(record: VectorRecord) -> dict[str, Any]:
-    return {
-        "id": record.id,
-        "company_id": record.company_id,
-        "agent_id": record.agent_id,
-        "document_id": record.document_id,
-        "chunk_index": record.chunk_index,
-        "page": record.page,
-        "content": record.content,
-        "model": record.model,
-        "dimension": len(record.vector),
-        "embedding": Vector(list(record.vector)),
-    }
+    return {"id": record.id, "company_id": record.company_id, **record.properties(),
+            "dimension": len(record.vector), "embedding": Vector(list(record.vector))}
 
 
 def keyword_query(question: str, *, operator: str = "or") -> str:

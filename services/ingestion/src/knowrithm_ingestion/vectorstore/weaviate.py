@@ -13,11 +13,11 @@ import asyncio
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from knowrithm_ingestion.vectorstore.base import SearchHit, SearchQuery, VectorRecord
+from knowrithm_ingestion.vectorstore.base import SearchHit, SearchQuery, VectorRecord, VectorStore
 
 DEFAULT_GRPC_PORT = 50051
 VECTOR_NAME = "default"
@@ -25,7 +25,7 @@ INSERT_BATCH = 500
 DELETE_ROUNDS = 100  # delete_many removes up to the server's query limit per call
 
 
-class WeaviateStore:
+class WeaviateStore(VectorStore):
     """Chunks in Weaviate; the async client is created in `setup()` and closed in `close()`."""
 
     name = "weaviate"
@@ -112,21 +112,10 @@ class WeaviateStore:
         for collection in await self._tenant_collections(company_id):
             await collection.tenants.remove([str(company_id)])
 
-    async def count(
-        self,
-        company_id: uuid.UUID,
-        *,
-        document_id: uuid.UUID | None = None,
-        agent_id: uuid.UUID | None = None,
-    ) -> int:
-        """How many records the company has (optionally of one document or agent)."""
+    async def count_where(self, company_id: uuid.UUID, equal: Mapping[str, uuid.UUID]) -> int:
         from weaviate.classes.query import Filter
 
-        conditions = []
-        if document_id is not None:
-            conditions.append(Filter.by_property("document_id").equal(document_id))
-        if agent_id is not None:
-            conditions.append(Filter.by_property("agent_id").equal(agent_id))
+        conditions = [Filter.by_property(name).equal(value) for name, value in equal.items()]
         where = Filter.all_of(conditions) if conditions else None
         total = 0
         for collection in await self._tenant_collections(company_id):
@@ -235,15 +224,7 @@ def _empty(ids: Sequence[uuid.UUID] | None) -> bool:
 
 
 def _data_object(factory: Any, record: VectorRecord) -> Any:
-    properties = {
-        "agent_id": record.agent_id,
-        "document_id": record.document_id,
-        "chunk_index": record.chunk_index,
-        "page": record.page,
-        "content": record.content,
-        "model": record.model,
-    }
-    return factory(properties=properties, uuid=record.id, vector={VECTOR_NAME: list(record.vector)})
+    return factory(properties=record.properties(), uuid=record.id, vector={VECTOR_NAME: list(record.vector)})
 
 
 def _search_filter(query: SearchQuery) -> Any:

@@ -10,17 +10,15 @@ it from the page it is embedded in, and the agent's allowed origins decide.
 from __future__ import annotations
 
 import uuid
-from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 
 from knowrithm_common.db import RequestSession as Session
-from knowrithm_common.identity import Principal, authenticated
 from knowrithm_common.openapi import errors
 from knowrithm_common.tasks import accepted
-from knowrithm_common.tenancy import actor_of, readers, scope_of, writers
-from knowrithm_ingestion.pipeline.deps import Deps, get_deps
+from knowrithm_common.tenancy import CompanyDelete, CompanyRead, CompanyWrite
+from knowrithm_ingestion.pipeline.deps import Dependencies
 from knowrithm_ingestion.websites import repository as repo
 from knowrithm_ingestion.websites import service
 from knowrithm_ingestion.websites.schemas import (
@@ -36,10 +34,7 @@ from knowrithm_ingestion.websites.schemas import (
     WebsiteSourceOut,
 )
 
-router = APIRouter()
-TAGS: list[str | Enum] = ["Website"]
-Caller = Annotated[Principal, Depends(authenticated)]
-Dependencies = Annotated[Deps, Depends(get_deps)]
+router = APIRouter(tags=["Website"])
 OptionalCrawl = Annotated[CrawlRequest | None, Body()]
 
 
@@ -47,108 +42,77 @@ def _accepted(task_id: uuid.UUID, source_id: uuid.UUID, message: str) -> Website
     return WebsiteAccepted(**accepted(task_id, message), website_source_id=source_id)
 
 
-@router.post("/api/v1/website/source", status_code=201, response_model=WebsiteSourceCreated, tags=TAGS,
-             dependencies=writers(), responses=errors(404, 409))
+@router.post("/api/v1/website/source", status_code=201, response_model=WebsiteSourceCreated,
+             responses=errors(404, 409))
 async def register_source(
-    body: WebsiteSourceCreate, request: Request, session: Session, caller: Caller, deps: Dependencies
+    body: WebsiteSourceCreate, session: Session, subject: CompanyWrite, deps: Dependencies
 ) -> WebsiteSourceCreated:
     """Register a web site for automated crawling by an agent and queue its first crawl (admin)."""
     source, task_id = await service.register_source(
-        session, deps.fetcher, agents=deps.agents, company_id=scope_of(caller), body=body,
-        page_cap=deps.settings.crawl_max_pages, actor=actor_of(request, caller),
+        session, deps, company_id=subject.company_id, body=body, actor=subject.actor
     )
     return WebsiteSourceCreated(website_source=WebsiteSourceOut.of(source), crawl_task_id=task_id)
 
 
-@router.get("/api/v1/website/source", response_model=WebsiteSourceList, tags=TAGS, dependencies=readers)
+@router.get("/api/v1/website/source", response_model=WebsiteSourceList)
 async def list_sources(
-    session: Session, caller: Caller,
+    session: Session, subject: CompanyRead,
     agent_id: uuid.UUID | None = Query(None, description="Only this agent's sources"),
 ) -> WebsiteSourceList:
     """The company's web site sources, newest first."""
-    sources = await repo.list_sources(session, scope_of(caller), agent_id=agent_id)
+    sources = await repo.list_sources(session, subject.company_id, agent_id=agent_id)
     return WebsiteSourceList(website_sources=[WebsiteSourceOut.of(s) for s in sources])
 
 
-@router.get("/api/v1/website/agent/{agent_id}/sources", response_model=WebsiteSourceList, tags=TAGS,
-            dependencies=readers)
+@router.get("/api/v1/website/agent/{agent_id}/sources", response_model=WebsiteSourceList)
 async def agent_sources(
-    agent_id: uuid.UUID, session: Session, caller: Caller, deps: Dependencies
+    agent_id: uuid.UUID, session: Session, subject: CompanyRead, deps: Dependencies
 ) -> WebsiteSourceList:
     """An agent's web site sources (404 for an unknown agent)."""
-    sources = await service.agent_sources(session, scope_of(caller), agent_id, agents=deps.agents)
+    sources = await service.agent_sources(session, subject.company_id, agent_id, agents=deps.agents)
     return WebsiteSourceList(website_sources=[WebsiteSourceOut.of(s) for s in sources])
 
 
-@router.get("/api/v1/website/source/{source_id}/pages", response_model=WebsitePages, tags=TAGS,
-            dependencies=readers)
-async def source_pages(source_id: uuid.UUID, session: Session, caller: Caller) -> WebsitePages:
+@router.get("/api/v1/website/source/{source_id}/pages", response_model=WebsitePages)
+async def source_pages(source_id: uuid.UUID, session: Session, subject: CompanyRead) -> WebsitePages:
     """A web site source and its pages: crawled, failed (with the reason), excluded or pending."""
-    source = await service.get_source(session, source_id, scope_of(caller))
+    source = await service.get_source(session, source_id, subject.company_id)
     pages = await repo.pages_of(session, source.id)
     return WebsitePages(website_source=WebsiteSourceOut.of(source),
                         pages=[WebsitePageOut.of(p, source) for p in pages])
 
 
-async def _crawl(
-    source_id: uuid.UUID, body: CrawlRequest | None, request: Request, session: Session, caller: Principal,
-    deps: Deps,
+@router.post("/api/v1/sdk/website/source/{source_id}/crawl", status_code=202, response_model=WebsiteAccepted,
+             responses=errors(409), summary="Sdk Crawl Source",
+             description="Queue a crawl (SDK route; same as POST /website/source/{id}/crawl).")
+@router.post("/api/v1/website/source/{source_id}/crawl", status_code=202, response_model=WebsiteAccepted,
+             responses=errors(409))
+async def crawl_source(
+    source_id: uuid.UUID, session: Session, subject: CompanyWrite, deps: Dependencies,
+    body: OptionalCrawl = None,
 ) -> WebsiteAccepted:
+    """Queue a crawl to refresh the site's content; 409 while one is running (admin)."""
+    max_pages = body.max_pages if body else None
     task_id = await service.request_crawl(
-        session, source_id=source_id, company_id=scope_of(caller), max_pages=body.max_pages if body else None,
-        page_cap=deps.settings.crawl_max_pages, actor=actor_of(request, caller),
+        session, source_id=source_id, company_id=subject.company_id, max_pages=max_pages,
+        page_cap=deps.settings.crawl_max_pages, actor=subject.actor,
     )
     return _accepted(task_id, source_id, "Crawl queued.")
 
 
-@router.post("/api/v1/website/source/{source_id}/crawl", status_code=202, response_model=WebsiteAccepted,
-             tags=TAGS, dependencies=writers(), responses=errors(409))
-async def crawl_source(
-    source_id: uuid.UUID, request: Request, session: Session, caller: Caller, deps: Dependencies,
-    body: OptionalCrawl = None,
-) -> WebsiteAccepted:
-    """Queue a crawl to refresh the site's content; 409 while one is running (admin)."""
-    return await _crawl(source_id, body, request, session, caller, deps)
-
-
-@router.post("/api/v1/sdk/website/source/{source_id}/crawl", status_code=202, response_model=WebsiteAccepted,
-             tags=TAGS, dependencies=writers(), responses=errors(409))
-async def sdk_crawl_source(
-    source_id: uuid.UUID, request: Request, session: Session, caller: Caller, deps: Dependencies,
-    body: OptionalCrawl = None,
-) -> WebsiteAccepted:
-    """Queue a crawl (SDK route; same as POST /website/source/{id}/crawl)."""
-    return await _crawl(source_id, body, request, session, caller, deps)
-
-
-async def _delete(
-    source_id: uuid.UUID, request: Request, session: Session, caller: Principal
-) -> WebsiteAccepted:
+@router.delete("/api/v1/sdk/website/source/{source_id}", status_code=202, response_model=WebsiteAccepted,
+               summary="Sdk Delete Source",
+               description="Delete a web site source (SDK route; same as DELETE /website/source/{id}).")
+@router.delete("/api/v1/website/source/{source_id}", status_code=202, response_model=WebsiteAccepted)
+async def delete_source(source_id: uuid.UUID, session: Session, subject: CompanyDelete) -> WebsiteAccepted:
+    """Delete a web site source now; its pages, documents and vectors are removed by a task (admin)."""
     task_id = await service.delete_source(
-        session, source_id=source_id, company_id=scope_of(caller), actor=actor_of(request, caller)
+        session, source_id=source_id, company_id=subject.company_id, actor=subject.actor
     )
     return _accepted(task_id, source_id, "Website source deleted; its pages and documents are being removed.")
 
 
-@router.delete("/api/v1/website/source/{source_id}", status_code=202, response_model=WebsiteAccepted,
-               tags=TAGS, dependencies=writers("delete"))
-async def delete_source(
-    source_id: uuid.UUID, request: Request, session: Session, caller: Caller
-) -> WebsiteAccepted:
-    """Delete a web site source now; its pages, documents and vectors are removed by a task (admin)."""
-    return await _delete(source_id, request, session, caller)
-
-
-@router.delete("/api/v1/sdk/website/source/{source_id}", status_code=202, response_model=WebsiteAccepted,
-               tags=TAGS, dependencies=writers("delete"))
-async def sdk_delete_source(
-    source_id: uuid.UUID, request: Request, session: Session, caller: Caller
-) -> WebsiteAccepted:
-    """Delete a web site source (SDK route; same as DELETE /website/source/{id})."""
-    return await _delete(source_id, request, session, caller)
-
-
-@router.post("/api/v1/website/handshake", response_model=HandshakeOut, tags=TAGS, responses=errors(403, 404))
+@router.post("/api/v1/website/handshake", response_model=HandshakeOut, responses=errors(403, 404))
 async def handshake(
     body: HandshakeRequest, request: Request, session: Session, deps: Dependencies
 ) -> HandshakeOut:

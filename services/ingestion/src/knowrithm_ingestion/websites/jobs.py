@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_common.db.base import utcnow
 from knowrithm_common.db.session import run_after_commit
-from knowrithm_common.events import EventEnvelope, new_event
+from knowrithm_common.events import EventEnvelope
 from knowrithm_common.events.ingestion import (
     CrawlWebsite,
     PurgeWebsiteSource,
@@ -27,16 +27,14 @@ from knowrithm_common.events.ingestion import (
     WebsiteSourceDeletedV1,
 )
 from knowrithm_common.messaging.jobs import JobContext
-from knowrithm_common.messaging.outbox import record_event
 from knowrithm_common.tasks import TaskStatus, report_progress
 from knowrithm_ingestion.documents.service import purge_documents, store_page_document
-from knowrithm_ingestion.models import WebsitePage, WebsiteSource, shared
+from knowrithm_ingestion.models import WebsitePage, WebsiteSource, outbox, shared
 from knowrithm_ingestion.pipeline.deps import Deps
 from knowrithm_ingestion.websites import repository as repo
 from knowrithm_ingestion.websites.crawler import CrawlPage, crawl, path_refusal
 
 logger = logging.getLogger(__name__)
-SOURCE = "ingestion"
 
 
 class _SourceGone(Exception):
@@ -200,7 +198,7 @@ async def _crawled_event(
         website_source_id=source.id, agent_id=source.agent_id, status=status, pages_crawled=tally.crawled,
         pages_changed=tally.changed, pages_failed=tally.failed, error=error,
     )
-    await record_event(session, shared.outbox, new_event(data, source=SOURCE, company_id=source.company_id))
+    await outbox.add(session, data, company_id=source.company_id)
 
 
 # --- purge --------------------------------------------------------------------------------
@@ -229,6 +227,5 @@ async def _purge(session: AsyncSession, deps: Deps, source: WebsiteSource) -> di
     )
     pages = await repo.delete_pages(session, source.id)
     deleted = WebsiteSourceDeletedV1(website_source_id=source.id, agent_id=source.agent_id)
-    event = new_event(deleted, source=SOURCE, company_id=source.company_id)
-    await record_event(session, shared.outbox, event)
+    await outbox.add(session, deleted, company_id=source.company_id)
     return {"pages_deleted": pages, "documents_deleted": documents}

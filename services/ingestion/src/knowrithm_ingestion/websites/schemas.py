@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 
 from knowrithm_ingestion.models import WebsitePage, WebsiteSource
+from knowrithm_ingestion.schemas import RowOut, columns
 
 UrlText = Field(min_length=1, max_length=2048)
 Url = Annotated[str, Field(min_length=1, max_length=2048)]
@@ -41,7 +42,7 @@ class HandshakeRequest(BaseModel):
     trigger_crawl: bool = False
 
 
-class WebsiteSourceOut(BaseModel):
+class WebsiteSourceOut(RowOut):
     id: uuid.UUID
     company_id: uuid.UUID
     agent_id: uuid.UUID
@@ -63,11 +64,6 @@ class WebsiteSourceOut(BaseModel):
     verified_at: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
-
-    @classmethod
-    def of(cls, source: WebsiteSource) -> WebsiteSourceOut:
-        fields = {k: getattr(source, k) for k in cls.model_fields if k != "is_active"}
-        return cls(is_active=source.deleted_at is None, **fields)
 
 
 class WebsitePageOut(BaseModel):
@@ -98,10 +94,8 @@ class WebsitePageOut(BaseModel):
         every = source.crawl_frequency_minutes
         last = page.last_crawled_at
         next_at = last + dt.timedelta(minutes=every) if every and last else None
-        own = {"metadata", "checksum", "change_frequency_minutes", "next_crawl_at", "raw_storage_path"}
-        fields = {k: getattr(page, k) for k in cls.model_fields if k not in own}
-        return cls(metadata=dict(page.page_metadata or {}), checksum=page.content_hash,
-                   change_frequency_minutes=every, next_crawl_at=next_at, **fields)
+        return cls(**columns(cls, page, metadata=dict(page.page_metadata or {}), checksum=page.content_hash,
+                             change_frequency_minutes=every, next_crawl_at=next_at, raw_storage_path=None))
 
 
 class WebsiteSourceCreated(BaseModel):

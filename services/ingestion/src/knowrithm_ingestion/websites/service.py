@@ -16,21 +16,20 @@ from urllib.parse import urlsplit
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_common.db.base import utcnow
-from knowrithm_common.errors import BadRequest, Conflict, Forbidden, NotFound
-from knowrithm_common.events import Actor, new_event
+from knowrithm_common.errors import AgentNotFound, BadRequest, Conflict, Forbidden, NotFound
+from knowrithm_common.events import Actor
 from knowrithm_common.events.ingestion import CrawlWebsite, PurgeWebsiteSource, WebsiteSourceRegisteredV1
-from knowrithm_common.messaging.outbox import record_event
 from knowrithm_common.origins import origin_listed
 from knowrithm_common.queries import AgentsOwner
-from knowrithm_common.tasks import create_task
-from knowrithm_ingestion.agents_view import AgentNotFound, get_agent
-from knowrithm_ingestion.models import AgentView, WebsitePage, WebsiteSource, shared
+from knowrithm_ingestion.agents.projection import get_agent
+from knowrithm_ingestion.models import AgentView, WebsitePage, WebsiteSource, outbox
+from knowrithm_ingestion.pipeline.deps import Deps
+from knowrithm_ingestion.tasks import queue_job
 from knowrithm_ingestion.websites import repository as repo
 from knowrithm_ingestion.websites.crawler import canonical_url, site_of
 from knowrithm_ingestion.websites.fetch import FetchFailed, FetchRefused, SafeFetcher
 from knowrithm_ingestion.websites.schemas import HandshakeRequest, WebsiteSourceCreate
 
-SOURCE = "ingestion"
 CRAWL_STALE = dt.timedelta(hours=2)
 HANDSHAKE_RECRAWL = dt.timedelta(hours=1)
 HANDSHAKE_MAX_DEPTH, HANDSHAKE_MAX_PAGES = 1, 20
@@ -117,11 +116,17 @@ async def _check_reachable(fetcher: SafeFetcher, url: str) -> None:
 
 
 async def register_source(
-    session: AsyncSession, fetcher: SafeFetcher, *, agents: AgentsOwner, company_id: uuid.UUID | None,
-    body: WebsiteSourceCreate, page_cap: int, actor: Actor | None = None,
+    session: AsyncSession, deps: Deps, *, company_id: uuid.UUID | None, body: WebsiteSourceCreate,
+    actor: Actor | None = None,
 ) -> tuple[WebsiteSource, uuid.UUID]:
-    """Register a web site for an agent and queue its first crawl; (source, crawl task id)."""
-    agent = await get_agent(session, company_id=company_id, agent_id=body.agent_id, owner=agents)
+    """Register a web site for an agent and queue its first crawl; (source, crawl task id).
+
+    The site's host is resolved and checked (a DNS lookup can take seconds) before the request's
+    transaction starts: the agent is found in a short read of its own.
+    """
+    async with deps.db.sessions() as lookup:
+        agent = await get_agent(lookup, company_id=company_id, agent_id=body.agent_id, owner=deps.agents)
+    fetcher, page_cap = deps.fetcher, deps.settings.crawl_max_pages
     base_url = _normalise(body.base_url, fetcher)
     seeds = _seeds(base_url, body.seed_urls, fetcher)
     await _check_reachable(fetcher, base_url)
@@ -154,8 +159,7 @@ async def _add_source(
     registered = WebsiteSourceRegisteredV1(
         website_source_id=source.id, agent_id=source.agent_id, base_url=base_url, domain=source.domain
     )
-    event = new_event(registered, source=SOURCE, company_id=source.company_id, actor=actor)
-    await record_event(session, shared.outbox, event)
+    await outbox.add(session, registered, company_id=source.company_id, actor=actor)
     return source
 
 
@@ -186,11 +190,9 @@ async def queue_crawl(
     session: AsyncSession, source: WebsiteSource, *, max_pages: int | None = None, actor: Actor | None = None
 ) -> uuid.UUID:
     """Mark the source crawling and queue a CrawlWebsite job (both land with the commit)."""
-    task_id = await create_task(session, shared.tasks, company_id=source.company_id, kind="crawl_website")
     source.last_crawl_status, source.last_crawl_started_at = "crawling", utcnow()
-    job = CrawlWebsite(website_source_id=source.id, task_id=task_id, max_pages=max_pages)
-    event = new_event(job, source=SOURCE, company_id=source.company_id, actor=actor)
-    await record_event(session, shared.outbox, event, subject=CrawlWebsite.subject())
+    job = CrawlWebsite(website_source_id=source.id, max_pages=max_pages)
+    task_id = await queue_job(session, job, kind="crawl_website", company_id=source.company_id, actor=actor)
     await session.flush()
     return task_id
 
@@ -218,12 +220,9 @@ async def delete_source(
         raise WebsiteSourceNotFound()
     source.soft_delete()
     source.last_crawl_status = "inactive"
-    task_id = await create_task(
-        session, shared.tasks, company_id=source.company_id, kind="purge_website_source"
-    )
-    job = PurgeWebsiteSource(website_source_id=source.id, task_id=task_id)
-    event = new_event(job, source=SOURCE, company_id=source.company_id, actor=actor)
-    await record_event(session, shared.outbox, event, subject=PurgeWebsiteSource.subject())
+    job = PurgeWebsiteSource(website_source_id=source.id)
+    task_id = await queue_job(session, job, kind="purge_website_source", company_id=source.company_id,
+                              actor=actor)
     await session.flush()
     return task_id
 

@@ -1,7 +1,8 @@
 """Test-data builders: documents of every accepted format made in memory, plus malicious ones.
 
-Used by the ingestion tests, the end-to-end tests and the extraction bench; production code never imports
-this module. Everything is generated (no fixture files), so each test can plant its own unique sentence.
+Used by the ingestion tests, the end-to-end tests and the benches; production code never imports this
+module (see the package's docstring). Everything is generated (no fixture files), so each test can plant
+its own unique sentence.
 """
 
 from __future__ import annotations

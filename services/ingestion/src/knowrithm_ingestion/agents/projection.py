@@ -21,8 +21,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from knowrithm_common.errors import NotFound
-from knowrithm_common.events import EventEnvelope, new_event
+from knowrithm_common.errors import AgentNotConfigured, AgentNotFound
+from knowrithm_common.events import EventEnvelope
 from knowrithm_common.events.agents import (
     AgentCreatedV1,
     AgentDeletedV1,
@@ -32,45 +32,23 @@ from knowrithm_common.events.agents import (
 )
 from knowrithm_common.events.auth import CompanyDeletedV1, CompanyRestoredV1
 from knowrithm_common.events.ingestion import ReembedAgent
-from knowrithm_common.messaging.outbox import record_event
 from knowrithm_common.projections import upsert_if_newer
 from knowrithm_common.queries import AgentsOwner, projected_agent
-from knowrithm_common.tasks import create_task
 from knowrithm_ingestion.embeddings.base import EmbeddingSpec
-from knowrithm_ingestion.models import AgentView, CompanyView, shared
+from knowrithm_ingestion.models import AgentView, CompanyView
+from knowrithm_ingestion.tasks import queue_job
 
-SOURCE = "ingestion"
 PROJECTION = "ingestion.agents"
-
-
-
-class AgentNotFound(NotFound):
-    code, message = "agent_not_found", "Agent not found"
-
-
-class AgentNotConfigured(NotFound):
-    code = "agent_not_configured"
-    message = "The agent has no embedding settings; add LLM and embedding settings first"
+NO_EMBEDDING_SETTINGS = "The agent has no embedding settings; add LLM and embedding settings first"
 
 
 async def get_agent(
-    session: AsyncSession,
-    *,
-    company_id: uuid.UUID | None,
-    agent_id: uuid.UUID,
-    owner: AgentsOwner | None,
+    session: AsyncSession, *, company_id: uuid.UUID | None, agent_id: uuid.UUID, owner: AgentsOwner | None,
     check: Callable[[AgentView], object] | None = None,
 ) -> AgentView:
-    """A live agent of the company (any company when None) that passes `check`; 404 otherwise.
-
-    With `owner` (requests), a miss asks the agents service first; without (background jobs,
-    whose request already found the agent) the projection alone answers.
-    """
-
-    agent = await projected_agent(
-        session, AgentView, agent_id=agent_id, company_id=company_id, owner=owner,
-        not_found=AgentNotFound, check=check,
-    )
+    """`projected_agent` of this projection; while its company is deleted, an agent is not found either."""
+    agent = await projected_agent(session, AgentView, agent_id=agent_id, company_id=company_id, owner=owner,
+                                  not_found=AgentNotFound, check=check)
     if await company_deleted(session, agent.company_id):
         raise AgentNotFound()
     return agent
@@ -81,16 +59,15 @@ async def company_deleted(session: AsyncSession, company_id: uuid.UUID) -> bool:
     return found.first() is not None
 
 
-def embedding_spec(agent: AgentView, *, api_key: str | None = None) -> EmbeddingSpec:
-    """The agent's embedding model as the embeddings port takes it."""
+def embedding_spec(agent: AgentView) -> EmbeddingSpec:
+    """The agent's embedding model as the embeddings port takes it (without its API key)."""
     if not agent.embedding_provider or not agent.embedding_model or not agent.embedding_dimension:
-        raise AgentNotConfigured()
+        raise AgentNotConfigured(NO_EMBEDDING_SETTINGS)
     return EmbeddingSpec(
         provider=agent.embedding_provider,
         model=agent.embedding_model,
         dimension=agent.embedding_dimension,
         base_url=agent.embedding_api_base_url,
-        api_key=api_key,
         params=dict(agent.embedding_params or {}),
     )
 
@@ -133,10 +110,8 @@ async def apply_state(
 
 async def request_reembed(session: AsyncSession, *, company_id: uuid.UUID, agent_id: uuid.UUID) -> uuid.UUID:
     """Queue re-embedding of an agent's chunks (a task the user can follow)."""
-    task_id = await create_task(session, shared.tasks, company_id=company_id, kind="reembed_agent")
-    job = new_event(ReembedAgent(agent_id=agent_id, task_id=task_id), source=SOURCE, company_id=company_id)
-    await record_event(session, shared.outbox, job, subject=ReembedAgent.subject())
-    return task_id
+    job = ReembedAgent(agent_id=agent_id)
+    return await queue_job(session, job, kind="reembed_agent", company_id=company_id)
 
 
 async def on_agent_changed(session: AsyncSession, envelope: EventEnvelope) -> None:

@@ -1,0 +1,2 @@
+"""Ingestion's projection of agents and companies (`projection.py`), kept from their events
+(`subscribers.py`)."""
