@@ -70,10 +70,10 @@ async def test_paginate_counts_all_and_returns_one_page(db, tables):
 
 async def test_page_past_the_end_is_empty_with_true_totals_and_huge_pages_are_refused(db, tables):
     import httpx
-    from fastapi import Depends, FastAPI
+    from fastapi import FastAPI
 
     from knowrithm_common.errors import install_error_handlers
-    from knowrithm_common.pagination import page_params
+    from knowrithm_common.pagination import Page
 
     company = uuid.uuid4()
     async with db.sessions() as s, s.begin():
@@ -84,7 +84,7 @@ async def test_page_past_the_end_is_empty_with_true_totals_and_huge_pages_are_re
     install_error_handlers(app)
 
     @app.get("/tasks")
-    async def tasks(page: PageParams = Depends(page_params)) -> dict:
+    async def tasks(page: Page) -> dict:
         async with db.sessions() as s:
             rows, pagination = await paginate(
                 s, select(t.c.id).where(t.c.company_id == company).order_by(t.c.id), page

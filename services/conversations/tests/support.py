@@ -54,12 +54,11 @@ async def add_agent(app, company_id: uuid.UUID | None = None, status: str = "act
     """Apply an agents.agent.created.v1 event to the projection, as the consumer would."""
     from knowrithm_common.events import new_event
     from knowrithm_common.events.agents import AgentCreatedV1
-    from knowrithm_conversations.agents.handlers import on_agent_changed
 
     snapshot = agent_snapshot(company_id=company_id, status=status, name=name)
     envelope = new_event(AgentCreatedV1(**snapshot.model_dump()), source="agents", company_id=snapshot.company_id)
     async with app.state.db.sessions() as session, session.begin():
-        await on_agent_changed(session, envelope)
+        await apply_agent_event(session, envelope)
     return snapshot.company_id, snapshot.agent_id
 
 
@@ -84,3 +83,10 @@ async def add_messages(app, conversation_id: uuid.UUID | str, count: int) -> lis
         session.add_all(messages)
         conversation.message_count += count
     return [m.id for m in messages]
+
+
+async def apply_agent_event(session, envelope) -> None:
+    """Apply an agent event to the projection, as its consumer would (the projection's handlers)."""
+    from knowrithm_conversations.agents.handlers import HANDLERS
+
+    await HANDLERS[envelope.type](session, envelope)

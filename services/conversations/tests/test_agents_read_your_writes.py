@@ -17,9 +17,9 @@ from prometheus_client import REGISTRY
 
 from knowrithm_common.events import new_event
 from knowrithm_common.events.agents import AgentUpdatedV1
-from knowrithm_conversations.agents.handlers import apply_state, on_agent_changed
+from knowrithm_conversations.agents.handlers import apply_state
 
-from .support import admin, agent_snapshot, member
+from .support import admin, agent_snapshot, apply_agent_event, member
 
 
 def new_agent(client):
@@ -125,7 +125,7 @@ async def test_chat_with_an_agent_activated_a_moment_ago_is_accepted(client, cal
     conversation_id = r.json()["conversation"]["id"]
     paused = AgentUpdatedV1(**{**snapshot.model_dump(), "status": "inactive"})
     async with client.app.state.db.sessions() as session, session.begin():
-        await on_agent_changed(session, new_event(paused, source="agents", company_id=snapshot.company_id))
+        await apply_agent_event(session, new_event(paused, source="agents", company_id=snapshot.company_id))
     r = await call("POST", f"/api/v1/conversation/{conversation_id}/chat", user, json={"message": "Hi"})
     # The agents service's answer is older than the pause the projection holds: the pause stands.
     assert r.status_code == 409 and r.json()["error"] == "agent_inactive"

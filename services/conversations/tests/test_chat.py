@@ -27,12 +27,11 @@ from sqlalchemy import update
 from knowrithm_common.events import new_event
 from knowrithm_common.events.agents import AgentCreatedV1
 from knowrithm_common.tasks import TaskStatus, create_task, update_task
-from knowrithm_conversations.agents.handlers import on_agent_changed
 from knowrithm_conversations.chat.follow import Follower
 from knowrithm_conversations.models import Conversation, Message, shared
 
 from .chat_support import final_task, new_conversation, sse_events
-from .support import add_agent, admin, agent_snapshot, member
+from .support import add_agent, admin, agent_snapshot, apply_agent_event, member
 
 FACT = "The night shift loads refrigerated trucks at dock 7 after midnight."
 QUESTION = "When are refrigerated trucks loaded at dock 7?"
@@ -114,7 +113,7 @@ async def test_chat_with_an_agent_without_llm_settings_is_409_agent_not_configur
     snapshot = agent_snapshot().model_copy(update={"configuration": None})
     envelope = new_event(AgentCreatedV1(**snapshot.model_dump()), source="agents", company_id=snapshot.company_id)
     async with client.app.state.db.sessions() as session, session.begin():
-        await on_agent_changed(session, envelope)
+        await apply_agent_event(session, envelope)
     alice = member(snapshot.company_id)
     conversation_id = await new_conversation(call, alice, snapshot.agent_id)
     r = await ask(call, alice, conversation_id)

@@ -15,10 +15,9 @@ from sqlalchemy import select
 
 from knowrithm_common.events import new_event
 from knowrithm_common.events.agents import AgentCreatedV1, AgentDeletedV1
-from knowrithm_conversations.agents.handlers import on_agent_changed, on_agent_deleted
 from knowrithm_conversations.models import Message
 
-from .support import add_agent, admin, lead, member
+from .support import add_agent, admin, apply_agent_event, lead, member
 
 SECRET = "sk-do-not-leak-0123456789"
 
@@ -33,7 +32,7 @@ async def add_widget_agent(app, *, status: str = "active", widget_config: dict |
         widget_config=widget_config if widget_config is not None else {},
     )
     async with app.state.db.sessions() as session, session.begin():
-        await on_agent_changed(session, new_event(data, source="agents", company_id=company_id))
+        await apply_agent_event(session, new_event(data, source="agents", company_id=company_id))
     return company_id, agent_id
 
 
@@ -80,7 +79,7 @@ async def test_unknown_inactive_or_deleted_agents_have_no_widget(client, call):
     company_id, deleted = await add_widget_agent(client.app)
     gone = AgentDeletedV1(agent_id=deleted, company_id=company_id, name="Helpdesk", status="active")
     async with client.app.state.db.sessions() as session, session.begin():
-        await on_agent_deleted(session, new_event(gone, source="agents", company_id=company_id))
+        await apply_agent_event(session, new_event(gone, source="agents", company_id=company_id))
     for agent_id in (uuid.uuid4(), inactive, deleted):
         r = await call("GET", f"/api/v1/widget/agent/{agent_id}")
         assert r.status_code == 404, r.text

@@ -46,13 +46,12 @@ async def add_agent(app, *, company_id: uuid.UUID | None = None, widget_config: 
     """Apply an agents.agent.created.v1 event to the projection, as the consumer would."""
     from knowrithm_common.events import new_event
     from knowrithm_common.events.agents import AgentCreatedV1
-    from knowrithm_ingestion.agents.projection import on_agent_changed
 
     snapshot = agent_snapshot(company_id=company_id, widget_config=widget_config, model=model, provider=provider,
                               dimension=dimension, configured=configured)
     envelope = new_event(AgentCreatedV1(**snapshot.model_dump()), source="agents", company_id=snapshot.company_id)
     async with app.state.db.sessions() as session, session.begin():
-        await on_agent_changed(session, envelope)
+        await apply_agent_event(session, envelope)
     return snapshot.company_id, snapshot.agent_id
 
 
@@ -60,12 +59,11 @@ async def delete_agent(app, *, company_id: uuid.UUID, agent_id: uuid.UUID) -> No
     """Apply an agents.agent.deleted.v1 event to the projection, as the consumer would."""
     from knowrithm_common.events import new_event
     from knowrithm_common.events.agents import AgentDeletedV1
-    from knowrithm_ingestion.agents.projection import on_agent_deleted
 
     snapshot = agent_snapshot(company_id=company_id, agent_id=agent_id)
     envelope = new_event(AgentDeletedV1(**snapshot.model_dump()), source="agents", company_id=company_id)
     async with app.state.db.sessions() as session, session.begin():
-        await on_agent_deleted(session, envelope)
+        await apply_agent_event(session, envelope)
 
 
 def unique(text: str) -> str:
@@ -106,3 +104,10 @@ async def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2):
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+async def apply_agent_event(session, envelope) -> None:
+    """Apply an agent event to the projection, as its consumer would (the projection's handlers)."""
+    from knowrithm_ingestion.agents.projection import HANDLERS
+
+    await HANDLERS[envelope.type](session, envelope)

@@ -13,10 +13,9 @@ import uuid
 
 from knowrithm_common.events import new_event
 from knowrithm_common.events.agents import AgentCreatedV1, AgentDeletedV1
-from knowrithm_ingestion.agents.projection import on_agent_changed, on_agent_deleted
 from knowrithm_ingestion.models import AgentView
 
-from .support import admin, agent_snapshot, member
+from .support import admin, agent_snapshot, apply_agent_event, member
 
 TXT = ("notes.txt", b"The warranty lasts two years.", "text/plain")
 
@@ -85,7 +84,7 @@ async def test_a_known_but_deleted_agent_while_the_agents_service_is_down_answer
     snapshot = agent_snapshot()
     deleted = new_event(AgentDeletedV1(**snapshot.model_dump()), source="agents", company_id=snapshot.company_id)
     async with client.app.state.db.sessions() as session, session.begin():
-        await on_agent_deleted(session, deleted)
+        await apply_agent_event(session, deleted)
     await client.agents_owner.stop()
     try:
         r = await upload(call, admin(snapshot.company_id), snapshot.agent_id)
@@ -98,7 +97,7 @@ async def test_a_just_restored_agent_is_usable_before_its_event_arrives(client, 
     snapshot = agent_snapshot()
     deleted = new_event(AgentDeletedV1(**snapshot.model_dump()), source="agents", company_id=snapshot.company_id)
     async with client.app.state.db.sessions() as session, session.begin():
-        await on_agent_deleted(session, deleted)
+        await apply_agent_event(session, deleted)
     client.agents_owner.know(snapshot, version=dt.datetime.now(dt.UTC))  # restored since
     r = await call("GET", f"/api/v1/document/agent/{snapshot.agent_id}", member(snapshot.company_id))
     assert r.status_code == 200, r.text
@@ -113,7 +112,7 @@ async def test_an_event_older_than_the_applied_answer_changes_nothing(client, ca
     envelope = new_event(stale, source="agents", company_id=snapshot.company_id)
     envelope.time -= dt.timedelta(seconds=5)  # written before the state the agents service answered
     async with client.app.state.db.sessions() as session, session.begin():
-        await on_agent_changed(session, envelope)
+        await apply_agent_event(session, envelope)
     assert (await projected(client, snapshot.agent_id)).name == snapshot.name
 
 

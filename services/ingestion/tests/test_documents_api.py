@@ -161,8 +161,9 @@ async def test_search_rpc_answers_for_conversations(client, worker, call):
 
 async def test_a_new_embedding_model_re_embeds_the_agents_chunks(client, worker, call):
     from knowrithm_common.events.agents import AgentConfiguration, AgentUpdatedV1
-    from knowrithm_ingestion.agents.projection import on_agent_changed
     from knowrithm_ingestion.models import AgentView
+
+    from .support import apply_agent_event
 
     company_id, agent_id = await add_agent(client.app)
     boss = admin(company_id)
@@ -183,7 +184,7 @@ async def test_a_new_embedding_model_re_embeds_the_agents_chunks(client, worker,
     update = AgentUpdatedV1(agent_id=agent_id, company_id=company_id, name=view.name, status="active",
                             configuration=config, reembed_required=True)
     async with client.app.state.db.session() as session, session.begin():
-        await on_agent_changed(session, new_event(update, source="agents", company_id=company_id))
+        await apply_agent_event(session, new_event(update, source="agents", company_id=company_id))
 
     async def reembedded():
         async with client.app.state.db.sessions() as session:

@@ -86,6 +86,20 @@ class AgentNotFound(NotFound):
     code, message = "agent_not_found", "Agent not found"
 
 
+class AgentNotAvailable(NotFound):
+    """A visitor's agent (widget, lead registration, page registration) is gone or not active."""
+
+    code = "agent_not_available"
+    message = "This chat is not available: the agent does not exist or is not active"
+
+
+class OriginNotAllowed(Forbidden):
+    """A browser page whose origin the agent's widget settings do not allow."""
+
+    code = "origin_not_allowed"
+    message = "This site may not use this agent's chat; an admin can add it to the agent's allowed origins"
+
+
 class AgentNotConfigured(Conflict):
     code = "agent_not_configured"
     message = "The agent has no settings for this; an admin should add settings for it or its company"

@@ -1,6 +1,6 @@
 """Pagination as the reference API does it: page, per_page, total, pages, has_next, has_prev.
 
-Both numbers are bounded on every list route (`page_dependency`): an unbounded `page` once
+Both numbers are bounded on every list route (`Page`, `pages(...)`): an unbounded `page` once
 overflowed PostgreSQL's OFFSET (`?page=10**20` was a 500). A page past the end is an empty
 page with the true totals.
 """
@@ -8,7 +8,7 @@ page with the true totals.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import Depends, Query
@@ -28,18 +28,6 @@ class PageParams(BaseModel):
     @property
     def offset(self) -> int:
         return (self.page - 1) * self.per_page
-
-
-def page_dependency(*, per_page: int = 20, items: str = "Items") -> Callable[..., PageParams]:
-    """A FastAPI dependency reading the bounded `page` and `per_page` (default `per_page`)."""
-
-    def dependency(
-        page: int = Query(1, ge=1, le=MAX_PAGE, description="Page number, from 1"),
-        per_page: int = Query(per_page, ge=1, le=MAX_PER_PAGE, description=f"{items} per page"),
-    ) -> PageParams:
-        return PageParams(page=page, per_page=per_page)
-
-    return dependency
 
 
 def pages(*, default: int = 20, maximum: int = MAX_PER_PAGE, items: str = "Items") -> Any:
@@ -63,8 +51,6 @@ def pages(*, default: int = 20, maximum: int = MAX_PER_PAGE, items: str = "Items
 
 # The usual 20 items per page, up to 100.
 Page = Annotated[PageParams, pages()]
-# Until every service uses `pages` (issue 14).
-page_params = page_dependency()
 
 
 class Pagination(BaseModel):

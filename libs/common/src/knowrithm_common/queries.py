@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Protocol, TypeAlias, TypeVar
 
 from fastapi import Depends, FastAPI, Request
@@ -14,7 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_common.db.session import Database
 from knowrithm_common.errors import KnowrithmError
-from knowrithm_common.events.agents import AgentSnapshot
+from knowrithm_common.events.agents import (
+    AgentCreatedV1,
+    AgentDeletedV1,
+    AgentRestoredV1,
+    AgentSnapshot,
+    AgentUpdatedV1,
+)
+from knowrithm_common.events.envelope import EventEnvelope
 from knowrithm_common.messaging.connection import NatsConnection
 from knowrithm_common.messaging.rpc import call
 from knowrithm_common.projections import OwnerFallback
@@ -108,6 +115,38 @@ class AgentStateApplier(Protocol):
 
 
 AgentsOwner: TypeAlias = OwnerFallback[uuid.UUID, AgentStateReply]
+EventHandler = Callable[[AsyncSession, EventEnvelope], Awaitable[None]]
+
+
+def snapshot_row(snapshot: AgentSnapshot, *, time: dt.datetime, deleted: bool) -> dict[str, object]:
+    """The columns every service's projection of agents keeps; each adds its own beside them."""
+    return {
+        "agent_id": snapshot.agent_id,
+        "company_id": snapshot.company_id,
+        "name": snapshot.name,
+        "status": snapshot.status,
+        "deleted": deleted,
+        "widget_config": dict(snapshot.widget_config),
+        "updated_at": time,
+    }
+
+
+def agent_event_handlers(apply: AgentStateApplier) -> dict[str, EventHandler]:
+    """The handlers of `events.agents.agent.*` for a projection of agents: each event's snapshot
+    goes to `apply` (deleted for `agents.agent.deleted.v1`), as the owner's answer to a miss does."""
+
+    async def changed(session: AsyncSession, envelope: EventEnvelope) -> None:
+        await apply(session, AgentSnapshot.model_validate(envelope.data), time=envelope.time, deleted=False)
+
+    async def deleted(session: AsyncSession, envelope: EventEnvelope) -> None:
+        await apply(session, AgentSnapshot.model_validate(envelope.data), time=envelope.time, deleted=True)
+
+    return {
+        AgentCreatedV1.event_type: changed,
+        AgentUpdatedV1.event_type: changed,
+        AgentRestoredV1.event_type: changed,
+        AgentDeletedV1.event_type: deleted,
+    }
 
 
 class ProjectedAgent(Protocol):

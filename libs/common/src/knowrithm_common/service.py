@@ -45,7 +45,6 @@ class Background(Protocol):
 # A domain's `subscribers.py` exports one: what it reacts to (event consumers, job workers,
 # RPC responders), built from the running app's clients.
 Subscribers = Callable[[FastAPI], Sequence[Background]]
-ConsumerFactory = Subscribers
 
 
 @dataclass
@@ -58,7 +57,6 @@ class ServiceSpec:
     outbox: Table | None = None
     # Everything the service reacts to, one entry per domain's `subscribers.py`.
     subscribers: Sequence[Subscribers] = field(default_factory=tuple)
-    consumers: ConsumerFactory | None = None
     on_startup: Sequence[Hook] = field(default_factory=tuple)
     on_shutdown: Sequence[Hook] = field(default_factory=tuple)
     description: str = ""
@@ -133,8 +131,6 @@ def _lifespan(
             await hook(app)
         for subscribers in spec.subscribers:
             background.extend(subscribers(app))
-        if spec.consumers is not None:
-            background.extend(spec.consumers(app))
         for worker in background:
             await worker.start()
         try:

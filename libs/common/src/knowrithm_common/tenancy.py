@@ -161,17 +161,5 @@ Caller = Annotated[Subject, Depends(_anyone_signed_in)]
 
 
 
-# Until every service is on the annotations above (issue 14): the old route-level lists.
-readers = [Depends(require_roles(*MEMBERS)), Depends(require_scopes(["read"]))]
-
-
-def writers(scope: str = "write") -> list:
-    return [Depends(require_roles(*ADMINS)), Depends(require_scopes([scope]))]
-
-
-def scope_of(principal: Principal) -> uuid.UUID | None:
-    return company_of(principal)
-
-
 # For the `responses=` of routes whose subject may name a company (`?company_id=`).
 COMPANY_NOT_FOUND = errors((404, "`company_id` names no company the caller may act on"))

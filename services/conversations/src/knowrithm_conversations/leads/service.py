@@ -28,7 +28,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from knowrithm_common.crypto import SecretBox, UndecryptableSecret
 from knowrithm_common.db import after_commit
 from knowrithm_common.db.base import utcnow
-from knowrithm_common.errors import Forbidden, NotFound, ServiceUnavailable, ValidationFailed
+from knowrithm_common.errors import (
+    AgentNotAvailable,
+    NotFound,
+    OriginNotAllowed,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 from knowrithm_common.events import Actor
 from knowrithm_common.events.conversations import (
     LeadConvertedV1,
@@ -69,19 +75,9 @@ class LeadNotFound(NotFound):
     code, message = "lead_not_found", "Lead not found"
 
 
-class AgentNotAvailable(NotFound):
-    code = "agent_not_available"
-    message = "This chat is not available: the agent does not exist or is not active"
-
-
 class ConsentRequired(ValidationFailed):
     code = "consent_required"
     message = "Agree to the processing of your details (consent_data_processing: true) to start the chat"
-
-
-class OriginNotAllowed(Forbidden):
-    code = "origin_not_allowed"
-    message = "This site may not use this agent's chat; an admin can add it to the agent's allowed origins"
 
 
 class LeadsNotConfigured(ServiceUnavailable):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -24,16 +24,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from knowrithm_common.errors import AgentNotConfigured, AgentNotFound
 from knowrithm_common.events import EventEnvelope
 from knowrithm_common.events.agents import (
-    AgentCreatedV1,
-    AgentDeletedV1,
-    AgentRestoredV1,
     AgentSnapshot,
-    AgentUpdatedV1,
 )
 from knowrithm_common.events.auth import CompanyDeletedV1, CompanyRestoredV1
 from knowrithm_common.events.ingestion import ReembedAgent
 from knowrithm_common.projections import upsert_if_newer
-from knowrithm_common.queries import AgentsOwner, projected_agent
+from knowrithm_common.queries import (
+    AgentsOwner,
+    EventHandler,
+    agent_event_handlers,
+    projected_agent,
+    snapshot_row,
+)
 from knowrithm_ingestion.embeddings.base import EmbeddingSpec
 from knowrithm_ingestion.models import AgentView, CompanyView
 from knowrithm_ingestion.tasks import queue_job
@@ -75,18 +77,12 @@ def embedding_spec(agent: AgentView) -> EmbeddingSpec:
 def _row(snapshot: AgentSnapshot, *, time: dt.datetime, deleted: bool) -> dict[str, object]:
     config = snapshot.configuration
     return {
-        "agent_id": snapshot.agent_id,
-        "company_id": snapshot.company_id,
-        "name": snapshot.name,
-        "status": snapshot.status,
-        "deleted": deleted,
+        **snapshot_row(snapshot, time=time, deleted=deleted),
         "embedding_provider": config.embedding_provider if config else None,
         "embedding_model": config.embedding_model if config else None,
         "embedding_dimension": config.embedding_dimension if config else None,
         "embedding_api_base_url": config.embedding_api_base_url if config else None,
         "embedding_params": dict(config.embedding_additional_params) if config else {},
-        "widget_config": dict(snapshot.widget_config),
-        "updated_at": time,
     }
 
 
@@ -114,16 +110,6 @@ async def request_reembed(session: AsyncSession, *, company_id: uuid.UUID, agent
     return await queue_job(session, job, kind="reembed_agent", company_id=company_id)
 
 
-async def on_agent_changed(session: AsyncSession, envelope: EventEnvelope) -> None:
-    snapshot = AgentSnapshot.model_validate(envelope.data)
-    await apply_state(session, snapshot, time=envelope.time, deleted=False)
-
-
-async def on_agent_deleted(session: AsyncSession, envelope: EventEnvelope) -> None:
-    snapshot = AgentSnapshot.model_validate(envelope.data)
-    await apply_state(session, snapshot, time=envelope.time, deleted=True)
-
-
 async def on_company_deleted(session: AsyncSession, envelope: EventEnvelope) -> None:
     data = CompanyDeletedV1.model_validate(envelope.data)
     stmt = pg_insert(CompanyView).values(company_id=data.company_id, deleted_at=envelope.time)
@@ -135,11 +121,8 @@ async def on_company_restored(session: AsyncSession, envelope: EventEnvelope) ->
     await session.execute(delete(CompanyView).where(CompanyView.company_id == data.company_id))
 
 
-HANDLERS: dict[str, Callable[[AsyncSession, EventEnvelope], Awaitable[None]]] = {
-    AgentCreatedV1.event_type: on_agent_changed,
-    AgentUpdatedV1.event_type: on_agent_changed,
-    AgentRestoredV1.event_type: on_agent_changed,
-    AgentDeletedV1.event_type: on_agent_deleted,
+HANDLERS: dict[str, EventHandler] = {
+    **agent_event_handlers(apply_state),
     CompanyDeletedV1.event_type: on_company_deleted,
     CompanyRestoredV1.event_type: on_company_restored,
 }

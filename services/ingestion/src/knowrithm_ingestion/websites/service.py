@@ -16,7 +16,15 @@ from urllib.parse import urlsplit
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_common.db.base import utcnow
-from knowrithm_common.errors import AgentNotFound, BadRequest, Conflict, Forbidden, NotFound
+from knowrithm_common.errors import (
+    AgentNotAvailable,
+    AgentNotFound,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    OriginNotAllowed,
+)
 from knowrithm_common.events import Actor
 from knowrithm_common.events.ingestion import CrawlWebsite, PurgeWebsiteSource, WebsiteSourceRegisteredV1
 from knowrithm_common.origins import origin_listed
@@ -59,14 +67,11 @@ class WebsiteUnreachable(BadRequest):
     code = "website_unreachable"
 
 
-class AgentNotAvailable(NotFound):
-    code, message = "agent_not_available", "The agent does not exist or is not active"
-
-
-class OriginNotAllowed(Forbidden):
-    code = "origin_not_allowed"
-    message = ("This page's origin is not allowed for the agent; add it to the widget's allowed origins "
-               "or register the web site first")
+# A page's origin the widget settings do not allow (before its web site is registered).
+ORIGIN_NOT_ALLOWED = (
+    "This page's origin is not allowed for the agent; add it to the widget's allowed origins "
+    "or register the web site first"
+)
 
 
 class TooManyWebsites(Forbidden):
@@ -243,7 +248,7 @@ async def handshake(
     await repo.lock_name(session, "website-handshake", agent.agent_id, domain_of(url))
     sources = await repo.sources_of_domain(session, agent_id=agent.agent_id, domain=domain_of(url))
     if not sources and not _origin_allowed(agent, origin):
-        raise OriginNotAllowed()
+        raise OriginNotAllowed(ORIGIN_NOT_ALLOWED)
     source = next((s for s in sources if origin_of(s.base_url) == origin), None) or next(iter(sources), None)
     if source is None:
         source = await _widget_source(session, agent, origin)
