@@ -7,6 +7,7 @@ Server spans come from FastAPI's native OpenTelemetry support (it continues the 
 from __future__ import annotations
 
 import uuid
+from abc import ABC, abstractmethod
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -15,7 +16,7 @@ from knowrithm_common.logging import request_id_var
 REQUEST_ID_HEADER = b"x-request-id"
 
 
-class HttpMiddleware:
+class HttpMiddleware(ABC):
     """A pure-ASGI middleware of HTTP requests; other scopes (lifespan, websockets) pass through."""
 
     def __init__(self, app: ASGIApp) -> None:
@@ -27,9 +28,9 @@ class HttpMiddleware:
         else:
             await self.app(scope, receive, send)
 
+    @abstractmethod
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one HTTP request; `self.app` is the rest of the application."""
-        raise NotImplementedError
 
 
 class RequestContextMiddleware(HttpMiddleware):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -42,7 +43,7 @@ class _Stopped(Exception):
     """stop() was called while the loop waited."""
 
 
-class PullSubscriber(Generic[H]):
+class PullSubscriber(ABC, Generic[H]):
     """A durable pull consumer dispatching envelopes to handlers (`H`) by event type."""
 
     kind: ClassVar[str] = "message"  # names a delivery in logs and dead-letter reasons
@@ -126,9 +127,9 @@ class PullSubscriber(Generic[H]):
         self._subscribed.set()
         await self._fetch_loop(self._sub)
 
+    @abstractmethod
     async def _fetch_loop(self, sub: Any) -> None:
         """Fetch and handle messages until stopped."""
-        raise NotImplementedError
 
     async def _fetch(self, sub: Any, batch: int) -> list[Msg]:
         """Up to `batch` messages; none when `fetch_timeout` passes without any."""
@@ -191,9 +192,9 @@ class PullSubscriber(Generic[H]):
         await deadletter(self.nats, msg, consumer=self.durable, error=error)
         self._count(DEADLETTERED, failed)
 
+    @abstractmethod
     def _count(self, outcome: str, envelope: EventEnvelope | None) -> None:
         """Count an outcome in this kind's metric."""
-        raise NotImplementedError
 
 
 def attempt_of(msg: Msg) -> int:

@@ -14,6 +14,7 @@ import email.utils
 import math
 import random
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -136,7 +137,7 @@ def _next_wait(error: TransientError, *, policy: RetryPolicy, attempt: int) -> f
     return policy.backoff(attempt)
 
 
-class RemoteEmbedder(ModelEmbedder):
+class RemoteEmbedder(ModelEmbedder, ABC):
     """An embedder calling a provider over HTTP: texts go in batches of at most `batch_size`, one
     request after another, each retried through `retry` (timeouts and dropped connections too), and
     what comes back is checked. `_embed_batch` makes one request."""
@@ -165,8 +166,9 @@ class RemoteEmbedder(ModelEmbedder):
             raise TransientError(f"connection failed ({type(exc).__name__})") from exc
         return check_vectors(vectors, expected=len(texts), dimension=self.dimension, provider=self.provider)
 
+    @abstractmethod
     async def _embed_batch(self, texts: list[str], task: EmbeddingTask) -> list[list[float]]:
-        raise NotImplementedError
+        """One provider call for a batch of at most `batch_size` texts."""
 
 
 def check_vectors(
