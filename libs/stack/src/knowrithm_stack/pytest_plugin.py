@@ -1,4 +1,4 @@
-"""pytest fixtures `stack` (PostgreSQL, NATS, Redis) and `platform` (every process).
+"""pytest fixtures `stack` (PostgreSQL, NATS, Redis), `platform` (every process), `mariadb`.
 
 Loaded for the whole workspace by `-p knowrithm_stack.pytest_plugin`, so importing it is
 cheap and starts nothing: servers start only when a test requests a fixture. Both fixtures
@@ -11,6 +11,9 @@ pytest-asyncio's event loop. Under pytest-xdist each worker gets its own servers
 `platform`: `.gateway_url`, `.url(name)`, `.env`, `.pid(name)`, `.kill(name)` (SIGKILL; the
 supervisor restarts it), `.wait_ready(name)`, `.wait_restarted(name, old_pid)`,
 `.stop_server(name)`, `.start_server(name)`, `.log_tail(name)`.
+`mariadb`: a MariaDB of its own (Debian's binaries, `make mariadb`): `.url`
+(`mysql://root:<password>@127.0.0.1:<port>/`), `.host`, `.port`, `.user`, `.password`,
+`.dsn(database)`, `.create_database(name) -> url` (fresh database).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import pytest
 
 if TYPE_CHECKING:
     from knowrithm_stack.launcher import Platform, Stack
+    from knowrithm_stack.mariadb import MariaDBServer
 
 SERVER_START_TIMEOUT = 60.0
 # Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`), every test that uses the whole
@@ -58,6 +62,24 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield started
     finally:
         started.stop()
+
+
+@pytest.fixture(scope="session")
+def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDBServer]:
+    """Start a MariaDB on a random port with its own data dir, once per run (per xdist worker)."""
+    from knowrithm_stack.mariadb import MariaDBMissingError, MariaDBServer
+    from knowrithm_stack.ports import free_port, release_ports
+
+    try:
+        server = MariaDBServer(data_dir=tmp_path_factory.mktemp("knowrithm-mariadb"), port=free_port(), durable=False)
+    except MariaDBMissingError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        server.start(wait=True, timeout=SERVER_START_TIMEOUT)  # the error carries the log tail
+        yield server
+    finally:
+        server.stop()
+        release_ports([server.port])
 
 
 # Every end-to-end request comes from 127.0.0.1: the per-IP, per-user and per-company limits
