@@ -58,7 +58,7 @@ def mysql_url(*, user: str, password: str, host: str, port: int, database: str =
 def mysql_connect_args(url: str) -> dict[str, Any]:
     """Return pymysql.connect keyword arguments for a mysql:// (or mysql+driver://) URL."""
     parts = urlsplit(url)
-    if not parts.scheme.split("+", 1)[0] in ("mysql", "mariadb"):
+    if parts.scheme.split("+", 1)[0] not in ("mysql", "mariadb"):
         raise ValueError(f"not a MySQL URL: {parts.scheme}://…")
     args: dict[str, Any] = {
         "host": parts.hostname or HOST,

@@ -71,7 +71,8 @@ def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDBServer]
     from knowrithm_stack.ports import free_port, release_ports
 
     try:
-        server = MariaDBServer(data_dir=tmp_path_factory.mktemp("knowrithm-mariadb"), port=free_port(), durable=False)
+        data_dir = tmp_path_factory.mktemp("knowrithm-mariadb")
+        server = MariaDBServer(data_dir=data_dir, port=free_port(), durable=False)
     except MariaDBMissingError as exc:
         pytest.fail(str(exc), pytrace=False)
     try:
