@@ -6,7 +6,7 @@ ifeq ($(strip $(UV)),)
 UV := python3 -m uv
 endif
 
-.PHONY: up test down status logs bootstrap lint tesseract chromium
+.PHONY: up test down status logs bootstrap lint tesseract chromium mariadb
 
 bootstrap:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv \
@@ -31,6 +31,24 @@ chromium:
 		$$SUDO apt-get install -y -qq chromium >/dev/null 2>&1 \
 		|| { $$SUDO apt-get update -qq >/dev/null 2>&1 && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# The database-connection tests start a MariaDB of their own (knowrithm_stack.mariadb: own port,
+# data dir and socket) from Debian's mariadb-server binaries. Only the binaries are used: during
+# the install a policy-rc.d answers 101 so no MariaDB service is started, and the unit the package
+# enables is disabled again. A MariaDB that was installed before is left as it is.
+mariadb:
+	@if [ -x /usr/sbin/mariadbd ]; then echo "mariadb-server is already installed"; exit 0; fi; \
+	echo "installing mariadb-server (binaries for the tests' own MariaDB; no service is started)"; \
+	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); POLICY=/usr/sbin/policy-rc.d; CREATED=; \
+	if [ ! -e $$POLICY ]; then \
+		printf '#!/bin/sh\nexit 101\n' | $$SUDO tee $$POLICY >/dev/null && $$SUDO chmod 755 $$POLICY && CREATED=1; \
+	fi; \
+	INSTALL="$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server"; \
+	$$INSTALL >/dev/null 2>&1 || { $$SUDO apt-get update -qq >/dev/null 2>&1 && $$INSTALL >/dev/null; }; \
+	STATUS=$$?; \
+	if [ -n "$$CREATED" ]; then $$SUDO rm -f $$POLICY; fi; \
+	if command -v systemctl >/dev/null 2>&1; then $$SUDO systemctl disable --quiet mariadb >/dev/null 2>&1; fi; \
+	exit $$STATUS
+
 up: bootstrap
 	@$(UV) run --frozen knowrithm-stack up
 
@@ -43,9 +61,11 @@ status: bootstrap
 logs: bootstrap
 	@$(UV) run --frozen knowrithm-stack logs $(SERVICE)
 
-# The widget's browser test needs Chromium; only the test suite does, so `make up` never installs it.
+# The widget's browser test needs Chromium and the database tests MariaDB's binaries; only the
+# test suite does, so `make up` never installs them.
 test: bootstrap
 	@[ -x /usr/bin/chromium ] || $(MAKE) --no-print-directory chromium
+	@[ -x /usr/sbin/mariadbd ] || $(MAKE) --no-print-directory mariadb
 	@$(UV) run --frozen ruff check --quiet .
 	@$(UV) run --frozen pytest -q -n 2 --dist loadgroup
 

@@ -87,3 +87,11 @@ def test_mariadb_restarts_with_same_port_and_data(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert first_start < 30
+
+
+def test_missing_mariadb_names_make_mariadb(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from knowrithm_stack import mariadb as module
+
+    monkeypatch.setattr(module, "MARIADBD", tmp_path / "no-mariadbd")
+    with pytest.raises(module.MariaDBMissingError, match="make mariadb"):
+        MariaDBServer(data_dir=tmp_path, port=1)
