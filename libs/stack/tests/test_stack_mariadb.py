@@ -95,3 +95,40 @@ def test_missing_mariadb_names_make_mariadb(monkeypatch: pytest.MonkeyPatch, tmp
     monkeypatch.setattr(module, "MARIADBD", tmp_path / "no-mariadbd")
     with pytest.raises(module.MariaDBMissingError, match="make mariadb"):
         MariaDBServer(data_dir=tmp_path, port=1)
+
+
+def test_mariadb_create_user_reads_only_what_it_was_granted(mariadb: MariaDBServer) -> None:
+    url = mariadb.create_database("maria_grants")
+    conn = _connect(url)
+    with conn.cursor() as cursor:
+        cursor.execute("create table note (id int primary key)")
+        cursor.execute("insert into note values (1)")
+    conn.close()
+
+    reader = mariadb.create_user("reader", database="maria_grants")
+    assert reader.startswith("mysql://reader:") and reader.endswith(f"@127.0.0.1:{mariadb.port}/maria_grants")
+    conn = _connect(reader)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("select id from note")
+            assert cursor.fetchall() == ((1,),)
+            with pytest.raises(pymysql.err.OperationalError):  # 1142: INSERT command denied
+                cursor.execute("insert into note values (2)")
+            cursor.execute("show grants")
+            grants = " ".join(row[0] for row in cursor.fetchall())
+    finally:
+        conn.close()
+    assert "FILE" not in grants
+
+    writer = mariadb.create_user("writer", database="maria_grants", privileges=["select", "insert", "file"])
+    conn = _connect(writer)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("insert into note values (2)")
+            cursor.execute("show grants")
+            grants = " ".join(row[0] for row in cursor.fetchall())
+    finally:
+        conn.close()
+    assert "GRANT FILE ON *.*" in grants
+    with pytest.raises(ValueError, match="unknown privileges"):
+        mariadb.create_user("bad", database="maria_grants", privileges=["SELECT; DROP"])

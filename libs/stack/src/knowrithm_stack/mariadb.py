@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -30,6 +31,12 @@ INSTALL_DB = Path("/usr/bin/mariadb-install-db")
 #: When we are root, mariadbd runs as this unprivileged user (like the embedded PostgreSQL).
 MARIADB_SYSTEM_USER = "embedded_mariadb"
 ADMIN_USER = "root"
+#: Privileges create_user may grant; the global-only ones are granted ON *.*.
+DATABASE_PRIVILEGES = frozenset(
+    {"SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "INDEX", "CREATE VIEW",
+     "SHOW VIEW", "EXECUTE", "LOCK TABLES", "CREATE TEMPORARY TABLES", "ALL PRIVILEGES"}
+)
+GLOBAL_PRIVILEGES = frozenset({"FILE", "PROCESS", "SUPER", "RELOAD", "SHUTDOWN"})
 # A Unix socket path is limited to 108 bytes (sun_path) including the terminating NUL.
 _MAX_SOCKET_PATH = 100
 
@@ -229,3 +236,36 @@ class MariaDBServer(Server):
         finally:
             conn.close()
         return self.dsn(database)
+
+    def create_user(
+        self, name: str, *, database: str, privileges: Sequence[str] = ("SELECT",)
+    ) -> str:
+        """Create (or replace) name@127.0.0.1 with a random password and privileges; return its URL.
+
+        Privileges are granted on database, except the global-only ones (FILE, PROCESS, …)
+        which are granted on *.*: `create_user("reader", database="shop")` is a read-only user.
+        """
+        import pymysql
+
+        user = safe_database_name(name)[:80]
+        wanted = [privilege.upper() for privilege in privileges]
+        unknown = set(wanted) - DATABASE_PRIVILEGES - GLOBAL_PRIVILEGES
+        if unknown:
+            raise ValueError(f"unknown privileges: {sorted(unknown)}")
+        password = secrets.token_urlsafe(18)  # URL-safe: no quoting needed in SQL
+        database = safe_database_name(database)
+        on_database = [p for p in wanted if p in DATABASE_PRIVILEGES]
+        on_server = [p for p in wanted if p in GLOBAL_PRIVILEGES]
+        statements = [f"CREATE OR REPLACE USER '{user}'@'{self.host}' IDENTIFIED BY '{password}'"]
+        if on_database:
+            statements.append(f"GRANT {', '.join(on_database)} ON `{database}`.* TO '{user}'@'{self.host}'")
+        if on_server:
+            statements.append(f"GRANT {', '.join(on_server)} ON *.* TO '{user}'@'{self.host}'")
+        conn = pymysql.connect(**mysql_connect_args(self.url), autocommit=True, connect_timeout=10)
+        try:
+            with conn.cursor() as cursor:
+                for statement in statements:
+                    cursor.execute(statement)
+        finally:
+            conn.close()
+        return mysql_url(user=user, password=password, host=self.host, port=self.port, database=database)

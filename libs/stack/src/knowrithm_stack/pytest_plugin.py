@@ -13,7 +13,8 @@ supervisor restarts it), `.wait_ready(name)`, `.wait_restarted(name, old_pid)`,
 `.stop_server(name)`, `.start_server(name)`, `.log_tail(name)`.
 `mariadb`: a MariaDB of its own (Debian's binaries, `make mariadb`): `.url`
 (`mysql://root:<password>@127.0.0.1:<port>/`), `.host`, `.port`, `.user`, `.password`,
-`.dsn(database)`, `.create_database(name) -> url` (fresh database).
+`.dsn(database)`, `.create_database(name) -> url` (fresh database),
+`.create_user(name, *, database, privileges=("SELECT",)) -> url` (a user of its own).
 """
 
 from __future__ import annotations
