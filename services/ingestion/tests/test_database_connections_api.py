@@ -247,6 +247,10 @@ async def test_allowlisted_private_hosts_are_accepted_on_create_and_update(call,
     ("postgresql", "db.example.com:5432"),
     ("postgresql", "postgresql://u:p@a.example.com,b.example.com/x"),
     ("oracle", "oracle://u:p@db.example.com/x"),
+    ("postgresql", "postgresql://u:p@[abc/x"),
+    ("postgresql", "postgresql://u:p@db.example.com:0/x"),
+    ("postgresql", "postgresql://u:p@" + "a" * 1100 + ".example.com/x"),
+    ("postgresql", "postgresql://u:p@db.example.com/x#frag"),
 ])
 async def test_url_must_fit_the_engine(call, company, database_type, url):
     _, agent_id, principal = company
@@ -254,6 +258,12 @@ async def test_url_must_fit_the_engine(call, company, database_type, url):
     assert r.status_code == 422, r.text
     field = "database_type" if database_type == "oracle" else "url"
     assert r.json()["detail"]["field"] == field
+
+
+async def test_a_blank_name_is_refused(call, company):
+    _, agent_id, principal = company
+    r = await create(call, principal, agent_id, name="   ")
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "name"
 
 
 @pytest.mark.parametrize(("params", "field"), [

@@ -37,9 +37,7 @@ class ConnectionCreate(Body):
     pool_size: int = Field(5, ge=1, le=20)
     max_overflow: int = Field(10, ge=0, le=20)
     company_id: Id | None = Field(None, description="Super admins: the company (default: the agent's)")
-    user_id: Id | None = Field(
-        None, description="Accepted for the official SDK; the caller is recorded"
-    )
+    user_id: Id | None = Field(None, description="Accepted for the official SDK; the caller is recorded")
 
 
 class ConnectionUpdate(PatchBody):
@@ -62,9 +60,7 @@ class ConnectionUpdate(PatchBody):
         validation_alias=AliasChoices("url", "connection_string"),
         description="A new database URL (`connection_string` is the same field)",
     )
-    agent_id: Id | None = Field(
-        None, description="Move the connection to another agent of the company"
-    )
+    agent_id: Id | None = Field(None, description="Move the connection to another agent of the company")
     connection_params: dict[str, Any] | None = None
     pool_size: int | None = Field(None, ge=1, le=20)
     max_overflow: int | None = Field(None, ge=0, le=20)

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from knowrithm_common.crypto import SecretBox
+from knowrithm_common.crypto import SecretBox, UndecryptableSecret
 from knowrithm_common.db.base import utcnow
 from knowrithm_common.errors import Conflict, NotFound, ServiceUnavailable
 from knowrithm_common.events import Actor
@@ -137,6 +137,13 @@ def _apply_url(
     connection.username = parsed.username if parsed else None
 
 
+def _name(raw: str) -> str:
+    name = raw.strip()
+    if not name:
+        raise InvalidConnection("name", "give the connection a name")
+    return name
+
+
 def _checked_url(
     engine: Engine, url: str | None, policy: Policy, field_name: str = "url"
 ) -> ParsedUrl | None:
@@ -180,7 +187,7 @@ async def create_connection(
         )
     parsed = _checked_url(engine, body.url, policy)
     params = clean_params(body.connection_params, engine)
-    name = body.name.strip()
+    name = _name(body.name)
     await _unique_name(session, agent_id=agent.agent_id, name=name)
     connection = DatabaseConnection(
         id=uuid.uuid4(),
@@ -251,7 +258,13 @@ def _reparse_stored(connection: DatabaseConnection, engine: Engine, policy: Poli
         return
     if policy.box is None:
         raise EncryptionNotConfigured()
-    parse_url(engine, policy.box.decrypt(connection.url_encrypted), field_name="database_type")
+    try:
+        url = policy.box.decrypt(connection.url_encrypted)
+    except UndecryptableSecret:
+        raise InvalidConnection(
+            "url", "the stored URL cannot be read with the current ENCRYPTION_KEY; give the URL again"
+        ) from None
+    parse_url(engine, url, field_name="database_type")
 
 
 async def update_connection(
@@ -287,8 +300,8 @@ async def update_connection(
         )
         connection.agent_id = agent.agent_id
         fields.append("agent_id")
-    if body.name is not None and body.name.strip() != connection.name:
-        connection.name = body.name.strip()
+    if body.name is not None and _name(body.name) != connection.name:
+        connection.name = _name(body.name)
         fields.append("name")
     for name in ("pool_size", "max_overflow"):
         if name in changes and changes[name] != getattr(connection, name):

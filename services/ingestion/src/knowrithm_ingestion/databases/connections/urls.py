@@ -85,6 +85,7 @@ PARAMS = ("sslmode", "ssl_ca", "connect_timeout", "schemas", "tables")
 _NAME = re.compile(r"^[A-Za-z0-9_$.\- ]{1,128}$")
 _DRIVER = re.compile(r"^[a-z0-9_]{1,30}$")
 MAX_URL = 4096
+MAX_HOSTS, MAX_PART = 1024, 255  # the columns keeping them in clear
 MAX_CA = 64 * 1024
 MAX_NAMES = 500
 
@@ -181,6 +182,12 @@ def parse_url(engine: Engine, url: str, *, field_name: str = "url") -> ParsedUrl
     if len(hosts) > 1 and engine is not Engine.MONGODB:
         raise InvalidConnection(field_name, "only MongoDB URLs may list several hosts")
     database = unquote(path.lstrip("/")) or None
+    if len(",".join(h for h, _ in hosts)) > MAX_HOSTS or any(
+        len(part or "") > MAX_PART for part in (username, database)
+    ):
+        raise InvalidConnection(
+            field_name, f"hosts may take {MAX_HOSTS} characters, user and database {MAX_PART}"
+        )
     return ParsedUrl(
         scheme=scheme,
         hosts=hosts,
@@ -207,7 +214,10 @@ def _check_scheme(engine: Engine, scheme: str, field_name: str) -> None:
 
 
 def _split(rest: str, field_name: str) -> tuple[str, str, str]:
-    parts = urlsplit("x://" + rest)
+    try:
+        parts = urlsplit("x://" + rest)
+    except ValueError:  # e.g. an unclosed [IPv6 bracket
+        raise InvalidConnection(field_name, "the URL's host part cannot be read") from None
     if parts.fragment:
         raise InvalidConnection(field_name, "the URL may not have a #fragment")
     return parts.netloc, parts.path, parts.query
