@@ -178,7 +178,7 @@ def parse_url(engine: Engine, url: str, *, field_name: str = "url") -> ParsedUrl
     if at:
         user, colon, secret = userinfo.partition(":")
         username, password = unquote(user), (unquote(secret) if colon else None)
-    hosts = tuple(_host_port(part, engine, field_name) for part in hostlist.split(","))
+    hosts = tuple(_host_port(part, field_name) for part in hostlist.split(","))
     if len(hosts) > 1 and engine is not Engine.MONGODB:
         raise InvalidConnection(field_name, "only MongoDB URLs may list several hosts")
     database = unquote(path.lstrip("/")) or None
@@ -223,7 +223,7 @@ def _split(rest: str, field_name: str) -> tuple[str, str, str]:
     return parts.netloc, parts.path, parts.query
 
 
-def _host_port(part: str, engine: Engine, field_name: str) -> tuple[str, int | None]:
+def _host_port(part: str, field_name: str) -> tuple[str, int | None]:
     host, port = part, None
     if part.startswith("["):
         host, _, tail = part[1:].partition("]")
