@@ -314,6 +314,25 @@ OPERATIONS: tuple[Operation, ...] = (
         DELETE /sdk/website/source/{source_id}
     """),
     *declare(PUBLIC, table="POST /website/handshake"),
+    # --- ingestion: companies' own databases (creation may carry a SQLite file: the upload limit)
+    *declare(AUTHENTICATED, table="""
+        GET /database-connection
+        GET /database-connection/agent/{agent_id}
+        GET /database-connection/deleted
+        GET /database-connection/{connection_id}
+    """),
+    *declare(AUTHENTICATED, roles=ADMINS, max_body=None, table="""
+        POST /database-connection
+        POST /sdk/database
+    """),
+    *declare(AUTHENTICATED, roles=ADMINS, table="""
+        PUT    /database-connection/{connection_id}
+        PATCH  /database-connection/{connection_id}
+        DELETE /database-connection/{connection_id}
+        PATCH  /database-connection/{connection_id}/restore
+        PUT    /sdk/database/{connection_id}
+        DELETE /sdk/database/{connection_id}
+    """),
     # --- conversations and messages (the service scopes each to its owner, or the company's admins;
     # a lead token reaches only its own conversations, through the operations marked lead=True)
     *declare(AUTHENTICATED, lead=True, table="""

@@ -1,10 +1,12 @@
-"""Ingestion settings: limits, blob store, vector store, OCR, workers and outbound fetching."""
+"""Ingestion settings: limits, blob store, vector store, OCR, workers, outbound fetching, and
+companies' own databases (ENCRYPTION_KEY keeps their URLs at rest)."""
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from knowrithm_common.crypto import SecretBox, readable_fernet_keys
 from knowrithm_common.settings import BaseServiceSettings
 from knowrithm_common.sysconfig import MAX_FILE_SIZE
 from knowrithm_ingestion.extraction.model import Limits
@@ -49,6 +51,12 @@ class IngestionSettings(BaseServiceSettings):
     crawl_max_pages: int = 500
     crawl_delay_seconds: float = 0.0
     user_agent: str = "KnowrithmBot/1.0 (+https://knowrithm.org/bot)"
+    # --- companies' own databases: their URLs are encrypted with ENCRYPTION_KEY (Fernet keys,
+    # comma-separated newest first; without one, connections cannot be created). Hosts that are
+    # private, loopback or link-local addresses (or `localhost`) are refused unless listed here
+    # (CIDRs or host[:port], comma-separated), e.g. a database inside the company's network.
+    encryption_key: SecretStr = Field(SecretStr(""), validation_alias="ENCRYPTION_KEY")
+    database_allowlist: str = ""
     # --- search
     search_timeout_seconds: float = 10.0
     # --- an agent the projection has not seen yet is asked of the agents service; no answer
@@ -77,3 +85,14 @@ class IngestionSettings(BaseServiceSettings):
 
     def allowlist(self) -> list[str]:
         return [entry.strip() for entry in self.fetch_allowlist.split(",") if entry.strip()]
+
+    def database_allowed(self) -> list[str]:
+        """INGESTION_DATABASE_ALLOWLIST's entries."""
+        return [entry.strip() for entry in self.database_allowlist.split(",") if entry.strip()]
+
+    def secret_box(self) -> SecretBox | None:
+        """The box of database URLs at rest; None without ENCRYPTION_KEY."""
+        keys = self.encryption_key.get_secret_value()
+        return SecretBox(keys) if keys.strip() else None
+
+    _readable_encryption_key = field_validator("encryption_key")(readable_fernet_keys)

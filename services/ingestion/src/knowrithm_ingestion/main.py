@@ -1,5 +1,5 @@
-"""The ingestion API app: documents and chunks, search, web sites; it also keeps the agents
-projection and answers `rpc.ingestion.search.v1`."""
+"""The ingestion API app: documents and chunks, search, web sites, database connections; it also
+keeps the agents projection and answers `rpc.ingestion.search.v1`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from knowrithm_common.service import ServiceSpec, create_service_app
 from knowrithm_common.tasks import tasks_router
 from knowrithm_ingestion.agents import subscribers as agents
 from knowrithm_ingestion.config import IngestionSettings
+from knowrithm_ingestion.databases.connections.endpoints import router as connections_router
 from knowrithm_ingestion.documents import upload_task
 from knowrithm_ingestion.documents.endpoints import router as documents_router
 from knowrithm_ingestion.models import SCHEMA, shared
@@ -25,12 +26,12 @@ def create_app(settings: IngestionSettings | None = None) -> FastAPI:
         schema=SCHEMA,
         outbox=shared.outbox,
         routers=[
-            documents_router, search_router, websites_router,
+            documents_router, search_router, websites_router, connections_router,
             tasks_router(shared.tasks, derived={upload_task.KIND: upload_task.view}),
         ],
         subscribers=[agents.subscribers, search.subscribers],
         on_startup=[build_deps, watch_config],
         on_shutdown=[close_deps],
-        description="Documents, chunks, web sites and search.",
+        description="Documents, chunks, web sites, database connections and search.",
     )
     return create_service_app(spec, settings or IngestionSettings())

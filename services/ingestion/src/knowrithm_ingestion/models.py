@@ -166,6 +166,65 @@ class WebsitePage(IdMixin, TimestampMixin, Base):  # type: ignore[misc, valid-ty
     document_id: Mapped[uuid.UUID | None]
 
 
+class DatabaseConnection(IdMixin, TimestampMixin, SoftDeleteMixin, Base):  # type: ignore[misc, valid-type]
+    """A company's own database an agent learns from. The URL (with its password) is stored only
+    encrypted (`url_encrypted`, Fernet with ENCRYPTION_KEY); host, port, database and user are kept
+    in clear for display. A SQLite connection has no URL: its file is an uploaded blob."""
+
+    __tablename__ = "database_connections"
+    __table_args__ = (
+        Index("ix_database_connections_company_agent", "company_id", "agent_id"),
+        Index("uq_database_connections_agent_name", "agent_id", text("lower(name)"), unique=True,
+              postgresql_where=text("deleted_at IS NULL")),
+    )
+
+    company_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    agent_id: Mapped[uuid.UUID]
+    user_id: Mapped[uuid.UUID | None]  # who created it
+    name: Mapped[str] = mapped_column(String(100))
+    database_type: Mapped[str] = mapped_column(String(20))  # canonical: postgresql, mysql, ...
+    url_encrypted: Mapped[str | None] = mapped_column(Text)  # None for SQLite (a blob instead)
+    url_masked: Mapped[str | None] = mapped_column(Text)  # the URL with its password as ***
+    host: Mapped[str | None] = mapped_column(String(1024))  # several hosts (MongoDB) comma-separated
+    port: Mapped[int | None] = mapped_column(Integer)
+    database_name: Mapped[str | None] = mapped_column(String(255))
+    username: Mapped[str | None] = mapped_column(String(255))
+    connection_params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    pool_size: Mapped[int] = mapped_column(Integer, default=5)
+    max_overflow: Mapped[int] = mapped_column(Integer, default=10)
+    sqlite_blob_key: Mapped[str | None] = mapped_column(String(255))
+    sqlite_filename: Mapped[str | None] = mapped_column(String(255))
+    sqlite_size: Mapped[int | None] = mapped_column(BigInteger)
+    sqlite_sha256: Mapped[str | None] = mapped_column(String(64))
+    last_tested: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    test_status: Mapped[str | None] = mapped_column(String(20))  # ok | failed (the test route's)
+    test_result: Mapped[str | None] = mapped_column(Text)
+
+
+class DatabaseTable(IdMixin, TimestampMixin, SoftDeleteMixin, Base):  # type: ignore[misc, valid-type]
+    """What an analysis learnt of one table (or MongoDB collection) of a connection; deleted with it."""
+
+    __tablename__ = "database_tables"
+    __table_args__ = (
+        UniqueConstraint("connection_id", "schema", "name", name="uq_database_tables_connection_schema_name"),
+        Index("ix_database_tables_company_deleted", "company_id", "deleted_at"),
+    )
+
+    company_id: Mapped[uuid.UUID]
+    agent_id: Mapped[uuid.UUID]
+    connection_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("database_connections.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(255))
+    schema_name: Mapped[str] = mapped_column("schema", String(255), default="")  # "" where there is none
+    columns: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    primary_key: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    foreign_keys: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    row_estimate: Mapped[int | None] = mapped_column(BigInteger)
+    sample_rows: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    summary: Mapped[str | None] = mapped_column(Text)
+
+
 class AgentView(Base):  # type: ignore[misc, valid-type]
     """What ingestion knows of an agent, kept from `events.agents.agent.*` (no API keys)."""
 

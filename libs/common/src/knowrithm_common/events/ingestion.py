@@ -43,6 +43,13 @@ class WebsiteSourceRef(BaseModel):
     agent_id: uuid.UUID
 
 
+class DatabaseConnectionRef(BaseModel):
+    """The database connection an event is about, and its agent (never its URL or password)."""
+
+    database_connection_id: uuid.UUID
+    agent_id: uuid.UUID
+
+
 class DocumentUploadedV1(DocumentRef, EventData):
     """A document was accepted (file or URL) and queued for processing."""
 
@@ -115,6 +122,43 @@ class WebsiteSourceDeletedV1(WebsiteSourceRef, EventData):
     """A web site source was deleted with its pages, documents and vectors."""
 
     event_type: ClassVar[str] = "ingestion.website.deleted.v1"
+
+
+class DatabaseConnectionCreatedV1(DatabaseConnectionRef, EventData):
+    """A company connected one of its databases to an agent (the URL stays encrypted in ingestion)."""
+
+    event_type: ClassVar[str] = "ingestion.database_connection.created.v1"
+
+    name: str
+    database_type: str = Field(description="postgresql | cockroachdb | mysql | sqlite | mongodb | mssql")
+    host: str | None = Field(None, description="None for sqlite (an uploaded file)")
+    database: str | None = None
+
+
+class DatabaseConnectionUpdatedV1(DatabaseConnectionRef, EventData):
+    """A database connection changed (`fields` names what changed; a new URL says `url`, not its value)."""
+
+    event_type: ClassVar[str] = "ingestion.database_connection.updated.v1"
+
+    name: str
+    database_type: str
+    fields: list[str]
+
+
+class DatabaseConnectionDeletedV1(DatabaseConnectionRef, EventData):
+    """A database connection was soft-deleted with its tables' metadata."""
+
+    event_type: ClassVar[str] = "ingestion.database_connection.deleted.v1"
+
+    tables_deleted: int = 0
+
+
+class DatabaseConnectionRestoredV1(DatabaseConnectionRef, EventData):
+    """A soft-deleted database connection was restored with the tables deleted with it."""
+
+    event_type: ClassVar[str] = "ingestion.database_connection.restored.v1"
+
+    tables_restored: int = 0
 
 
 # --- jobs ---------------------------------------------------------------------------------

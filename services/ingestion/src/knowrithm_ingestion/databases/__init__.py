@@ -1,0 +1,1 @@
+"""Companies' own databases: connections, engines, the SQL guard, analysis and queries."""
