@@ -53,9 +53,9 @@ REQUIRED_ENV = {
     | SUPER_ADMIN,
     "agents": COMMON_ENV | {"DATABASE_URL"},
     "conversations": COMMON_ENV | {"DATABASE_URL", "KNOWRITHM_LEAD_TOKEN_PRIVATE_KEY", "ENCRYPTION_KEY"},
-    "ingestion": COMMON_ENV | {"DATABASE_URL", "WEAVIATE_URL"},
+    "ingestion": COMMON_ENV | {"DATABASE_URL", "WEAVIATE_URL", "ENCRYPTION_KEY"},
     "analytics": COMMON_ENV | {"DATABASE_URL"},
-    "ingestion-worker": COMMON_ENV | {"DATABASE_URL", "WEAVIATE_URL"},
+    "ingestion-worker": COMMON_ENV | {"DATABASE_URL", "WEAVIATE_URL", "ENCRYPTION_KEY"},
 }
 DATASTORES = {"postgres", "nats", "redis", "weaviate"}
 OPERATOR_UIS = {"prometheus", "grafana"}

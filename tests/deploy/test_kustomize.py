@@ -71,9 +71,9 @@ REQUIRED_ENV = {
     | {f"SUPER_ADMIN_{f}" for f in ("EMAIL", "USERNAME", "FIRST_NAME", "LAST_NAME", "PASSWORD")},
     "agents": COMMON_ENV | {"DATABASE_URL", "ENCRYPTION_KEY"},
     "conversations": COMMON_ENV | {"DATABASE_URL", "KNOWRITHM_LEAD_TOKEN_PRIVATE_KEY", "ENCRYPTION_KEY"},
-    "ingestion": COMMON_ENV | {"DATABASE_URL", "WEAVIATE_URL"},
+    "ingestion": COMMON_ENV | {"DATABASE_URL", "WEAVIATE_URL", "ENCRYPTION_KEY"},
     "analytics": COMMON_ENV | {"DATABASE_URL", "ENCRYPTION_KEY"},
-    "ingestion-worker": COMMON_ENV | {"DATABASE_URL", "WEAVIATE_URL"},
+    "ingestion-worker": COMMON_ENV | {"DATABASE_URL", "WEAVIATE_URL", "ENCRYPTION_KEY"},
 }
 # private keys reach only the process that signs with them
 PRIVATE_KEY_OWNERS = {
