@@ -1,0 +1,1 @@
+"""Companies' own databases: connections, the SQL/pipeline guard and the engines that reach them."""
