@@ -360,6 +360,31 @@ async def test_mongo_refuses_a_private_host_before_connecting():
     assert "hunter2" not in str(refused.value)
 
 
+def test_mysql_grants_that_write_or_read_files_are_warned_about():
+    from knowrithm_ingestion.databases.engines.mysql import grant_warnings
+
+    assert grant_warnings(["GRANT USAGE ON *.* TO `r`@`%`", "GRANT SELECT ON `shop`.* TO `r`@`%`"]) == []
+    (warning,) = grant_warnings(
+        ["GRANT SELECT, FILE ON *.* TO `f`@`%`", "GRANT UPDATE (name) ON `shop`.`t` TO `f`@`%`"]
+    )
+    assert "FILE" in warning and "UPDATE" in warning
+    assert grant_warnings(["GRANT PROXY ON ''@'%' TO 'root'@'localhost' WITH GRANT OPTION"]) == []
+
+
+def test_tls_verifies_the_url_host_name_not_the_address_connected_to():
+    import ssl
+
+    from knowrithm_ingestion.databases.engines.base import tls_context
+
+    context = tls_context(ConnectionParams(sslmode="verify-full"), "db.example.com")
+    tls = context.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="203.0.113.7")
+    assert context.check_hostname and tls.server_hostname == "db.example.com"
+    assert tls_context(ConnectionParams(sslmode="disable"), "db.example.com") is None
+    assert not tls_context(ConnectionParams(sslmode="verify-ca"), "db.example.com").check_hostname
+
+
 def test_mssql_is_not_registered():
     with pytest.raises(DatabaseRefused):
         get_engine("mssql")
+    assert get_engine("cockroachdb").name == "cockroachdb"
+    assert parse_url("cockroachdb", "cockroachdb://root@db.example.com/defaultdb").port == 26257

@@ -100,8 +100,7 @@ class PostgresEngine:
         """The first `n` rows of `schema.table`."""
         name = pgsql.Identifier(schema, table) if schema else pgsql.Identifier(table)
         query = pgsql.SQL("SELECT * FROM {} LIMIT {}").format(name, pgsql.Literal(int(n)))
-        async with _connect(spec, allow) as conn:
-            result = await _run(conn, query.as_string(conn), limit=n, timeout_s=30)
+        result = await self.execute(spec, allow, query.as_string(None), limit=n, timeout_s=30)
         return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
 
     async def execute(
