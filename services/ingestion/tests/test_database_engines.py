@@ -37,6 +37,8 @@ INSERT INTO artist VALUES (1, 'AC/DC'), (2, 'Accept'), (3, 'Aerosmith');
 INSERT INTO album VALUES (1, 'For Those About To Rock', 1), (2, 'Balls to the Wall', 2), (3, 'Restless', 2);
 CREATE ROLE reader LOGIN PASSWORD 'reader-secret';
 GRANT SELECT ON artist, album TO reader;
+CREATE ROLE writer LOGIN;
+GRANT SELECT, INSERT ON album TO writer;
 """
 
 
@@ -45,6 +47,7 @@ def pg_url(stack) -> str:
     url = stack.create_database("engines_music")
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP ROLE IF EXISTS reader")
+        conn.execute("DROP ROLE IF EXISTS writer")
         conn.execute(SCHEMA)
     return url
 
@@ -138,6 +141,8 @@ async def test_probe_warns_for_a_superuser_and_not_for_a_read_only_role(pg_url):
     reader = await engine.probe(pg(as_reader(pg_url)), LOCAL)
     assert any("superuser" in w for w in admin.warnings)
     assert reader.reachable and reader.warnings == []
+    (writer,) = (await engine.probe(pg(pg_url.replace("postgres@", "writer@")), LOCAL)).warnings
+    assert "public.album" in writer and "public.artist" not in writer
 
 
 async def test_probe_of_a_closed_port_is_unreachable_and_keeps_the_password(pg_url):
@@ -191,6 +196,8 @@ async def test_stacked_statements_do_not_escape_the_read_only_transaction(pg_url
         "SELECT 1; COMMIT; CREATE TABLE escaped ()",
         "SELECT 1; DROP TABLE album",
         "COMMIT; CREATE TABLE escaped ()",
+        "WITH gone AS (DELETE FROM album RETURNING *) SELECT * FROM gone",
+        "SELECT set_config('transaction_read_only', 'off', false)",
         "CREATE TABLE escaped ()",
         "DELETE FROM album",
     ):
@@ -381,6 +388,35 @@ def test_tls_verifies_the_url_host_name_not_the_address_connected_to():
     assert context.check_hostname and tls.server_hostname == "db.example.com"
     assert tls_context(ConnectionParams(sslmode="disable"), "db.example.com") is None
     assert not tls_context(ConnectionParams(sslmode="verify-ca"), "db.example.com").check_hostname
+
+
+async def test_mysql_closed_port_is_unreachable_without_the_password():
+    spec = ConnectionSpec(
+        engine="mysql", url="mariadb://u:hunter2@127.0.0.1:1/shop", params=ConnectionParams(connect_timeout=2)
+    )
+    probe = await get_engine("mysql").probe(spec, LOCAL)
+    assert not probe.reachable and probe.error and "hunter2" not in probe.error
+    with pytest.raises(DatabaseRefused):
+        await get_engine("mysql").probe(spec, [])
+
+
+async def test_mongo_probe_reads_the_version_and_warns_for_roles_beyond_read(mongo_server):
+    roles = [{"role": "read", "db": "shop"}, {"role": "readWrite", "db": "shop"}]
+
+    def answer(request):
+        name = request.command_name.lower()
+        if name == "buildinfo":
+            return request.ok(version="7.0.2")
+        if name == "connectionstatus":
+            return request.ok(authInfo={"authenticatedUsers": [], "authenticatedUserRoles": roles})
+        return False
+
+    mongo_server.autoresponds(answer)
+    spec = ConnectionSpec(engine="mongodb", url=f"mongodb://127.0.0.1:{mongo_server.port}/shop")
+    probe = await get_engine("mongodb").probe(spec, LOCAL)
+    assert probe.reachable and probe.server_version == "7.0.2"
+    (warning,) = probe.warnings
+    assert "readWrite@shop" in warning
 
 
 def test_mssql_is_not_registered():
