@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import decimal
+import socket
 import ssl
 import uuid
 from collections.abc import Sequence
@@ -128,19 +129,26 @@ class _PinnedNameContext(ssl.SSLContext):
 
     tls_name: str | None = None
 
-    def wrap_bio(self, incoming, outgoing, server_side=False, server_hostname=None, session=None):  # type: ignore[no-untyped-def]
+    def wrap_bio(
+        self,
+        incoming: ssl.MemoryBIO,
+        outgoing: ssl.MemoryBIO,
+        server_side: bool = False,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ssl.SSLObject:
         name = self.tls_name if self.check_hostname and self.tls_name else server_hostname
         return super().wrap_bio(incoming, outgoing, server_side, name, session)
 
     def wrap_socket(
         self,
-        sock,
-        server_side=False,
-        do_handshake_on_connect=True,  # type: ignore[no-untyped-def]
-        suppress_ragged_eofs=True,
-        server_hostname=None,
-        session=None,
-    ):
+        sock: socket.socket,
+        server_side: bool = False,
+        do_handshake_on_connect: bool = True,
+        suppress_ragged_eofs: bool = True,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ssl.SSLSocket:
         name = self.tls_name if self.check_hostname and self.tls_name else server_hostname
         return super().wrap_socket(
             sock, server_side, do_handshake_on_connect, suppress_ragged_eofs, name, session

@@ -23,6 +23,7 @@ from typing import Any
 
 import aiomysql
 import pymysql
+from aiomysql.connection import Connection
 from pymysql.constants import CLIENT
 
 from .base import (
@@ -45,8 +46,6 @@ WRITE_PRIVILEGES = frozenset({"INSERT", "UPDATE", "DELETE", "ALL", "ALL PRIVILEG
 _TIMEOUT_ERRORS = {3024, 1969, 1317}  # MySQL max_execution_time, MariaDB max_statement_time, interrupted
 _UNKNOWN_VARIABLE = 1193
 _GRANT = re.compile(r"^GRANT (.+?) ON ", re.IGNORECASE)
-
-Connection = aiomysql.Connection
 
 
 @asynccontextmanager

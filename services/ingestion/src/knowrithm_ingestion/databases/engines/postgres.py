@@ -176,7 +176,7 @@ async def _run(
     await _read_only(conn, timeout_s=timeout_s)
     try:
         # prepare=True: Parse/Bind/Execute (extended protocol), which takes exactly one statement.
-        cursor = await conn.cursor().execute(query, prepare=True)  # type: ignore[arg-type]  # guarded text
+        cursor = await conn.cursor().execute(query, prepare=True)  # guarded text
         fetched = await cursor.fetchmany(limit + 1)
         columns = [c.name for c in cursor.description or []]
     except psycopg.errors.QueryCanceled as exc:

@@ -125,7 +125,7 @@ def parse_url(engine: Engine, url: str) -> ParsedUrl:
         password=unquote(password) if userinfo and ":" in userinfo else None,
         hosts=hosts,
         srv=srv,
-        auth_source=(options.get("authSource") or [None])[0],
+        auth_source=next(iter(options.get("authSource", [])), None),
     )
 
 
