@@ -1,0 +1,426 @@
+"""The database engines against real servers: the embedded PostgreSQL, SQLite files, and MongoDB's
+wire protocol through mockupdb. Egress refusals need no server (nothing is sent)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from knowrithm_ingestion.databases.engines import (
+    ConnectionParams,
+    ConnectionSpec,
+    get_engine,
+    masked,
+    parse_url,
+)
+from knowrithm_ingestion.databases.engines.base import MongoQuery
+from knowrithm_ingestion.databases.engines.egress import check_host
+from knowrithm_ingestion.databases.engines.errors import (
+    DatabaseQueryFailed,
+    DatabaseQueryTimeout,
+    DatabaseRefused,
+    DatabaseUnreachable,
+    InvalidConnectionUrl,
+)
+
+LOCAL = ["127.0.0.1/32"]  # the embedded servers listen on 127.0.0.1
+SCHEMA = """
+CREATE TABLE artist (artist_id int PRIMARY KEY, name text NOT NULL);
+COMMENT ON TABLE artist IS 'People and bands';
+COMMENT ON COLUMN artist.name IS 'Name as printed on the cover';
+CREATE TABLE album (album_id int PRIMARY KEY, title text, artist_id int NOT NULL REFERENCES artist (artist_id));
+INSERT INTO artist VALUES (1, 'AC/DC'), (2, 'Accept'), (3, 'Aerosmith');
+INSERT INTO album VALUES (1, 'For Those About To Rock', 1), (2, 'Balls to the Wall', 2), (3, 'Restless', 2);
+CREATE ROLE reader LOGIN PASSWORD 'reader-secret';
+GRANT SELECT ON artist, album TO reader;
+CREATE ROLE writer LOGIN;
+GRANT SELECT, INSERT ON album TO writer;
+"""
+
+
+@pytest.fixture(scope="module")
+def pg_url(stack) -> str:
+    url = stack.create_database("engines_music")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP ROLE IF EXISTS reader")
+        conn.execute("DROP ROLE IF EXISTS writer")
+        conn.execute(SCHEMA)
+    return url
+
+
+def pg(url: str, **params) -> ConnectionSpec:
+    return ConnectionSpec(engine="postgresql", url=url, params=ConnectionParams(**params))
+
+
+def as_reader(url: str) -> str:
+    return url.replace("postgres@", "reader:reader-secret@")
+
+
+# --- URLs -----------------------------------------------------------------------------------------
+
+
+def test_parse_url_reads_every_scheme_and_masks_the_password():
+    for url in (
+        "postgres://u:p%40ss@db.example.com:6543/shop",
+        "postgresql+psycopg://u:p%40ss@db.example.com:6543/shop",
+    ):
+        parsed = parse_url("postgresql", url)
+        assert (parsed.host, parsed.port, parsed.database, parsed.user, parsed.password) == (
+            "db.example.com",
+            6543,
+            "shop",
+            "u",
+            "p@ss",
+        )
+    assert parse_url("mysql", "mariadb://u:p@db.example.com/shop").port == 3306
+    mongo = parse_url("mongodb", "mongodb://u:p@a.example.com:1,b.example.com/app?authSource=admin")
+    assert mongo.hosts == (("a.example.com", 1), ("b.example.com", 27017)) and mongo.auth_source == "admin"
+    assert parse_url("mongodb", "mongodb+srv://u:p@cluster0.example.com/app").srv
+    assert masked("postgresql://u:s3cr%2Ft@db.example.com/shop") == "postgresql://u:***@db.example.com/shop"
+    assert (
+        masked("mssql://sa:pw@db.example.com/x?password=pw") == "mssql://sa:***@db.example.com/x?password=***"
+    )
+    assert "s3cret" not in repr(pg("postgresql://u:s3cret@db.example.com/x"))
+
+
+def test_parse_url_refuses_the_wrong_scheme_without_quoting_the_password():
+    with pytest.raises(InvalidConnectionUrl) as refused:
+        parse_url("postgresql", "mysql://u:hunter2@db.example.com/x")
+    with pytest.raises(InvalidConnectionUrl) as bad_port:
+        parse_url("postgresql", "postgresql://u:hunter2@db.example.com:99999/x")
+    assert "hunter2" not in str(refused.value) + str(bad_port.value)
+
+
+def test_connection_params_take_only_the_allow_list():
+    with pytest.raises(ValueError):
+        ConnectionParams(local_infile=True)
+    with pytest.raises(ValueError):
+        ConnectionParams(connect_timeout=60)
+
+
+# --- Egress ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "10.1.2.3", "169.254.169.254", "localhost", "[::1]", "2130706433"]
+)
+async def test_private_and_local_hosts_are_refused(host):
+    spec = pg(f"postgresql://u:hunter2@{host}:5432/x")
+    with pytest.raises(DatabaseRefused) as refused:
+        await get_engine("postgresql").probe(spec, [])
+    assert refused.value.status_code == 422 and refused.value.code == "database_host_refused"
+    assert "hunter2" not in str(refused.value)
+
+
+async def test_a_name_resolving_to_a_private_address_is_refused_without_saying_which():
+    async def resolver(host, port):
+        return ["10.0.0.7"]
+
+    with pytest.raises(DatabaseRefused) as refused:
+        await check_host("db.internal.example.com", 5432, [], resolver=resolver)
+    assert "10.0.0.7" not in str(refused.value)
+    allowed = await check_host("db.internal.example.com", 5432, ["10.0.0.0/8"], resolver=resolver)
+    assert allowed.ip == "10.0.0.7"
+
+
+async def test_allow_listed_cidr_lets_loopback_through(pg_url):
+    probe = await get_engine("postgresql").probe(pg(pg_url), LOCAL)
+    assert probe.reachable and probe.server_version and probe.latency_ms is not None
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------------
+
+
+async def test_probe_warns_for_a_superuser_and_not_for_a_read_only_role(pg_url):
+    engine = get_engine("postgresql")
+    admin = await engine.probe(pg(pg_url), LOCAL)
+    reader = await engine.probe(pg(as_reader(pg_url)), LOCAL)
+    assert any("superuser" in w for w in admin.warnings)
+    assert reader.reachable and reader.warnings == []
+    (writer,) = (await engine.probe(pg(pg_url.replace("postgres@", "writer@")), LOCAL)).warnings
+    assert "public.album" in writer and "public.artist" not in writer
+
+
+async def test_probe_of_a_closed_port_is_unreachable_and_keeps_the_password(pg_url):
+    probe = await get_engine("postgresql").probe(
+        pg("postgresql://u:hunter2@127.0.0.1:1/x", connect_timeout=2), LOCAL
+    )
+    assert not probe.reachable and probe.error and "hunter2" not in probe.error
+
+
+async def test_reflect_reads_columns_keys_comments_and_estimates(pg_url):
+    tables = {t.name: t for t in await get_engine("postgresql").reflect(pg(pg_url), LOCAL)}
+    assert set(tables) == {"artist", "album"}
+    artist, album = tables["artist"], tables["album"]
+    assert (
+        artist.schema == "public"
+        and artist.primary_key == ["artist_id"]
+        and artist.comment == "People and bands"
+    )
+    name = next(c for c in artist.columns if c.name == "name")
+    assert (name.type, name.nullable, name.comment) == ("text", False, "Name as printed on the cover")
+    assert [(f.columns, f.ref_table, f.ref_columns) for f in album.foreign_keys] == [
+        (["artist_id"], "artist", ["artist_id"])
+    ]
+    assert next(c for c in album.columns if c.name == "album_id").primary_key
+
+
+async def test_reflect_keeps_to_the_table_allow_list(pg_url):
+    tables = await get_engine("postgresql").reflect(pg(pg_url, tables=["album"]), LOCAL)
+    assert [t.name for t in tables] == ["album"]
+
+
+async def test_sample_and_execute_return_bounded_rows(pg_url):
+    engine = get_engine("postgresql")
+    assert await engine.sample(pg(pg_url), LOCAL, "artist", 2, schema="public") == [
+        {"artist_id": 1, "name": "AC/DC"},
+        {"artist_id": 2, "name": "Accept"},
+    ]
+    result = await engine.execute(
+        pg(pg_url), LOCAL, "SELECT name FROM artist WHERE name LIKE 'A%' ORDER BY 1", limit=2, timeout_s=5
+    )
+    assert result.columns == ["name"] and result.rows == [["AC/DC"], ["Accept"]] and result.truncated
+    empty = await engine.execute(
+        pg(pg_url), LOCAL, "SELECT name FROM artist WHERE false", limit=5, timeout_s=5
+    )
+    assert empty.columns == ["name"] and empty.rows == [] and not empty.truncated
+
+
+async def test_stacked_statements_do_not_escape_the_read_only_transaction(pg_url):
+    engine = get_engine("postgresql")
+    for attack in (
+        "SELECT 1; COMMIT; CREATE TABLE escaped ()",
+        "SELECT 1; DROP TABLE album",
+        "COMMIT; CREATE TABLE escaped ()",
+        "WITH gone AS (DELETE FROM album RETURNING *) SELECT * FROM gone",
+        "SELECT set_config('transaction_read_only', 'off', false)",
+        "CREATE TABLE escaped ()",
+        "DELETE FROM album",
+    ):
+        with pytest.raises(DatabaseQueryFailed):
+            await engine.execute(pg(pg_url), LOCAL, attack, limit=10, timeout_s=5)
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT to_regclass('escaped')").fetchone()[0] is None
+        assert conn.execute("SELECT count(*) FROM album").fetchone()[0] == 3
+
+
+async def test_a_slow_query_is_cut_at_its_timeout(pg_url):
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(DatabaseQueryTimeout) as cut:
+        await get_engine("postgresql").execute(
+            pg(pg_url), LOCAL, "SELECT pg_sleep(5)", limit=1, timeout_s=0.5
+        )
+    assert loop.time() - started < 3 and cut.value.status_code == 504
+
+
+async def test_connection_errors_never_carry_the_password(pg_url):
+    spec = pg("postgresql://u:hunter2@127.0.0.1:1/x?sslmode=disable", connect_timeout=2)
+    with pytest.raises(DatabaseUnreachable) as failed:
+        await get_engine("postgresql").execute(spec, LOCAL, "SELECT 1", limit=1, timeout_s=5)
+    assert failed.value.status_code == 502 and "hunter2" not in str(failed.value)
+    with pytest.raises(DatabaseQueryFailed) as rejected:
+        await get_engine("postgresql").execute(
+            pg(as_reader(pg_url)), LOCAL, "SELECT nope FROM artist", limit=1, timeout_s=5
+        )
+    assert "reader-secret" not in str(rejected.value)
+
+
+# --- SQLite ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sqlite_file(tmp_path) -> Path:
+    path = tmp_path / "music.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.executescript("""
+            PRAGMA journal_mode = WAL;
+            CREATE TABLE artist (artist_id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+            CREATE TABLE album (album_id INTEGER PRIMARY KEY, title TEXT,
+                                artist_id INTEGER NOT NULL REFERENCES artist (artist_id));
+            INSERT INTO artist VALUES (1, 'AC/DC'), (2, 'Accept');
+            INSERT INTO album VALUES (1, 'For Those About To Rock', 1), (2, 'Balls to the Wall', 2);
+        """)
+    conn.close()
+    return path
+
+
+def lite(path: Path) -> ConnectionSpec:
+    return ConnectionSpec(engine="sqlite", url=str(path))
+
+
+async def test_sqlite_reflects_keys_and_counts(sqlite_file):
+    tables = {t.name: t for t in await get_engine("sqlite").reflect(lite(sqlite_file), [])}
+    assert set(tables) == {"artist", "album"}
+    assert tables["album"].primary_key == ["album_id"] and tables["album"].row_estimate == 2
+    assert [(f.columns, f.ref_table, f.ref_columns) for f in tables["album"].foreign_keys] == [
+        (["artist_id"], "artist", ["artist_id"])
+    ]
+    probe = await get_engine("sqlite").probe(lite(sqlite_file), [])
+    assert probe.reachable and probe.warnings == []
+
+
+async def test_sqlite_executes_selects_and_refuses_the_rest_creating_no_file(sqlite_file):
+    engine, spec = get_engine("sqlite"), lite(sqlite_file)
+    before = sorted(p.name for p in sqlite_file.parent.iterdir())
+    checksum = sqlite_file.read_bytes()
+    result = await engine.execute(
+        spec,
+        [],
+        "SELECT a.name, count(*) AS n FROM artist a JOIN album b USING (artist_id) GROUP BY 1 ORDER BY 1",
+        limit=1,
+        timeout_s=5,
+    )
+    assert result.columns == ["name", "n"] and result.rows == [["AC/DC", 1]] and result.truncated
+    attacks = [
+        f"ATTACH DATABASE '{sqlite_file.parent / 'new.db'}' AS x",
+        "PRAGMA writable_schema = ON",
+        "SELECT 1; DROP TABLE album",
+        "DELETE FROM album",
+        "CREATE TABLE t (x)",
+        "BEGIN",
+        "SELECT load_extension('x')",
+        "SELECT randomblob(1000000000)",
+        "INSERT INTO artist VALUES (9, 'x')",
+    ]
+    for attack in attacks:
+        with pytest.raises(DatabaseQueryFailed):
+            await engine.execute(spec, [], attack, limit=10, timeout_s=5)
+    assert sorted(p.name for p in sqlite_file.parent.iterdir()) == before
+    assert sqlite_file.read_bytes() == checksum
+
+
+async def test_sqlite_slow_query_is_cut_at_its_deadline(sqlite_file):
+    slow = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"
+    with pytest.raises(DatabaseQueryTimeout):
+        await get_engine("sqlite").execute(lite(sqlite_file), [], slow, limit=1, timeout_s=0.3)
+
+
+async def test_sqlite_missing_or_foreign_file_is_unreachable(tmp_path):
+    (tmp_path / "not.db").write_text("hello")
+    for path in (tmp_path / "none.db", tmp_path / "not.db"):
+        probe = await get_engine("sqlite").probe(lite(path), [])
+        assert not probe.reachable and probe.error
+
+
+# --- MongoDB (wire protocol through mockupdb) -----------------------------------------------------
+
+
+@pytest.fixture
+def mongo_server():
+    from mockupdb import MockupDB
+
+    server = MockupDB(auto_ismaster={"maxWireVersion": 21, "minWireVersion": 0})
+    server.run()
+    yield server
+    server.stop()
+
+
+async def test_mongo_execute_sends_aggregate_with_pipeline_max_time_and_cursor(mongo_server):
+    seen = []
+
+    def answer(request):
+        if request.command_name in ("hello", "ismaster", "isMaster"):
+            return False
+        if request.command_name != "aggregate":
+            return request.ok()
+        seen.append(request.doc)
+        return request.ok(
+            cursor={
+                "id": 0,
+                "ns": "shop.orders",
+                "firstBatch": [
+                    {"_id": 1, "city": "Oslo"},
+                    {"_id": 2, "city": "Paris"},
+                    {"_id": 3, "city": "Rome"},
+                ],
+            }
+        )
+
+    mongo_server.autoresponds(answer)
+    spec = ConnectionSpec(
+        engine="mongodb",
+        url=f"mongodb://127.0.0.1:{mongo_server.port}/shop",
+        params=ConnectionParams(connect_timeout=3),
+    )
+    pipeline = [{"$match": {"city": {"$ne": None}}}, {"$project": {"city": 1}}]
+    result = await get_engine("mongodb").execute(
+        spec, LOCAL, MongoQuery("orders", pipeline), limit=2, timeout_s=1.5
+    )
+    assert (
+        result.rows == [[1, "Oslo"], [2, "Paris"]] and result.truncated and result.columns == ["_id", "city"]
+    )
+    (command,) = seen
+    assert command["aggregate"] == "orders" and command["$db"] == "shop"
+    assert command["pipeline"][:2] == pipeline and command["pipeline"][2] == {"$limit": 3}
+    assert command["maxTimeMS"] == 1500 and "cursor" in command
+
+
+async def test_mongo_refuses_a_private_host_before_connecting():
+    spec = ConnectionSpec(engine="mongodb", url="mongodb://u:hunter2@10.0.0.1:27017,db.example.com/shop")
+    with pytest.raises(DatabaseRefused) as refused:
+        await get_engine("mongodb").execute(spec, [], MongoQuery("orders", []), limit=1, timeout_s=1)
+    assert "hunter2" not in str(refused.value)
+
+
+def test_mysql_grants_that_write_or_read_files_are_warned_about():
+    from knowrithm_ingestion.databases.engines.mysql import grant_warnings
+
+    assert grant_warnings(["GRANT USAGE ON *.* TO `r`@`%`", "GRANT SELECT ON `shop`.* TO `r`@`%`"]) == []
+    (warning,) = grant_warnings(
+        ["GRANT SELECT, FILE ON *.* TO `f`@`%`", "GRANT UPDATE (name) ON `shop`.`t` TO `f`@`%`"]
+    )
+    assert "FILE" in warning and "UPDATE" in warning
+    assert grant_warnings(["GRANT PROXY ON ''@'%' TO 'root'@'localhost' WITH GRANT OPTION"]) == []
+
+
+def test_tls_verifies_the_url_host_name_not_the_address_connected_to():
+    import ssl
+
+    from knowrithm_ingestion.databases.engines.base import tls_context
+
+    context = tls_context(ConnectionParams(sslmode="verify-full"), "db.example.com")
+    tls = context.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="203.0.113.7")
+    assert context.check_hostname and tls.server_hostname == "db.example.com"
+    assert tls_context(ConnectionParams(sslmode="disable"), "db.example.com") is None
+    assert not tls_context(ConnectionParams(sslmode="verify-ca"), "db.example.com").check_hostname
+
+
+async def test_mysql_closed_port_is_unreachable_without_the_password():
+    spec = ConnectionSpec(
+        engine="mysql", url="mariadb://u:hunter2@127.0.0.1:1/shop", params=ConnectionParams(connect_timeout=2)
+    )
+    probe = await get_engine("mysql").probe(spec, LOCAL)
+    assert not probe.reachable and probe.error and "hunter2" not in probe.error
+    with pytest.raises(DatabaseRefused):
+        await get_engine("mysql").probe(spec, [])
+
+
+async def test_mongo_probe_reads_the_version_and_warns_for_roles_beyond_read(mongo_server):
+    roles = [{"role": "read", "db": "shop"}, {"role": "readWrite", "db": "shop"}]
+
+    def answer(request):
+        name = request.command_name.lower()
+        if name == "buildinfo":
+            return request.ok(version="7.0.2")
+        if name == "connectionstatus":
+            return request.ok(authInfo={"authenticatedUsers": [], "authenticatedUserRoles": roles})
+        return False
+
+    mongo_server.autoresponds(answer)
+    spec = ConnectionSpec(engine="mongodb", url=f"mongodb://127.0.0.1:{mongo_server.port}/shop")
+    probe = await get_engine("mongodb").probe(spec, LOCAL)
+    assert probe.reachable and probe.server_version == "7.0.2"
+    (warning,) = probe.warnings
+    assert "readWrite@shop" in warning
+
+
+def test_mssql_is_not_registered():
+    with pytest.raises(DatabaseRefused):
+        get_engine("mssql")
+    assert get_engine("cockroachdb").name == "cockroachdb"
+    assert parse_url("cockroachdb", "cockroachdb://root@db.example.com/defaultdb").port == 26257
