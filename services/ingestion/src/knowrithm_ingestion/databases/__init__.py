@@ -1,0 +1,1 @@
+"""Companies' own databases (issue 15): connections, analysis, text-to-SQL, and the guard in front."""
