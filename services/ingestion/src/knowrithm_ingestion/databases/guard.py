@@ -113,7 +113,10 @@ _SAFE_FUNCTION_CLASSES: frozenset[str] = frozenset(
     Second Sign SplitPart Sqrt Stddev StddevPop StddevSamp StrPosition StrToDate StrToTime
     Stuff Substring Sum Time TimeStrToTime TimeToStr TimestampDiff TimestampTrunc Translate
     Trim Trunc TryCast TsOrDsToDate TsOrDsToTimestamp Typeof Unicode UnixToTime Unnest Upper
-    UtcTimestamp Uuid Variance VariancePop Week Year Any All
+    UtcTimestamp Uuid Variance VariancePop Week Year
+    RegexpILike JSONBContains JSONBContainsTopKey JSONBContainsAnyTopKeys JSONBContainsAllTopKeys
+    JSONBExtract JSONBExtractScalar ArrayContains ArrayContainsAll ArrayContainedBy ArrayOverlaps Array
+    JSONArrayContains JSONBPathExists RegexpFullMatch And Or Xor Collate
     """.split()
 )
 
@@ -273,7 +276,7 @@ def _check_tree(root: exp.Expr, read: str, tables: Collection[str] | None) -> li
             raise SqlRefused(f"schema-qualified function {node.sql(dialect=read)} is not allowed")
         if isinstance(node, exp.Func):
             _check_function(node, read)
-        if isinstance(node, exp.Table) and not isinstance(node.this, exp.Func):
+        if isinstance(node, exp.Table) and isinstance(node.this, (exp.Identifier, exp.Dot)):
             name = _check_table(node, read, allowed)
             if name is not None and name not in names:
                 names.append(name)
@@ -293,7 +296,9 @@ def _check_function(node: exp.Func, read: str) -> None:
     if type(node).__name__ in _SAFE_FUNCTION_CLASSES:
         return
     shown = node.sql(dialect=read, comments=False).split("(")[0].strip().lower()
-    raise SqlRefused(f"function {shown or node.sql_name().lower()} is not allowed")
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", shown):
+        shown = node.sql_name().lower()  # an operator (`~*`, `@>`) that sqlglot models as a function
+    raise SqlRefused(f"function {shown} is not allowed")
 
 
 def _check_table(node: exp.Table, read: str, allowed: set[str] | None) -> str | None:
@@ -368,10 +373,17 @@ def _plain_count(node: exp.Expr | None) -> int | None:
     return None
 
 
+_STRING_NODES: tuple[type[exp.Expr], ...] = tuple(
+    getattr(exp, name)
+    for name in ("Literal", "ByteString", "RawString", "National", "HexString", "BitString", "UnicodeString")
+    if hasattr(exp, name)
+)
+
+
 def _strip_literals(tree: exp.Expr, read: str) -> str:
     """The generated SQL with string literals blanked, to look for comment markers outside strings."""
     copy = tree.copy()
-    for literal in list(copy.find_all(exp.Literal)):
-        if literal.is_string:
+    for literal in list(copy.find_all(*_STRING_NODES)):
+        if not isinstance(literal, exp.Literal) or literal.is_string:
             literal.replace(exp.Literal.string(""))
     return copy.sql(dialect=read, comments=False)
