@@ -73,6 +73,8 @@ COMMON_ATTACKS: list[tuple[str, str, str]] = [
     ("only-semicolons", " ; ; ", "empty"),
     ("only-comment", "-- nothing here", "empty"),
     ("explain", "EXPLAIN SELECT * FROM customer", "EXPLAIN"),
+    ("parenthesized-delete", "(DELETE FROM customer)", "DELETE"),
+    ("nested-too-deeply", "SELECT " + "(" * 3000 + "1" + ")" * 3000, "nested too deeply"),
 ]
 
 POSTGRES_ATTACKS: list[tuple[str, str, str]] = [
@@ -365,6 +367,20 @@ SAFE: list[tuple[str, Dialect, str, str, list[str]]] = [
         "mssql",
         WHERE_CLAUSE,
         f"SELECT DISTINCT TOP 100 {WHERE_CLAUSE_OUT}",
+        ["customer", "invoice"],
+    ),
+    (
+        "pg-parentheses-dropped",
+        "postgresql",
+        "((SELECT city FROM customer))",
+        "SELECT city FROM customer LIMIT 100",
+        ["customer"],
+    ),
+    (
+        "pg-union-outer-limit-clamped-inner-kept",
+        "postgresql",
+        "SELECT city FROM customer UNION (SELECT city FROM invoice LIMIT 5000) LIMIT 5000",
+        "SELECT city FROM customer UNION (SELECT city FROM invoice LIMIT 5000) LIMIT 100",
         ["customer", "invoice"],
     ),
     (

@@ -195,8 +195,14 @@ def check_sql(sql: str, *, dialect: Dialect, tables: Collection[str] | None, lim
     if limit < 1:
         raise ValueError("limit must be at least 1")
     read = SQLGLOT_DIALECTS[dialect]
-    root = _parse_one(sql, read)
-    _check_root(root, sql, read)
+    try:
+        return _guard(sql, read, tables, limit)
+    except RecursionError:
+        raise SqlRefused("the SQL is nested too deeply") from None
+
+
+def _guard(sql: str, read: str, tables: Collection[str] | None, limit: int) -> GuardedSql:
+    root = _check_root(_parse_one(sql, read), sql, read)
     names = _check_tree(root, read, tables)
     clamped = _clamp_limit(root, limit)
     out = clamped.sql(dialect=read, comments=False)
@@ -216,15 +222,8 @@ def _parse_one(sql: str, read: str) -> exp.Expr:
         raise SqlRefused("MySQL executable comments (/*! … */) are not allowed")
     try:
         parsed = sqlglot.parse(sql, read=read)
-    except (SqlglotError, RecursionError) as error:
-        for pattern, words in _NAMED_WHEN_UNPARSABLE:
-            if pattern.search(sql):
-                raise SqlRefused(f"{words} is not allowed") from None
-        first = _first_word(sql, read)
-        if first.split()[0] not in ("SELECT", "WITH", "(", "this"):
-            raise SqlRefused(f"{first} is not allowed: only a SELECT query can run") from None
-        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise SqlRefused(f"the SQL could not be parsed ({first_line})") from None
+    except SqlglotError as error:
+        raise _unparsable(sql, read, error) from None
     statements = [s for s in parsed if s is not None and not isinstance(s, exp.Semicolon)]
     if not statements:
         raise SqlRefused("the SQL is empty")
@@ -233,20 +232,42 @@ def _parse_one(sql: str, read: str) -> exp.Expr:
     return statements[0]
 
 
-def _check_root(root: exp.Expr, sql: str, read: str) -> None:
+def _unparsable(sql: str, read: str, error: SqlglotError) -> SqlRefused:
+    """Name what was refused when sqlglot cannot parse it: a known construct, else the first keyword."""
+    for pattern, words in _NAMED_WHEN_UNPARSABLE:
+        if pattern.search(sql):
+            return SqlRefused(f"{words} is not allowed")
+    first = _first_keyword(sql, read)
+    if first is not None and first not in ("SELECT", "WITH", "("):
+        return SqlRefused(f"{first} statements are not allowed: only a SELECT query can run")
+    first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return SqlRefused(f"the SQL could not be parsed ({first_line})")
+
+
+def _check_root(root: exp.Expr, sql: str, read: str) -> exp.Query:
+    while isinstance(root, exp.Subquery) and _set_args(root) == {"this"} and isinstance(root.this, exp.Query):
+        root = root.this  # "(SELECT …)": the parentheses change nothing
     if isinstance(root, (exp.Select, exp.SetOperation)):
-        return
-    words = _describe(root) if _refused_subclass(root) or isinstance(root, exp.Values) else None
-    raise SqlRefused(f"{words or _first_word(sql, read)} is not allowed: only a SELECT query can run")
+        return root
+    if _refused_subclass(root) or isinstance(root, (exp.Command, exp.Values)):
+        words = _describe(root)
+    elif isinstance(root, exp.Subquery):
+        words = "a parenthesized query followed by LIMIT or ORDER BY"
+    else:
+        words = f"{_first_keyword(sql, read) or 'this'} statements"
+    raise SqlRefused(f"{words} is not allowed: only a SELECT query can run")
 
 
-def _first_word(sql: str, read: str) -> str:
-    """The statement's first keyword, to name what was refused when sqlglot has no class for it."""
+def _set_args(node: exp.Expr) -> set[str]:
+    return {key for key, value in node.args.items() if value not in (None, False, [])}
+
+
+def _first_keyword(sql: str, read: str) -> str | None:
     try:
         tokens = sqlglot.tokenize(sql, read=read)
     except SqlglotError:
-        tokens = []
-    return f"{tokens[0].text.upper()} statements" if tokens else "this statement"
+        return None
+    return tokens[0].text.upper() if tokens else None
 
 
 def _describe(node: exp.Expr) -> str:
@@ -270,7 +291,7 @@ def _check_tree(root: exp.Expr, read: str, tables: Collection[str] | None) -> li
             raise SqlRefused(
                 f"{_describe(node.this)} inside WITH is not allowed: CTEs must be SELECT queries"
             )
-        if isinstance(node, (exp.DDL, exp.DML)) or type(node) in _REFUSED_NODES or _refused_subclass(node):
+        if isinstance(node, (exp.DDL, exp.DML)) or _refused_subclass(node):
             raise SqlRefused(f"{_describe(node)} is not allowed")
         if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func):
             raise SqlRefused(f"schema-qualified function {node.sql(dialect=read)} is not allowed")
