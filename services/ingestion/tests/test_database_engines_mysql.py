@@ -74,7 +74,7 @@ def album_count(url: str) -> int:
 
 async def test_probe_warns_for_write_and_file_grants_not_for_select_only(music):
     engine = get_engine("mysql")
-    root, reader, filer = (await engine.probe(my(music[k]), LOCAL) for k in ("root", "reader", "filer"))
+    root, reader, filer = [await engine.probe(my(music[k]), LOCAL) for k in ("root", "reader", "filer")]
     assert root.reachable and "mariadb" in (root.server_version or "").lower()
     assert root.warnings and "ALL PRIVILEGES" in root.warnings[0]
     assert reader.reachable and reader.warnings == []

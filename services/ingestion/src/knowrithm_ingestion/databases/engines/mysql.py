@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -83,6 +83,13 @@ async def _rows(conn: Connection, query: str, args: Any = None) -> list[tuple[An
     async with conn.cursor() as cursor:
         await cursor.execute(query, args)
         return list(await cursor.fetchall())
+
+
+async def _rows_in(conn: Connection, query: str, values: Sequence[str]) -> list[tuple[Any, ...]]:
+    """`query` with its one `IN %s` expanded to a placeholder per value (PyMySQL 1.2 takes no
+    tuple as a parameter)."""
+    placeholders = "(" + ", ".join(["%s"] * len(values)) + ")"
+    return await _rows(conn, query.replace("IN %s", "IN " + placeholders, 1), tuple(values))
 
 
 async def _bound(conn: Connection, version: str, timeout_s: float) -> None:
@@ -209,17 +216,16 @@ _KEYS = (
 
 async def _reflect(conn: Connection, spec: ConnectionSpec, schemas: list[str] | None) -> list[TableInfo]:
     if not schemas:
-        schemas = [r[0] for r in await _rows(conn, _SCHEMAS, (SYSTEM_SCHEMAS,))]
+        schemas = [r[0] for r in await _rows_in(conn, _SCHEMAS, SYSTEM_SCHEMAS)]
     if not schemas:
         return []
-    args = (tuple(schemas),)
-    tables = await _rows(conn, _TABLES, args)
+    tables = await _rows_in(conn, _TABLES, schemas)
     columns: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
-    for row in await _rows(conn, _COLUMNS, args):
+    for row in await _rows_in(conn, _COLUMNS, schemas):
         columns.setdefault((row[0], row[1]), []).append(row)
     primary: dict[tuple[str, str], list[str]] = {}
     foreign: dict[tuple[str, str, str], list[tuple[Any, ...]]] = {}
-    for row in await _rows(conn, _KEYS, args):
+    for row in await _rows_in(conn, _KEYS, schemas):
         if row[2] == "PRIMARY":
             primary.setdefault((row[0], row[1]), []).append(row[3])
         else:
