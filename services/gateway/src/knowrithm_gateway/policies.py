@@ -321,6 +321,11 @@ OPERATIONS: tuple[Operation, ...] = (
         GET /database-connection/deleted
         GET /database-connection/{connection_id}
     """),
+    # --- ingestion: what a connection's tables mean (lane snapshot)
+    *declare(AUTHENTICATED, table="""
+        GET /database-connection/{connection_id}/semantic-snapshot
+        GET /database-connection/{connection_id}/knowledge-graph
+    """),
     *declare(AUTHENTICATED, roles=ADMINS, max_body=None, table="""
         POST /database-connection
         POST /sdk/database
