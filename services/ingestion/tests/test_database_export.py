@@ -20,8 +20,8 @@ from knowrithm_common.crypto import generate_key
 from knowrithm_common.testing import environment, service_client
 from knowrithm_ingestion.databases.export.render import render_table, select_all, source_key
 from knowrithm_ingestion.databases.guard import check_sql
-from knowrithm_ingestion.models import Chunk, DatabaseTable, Document
-from knowrithm_stack.chinook import CHINOOK_ROW_COUNTS, load_postgres
+from knowrithm_ingestion.models import Chunk, DatabaseTable, Document, shared
+from knowrithm_stack.chinook import CHINOOK_ROW_COUNTS, load_mysql, load_postgres, load_sqlite
 
 from .support import add_agent, admin, member, wait_for
 
@@ -56,23 +56,41 @@ def chinook_url(stack) -> str:
     return url
 
 
-async def connect(client, call, url: str, tables=("customer", "invoice")):
-    """A company, its agent, a connection to `url` made through the API, and its tables' metadata."""
+async def connect(client, call, url: str | None, tables=("customer", "invoice"), *, database_type="postgresql",
+                  schema="public", sqlite: bytes | None = None):
+    """A company, its agent, a connection made through the API (to `url`, or an uploaded SQLite file),
+    and its tables' metadata as an analysis would leave it."""
     company_id, agent_id = await add_agent(client.app)
     boss = admin(company_id)
-    r = await call("POST", BASE, boss, json={"name": f"chinook {uuid.uuid4().hex[:6]}",
-                                             "database_type": "postgresql", "url": url,
-                                             "agent_id": str(agent_id)})
+    form = {"name": f"chinook {uuid.uuid4().hex[:6]}", "database_type": database_type, "agent_id": str(agent_id)}
+    if sqlite is None:
+        r = await call("POST", BASE, boss, json={**form, "url": url})
+    else:
+        r = await call("POST", BASE, boss, data=form, files={"file": ("chinook.sqlite", sqlite)})
     assert r.status_code == 201, r.text
     connection_id = uuid.UUID(r.json()["connection"]["id"])
     async with client.app.state.db.sessions() as session, session.begin():
         for name in tables:
             session.add(DatabaseTable(
                 id=uuid.uuid4(), company_id=company_id, agent_id=agent_id, connection_id=connection_id,
-                name=name, schema_name="public", columns=[{"name": f"{name}_id", "type": "integer"}],
-                primary_key=[f"{name}_id"], foreign_keys=[], row_estimate=CHINOOK_ROW_COUNTS[name],
+                name=name, schema_name=schema, columns=[{"name": f"{name}_id", "type": "integer"}],
+                primary_key=[f"{name}_id"], foreign_keys=[], row_estimate=CHINOOK_ROW_COUNTS.get(name),
             ))
     return company_id, agent_id, boss, connection_id
+
+
+async def city_chunks(client, document_id) -> list[str]:
+    async with client.app.state.db.sessions() as session:
+        chunks = (await session.scalars(select(Chunk).where(Chunk.document_id == document_id))).all()
+    return [c.content for c in chunks if "São José dos Campos" in c.content]
+
+
+async def exported_events(client, connection_id) -> list[dict]:
+    table = shared.outbox
+    async with client.app.state.db.sessions() as session:
+        stmt = select(table.c.envelope).where(table.c.subject == "events.ingestion.database_connection.exported.v1")
+        rows = (await session.execute(stmt)).scalars()
+        return [e["data"] for e in rows if e["data"]["database_connection_id"] == str(connection_id)]
 
 
 async def finished(call, principal, task_id) -> dict:
@@ -158,9 +176,7 @@ async def test_export_makes_one_processed_document_per_table_that_search_finds(
     assert [d.source_url for d in docs] == [source_key(connection_id, "public", "customer"),
                                             source_key(connection_id, "public", "invoice")]
     assert all(d.source == "database" and d.agent_id == agent_id and d.chunk_count for d in docs)
-    async with client.app.state.db.sessions() as session:
-        chunks = (await session.scalars(select(Chunk).where(Chunk.document_id == docs[0].id))).all()
-    city = [c.content for c in chunks if "São José dos Campos" in c.content]
+    city = await city_chunks(client, docs[0].id)
     assert city and "first_name: Luís" in city[0] and "# Table" not in city[0]  # heading kept apart
     assert city[0].startswith("Table public.customer")  # every chunk starts with the table's heading
 
@@ -168,6 +184,10 @@ async def test_export_makes_one_processed_document_per_table_that_search_finds(
                        json={"query": "Which city does Luís Gonçalves live in?", "agent_id": str(agent_id)})
     assert found.status_code == 200, found.text
     assert any("São José dos Campos" in hit["content"] for hit in found.json()["results"]), found.text
+
+    [event] = await exported_events(client, connection_id)
+    assert (event["tables_exported"], event["documents_created"], event["rows_exported"]) == (
+        2, 2, CHINOOK_ROW_COUNTS["customer"] + CHINOOK_ROW_COUNTS["invoice"])
 
     # a re-export of unchanged tables replaces nothing and adds nothing
     again = await finished(call, boss, (await export(call, boss, connection_id))["task_id"])
@@ -234,3 +254,31 @@ async def test_other_companies_members_and_unknown_tables(client, call, chinook_
     _, _, boss2, bare = await connect(client, call, chinook_url, tables=())
     r = await call("POST", EXPORT, boss2, json={"connection_id": str(bare)})
     assert r.status_code == 409 and r.json()["error"] == "database_not_analyzed"
+
+
+async def test_an_uploaded_sqlite_file_is_exported_and_a_table_that_cannot_be_read_is_reported(
+    client, call, worker, tmp_path
+):
+    path = tmp_path / "chinook.sqlite"
+    load_sqlite(path)
+    _, _, boss, connection_id = await connect(client, call, None, ("customer", "ghost"), database_type="sqlite",
+                                              schema="", sqlite=path.read_bytes())
+    status = await finished(call, boss, (await export(call, boss, connection_id))["task_id"])
+    assert status["status"] == "completed", status
+    result = status["result"]
+    assert (result["tables_exported"], result["tables_failed"]) == (1, 1)
+    assert result["failures"][0]["table"] == "ghost" and "ghost" in result["failures"][0]["error"]
+    [doc] = await processed(client, connection_id, 1)
+    assert doc.source_url == source_key(connection_id, "", "customer")
+    assert await city_chunks(client, doc.id)
+
+
+async def test_mariadb_tables_are_exported_with_a_read_only_user(client, call, worker, mariadb):
+    load_mysql(mariadb.create_database("export_chinook"))
+    reader = mariadb.create_user("export_reader", database="export_chinook")
+    _, _, boss, connection_id = await connect(client, call, reader, ("customer",), database_type="mariadb",
+                                              schema="")
+    status = await finished(call, boss, (await export(call, boss, connection_id))["task_id"])
+    assert status["status"] == "completed" and status["result"]["tables_exported"] == 1, status
+    [doc] = await processed(client, connection_id, 1)
+    assert await city_chunks(client, doc.id)
