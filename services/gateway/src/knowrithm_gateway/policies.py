@@ -338,6 +338,8 @@ OPERATIONS: tuple[Operation, ...] = (
         PUT    /sdk/database/{connection_id}
         DELETE /sdk/database/{connection_id}
     """),
+    # (lane export) tables into documents: a job with a task
+    *declare(AUTHENTICATED, roles=ADMINS, table="POST /database-connection/export"),
     # --- conversations and messages (the service scopes each to its owner, or the company's admins;
     # a lead token reaches only its own conversations, through the operations marked lead=True)
     *declare(AUTHENTICATED, lead=True, table="""

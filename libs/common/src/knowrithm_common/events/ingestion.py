@@ -201,3 +201,31 @@ class ReembedAgent(JobData):
 
     agent_id: uuid.UUID
     task_id: uuid.UUID | None = None
+
+
+# --- database export (lane "export", issue 15) ---------------------------------------------
+
+
+class DatabaseConnectionExportedV1(DatabaseConnectionRef, EventData):
+    """Tables of a database connection were exported into documents (one per table, replaced on
+    a re-export) and the new or changed ones queued for processing."""
+
+    event_type: ClassVar[str] = "ingestion.database_connection.exported.v1"
+
+    tables_exported: int = 0
+    tables_failed: int = 0
+    rows_exported: int = 0
+    documents_created: int = 0
+    documents_replaced: int = 0
+    documents_unchanged: int = 0
+
+
+class ExportDatabaseTables(JobData):
+    """Read the chosen tables of a connection and turn each into a document (created or replaced)."""
+
+    event_type: ClassVar[str] = "ingestion.database_connection.export.v1"
+
+    database_connection_id: uuid.UUID
+    table_ids: list[uuid.UUID]
+    limit_per_table: int | None = None
+    task_id: uuid.UUID | None = None

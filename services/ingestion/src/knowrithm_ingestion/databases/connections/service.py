@@ -42,6 +42,7 @@ from knowrithm_ingestion.databases.connections.urls import (
     parse_url,
 )
 from knowrithm_ingestion.models import AgentView, DatabaseConnection, outbox
+from knowrithm_ingestion.vectorstore.base import VectorStore
 
 
 class DatabaseConnectionNotFound(NotFound):
@@ -347,10 +348,17 @@ async def delete_connection(
     company_id: uuid.UUID | None,
     connection_id: uuid.UUID,
     actor: Actor | None = None,
+    store: VectorStore | None = None,
 ) -> tuple[DatabaseConnection, int]:
-    """Soft-delete a connection with its tables' metadata; (connection, tables deleted)."""
+    """Soft-delete a connection with its tables' metadata and its exported documents (their vectors
+    leave the index after commit when `store` is given); (connection, tables deleted)."""
+    from knowrithm_ingestion.databases.export.service import delete_exported_documents
+
     connection = await get_connection(session, company_id, connection_id, lock=True)
-    return connection, await _soft_delete(session, connection, actor=actor)
+    tables = await _soft_delete(session, connection, actor=actor)
+    assert connection.deleted_at is not None
+    await delete_exported_documents(session, connection, connection.deleted_at, store=store, actor=actor)
+    return connection, tables
 
 
 async def restore_connection(
@@ -360,8 +368,12 @@ async def restore_connection(
     company_id: uuid.UUID | None,
     connection_id: uuid.UUID,
     actor: Actor | None = None,
+    store: VectorStore | None = None,
 ) -> tuple[DatabaseConnection, int]:
-    """Restore a soft-deleted connection and the tables deleted with it; 409 if its name was taken since."""
+    """Restore a soft-deleted connection with the tables and exported documents deleted with it (indexed
+    again after commit when `store` is given); 409 if its name was taken since."""
+    from knowrithm_ingestion.databases.export.service import restore_exported_documents
+
     connection = await repo.get_connection(session, connection_id, company_id, deleted=True, lock=True)
     if connection is None:
         raise DatabaseConnectionNotFound("Deleted database connection not found")
@@ -370,6 +382,8 @@ async def restore_connection(
     deleted_at = connection.deleted_at
     connection.deleted_at = None
     tables = await repo.restore_tables(session, connection.id, deleted_at) if deleted_at else 0
+    if deleted_at:
+        await restore_exported_documents(session, connection, deleted_at, store=store, actor=actor)
     await session.flush()
     restored = DatabaseConnectionRestoredV1(
         database_connection_id=connection.id, agent_id=connection.agent_id, tables_restored=tables
