@@ -13,7 +13,7 @@ from knowrithm_common.db.base import IdMixin, utcnow
 from knowrithm_ingestion.models import Base
 
 
-class DatabaseQuery(IdMixin, Base):  # type: ignore[misc, valid-type]
+class DatabaseQuery(IdMixin, Base):
     """Who ran which statement (its hash) on which connection, and how it ended."""
 
     __tablename__ = "database_queries"

@@ -97,7 +97,7 @@ async def engine_spec(deps: Deps, connection: DatabaseConnection) -> AsyncIterat
         raise UnreadableConnectionUrl() from exc
     if not spec.url:
         raise UnreadableConnectionUrl("The connection has no URL")
-    yield ConnectionSpec(engine=spec.engine.value, url=spec.url, params=params)  # type: ignore[arg-type]
+    yield ConnectionSpec(engine=spec.engine.value, url=spec.url, params=params)
 
 
 @asynccontextmanager
