@@ -315,5 +315,6 @@ async def test_pipelines_are_guarded_and_audited_before_any_connection(client, c
         with pytest.raises(SqlRefused, match="pipeline"):
             await run_query(session, client.app.state.deps, connection, "SELECT 1", actor=None,
                             limit=10, timeout_s=1, source="person")
-    [row] = await audit(client, connection_id)
-    assert (row.outcome, row.error_code, row.actor_kind) == ("refused", "pipeline_refused", "system")
+    rows = await audit(client, connection_id)
+    assert [(r.outcome, r.error_code, r.actor_kind) for r in rows] == [
+        ("refused", "pipeline_refused", "system"), ("refused", "sql_refused", "system")]

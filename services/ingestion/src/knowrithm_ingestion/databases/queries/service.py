@@ -144,13 +144,13 @@ async def run_query(
     source: Source = "person",
 ) -> QueryResult:
     """Guard, execute (read-only, bounded) and audit one SQL statement on `connection`."""
-    if connection.database_type == "mongodb":
-        raise SqlRefused("a MongoDB connection takes an aggregation pipeline, not SQL")
     limit, timeout_s = _bounds(limit, timeout_s)
     digest = hashlib.sha256(sql.encode("utf-8", "surrogatepass")).hexdigest()
     tables = await active_tables(session, connection.id)
     started = time.perf_counter()
     try:
+        if connection.database_type == "mongodb":
+            raise SqlRefused("a MongoDB connection takes an aggregation pipeline, not SQL")
         guarded = check_sql(sql, dialect=_dialect(connection), tables=tables, limit=limit)
         async with engine_spec(deps, connection) as spec:
             result = await get_engine(spec.engine).execute(
@@ -176,8 +176,6 @@ async def run_pipeline(
     source: Source = "person",
 ) -> QueryResult:
     """Guard, execute (aggregate only, `maxTimeMS`, `$limit`) and audit one MongoDB pipeline."""
-    if connection.database_type != "mongodb":
-        raise PipelineRefused(f"a {connection.database_type} connection takes SQL, not a pipeline")
     limit, timeout_s = _bounds(limit, timeout_s)
     digest = hashlib.sha256(
         json.dumps([collection, pipeline], sort_keys=True, default=str).encode("utf-8", "surrogatepass")
@@ -185,6 +183,8 @@ async def run_pipeline(
     tables = await active_tables(session, connection.id)
     started = time.perf_counter()
     try:
+        if connection.database_type != "mongodb":
+            raise PipelineRefused(f"a {connection.database_type} connection takes SQL, not a pipeline")
         guarded = check_pipeline(
             collection, pipeline, collections=tables, limit=limit, max_time_ms=int(timeout_s * 1000)
         )
