@@ -26,7 +26,8 @@ def ingestion_env(stack, tmp_path_factory) -> dict[str, str]:
     return service_env(
         database_url=url, nats_url=stack.nats_url, redis_url=stack.redis_url, assertion=ASSERTION_KEYS,
         extra={"INGESTION_BLOB_DIR": str(blobs), "INGESTION_VECTOR_STORE": "pgvector",
-               "INGESTION_FETCH_ALLOWLIST": "127.0.0.5/32", "INGESTION_JOB_ACK_WAIT_SECONDS": "5"},
+               "INGESTION_FETCH_ALLOWLIST": "127.0.0.5/32", "INGESTION_JOB_ACK_WAIT_SECONDS": "5",
+               "INGESTION_DATABASE_ALLOWLIST": "127.0.0.1/32"},
     )
 
 

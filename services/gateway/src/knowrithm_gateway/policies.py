@@ -330,6 +330,7 @@ OPERATIONS: tuple[Operation, ...] = (
         POST /database-connection
         POST /sdk/database
     """),
+    *declare(AUTHENTICATED, roles=ADMINS, table="POST /database-connection/{connection_id}/test"),
     *declare(AUTHENTICATED, roles=ADMINS, table="""
         PUT    /database-connection/{connection_id}
         PATCH  /database-connection/{connection_id}

@@ -161,6 +161,20 @@ class DatabaseConnectionRestoredV1(DatabaseConnectionRef, EventData):
     tables_restored: int = 0
 
 
+# --- lane "exec" (issue 15, second slice): the test route -----------------------------------
+
+
+class DatabaseConnectionTestedV1(DatabaseConnectionRef, EventData):
+    """A database connection was tested now (never its URL; `message` holds no password)."""
+
+    event_type: ClassVar[str] = "ingestion.database_connection.tested.v1"
+
+    is_valid: bool
+    server_version: str | None = None
+    latency_ms: float | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+
 # --- jobs ---------------------------------------------------------------------------------
 
 

@@ -36,6 +36,7 @@ from knowrithm_ingestion.databases.connections.schemas import (
     DeletedConnections,
 )
 from knowrithm_ingestion.databases.connections.urls import InvalidConnection
+from knowrithm_ingestion.databases.queries.probe import ConnectionTested, probe_connection
 from knowrithm_ingestion.pipeline.deps import Dependencies
 
 router = APIRouter()
@@ -198,3 +199,17 @@ async def restore_connection(
     return ConnectionRestored(
         connection=ConnectionOut.of_connection(connection), restored_tables_count=tables
     )
+
+
+@router.post(
+    f"{PREFIX}/{{connection_id}}/test",
+    response_model=ConnectionTested,
+    tags=TAGS,
+    responses=errors(404, 422, (503, "ENCRYPTION_KEY is not set on the ingestion service")),
+)
+async def test_connection(
+    connection_id: uuid.UUID, session: Session, subject: CompanyWrite, deps: Dependencies
+) -> ConnectionTested:
+    """Test the connection now: is_valid, message, tested_at, server version, latency and warnings."""
+    connection = await service.get_connection(session, subject.company_id, connection_id, lock=True)
+    return await probe_connection(session, deps, connection, actor=subject.actor)
