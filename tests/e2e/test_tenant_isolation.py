@@ -39,6 +39,9 @@ BODIES = {
     ("POST", "/api/v1/message/{message_id}/feedback"): {"thumbs": "down"},
     ("POST", "/api/v1/conversation/{conversation_id}/feedback"): {"rating": 1},
     ("PATCH", "/api/v1/webhook/{webhook_id}"): {"url": "http://127.0.0.5:9/taken-over"},
+    ("PUT", "/api/v1/database-connection/{connection_id}"): {"name": "Taken over"},
+    ("PATCH", "/api/v1/database-connection/{connection_id}"): {"name": "Taken over"},
+    ("PUT", "/api/v1/sdk/database/{connection_id}"): {"name": "Taken over"},
 }
 
 
@@ -62,7 +65,27 @@ async def tenants(platform):
         assert r.status_code == 201, r.text
         owner_key["lead_id"] = r.json()["lead"]["id"]
         owner_key.update(await _analytics(gateway, owner))
+        owner_key.update(await _database(gateway, owner, agent_id))
     return owner, owner_key, intruder, intruder_key
+
+
+async def _database(gateway, owner: Account, agent_id: str) -> dict[str, str]:
+    """A database connection of the owner's agent: a SQLite file it uploaded."""
+    import sqlite3
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "owner.sqlite"
+        with sqlite3.connect(path) as db:
+            db.execute("CREATE TABLE customer (customer_id INTEGER PRIMARY KEY, city TEXT)")
+            db.execute("INSERT INTO customer (city) VALUES ('Lisbon')")
+        data = path.read_bytes()
+    form = {"name": "Owner's shop", "database_type": "sqlite", "agent_id": agent_id}
+    r = await gateway.post("/api/v1/database-connection", data=form,
+                           files={"file": ("owner.sqlite", data, "application/x-sqlite3")}, headers=owner.auth)
+    assert r.status_code == 201, r.text
+    return {"connection_id": r.json()["connection"]["id"]}
 
 
 async def _analytics(gateway, owner: Account) -> dict[str, str]:
@@ -108,7 +131,7 @@ def _ids(owner: Account, owner_key: dict[str, str]) -> dict[str, str]:
             "conversation_id": owner_key["conversation_id"], "message_id": owner_key["message_id"],
             "entity_id": owner.user["id"], "lead_id": owner_key["lead_id"],
             "webhook_id": owner_key["webhook_id"], "delivery_id": owner_key["delivery_id"],
-            "export_id": owner_key["export_id"],
+            "export_id": owner_key["export_id"], "connection_id": owner_key["connection_id"],
             # No identity operation creates a task; the status route must still not answer for one.
             "task_id": str(uuid.uuid4())}
 
