@@ -161,6 +161,36 @@ class DatabaseConnectionRestoredV1(DatabaseConnectionRef, EventData):
     tables_restored: int = 0
 
 
+# --- lane "analyze and tables" (issue 15): analyses of a connection and its tables' metadata
+
+
+class DatabaseConnectionAnalyzedV1(DatabaseConnectionRef, EventData):
+    """An analysis of a connection finished: what it learnt of its tables is stored."""
+
+    event_type: ClassVar[str] = "ingestion.database_connection.analyzed.v1"
+
+    table_count: int = Field(description="live tables of the connection after the analysis")
+    tables_added: int = 0
+    tables_changed: int = 0
+    tables_removed: int = Field(0, description="gone from the database: soft-deleted")
+
+
+class DatabaseTablesDeletedV1(DatabaseConnectionRef, EventData):
+    """Tables' metadata of a connection was soft-deleted (one, or all of them)."""
+
+    event_type: ClassVar[str] = "ingestion.database_table.deleted.v1"
+
+    table_ids: list[uuid.UUID]
+
+
+class DatabaseTableRestoredV1(DatabaseConnectionRef, EventData):
+    """A soft-deleted table's metadata was restored."""
+
+    event_type: ClassVar[str] = "ingestion.database_table.restored.v1"
+
+    table_id: uuid.UUID
+
+
 # --- jobs ---------------------------------------------------------------------------------
 
 
@@ -200,4 +230,13 @@ class ReembedAgent(JobData):
     event_type: ClassVar[str] = "ingestion.agent.reembed.v1"
 
     agent_id: uuid.UUID
+    task_id: uuid.UUID | None = None
+
+
+class AnalyzeDatabaseConnections(JobData):
+    """Reflect and sample connections' tables and store their metadata (lane "analyze and tables")."""
+
+    event_type: ClassVar[str] = "ingestion.database_connection.analyze.v1"
+
+    connection_ids: list[uuid.UUID]
     task_id: uuid.UUID | None = None
