@@ -193,3 +193,154 @@ async def test_analysis_of_chinook_stores_its_tables_keys_and_masked_samples(cli
     events = await analyzed_events(client, connection_id)
     assert [e["table_count"] for e in events] == [11, 11]
     assert [e["tables_added"] for e in events] == [11, 0]
+
+
+SHOP = """
+CREATE TABLE customer (customer_id int PRIMARY KEY, email text NOT NULL, city text);
+COMMENT ON COLUMN customer.city IS 'Where the customer lives';
+CREATE TABLE purchase (purchase_id int PRIMARY KEY, customer_id int REFERENCES customer (customer_id), total numeric);
+CREATE TABLE note (note_id int PRIMARY KEY, body text);
+INSERT INTO customer VALUES (1, 'ana.silva@example.com', 'Lisbon'), (2, 'bo@example.org', 'Oslo');
+INSERT INTO purchase VALUES (10, 1, 9.90);
+INSERT INTO note VALUES (1, repeat('long ', 100));
+"""
+
+
+@pytest.fixture
+def shop_pg(stack) -> str:
+    url = stack.create_database(f"analysis_shop_{uuid.uuid4().hex[:8]}")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(SHOP)
+    return url
+
+
+async def analyze(call, principal, connection_id) -> dict:
+    task, _ = await run_task(call, principal, await call("POST", f"{BASE}/{connection_id}/analyze", principal))
+    return task
+
+
+async def test_a_changed_schema_is_updated_in_place_and_vanished_tables_soft_deleted(
+    client, call, company, worker, shop_pg
+):
+    _, agent_id, principal = company
+    connection_id = await create(call, principal, agent_id, database_type="postgresql", url=shop_pg)
+    assert (await analyze(call, principal, connection_id))["status"] == "completed"
+    first = {t["table_name"]: t for t in await tables_of(call, principal, connection_id)}
+    assert first["customer"]["columns_info"][2]["comment"] == "Where the customer lives"
+    note = first["note"]["sample_rows"][0]["body"]
+    assert len(note) == 200 and note.endswith("…")  # long values cut
+    assert first["purchase"]["foreign_keys"] == [
+        {"columns": ["customer_id"], "ref_table": "customer", "ref_columns": ["customer_id"], "ref_schema": "public"}
+    ]
+
+    with psycopg.connect(shop_pg, autocommit=True) as conn:
+        conn.execute("ALTER TABLE customer ADD COLUMN phone text")
+        conn.execute("DROP TABLE note")
+        conn.execute("CREATE TABLE refund (refund_id int PRIMARY KEY)")
+    task = await analyze(call, principal, connection_id)
+    assert task["status"] == "completed", task
+    result = task["result"]
+    assert (result["tables_added"], result["tables_changed"], result["tables_removed"]) == (
+        ["refund"], ["customer"], ["note"]
+    )
+    second = {t["table_name"]: t for t in await tables_of(call, principal, connection_id)}
+    assert set(second) == {"customer", "purchase", "refund"}
+    assert second["customer"]["id"] == first["customer"]["id"]  # updated in place
+    assert [c["name"] for c in second["customer"]["columns_info"]][-1] == "phone"
+    assert second["customer"]["updated_at"] > first["customer"]["updated_at"]
+    assert second["purchase"]["updated_at"] == first["purchase"]["updated_at"]
+    deleted = (await call("GET", f"{BASE}/table/deleted", principal)).json()["deleted_tables"]
+    assert [t["table_name"] for t in deleted] == ["note"]
+
+
+async def test_tables_routes_delete_restore_and_hide_them_from_other_companies(
+    client, call, company, worker, shop_pg
+):
+    company_id, agent_id, principal = company
+    connection_id = await create(call, principal, agent_id, database_type="postgresql", url=shop_pg)
+    assert (await analyze(call, principal, connection_id))["status"] == "completed"
+    tables = {t["table_name"]: t for t in await tables_of(call, principal, connection_id)}
+    customer = tables["customer"]["id"]
+    paged = await call("GET", f"{BASE}/{connection_id}/table", principal, params={"per_page": 2})
+    assert paged.json()["pagination"] | {} == paged.json()["pagination"]
+    assert (len(paged.json()["tables"]), paged.json()["pagination"]["total"]) == (2, 3)
+    assert paged.json()["connection"]["id"] == connection_id
+
+    # Another company sees none of it.
+    stranger = admin(uuid.uuid4())
+    for method, path in [
+        ("GET", f"{BASE}/{connection_id}/table"),
+        ("DELETE", f"{BASE}/{connection_id}/table"),
+        ("POST", f"{BASE}/{connection_id}/analyze"),
+        ("GET", f"{BASE}/table/{customer}"),
+        ("DELETE", f"{BASE}/table/{customer}"),
+        ("PATCH", f"{BASE}/table/{customer}/restore"),
+    ]:
+        r = await call(method, path, stranger)
+        assert r.status_code == 404, (method, path, r.text)
+    assert (await call("GET", f"{BASE}/table/deleted", stranger)).json()["deleted_tables"] == []
+    # Members read but do not change.
+    assert (await call("DELETE", f"{BASE}/table/{customer}", member(company_id))).status_code == 403
+
+    r = await call("DELETE", f"{BASE}/table/{customer}", principal)
+    assert r.status_code == 200 and r.json()["table_id"] == customer
+    assert (await call("GET", f"{BASE}/table/{customer}", principal)).status_code == 404
+    assert {t["table_name"] for t in await tables_of(call, principal, connection_id)} == {"purchase", "note"}
+    deleted = (await call("GET", f"{BASE}/table/deleted", principal)).json()["deleted_tables"]
+    assert [t["id"] for t in deleted] == [customer] and deleted[0]["is_active"] is False
+
+    # A deleted table stays deleted when the database is analysed again.
+    task = await analyze(call, principal, connection_id)
+    assert task["result"]["table_count"] == 2 and task["result"]["tables_added"] == []
+
+    r = await call("PATCH", f"{BASE}/table/{customer}/restore", principal)
+    assert r.status_code == 200 and r.json()["table"]["is_active"] is True
+    assert (await call("PATCH", f"{BASE}/table/{customer}/restore", principal)).status_code == 404
+
+    r = await call("DELETE", f"{BASE}/{connection_id}/table", principal)
+    assert r.status_code == 200 and r.json()["deleted_tables_count"] == 3
+    assert await tables_of(call, principal, connection_id) == []
+
+    # Restoring a table of a deleted connection: 400 until the connection is restored.
+    assert (await call("DELETE", f"{BASE}/{connection_id}", principal)).status_code == 200
+    r = await call("PATCH", f"{BASE}/table/{customer}/restore", principal)
+    assert r.status_code == 400 and r.json()["error"] == "database_connection_deleted"
+    assert (await call("POST", f"{BASE}/{connection_id}/analyze", principal)).status_code == 404
+
+
+async def test_analysis_of_an_unreachable_database_fails_with_a_reason_and_no_password(
+    client, call, company, worker, stack
+):
+    _, agent_id, principal = company
+    url = stack.create_database(f"analysis_gone_{uuid.uuid4().hex[:8]}")
+    wrong = re.sub(r"//([^@/]*)@", f"//nobody:{SECRET}@", url)
+    connection_id = await create(call, principal, agent_id, database_type="postgresql", url=wrong)
+    task = await analyze(call, principal, connection_id)
+    assert task["status"] == "failed", task
+    assert task["error"] and SECRET not in task["error"]
+    assert await tables_of(call, principal, connection_id) == []
+
+
+async def test_analyze_all_runs_every_live_connection_of_the_company_or_one_agent(
+    client, call, company, worker, shop_pg, chinook_sqlite
+):
+    company_id, agent_id, principal = company
+    _, other_agent = await add_agent(client.app, company_id=company_id)
+    pg = await create(call, principal, agent_id, database_type="postgresql", url=shop_pg)
+    lite = await create(call, principal, other_agent, database_type="sqlite", file=chinook_sqlite)
+
+    task, _ = await run_task(call, principal, await call("POST", f"{BASE}/analyze", principal))
+    assert task["status"] == "completed", task
+    outcomes = {o["connection_id"]: o for o in task["result"]["connections"]}
+    assert {c: o["table_count"] for c, o in outcomes.items()} == {pg: 3, lite: 11}
+
+    one, _ = await run_task(
+        call, principal, await call("POST", f"{BASE}/analyze", principal, json={"agent_id": str(other_agent)})
+    )
+    assert [o["connection_id"] for o in one["result"]["connections"]] == [lite]
+    assert one["result"]["connections"][0]["tables_changed"] == []
+    r = await call("POST", f"{BASE}/analyze", principal, json={"agent_id": "x", "extra": 1})
+    assert r.status_code == 422
+    async with client.app.state.db.sessions() as session:
+        rows = (await session.scalars(select(DatabaseTable).where(DatabaseTable.company_id == company_id))).all()
+    assert len(rows) == 14

@@ -239,4 +239,6 @@ class AnalyzeDatabaseConnections(JobData):
     event_type: ClassVar[str] = "ingestion.database_connection.analyze.v1"
 
     connection_ids: list[uuid.UUID]
+    # analyse-all: each connection's outcome in the result, never a failed task
+    bulk: bool = False
     task_id: uuid.UUID | None = None

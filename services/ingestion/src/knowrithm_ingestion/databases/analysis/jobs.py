@@ -94,14 +94,14 @@ async def analyze_connections(deps: Deps, envelope: EventEnvelope, ctx: JobConte
                 job.task_id,
                 start=100 * i / total,
                 span=100 / total,
-                prefix=f"connection {i + 1} of {total}: " if total > 1 else "",
+                prefix=f"connection {i + 1} of {total}: " if job.bulk else "",
             )
             try:
                 outcome = await analyze_one(
                     deps, envelope.company_id, connection_id, progress, envelope.actor
                 )
             except AnalysisFailed as exc:
-                if total == 1:
+                if not job.bulk:
                     await _finish(deps, job.task_id, TaskStatus.FAILED, stage="failed", error=exc.reason)
                     return
                 outcome = {"connection_id": str(connection_id), "status": "failed", "error": exc.reason}
@@ -117,7 +117,7 @@ async def analyze_connections(deps: Deps, envelope: EventEnvelope, ctx: JobConte
                 error="The analysis failed unexpectedly; try again later",
             )
         raise
-    result: dict[str, Any] = outcomes[0] if total == 1 else {"connections": outcomes}
+    result: dict[str, Any] = {"connections": outcomes} if job.bulk else outcomes[0]
     await _finish(deps, job.task_id, TaskStatus.COMPLETED, stage="done", result=result)
 
 

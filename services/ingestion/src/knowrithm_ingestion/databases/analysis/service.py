@@ -72,10 +72,11 @@ async def queue_analysis(
     *,
     company_id: uuid.UUID,
     connection_ids: Sequence[uuid.UUID],
+    bulk: bool = False,
     actor: Actor | None = None,
 ) -> uuid.UUID:
     """Queue one analysis job over `connection_ids` with its task; the task's id."""
-    job = AnalyzeDatabaseConnections(connection_ids=list(connection_ids))
+    job = AnalyzeDatabaseConnections(connection_ids=list(connection_ids), bulk=bulk)
     return await queue_job(session, job, kind=TASK_KIND, company_id=company_id, actor=actor)
 
 
@@ -103,7 +104,7 @@ async def analyze_all(
     """Queue the analysis of every live connection of the company (of one agent); (task id, how many)."""
     rows = await connections.active_connections(session, company_id, agent_id=agent_id)
     task_id = await queue_analysis(
-        session, company_id=company_id, connection_ids=[c.id for c in rows], actor=actor
+        session, company_id=company_id, connection_ids=[c.id for c in rows], bulk=True, actor=actor
     )
     return task_id, len(rows)
 
