@@ -11,6 +11,7 @@ connection's outcome is in the task's result, and the task completes.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import tempfile
@@ -259,7 +260,7 @@ async def engine_spec(deps: Deps, connection: DatabaseConnection) -> AsyncIterat
             raise AnalysisFailed("The SQLite file of this connection is missing; upload it again") from exc
         with tempfile.TemporaryDirectory(prefix="knowrithm-sqlite-") as folder:
             path = Path(folder) / "database.sqlite"
-            path.write_bytes(data)
+            await asyncio.to_thread(path.write_bytes, data)
             yield ConnectionSpec(engine="sqlite", url=str(path), params=checked)
         return
     box = deps.settings.secret_box()
