@@ -341,6 +341,19 @@ OPERATIONS: tuple[Operation, ...] = (
     """),
     # (lane export) tables into documents: a job with a task
     *declare(AUTHENTICATED, roles=ADMINS, table="POST /database-connection/export"),
+    # --- ingestion: analyses of companies' databases and the tables' metadata they store
+    *declare(AUTHENTICATED, table="""
+        GET /database-connection/{connection_id}/table
+        GET /database-connection/table/deleted
+        GET /database-connection/table/{table_id}
+    """),
+    *declare(AUTHENTICATED, roles=ADMINS, table="""
+        POST   /database-connection/analyze
+        POST   /database-connection/{connection_id}/analyze
+        DELETE /database-connection/{connection_id}/table
+        DELETE /database-connection/table/{table_id}
+        PATCH  /database-connection/table/{table_id}/restore
+    """),
     # --- conversations and messages (the service scopes each to its owner, or the company's admins;
     # a lead token reaches only its own conversations, through the operations marked lead=True)
     *declare(AUTHENTICATED, lead=True, table="""

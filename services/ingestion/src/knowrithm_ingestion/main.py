@@ -9,6 +9,7 @@ from knowrithm_common.service import ServiceSpec, create_service_app
 from knowrithm_common.tasks import tasks_router
 from knowrithm_ingestion.agents import subscribers as agents
 from knowrithm_ingestion.config import IngestionSettings
+from knowrithm_ingestion.databases.analysis.endpoints import router as analysis_router
 from knowrithm_ingestion.databases.connections.endpoints import router as connections_router
 from knowrithm_ingestion.databases.export.endpoints import router as export_router
 from knowrithm_ingestion.databases.semantics.endpoints import router as semantics_router
@@ -28,8 +29,8 @@ def create_app(settings: IngestionSettings | None = None) -> FastAPI:
         schema=SCHEMA,
         outbox=shared.outbox,
         routers=[
-            documents_router, search_router, websites_router, export_router, connections_router,
-            semantics_router,
+            documents_router, search_router, websites_router, export_router, analysis_router,
+            connections_router, semantics_router,
             tasks_router(shared.tasks, derived={upload_task.KIND: upload_task.view}),
         ],
         subscribers=[agents.subscribers, search.subscribers],

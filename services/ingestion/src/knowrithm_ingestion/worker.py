@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from knowrithm_common.messaging.jobs import JobHandler, JobWorker
 from knowrithm_common.service import Background, ServiceSpec, Subscribers, create_service_app
 from knowrithm_ingestion.config import IngestionSettings
+from knowrithm_ingestion.databases.analysis import subscribers as database_analysis
 from knowrithm_ingestion.databases.export import jobs as database_export
 from knowrithm_ingestion.models import SCHEMA, shared
 from knowrithm_ingestion.pipeline import subscribers as pipeline
@@ -58,7 +59,7 @@ def create_app(settings: IngestionSettings | None = None) -> FastAPI:
         schema=SCHEMA,
         outbox=shared.outbox,
         routers=[],
-        subscribers=[job_worker(pipeline.jobs, websites.jobs, database_export.jobs)],
+        subscribers=[job_worker(pipeline.jobs, websites.jobs, database_export.jobs, database_analysis.jobs)],
         on_startup=[build_deps],
         on_shutdown=[close_deps],
         description="Ingestion worker: extraction, chunking, embedding, crawling.",

@@ -175,6 +175,36 @@ class DatabaseConnectionTestedV1(DatabaseConnectionRef, EventData):
     warnings: list[str] = Field(default_factory=list)
 
 
+# --- lane "analyze and tables" (issue 15): analyses of a connection and its tables' metadata
+
+
+class DatabaseConnectionAnalyzedV1(DatabaseConnectionRef, EventData):
+    """An analysis of a connection finished: what it learnt of its tables is stored."""
+
+    event_type: ClassVar[str] = "ingestion.database_connection.analyzed.v1"
+
+    table_count: int = Field(description="live tables of the connection after the analysis")
+    tables_added: int = 0
+    tables_changed: int = 0
+    tables_removed: int = Field(0, description="gone from the database: soft-deleted")
+
+
+class DatabaseTablesDeletedV1(DatabaseConnectionRef, EventData):
+    """Tables' metadata of a connection was soft-deleted (one, or all of them)."""
+
+    event_type: ClassVar[str] = "ingestion.database_table.deleted.v1"
+
+    table_ids: list[uuid.UUID]
+
+
+class DatabaseTableRestoredV1(DatabaseConnectionRef, EventData):
+    """A soft-deleted table's metadata was restored."""
+
+    event_type: ClassVar[str] = "ingestion.database_table.restored.v1"
+
+    table_id: uuid.UUID
+
+
 # --- jobs ---------------------------------------------------------------------------------
 
 
@@ -242,4 +272,15 @@ class ExportDatabaseTables(JobData):
     database_connection_id: uuid.UUID
     table_ids: list[uuid.UUID]
     limit_per_table: int | None = None
+    task_id: uuid.UUID | None = None
+
+
+class AnalyzeDatabaseConnections(JobData):
+    """Reflect and sample connections' tables and store their metadata (lane "analyze and tables")."""
+
+    event_type: ClassVar[str] = "ingestion.database_connection.analyze.v1"
+
+    connection_ids: list[uuid.UUID]
+    # analyse-all: each connection's outcome in the result, never a failed task
+    bulk: bool = False
     task_id: uuid.UUID | None = None
