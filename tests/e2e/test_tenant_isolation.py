@@ -7,6 +7,7 @@ route needs a role B lacks), and A's data is unchanged. New routes are covered a
 they are declared: an id parameter this test cannot fill fails it.
 """
 
+import asyncio
 import uuid
 
 import pytest
@@ -85,7 +86,18 @@ async def _database(gateway, owner: Account, agent_id: str) -> dict[str, str]:
     r = await gateway.post("/api/v1/database-connection", data=form,
                            files={"file": ("owner.sqlite", data, "application/x-sqlite3")}, headers=owner.auth)
     assert r.status_code == 201, r.text
-    return {"connection_id": r.json()["connection"]["id"]}
+    connection_id = r.json()["connection"]["id"]
+    r = await gateway.post(f"/api/v1/database-connection/{connection_id}/analyze", headers=owner.auth)
+    assert r.status_code == 202, r.text
+    task_url = f"/api/v1/tasks/{r.json()['task_id']}/status"
+    for _ in range(300):
+        task = (await gateway.get(task_url, headers=owner.auth)).json()
+        if task["status"] in ("completed", "failed"):
+            break
+        await asyncio.sleep(0.1)
+    assert task["status"] == "completed", task
+    tables = (await gateway.get(f"/api/v1/database-connection/{connection_id}/table", headers=owner.auth)).json()
+    return {"connection_id": connection_id, "table_id": tables["tables"][0]["id"]}
 
 
 async def _analytics(gateway, owner: Account) -> dict[str, str]:
@@ -132,6 +144,7 @@ def _ids(owner: Account, owner_key: dict[str, str]) -> dict[str, str]:
             "entity_id": owner.user["id"], "lead_id": owner_key["lead_id"],
             "webhook_id": owner_key["webhook_id"], "delivery_id": owner_key["delivery_id"],
             "export_id": owner_key["export_id"], "connection_id": owner_key["connection_id"],
+            "table_id": owner_key["table_id"],
             # No identity operation creates a task; the status route must still not answer for one.
             "task_id": str(uuid.uuid4())}
 
