@@ -11,31 +11,22 @@ connection's outcome is in the task's result, and the task completes.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import tempfile
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from knowrithm_common.crypto import UndecryptableSecret
 from knowrithm_common.errors import KnowrithmError
 from knowrithm_common.events import Actor, EventEnvelope
 from knowrithm_common.events.ingestion import AnalyzeDatabaseConnections
 from knowrithm_common.messaging.jobs import JobContext
 from knowrithm_common.tasks import TaskStatus, report_progress
-from knowrithm_ingestion.blobs import BlobNotFound
 from knowrithm_ingestion.databases.analysis import service
 from knowrithm_ingestion.databases.analysis.masking import SAMPLE_ROWS, mask_rows
 from knowrithm_ingestion.databases.analysis.service import AnalysedTable
 from knowrithm_ingestion.databases.connections import repository as connections
+from knowrithm_ingestion.databases.connections.engine_spec import engine_spec
 from knowrithm_ingestion.databases.engines import (
-    ConnectionParams,
     ConnectionSpec,
     DatabaseEngine,
     DatabaseQueryFailed,
@@ -43,7 +34,7 @@ from knowrithm_ingestion.databases.engines import (
     TableInfo,
     get_engine,
 )
-from knowrithm_ingestion.models import DatabaseConnection, shared
+from knowrithm_ingestion.models import shared
 from knowrithm_ingestion.pipeline.deps import Deps
 
 logger = logging.getLogger(__name__)
@@ -141,8 +132,11 @@ async def analyze_one(
             "reason": "the database connection was deleted",
         }
     await progress(0.02, "connect")
-    async with engine_spec(deps, connection) as spec:
-        tables = await _read(spec, deps.settings.database_allowed(), progress)
+    try:
+        async with engine_spec(deps, connection) as spec:
+            tables = await _read(spec, deps.settings.database_allowed(), progress)
+    except KnowrithmError as exc:  # no key, an unreadable URL or parameters, a missing SQLite file
+        raise AnalysisFailed(exc.message) from exc
     await progress(0.95, "store")
     async with deps.db.sessions() as session, session.begin():
         live = await connections.get_connection(session, connection_id, company_id, lock=True)
@@ -240,36 +234,3 @@ def _analysed(table: TableInfo, rows: list[dict[str, Any]], count: int | None) -
 
 
 # Connection parameters the engines take; `allow`/`prefer` TLS modes are the drivers' default.
-_ENGINE_SSLMODES = {"disable", "require", "verify-ca", "verify-full"}
-
-
-@contextlib.asynccontextmanager
-async def engine_spec(deps: Deps, connection: DatabaseConnection) -> AsyncIterator[ConnectionSpec]:
-    """The connection as an engine takes it: URL decrypted, or the SQLite blob in a private temp file."""
-    params = dict(connection.connection_params or {})
-    if params.get("sslmode") not in _ENGINE_SSLMODES:
-        params.pop("sslmode", None)
-    try:
-        checked = ConnectionParams(**params)
-    except ValidationError as exc:
-        raise AnalysisFailed("The connection's parameters are not valid; update them") from exc
-    if connection.database_type == "sqlite":
-        try:
-            data = await deps.blobs.get(connection.sqlite_blob_key or "")
-        except (BlobNotFound, ValueError) as exc:
-            raise AnalysisFailed("The SQLite file of this connection is missing; upload it again") from exc
-        with tempfile.TemporaryDirectory(prefix="knowrithm-sqlite-") as folder:
-            path = Path(folder) / "database.sqlite"
-            await asyncio.to_thread(path.write_bytes, data)
-            yield ConnectionSpec(engine="sqlite", url=str(path), params=checked)
-        return
-    box = deps.settings.secret_box()
-    if box is None or not connection.url_encrypted:
-        raise AnalysisFailed("The connection's URL cannot be read: ENCRYPTION_KEY is not set on the worker")
-    try:
-        url = box.decrypt(connection.url_encrypted)
-    except UndecryptableSecret as exc:
-        raise AnalysisFailed(
-            "The connection's URL cannot be decrypted with the current keys; set it again"
-        ) from exc
-    yield ConnectionSpec(engine=connection.database_type, url=url, params=checked)  # type: ignore[arg-type]

@@ -174,11 +174,13 @@ async def update_connection(
     f"{PREFIX}/{{connection_id}}", response_model=ConnectionDeleted, tags=TAGS, responses=errors(404)
 )
 async def delete_connection(
-    connection_id: uuid.UUID, session: Session, subject: CompanyDelete
+    connection_id: uuid.UUID, session: Session, subject: CompanyDelete, deps: Dependencies
 ) -> ConnectionDeleted:
-    """Soft-delete a database connection with its tables' metadata; PATCH …/restore brings them back."""
+    """Soft-delete a database connection with its tables' metadata and the documents exported from
+    it (their vectors leave the index); PATCH …/restore brings them back."""
     connection, tables = await service.delete_connection(
-        session, company_id=subject.company_id, connection_id=connection_id, actor=subject.actor
+        session, company_id=subject.company_id, connection_id=connection_id, actor=subject.actor,
+        store=deps.store,
     )
     return ConnectionDeleted(connection_id=connection.id, deleted_tables_count=tables)
 
@@ -194,7 +196,8 @@ async def restore_connection(
 ) -> ConnectionRestored:
     """Restore a soft-deleted connection with the tables deleted with it (409 if its name is taken)."""
     connection, tables = await service.restore_connection(
-        session, deps.agents, company_id=subject.company_id, connection_id=connection_id, actor=subject.actor
+        session, deps.agents, company_id=subject.company_id, connection_id=connection_id, actor=subject.actor,
+        store=deps.store,
     )
     return ConnectionRestored(
         connection=ConnectionOut.of_connection(connection), restored_tables_count=tables

@@ -11,29 +11,22 @@ A redelivered job does the work again and replaces what it finds (unchanged tabl
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import tempfile
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import select
 
-from knowrithm_common.crypto import UndecryptableSecret
 from knowrithm_common.db.session import run_after_commit
 from knowrithm_common.errors import KnowrithmError
 from knowrithm_common.events import EventEnvelope
 from knowrithm_common.events.ingestion import DatabaseConnectionExportedV1, ExportDatabaseTables
 from knowrithm_common.messaging.jobs import JobContext, JobHandler
 from knowrithm_common.tasks import TaskStatus, report_progress
-from knowrithm_ingestion.blobs import BlobNotFound
 from knowrithm_ingestion.databases.connections import repository as connections
-from knowrithm_ingestion.databases.connections.service import ConnectionSpec, connection_spec
-from knowrithm_ingestion.databases.engines import ConnectionParams, MongoQuery, get_engine
-from knowrithm_ingestion.databases.engines import ConnectionSpec as EngineSpec
+from knowrithm_ingestion.databases.connections.engine_spec import engine_spec
+from knowrithm_ingestion.databases.engines import ConnectionSpec, MongoQuery, get_engine
 from knowrithm_ingestion.databases.export.render import qualified, render_table, select_all
 from knowrithm_ingestion.databases.export.service import save_table_document
 from knowrithm_ingestion.databases.guard import Dialect, check_sql
@@ -101,30 +94,17 @@ async def export_tables(deps: Deps, envelope: EventEnvelope, ctx: JobContext) ->
         await _progress(deps, job.task_id, TaskStatus.COMPLETED, progress=100, stage="connection deleted",
                         result={"skipped": "the database connection was deleted"})
         return
-    box = deps.settings.secret_box()
-    if box is None:
-        await _progress(deps, job.task_id, TaskStatus.FAILED, stage="failed",
-                        error="ENCRYPTION_KEY is not set on the ingestion worker")
-        return
-    try:
-        spec = connection_spec(connection, box)
-    except UndecryptableSecret:
-        await _progress(deps, job.task_id, TaskStatus.FAILED, stage="failed",
-                        error="The connection's URL cannot be read with the current ENCRYPTION_KEY; "
-                              "give the URL again")
-        return
     await _progress(deps, job.task_id, TaskStatus.RUNNING, progress=1, stage="connect")
     tally = _Tally()
     try:
-        async with _engine_spec(deps, spec) as engine_spec:
-            await _export(deps, job, connection, tables, spec, engine_spec, tally)
+        async with engine_spec(deps, connection) as spec:
+            await _export(deps, job, connection, tables, spec, tally)
     except _ConnectionGone:
         await _progress(deps, job.task_id, TaskStatus.COMPLETED, progress=100, stage="connection deleted",
                         result={**tally.result(), "skipped": "the database connection was deleted"})
         return
-    except BlobNotFound:
-        await _progress(deps, job.task_id, TaskStatus.FAILED, stage="failed",
-                        error="The connection's SQLite file is no longer stored; upload it again")
+    except KnowrithmError as exc:  # no key, an unreadable URL or parameters, a missing SQLite file
+        await _progress(deps, job.task_id, TaskStatus.FAILED, stage="failed", error=exc.message)
         return
     except Exception:
         if ctx.final_attempt:
@@ -145,42 +125,23 @@ async def _tables(session: Any, job: ExportDatabaseTables) -> list[DatabaseTable
     return [found[i] for i in job.table_ids if i in found]
 
 
-@contextlib.asynccontextmanager
-async def _engine_spec(deps: Deps, spec: ConnectionSpec) -> AsyncIterator[EngineSpec]:
-    """The engines' spec of a connection; a SQLite connection's uploaded file copied to a private
-    temporary file for the time of the export."""
-    params = ConnectionParams(**spec.params)
-    if spec.sqlite_blob_key is None:
-        yield EngineSpec(engine=spec.engine.value, url=spec.url or "", params=params)
-        return
-    data = await deps.blobs.get(spec.sqlite_blob_key)
-    handle, path = tempfile.mkstemp(suffix=".sqlite", prefix="export-")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        yield EngineSpec(engine="sqlite", url=path, params=params)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-
-
 async def _read(
-    deps: Deps, spec: ConnectionSpec, engine_spec: EngineSpec, table: DatabaseTable,
+    deps: Deps, spec: ConnectionSpec, table: DatabaseTable,
     allowed: list[str], limit: int,
 ) -> tuple[list[str], list[list[Any]], bool]:
-    engine = get_engine(spec.engine.value)
+    engine = get_engine(spec.engine)
     allow = deps.settings.database_allowed()
-    if spec.engine.value == "mongodb":
+    if spec.engine == "mongodb":
         bounded = check_pipeline(table.name, [], collections=allowed, limit=limit,
                                  max_time_ms=int(QUERY_TIMEOUT_S * 1000))
         # the engine appends its own $limit (one more than it keeps): the guard's is left out
         query: str | MongoQuery = MongoQuery(collection=bounded.collection, pipeline=bounded.pipeline[:-1])
     else:
-        dialect = cast(Dialect, spec.engine.value)
+        dialect = cast(Dialect, spec.engine)
         sql = select_all(dialect, table.schema_name or None, table.name, table.primary_key or [])
         # one row more than kept, so the engine can tell a table that has more (`truncated`)
         query = check_sql(sql, dialect=dialect, tables=allowed, limit=limit + 1).sql
-    result = await engine.execute(engine_spec, allow, query, limit=limit, timeout_s=QUERY_TIMEOUT_S)
+    result = await engine.execute(spec, allow, query, limit=limit, timeout_s=QUERY_TIMEOUT_S)
     return result.columns, result.rows, result.truncated
 
 
@@ -195,7 +156,7 @@ def _allowed_names(tables: list[DatabaseTable]) -> list[str]:
 
 async def _export(
     deps: Deps, job: ExportDatabaseTables, connection: DatabaseConnection, tables: list[DatabaseTable],
-    spec: ConnectionSpec, engine_spec: EngineSpec, tally: _Tally,
+    spec: ConnectionSpec, tally: _Tally,
 ) -> None:
     limit = min(job.limit_per_table or MAX_ROWS_PER_TABLE, MAX_ROWS_PER_TABLE)
     max_chars = min(MAX_DOCUMENT_CHARS, deps.settings.limits().max_text_chars)
@@ -206,7 +167,7 @@ async def _export(
         await _progress(deps, job.task_id, TaskStatus.RUNNING, progress=1 + 98 * (index - 1) // total,
                         stage=f"table {index} of {total}: {name}")
         try:
-            columns, rows, truncated = await _read(deps, spec, engine_spec, table, allowed, limit)
+            columns, rows, truncated = await _read(deps, spec, table, allowed, limit)
         except KnowrithmError as exc:  # refused, unreachable, failed or timed out: said on the task
             tally.failed.append({"table": name, "table_id": str(table.id), "error": exc.message})
             continue

@@ -17,25 +17,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from knowrithm_common.errors import ServiceUnavailable, ValidationFailed
 from knowrithm_common.events import Actor
-from knowrithm_ingestion.blobs import BlobStore, LocalBlobStore
-from knowrithm_ingestion.databases.connections.service import EncryptionNotConfigured, connection_spec
+from knowrithm_ingestion.databases.connections.engine_spec import (  # noqa: F401 - re-exported
+    SqliteFileMissing,
+    UnreadableConnectionUrl,
+    engine_spec,
+)
 from knowrithm_ingestion.databases.engines import (
-    ConnectionParams,
-    ConnectionSpec,
     DatabaseQueryFailed,
     DatabaseQueryTimeout,
     MongoQuery,
@@ -53,15 +49,6 @@ MAX_LIMIT = 1_000
 MAX_TIMEOUT_S = 60.0
 
 
-class UnreadableConnectionUrl(ValidationFailed):
-    code = "connection_url_unreadable"
-    message = "The stored URL cannot be read with the current ENCRYPTION_KEY; give the URL again"
-
-
-class SqliteFileMissing(ServiceUnavailable):
-    code, message = "sqlite_file_missing", "The connection's SQLite file is missing from the blob store"
-
-
 async def active_tables(session: AsyncSession, connection_id: uuid.UUID) -> list[str] | None:
     """The names the guard allows (`name` and `schema.name`, lower case); None before any analysis."""
     stmt = select(DatabaseTable.schema_name, DatabaseTable.name).where(
@@ -76,52 +63,6 @@ async def active_tables(session: AsyncSession, connection_id: uuid.UUID) -> list
         if schema:
             names.add(f"{schema}.{name}".lower())
     return sorted(names)
-
-
-@asynccontextmanager
-async def engine_spec(deps: Deps, connection: DatabaseConnection) -> AsyncIterator[ConnectionSpec]:
-    """The connection as its engine takes it: decrypted URL, or for SQLite a local path of its file
-    (the blob store's own file when it is local, opened read-only and immutable; else a temporary copy
-    removed afterwards)."""
-    params = ConnectionParams(**(connection.connection_params or {}))
-    if connection.database_type == "sqlite":
-        async with _sqlite_path(deps.blobs, connection) as path:
-            yield ConnectionSpec(engine="sqlite", url=str(path), params=params)
-        return
-    box = deps.settings.secret_box()
-    if box is None:
-        raise EncryptionNotConfigured()
-    try:
-        spec = connection_spec(connection, box)
-    except Exception as exc:  # UndecryptableSecret: the key changed
-        raise UnreadableConnectionUrl() from exc
-    if not spec.url:
-        raise UnreadableConnectionUrl("The connection has no URL")
-    yield ConnectionSpec(engine=spec.engine.value, url=spec.url, params=params)
-
-
-@asynccontextmanager
-async def _sqlite_path(blobs: BlobStore, connection: DatabaseConnection) -> AsyncIterator[Path]:
-    key = connection.sqlite_blob_key
-    if not key:
-        raise SqliteFileMissing()
-    if isinstance(blobs, LocalBlobStore):
-        path = blobs._path(key)
-        if not path.is_file():
-            raise SqliteFileMissing()
-        yield path
-        return
-    from knowrithm_ingestion.blobs import BlobNotFound
-
-    try:
-        data = await blobs.get(key)
-    except BlobNotFound as exc:
-        raise SqliteFileMissing() from exc
-    with tempfile.TemporaryDirectory(prefix="knowrithm-sqlite-") as tmp:
-        path = Path(tmp) / "db.sqlite"
-        path.write_bytes(data)
-        os.chmod(path, 0o400)
-        yield path
 
 
 def _dialect(connection: DatabaseConnection) -> Dialect:
