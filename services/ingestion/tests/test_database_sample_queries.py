@@ -12,6 +12,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 
+import psycopg
 import pytest
 import pytest_asyncio
 from sqlalchemy import select
@@ -21,6 +22,7 @@ from knowrithm_common.testing import environment, service_client
 from knowrithm_ingestion.databases.guard import check_sql
 from knowrithm_ingestion.databases.queries.models import DatabaseQuery
 from knowrithm_ingestion.databases.semantics.samples import candidates, jsonable
+from knowrithm_ingestion.models import DatabaseTable
 from knowrithm_stack.chinook import CHINOOK_TABLES, load_mysql, load_postgres, load_sqlite
 
 from .support import add_agent, admin, member
@@ -189,3 +191,59 @@ def test_cells_become_json():
     assert jsonable(dt.datetime(2009, 1, 1)) == "2009-01-01T00:00:00"
     assert jsonable(b"\x00\x01") == "AAE="
     assert jsonable([decimal.Decimal("2"), None]) == [2.0, None]
+
+
+SHOP = """
+CREATE TABLE customer (customer_id int PRIMARY KEY, name text NOT NULL, country text);
+CREATE TABLE purchase (purchase_id int PRIMARY KEY, customer_id int REFERENCES customer (customer_id),
+                       total numeric, bought_at timestamp);
+CREATE TABLE empty_note (note_id int PRIMARY KEY, body text);
+INSERT INTO customer VALUES (1, 'Ana', 'Portugal'), (2, 'Bo', 'Norway');
+INSERT INTO purchase VALUES (10, 1, 9.90, '2024-01-05'), (11, 2, 20.00, '2024-02-01'), (12, 1, 5, '2024-02-03');
+"""
+
+
+async def test_failing_refused_or_empty_candidates_are_left_out(client, call, company, worker, stack):
+    _, agent_id, principal = company
+    url = stack.create_database(f"samples_shop_{uuid.uuid4().hex[:8]}")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(SHOP)
+    connection_id = await create(call, principal, agent_id, database_type="postgresql", url=url)
+    assert (await analyze(call, principal, connection_id))["status"] == "completed"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE customer CASCADE")  # analysed, gone: its queries fail on the server
+
+    r = await call("GET", f"{BASE}/{connection_id}/sample-queries", principal)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    titles = [q["title"] for q in body["queries"]]
+    assert titles == [
+        "Top purchase by total",
+        "purchase per month of bought_at",
+        "First rows of purchase",
+        "Rows in empty_note",
+        "Rows in purchase",
+    ], titles
+    assert all(q["tables"] == ["public.purchase"] or q["tables"] == ["public.empty_note"] for q in body["queries"])
+    assert body["note"] and "left out" in body["note"]
+    month = next(q for q in body["queries"] if "month" in q["title"])
+    assert month["rows"] == [["2024-01", 1], ["2024-02", 2]]
+    outcomes = sorted({a.outcome for a in await audit(client, connection_id) if a.source == "sample"})
+    assert outcomes == ["failed", "ok"]
+
+
+async def test_a_mongodb_connection_has_no_sample_queries_and_a_note(client, call, company):
+    company_id, agent_id, principal = company
+    body = {"name": "mongo", "database_type": "mongodb", "url": "mongodb://reader:pw@127.0.0.1:1/shop",
+            "agent_id": str(agent_id)}
+    r = await call("POST", BASE, principal, json=body)
+    assert r.status_code == 201, r.text
+    connection_id = uuid.UUID(r.json()["connection"]["id"])
+    async with client.app.state.db.sessions() as session:
+        session.add(DatabaseTable(company_id=company_id, agent_id=agent_id, connection_id=connection_id,
+                                  name="orders", schema_name="shop", columns=[{"name": "_id", "type": "objectId"}],
+                                  primary_key=["_id"], foreign_keys=[], sample_rows=[]))
+        await session.commit()
+    r = await call("GET", f"{BASE}/{connection_id}/sample-queries", member(company_id))
+    assert r.status_code == 200, r.text
+    assert (r.json()["queries"], r.json()["count"]) == ([], 0) and "MongoDB" in r.json()["note"]

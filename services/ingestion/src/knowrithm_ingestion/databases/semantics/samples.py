@@ -39,7 +39,7 @@ from knowrithm_ingestion.pipeline.deps import Deps
 MAX_QUERIES = 30
 SAMPLE_LIMIT = 5
 TIMEOUT_S = 5.0
-BUDGET_S = 60.0
+BUDGET_S = 30.0
 MIN_INFERRED_CONFIDENCE = 0.7
 MAX_JOINS = 10
 MAX_AMOUNTS = 2
