@@ -318,7 +318,6 @@ def test_a_connection_to_a_private_address_is_refused_with_a_clear_error(tenant,
 
 @pytest.mark.parametrize(("method", "args"), [
     ("text_to_sql", (str(uuid.uuid4()), "How many customers?")),
-    ("get_sample_queries", (str(uuid.uuid4()),)),
 ])
 def test_database_methods_not_built_yet_get_a_clear_404(tenant, method, args):
     with pytest.raises(KnowrithmAPIError) as raised:

@@ -326,6 +326,10 @@ OPERATIONS: tuple[Operation, ...] = (
         GET /database-connection/{connection_id}/semantic-snapshot
         GET /database-connection/{connection_id}/knowledge-graph
     """),
+    # --- ingestion: sample queries of a connection, run before they are offered (lane samples)
+    *declare(AUTHENTICATED, table="""
+        GET /database-connection/{connection_id}/sample-queries
+    """),
     *declare(AUTHENTICATED, roles=ADMINS, max_body=None, table="""
         POST /database-connection
         POST /sdk/database

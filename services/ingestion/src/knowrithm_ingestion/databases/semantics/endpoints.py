@@ -1,9 +1,12 @@
 """HTTP API of what a connection's tables mean: the semantic snapshot and the knowledge graph
-(routes beyond the spec that the seed README lists and the official SDK calls).
+and the sample queries (routes beyond the spec that the seed README lists and the official SDK
+calls).
 
 Members read them (API keys need `read`). Another company's connection answers 404
 `database_connection_not_found`; a connection without analysed tables 409 `database_not_analyzed`.
-Both are computed on each request from the stored table metadata, so they follow every analysis.
+All are computed on each request from the stored table metadata, so they follow every analysis;
+the sample queries are also run on each request (guarded, read-only, audited with source
+"sample"), so a database that cannot be reached answers 502 `database_unreachable`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,12 @@ from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.openapi import errors
 from knowrithm_common.tenancy import CompanyRead
 from knowrithm_ingestion.databases.semantics import service
-from knowrithm_ingestion.databases.semantics.schemas import KnowledgeGraphOut, SemanticSnapshotOut
+from knowrithm_ingestion.databases.semantics.schemas import (
+    KnowledgeGraphOut,
+    SampleQueriesOut,
+    SemanticSnapshotOut,
+)
+from knowrithm_ingestion.pipeline.deps import Dependencies
 
 router = APIRouter()
 TAGS: list[str | Enum] = ["Database Connections"]
@@ -54,3 +62,21 @@ async def knowledge_graph(
     (0.6-0.8) as edges, in a stable order."""
     connection, graph, analyzed_at = await service.knowledge_graph(session, subject.company_id, connection_id)
     return KnowledgeGraphOut.of(connection, graph, analyzed_at)
+
+
+@router.get(
+    f"{PREFIX}/{{connection_id}}/sample-queries",
+    response_model=SampleQueriesOut,
+    tags=TAGS,
+    responses=errors(404, 409, 502),
+)
+async def sample_queries(
+    connection_id: uuid.UUID, session: Session, subject: CompanyRead, deps: Dependencies
+) -> SampleQueriesOut:
+    """Queries built from the analysed structure (first rows, row counts, joins along the knowledge
+    graph, totals of amount columns, rows per month), each checked by the guard and run with a
+    limit of 5 before it is offered, with its first rows; at most 20. MongoDB: none, with a note."""
+    connection, queries, note, analyzed_at = await service.sample_queries(
+        session, deps, subject.company_id, connection_id, actor=subject.actor
+    )
+    return SampleQueriesOut.of(connection, queries, note, analyzed_at)

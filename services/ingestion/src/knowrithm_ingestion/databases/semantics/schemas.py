@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from knowrithm_ingestion.databases.semantics.graph import GraphEdge, GraphNode, KnowledgeGraph
+from knowrithm_ingestion.databases.semantics.samples import SampleQuery
 from knowrithm_ingestion.databases.semantics.snapshot import (
     ColumnMeaning,
     RelationMeaning,
@@ -185,3 +186,44 @@ def _ref(connection: DatabaseConnection, analyzed_at: dt.datetime | None) -> dic
         "database_type": connection.database_type,
         "analyzed_at": analyzed_at,
     }
+
+
+class SampleQueryOut(BaseModel):
+    title: str
+    description: str
+    sql: str = Field(description="In the connection's dialect; it passed the guard and ran with LIMIT 5")
+    tables: list[str] = Field(description="Node ids (`schema.name` or `name`) of the tables it reads")
+    columns: list[str]
+    rows: list[list[Any]] = Field(description="Its first rows (at most 5), as they came back")
+
+    @classmethod
+    def of(cls, query: SampleQuery) -> SampleQueryOut:
+        return cls(
+            title=query.title,
+            description=query.description,
+            sql=query.sql,
+            tables=list(query.tables),
+            columns=list(query.columns),
+            rows=[list(r) for r in query.rows],
+        )
+
+
+class SampleQueriesOut(ConnectionRef):
+    queries: list[SampleQueryOut]
+    count: int
+    note: str | None = Field(description="Why some or all candidates were not offered, if any were not")
+
+    @classmethod
+    def of(
+        cls,
+        connection: DatabaseConnection,
+        queries: list[SampleQuery],
+        note: str | None,
+        analyzed_at: dt.datetime | None,
+    ) -> SampleQueriesOut:
+        return cls(
+            **_ref(connection, analyzed_at),
+            queries=[SampleQueryOut.of(q) for q in queries],
+            count=len(queries),
+            note=note,
+        )

@@ -9,12 +9,16 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_common.errors import Conflict
+from knowrithm_common.events import Actor
 from knowrithm_ingestion.databases.connections import service as connections
 from knowrithm_ingestion.databases.semantics import repository as repo
 from knowrithm_ingestion.databases.semantics.graph import KnowledgeGraph, build_graph
+from knowrithm_ingestion.databases.semantics.samples import SampleQuery
+from knowrithm_ingestion.databases.semantics.samples import sample_queries as run_samples
 from knowrithm_ingestion.databases.semantics.shapes import TableShape, shapes_of
 from knowrithm_ingestion.databases.semantics.snapshot import SemanticSnapshot, build_snapshot
 from knowrithm_ingestion.models import DatabaseConnection
+from knowrithm_ingestion.pipeline.deps import Deps
 
 
 class DatabaseNotAnalyzed(Conflict):
@@ -48,3 +52,17 @@ async def semantic_snapshot(
     """The semantic snapshot of a connection's analysed tables."""
     connection, shapes, analyzed_at = await _analysed(session, company_id, connection_id)
     return connection, build_snapshot(shapes), analyzed_at
+
+
+async def sample_queries(
+    session: AsyncSession,
+    deps: Deps,
+    company_id: uuid.UUID | None,
+    connection_id: uuid.UUID,
+    *,
+    actor: Actor | None,
+) -> tuple[DatabaseConnection, list[SampleQuery], str | None, dt.datetime | None]:
+    """The sample queries of a connection's analysed tables, each one run before it is offered."""
+    connection, shapes, analyzed_at = await _analysed(session, company_id, connection_id)
+    queries, note = await run_samples(session, deps, connection, shapes, actor=actor)
+    return connection, queries, note, analyzed_at
