@@ -111,3 +111,22 @@ async def apply_agent_event(session, envelope) -> None:
     from knowrithm_ingestion.agents.projection import HANDLERS
 
     await HANDLERS[envelope.type](session, envelope)
+
+
+DATABASE_CONNECTIONS = "/api/v1/database-connection"
+
+
+async def create_connection(call, principal, agent_id, *, database_type: str, url: str | None = None,
+                            file: bytes | None = None) -> str:
+    """A database connection made through the API (a SQLite `file` is uploaded); its id."""
+    import uuid as _uuid
+
+    name = f"chinook {_uuid.uuid4().hex[:6]}"
+    if file is not None:
+        form = {"name": name, "database_type": database_type, "agent_id": str(agent_id)}
+        r = await call("POST", DATABASE_CONNECTIONS, principal, data=form, files={"file": ("chinook.sqlite", file)})
+    else:
+        body = {"name": name, "database_type": database_type, "url": url, "agent_id": str(agent_id)}
+        r = await call("POST", DATABASE_CONNECTIONS, principal, json=body)
+    assert r.status_code == 201, r.text
+    return r.json()["connection"]["id"]

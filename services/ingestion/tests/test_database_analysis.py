@@ -9,15 +9,11 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
-import pytest_asyncio
 from sqlalchemy import select
 
-from knowrithm_common.crypto import generate_key
-from knowrithm_common.testing import environment, service_client
 from knowrithm_ingestion.databases.analysis.service import active_tables
 from knowrithm_ingestion.models import DatabaseTable, shared
 from knowrithm_stack.chinook import (
@@ -26,36 +22,12 @@ from knowrithm_stack.chinook import (
     CHINOOK_ROW_COUNTS,
     CHINOOK_TABLES,
     chinook_rows,
-    load_mysql,
-    load_postgres,
-    load_sqlite,
 )
 
-from .support import add_agent, admin, member
+from .support import add_agent, admin, create_connection, member
 
-KEY = generate_key()
 BASE = "/api/v1/database-connection"
 SECRET = "An4lyse-Secret-pw"
-
-
-@pytest.fixture(scope="session")
-def analysis_env(ingestion_env) -> dict[str, str]:
-    return {**ingestion_env, "ENCRYPTION_KEY": KEY, "INGESTION_DATABASE_ALLOWLIST": "127.0.0.1/32"}
-
-
-client = service_client("knowrithm_ingestion.main:create_app", env="analysis_env", agents_owner=True)
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def worker(analysis_env) -> AsyncIterator[object]:
-    """The worker app (with the same key and allow-list) consuming the JOBS queue for this module."""
-    from knowrithm_ingestion.worker import create_app
-
-    with environment(analysis_env):
-        app = create_app()
-    async with app.router.lifespan_context(app):
-        await app.state.job_worker.wait_subscribed()
-        yield app
 
 
 @pytest.fixture
@@ -64,37 +36,7 @@ async def company(client):
     return company_id, agent_id, admin(company_id)
 
 
-@pytest.fixture(scope="module")
-def chinook_pg(stack) -> str:
-    url = stack.create_database("analysis_chinook")
-    load_postgres(url)
-    return url
-
-
-@pytest.fixture(scope="module")
-def chinook_maria(mariadb) -> str:
-    url = mariadb.create_database("analysis_chinook")
-    load_mysql(url)
-    return mariadb.create_user("analysis_reader", database="analysis_chinook")
-
-
-@pytest.fixture(scope="module")
-def chinook_sqlite(tmp_path_factory) -> bytes:
-    path = tmp_path_factory.mktemp("chinook") / "chinook.sqlite"
-    load_sqlite(path)
-    return path.read_bytes()
-
-
-async def create(call, principal, agent_id, *, database_type: str, url: str | None = None, file=None) -> str:
-    name = f"chinook {uuid.uuid4().hex[:6]}"
-    if file is not None:
-        form = {"name": name, "database_type": database_type, "agent_id": str(agent_id)}
-        r = await call("POST", BASE, principal, data=form, files={"file": ("chinook.sqlite", file)})
-    else:
-        body = {"name": name, "database_type": database_type, "url": url, "agent_id": str(agent_id)}
-        r = await call("POST", BASE, principal, json=body)
-    assert r.status_code == 201, r.text
-    return r.json()["connection"]["id"]
+create = create_connection
 
 
 async def run_task(call, principal, accepted) -> tuple[dict, list[tuple[int, str]]]:
@@ -133,16 +75,6 @@ async def analyzed_events(client, connection_id) -> list[dict]:
         stmt = select(table.c.envelope).where(table.c.subject == "events.ingestion.database_connection.analyzed.v1")
         rows = await session.execute(stmt.order_by(table.c.created_at, table.c.id))
         return [e["data"] for e in rows.scalars() if e["data"]["database_connection_id"] == str(connection_id)]
-
-
-@pytest.fixture(params=["postgresql", "mariadb", "sqlite"])
-def chinook(request) -> dict:
-    """How to create a connection to Chinook on each engine."""
-    if request.param == "postgresql":
-        return {"database_type": "postgres", "url": request.getfixturevalue("chinook_pg")}
-    if request.param == "mariadb":
-        return {"database_type": "mariadb", "url": request.getfixturevalue("chinook_maria")}
-    return {"database_type": "sqlite", "file": request.getfixturevalue("chinook_sqlite")}
 
 
 async def test_analysis_of_chinook_stores_its_tables_keys_and_masked_samples(client, call, company, worker, chinook):

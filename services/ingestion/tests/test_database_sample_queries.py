@@ -10,45 +10,21 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
-import pytest_asyncio
 from sqlalchemy import select
 
-from knowrithm_common.crypto import generate_key
-from knowrithm_common.testing import environment, service_client
 from knowrithm_ingestion.databases.guard import check_sql
 from knowrithm_ingestion.databases.queries.models import DatabaseQuery
 from knowrithm_ingestion.databases.semantics.samples import candidates, jsonable
 from knowrithm_ingestion.models import DatabaseTable
-from knowrithm_stack.chinook import CHINOOK_TABLES, load_mysql, load_postgres, load_sqlite
+from knowrithm_stack.chinook import CHINOOK_TABLES
 
-from .support import add_agent, admin, member
+from .support import add_agent, admin, create_connection, member
 from .test_database_semantics import chinook as chinook_shapes
 
-KEY = generate_key()
 BASE = "/api/v1/database-connection"
-
-
-@pytest.fixture(scope="session")
-def samples_env(ingestion_env) -> dict[str, str]:
-    return {**ingestion_env, "ENCRYPTION_KEY": KEY, "INGESTION_DATABASE_ALLOWLIST": "127.0.0.1/32"}
-
-
-client = service_client("knowrithm_ingestion.main:create_app", env="samples_env", agents_owner=True)
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def worker(samples_env) -> AsyncIterator[object]:
-    from knowrithm_ingestion.worker import create_app
-
-    with environment(samples_env):
-        app = create_app()
-    async with app.router.lifespan_context(app):
-        await app.state.job_worker.wait_subscribed()
-        yield app
 
 
 @pytest.fixture
@@ -57,46 +33,7 @@ async def company(client):
     return company_id, agent_id, admin(company_id)
 
 
-@pytest.fixture(scope="module")
-def chinook_pg(stack) -> str:
-    url = stack.create_database("samples_chinook")
-    load_postgres(url)
-    return url
-
-
-@pytest.fixture(scope="module")
-def chinook_maria(mariadb) -> str:
-    url = mariadb.create_database("samples_chinook")
-    load_mysql(url)
-    return mariadb.create_user("samples_reader", database="samples_chinook")
-
-
-@pytest.fixture(scope="module")
-def chinook_sqlite(tmp_path_factory) -> bytes:
-    path = tmp_path_factory.mktemp("chinook") / "chinook.sqlite"
-    load_sqlite(path)
-    return path.read_bytes()
-
-
-@pytest.fixture(params=["postgresql", "mariadb", "sqlite"])
-def chinook(request) -> dict:
-    if request.param == "postgresql":
-        return {"database_type": "postgres", "url": request.getfixturevalue("chinook_pg")}
-    if request.param == "mariadb":
-        return {"database_type": "mariadb", "url": request.getfixturevalue("chinook_maria")}
-    return {"database_type": "sqlite", "file": request.getfixturevalue("chinook_sqlite")}
-
-
-async def create(call, principal, agent_id, *, database_type: str, url: str | None = None, file=None) -> str:
-    name = f"chinook {uuid.uuid4().hex[:6]}"
-    if file is not None:
-        form = {"name": name, "database_type": database_type, "agent_id": str(agent_id)}
-        r = await call("POST", BASE, principal, data=form, files={"file": ("chinook.sqlite", file)})
-    else:
-        body = {"name": name, "database_type": database_type, "url": url, "agent_id": str(agent_id)}
-        r = await call("POST", BASE, principal, json=body)
-    assert r.status_code == 201, r.text
-    return r.json()["connection"]["id"]
+create = create_connection
 
 
 async def analyze(call, principal, connection_id) -> dict:
