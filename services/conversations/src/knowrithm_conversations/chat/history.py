@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from knowrithm_conversations.llm.base import ChatMessage
+from knowrithm_common.llm.base import ChatMessage
 from knowrithm_conversations.models import Message, MessageRole, MessageStatus
 
 KEY = "conversations:history:{conversation_id}"

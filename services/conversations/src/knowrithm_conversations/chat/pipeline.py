@@ -32,9 +32,9 @@ from knowrithm_conversations.chat.deps import Deps
 from knowrithm_conversations.chat.prompt import build_prompt, citations_of
 from knowrithm_conversations.chat.service import record_message_event
 from knowrithm_conversations.chat.views import completed_event, failed_event
-from knowrithm_conversations.llm.base import ChatMessage, LlmError, LlmSpec, Passage, Prompt, Usage
-from knowrithm_conversations.llm.factory import create_llm
-from knowrithm_conversations.llm.offline import DONT_KNOW
+from knowrithm_common.llm.base import ChatMessage, LlmError, LlmSpec, Passage, Prompt, Usage
+from knowrithm_common.llm.factory import create_llm
+from knowrithm_common.llm.offline import DONT_KNOW
 from knowrithm_conversations.models import AgentView, Conversation, Message, MessageStatus
 
 logger = logging.getLogger(__name__)

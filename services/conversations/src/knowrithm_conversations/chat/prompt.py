@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from knowrithm_conversations.llm.base import ChatMessage, Passage, Prompt
+from knowrithm_common.llm.base import ChatMessage, Passage, Prompt
 from knowrithm_conversations.models import AgentView
 
 CITATION = re.compile(r"\[(\d{1,3})\]")

@@ -6,7 +6,7 @@ import re
 
 import httpx
 
-from knowrithm_conversations.llm.base import LlmError
+from knowrithm_common.llm.base import LlmError
 
 AUTH_STATUSES = frozenset({401, 403})
 RATE_LIMITED = 429

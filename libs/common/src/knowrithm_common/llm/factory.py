@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from knowrithm_conversations.llm.base import Llm, LlmError, LlmSpec
-from knowrithm_conversations.llm.gemini import GeminiLlm
-from knowrithm_conversations.llm.offline import ExtractiveResponder
-from knowrithm_conversations.llm.openai_compat import OpenAICompatibleLlm
+from knowrithm_common.llm.base import Llm, LlmError, LlmSpec
+from knowrithm_common.llm.gemini import GeminiLlm
+from knowrithm_common.llm.offline import ExtractiveResponder
+from knowrithm_common.llm.openai_compat import OpenAICompatibleLlm
 
 BUILDERS: dict[str, Callable[[LlmSpec], Llm]] = {
     "gemini": GeminiLlm,

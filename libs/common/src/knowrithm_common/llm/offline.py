@@ -12,7 +12,7 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from knowrithm_conversations.llm.base import Delta, Passage, Prompt, Usage
+from knowrithm_common.llm.base import Delta, Passage, Prompt, Usage
 
 MODEL = "extractive-responder"
 DONT_KNOW = "I don't know — I couldn't find that in the documents I have."

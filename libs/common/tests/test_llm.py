@@ -1,6 +1,6 @@
 """LLM adapters.
 
-Gemini and OpenAI-compatible adapters are tested against a local HTTP server (tests/llm_servers.py,
+Gemini and OpenAI-compatible adapters are tested against a local HTTP server (knowrithm_common.llm.testing,
 http.server on 127.0.0.1) speaking the providers' wire formats: Gemini's
 `POST /{version}/models/{model}:streamGenerateContent?alt=sse` and OpenAI's streamed
 `POST /v1/chat/completions`, both as server-sent events over chunked HTTP. No paid API is called.
@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from knowrithm_conversations.llm import (
+from knowrithm_common.llm import (
     DONT_KNOW,
     ChatMessage,
     Delta,
@@ -36,7 +36,7 @@ from knowrithm_conversations.llm import (
     create_llm,
 )
 
-from .llm_servers import LlmServer, Reply, gemini_error, gemini_stream, openai_error, openai_stream
+from knowrithm_common.llm.testing import LlmServer, Reply, gemini_error, gemini_stream, openai_error, openai_stream
 
 SYSTEM = "You are Knowrithm's support agent. Answer from the passages only."
 HISTORY = [

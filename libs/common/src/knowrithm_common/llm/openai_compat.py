@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
-from knowrithm_conversations.llm import errors
-from knowrithm_conversations.llm.base import Delta, LlmError, LlmSpec, Prompt, Usage
+from knowrithm_common.llm import errors
+from knowrithm_common.llm.base import Delta, LlmError, LlmSpec, Prompt, Usage
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DONE = "[DONE]"

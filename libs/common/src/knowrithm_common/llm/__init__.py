@@ -1,6 +1,6 @@
 """Large language models behind one streaming port: Gemini, OpenAI-compatible servers, or offline."""
 
-from knowrithm_conversations.llm.base import (
+from knowrithm_common.llm.base import (
     ChatMessage,
     Delta,
     Llm,
@@ -10,10 +10,10 @@ from knowrithm_conversations.llm.base import (
     Prompt,
     Usage,
 )
-from knowrithm_conversations.llm.factory import create_llm
-from knowrithm_conversations.llm.gemini import GeminiLlm
-from knowrithm_conversations.llm.offline import DONT_KNOW, ExtractiveResponder
-from knowrithm_conversations.llm.openai_compat import OpenAICompatibleLlm
+from knowrithm_common.llm.factory import create_llm
+from knowrithm_common.llm.gemini import GeminiLlm
+from knowrithm_common.llm.offline import DONT_KNOW, ExtractiveResponder
+from knowrithm_common.llm.openai_compat import OpenAICompatibleLlm
 
 __all__ = [
     "DONT_KNOW",

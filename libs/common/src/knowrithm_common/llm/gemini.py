@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
-from knowrithm_conversations.llm import errors
-from knowrithm_conversations.llm.base import Delta, LlmError, LlmSpec, Prompt, Usage
+from knowrithm_common.llm import errors
+from knowrithm_common.llm.base import Delta, LlmError, LlmSpec, Prompt, Usage
 
 ROLES = {"user": "user", "assistant": "model"}
 INVALID_KEY = "API_KEY_INVALID"
