@@ -35,8 +35,14 @@ from knowrithm_common.llm import (
     Usage,
     create_llm,
 )
-
-from knowrithm_common.llm.testing import LlmServer, Reply, gemini_error, gemini_stream, openai_error, openai_stream
+from knowrithm_common.llm.testing import (
+    LlmServer,
+    Reply,
+    gemini_error,
+    gemini_stream,
+    openai_error,
+    openai_stream,
+)
 
 SYSTEM = "You are Knowrithm's support agent. Answer from the passages only."
 HISTORY = [

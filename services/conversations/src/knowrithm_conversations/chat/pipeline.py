@@ -23,18 +23,19 @@ from knowrithm_common.db.base import utcnow
 from knowrithm_common.errors import AgentNotFound
 from knowrithm_common.events import EventEnvelope
 from knowrithm_common.events.conversations import AnswerMessage
+from knowrithm_common.llm.agent import agent_llm_spec
+from knowrithm_common.llm.base import ChatMessage, LlmError, LlmSpec, Passage, Prompt, Usage
+from knowrithm_common.llm.factory import create_llm
+from knowrithm_common.llm.offline import DONT_KNOW
 from knowrithm_common.messaging.jobs import JobContext
 from knowrithm_common.messaging.rpc import RpcFailed, RpcUnavailable, call
-from knowrithm_common.queries import INGESTION_SEARCH_SUBJECT, SearchReply, SearchRequest, agent_credentials
+from knowrithm_common.queries import INGESTION_SEARCH_SUBJECT, SearchReply, SearchRequest
 from knowrithm_conversations.agents.view import get_agent
 from knowrithm_conversations.chat.answer_task import answer_started, finish_answer_task
 from knowrithm_conversations.chat.deps import Deps
 from knowrithm_conversations.chat.prompt import build_prompt, citations_of
 from knowrithm_conversations.chat.service import record_message_event
 from knowrithm_conversations.chat.views import completed_event, failed_event
-from knowrithm_common.llm.base import ChatMessage, LlmError, LlmSpec, Passage, Prompt, Usage
-from knowrithm_common.llm.factory import create_llm
-from knowrithm_common.llm.offline import DONT_KNOW
 from knowrithm_conversations.models import AgentView, Conversation, Message, MessageStatus
 
 logger = logging.getLogger(__name__)
@@ -53,7 +54,6 @@ TURN_SECONDS = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 TOKENS = Counter("knowrithm_chat_tokens_total", "LLM tokens", ["direction", "provider"])
-LOCAL_PROVIDERS = frozenset({"offline"})
 
 
 class Turn:
@@ -190,21 +190,9 @@ async def _retrieve(deps: Deps, agent: AgentView, query: str) -> list[Passage]:
 
 
 async def _spec(deps: Deps, agent: AgentView) -> LlmSpec:
-    api_key = None
-    if agent.llm_provider not in LOCAL_PROVIDERS:
-        try:
-            reply = await agent_credentials(deps.nats, company_id=agent.company_id, agent_id=agent.agent_id)
-        except (RpcUnavailable, RpcFailed) as exc:
-            raise LlmError(
-                "The agent's settings could not be read; please ask again", code="settings_unavailable"
-            ) from exc
-        api_key = reply.llm_api_key
-    return LlmSpec(
-        provider=agent.llm_provider or "offline",
-        model=agent.llm_model or "",
-        base_url=agent.llm_api_base_url,
-        api_key=api_key,
-        params=dict(agent.llm_params or {}),
+    return await agent_llm_spec(
+        deps.nats, company_id=agent.company_id, agent_id=agent.agent_id, provider=agent.llm_provider,
+        model=agent.llm_model, base_url=agent.llm_api_base_url, params=agent.llm_params,
         timeout=deps.settings.llm_timeout_seconds,
     )
 
