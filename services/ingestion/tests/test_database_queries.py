@@ -29,9 +29,8 @@ from knowrithm_common.testing import service_client
 from knowrithm_ingestion.databases.engines import DatabaseQueryTimeout, parse_url
 from knowrithm_ingestion.databases.guard import SqlRefused
 from knowrithm_ingestion.databases.pipeline_guard import PipelineRefused
-from knowrithm_ingestion.databases.queries.models import DatabaseQuery
 from knowrithm_ingestion.databases.queries.service import MAX_LIMIT, run_pipeline, run_query
-from knowrithm_ingestion.models import DatabaseConnection, DatabaseTable
+from knowrithm_ingestion.models import DatabaseConnection, DatabaseQuery, DatabaseTable
 from knowrithm_stack.chinook import CHINOOK_ROW_COUNTS, CHINOOK_TABLES, load_mysql, load_postgres, load_sqlite
 
 from .support import add_agent, admin

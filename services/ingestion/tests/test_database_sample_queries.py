@@ -16,9 +16,8 @@ import pytest
 from sqlalchemy import select
 
 from knowrithm_ingestion.databases.guard import check_sql
-from knowrithm_ingestion.databases.queries.models import DatabaseQuery
 from knowrithm_ingestion.databases.semantics.samples import candidates, jsonable
-from knowrithm_ingestion.models import DatabaseTable
+from knowrithm_ingestion.models import DatabaseQuery, DatabaseTable
 from knowrithm_stack.chinook import CHINOOK_TABLES
 
 from .support import add_agent, admin, create_connection, member

@@ -40,8 +40,7 @@ from knowrithm_ingestion.databases.engines import (
 )
 from knowrithm_ingestion.databases.guard import Dialect, SqlRefused, check_sql
 from knowrithm_ingestion.databases.pipeline_guard import PipelineRefused, check_pipeline
-from knowrithm_ingestion.databases.queries.models import DatabaseQuery
-from knowrithm_ingestion.models import DatabaseConnection, DatabaseTable
+from knowrithm_ingestion.models import DatabaseConnection, DatabaseQuery, DatabaseTable
 from knowrithm_ingestion.pipeline.deps import Deps
 
 Source = Literal["person", "model", "sample"]
