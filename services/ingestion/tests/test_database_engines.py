@@ -419,8 +419,30 @@ async def test_mongo_probe_reads_the_version_and_warns_for_roles_beyond_read(mon
     assert "readWrite@shop" in warning
 
 
-def test_mssql_is_not_registered():
-    with pytest.raises(DatabaseRefused):
-        get_engine("mssql")
-    assert get_engine("cockroachdb").name == "cockroachdb"
+async def test_mssql_is_registered_and_refuses_before_sending_anything():
+    """SQL Server without a server: what its engine decides before (or instead of) connecting. The
+    engine against a real SQL Server is in test_database_contract.py (MSSQL_URL)."""
+    engine = get_engine("mssql")
+    assert engine.name == "mssql" and get_engine("cockroachdb").name == "cockroachdb"
     assert parse_url("cockroachdb", "cockroachdb://root@db.example.com/defaultdb").port == 26257
+    closed = "mssql://sa:hunter2@127.0.0.1:1/shop"
+    probe = await engine.probe(
+        ConnectionSpec(engine="mssql", url=closed, params=ConnectionParams(connect_timeout=2)), LOCAL
+    )
+    assert (
+        not probe.reachable and "Connection refused" in (probe.error or "") and "hunter2" not in probe.error
+    )
+    with pytest.raises(DatabaseRefused):  # loopback without the allow-list
+        await engine.probe(ConnectionSpec(engine="mssql", url=closed), [])
+    with pytest.raises(DatabaseRefused) as unverifiable:  # FreeTDS cannot verify a certificate per connection
+        await engine.probe(
+            ConnectionSpec(engine="mssql", url=closed, params=ConnectionParams(sslmode="verify-full")), LOCAL
+        )
+    assert "verify-full" in unverifiable.value.message
+    # T-SQL batches run several statements: the engine refuses them itself, before connecting.
+    for batch in ("SELECT 1; COMMIT; DROP TABLE album", "DELETE FROM album", "WAITFOR DELAY '00:00:05'"):
+        with pytest.raises(DatabaseQueryFailed) as refused:
+            await engine.execute(
+                ConnectionSpec(engine="mssql", url=closed), LOCAL, batch, limit=1, timeout_s=1
+            )
+        assert "Not run on SQL Server" in refused.value.message
