@@ -360,6 +360,79 @@ async def test_mongo_execute_sends_aggregate_with_pipeline_max_time_and_cursor(m
     assert command["maxTimeMS"] == 1500 and "cursor" in command
 
 
+async def test_mongo_reflect_lists_collections_and_samples_them_on_the_wire(mongo_server):
+    """mockupdb (MongoDB's own wire-protocol test server; no MongoDB runs here) records the
+    commands pymongo sends: listCollections, then per collection a bounded aggregate and a count."""
+    seen = []
+    documents = {
+        "customer": [{"_id": 1, "city": "Oslo", "email": "a@example.com"}, {"_id": 2, "city": None}],
+        "invoice": [{"_id": 7, "total": 1.98}],
+    }
+
+    def answer(request):
+        name = request.command_name
+        if name in ("hello", "ismaster", "isMaster", "endSessions"):
+            return False
+        seen.append(request.doc)
+        if name == "listCollections":
+            batch = [{"name": n, "type": "collection"} for n in ("invoice", "customer", "system.views")]
+            return request.ok(cursor={"id": 0, "ns": "shop.$cmd.listCollections", "firstBatch": batch})
+        if name == "aggregate":
+            batch = documents[request.doc["aggregate"]]
+            return request.ok(cursor={"id": 0, "ns": f"shop.{request.doc['aggregate']}", "firstBatch": batch})
+        if name == "count":
+            return request.ok(n=len(documents[request.doc["count"]]))
+        return request.ok()
+
+    mongo_server.autoresponds(answer)
+    spec = ConnectionSpec(engine="mongodb", url=f"mongodb://127.0.0.1:{mongo_server.port}/shop")
+    tables = await get_engine("mongodb").reflect(spec, LOCAL)
+    assert [(t.name, t.kind, t.primary_key, t.row_estimate) for t in tables] == [
+        ("customer", "collection", ["_id"], 2),
+        ("invoice", "collection", ["_id"], 1),
+    ]
+    city = next(c for c in tables[0].columns if c.name == "city")
+    assert (city.type, city.nullable) == ("null|str", True)
+    assert [c.name for c in tables[0].columns] == ["_id", "city", "email"]
+    commands = [(d.get("$db"), next(iter(d))) for d in seen]
+    assert commands[0] == ("shop", "listCollections")
+    aggregates = [d for d in seen if "aggregate" in d]
+    assert [d["aggregate"] for d in aggregates] == ["customer", "invoice"]  # never system.views
+    assert all(d["pipeline"] == [{"$limit": 20}] and d["maxTimeMS"] == 10_000 for d in aggregates)
+    assert sorted(d["count"] for d in seen if "count" in d) == ["customer", "invoice"]
+
+
+@pytest.mark.parametrize(
+    "stage",
+    [
+        {"$out": "stolen"},
+        {"$merge": {"into": "stolen"}},
+        {"$match": {"$where": "sleep(10000) || true"}},
+        {"$addFields": {"x": {"$function": {"body": "function() {}", "args": [], "lang": "js"}}}},
+        {"$group": {"_id": None, "x": {"$accumulator": {"init": "function() {}", "lang": "js"}}}},
+        {"$facet": {"a": [{"$out": "stolen"}]}},
+    ],
+    ids=["out", "merge", "where", "function", "accumulator", "out-in-facet"],
+)
+async def test_mongo_writes_and_server_javascript_never_reach_the_server(mongo_server, stage):
+    """Through the engine itself (the guard's check is repeated there): mockupdb sees no command."""
+    seen = []
+
+    def answer(request):
+        if request.command_name not in ("hello", "ismaster", "isMaster", "endSessions"):
+            seen.append(request.doc)
+        return False
+
+    mongo_server.autoresponds(answer)
+    spec = ConnectionSpec(engine="mongodb", url=f"mongodb://127.0.0.1:{mongo_server.port}/shop")
+    with pytest.raises(DatabaseQueryFailed) as refused:
+        await get_engine("mongodb").execute(
+            spec, LOCAL, MongoQuery("orders", [{"$match": {}}, stage]), limit=5, timeout_s=1
+        )
+    assert refused.value.status_code == 422 and "not allowed" in refused.value.message
+    assert seen == []
+
+
 async def test_mongo_refuses_a_private_host_before_connecting():
     spec = ConnectionSpec(engine="mongodb", url="mongodb://u:hunter2@10.0.0.1:27017,db.example.com/shop")
     with pytest.raises(DatabaseRefused) as refused:
