@@ -58,16 +58,22 @@ ENGINES = ["postgresql", "mariadb", "sqlite", "mongodb", "mssql"]
 CONTRACT_DB = "knowrithm_contract"
 SECRET = "hunter2-contract"  # the password of every unreachable URL: it must never come back
 SLOW_SQL = "SELECT count(*) FROM track a CROSS JOIN track b CROSS JOIN track c"  # 43 billion rows
-# On MongoDB: every track against every playlist entry against every invoice line (68 billion).
+# On MongoDB: every track against every playlist entry against every invoice line (68 billion
+# comparisons); each `$lookup` refers to its outer document (`let`), so MongoDB cannot cache it.
 SLOW_PIPELINE = [
     {
         "$lookup": {
             "from": "playlist_track",
+            "let": {"outer": "$track_id"},
             "pipeline": [
+                {"$match": {"$expr": {"$ne": ["$track_id", "$$outer"]}}},
                 {
                     "$lookup": {
                         "from": "invoice_line",
-                        "pipeline": [{"$match": {"$expr": {"$eq": ["$quantity", -1]}}}],
+                        "let": {"entry": "$track_id"},
+                        "pipeline": [
+                            {"$match": {"$expr": {"$eq": ["$quantity", {"$multiply": ["$$entry", -1]}]}}}
+                        ],
                         "as": "lines",
                     }
                 },
