@@ -41,6 +41,7 @@ T = TypeVar("T")
 _TIMEOUT_ERRORS = {20003, 1222}  # FreeTDS query timeout; SQL Server lock request timeout
 _ENCRYPTION = {None: None, "disable": "off", "require": "require"}
 _LOCK_TIMEOUT_MS = 2000
+_BANNERS = ("DB-Lib error message", "General SQL Server error")  # FreeTDS's words around the server's
 
 _VERSION = "SELECT CAST(SERVERPROPERTY('ProductVersion') AS nvarchar(128)), @@VERSION"
 _ROLES = (
@@ -387,7 +388,7 @@ def _message(exc: BaseException) -> str:
     parts = []
     for line in text.replace("DB-Lib error message", "\nDB-Lib error message").splitlines():
         line = line.strip()
-        if line and not line.startswith("DB-Lib error message") and line not in parts:
+        if line and not line.startswith(_BANNERS) and line not in parts:
             parts.append(line)
     return "; ".join(parts[:2]) or type(exc).__name__
 
