@@ -9,6 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from knowrithm_ingestion.databases.connections.urls import Engine, InvalidConnection, clean_params
 from knowrithm_ingestion.databases.engines import (
     ConnectionParams,
     ConnectionSpec,
@@ -443,6 +444,10 @@ async def test_mssql_is_registered_and_refuses_before_sending_anything():
             ConnectionSpec(engine="mssql", url=closed, params=ConnectionParams(sslmode="verify-full")), LOCAL
         )
     assert "verify-full" in unverifiable.value.message
+    with pytest.raises(InvalidConnection) as at_create:  # and a connection cannot be saved with it
+        clean_params({"sslmode": "verify-full"}, Engine.MSSQL)
+    assert at_create.value.detail == {"field": "connection_params.sslmode"}
+    assert clean_params({"sslmode": "require"}, Engine.MSSQL) == {"sslmode": "require"}
     # T-SQL batches run several statements: the engine refuses them itself, before connecting.
     for batch in ("SELECT 1; COMMIT; DROP TABLE album", "DELETE FROM album", "WAITFOR DELAY '00:00:05'"):
         with pytest.raises(DatabaseQueryFailed) as refused:
