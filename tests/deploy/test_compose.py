@@ -59,6 +59,8 @@ REQUIRED_ENV = {
 }
 DATASTORES = {"postgres", "nats", "redis", "weaviate"}
 OPERATOR_UIS = {"prometheus", "grafana"}
+# Databases for the engines' contract suite, started only with `--profile contract`.
+CONTRACT_DATABASES = {"mongodb", "mssql"}
 SECRET_NAME = re.compile(r"(PASSWORD|PRIVATE_KEY|PUBLIC_KEY|SECRET|TOKEN|API_KEY)$")
 REQUIRED_FROM_ENV_FILE = re.compile(r"^\$\{(?P<var>[A-Z0-9_]+):\?set (?P=var) in \.env\}$")
 
@@ -82,9 +84,8 @@ def _nats_conf_path() -> Path:
 
 def test_every_process_and_its_migrations_are_defined() -> None:
     migrations = {f"{name}-migrate" for name, (_, _, m) in PROCESSES.items() if m}
-    assert set(PROCESSES) | migrations | DATASTORES | OPERATOR_UIS | {"otel-collector"} == set(
-        SERVICES
-    )
+    everything = set(PROCESSES) | migrations | DATASTORES | OPERATOR_UIS | CONTRACT_DATABASES
+    assert everything | {"otel-collector"} == set(SERVICES)
 
 
 @pytest.mark.parametrize("name", PROCESSES)
@@ -235,10 +236,13 @@ def test_datastores_persist_to_volumes() -> None:
 
 def test_only_the_gateway_and_operator_uis_publish_ports() -> None:
     published = {name for name, service in SERVICES.items() if service.get("ports")}
-    assert published == {"gateway"} | OPERATOR_UIS
+    assert published == {"gateway"} | OPERATOR_UIS | CONTRACT_DATABASES
     assert SERVICES["gateway"]["ports"] == ["${GATEWAY_PORT:-8543}:8543"]
     assert SERVICES["prometheus"]["ports"] == ["127.0.0.1:9090:9090"]
     assert SERVICES["grafana"]["ports"] == ["127.0.0.1:3000:3000"]
+    for name in CONTRACT_DATABASES:  # test servers: only on request, only on this machine
+        assert SERVICES[name]["profiles"] == ["contract"]
+        assert all(port.startswith("127.0.0.1:") for port in SERVICES[name]["ports"]), name
 
 
 def _all_environment_values() -> list[tuple[str, str, str]]:
@@ -250,13 +254,21 @@ def _all_environment_values() -> list[tuple[str, str, str]]:
 
 
 OPTIONAL_SECRETS = {"GEMINI_API_KEY", "SMTP_PASSWORD"}
+# The contract databases' passwords: no default, and not `:?` (Compose interpolates services of
+# inactive profiles too, so that would stop every `docker compose up`); an empty one stops them.
+CONTRACT_SECRETS = {
+    "MONGO_INITDB_ROOT_PASSWORD": "MONGODB_ROOT_PASSWORD",
+    "MSSQL_SA_PASSWORD": "MSSQL_SA_PASSWORD",
+}
 
 
 def test_secrets_come_only_from_the_env_file() -> None:
     text = (REPO / "docker-compose.yml").read_text()
     assert "BEGIN" not in text and "PRIVATE KEY" not in text
     for service, key, value in _all_environment_values():
-        if key in OPTIONAL_SECRETS:
+        if service in CONTRACT_DATABASES and key in CONTRACT_SECRETS:
+            assert value == f"${{{CONTRACT_SECRETS[key]}:-}}", service
+        elif key in OPTIONAL_SECRETS:
             assert value == f"${{{key}:-}}", service  # optional, and only ever from the env file
         elif SECRET_NAME.search(key):
             assert REQUIRED_FROM_ENV_FILE.match(value), (service, key, value)

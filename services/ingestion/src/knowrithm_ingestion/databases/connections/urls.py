@@ -286,6 +286,11 @@ def clean_params(params: dict[str, Any] | None, engine: Engine) -> dict[str, Any
 def _sslmode(name: str, value: Any, engine: Engine) -> str:
     if not isinstance(value, str) or value.lower() not in SSL_MODES:
         raise InvalidConnection(name, f"one of {', '.join(sorted(SSL_MODES))}")
+    if engine == Engine.MSSQL and value.lower() in ("verify-ca", "verify-full"):
+        # pymssql's FreeTDS cannot be given a CA or host name per connection (engines/mssql.py)
+        raise InvalidConnection(
+            name, "SQL Server connections take disable or require: the certificate cannot be verified"
+        )
     return value.lower()
 
 

@@ -1,6 +1,6 @@
 """Reaching a customer's database safely: the connection spec, the egress guard and one engine per
-database kind (see `base` for the interface). MSSQL has no driver installed: it is not registered
-and `get_engine("mssql")` refuses it."""
+database kind (see `base` for the interface): PostgreSQL/CockroachDB, MySQL/MariaDB, SQLite,
+MongoDB and SQL Server."""
 
 from __future__ import annotations
 
@@ -41,6 +41,10 @@ def get_engine(engine: str) -> DatabaseEngine:
         from .mongo import mongodb
 
         return mongodb
+    if engine == "mssql":
+        from .mssql import mssql
+
+        return mssql
     raise DatabaseRefused(f"Connections to {engine} are not supported yet (no driver is installed)")
 
 

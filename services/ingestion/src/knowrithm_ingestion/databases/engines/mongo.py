@@ -9,7 +9,9 @@ connects by the checked name, which the system resolver answers again (a DNS ans
 in between is the one residual gap; see the report).
 
 `execute` runs `aggregate(pipeline + [{"$limit": limit + 1}], maxTimeMS=…)` with a pipeline the
-guard (`check_pipeline`) produced; this module adds the limit and the time bound only.
+guard (`check_pipeline`) produced; this module adds the limit and the time bound only. It checks
+the pipeline with the guard again before connecting (collections unchecked), so a caller that
+skipped the guard still cannot send `$out`, `$merge`, `$where`, `$function` or `$accumulator`.
 """
 
 from __future__ import annotations
@@ -147,6 +149,12 @@ class MongoEngine:
         self, spec: ConnectionSpec, allow: Allow, query: MongoQuery, *, limit: int, timeout_s: float
     ) -> QueryResult:
         """Run a guarded aggregate pipeline, at most `limit` documents, cut at `timeout_s`."""
+        from knowrithm_ingestion.databases.pipeline_guard import PipelineRefused, check_pipeline
+
+        try:
+            check_pipeline(query.collection, query.pipeline, collections=None, limit=1, max_time_ms=1)
+        except PipelineRefused as exc:
+            raise DatabaseQueryFailed(f"Not run on MongoDB: {exc.reason}") from exc
         started = time.perf_counter()
         pipeline = [*query.pipeline, {"$limit": limit + 1}]
         async with _client(spec, allow) as (client, parsed):
