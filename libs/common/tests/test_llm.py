@@ -22,6 +22,7 @@ import pytest
 
 from knowrithm_common.llm import (
     DONT_KNOW,
+    TOOL_PROVIDERS,
     ChatMessage,
     Delta,
     ExtractiveResponder,
@@ -32,6 +33,8 @@ from knowrithm_common.llm import (
     OpenAICompatibleLlm,
     Passage,
     Prompt,
+    Tool,
+    ToolCall,
     Usage,
     create_llm,
 )
@@ -42,6 +45,7 @@ from knowrithm_common.llm.testing import (
     gemini_stream,
     openai_error,
     openai_stream,
+    openai_tool_calls,
 )
 
 SYSTEM = "You are Knowrithm's support agent. Answer from the passages only."
@@ -282,6 +286,84 @@ def test_gemini_without_any_api_key_is_a_configuration_error(monkeypatch):
     with pytest.raises(LlmError) as error:
         GeminiLlm(LlmSpec(provider="gemini", model="gemini-2.5-flash"))
     assert error.value.code == "llm_misconfigured" and "API key" in error.value.reason
+
+
+# -- tools (function calling) -------------------------------------------------------------------
+LOOKUP = Tool(
+    name="query_database",
+    description="Run one read-only SQL SELECT on a connection.",
+    parameters={"type": "object", "properties": {"connection_id": {"type": "string"}, "sql": {"type": "string"}},
+                "required": ["connection_id", "sql"]},
+)
+ARGS = '{"connection_id": "c-1", "sql": "SELECT city FROM customer WHERE customer_id = 12"}'
+
+
+async def test_openai_sends_the_tools_and_reports_the_calls_streamed_in_pieces(server):
+    server.queue.append(Reply(events=openai_tool_calls([("call_a", "query_database", ARGS),
+                                                        ("call_b", "query_database", '{"sql": "SELECT 1"}')],
+                                                       pieces=4)))
+    async with aclosing(build_openai(server.url)) as llm:
+        deltas = await collect(llm, Prompt(system=SYSTEM, messages=HISTORY, tools=[LOOKUP]))
+    assert [d.text for d in deltas if d.text] == []  # a turn that only calls tools says nothing
+    assert deltas[-1].done and deltas[-1].usage == Usage(input_tokens=12, output_tokens=2)
+    assert deltas[-1].tool_calls == (
+        ToolCall("call_a", "query_database", ARGS), ToolCall("call_b", "query_database", '{"sql": "SELECT 1"}'),
+    )
+    assert deltas[-1].tool_calls[0].parsed_arguments()["connection_id"] == "c-1"
+    body = server.requests[0].body
+    assert body["tools"] == [{"type": "function", "function": {
+        "name": "query_database", "description": LOOKUP.description, "parameters": LOOKUP.parameters}}]
+    assert body["tool_choice"] == "auto"
+
+
+async def test_openai_sends_the_tool_conversation_back_as_the_wire_format_wants(server):
+    call = ToolCall("call_a", "query_database", ARGS)
+    messages = [*HISTORY, ChatMessage("assistant", "", tool_calls=(call,)),
+                ChatMessage("tool", "rows: [[\"Porto Alegre\"]]", tool_call_id="call_a")]
+    server.queue.append(answer(PROVIDERS["openai-compatible"], ["Porto Alegre."]))
+    async with aclosing(build_openai(server.url)) as llm:
+        deltas = await collect(llm, Prompt(system=SYSTEM, messages=messages, tools=[LOOKUP], tool_choice="none"))
+    assert "".join(d.text for d in deltas) == "Porto Alegre." and deltas[-1].tool_calls == ()
+    body = server.requests[0].body
+    assert body["messages"][-2:] == [
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_a", "type": "function", "function": {"name": "query_database", "arguments": ARGS}}]},
+        {"role": "tool", "content": "rows: [[\"Porto Alegre\"]]", "tool_call_id": "call_a"},
+    ]
+    assert body["tool_choice"] == "none"
+
+
+async def test_openai_text_said_before_a_tool_call_arrives_as_text_and_the_call_at_the_end(server):
+    server.queue.append(Reply(events=openai_tool_calls([("call_a", "query_database", ARGS)], text="Checking.")))
+    async with aclosing(build_openai(server.url)) as llm:
+        deltas = await collect(llm, Prompt(system=SYSTEM, messages=HISTORY, tools=[LOOKUP]))
+    assert [d.text for d in deltas if d.text] == ["Checking."]
+    assert [c.name for c in deltas[-1].tool_calls] == ["query_database"]
+
+
+async def test_openai_malformed_tool_call_pieces_fail_as_unreadable(server):
+    bad = json.dumps({"id": "x", "object": "chat.completion.chunk",
+                      "choices": [{"index": 0, "delta": {"tool_calls": "oops"}, "finish_reason": None}]})
+    server.queue.append(Reply(events=[bad, "[DONE]"]))
+    async with aclosing(build_openai(server.url)) as llm:
+        _, error = await failure(llm, Prompt(system=SYSTEM, messages=HISTORY, tools=[LOOKUP]))
+    assert error.code == "llm_unavailable" and "could not be read" in error.reason
+
+
+def test_tool_call_arguments_that_are_not_an_object_are_a_value_error():
+    with pytest.raises(ValueError):
+        ToolCall("c", "query_database", "[1, 2]").parsed_arguments()
+    with pytest.raises(ValueError):
+        ToolCall("c", "query_database", '{"sql": ').parsed_arguments()
+
+
+async def test_gemini_never_sends_tools_and_only_openai_compatible_calls_them(server):
+    server.queue.append(answer(PROVIDERS["gemini"], PIECES))
+    async with aclosing(build_gemini(server.url, api_version="v1beta")) as llm:
+        await collect(llm, Prompt(system=SYSTEM, messages=HISTORY, tools=[LOOKUP]))
+    body = server.requests[0].body
+    assert "tools" not in body and "toolConfig" not in body
+    assert TOOL_PROVIDERS == {"openai-compatible"}
 
 
 # -- factory ------------------------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""Gemini chat through google-genai, streamed (`models/{model}:streamGenerateContent?alt=sse`)."""
+"""Gemini chat through google-genai, streamed (`models/{model}:streamGenerateContent?alt=sse`).
+
+Tools are not mapped to Gemini's functionDeclarations here: `Prompt.tools` are never sent, and
+Gemini is not in `factory.TOOL_PROVIDERS`, so callers answer without offering them.
+"""
 
 from __future__ import annotations
 

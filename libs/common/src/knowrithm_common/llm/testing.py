@@ -173,5 +173,36 @@ def openai_stream(texts: list[str], *, prompt_tokens: int = 12, done: bool = Tru
     return events
 
 
+def openai_tool_calls(calls: list[tuple[str, str, str]], *, prompt_tokens: int = 12, pieces: int = 3,
+                      text: str = "") -> list[str]:
+    """The SSE payloads of an OpenAI turn that calls tools: `calls` are (id, name, arguments JSON);
+    each call's id and name come in its first `delta.tool_calls` piece, its arguments split into
+    `pieces` parts over the following chunks (as OpenAI streams them), then finish_reason
+    "tool_calls", usage and [DONE]. `text` is content the model says before calling."""
+
+    def chunk(choices: list[dict[str, Any]], usage: dict[str, int] | None = None) -> str:
+        return json.dumps({"id": "chatcmpl-2", "object": "chat.completion.chunk", "created": 1700000000,
+                           "model": "gpt-4o-mini", "choices": choices, "usage": usage}, ensure_ascii=False)
+
+    def delta(value: dict[str, Any]) -> str:
+        return chunk([{"index": 0, "delta": value, "finish_reason": None}])
+
+    events = [delta({"role": "assistant", "content": None})]
+    if text:
+        events.append(delta({"content": text}))
+    for index, (call_id, name, arguments) in enumerate(calls):
+        events.append(delta({"tool_calls": [{"index": index, "id": call_id, "type": "function",
+                                             "function": {"name": name, "arguments": ""}}]}))
+        size = max(1, -(-len(arguments) // pieces))
+        for start in range(0, len(arguments), size):
+            part = arguments[start:start + size]
+            events.append(delta({"tool_calls": [{"index": index, "function": {"arguments": part}}]}))
+    events.append(chunk([{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]))
+    events.append(chunk([], {"prompt_tokens": prompt_tokens, "completion_tokens": len(calls),
+                             "total_tokens": prompt_tokens + len(calls)}))
+    events.append("[DONE]")
+    return events
+
+
 def openai_error(status: int, message: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}}
