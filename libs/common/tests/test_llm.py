@@ -9,6 +9,7 @@ The offline extractive responder runs as is.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import socket
@@ -42,6 +43,7 @@ from knowrithm_common.llm.testing import (
     LlmServer,
     Reply,
     gemini_error,
+    gemini_function_calls,
     gemini_stream,
     openai_error,
     openai_stream,
@@ -357,13 +359,58 @@ def test_tool_call_arguments_that_are_not_an_object_are_a_value_error():
         ToolCall("c", "query_database", '{"sql": ').parsed_arguments()
 
 
-async def test_gemini_never_sends_tools_and_only_openai_compatible_calls_them(server):
-    server.queue.append(answer(PROVIDERS["gemini"], PIECES))
+async def test_gemini_sends_function_declarations_and_reports_the_function_calls(server):
+    signature = base64.b64encode(b"thought-signature").decode()
+    server.queue.append(Reply(events=gemini_function_calls(
+        [("query_database", {"connection_id": "c-1", "sql": "SELECT city FROM customer"}),
+         ("query_database", {"connection_id": "c-2", "sql": "SELECT 1"})], signature=signature),
+        separator="\r\n\r\n"))
     async with aclosing(build_gemini(server.url, api_version="v1beta")) as llm:
-        await collect(llm, Prompt(system=SYSTEM, messages=HISTORY, tools=[LOOKUP]))
+        deltas = await collect(llm, Prompt(system=SYSTEM, messages=HISTORY, tools=[LOOKUP]))
+    assert [d.text for d in deltas if d.text] == []
+    first, second = deltas[-1].tool_calls
+    assert (first.name, first.parsed_arguments()) == (
+        "query_database", {"connection_id": "c-1", "sql": "SELECT city FROM customer"})
+    assert first.signature == b"thought-signature" and second.signature is None
+    assert second.parsed_arguments() == {"connection_id": "c-2", "sql": "SELECT 1"} and first.id != second.id
     body = server.requests[0].body
-    assert "tools" not in body and "toolConfig" not in body
-    assert TOOL_PROVIDERS == {"openai-compatible"}
+    [tool] = body["tools"]
+    [declaration] = tool["functionDeclarations"]
+    # google-genai sends this field by its proto name; the API's JSON parser takes either spelling.
+    schema = declaration.pop("parameters_json_schema", None) or declaration.pop("parametersJsonSchema")
+    assert declaration == {"name": "query_database", "description": LOOKUP.description}
+    assert schema == LOOKUP.parameters
+    assert body["toolConfig"] == {"functionCallingConfig": {"mode": "AUTO"}}
+
+
+async def test_gemini_gets_the_calls_back_with_their_signature_and_the_results_as_function_responses(server):
+    calls = (ToolCall("call_0", "query_database", ARGS, signature=b"sig"),
+             ToolCall("call_1", "query_database", '{"sql": "SELECT 1"}'))
+    messages = [*HISTORY, ChatMessage("assistant", "", tool_calls=calls),
+                ChatMessage("tool", "rows A", tool_call_id="call_0"), ChatMessage("tool", "rows B", tool_call_id="call_1")]
+    server.queue.append(answer(PROVIDERS["gemini"], ["Porto Alegre."]))
+    async with aclosing(build_gemini(server.url, api_version="v1beta")) as llm:
+        deltas = await collect(llm, Prompt(system=SYSTEM, messages=messages, tools=[LOOKUP], tool_choice="none"))
+    assert "".join(d.text for d in deltas) == "Porto Alegre." and deltas[-1].tool_calls == ()
+    body = server.requests[0].body
+    assert body["contents"][-2:] == [
+        {"role": "model", "parts": [
+            {"functionCall": {"name": "query_database", "args": json.loads(ARGS)},
+             "thoughtSignature": base64.b64encode(b"sig").decode()},
+            {"functionCall": {"name": "query_database", "args": {"sql": "SELECT 1"}}}]},
+        {"role": "user", "parts": [
+            {"functionResponse": {"name": "query_database", "response": {"result": "rows A"}}},
+            {"functionResponse": {"name": "query_database", "response": {"result": "rows B"}}}]},
+    ]
+    assert body["toolConfig"] == {"functionCallingConfig": {"mode": "NONE"}}
+
+
+async def test_providers_without_tools_in_the_prompt_send_none(server, provider, connect):
+    server.queue.append(answer(provider, PIECES))
+    await collect(connect())
+    body = server.requests[0].body
+    assert not {"tools", "tool_choice", "toolConfig"} & set(body)
+    assert TOOL_PROVIDERS == {"gemini", "openai-compatible"}  # the offline responder calls none
 
 
 # -- factory ------------------------------------------------------------------------------------

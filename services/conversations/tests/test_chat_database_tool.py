@@ -27,7 +27,15 @@ import pytest
 from knowrithm_common.errors import ServiceUnavailable, ValidationFailed
 from knowrithm_common.events import new_event
 from knowrithm_common.events.agents import AgentCreatedV1
-from knowrithm_common.llm.testing import LlmServer, Reply, Request, openai_stream, openai_tool_calls
+from knowrithm_common.llm.testing import (
+    LlmServer,
+    Reply,
+    Request,
+    gemini_function_calls,
+    gemini_stream,
+    openai_stream,
+    openai_tool_calls,
+)
 from knowrithm_common.messaging.rpc import RpcResponder
 from knowrithm_common.queries import (
     AGENT_CREDENTIALS_SUBJECT,
@@ -178,7 +186,9 @@ def tokens(events) -> str:
 
 
 def nonce_of(request: Request) -> str:
-    return re.search(r"<<<DATA n (\w+)>>>", request.body["messages"][0]["content"]).group(1)
+    if "messages" in request.body:
+        return re.search(r"<<<DATA n (\w+)>>>", request.body["messages"][0]["content"]).group(1)
+    return re.search(r"<<<DATA n (\w+)>>>", request.body["systemInstruction"]["parts"][0]["text"]).group(1)
 
 
 async def test_agent_answers_from_a_table_the_model_queried_and_cites_connection_and_table(call, agent, llm):
@@ -302,3 +312,26 @@ async def test_an_agent_without_connections_is_offered_no_tool_and_offline_asks_
     asked = len(databases.catalog_requests)
     message, _ = await chat(call, member(company_id), agent_id)
     assert message["content"].startswith("I don't know") and len(databases.catalog_requests) == asked
+
+
+async def test_a_gemini_agent_queries_through_function_calls_and_cites_the_table(client, call, llm, databases):
+    company_id, agent_id = await openai_agent(client, llm, provider="gemini")  # base URL: the local server
+    databases.catalogs[agent_id] = chinook_catalog()
+    connection = databases.catalogs[agent_id][0]
+    llm.queue += [
+        Reply(events=gemini_function_calls([("query_database", {"connection_id": str(connection.connection_id),
+                                                                "sql": CITY_SQL})]), separator="\r\n\r\n"),
+        Reply(events=gemini_stream([ANSWER]), separator="\r\n\r\n"),
+    ]
+    message, events = await chat(call, member(company_id), agent_id)
+
+    assert message["status"] == "complete" and message["content"] == ANSWER and tokens(events) == ANSWER
+    first, second = llm.requests
+    assert first.path.endswith("/models/gpt-4o-mini:streamGenerateContent?alt=sse")
+    assert first.body["toolConfig"] == {"functionCallingConfig": {"mode": "AUTO"}}
+    response = second.body["contents"][-1]["parts"][0]["functionResponse"]
+    assert response["name"] == "query_database"
+    assert f"<<<DATA 1 {nonce_of(first)}>>>" in response["response"]["result"]
+    assert '["Luís", "São José dos Campos"]' in response["response"]["result"]
+    assert [(c["source"], c["connection_name"], c["table"]) for c in message["citations"]] == [
+        ("database", "Chinook", "customer")]

@@ -37,6 +37,8 @@ class ToolCall:
     id: str
     name: str
     arguments: str
+    # Gemini's thought signature of the call's part, sent back with the call on the next request.
+    signature: bytes | None = field(default=None, repr=False)
 
     def parsed_arguments(self) -> dict[str, Any]:
         """The arguments as an object; ValueError when the model wrote something else."""

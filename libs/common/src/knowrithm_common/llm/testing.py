@@ -145,6 +145,23 @@ def gemini_stream(texts: list[str], *, prompt_tokens: int = 12, finish: str | No
     return events
 
 
+def gemini_function_calls(calls: list[tuple[str, dict[str, Any]]], *, signature: str | None = None,
+                          prompt_tokens: int = 12) -> list[str]:
+    """The SSE payload of a Gemini turn that calls functions: one chunk whose parts are the
+    `functionCall`s (name, args; the first with `thoughtSignature`, base64, when given), finish STOP."""
+    parts: list[dict[str, Any]] = []
+    for name, args in calls:
+        part: dict[str, Any] = {"functionCall": {"name": name, "args": args}}
+        if signature and not parts:
+            part["thoughtSignature"] = signature
+        parts.append(part)
+    candidate = {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
+    usage = {"promptTokenCount": prompt_tokens, "candidatesTokenCount": len(calls),
+             "totalTokenCount": prompt_tokens + len(calls)}
+    return [json.dumps({"candidates": [candidate], "usageMetadata": usage, "modelVersion": "gemini-2.5-flash",
+                        "responseId": "resp-2"}, ensure_ascii=False)]
+
+
 def gemini_error(status: int, message: str, *, reason: str | None = None) -> dict[str, Any]:
     names = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
              429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE"}

@@ -1,10 +1,11 @@
 """The `query_database` tool: an agent answers from its company's own databases.
 
-Offered when the agent's provider can call tools (`TOOL_PROVIDERS`) and ingestion's catalog
-(`rpc.ingestion.database.catalog.v1`) names at least one analysed connection of the agent; the
-tool's description lists those connections (id, name, dialect) and their tables (name, summary,
-columns with types), cut to `MAX_DESCRIPTION_CHARS`. A catalog that cannot be read leaves the tool
-out (a warning is logged): the turn is answered from the documents alone, never failed for it.
+Offered when the agent's provider can call tools (`TOOL_PROVIDERS`: OpenAI-compatible, Gemini)
+and ingestion's catalog (`rpc.ingestion.database.catalog.v1`) names at least one analysed
+connection of the agent; the tool's description lists those connections (id, name, dialect) and
+their tables (name, summary, columns with types), cut to `MAX_DESCRIPTION_CHARS`. A catalog that
+cannot be read leaves the tool out (a warning is logged): the turn is answered from the documents
+alone, never failed for it.
 
 Each call goes to ingestion (`rpc.ingestion.database.query.v1`), which runs it through the SQL
 guard, read-only and audited; at most `MAX_ROWS` rows come back, values cut to
@@ -97,7 +98,6 @@ def tool_of(connections: Sequence[CatalogConnection]) -> Tool:
                 "sql": {"type": "string", "description": "one SELECT in the connection's dialect"},
             },
             "required": ["connection_id", "sql"],
-            "additionalProperties": False,
         },
     )
 
