@@ -260,7 +260,7 @@ async def test_a_refused_statement_goes_back_to_the_model_which_corrects_it_and_
     assert refusal[0] == f"<<<DATA 0 {nonce}>>>"
     assert json.loads(refusal[1]) == {"error": "sql_refused",
                                       "message": "This SQL is not allowed: DELETE is not a query"}
-    assert [c["sql"] for c in message["citations"]] == [CITY_SQL]  # only the query that returned rows
+    assert [c["sql"] for c in message["citations"]] == [CITY_SQL]  # only the query that ran
 
 
 async def test_after_three_rounds_of_queries_the_model_must_answer(call, agent, llm):

@@ -103,7 +103,7 @@ def tool_of(connections: Sequence[CatalogConnection]) -> Tool:
 
 
 class DatabaseTool:
-    """Runs one answer's `query_database` calls; `sources` are the results that returned rows."""
+    """Runs one answer's `query_database` calls; `sources` are the queries that ran (with or without rows)."""
 
     def __init__(
         self,

@@ -7,7 +7,7 @@ instruction. Citations in the answer are checked against the passages afterwards
 
 When the agent may query its company's databases (`query_database`, database_tool.py), the
 instructions say so, results come back fenced the same way (`<<<DATA n nonce>>>`), each numbered
-after the passages so the answer cites it as [n] like a passage; every query that returned rows is
+after the passages so the answer cites it as [n] like a passage; every query that ran is
 a citation (`source: "database"`, with its connection, tables and SQL) whether the text cites it or not.
 """
 
