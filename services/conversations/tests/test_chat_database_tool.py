@@ -335,3 +335,22 @@ async def test_a_gemini_agent_queries_through_function_calls_and_cites_the_table
     assert '["Luís", "São José dos Campos"]' in response["response"]["result"]
     assert [(c["source"], c["connection_name"], c["table"]) for c in message["citations"]] == [
         ("database", "Chinook", "customer")]
+
+
+async def test_at_most_five_queries_run_per_round_and_text_before_calls_stays_in_the_answer(
+    call, agent, llm, databases
+):
+    alice, agent_id, connection = agent
+    calls = [(f"call_{i}", "query_database", json.dumps({"connection_id": str(connection.connection_id),
+                                                          "sql": CITY_SQL})) for i in range(6)]
+    llm.queue += [Reply(events=openai_tool_calls(calls, text="Let me look that up.")), answering(ANSWER)]
+    ran = len(databases.queries)
+    message, events = await chat(call, alice, agent_id)
+
+    assert message["content"] == f"Let me look that up.\n\n{ANSWER}" == tokens(events)
+    assert len(databases.queries) - ran == 5
+    results = llm.requests[1].body["messages"][-6:]
+    assert [r["tool_call_id"] for r in results] == [f"call_{i}" for i in range(6)]
+    assert json.loads(results[-1]["content"].splitlines()[1])["error"] == "too_many_calls"
+    assert llm.requests[1].body["messages"][-7]["content"] == "Let me look that up."
+    assert len(message["citations"]) == 5

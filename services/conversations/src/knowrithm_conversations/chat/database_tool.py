@@ -67,6 +67,10 @@ async def load_catalog(
     except (RpcUnavailable, RpcFailed) as exc:
         logger.warning("agent %s answers without its databases: the catalog failed (%s)", agent.agent_id, exc)
         return []
+    except ValueError as exc:  # a reply that does not match the contract (pydantic's ValidationError)
+        logger.warning("agent %s answers without its databases: unreadable catalog (%s)", agent.agent_id,
+                       type(exc).__name__)
+        return []
     return [c for c in reply.connections if c.tables]
 
 
