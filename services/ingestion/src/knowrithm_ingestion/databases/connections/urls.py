@@ -286,6 +286,13 @@ def clean_params(params: dict[str, Any] | None, engine: Engine) -> dict[str, Any
 def _sslmode(name: str, value: Any, engine: Engine) -> str:
     if not isinstance(value, str) or value.lower() not in SSL_MODES:
         raise InvalidConnection(name, f"one of {', '.join(sorted(SSL_MODES))}")
+    if engine == Engine.MONGODB and value.lower() in ("allow", "prefer"):
+        raise InvalidConnection(
+            name,
+            f"{value.lower()} (TLS only if the server offers it) is PostgreSQL's and MySQL's; a "
+            "MongoDB connection is either TLS or not: give require, verify-ca or verify-full (TLS), "
+            "or disable",
+        )
     return value.lower()
 
 

@@ -136,8 +136,9 @@ async def _connect(spec: ConnectionSpec, allow: Allow) -> AsyncIterator[psycopg.
         "application_name": "knowrithm",
         "autocommit": True,
     }
-    if params.sslmode:
-        kwargs["sslmode"] = params.sslmode
+    # Every mode goes to libpq as given (`allow`/`prefer` included); without one, libpq's own default
+    # `prefer`, said explicitly so a PGSSLMODE in this machine's environment never decides it.
+    kwargs["sslmode"] = params.sslmode or "prefer"
     ca_file = None
     if params.ssl_ca:
         ca_file = tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False)

@@ -18,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from .errors import InvalidConnectionUrl
 
 Engine = Literal["postgresql", "cockroachdb", "mysql", "sqlite", "mongodb", "mssql"]
-SslMode = Literal["disable", "require", "verify-ca", "verify-full"]
+# `allow`/`prefer`: TLS when the server offers it, unverified (libpq's; MySQL/MariaDB take both as
+# "prefer"); MongoDB has no such mode and refuses them at create (connections/urls.py).
+SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
 SCHEMES: dict[str, frozenset[str]] = {
     "postgresql": frozenset(
@@ -56,7 +58,7 @@ class ConnectionParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    sslmode: SslMode | None = None  # None: the driver's default (PostgreSQL "prefer", others off)
+    sslmode: SslMode | None = None  # None: PostgreSQL "prefer" (libpq's default), others no TLS
     ssl_ca: str | None = Field(default=None, max_length=64_000)  # PEM text of a private CA
     connect_timeout: int = Field(default=10, ge=1, le=30)  # seconds
     schemas: list[str] | None = None  # only these schemas (PostgreSQL) / databases (MySQL)
