@@ -415,3 +415,19 @@ def test_a_mongodb_connection_stored_with_prefer_connects_as_without_a_mode():
 
     stored = DatabaseConnection(database_type="mongodb", connection_params={"sslmode": "prefer", "connect_timeout": 5})
     assert engine_params(stored).sslmode is None and engine_params(stored).connect_timeout == 5
+
+
+@pytest.mark.parametrize(("database_type", "query"), [
+    ("postgresql", "sslmode=sometimes"),
+    ("mysql", "ssl_mode=SOMETIMES"),
+    ("mysql", "ssl_mode=prefer"),  # libpq's name under MySQL's key
+])
+async def test_an_unknown_tls_mode_in_the_url_is_refused_not_ignored(call, company, database_type, query):
+    _, agent_id, principal = company
+    url = f"{database_type}://reader:{SECRET}@db.example.com/shop?{query}"
+    r = await create(call, principal, agent_id, database_type=database_type, url=url)
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "url" and SECRET not in r.text
+    r = await create(call, principal, agent_id, database_type=database_type,
+                     url=url.replace("sometimes", "verify-full").replace("SOMETIMES", "VERIFY_IDENTITY")
+                     .replace("=prefer", "=PREFERRED"))
+    assert r.status_code == 201, r.text

@@ -221,3 +221,16 @@ async def test_mysql_require_refuses_a_server_without_tls(mariadb):
         probe = await get_engine("mysql").probe(spec("mysql", url, sslmode=mode), LOCAL)
         assert not probe.reachable and "offers no TLS" in (probe.error or ""), probe
         assert mariadb.password not in (probe.error or "")
+
+
+async def test_the_urls_tls_mode_applies_when_connection_params_name_none(tls_postgres, tls_mariadb, certificates):
+    """`?sslmode=` (PostgreSQL, MySQL) and MySQL's `?ssl_mode=` are applied, not ignored;
+    `connection_params.sslmode` wins over them."""
+    assert await postgres_tls(f"{tls_postgres}?sslmode=disable") is False
+    assert await postgres_tls(f"{tls_postgres}?sslmode=disable", sslmode="prefer") is True
+    probe = await get_engine("postgresql").probe(spec("postgresql", f"{tls_postgres}?sslmode=verify-full"), LOCAL)
+    assert not probe.reachable  # verify-full without the private CA: refused, not downgraded
+    assert await postgres_tls(f"{tls_postgres}?sslmode=verify-full", ssl_ca=certificates.ca_pem) is True
+    assert await mysql_cipher(f"{tls_mariadb}?ssl_mode=REQUIRED") != ""
+    assert await mysql_cipher(f"{tls_mariadb}?sslmode=prefer") != ""
+    assert await mysql_cipher(f"{tls_mariadb}?ssl_mode=PREFERRED", sslmode="disable") == ""

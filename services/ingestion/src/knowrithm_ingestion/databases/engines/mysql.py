@@ -43,7 +43,7 @@ from .base import (
 )
 from .egress import check_url_hosts
 from .errors import DatabaseQueryFailed, DatabaseQueryTimeout, DatabaseUnreachable
-from .spec import ConnectionParams, ConnectionSpec, parse_url, scrub
+from .spec import ConnectionParams, ConnectionSpec, parse_url, scrub, with_url_tls
 
 SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys")
 WRITE_PRIVILEGES = frozenset({"INSERT", "UPDATE", "DELETE", "ALL", "ALL PRIVILEGES", "FILE", "SUPER"})
@@ -82,7 +82,7 @@ def _tls_params(params: ConnectionParams) -> ConnectionParams:
 @asynccontextmanager
 async def _connect(spec: ConnectionSpec, allow: Allow) -> AsyncIterator[Connection]:
     parsed = parse_url("mysql", spec.url)
-    params = spec.params
+    params = with_url_tls(spec.params, parsed)
     (target,) = await check_url_hosts(parsed, allow, timeout=params.connect_timeout)
     conn = _Connection(
         host=target.ip,

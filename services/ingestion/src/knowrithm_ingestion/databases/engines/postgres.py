@@ -31,7 +31,7 @@ from psycopg import sql as pgsql
 from .base import Allow, ColumnInfo, ForeignKey, Probe, QueryResult, TableInfo, allowed_table, jsonable
 from .egress import check_url_hosts
 from .errors import DatabaseQueryFailed, DatabaseQueryTimeout, DatabaseUnreachable
-from .spec import ConnectionSpec, parse_url, scrub
+from .spec import ConnectionSpec, parse_url, scrub, with_url_tls
 
 # A path that does not exist: libpq skips it silently (os.devnull makes it warn on every connect).
 _NO_PASSFILE = "/nonexistent/knowrithm-no-pgpass"
@@ -122,7 +122,7 @@ class PostgresEngine:
 @asynccontextmanager
 async def _connect(spec: ConnectionSpec, allow: Allow) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
     parsed = parse_url(spec.engine, spec.url)
-    params = spec.params
+    params = with_url_tls(spec.params, parsed)
     (target,) = await check_url_hosts(parsed, allow, timeout=params.connect_timeout)
     kwargs: dict[str, Any] = {
         "host": target.host,
