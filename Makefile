@@ -6,7 +6,7 @@ ifeq ($(strip $(UV)),)
 UV := python3 -m uv
 endif
 
-.PHONY: up test down status logs bootstrap lint tesseract chromium mariadb
+.PHONY: up test down status logs bootstrap lint tesseract chromium mariadb postgresql
 
 bootstrap:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv \
@@ -31,23 +31,33 @@ chromium:
 		$$SUDO apt-get install -y -qq chromium >/dev/null 2>&1 \
 		|| { $$SUDO apt-get update -qq >/dev/null 2>&1 && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-# The database-connection tests start a MariaDB of their own (knowrithm_stack.mariadb: own port,
-# data dir and socket) from Debian's mariadb-server binaries. Only the binaries are used: during
-# the install a policy-rc.d answers 101 so no MariaDB service is started, and the unit the package
-# enables is disabled again. A MariaDB that was installed before is left as it is.
-mariadb:
-	@if [ -x /usr/sbin/mariadbd ]; then echo "mariadb-server is already installed"; exit 0; fi; \
-	echo "installing mariadb-server (binaries for the tests' own MariaDB; no service is started)"; \
+# The database-connection tests start servers of their own (own port, data dir and socket) from
+# Debian's binaries: a MariaDB (knowrithm_stack.mariadb) and, for the TLS tests, a PostgreSQL built
+# with OpenSSL (the embedded PostgreSQL has none). Only the binaries are used: during the install a
+# policy-rc.d answers 101 so no service is started, and the unit the package enables is disabled
+# again. A server that was installed before is left as it is.
+define install_server_binaries
 	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); POLICY=/usr/sbin/policy-rc.d; CREATED=; \
 	if [ ! -e $$POLICY ]; then \
 		printf '#!/bin/sh\nexit 101\n' | $$SUDO tee $$POLICY >/dev/null && $$SUDO chmod 755 $$POLICY && CREATED=1; \
 	fi; \
-	INSTALL="$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server"; \
+	INSTALL="$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1)"; \
 	$$INSTALL >/dev/null 2>&1 || { $$SUDO apt-get update -qq >/dev/null 2>&1 && $$INSTALL >/dev/null; }; \
 	STATUS=$$?; \
 	if [ -n "$$CREATED" ]; then $$SUDO rm -f $$POLICY; fi; \
-	if command -v systemctl >/dev/null 2>&1; then $$SUDO systemctl disable --quiet mariadb >/dev/null 2>&1; fi; \
+	if command -v systemctl >/dev/null 2>&1; then $$SUDO systemctl disable --quiet $(2) >/dev/null 2>&1; fi; \
 	exit $$STATUS
+endef
+
+mariadb:
+	@if [ -x /usr/sbin/mariadbd ]; then echo "mariadb-server is already installed"; exit 0; fi; \
+	echo "installing mariadb-server (binaries for the tests' own MariaDB; no service is started)"; \
+	$(call install_server_binaries,mariadb-server,mariadb)
+
+postgresql:
+	@if ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then echo "postgresql is already installed"; exit 0; fi; \
+	echo "installing postgresql (binaries for the TLS tests' own PostgreSQL; no service is started)"; \
+	$(call install_server_binaries,postgresql,postgresql)
 
 up: bootstrap
 	@$(UV) run --frozen knowrithm-stack up
@@ -61,11 +71,12 @@ status: bootstrap
 logs: bootstrap
 	@$(UV) run --frozen knowrithm-stack logs $(SERVICE)
 
-# The widget's browser test needs Chromium and the database tests MariaDB's binaries; only the
+# The widget's browser test needs Chromium and the database tests MariaDB's and PostgreSQL's binaries; only the
 # test suite does, so `make up` never installs them.
 test: bootstrap
 	@[ -x /usr/bin/chromium ] || $(MAKE) --no-print-directory chromium
 	@[ -x /usr/sbin/mariadbd ] || $(MAKE) --no-print-directory mariadb
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || $(MAKE) --no-print-directory postgresql
 	@$(UV) run --frozen ruff check --quiet .
 	@$(UV) run --frozen pytest -q -n 2 --dist loadgroup
 

@@ -20,6 +20,14 @@ Names used for ids (`feed["X"]`, `feed.at["m2"]`):
             D3 (uma, Y, pdf 512 KiB, processed 500 words 2 s), D4 (admin, deleted)
   keys K1 (active), K2 (revoked), K3 (expired)
   requests r1 (admin, now-1h), r2 (uma, now-2h), r3 (K1, 500), r4 (uma, 404), r5 (lead, 429), r6 (noon 40)
+  database connections (all created by admin)
+        DB1 "Shop" (X, postgresql, noon 20): tested ok by admin noon 2, analysed noon 2 (11 tables,
+            15,607 rows), one table deleted noon 1 (10 tables, 15,000 rows); an analysis of noon 5
+            (8 tables) arrives last and changes nothing
+        DB2 "Legacy" (Y, mysql, noon 15), renamed "Legacy CRM" noon 2: tested failed by K1 noon 3,
+            analysed noon 3 (3 tables, 300 rows)
+        DB3 "Old" (X, sqlite, noon 30): tested ok noon 5, analysed noon 5 (2 tables), deleted noon 4
+        DB4 "Reports" (X, mongodb, noon 8): deleted noon 6, restored noon 5, tested ok by admin noon 4
 """
 
 from __future__ import annotations
@@ -52,6 +60,13 @@ from knowrithm_common.events.conversations import (
 )
 from knowrithm_common.events.gateway import ApiRequest, ApiRequestsRecordedV1
 from knowrithm_common.events.ingestion import (
+    DatabaseConnectionAnalyzedV1,
+    DatabaseConnectionCreatedV1,
+    DatabaseConnectionDeletedV1,
+    DatabaseConnectionRestoredV1,
+    DatabaseConnectionTestedV1,
+    DatabaseConnectionUpdatedV1,
+    DatabaseTablesDeletedV1,
     DocumentDeletedV1,
     DocumentFailedV1,
     DocumentProcessedV1,
@@ -502,6 +517,54 @@ def _usage(feed: Feed) -> None:
     f.emit(ApiRequestsRecordedV1(requests=requests), source="gateway", at=f.now - dt.timedelta(minutes=59))
 
 
+def _databases(feed: Feed) -> None:
+    f = feed
+    admin = Actor(kind="user", id=f["admin"])
+    for key, name, agent, engine, days in (
+        ("DB1", "Shop", "X", "postgresql", 20),
+        ("DB2", "Legacy", "Y", "mysql", 15),
+        ("DB3", "Old", "X", "sqlite", 30),
+        ("DB4", "Reports", "X", "mongodb", 8),
+    ):
+        created = DatabaseConnectionCreatedV1(
+            database_connection_id=f.id(key), agent_id=f[agent], name=name, database_type=engine,
+            host=None if engine == "sqlite" else "db.example.com", database="shop",
+        )  # fmt: skip
+        f.emit(created, source="ingestion", at=f.noon(days), actor=admin)
+
+    def ref(key: str) -> dict[str, uuid.UUID]:
+        return {"database_connection_id": f[key], "agent_id": f["Y" if key == "DB2" else "X"]}
+
+    def tested(key: str, valid: bool, days: int, actor: Actor) -> None:
+        f.at[f"{key}_tested"] = f.noon(days) + dt.timedelta(hours=1)
+        f.emit(DatabaseConnectionTestedV1(**ref(key), is_valid=valid), source="ingestion",
+               at=f.at[f"{key}_tested"], actor=actor)  # fmt: skip
+
+    def analysed(key: str, days: int, tables: int, rows: int) -> None:
+        data = DatabaseConnectionAnalyzedV1(**ref(key), table_count=tables, tables_added=tables, total_rows=rows)
+        f.emit(data, source="ingestion", at=f.noon(days) + dt.timedelta(hours=2), actor=admin)
+
+    tested("DB1", True, 2, admin)
+    analysed("DB1", 2, 11, 15_607)
+    f.emit(
+        DatabaseTablesDeletedV1(**ref("DB1"), table_ids=[uuid.uuid4()], table_count=10, total_rows=15_000),
+        source="ingestion", at=f.noon(1), actor=admin,
+    )  # fmt: skip
+    f.emit(
+        DatabaseConnectionUpdatedV1(**ref("DB2"), name="Legacy CRM", database_type="mysql", fields=["name"]),
+        source="ingestion", at=f.noon(2), actor=admin,
+    )  # fmt: skip
+    tested("DB2", False, 3, Actor(kind="api_key", id=f["K1"]))
+    analysed("DB2", 3, 3, 300)
+    tested("DB3", True, 5, admin)
+    analysed("DB3", 5, 2, 40)
+    f.emit(DatabaseConnectionDeletedV1(**ref("DB3")), source="ingestion", at=f.noon(4), actor=admin)
+    f.emit(DatabaseConnectionDeletedV1(**ref("DB4")), source="ingestion", at=f.noon(6), actor=admin)
+    f.emit(DatabaseConnectionRestoredV1(**ref("DB4")), source="ingestion", at=f.noon(5), actor=admin)
+    tested("DB4", True, 4, admin)
+    analysed("DB1", 5, 8, 900)  # older than the deletion of noon 1: arrives late, changes nothing
+
+
 def company_feed(name: str = "Acme Analytics", *, now: dt.datetime | None = None) -> Feed:
     """A whole company's known history (see the module docstring)."""
     feed = Feed(company_id=uuid.uuid4(), now=now or dt.datetime.now(dt.UTC))
@@ -511,6 +574,7 @@ def company_feed(name: str = "Acme Analytics", *, now: dt.datetime | None = None
     _leads(feed)
     _documents(feed)
     _usage(feed)
+    _databases(feed)
     return feed
 
 

@@ -62,8 +62,9 @@ async def test_admin_dashboard_counts_the_company_exactly(call, feeds):
         "document_count": 3,
         "lead_count": 4,
         "total_users": 3,
+        "connection_count": 3,  # DB1, DB2, DB4 (test_database_analytics.py checks the rest)
     }
-    assert "database_analytics" not in body
+    assert body["database_analytics"]["connection_status"] == {"active": 3, "inactive": 1}
     assert body["user_context"] == {
         "user_id": str(main["admin"]),
         "username": main.usernames["admin"],
@@ -263,6 +264,7 @@ async def test_user_dashboard_shows_only_their_own_data(call, feeds):
         "document_count": 2,
         "lead_count": 0,
         "total_users": 1,
+        "connection_count": 0,  # connections are created by admins
     }
     assert body["user_context"]["is_admin"] is False and body["user_context"]["role"] == "user"
     messages = body["conversation_analytics"]["message_analytics"]
@@ -299,6 +301,7 @@ async def test_super_admin_sees_one_company_or_every_live_company(client, call, 
         "document_count": 3,
         "lead_count": 4,
         "total_users": 3,
+        "connection_count": 3,
     }
     deletion = company_deleted(extra)
     await publish_feeds(client.app, [Feed(extra.company_id, extra.now, events=[deletion])])
@@ -322,6 +325,7 @@ async def test_deleted_company_answers_as_if_empty(call, feeds):
         "document_count": 0,
         "lead_count": 0,
         "total_users": 0,
+        "connection_count": 0,
     }
     assert body["conversation_analytics"]["message_analytics"]["total_messages"] == 0
     assert body["company_analytics"]["company_info"] is None

@@ -367,3 +367,67 @@ async def test_refused_requests_never_echo_the_password(call, company):
     assert r.status_code == 422 and SECRET not in r.text
     r = await create(call, principal, agent_id, url=f"mysql://u:{SECRET}@db.example.com/x")
     assert r.status_code == 422 and SECRET not in r.text
+
+
+# --- TLS modes allow/prefer (engine gaps): kept for PostgreSQL and MySQL, refused for MongoDB -------
+
+
+@pytest.mark.parametrize(("database_type", "url"), [
+    ("postgresql", pg_url()),
+    ("cockroachdb", f"cockroachdb://reader:{SECRET}@crdb.example.com:26257/shop"),
+    ("mysql", f"mysql://reader:{SECRET}@db.example.com/shop"),
+])
+@pytest.mark.parametrize("mode", ["allow", "prefer"])
+async def test_allow_and_prefer_are_kept_and_reach_the_engine(client, call, company, database_type, url, mode):
+    from knowrithm_ingestion.databases.connections.engine_spec import engine_params
+
+    _, agent_id, principal = company
+    r = await create(call, principal, agent_id, database_type=database_type, url=url,
+                     connection_params={"sslmode": mode.upper()})
+    assert r.status_code == 201, r.text
+    assert r.json()["connection"]["connection_params"] == {"sslmode": mode}
+    async with client.app.state.db.sessions() as session:
+        stored = await session.get(DatabaseConnection, uuid.UUID(r.json()["connection"]["id"]))
+    assert engine_params(stored).sslmode == mode
+
+
+@pytest.mark.parametrize("mode", ["allow", "prefer"])
+async def test_mongodb_refuses_allow_and_prefer_on_create_and_update(client, call, company, mode):
+    _, agent_id, principal = company
+    url = f"mongodb://reader:{SECRET}@mongo.example.com/shop"
+    r = await create(call, principal, agent_id, database_type="mongodb", url=url, connection_params={"sslmode": mode})
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "connection_params.sslmode"
+    assert "either TLS or not" in r.json()["message"] and "require" in r.json()["message"] and SECRET not in r.text
+
+    created = await create(call, principal, agent_id, database_type="mongodb", url=url,
+                           connection_params={"sslmode": "verify-full"})
+    assert created.status_code == 201, created.text
+    path = f"{BASE}/{created.json()['connection']['id']}"
+    r = await call("PATCH", path, principal, json={"connection_params": {"sslmode": mode}})
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "connection_params.sslmode"
+    kept = (await call("GET", path, principal)).json()["connection"]["connection_params"]
+    assert kept == {"sslmode": "verify-full"}
+
+
+def test_a_mongodb_connection_stored_with_prefer_connects_as_without_a_mode():
+    """Stored before `prefer` was refused for MongoDB: it connects as it did then (no mode)."""
+    from knowrithm_ingestion.databases.connections.engine_spec import engine_params
+
+    stored = DatabaseConnection(database_type="mongodb", connection_params={"sslmode": "prefer", "connect_timeout": 5})
+    assert engine_params(stored).sslmode is None and engine_params(stored).connect_timeout == 5
+
+
+@pytest.mark.parametrize(("database_type", "query"), [
+    ("postgresql", "sslmode=sometimes"),
+    ("mysql", "ssl_mode=SOMETIMES"),
+    ("mysql", "ssl_mode=prefer"),  # libpq's name under MySQL's key
+])
+async def test_an_unknown_tls_mode_in_the_url_is_refused_not_ignored(call, company, database_type, query):
+    _, agent_id, principal = company
+    url = f"{database_type}://reader:{SECRET}@db.example.com/shop?{query}"
+    r = await create(call, principal, agent_id, database_type=database_type, url=url)
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "url" and SECRET not in r.text
+    r = await create(call, principal, agent_id, database_type=database_type,
+                     url=url.replace("sometimes", "verify-full").replace("SOMETIMES", "VERIFY_IDENTITY")
+                     .replace("=prefer", "=PREFERRED"))
+    assert r.status_code == 201, r.text

@@ -12,7 +12,18 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Float, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -189,6 +200,35 @@ class DocumentFact(Base):  # type: ignore[misc, valid-type]
     lifecycle_at: Mapped[dt.datetime | None] = mapped_column(TZ)  # orders deletion and restoration
 
 
+class DatabaseConnectionFact(Base):  # type: ignore[misc, valid-type]
+    """A company's database connection (ingestion.database_connection.*, ingestion.database_table.*).
+
+    Each kind of state has the time of the event that set it, and is replaced only by a newer
+    one: `state_time` the name and engine (created, updated), `lifecycle_at` the deletion and
+    restoration, `tested_at` the last test, `tables_time` the tables' totals (analysed, a table
+    deleted or restored: each carries the connection's live totals after it). Never its URL.
+    """
+
+    __tablename__ = "database_connections"
+
+    database_connection_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    agent_id: Mapped[uuid.UUID]
+    created_by: Mapped[uuid.UUID | None]
+    name: Mapped[str | None] = mapped_column(String(100))
+    database_type: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    state_time: Mapped[dt.datetime] = mapped_column(TZ)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    lifecycle_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    tested_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    test_valid: Mapped[bool | None] = mapped_column(Boolean)
+    tested_by: Mapped[uuid.UUID | None]
+    table_count: Mapped[int | None] = mapped_column(Integer)
+    total_rows: Mapped[int | None] = mapped_column(BigInteger)
+    tables_time: Mapped[dt.datetime | None] = mapped_column(TZ)
+
+
 class ApiKeyFact(Base):  # type: ignore[misc, valid-type]
     """An API key's name, limits and lifecycle (auth.api_key.created/revoked.v1)."""
 
@@ -277,6 +317,7 @@ PROJECTION_TABLES: tuple[Any, ...] = (
     LeadFact,
     FeedbackFact,
     DocumentFact,
+    DatabaseConnectionFact,
     ApiKeyFact,
     ApiRequestFact,
     AuditEntry,

@@ -9,8 +9,8 @@ environment, like the service. Steps:
    above 1: events older than the stream's max age, 30 days, are gone and the rebuilt numbers
    would miss them), unless `--accept-partial`.
 2. In one transaction, delete every projection row (companies, users, agents, conversations,
-   messages, leads, feedback, documents, API keys, API requests, audit log) and the
-   processed-events record of the projections consumer.
+   messages, leads, feedback, documents, database connections, API keys, API requests, audit
+   log) and the processed-events record of the projections consumer.
 3. Replay the stream from its first event up to the last one present at the start, through
    the same HANDLERS as the live consumer, in batches of one transaction each. Each event is
    recorded as processed for the projections consumer, and applied only if it was not

@@ -187,6 +187,11 @@ class DatabaseConnectionAnalyzedV1(DatabaseConnectionRef, EventData):
     tables_added: int = 0
     tables_changed: int = 0
     tables_removed: int = Field(0, description="gone from the database: soft-deleted")
+    total_rows: int | None = Field(
+        None,
+        description="rows of the live tables after the analysis (counted exactly below 5 million rows, "
+        "else the engine's estimate; tables without a count add nothing); None in events from before",
+    )
 
 
 class DatabaseTablesDeletedV1(DatabaseConnectionRef, EventData):
@@ -195,6 +200,8 @@ class DatabaseTablesDeletedV1(DatabaseConnectionRef, EventData):
     event_type: ClassVar[str] = "ingestion.database_table.deleted.v1"
 
     table_ids: list[uuid.UUID]
+    table_count: int | None = Field(None, description="live tables of the connection after the deletion")
+    total_rows: int | None = Field(None, description="their rows (as the analysis counted them)")
 
 
 class DatabaseTableRestoredV1(DatabaseConnectionRef, EventData):
@@ -203,6 +210,8 @@ class DatabaseTableRestoredV1(DatabaseConnectionRef, EventData):
     event_type: ClassVar[str] = "ingestion.database_table.restored.v1"
 
     table_id: uuid.UUID
+    table_count: int | None = Field(None, description="live tables of the connection after the restoration")
+    total_rows: int | None = Field(None, description="their rows (as the analysis counted them)")
 
 
 # --- jobs ---------------------------------------------------------------------------------
@@ -271,6 +280,8 @@ class ExportDatabaseTables(JobData):
 
     database_connection_id: uuid.UUID
     table_ids: list[uuid.UUID]
+    table_count: int | None = Field(None, description="live tables of the connection after the deletion")
+    total_rows: int | None = Field(None, description="their rows (as the analysis counted them)")
     limit_per_table: int | None = None
     task_id: uuid.UUID | None = None
 

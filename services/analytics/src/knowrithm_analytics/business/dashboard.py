@@ -2,10 +2,10 @@
 
 Admins see their company, super admins every company (or `?company_id=`), other users their
 own data (`scope` "personal": their conversations, the messages and feedback in them, their
-documents, the agents they talked to, their own account and audit entries). Totals are
-all-time; timelines cover the last 30 days (new users 90 days, risk levels 7 days). Only days
-with activity appear in a timeline. `database_analytics` and `core_metrics.connection_count`
-are left out: database connections are not built yet.
+documents, the agents they talked to, the database connections they created, their own account
+and audit entries). Totals are all-time; timelines cover the last 30 days (new users 90 days,
+risk levels 7 days). Only days with activity appear in a timeline. `database_analytics` is
+explained in business/databases.py.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from knowrithm_analytics.business import people
 from knowrithm_analytics.business.agents import agent_analytics
 from knowrithm_analytics.business.conversations import ConversationRows, conversation_analytics
+from knowrithm_analytics.business.databases import connection_count, database_analytics
 from knowrithm_analytics.business.documents import document_analytics, performance_analytics
 from knowrithm_analytics.business.facts import Facts
 from knowrithm_analytics.business.leads import lead_analytics
@@ -40,6 +41,7 @@ async def core_metrics(session: AsyncSession, facts: Facts) -> dict[str, Any]:
         "document_count": await _count(session, DocumentFact, facts.documents()),
         "lead_count": await _count(session, LeadFact, facts.leads()),
         "total_users": await people.user_count(session, facts),
+        "connection_count": await connection_count(session, facts),
     }
 
 
@@ -65,6 +67,7 @@ async def dashboard(session: AsyncSession, principal: Principal, facts: Facts) -
         "agent_analytics": await agent_analytics(session, facts),
         "document_analytics": await document_analytics(session, facts, timeline),
         "performance_analytics": await performance_analytics(session, facts),
+        "database_analytics": await database_analytics(session, facts),
         "activity_analytics": await people.activity_analytics(session, facts, now),
         "security_analytics": await people.security_analytics(session, facts, now),
         "user_management": await people.user_management(session, facts, now),

@@ -24,6 +24,7 @@ from knowrithm_analytics.models import (
     AuditEntry,
     CompanyRegistration,
     ConversationFact,
+    DatabaseConnectionFact,
     DocumentFact,
     FeedbackFact,
     LeadFact,
@@ -119,6 +120,17 @@ class Facts:
         conditions = [DocumentFact.deleted_at.is_(None), *self.of_company(DocumentFact.company_id)]
         if self.user_id is not None:
             conditions.append(DocumentFact.uploaded_by == self.user_id)
+        return conditions
+
+    def database_connections(self, *, deleted: bool = False) -> Conditions:
+        """Live connections (`deleted`: the soft-deleted ones); the user's own in the personal scope."""
+        state = DatabaseConnectionFact.deleted_at
+        conditions = [
+            state.is_not(None) if deleted else state.is_(None),
+            *self.of_company(DatabaseConnectionFact.company_id),
+        ]
+        if self.user_id is not None:
+            conditions.append(DatabaseConnectionFact.created_by == self.user_id)
         return conditions
 
     def users(self) -> Conditions:

@@ -15,7 +15,15 @@ from collections.abc import Mapping
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from knowrithm_analytics.projections import agents, api_requests, audit, conversations, documents, identity
+from knowrithm_analytics.projections import (
+    agents,
+    api_requests,
+    audit,
+    conversations,
+    databases,
+    documents,
+    identity,
+)
 from knowrithm_analytics.projections.audit import audit_domain_event, is_audited
 from knowrithm_analytics.projections.metrics import observe_applied
 from knowrithm_common.events import EventEnvelope, registered_events
@@ -24,7 +32,7 @@ from knowrithm_common.messaging.consumer import Handler
 
 PROJECTORS: Mapping[str, Handler] = {
     event_type: handler
-    for module in (identity, audit, agents, conversations, documents, api_requests)
+    for module in (identity, audit, agents, conversations, documents, databases, api_requests)
     for event_type, handler in module.projections.handlers.items()
 }
 """The projection of each event type that has one (audit entries are added by `handler_for`)."""

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_common.db.base import utcnow
@@ -139,9 +140,18 @@ async def store_analysis(
         tables_added=len(outcome.added),
         tables_changed=len(outcome.changed),
         tables_removed=len(outcome.removed),
+        total_rows=(await _live_totals(session, connection.id))[1],
     )
     await outbox.add(session, analysed, company_id=connection.company_id, actor=actor)
     return outcome
+
+
+async def _live_totals(session: AsyncSession, connection_id: uuid.UUID) -> tuple[int, int]:
+    """(live tables, their rows) of a connection, for the events analytics counts from."""
+    live = (DatabaseTable.connection_id == connection_id, DatabaseTable.not_deleted())
+    stmt = select(func.count(), func.coalesce(func.sum(DatabaseTable.row_estimate), 0)).where(*live)
+    count, rows = (await session.execute(stmt)).one()
+    return int(count), int(rows or 0)
 
 
 def _new_row(connection: DatabaseConnection, table: AnalysedTable) -> DatabaseTable:
@@ -203,8 +213,10 @@ async def _tables_deleted(
     session: AsyncSession, connection: DatabaseConnection, ids: list[uuid.UUID], actor: Actor | None
 ) -> None:
     if ids:
+        table_count, total_rows = await _live_totals(session, connection.id)
         deleted = DatabaseTablesDeletedV1(
-            database_connection_id=connection.id, agent_id=connection.agent_id, table_ids=ids
+            database_connection_id=connection.id, agent_id=connection.agent_id, table_ids=ids,
+            table_count=table_count, total_rows=total_rows,
         )
         await outbox.add(session, deleted, company_id=connection.company_id, actor=actor)
 
@@ -249,8 +261,10 @@ async def restore_table(
     connection = await get_connection(session, table.company_id, table.connection_id)
     table.deleted_at = None
     await session.flush()
+    table_count, total_rows = await _live_totals(session, connection.id)
     restored = DatabaseTableRestoredV1(
-        database_connection_id=connection.id, agent_id=connection.agent_id, table_id=table.id
+        database_connection_id=connection.id, agent_id=connection.agent_id, table_id=table.id,
+        table_count=table_count, total_rows=total_rows,
     )
     await outbox.add(session, restored, company_id=connection.company_id, actor=actor)
     return table

@@ -26,9 +26,10 @@ from knowrithm_ingestion.databases.engines import ConnectionParams, ConnectionSp
 from knowrithm_ingestion.models import DatabaseConnection
 from knowrithm_ingestion.pipeline.deps import Deps
 
-# What the engines verify; connections also accept libpq's `allow`/`prefer`, which mean "TLS if
-# the server offers it": the engines then connect as they would without a mode.
-_ENGINE_SSLMODES = {"disable", "require", "verify-ca", "verify-full"}
+# Every mode reaches the engines (PostgreSQL passes `allow`/`prefer` to libpq, MySQL/MariaDB use TLS
+# when the server offers it). MongoDB has no "TLS if offered": a MongoDB connection stored with
+# `allow`/`prefer` before they were refused connects as it did then, as without a mode.
+_NO_OPPORTUNISTIC_TLS = {"mongodb"}
 
 
 class UnreadableConnectionUrl(ValidationFailed):
@@ -43,7 +44,7 @@ class SqliteFileMissing(ServiceUnavailable):
 def engine_params(connection: DatabaseConnection) -> ConnectionParams:
     """The connection's allow-listed parameters as the engines take them."""
     params = dict(connection.connection_params or {})
-    if params.get("sslmode") not in _ENGINE_SSLMODES:
+    if connection.database_type in _NO_OPPORTUNISTIC_TLS and params.get("sslmode") in ("allow", "prefer"):
         params.pop("sslmode", None)
     try:
         return ConnectionParams(**params)

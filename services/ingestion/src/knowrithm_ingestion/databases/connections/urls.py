@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from knowrithm_common.errors import ValidationFailed
 from knowrithm_common.safehttp import BLOCKED_NAMES, Allowlist, is_public, literal_ip
+from knowrithm_ingestion.databases.engines.spec import MYSQL_SSL_MODES
 
 MASK = "***"
 
@@ -245,14 +246,27 @@ def _port(raw: str, field_name: str) -> int:
 
 def _query(engine: Engine, query: str, field_name: str) -> tuple[tuple[str, str], ...]:
     pairs = tuple(parse_qsl(query, keep_blank_values=True))
-    for key, _ in pairs:
+    for key, value in pairs:
         if key.lower() not in URL_QUERY[engine]:
             raise ParamNotAllowed(
                 field_name,
                 f"the URL parameter {key[:60]!r} is not allowed; TLS and timeouts "
                 f"go in connection_params ({', '.join(PARAMS)})",
             )
+        _url_tls_mode(key, value, field_name)
     return pairs
+
+
+# The TLS modes a URL may name (they apply when connection_params name none): libpq's for `sslmode`,
+# MySQL's own for MySQL's `ssl_mode`.
+_URL_TLS_MODES = {"sslmode": SSL_MODES, "ssl_mode": frozenset(MYSQL_SSL_MODES)}
+
+
+def _url_tls_mode(key: str, value: str, field_name: str) -> None:
+    """Refuse a TLS mode the engines would not know: a URL's mode is applied, never ignored."""
+    modes = _URL_TLS_MODES.get(key.lower())
+    if modes is not None and value.strip().lower() not in modes:
+        raise InvalidConnection(field_name, f"the URL's {key} is one of {', '.join(sorted(modes))}")
 
 
 def check_hosts(parsed: ParsedUrl, allowlist: Allowlist, *, field_name: str = "url") -> None:
@@ -290,6 +304,13 @@ def _sslmode(name: str, value: Any, engine: Engine) -> str:
         # pymssql's FreeTDS cannot be given a CA or host name per connection (engines/mssql.py)
         raise InvalidConnection(
             name, "SQL Server connections take disable or require: the certificate cannot be verified"
+        )
+    if engine == Engine.MONGODB and value.lower() in ("allow", "prefer"):
+        raise InvalidConnection(
+            name,
+            f"{value.lower()} (TLS only if the server offers it) is PostgreSQL's and MySQL's; a "
+            "MongoDB connection is either TLS or not: give require, verify-ca or verify-full (TLS), "
+            "or disable",
         )
     return value.lower()
 

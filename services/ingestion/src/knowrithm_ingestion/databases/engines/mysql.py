@@ -5,6 +5,10 @@ The connection goes to the checked address, without `LOCAL INFILE`, without opti
 server parses `SELECT 1; DROP TABLE t` as one statement: a syntax error. TLS verifies the URL's
 host name (`base.tls_context`), not the address connected to.
 
+TLS by sslmode: none without one (or `disable`); `allow` and `prefer` use TLS, unverified, when the
+server offers it and connect without it otherwise; `require`, `verify-ca` and `verify-full` refuse a
+server that offers no TLS before the password is sent (the driver alone would carry on in clear).
+
 `execute` sets the session read-only (`transaction_read_only`, or `tx_read_only` on servers
 without it), bounds the statement (`max_statement_time` in seconds on MariaDB,
 `max_execution_time` in milliseconds on MySQL 5.7.8+), runs the query inside
@@ -16,12 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import re
+import ssl
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-import aiomysql
 import pymysql
 from aiomysql.connection import Connection
 from pymysql.constants import CLIENT
@@ -39,7 +43,7 @@ from .base import (
 )
 from .egress import check_url_hosts
 from .errors import DatabaseQueryFailed, DatabaseQueryTimeout, DatabaseUnreachable
-from .spec import ConnectionSpec, parse_url, scrub
+from .spec import ConnectionParams, ConnectionSpec, parse_url, scrub, with_url_tls
 
 SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys")
 WRITE_PRIVILEGES = frozenset({"INSERT", "UPDATE", "DELETE", "ALL", "ALL PRIVILEGES", "FILE", "SUPER"})
@@ -48,30 +52,58 @@ _UNKNOWN_VARIABLE = 1193
 _GRANT = re.compile(r"^GRANT (.+?) ON ", re.IGNORECASE)
 
 
+_TLS_REQUIRED = frozenset({"require", "verify-ca", "verify-full"})
+_CR_SSL_CONNECTION_ERROR = 2026
+
+
+class _Connection(Connection):
+    """aiomysql's connection, refusing (when `tls_required`) a server that offers no TLS before
+    authenticating: aiomysql sends the password in clear to such a server even with a TLS context."""
+
+    tls_required = False
+
+    async def _request_authentication(self) -> None:
+        if self.tls_required and not self.server_capabilities & CLIENT.SSL:
+            raise pymysql.err.OperationalError(
+                _CR_SSL_CONNECTION_ERROR,
+                "the server offers no TLS, which the connection's sslmode requires (nothing was sent); "
+                "enable TLS on the server, or set sslmode to prefer or disable",
+            )
+        await super()._request_authentication()
+
+
+def _tls_params(params: ConnectionParams) -> ConnectionParams:
+    """`allow`/`prefer` as an unverified TLS context: aiomysql uses it only if the server offers TLS."""
+    if params.sslmode in ("allow", "prefer"):
+        return params.model_copy(update={"sslmode": "require"})
+    return params
+
+
 @asynccontextmanager
 async def _connect(spec: ConnectionSpec, allow: Allow) -> AsyncIterator[Connection]:
     parsed = parse_url("mysql", spec.url)
-    params = spec.params
+    params = with_url_tls(spec.params, parsed)
     (target,) = await check_url_hosts(parsed, allow, timeout=params.connect_timeout)
-    conn = aiomysql.Connection(
+    conn = _Connection(
         host=target.ip,
         port=target.port,
         user=parsed.user or "",
         password=parsed.password or "",
         db=parsed.database,
         connect_timeout=params.connect_timeout,
-        ssl=tls_context(params, target.host),
+        ssl=tls_context(_tls_params(params), target.host),
         autocommit=True,
         local_infile=False,
         charset="utf8mb4",
         program_name="knowrithm",
     )
     conn.client_flag &= ~CLIENT.MULTI_STATEMENTS
+    conn.tls_required = params.sslmode in _TLS_REQUIRED
     try:
         await asyncio.wait_for(conn._connect(), params.connect_timeout + 2)
     except (pymysql.MySQLError, OSError, TimeoutError) as exc:
         conn.close()
-        reason = scrub(_message(exc), parsed.password) or "no answer"
+        reason = scrub(_message(exc) + _tls_failure(exc), parsed.password) or "no answer"
         raise DatabaseUnreachable(f"Could not connect to {target.host}:{target.port}: {reason}") from None
     try:
         yield conn
@@ -273,6 +305,16 @@ async def _reflect(conn: Connection, spec: ConnectionSpec, schemas: list[str] | 
 
 def _quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
+
+
+def _tls_failure(exc: BaseException) -> str:
+    """Why TLS failed, when it did (aiomysql's own message only says it could not connect)."""
+    cause = exc.__cause__
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return f" (TLS: the server's certificate was not accepted: {cause.verify_message})"
+    if isinstance(cause, ssl.SSLError):
+        return f" (TLS failed: {cause.reason or cause})"
+    return ""
 
 
 def _message(exc: BaseException) -> str:

@@ -31,7 +31,7 @@ from psycopg import sql as pgsql
 from .base import Allow, ColumnInfo, ForeignKey, Probe, QueryResult, TableInfo, allowed_table, jsonable
 from .egress import check_url_hosts
 from .errors import DatabaseQueryFailed, DatabaseQueryTimeout, DatabaseUnreachable
-from .spec import ConnectionSpec, parse_url, scrub
+from .spec import ConnectionSpec, parse_url, scrub, with_url_tls
 
 # A path that does not exist: libpq skips it silently (os.devnull makes it warn on every connect).
 _NO_PASSFILE = "/nonexistent/knowrithm-no-pgpass"
@@ -122,7 +122,7 @@ class PostgresEngine:
 @asynccontextmanager
 async def _connect(spec: ConnectionSpec, allow: Allow) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
     parsed = parse_url(spec.engine, spec.url)
-    params = spec.params
+    params = with_url_tls(spec.params, parsed)
     (target,) = await check_url_hosts(parsed, allow, timeout=params.connect_timeout)
     kwargs: dict[str, Any] = {
         "host": target.host,
@@ -136,8 +136,9 @@ async def _connect(spec: ConnectionSpec, allow: Allow) -> AsyncIterator[psycopg.
         "application_name": "knowrithm",
         "autocommit": True,
     }
-    if params.sslmode:
-        kwargs["sslmode"] = params.sslmode
+    # Every mode goes to libpq as given (`allow`/`prefer` included); without one, libpq's own default
+    # `prefer`, said explicitly so a PGSSLMODE in this machine's environment never decides it.
+    kwargs["sslmode"] = params.sslmode or "prefer"
     ca_file = None
     if params.ssl_ca:
         ca_file = tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False)

@@ -2,15 +2,17 @@
 
 `ConnectionParams` is the whole set of options a company may set; driver flags (`local_infile`,
 `init_command`, `options`, …) have no field, and unknown keys are refused. Options written into
-the URL's query string are ignored, except MongoDB's `authSource`: engines build the driver's
-arguments from `ParsedUrl` and `ConnectionParams` only.
+the URL's query string are ignored, except MongoDB's `authSource` and the TLS mode of PostgreSQL
+(`sslmode`) and MySQL (`ssl_mode` in MySQL's names, or `sslmode`), which applies when
+`connection_params` name none (`with_url_tls`): engines build the driver's arguments from
+`ParsedUrl` and `ConnectionParams` only.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast, get_args
 from urllib.parse import parse_qs, unquote
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,7 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from .errors import InvalidConnectionUrl
 
 Engine = Literal["postgresql", "cockroachdb", "mysql", "sqlite", "mongodb", "mssql"]
-SslMode = Literal["disable", "require", "verify-ca", "verify-full"]
+# `allow`/`prefer`: TLS when the server offers it, unverified (libpq's; MySQL/MariaDB take both as
+# "prefer"); MongoDB has no such mode and refuses them at create (connections/urls.py).
+SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
 SCHEMES: dict[str, frozenset[str]] = {
     "postgresql": frozenset(
@@ -56,7 +60,7 @@ class ConnectionParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    sslmode: SslMode | None = None  # None: the driver's default (PostgreSQL "prefer", others off)
+    sslmode: SslMode | None = None  # None: PostgreSQL "prefer" (libpq's default), others no TLS
     ssl_ca: str | None = Field(default=None, max_length=64_000)  # PEM text of a private CA
     connect_timeout: int = Field(default=10, ge=1, le=30)  # seconds
     schemas: list[str] | None = None  # only these schemas (PostgreSQL) / databases (MySQL)
@@ -85,6 +89,7 @@ class ParsedUrl:
     hosts: tuple[tuple[str, int], ...] = ()  # every host (MongoDB seed lists); the first is host/port
     srv: bool = False  # mongodb+srv: `host` is the SRV name, not a server
     auth_source: str | None = None  # MongoDB's authSource
+    sslmode: SslMode | None = None  # the URL's TLS mode (PostgreSQL, MySQL), in libpq's names
 
     def __repr__(self) -> str:
         return (
@@ -126,7 +131,39 @@ def parse_url(engine: Engine, url: str) -> ParsedUrl:
         hosts=hosts,
         srv=srv,
         auth_source=next(iter(options.get("authSource", [])), None),
+        sslmode=url_sslmode(engine, options),
     )
+
+
+# MySQL's own names of its TLS modes (the `ssl_mode` URL parameter), as libpq's.
+MYSQL_SSL_MODES: dict[str, SslMode] = {
+    "disabled": "disable",
+    "preferred": "prefer",
+    "required": "require",
+    "verify_ca": "verify-ca",
+    "verify_identity": "verify-full",
+}
+SSL_MODES: frozenset[str] = frozenset(get_args(SslMode))
+
+
+def url_sslmode(engine: Engine, options: dict[str, list[str]]) -> SslMode | None:
+    """The TLS mode a PostgreSQL or MySQL URL names (None: none, or one not known)."""
+    if engine not in ("postgresql", "cockroachdb", "mysql"):
+        return None
+    for key, value in options.items():
+        mode = value[-1].strip().lower() if value else ""
+        if key.lower() == "sslmode" and mode in SSL_MODES:
+            return cast(SslMode, mode)
+        if engine == "mysql" and key.lower() == "ssl_mode" and mode in MYSQL_SSL_MODES:
+            return MYSQL_SSL_MODES[mode]
+    return None
+
+
+def with_url_tls(params: ConnectionParams, parsed: ParsedUrl) -> ConnectionParams:
+    """`params`, with the URL's TLS mode when they name none (`connection_params` win)."""
+    if params.sslmode is None and parsed.sslmode is not None:
+        return params.model_copy(update={"sslmode": parsed.sslmode})
+    return params
 
 
 def _split_netloc(hostpart: str) -> tuple[str, str, str]:
