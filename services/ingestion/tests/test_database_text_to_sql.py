@@ -380,3 +380,72 @@ async def test_table_summaries_are_documents_search_finds_and_a_deleted_table_hi
     assert r.status_code == 200, r.text
     assert await summary_documents(client, connection_id) == [] and await genre_hits() == []
     await asyncio.sleep(0)
+
+
+@pytest.fixture
+def mongo_server():
+    """MongoDB's wire protocol from mockupdb (no MongoDB server here): answers `aggregate` with two orders."""
+    from mockupdb import MockupDB
+
+    server = MockupDB(auto_ismaster={"maxWireVersion": 21, "minWireVersion": 0})
+    server.aggregates = []
+
+    def answer(request):
+        if request.command_name in ("hello", "ismaster", "isMaster"):
+            return False
+        if request.command_name != "aggregate":
+            return request.ok()
+        server.aggregates.append(request.doc)
+        batch = [{"_id": 1, "city": "Oslo", "total": 12.5}, {"_id": 7, "city": "Oslo", "total": 3.0}]
+        return request.ok(cursor={"id": 0, "ns": "shop.orders", "firstBatch": batch})
+
+    server.autoresponds(answer)
+    server.run()
+    yield server
+    server.stop()
+
+
+async def test_mongodb_questions_get_a_guarded_aggregation_pipeline(
+    client, call, llm, model, credentials, mongo_server
+):
+    company_id, agent_id = await llm_agent(client.app, llm)
+    boss = admin(company_id)
+    body = {"name": f"shop {uuid.uuid4().hex[:6]}", "database_type": "mongodb", "agent_id": str(agent_id),
+            "url": f"mongodb://127.0.0.1:{mongo_server.port}/shop"}  # no user: mockupdb does no SCRAM
+    r = await call("POST", BASE, boss, json=body)
+    assert r.status_code == 201, r.text
+    connection_id = r.json()["connection"]["id"]
+    async with client.app.state.db.sessions() as session, session.begin():
+        for name in ("orders", "customers"):
+            session.add(DatabaseTable(
+                id=uuid.uuid4(), company_id=company_id, agent_id=agent_id, connection_id=uuid.UUID(connection_id),
+                name=name, schema_name="shop", primary_key=["_id"], foreign_keys=[],
+                columns=[{"name": "_id", "type": "objectId"}, {"name": "city", "type": "string"}],
+                sample_rows=[{"_id": 1, "city": "Oslo"}],
+            ))
+    pipeline = [{"$match": {"city": "Oslo"}}, {"$project": {"city": 1, "total": 1}}]
+    model.answer = Reply(events=openai_stream(["```json\n", json.dumps({"collection": "orders", "pipeline": pipeline}),
+                                               "\n```"]))
+    try:
+        r = await ask(call, boss, connection_id, question="Which orders were shipped to Oslo?", result_limit=5)
+        assert r.status_code == 200, r.text
+        assert r.json()["dialect"] == "mongodb" and r.json()["executed"] is False
+        assert json.loads(r.json()["sql"]) == {"collection": "orders", "pipeline": [*pipeline, {"$limit": 5}]}
+        system = sql_requests(llm)[-1].body["messages"][0]["content"]
+        assert "COLLECTION orders (" in system and "COLLECTION customers (" in system
+
+        r = await ask(call, boss, connection_id, question="Which orders were shipped to Oslo?", execute=True,
+                      result_limit=5)
+        assert r.status_code == 200, r.text
+        assert r.json()["rows"] == [{"_id": 1, "city": "Oslo", "total": 12.5}, {"_id": 7, "city": "Oslo", "total": 3.0}]
+        [command] = mongo_server.aggregates
+        assert command["aggregate"] == "orders" and command["pipeline"][:2] == pipeline
+
+        for refused in ([{"$out": "stolen"}], [{"$match": {"$where": "sleep(1000)"}}]):
+            model.answer = Reply(events=openai_stream([json.dumps({"collection": "orders", "pipeline": refused})]))
+            r = await ask(call, boss, connection_id, execute=True)
+            assert r.status_code == 422 and r.json()["error"] == "pipeline_refused", r.text
+            assert json.loads(r.json()["detail"]["sql"])["pipeline"] == refused
+        assert len(mongo_server.aggregates) == 1  # nothing refused reached the server
+    finally:
+        model.answer = None
