@@ -27,6 +27,7 @@ from knowrithm_common.events.agents import AgentCreatedV1
 from knowrithm_common.llm.testing import LlmServer, Reply, Request, openai_error, openai_stream
 from knowrithm_common.messaging.rpc import RpcResponder
 from knowrithm_common.queries import AGENT_CREDENTIALS_SUBJECT, AgentCredentialsReply, AgentCredentialsRequest
+from knowrithm_ingestion.databases.texttosql.prompt import extract_pipeline, extract_sql
 from knowrithm_ingestion.models import DatabaseTable, Document
 from knowrithm_stack.chinook import CHINOOK_COLUMNS, CHINOOK_ROW_COUNTS, chinook_rows, load_postgres
 
@@ -172,6 +173,18 @@ def brazil_spending() -> list[tuple[int, str, str, Decimal]]:
 def as_tuples(rows: list[dict]) -> list[tuple[int, str, str, Decimal]]:
     return [(r["customer_id"], r["first_name"], r["last_name"], Decimal(str(r["spent"])).quantize(Decimal("0.01")))
             for r in rows]
+
+
+def test_the_sql_is_read_from_the_models_fence_or_its_bare_text():
+    assert extract_sql("Here it is:\n```sql\nSELECT 1;\n```\nEnjoy") == "SELECT 1"
+    assert extract_sql("```\nSELECT name FROM artist\n```") == "SELECT name FROM artist"
+    assert extract_sql("```python\nx = 1\n```\n```sql\nSELECT 2\n```") == "SELECT 2"
+    assert extract_sql("SQL: SELECT 3;;") == "SELECT 3"
+    assert extract_sql("SELECT 1; DELETE FROM artist;") == "SELECT 1; DELETE FROM artist"  # the guard refuses it
+    assert extract_pipeline('```json\n{"collection": "orders", "pipeline": [{"$limit": 1}]}\n```') == (
+        "orders", [{"$limit": 1}])
+    with pytest.raises(ValueError):
+        extract_pipeline("I cannot answer that")
 
 
 async def test_text_to_sql_offers_the_related_tables_and_its_sql_returns_the_right_rows(
