@@ -316,11 +316,7 @@ def test_a_connection_to_a_private_address_is_refused_with_a_clear_error(tenant,
     assert raised.value.status_code == 422 and "secret" not in str(raised.value.message)
 
 
-@pytest.mark.parametrize(("method", "args"), [
-    ("text_to_sql", (str(uuid.uuid4()), "How many customers?")),
-])
-def test_database_methods_not_built_yet_get_a_clear_404(tenant, method, args):
+def test_text_to_sql_on_a_connection_the_company_does_not_have_is_a_clear_404(tenant):
     with pytest.raises(KnowrithmAPIError) as raised:
-        getattr(tenant.client.databases, method)(*args)
-    assert raised.value.status_code == 404
-    assert "no operation" in raised.value.message and "/api/v1/" in raised.value.message
+        tenant.client.databases.text_to_sql(str(uuid.uuid4()), "How many customers?", execute=True)
+    assert raised.value.status_code == 404 and "Database connection not found" in raised.value.message
