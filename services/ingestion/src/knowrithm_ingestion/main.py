@@ -12,6 +12,7 @@ from knowrithm_ingestion.config import IngestionSettings
 from knowrithm_ingestion.databases.analysis.endpoints import router as analysis_router
 from knowrithm_ingestion.databases.connections.endpoints import router as connections_router
 from knowrithm_ingestion.databases.export.endpoints import router as export_router
+from knowrithm_ingestion.databases.search.endpoints import router as database_search_router
 from knowrithm_ingestion.databases.semantics.endpoints import router as semantics_router
 from knowrithm_ingestion.documents import upload_task
 from knowrithm_ingestion.documents.endpoints import router as documents_router
@@ -30,7 +31,7 @@ def create_app(settings: IngestionSettings | None = None) -> FastAPI:
         outbox=shared.outbox,
         routers=[
             documents_router, search_router, websites_router, export_router, analysis_router,
-            connections_router, semantics_router,
+            connections_router, semantics_router, database_search_router,
             tasks_router(shared.tasks, derived={upload_task.KIND: upload_task.view}),
         ],
         subscribers=[agents.subscribers, search.subscribers],
