@@ -77,7 +77,10 @@ def _dialect(connection: DatabaseConnection) -> Dialect:
 
 def _schemas(connection: DatabaseConnection) -> list[str] | None:
     """Where a qualified table name may point: on MySQL (a qualifier names a database) the
-    connection's database and its `schemas` parameter; elsewhere any schema but the system ones."""
+    connection's database and its `schemas` parameter; on SQLite `main` only (`temp` and attached
+    databases are not the uploaded file); elsewhere any schema but the system ones."""
+    if connection.database_type == "sqlite":
+        return ["main"]
     if connection.database_type != "mysql":
         return None
     named = [str(s) for s in (connection.connection_params or {}).get("schemas") or []]
