@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from knowrithm_common.identity import Principal, Role
 from knowrithm_common.llm.testing import LlmServer
+from knowrithm_ingestion.databases.search.classify import kind_of
 from knowrithm_ingestion.models import DatabaseConnection, DatabaseQuery, DatabaseTable, shared
 from knowrithm_stack.chinook import CHINOOK_TABLES
 
@@ -304,3 +305,33 @@ async def test_a_pipeline_goes_to_mongodb_connections_through_the_pipeline_guard
                 '{"aggregate": "c", "pipeline": [1]}'):
         r = await call("POST", SEARCH, principal, json={"query": bad})
         assert r.status_code == 422 and r.json()["error"] == "invalid_pipeline", bad
+
+
+# --- which path a query takes -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "kind"), [
+    pytest.param("SELECT * FROM customers LIMIT 10", "sql", id="sql-spec-example"),
+    pytest.param("select name from artist", "sql", id="sql-lower-case"),
+    pytest.param("WITH a AS (SELECT 1) SELECT * FROM a", "sql", id="sql-cte"),
+    pytest.param("  (SELECT 1)", "sql", id="sql-parenthesized"),
+    pytest.param("/*!50000 DROP TABLE artist*/", "sql", id="sql-versioned-comment"),
+    pytest.param("-- a comment\nSELECT 1", "sql", id="sql-line-comment"),
+    pytest.param("DROP TABLE artist", "sql", id="sql-drop"),
+    pytest.param("Delete all customers", "sql", id="sql-delete-words"),
+    pytest.param("LOCK TABLES artist WRITE", "sql", id="sql-lock-tables"),
+    pytest.param("DO SLEEP(5)", "sql", id="sql-do-sleep"),
+    pytest.param("SET @a = 1", "sql", id="sql-set-variable"),
+    pytest.param("PRAGMA writable_schema=1", "sql", id="sql-pragma"),
+    pytest.param("SELECT a FROM b WHERE c IS NULL", "sql", id="sql-is-null"),
+    pytest.param('{"aggregate": "customers", "pipeline": []}', "pipeline", id="pipeline-aggregate-command"),
+    pytest.param("How many customers live in Brazil?", "question", id="question-how-many"),
+    pytest.param("Show me the top 5 customers by total spent", "question", id="question-show-me"),
+    pytest.param("Which artist has the most albums", "question", id="question-which"),
+    pytest.param("Select the customers from Brazil, please", "question", id="question-select-please"),
+    pytest.param("Do we have customers in Norway?", "question", id="question-do-we"),
+    pytest.param("List all albums of AC/DC", "question", id="question-list-all"),
+    pytest.param("Count customers per country", "question", id="question-count-per"),
+])
+def test_a_query_is_sql_a_pipeline_or_a_question(text: str, kind: str) -> None:
+    assert kind_of(text) == kind
