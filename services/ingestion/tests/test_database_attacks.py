@@ -17,9 +17,10 @@ The connection's active tables are Chinook's but `employee` (stored as an analys
 them), so reaching `employee` is reaching a table the company did not give the agent.
 
 MongoDB pipelines (`$out`, `$merge`, `$where`, `$function`, `$accumulator`, …) go through
-search/database as the aggregate command (`{"aggregate": …, "pipeline": […]}`), on a connection
-whose server is a closed port (no MongoDB here): a pipeline that got past the guard would answer
-502 `database_unreachable`, not 422 `pipeline_refused`.
+search/database as the aggregate command (`{"aggregate": …, "pipeline": […]}`) and through
+text-to-SQL as the model's `{collection, pipeline}`, on a connection whose server is a closed port
+(no MongoDB here): a pipeline that got past the guard would answer 502 `database_unreachable`, not
+422 `pipeline_refused`.
 """
 
 from __future__ import annotations
@@ -548,9 +549,10 @@ async def test_before_any_analysis_mysql_reads_only_the_connections_own_database
 # --- MongoDB pipelines ------------------------------------------------------------------------
 
 
-async def test_mongodb_attack_pipelines_are_refused_before_anything_is_sent(client, call, company):
-    """Sent as the aggregate command through search/database; the server is a closed port, so a
-    pipeline past the guard would answer 502 `database_unreachable`."""
+async def test_mongodb_attack_pipelines_are_refused_before_anything_is_sent(client, call, company, model):
+    """Sent as the aggregate command through search/database, and as the model's answer through
+    text-to-SQL; the server is a closed port, so a pipeline past the guard would answer 502
+    `database_unreachable`."""
     _, agent_id, principal = company
     r = await call("POST", BASE, principal, json={
         "name": "shop", "database_type": "mongodb", "url": "mongodb://u:pw@127.0.0.1:1/shop",
@@ -567,7 +569,12 @@ async def test_mongodb_attack_pipelines_are_refused_before_anything_is_sent(clie
     assert wrong == []
     outcomes, events = await refusals(client, connection_id)
     assert outcomes == ["refused"] * len(PIPELINES) and events == len(PIPELINES)
-    # text-to-SQL writes SQL, which a MongoDB connection does not take
-    r = await call("POST", f"{BASE}/{connection_id}/text-to-sql", principal,
-                   json={"question": "Drop everything", "execute": True})
-    assert r.status_code == 422 and r.json()["error"] == "not_supported_for_mongodb"
+    # the same pipelines as the model's answers, through text-to-SQL
+    for name, collection, pipeline, fragment in PIPELINES:
+        question = f"Attack mongodb {name}: what does it give?"
+        model.answers[question] = json.dumps({"collection": collection, "pipeline": pipeline})
+        r = await call("POST", f"{BASE}/{connection_id}/text-to-sql", principal,
+                       json={"question": question, "execute": True})
+        if (problem := unclear(f"text-to-sql {name}", r, fragment, code="pipeline_refused")) is not None:
+            wrong.append(problem)
+    assert wrong == []
