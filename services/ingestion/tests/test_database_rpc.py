@@ -110,7 +110,7 @@ async def test_query_returns_chinooks_rows_through_the_guard_and_names_the_table
     assert joined.row_count == 5 and sorted(joined.tables) == ["customer", "invoice"]
 
 
-async def test_refused_statement_is_sql_refused_with_the_reason_and_audited_as_the_models(client, analysed):
+async def test_refused_statement_is_sql_refused_with_the_reason_and_audited_as_the_tools(client, analysed):
     company_id, agent_id, connection_id, _ = analysed
     failure = await refused(client, company_id, agent_id, connection_id, "DELETE FROM customer")
     assert failure.code == "sql_refused" and "not allowed" in failure.message and "DELETE" in failure.message.upper()
@@ -119,7 +119,7 @@ async def test_refused_statement_is_sql_refused_with_the_reason_and_audited_as_t
         audit = (await session.scalars(select(DatabaseQuery).where(DatabaseQuery.connection_id == connection_id)
                                        .order_by(DatabaseQuery.created_at))).all()
     assert [(a.source, a.outcome, a.actor_kind, a.actor_id) for a in audit[-2:]] == [
-        ("model", "refused", "agent", agent_id), ("model", "ok", "agent", agent_id)]
+        ("tool", "refused", "agent", agent_id), ("tool", "ok", "agent", agent_id)]
 
 
 async def test_only_the_agents_own_live_connection_of_its_company_answers(client, call, analysed):

@@ -43,7 +43,7 @@ from knowrithm_ingestion.databases.engines import (
     QueryResult,
     get_engine,
 )
-from knowrithm_ingestion.databases.guard import Dialect, SqlRefused, check_sql
+from knowrithm_ingestion.databases.guard import Dialect, GuardedSql, SqlRefused, check_sql
 from knowrithm_ingestion.databases.pipeline_guard import PipelineRefused, check_pipeline
 from knowrithm_ingestion.models import DatabaseConnection, DatabaseQuery, DatabaseTable, outbox
 from knowrithm_ingestion.pipeline.deps import Deps
@@ -69,6 +69,18 @@ async def active_tables(session: AsyncSession, connection_id: uuid.UUID) -> list
         if schema:
             names.add(f"{schema}.{name}".lower())
     return sorted(names)
+
+
+async def guard_sql(
+    session: AsyncSession, connection: DatabaseConnection, sql: str, *, limit: int
+) -> GuardedSql:
+    """The guard's verdict on `sql` for this connection (its active tables, dialect and schemas):
+    the statement regenerated and clamped, and the tables it reads; `SqlRefused` otherwise.
+    `run_query` checks the same way before it executes."""
+    tables = await active_tables(session, connection.id)
+    return check_sql(
+        sql, dialect=_dialect(connection), tables=tables, limit=limit, schemas=_schemas(connection)
+    )
 
 
 def _dialect(connection: DatabaseConnection) -> Dialect:

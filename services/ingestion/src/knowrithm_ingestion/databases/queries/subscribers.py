@@ -4,8 +4,7 @@
   tables in, each with its dialect, name and tables (summary, columns with types). MongoDB
   connections are left out: the tool takes SQL.
 - `rpc.ingestion.database.query.v1`: one statement on one of those connections, through
-  `run_query` (guard, read-only bounded execution, audit; audited with source "model", the
-  statement being a model's: the audit's sources are person | model | sample), at most 20 rows,
+  `run_query` (guard, read-only bounded execution, audit, event; source "tool"), at most 20 rows,
   values made JSON-safe and long ones cut. Errors are the RPC's error code and message, which chat
   hands to the model: `sql_refused` (with the guard's reason), `database_connection_not_found`
   (not a live connection of this agent of this company), `database_query_timeout`, …
@@ -16,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import uuid
-from typing import Any, cast
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import select
@@ -37,8 +36,7 @@ from knowrithm_common.queries import (
 from knowrithm_common.service import Background
 from knowrithm_ingestion.databases.connections.repository import active_connections, get_connection
 from knowrithm_ingestion.databases.connections.service import DatabaseConnectionNotFound
-from knowrithm_ingestion.databases.guard import Dialect, check_sql
-from knowrithm_ingestion.databases.queries.service import active_tables, run_query
+from knowrithm_ingestion.databases.queries.service import guard_sql, run_query
 from knowrithm_ingestion.models import DatabaseTable
 from knowrithm_ingestion.pipeline.deps import Deps
 
@@ -90,11 +88,9 @@ async def query(deps: Deps, request: DatabaseQueryRequest) -> DatabaseQueryReply
         actor = Actor(kind="agent", id=request.agent_id)
         # One row more than is returned: whether the statement had more rows is known, not guessed.
         result = await run_query(session, deps, connection, request.sql, actor=actor, limit=request.limit + 1,
-                                 timeout_s=request.timeout_s, source="model")
+                                 timeout_s=request.timeout_s, source="tool")
         # The guard already passed this statement; asked again, it names the tables it reads.
-        allowed = await active_tables(session, connection.id)
-        guarded = check_sql(request.sql, dialect=cast(Dialect, connection.database_type), tables=allowed,
-                            limit=request.limit)
+        guarded = await guard_sql(session, connection, request.sql, limit=request.limit)
     rows = [[_value(value) for value in row] for row in result.rows[: request.limit]]
     return DatabaseQueryReply(
         connection_id=connection.id, connection_name=connection.name, dialect=connection.database_type,

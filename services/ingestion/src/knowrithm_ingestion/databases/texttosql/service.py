@@ -31,10 +31,10 @@ from knowrithm_common.events import Actor
 from knowrithm_common.llm import Llm, LlmError, Prompt
 from knowrithm_ingestion.agents.projection import get_agent, has_llm, llm_for
 from knowrithm_ingestion.databases.analysis.service import active_tables
-from knowrithm_ingestion.databases.guard import Dialect, SqlRefused, check_sql
+from knowrithm_ingestion.databases.guard import SqlRefused
 from knowrithm_ingestion.databases.pipeline_guard import PipelineRefused, check_pipeline
 from knowrithm_ingestion.databases.queries.service import active_tables as allowed_names
-from knowrithm_ingestion.databases.queries.service import run_pipeline, run_query
+from knowrithm_ingestion.databases.queries.service import guard_sql, run_pipeline, run_query
 from knowrithm_ingestion.databases.semantics.shapes import TableShape, table_key
 from knowrithm_ingestion.databases.semantics.snapshot import summaries_of
 from knowrithm_ingestion.databases.texttosql import ranking
@@ -152,14 +152,14 @@ async def text_to_sql(
     names = [display_name(t, qualify=qualify) for t in offered]
     result = TextToSqlResult(connection_id=connection.id, question=question, sql=sql,
                              dialect=connection.database_type, tables=names)
-    dialect: Dialect = connection.database_type  # type: ignore[assignment]
     try:
-        allowed = await allowed_names(session, connection.id)
-        guarded = check_sql(sql, dialect=dialect, tables=allowed, limit=limit)
-        if not execute:
-            return _replace(result, sql=guarded.sql)
+        # Executing, run_query guards (and audits a refusal too); either way the answer shows the
+        # statement as the guard regenerated it.
         ran = await run_query(session, deps, connection, sql, actor=actor, limit=limit,
-                              timeout_s=QUERY_TIMEOUT_S, source="model")
+                              timeout_s=QUERY_TIMEOUT_S, source="model") if execute else None
+        guarded = await guard_sql(session, connection, sql, limit=limit)
+        if ran is None:
+            return _replace(result, sql=guarded.sql)
     except SqlRefused as exc:
         raise ModelSqlRefused(exc.reason, sql) from exc
     return _replace(result, sql=guarded.sql, executed=True, columns=list(ran.columns),
