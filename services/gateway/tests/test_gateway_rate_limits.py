@@ -162,6 +162,30 @@ async def test_api_key_is_limited_by_its_daily_limit(
     _assert_refused(refused, limit_name="api_key_day", window=86400)
 
 
+async def test_an_operation_with_its_own_limit_counts_each_caller_apart(
+    client: httpx.AsyncClient, make_token: Any, make_api_key: Any
+) -> None:
+    """`POST /search/database` allows 30 a minute per user or API key (the contract's 429),
+    below the user's and company's own limits; other operations and other callers are unaffected."""
+    await clear_of_window_edge()
+    company = str(uuid.uuid4())
+    user, colleague = bearer(make_token(company_id=company)), bearer(make_token(company_id=company))
+    body = {"query": "SELECT 1"}
+    for remaining in range(29, -1, -1):
+        resp = await client.post("/api/v1/search/database", json=body, headers=user)
+        assert resp.status_code == 200, resp.text
+        _assert_headers(resp, limit=30, remaining=remaining, window=60)
+    _assert_refused(await client.post("/api/v1/search/database", json=body, headers=user),
+                    limit_name="operation", window=60)
+    assert (await client.get("/api/v1/agent", headers=user)).status_code == 200
+    assert (await client.post("/api/v1/search/database", json=body, headers=colleague)).status_code == 200
+    key = make_api_key(scopes=("read", "write"), per_hour=1000, per_day=1000)
+    for _ in range(30):
+        assert (await client.post("/api/v1/search/database", json=body, headers=key.headers)).status_code == 200
+    refused = await client.post("/api/v1/search/database", json=body, headers=key.headers)
+    _assert_refused(refused, limit_name="operation", window=60)
+
+
 async def test_refused_credentials_and_policies_still_carry_the_headers(
     limited: httpx.AsyncClient, make_token: Any
 ) -> None:

@@ -123,7 +123,7 @@ class Gate:
             signed = await self._bearer(authorization, ip, operation, exchange)
         elif not authorization and (incoming.api_key or incoming.api_secret):
             exchange.credential = "api_key"
-            signed = await self._api_key(incoming, ip, self._per_ip(ip, operation), exchange)
+            signed = await self._api_key(incoming, ip, operation, exchange)
         else:
             signed = self._anonymous
             exchange.principal = signed.principal
@@ -158,8 +158,9 @@ class Gate:
         if entry.is_lead:
             exchange.credential = "lead"
         per_ip = self._per_ip(ip, operation, anonymous=entry.is_lead)
+        limits = entry.limits + per_ip + _per_caller(operation, entry.signed.principal)
         check = Check(
-            deny=entry.deny, valid_after=entry.valid_after, limits=entry.limits + per_ip,
+            deny=entry.deny, valid_after=entry.valid_after, limits=limits,
             now=time.time(),
         )
         answer = await self.guard.check(check)
@@ -170,8 +171,9 @@ class Gate:
         return entry.signed
 
     async def _api_key(
-        self, incoming: Incoming, ip: str, per_ip: tuple[Limit, ...], exchange: Exchange
+        self, incoming: Incoming, ip: str, operation: Operation, exchange: Exchange
     ) -> SignedPrincipal:
+        per_ip = self._per_ip(ip, operation)
         if not incoming.api_key or not incoming.api_secret:
             raise InvalidApiKey("Send both X-API-Key and X-API-Secret")
         key_hash = credential_hash(incoming.api_key)
@@ -195,7 +197,7 @@ class Gate:
                 raise
             check = Check(
                 deny=held.deny, record=(held.cache_key, held.fingerprint),
-                limits=held.limits + per_ip, now=now,
+                limits=held.limits + per_ip + _per_caller(operation, held.signed.principal), now=now,
             )
             answer = await self.guard.check(check)
             if answer.outcome == RECORD_STALE:
@@ -227,6 +229,16 @@ class Gate:
         """Count a request that has nothing to revoke in its buckets."""
         if check.limits:
             _judge(await self.guard.check(check), check, exchange)
+
+
+def _per_caller(operation: Operation, principal: Principal) -> tuple[Limit, ...]:
+    """The operation's own bucket for this user or API key (`per_caller_per_minute`), if it has one."""
+    who = principal.api_key_id or principal.user_id
+    if not operation.per_caller_per_minute or who is None:
+        return ()
+    found = limit("operation", f"{operation.method}{operation.template}:{who}",
+                  operation.per_caller_per_minute, MINUTE)
+    return (found,) if found is not None else ()
 
 
 def _judge(answer: Answer, check: Check, exchange: Exchange) -> None:

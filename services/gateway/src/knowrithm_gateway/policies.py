@@ -108,6 +108,7 @@ class Operation:
     roles: frozenset[Role] | None = None
     scope: str = ""  # what an API key needs; empty means the method's (`method_scope`)
     rate: str = DEFAULT_RATE
+    per_caller_per_minute: int = 0  # the operation's own limit per user or API key (0: none)
     opaque_bearer: bool = False  # Authorization carries a refresh token: forward, never verify
     tenant_scoped: bool = True  # False for global reference data (countries, ...)
     max_body: int | None = None  # request body limit; None means the gateway-wide one
@@ -301,7 +302,8 @@ OPERATIONS: tuple[Operation, ...] = (
     # --- ingestion: search (a read, whatever the method)
     *declare(AUTHENTICATED, scope="read", table="POST /search/document"),
     # --- ingestion: SQL or a question on the company's own databases (members; API keys `write`)
-    *declare(AUTHENTICATED, scope="write", table="POST /search/database"),
+    # (the contract's 429: 30 per minute per caller, each search may fan out to every connection)
+    *declare(AUTHENTICATED, scope="write", per_caller_per_minute=30, table="POST /search/database"),
     # --- ingestion: web sites; the widget's handshake is public (the agent's allowed origins decide)
     *declare(AUTHENTICATED, table="""
         GET /website/source
