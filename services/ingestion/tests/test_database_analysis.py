@@ -364,3 +364,19 @@ async def test_tables_keep_their_comment_and_size_and_the_connection_when_it_was
     assert {n: t["updated_at"] for n, t in third.items()} == {n: t["updated_at"] for n, t in second.items()}
     assert {t["last_analyzed"] for t in third.values()} == {latest["last_analyzed"]}
     assert third["artist"]["comment"] is None and {n: t["table_size"] for n, t in third.items()} == sizes
+
+
+async def test_table_events_carry_the_live_tables_size(client, call, company, worker, chinook_pg):
+    """Deleting a table takes its size out of the connection's total; restoring it puts it back."""
+    from .test_database_analysis_totals import table_events
+
+    _, agent_id, principal = company
+    connection_id = await create(call, principal, agent_id, database_type="postgresql", url=chinook_pg)
+    assert (await analyze(call, principal, connection_id))["status"] == "completed"
+    tables = {t["table_name"]: t for t in await tables_of(call, principal, connection_id)}
+    total = sum(t["table_size"] for t in tables.values())
+    track = tables["track"]
+    assert (await call("DELETE", f"{BASE}/table/{track['id']}", principal)).status_code == 200
+    assert (await call("PATCH", f"{BASE}/table/{track['id']}/restore", principal)).status_code == 200
+    events = await table_events(client, connection_id)
+    assert [data["total_size_bytes"] for _, data in events] == [total, total - track["table_size"], total]
