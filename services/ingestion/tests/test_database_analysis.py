@@ -329,6 +329,8 @@ async def test_tables_keep_their_comment_and_size_and_the_connection_when_it_was
     first = {t["table_name"]: t for t in await tables_of(call, principal, connection_id)}
     connection = (await call("GET", path, principal)).json()["connection"]
     assert connection["last_analyzed"] is not None
+    listed = (await call("GET", f"{path}/table", principal)).json()["connection"]
+    assert listed["last_analyzed"] == connection["last_analyzed"]
     assert {t["last_analyzed"] for t in first.values()} == {connection["last_analyzed"]}
     if chinook["database_type"] == "sqlite":
         assert {t["comment"] for t in first.values()} == {None}

@@ -88,6 +88,7 @@ class ConnectionBrief(BaseModel):
     is_active: bool
     last_tested: dt.datetime | None
     test_result: str | None
+    last_analyzed: dt.datetime | None = Field(None, description="When an analysis of it last completed")
     created_at: dt.datetime
 
     @classmethod
@@ -99,6 +100,7 @@ class ConnectionBrief(BaseModel):
             is_active=row.deleted_at is None,
             last_tested=row.last_tested,
             test_result=row.test_result,
+            last_analyzed=row.last_analyzed_at,
             created_at=row.created_at,
         )
 
