@@ -69,7 +69,7 @@ async def test_admin_dashboard_counts_the_companys_connections_tests_and_tables(
         # DB2 was tested with an API key (no username); DB3's test is of a deleted connection
         "recent_tests": expected_tests(main),
         # DB1 after its table's deletion (the late, older analysis changed nothing) and DB2;
-        # DB3 is deleted and DB4 never analysed. Sizes are not measured by ingestion yet.
+        # DB3 is deleted and DB4 never analysed. The feed's analyses carry no sizes: null, not 0.
         "table_analytics": {"total_tables": 13, "total_rows": 15_300, "total_size_bytes": None},
     }
 
@@ -165,3 +165,47 @@ async def test_a_new_company_follows_its_connections_lifecycle(client, call):
     assert [t["connection_name"] for t in deleted["recent_tests"]] == [
         t["connection_name"] for t in before["database_analytics"]["recent_tests"]
     ]
+
+
+async def test_table_sizes_are_the_live_connections_latest_totals(client, call):
+    """`total_size_bytes` from the analysed and table events: each connection's latest total, summed
+    over the live connections; a connection whose engine tells no size adds nothing, and with no
+    size known at all the total is null (never a made-up 0)."""
+    from knowrithm_common.events.ingestion import DatabaseConnectionRestoredV1, DatabaseTablesDeletedV1
+
+    feed = company_feed("Databases Sizes")
+    await publish_feeds(client.app, [feed])
+    admin = Actor(kind="user", id=feed["admin"])
+    shop = {"database_connection_id": uuid.uuid4(), "agent_id": feed["X"]}
+    files = {"database_connection_id": uuid.uuid4(), "agent_id": feed["X"]}
+    start = feed.now - dt.timedelta(minutes=30)
+
+    async def send(data, minutes: int) -> dict:
+        event = feed.emit(data, source="ingestion", at=start + dt.timedelta(minutes=minutes), actor=admin)
+        await publish(client.app, event)
+        await caught_up(client.app)
+        return (await dashboard(call, member(feed)))["database_analytics"]["table_analytics"]
+
+    await send(DatabaseConnectionCreatedV1(**shop, name="Shop", database_type="postgresql", host="db.example.com"), 1)
+    await send(DatabaseConnectionCreatedV1(**files, name="Files", database_type="sqlite"), 1)
+    unsized = await send(DatabaseConnectionAnalyzedV1(**files, table_count=2, total_rows=10), 2)
+    assert unsized["total_size_bytes"] is None and unsized["total_tables"] >= 2
+    shop_sized = await send(
+        DatabaseConnectionAnalyzedV1(**shop, table_count=3, total_rows=100, total_size_bytes=81_920), 3
+    )
+    assert shop_sized["total_size_bytes"] == 81_920
+    shrunk = await send(
+        DatabaseTablesDeletedV1(**shop, table_ids=[uuid.uuid4()], table_count=2, total_rows=60,
+                                total_size_bytes=65_536), 4
+    )
+    assert shrunk["total_size_bytes"] == 65_536
+    both = await send(DatabaseConnectionAnalyzedV1(**files, table_count=2, total_rows=10, total_size_bytes=8_192), 5)
+    assert both["total_size_bytes"] == 65_536 + 8_192
+    late = await send(
+        DatabaseConnectionAnalyzedV1(**shop, table_count=3, total_rows=100, total_size_bytes=81_920), 3
+    )  # redelivered, older than the deletion: changes nothing
+    assert late == both
+    shop_gone = await send(DatabaseConnectionDeletedV1(**shop, tables_deleted=2), 6)
+    assert shop_gone["total_size_bytes"] == 8_192
+    back = await send(DatabaseConnectionRestoredV1(**shop), 7)
+    assert back["total_size_bytes"] == 65_536 + 8_192

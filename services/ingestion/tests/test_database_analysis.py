@@ -276,3 +276,109 @@ async def test_analyze_all_runs_every_live_connection_of_the_company_or_one_agen
     async with client.app.state.db.sessions() as session:
         rows = (await session.scalars(select(DatabaseTable).where(DatabaseTable.company_id == company_id))).all()
     assert len(rows) == 14
+
+
+def _set_artist_comment(request, chinook: dict, comment: str | None) -> None:
+    """Give (None: take away) Chinook's `artist` table a comment in its own database, as its owner."""
+    if chinook["database_type"] == "postgres":
+        with psycopg.connect(chinook["url"], autocommit=True) as conn:
+            text = "NULL" if comment is None else f"'{comment}'"
+            conn.execute(f"COMMENT ON TABLE artist IS {text}")
+    elif chinook["database_type"] == "mariadb":
+        import pymysql
+
+        from knowrithm_stack.mariadb import mysql_connect_args
+
+        database = chinook["url"].rsplit("/", 1)[-1].split("?")[0]
+        conn = pymysql.connect(**mysql_connect_args(request.getfixturevalue("mariadb").url), autocommit=True)
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(f"ALTER TABLE `{database}`.artist COMMENT = %s", (comment or "",))
+        finally:
+            conn.close()
+
+
+def _sqlite_has_dbstat() -> bool:
+    import sqlite3
+
+    try:
+        sqlite3.connect(":memory:").execute("SELECT count(*) FROM dbstat").fetchone()
+    except sqlite3.Error:
+        return False
+    return True
+
+
+async def test_tables_keep_their_comment_and_size_and_the_connection_when_it_was_last_analysed(
+    client, call, company, worker, chinook, request
+):
+    """Each table keeps its own comment (PostgreSQL COMMENT ON TABLE, MariaDB's table COMMENT; SQLite
+    has none) and its size on disk; each analysis stamps `last_analyzed`, and an unchanged database
+    leaves `updated_at` (last changed) alone."""
+    _, agent_id, principal = company
+    comment = "Every recording artist, one row each"
+    _set_artist_comment(request, chinook, comment)
+    try:
+        connection_id = await create(call, principal, agent_id, **chinook)
+        path = f"{BASE}/{connection_id}"
+        never = (await call("GET", path, principal)).json()["connection"]
+        assert never["last_analyzed"] is None
+        assert (await analyze(call, principal, connection_id))["status"] == "completed"
+    finally:
+        _set_artist_comment(request, chinook, None)
+
+    first = {t["table_name"]: t for t in await tables_of(call, principal, connection_id)}
+    connection = (await call("GET", path, principal)).json()["connection"]
+    assert connection["last_analyzed"] is not None
+    listed = (await call("GET", f"{path}/table", principal)).json()["connection"]
+    assert listed["last_analyzed"] == connection["last_analyzed"]
+    assert {t["last_analyzed"] for t in first.values()} == {connection["last_analyzed"]}
+    if chinook["database_type"] == "sqlite":
+        assert {t["comment"] for t in first.values()} == {None}
+    else:
+        assert first["artist"]["comment"] == comment
+        assert {t["comment"] for n, t in first.items() if n != "artist"} == {None}
+    one = (await call("GET", f"{BASE}/table/{first['artist']['id']}", principal)).json()
+    assert one["comment"] == first["artist"]["comment"] and one["table_size"] == first["artist"]["table_size"]
+
+    sizes = {name: t["table_size"] for name, t in first.items()}
+    if chinook["database_type"] == "sqlite" and not _sqlite_has_dbstat():
+        assert set(sizes.values()) == {None}
+    else:  # every table takes room; the largest (by rows) takes more than the smallest
+        assert all(isinstance(s, int) and s > 0 for s in sizes.values()), sizes
+        assert sizes["playlist_track"] > sizes["media_type"], sizes
+    events = await analyzed_events(client, connection_id)
+    known = [s for s in sizes.values() if s is not None]
+    assert events[-1]["total_size_bytes"] == (sum(known) if known else None)
+
+    # Again, on the same (now comment-less on artist) database: only `artist` changed; then once
+    # more, unchanged: nothing but `last_analyzed` moves.
+    second_task = await analyze(call, principal, connection_id)
+    changed = ["artist"] if chinook["database_type"] != "sqlite" else []
+    assert second_task["result"]["tables_changed"] == changed, second_task
+    second = {t["table_name"]: t for t in await tables_of(call, principal, connection_id)}
+    middle = (await call("GET", path, principal)).json()["connection"]
+    third_task = await analyze(call, principal, connection_id)
+    assert third_task["result"]["tables_changed"] == [] and third_task["result"]["tables_added"] == []
+    third = {t["table_name"]: t for t in await tables_of(call, principal, connection_id)}
+    latest = (await call("GET", path, principal)).json()["connection"]
+    assert latest["last_analyzed"] > middle["last_analyzed"] > connection["last_analyzed"]
+    assert latest["updated_at"] == connection["updated_at"]  # analyses do not change the connection
+    assert {n: t["updated_at"] for n, t in third.items()} == {n: t["updated_at"] for n, t in second.items()}
+    assert {t["last_analyzed"] for t in third.values()} == {latest["last_analyzed"]}
+    assert third["artist"]["comment"] is None and {n: t["table_size"] for n, t in third.items()} == sizes
+
+
+async def test_table_events_carry_the_live_tables_size(client, call, company, worker, chinook_pg):
+    """Deleting a table takes its size out of the connection's total; restoring it puts it back."""
+    from .test_database_analysis_totals import table_events
+
+    _, agent_id, principal = company
+    connection_id = await create(call, principal, agent_id, database_type="postgresql", url=chinook_pg)
+    assert (await analyze(call, principal, connection_id))["status"] == "completed"
+    tables = {t["table_name"]: t for t in await tables_of(call, principal, connection_id)}
+    total = sum(t["table_size"] for t in tables.values())
+    track = tables["track"]
+    assert (await call("DELETE", f"{BASE}/table/{track['id']}", principal)).status_code == 200
+    assert (await call("PATCH", f"{BASE}/table/{track['id']}/restore", principal)).status_code == 200
+    events = await table_events(client, connection_id)
+    assert [data["total_size_bytes"] for _, data in events] == [total, total - track["table_size"], total]

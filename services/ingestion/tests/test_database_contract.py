@@ -340,6 +340,13 @@ async def test_reflect_finds_chinooks_tables_keys_and_counts(db):
             assert estimate == rows, name
 
 
+async def test_reflect_gives_each_chinook_table_its_size_on_disk(db):
+    """MongoDB `collStats` totalSize, SQL Server's allocation units: every loaded table takes room."""
+    tables = await get_engine(db.engine).reflect(db.reader, db.allow)
+    sizes = {t.name: t.size_bytes for t in tables if t.name in CHINOOK_ROW_COUNTS}
+    assert sizes and all(isinstance(s, int) and s > 0 for s in sizes.values()), sizes
+
+
 async def test_sample_rows_come_back_and_are_masked_before_they_are_kept(db):
     engine = get_engine(db.engine)
     (customer,) = [t for t in await engine.reflect(db.reader, db.allow) if t.name == "customer"]

@@ -455,3 +455,101 @@ async def test_mssql_is_registered_and_refuses_before_sending_anything():
                 ConnectionSpec(engine="mssql", url=closed), LOCAL, batch, limit=1, timeout_s=1
             )
         assert "Not run on SQL Server" in refused.value.message
+
+
+# --- MongoDB: driver failures become the engines' errors; the URL's tls/ssl is honoured -------------
+
+
+def _no_scram(request):
+    """A server that says ok to everything, the login included, without SCRAM's fields (pymongo's
+    own parsing then fails with a KeyError on `payload`)."""
+    if request.command_name in ("hello", "ismaster", "isMaster"):
+        return False  # mockupdb's auto_ismaster answers
+    return request.ok()
+
+
+async def test_a_mongo_login_the_driver_cannot_follow_is_a_clear_unreachable_without_the_password(mongo_server):
+    """mockupdb (no MongoDB here) answers the SCRAM login with a bare `ok`: the driver breaks inside its
+    authentication; the engine answers its own error (502 `database_unreachable`), never the driver's
+    exception (a 500), and never the password."""
+    mongo_server.autoresponds(_no_scram)
+    spec = ConnectionSpec(
+        engine="mongodb",
+        url=f"mongodb://reader:hunter2-Secret@127.0.0.1:{mongo_server.port}/shop",
+        params=ConnectionParams(connect_timeout=3),
+    )
+    engine = get_engine("mongodb")
+    probe = await engine.probe(spec, LOCAL)
+    assert not probe.reachable and "could not be understood" in (probe.error or "")
+    assert "MongoDB server" in probe.error and "hunter2" not in probe.error
+    for attempt in (engine.reflect(spec, LOCAL), engine.execute(spec, LOCAL, MongoQuery("orders", []),
+                                                               limit=1, timeout_s=2)):
+        with pytest.raises(DatabaseUnreachable) as failed:
+            await attempt
+        assert failed.value.status_code == 502 and "hunter2" not in failed.value.message
+        assert failed.value.message.startswith(f"Could not connect to 127.0.0.1:{mongo_server.port}")
+
+
+async def test_a_mongo_server_too_old_for_the_driver_is_unreachable_not_a_query_error(mongo_server):
+    """mockupdb announcing wire version 0: pymongo refuses the server (ConfigurationError)."""
+    mongo_server.autoresponds(lambda request: request.ok())  # hello too: no maxWireVersion
+    spec = ConnectionSpec(engine="mongodb", url=f"mongodb://127.0.0.1:{mongo_server.port}/shop",
+                          params=ConnectionParams(connect_timeout=2))
+    engine = get_engine("mongodb")
+    probe = await engine.probe(spec, LOCAL)
+    assert not probe.reachable and "wire version" in (probe.error or "")
+    with pytest.raises(DatabaseUnreachable):
+        await engine.execute(spec, LOCAL, MongoQuery("orders", []), limit=1, timeout_s=2)
+
+
+@pytest.mark.parametrize(
+    ("query", "mode"),
+    [("tls=true", "verify-full"), ("ssl=true", "verify-full"), ("tls=TRUE&ssl=true", "verify-full"),
+     ("tls=false", "disable"), ("authSource=admin", None)],
+    ids=["tls", "ssl", "both", "off", "none"],
+)
+def test_a_mongo_urls_tls_is_read_as_a_mode(query, mode):
+    from knowrithm_ingestion.databases.engines.spec import with_url_tls
+
+    parsed = parse_url("mongodb", f"mongodb://u:p@db.example.com/shop?{query}")
+    assert parsed.sslmode == mode
+    assert with_url_tls(ConnectionParams(), parsed).sslmode == mode
+    # connection_params name a mode: they win over the URL's
+    assert with_url_tls(ConnectionParams(sslmode="verify-ca"), parsed).sslmode == "verify-ca"
+
+
+def test_a_mongo_url_tls_that_is_not_true_or_false_or_disagrees_is_refused():
+    from knowrithm_ingestion.databases.connections import urls
+
+    for query in ("tls=maybe", "ssl=1", "tls=true&ssl=false"):
+        with pytest.raises(InvalidConnection) as refused:
+            urls.parse_url(Engine.MONGODB, f"mongodb://u:hunter2@db.example.com/shop?{query}")
+        assert refused.value.status_code == 422 and "hunter2" not in refused.value.message
+
+
+async def test_a_mongo_url_asking_for_tls_gets_tls(mongo_server):
+    """`?tls=true` used to be ignored (the connection went in clear). mockupdb speaks no TLS: with the
+    URL's tls the handshake fails, and connection_params `sslmode: disable` still wins over the URL."""
+    roles = [{"role": "read", "db": "shop"}]
+
+    def answer(request):
+        name = request.command_name.lower()
+        if name == "buildinfo":
+            return request.ok(version="7.0.2")
+        if name == "connectionstatus":
+            return request.ok(authInfo={"authenticatedUsers": [], "authenticatedUserRoles": roles})
+        return False
+
+    mongo_server.autoresponds(answer)
+    url = f"mongodb://127.0.0.1:{mongo_server.port}/shop?tls=true"
+    engine = get_engine("mongodb")
+    probe = await engine.probe(ConnectionSpec("mongodb", url, ConnectionParams(connect_timeout=2)), LOCAL)
+    assert not probe.reachable and probe.error and probe.server_version is None  # no TLS: no answer
+    plain = await engine.probe(
+        ConnectionSpec("mongodb", url, ConnectionParams(connect_timeout=2, sslmode="disable")), LOCAL
+    )
+    assert plain.reachable and plain.server_version == "7.0.2"
+    off = await engine.probe(
+        ConnectionSpec("mongodb", url.replace("tls=true", "tls=false"), ConnectionParams(connect_timeout=2)), LOCAL
+    )
+    assert off.reachable

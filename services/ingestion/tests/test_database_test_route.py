@@ -160,3 +160,27 @@ async def test_members_cannot_test_and_other_companies_get_404(client, call, com
     assert (r.status_code, r.json()["error"]) == (404, "database_connection_not_found")
     r = await call("POST", f"{BASE}/{uuid.uuid4()}/test", principal)
     assert r.status_code == 404
+
+
+async def test_a_mongodb_login_the_driver_cannot_follow_is_a_failed_test_not_a_500(client, call, company):
+    """MongoDB is not run here: mockupdb (MongoDB's wire-protocol test server) answers the SCRAM login
+    with a bare `ok`, which breaks pymongo's own authentication code. The test route answers a failed
+    test naming the server, never a 500 and never the password."""
+    from mockupdb import MockupDB
+
+    server = MockupDB(auto_ismaster={"maxWireVersion": 21, "minWireVersion": 0})
+    server.run()
+    server.autoresponds(lambda r: False if r.command_name in ("hello", "ismaster", "isMaster") else r.ok())
+    try:
+        _, agent_id, principal = company
+        url = f"mongodb://reader:{PASSWORD}@127.0.0.1:{server.port}/shop"
+        connection_id = await create(call, principal, agent_id, url, "mongodb")
+        r = await call("POST", f"{BASE}/{connection_id}/test", principal)
+    finally:
+        server.stop()
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["is_valid"] is False and f"127.0.0.1:{server.port}" in out["message"]
+    assert "could not be understood" in out["message"] and PASSWORD not in r.text
+    row = await stored(client, connection_id)
+    assert row.test_status == "failed" and PASSWORD not in (row.test_result or "")

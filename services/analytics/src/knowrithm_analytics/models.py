@@ -226,6 +226,7 @@ class DatabaseConnectionFact(Base):  # type: ignore[misc, valid-type]
     tested_by: Mapped[uuid.UUID | None]
     table_count: Mapped[int | None] = mapped_column(Integer)
     total_rows: Mapped[int | None] = mapped_column(BigInteger)
+    total_size_bytes: Mapped[int | None] = mapped_column(BigInteger)  # (0005) None: no size known
     tables_time: Mapped[dt.datetime | None] = mapped_column(TZ)
 
 

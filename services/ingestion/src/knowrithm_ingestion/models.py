@@ -201,6 +201,9 @@ class DatabaseConnection(IdMixin, TimestampMixin, SoftDeleteMixin, Base):  # typ
     last_tested: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     test_status: Mapped[str | None] = mapped_column(String(20))  # ok | failed (the test route's)
     test_result: Mapped[str | None] = mapped_column(Text)
+    # (migration 0008) when an analysis of it last completed, whether or not it changed anything
+    # (`updated_at` stays "last changed").
+    last_analyzed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class DatabaseTable(IdMixin, TimestampMixin, SoftDeleteMixin, Base):  # type: ignore[misc, valid-type]
@@ -234,6 +237,10 @@ class DatabaseTable(IdMixin, TimestampMixin, SoftDeleteMixin, Base):  # type: ig
     summary_embedding: Mapped[list[float] | None] = mapped_column(ARRAY(REAL))
     summary_embedding_model: Mapped[str | None] = mapped_column(String(200))
     summary_embedding_hash: Mapped[str | None] = mapped_column(String(64))
+    # (migration 0008) the table's own comment in its database, and its size on disk with its
+    # indexes where the engine tells (None: unknown, e.g. a view or SQLite without `dbstat`).
+    comment: Mapped[str | None] = mapped_column(Text)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
 
 
 # The audit of queries on companies' databases (migration 0006): one row per execution or refusal.

@@ -192,6 +192,11 @@ class DatabaseConnectionAnalyzedV1(DatabaseConnectionRef, EventData):
         description="rows of the live tables after the analysis (counted exactly below 5 million rows, "
         "else the engine's estimate; tables without a count add nothing); None in events from before",
     )
+    total_size_bytes: int | None = Field(
+        None,
+        description="bytes on disk of the live tables with their indexes, where the engine tells (tables "
+        "without a size add nothing); None when none has one, and in events from before",
+    )
 
 
 class DatabaseTablesDeletedV1(DatabaseConnectionRef, EventData):
@@ -202,6 +207,7 @@ class DatabaseTablesDeletedV1(DatabaseConnectionRef, EventData):
     table_ids: list[uuid.UUID]
     table_count: int | None = Field(None, description="live tables of the connection after the deletion")
     total_rows: int | None = Field(None, description="their rows (as the analysis counted them)")
+    total_size_bytes: int | None = Field(None, description="their bytes on disk, where the engine tells")
 
 
 class DatabaseTableRestoredV1(DatabaseConnectionRef, EventData):
@@ -212,6 +218,7 @@ class DatabaseTableRestoredV1(DatabaseConnectionRef, EventData):
     table_id: uuid.UUID
     table_count: int | None = Field(None, description="live tables of the connection after the restoration")
     total_rows: int | None = Field(None, description="their rows (as the analysis counted them)")
+    total_size_bytes: int | None = Field(None, description="their bytes on disk, where the engine tells")
 
 
 # --- jobs ---------------------------------------------------------------------------------

@@ -6,8 +6,9 @@ active again). Types count live connections by engine. `recent_tests` are the li
 last tests, newest first (`test_result` is ingestion's `test_status`: `ok` or `failed`;
 `username` whoever ran it, null for an API key or a user analytics has not seen). Tables and
 rows are those of the live connections as their last analysis stored them, less the tables
-deleted since (rows counted exactly below 5 million, else the engine's estimate). Table sizes
-are not measured by ingestion yet: `total_size_bytes` is null (never a made-up 0).
+deleted since (rows counted exactly below 5 million, else the engine's estimate).
+`total_size_bytes` sums the bytes on disk (with indexes) of the tables whose engine tells their
+size (ingestion's analysis); null when no connection in scope has one (never a made-up 0).
 """
 
 from __future__ import annotations
@@ -57,9 +58,11 @@ async def database_analytics(session: AsyncSession, facts: Facts) -> dict[str, A
     inactive = select(func.count()).select_from(connection).where(*facts.database_connections(deleted=True))
     types = select(connection.database_type, func.count()).where(*facts.database_connections())
     tables = select(
-        func.coalesce(func.sum(connection.table_count), 0), func.coalesce(func.sum(connection.total_rows), 0)
+        func.coalesce(func.sum(connection.table_count), 0),
+        func.coalesce(func.sum(connection.total_rows), 0),
+        func.sum(connection.total_size_bytes),
     ).where(*facts.database_connections())
-    total_tables, total_rows = (await session.execute(tables)).one()
+    total_tables, total_rows, total_size = (await session.execute(tables)).one()
     return {
         "connection_status": {
             "active": await connection_count(session, facts),
@@ -70,6 +73,6 @@ async def database_analytics(session: AsyncSession, facts: Facts) -> dict[str, A
         "table_analytics": {
             "total_tables": int(total_tables or 0),
             "total_rows": int(total_rows or 0),
-            "total_size_bytes": None,
+            "total_size_bytes": None if total_size is None else int(total_size),
         },
     }

@@ -6,7 +6,8 @@ only by a newer event of its kind, so events arriving late or twice change nothi
 restoration, `tested_at` the last test, `tables_time` the tables' totals. The analysed event and
 the table deleted/restored events carry the connection's live tables and rows after the change,
 so the totals are replaced, never added up (a table's event from before those fields changes
-nothing; an analysis from before them counts its tables, not their rows).
+nothing; an analysis from before them counts its tables, not their rows). `total_size_bytes` is
+the tables' bytes on disk where the engine tells (None: no size known, or an event from before).
 An event may come before the connection's `created` (a retry delays one delivery): the row then
 starts as a placeholder (EPOCH state time) that `created` fills in.
 """
@@ -56,7 +57,7 @@ _CREATED = _statement(
 _UPDATED = _statement(time="state_time", newer=("name", "database_type"))
 _LIFECYCLE = _statement(time="lifecycle_at", newer=("deleted_at",))
 _TESTED = _statement(time="tested_at", newer=("test_valid", "tested_by"))
-_TABLES = _statement(time="tables_time", newer=("table_count", "total_rows"))
+_TABLES = _statement(time="tables_time", newer=("table_count", "total_rows", "total_size_bytes"))
 
 
 def _connection(event: EventEnvelope, data: BaseModel, **fields: Any) -> dict[str, Any]:
@@ -110,10 +111,12 @@ async def tables_changed(
     event: EventEnvelope,
     data: DatabaseConnectionAnalyzedV1 | DatabaseTablesDeletedV1 | DatabaseTableRestoredV1,
 ) -> None:
-    """The connection's live tables and their rows after an analysis or a table's deletion or restoration."""
+    """The connection's live tables, their rows and bytes after an analysis or a table's deletion or
+    restoration."""
     if data.table_count is None:
         return  # a table's event from before the totals: it cannot say what the connection holds now
     totals = _connection(
-        event, data, table_count=data.table_count, total_rows=data.total_rows, tables_time=event.time
+        event, data, table_count=data.table_count, total_rows=data.total_rows,
+        total_size_bytes=data.total_size_bytes, tables_time=event.time,
     )
     await run(session, _TABLES, totals)

@@ -10,6 +10,7 @@ the reference API's 202 task (docs/architecture.md, "Synchronous quick operation
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from enum import Enum
 from typing import Any
@@ -32,6 +33,7 @@ from knowrithm_ingestion.databases.analysis.schemas import (
     TableRestored,
     TablesDeleted,
 )
+from knowrithm_ingestion.models import DatabaseTable
 
 router = APIRouter()
 ANALYZE_TAGS: list[str | Enum] = ["Database Connections"]
@@ -84,7 +86,7 @@ async def deleted_tables(session: Session, subject: CompanyRead, page: Page) -> 
     rows, pagination = await service.deleted_tables(session, subject.company_id, page)
     types = await service.tables_out_types(session, rows)
     return DeletedTables(
-        deleted_tables=[TableOut.of(r, database_type=types.get(r.connection_id)) for r in rows],
+        deleted_tables=[_out(r, types) for r in rows],
         pagination=pagination,
     )
 
@@ -94,7 +96,7 @@ async def get_table(table_id: uuid.UUID, session: Session, subject: CompanyRead)
     """One analysed table: columns, keys, row count and masked sample rows."""
     table = await service.get_table(session, subject.company_id, table_id)
     types = await service.tables_out_types(session, [table])
-    return TableOut.of(table, database_type=types.get(table.connection_id))
+    return _out(table, types)
 
 
 @router.delete(f"{PREFIX}/table/{{table_id}}", response_model=TableDeleted, tags=TAGS, responses=errors(404))
@@ -118,7 +120,7 @@ async def restore_table(table_id: uuid.UUID, session: Session, subject: CompanyU
         session, company_id=subject.company_id, table_id=table_id, actor=subject.actor
     )
     types = await service.tables_out_types(session, [table])
-    return TableRestored(table=TableOut.of(table, database_type=types.get(table.connection_id)))
+    return TableRestored(table=_out(table, types))
 
 
 @router.get(f"{PREFIX}/{{connection_id}}/table", response_model=TableList, tags=TAGS, responses=errors(404))
@@ -131,7 +133,10 @@ async def list_tables(
     )
     return TableList(
         connection=ConnectionBrief.of(connection),
-        tables=[TableOut.of(r, database_type=connection.database_type) for r in rows],
+        tables=[
+            TableOut.of(r, database_type=connection.database_type, last_analyzed=connection.last_analyzed_at)
+            for r in rows
+        ],
         pagination=pagination,
     )
 
@@ -145,3 +150,8 @@ async def delete_tables(connection_id: uuid.UUID, session: Session, subject: Com
         session, company_id=subject.company_id, connection_id=connection_id, actor=subject.actor
     )
     return TablesDeleted(database_connection_id=connection.id, deleted_tables_count=count)
+
+
+def _out(table: DatabaseTable, connections: dict[uuid.UUID, tuple[str, dt.datetime | None]]) -> TableOut:
+    database_type, last_analyzed = connections.get(table.connection_id, (None, None))
+    return TableOut.of(table, database_type=database_type, last_analyzed=last_analyzed)

@@ -271,6 +271,8 @@ def _analysed(table: TableInfo, rows: list[dict[str, Any]], count: int | None) -
         "foreign_keys": foreign_keys,
         "row_estimate": count,
         "sample_rows": mask_rows(rows),
+        "comment": table.comment,
+        "size_bytes": table.size_bytes,
     }
     return AnalysedTable(name=table.name, schema=table.schema or "", values=values)
 

@@ -95,11 +95,13 @@ async def soft_delete_tables(
     return list(result.scalars().all())
 
 
-async def database_types(session: AsyncSession, connection_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
-    """Each connection's engine (`database_type`), by id."""
+async def database_types(
+    session: AsyncSession, connection_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str, dt.datetime | None]]:
+    """Each connection's engine (`database_type`) and last completed analysis, by id."""
     if not connection_ids:
         return {}
-    stmt = select(DatabaseConnection.id, DatabaseConnection.database_type).where(
-        DatabaseConnection.id.in_(set(connection_ids))
-    )
-    return {row.id: row.database_type for row in await session.execute(stmt)}
+    stmt = select(
+        DatabaseConnection.id, DatabaseConnection.database_type, DatabaseConnection.last_analyzed_at
+    ).where(DatabaseConnection.id.in_(set(connection_ids)))
+    return {row.id: (row.database_type, row.last_analyzed_at) for row in await session.execute(stmt)}

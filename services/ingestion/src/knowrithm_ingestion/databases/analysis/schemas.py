@@ -1,5 +1,5 @@
 """Request and response models of analyses and tables (field names as the reference API's:
-`table_name`, `schema_name`, `columns_info`, `row_count`, `table_type`, `last_analyzed`)."""
+`table_name`, `schema_name`, `columns_info`, `row_count`, `table_type`, `table_size`, `last_analyzed`)."""
 
 from __future__ import annotations
 
@@ -37,14 +37,27 @@ class TableOut(BaseModel):
         description="A few rows; long values cut, e-mail addresses and phone numbers masked"
     )
     summary: str | None
+    comment: str | None = Field(None, description="The table's own comment in its database")
+    table_size: int | None = Field(
+        None, description="Bytes on disk with its indexes, where the engine tells (None: unknown)"
+    )
     is_active: bool
-    last_analyzed: dt.datetime = Field(description="When an analysis last changed what is known of the table")
+    last_analyzed: dt.datetime = Field(
+        description="When an analysis of its connection last completed (changed or not)"
+    )
     created_at: dt.datetime
-    updated_at: dt.datetime
+    updated_at: dt.datetime = Field(description="When an analysis last changed what is known of the table")
     deleted_at: dt.datetime | None
 
     @classmethod
-    def of(cls, row: DatabaseTable, *, database_type: str | None = None) -> TableOut:
+    def of(
+        cls,
+        row: DatabaseTable,
+        *,
+        database_type: str | None = None,
+        last_analyzed: dt.datetime | None = None,
+    ) -> TableOut:
+        """`last_analyzed`: the connection's last completed analysis (the table's `updated_at` if unknown)."""
         return cls(
             id=row.id,
             database_connection_id=row.connection_id,
@@ -58,8 +71,10 @@ class TableOut(BaseModel):
             row_count=row.row_estimate,
             sample_rows=row.sample_rows,
             summary=row.summary,
+            comment=row.comment,
+            table_size=row.size_bytes,
             is_active=row.deleted_at is None,
-            last_analyzed=row.updated_at,
+            last_analyzed=last_analyzed or row.updated_at,
             created_at=row.created_at,
             updated_at=row.updated_at,
             deleted_at=row.deleted_at,
@@ -73,6 +88,7 @@ class ConnectionBrief(BaseModel):
     is_active: bool
     last_tested: dt.datetime | None
     test_result: str | None
+    last_analyzed: dt.datetime | None = Field(None, description="When an analysis of it last completed")
     created_at: dt.datetime
 
     @classmethod
@@ -84,6 +100,7 @@ class ConnectionBrief(BaseModel):
             is_active=row.deleted_at is None,
             last_tested=row.last_tested,
             test_result=row.test_result,
+            last_analyzed=row.last_analyzed_at,
             created_at=row.created_at,
         )
 

@@ -10,13 +10,15 @@ kept current); `PATCH …/table/{id}/restore` brings it back.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from knowrithm_common.db.base import utcnow
 from knowrithm_common.errors import BadRequest, NotFound
@@ -38,7 +40,9 @@ from knowrithm_ingestion.tasks import queue_job
 TASK_KIND = "database_analysis"
 # What an analysis writes into a table's row; the rest (ids, deleted_at) it leaves alone. The
 # summaries and embeddings stages add the summary fields (`analysis.summaries`).
-ANALYSED = ("columns", "primary_key", "foreign_keys", "row_estimate", "sample_rows")
+ANALYSED = (
+    "columns", "primary_key", "foreign_keys", "row_estimate", "sample_rows", "comment", "size_bytes",
+)
 
 
 class DatabaseTableNotFound(NotFound):
@@ -134,7 +138,9 @@ async def store_analysis(
         await repo.soft_delete_tables(session, connection.id, utcnow(), table_ids=[r.id for r in gone])
         outcome.removed = [r.name for r in gone]
     await session.flush()
+    await _analysed_now(session, connection)
     outcome.table_count = len(await repo.active_tables(session, connection.id))
+    totals = await _live_totals(session, connection.id)
     analysed = DatabaseConnectionAnalyzedV1(
         database_connection_id=connection.id,
         agent_id=connection.agent_id,
@@ -142,18 +148,33 @@ async def store_analysis(
         tables_added=len(outcome.added),
         tables_changed=len(outcome.changed),
         tables_removed=len(outcome.removed),
-        total_rows=(await _live_totals(session, connection.id))[1],
+        total_rows=totals[1],
+        total_size_bytes=totals[2],
     )
     await outbox.add(session, analysed, company_id=connection.company_id, actor=actor)
     return outcome
 
 
-async def _live_totals(session: AsyncSession, connection_id: uuid.UUID) -> tuple[int, int]:
-    """(live tables, their rows) of a connection, for the events analytics counts from."""
+async def _analysed_now(session: AsyncSession, connection: DatabaseConnection) -> None:
+    """Stamp `last_analyzed_at`, leaving `updated_at` ("last changed") as it is."""
+    at = utcnow()
+    await session.execute(
+        update(DatabaseConnection)
+        .where(DatabaseConnection.id == connection.id)
+        .values(last_analyzed_at=at, updated_at=DatabaseConnection.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+    set_committed_value(connection, "last_analyzed_at", at)
+
+
+async def _live_totals(session: AsyncSession, connection_id: uuid.UUID) -> tuple[int, int, int | None]:
+    """(live tables, their rows, their bytes: None when no table has a size) of a connection, for
+    the events analytics counts from."""
     live = (DatabaseTable.connection_id == connection_id, DatabaseTable.not_deleted())
-    stmt = select(func.count(), func.coalesce(func.sum(DatabaseTable.row_estimate), 0)).where(*live)
-    count, rows = (await session.execute(stmt)).one()
-    return int(count), int(rows or 0)
+    rows_sum = func.coalesce(func.sum(DatabaseTable.row_estimate), 0)
+    stmt = select(func.count(), rows_sum, func.sum(DatabaseTable.size_bytes)).where(*live)
+    count, rows, size = (await session.execute(stmt)).one()
+    return int(count), int(rows or 0), None if size is None else int(size)
 
 
 def _new_row(connection: DatabaseConnection, table: AnalysedTable) -> DatabaseTable:
@@ -215,10 +236,10 @@ async def _tables_deleted(
     session: AsyncSession, connection: DatabaseConnection, ids: list[uuid.UUID], actor: Actor | None
 ) -> None:
     if ids:
-        table_count, total_rows = await _live_totals(session, connection.id)
+        table_count, total_rows, total_size = await _live_totals(session, connection.id)
         deleted = DatabaseTablesDeletedV1(
             database_connection_id=connection.id, agent_id=connection.agent_id, table_ids=ids,
-            table_count=table_count, total_rows=total_rows,
+            table_count=table_count, total_rows=total_rows, total_size_bytes=total_size,
         )
         await outbox.add(session, deleted, company_id=connection.company_id, actor=actor)
 
@@ -269,10 +290,10 @@ async def restore_table(
         await restore_summary_documents(session, connection, [table], table.deleted_at, actor=actor)
     table.deleted_at = None
     await session.flush()
-    table_count, total_rows = await _live_totals(session, connection.id)
+    table_count, total_rows, total_size = await _live_totals(session, connection.id)
     restored = DatabaseTableRestoredV1(
         database_connection_id=connection.id, agent_id=connection.agent_id, table_id=table.id,
-        table_count=table_count, total_rows=total_rows,
+        table_count=table_count, total_rows=total_rows, total_size_bytes=total_size,
     )
     await outbox.add(session, restored, company_id=connection.company_id, actor=actor)
     return table
@@ -288,6 +309,9 @@ async def _of_deleted_connection(
     return connection is not None
 
 
-async def tables_out_types(session: AsyncSession, tables: Sequence[DatabaseTable]) -> dict[uuid.UUID, str]:
-    """The engine of each table's connection (how a table is described: TABLE or COLLECTION)."""
+async def tables_out_types(
+    session: AsyncSession, tables: Sequence[DatabaseTable]
+) -> dict[uuid.UUID, tuple[str, dt.datetime | None]]:
+    """The engine of each table's connection (how a table is described: TABLE or COLLECTION) and when
+    the connection was last analysed (each table's `last_analyzed`)."""
     return await repo.database_types(session, [t.connection_id for t in tables])

@@ -88,13 +88,18 @@ class ConnectionOut(RowOut):
     last_tested: dt.datetime | None
     test_status: str | None
     test_result: str | None
+    last_analyzed: dt.datetime | None = Field(
+        None, description="When an analysis of it last completed (changed or not); None: never analysed"
+    )
     created_at: dt.datetime
-    updated_at: dt.datetime
+    updated_at: dt.datetime = Field(description="When the connection last changed")
     deleted_at: dt.datetime | None
 
     @classmethod
     def of_connection(cls, row: DatabaseConnection) -> ConnectionOut:
-        return cls.of(row, url=row.url_masked, database=row.database_name)
+        return cls.of(
+            row, url=row.url_masked, database=row.database_name, last_analyzed=row.last_analyzed_at
+        )
 
 
 class ConnectionCreated(BaseModel):

@@ -254,6 +254,8 @@ def _query(engine: Engine, query: str, field_name: str) -> tuple[tuple[str, str]
                 f"go in connection_params ({', '.join(PARAMS)})",
             )
         _url_tls_mode(key, value, field_name)
+    if engine == Engine.MONGODB:
+        _mongo_tls(pairs, field_name)
     return pairs
 
 
@@ -267,6 +269,15 @@ def _url_tls_mode(key: str, value: str, field_name: str) -> None:
     modes = _URL_TLS_MODES.get(key.lower())
     if modes is not None and value.strip().lower() not in modes:
         raise InvalidConnection(field_name, f"the URL's {key} is one of {', '.join(sorted(modes))}")
+
+
+def _mongo_tls(pairs: tuple[tuple[str, str], ...], field_name: str) -> None:
+    """MongoDB's `tls`/`ssl` are true or false, and agree: the URL's TLS is applied, never guessed."""
+    flags = {value.strip().lower() for key, value in pairs if key.lower() in ("tls", "ssl")}
+    if flags - {"true", "false"}:
+        raise InvalidConnection(field_name, "the URL's tls (or ssl) is true or false")
+    if len(flags) > 1:
+        raise InvalidConnection(field_name, "the URL's tls and ssl disagree; give one of them")
 
 
 def check_hosts(parsed: ParsedUrl, allowlist: Allowlist, *, field_name: str = "url") -> None:

@@ -4,7 +4,8 @@ Each engine is a module-level object with four coroutines (no state between call
 opens a connection to the checked address and closes it):
 - `probe(spec, allow)`: reachability, server version, latency and warnings when the account can
   write. An unreachable server is an answer (`reachable=False`, `error`), a refused host raises.
-- `reflect(spec, allow)`: tables (and views) with columns, keys, comments and row estimates.
+- `reflect(spec, allow)`: tables (and views) with columns, keys, comments, row estimates and
+  sizes on disk.
 - `sample(spec, allow, table, n, *, schema=None)`: the first `n` rows of one table.
 - `execute(spec, allow, query, *, limit, timeout_s)`: ALREADY GUARDED SQL (a `MongoQuery` for
   MongoDB) run read-only and bounded; at most `limit` rows, `truncated` when there were more.
@@ -65,6 +66,7 @@ class TableInfo:
     row_estimate: int | None = None
     comment: str | None = None
     kind: str = "table"  # "table", "view" or "collection"
+    size_bytes: int | None = None  # data and indexes on disk, where the engine tells (None: unknown)
 
 
 @dataclass(frozen=True)

@@ -16,26 +16,35 @@ skipped the guard still cannot send `$out`, `$merge`, `$where`, `$function` or `
 
 from __future__ import annotations
 
+import logging
 import time
 from contextlib import asynccontextmanager
 from typing import Any
 
 from pymongo import AsyncMongoClient
-from pymongo.errors import ConnectionFailure, ExecutionTimeout, OperationFailure, PyMongoError
+from pymongo.errors import (
+    ConfigurationError,
+    ConnectionFailure,
+    ExecutionTimeout,
+    OperationFailure,
+    PyMongoError,
+)
 
 from .base import Allow, ColumnInfo, MongoQuery, Probe, QueryResult, TableInfo, allowed_table, jsonable
 from .egress import check_url_hosts
-from .errors import DatabaseQueryFailed, DatabaseQueryTimeout, DatabaseUnreachable
-from .spec import ConnectionSpec, parse_url, scrub
+from .errors import DatabaseQueryFailed, DatabaseQueryTimeout, DatabaseUnreachable, InvalidConnectionUrl
+from .spec import ConnectionSpec, parse_url, scrub, with_url_tls
 
+logger = logging.getLogger(__name__)
 READ_ROLES = frozenset({"read", "readAnyDatabase"})
+_AUTH_FAILURES = (18, 13)  # AuthenticationFailed, Unauthorized
 _INFER_SAMPLE = 20
 
 
 @asynccontextmanager
 async def _client(spec: ConnectionSpec, allow: Allow):  # type: ignore[no-untyped-def]
     parsed = parse_url("mongodb", spec.url)
-    params = spec.params
+    params = with_url_tls(spec.params, parsed)
     targets = await check_url_hosts(parsed, allow, timeout=params.connect_timeout)
     tls_mode = params.sslmode or ("verify-full" if parsed.srv else "disable")
     target = targets[0]
@@ -59,18 +68,49 @@ async def _client(spec: ConnectionSpec, allow: Allow):  # type: ignore[no-untype
             authSource=parsed.auth_source or parsed.database or "admin",
         )
     host = target.host if tls_mode == "verify-full" else target.ip
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(host=host, port=target.port, **options)
+    where = f"Could not connect to {target.host}:{target.port}"
+    try:
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(host=host, port=target.port, **options)
+    except PyMongoError as exc:  # options the driver refuses (e.g. an unknown authSource form)
+        raise InvalidConnectionUrl(scrub(str(exc), parsed.password)) from None
     try:
         yield client, parsed
-    except ExecutionTimeout:
-        raise
-    except (ConnectionFailure, OperationFailure) as exc:
-        if isinstance(exc, OperationFailure) and exc.code not in (18, 13):  # not auth failures
-            raise
+    except ExecutionTimeout as exc:
+        raise DatabaseQueryTimeout("The database did not answer within its time limit") from exc
+    except OperationFailure as exc:
+        if exc.code not in _AUTH_FAILURES:  # the server refused a command of ours (not the login)
+            raise DatabaseQueryFailed(scrub(_errmsg(exc), parsed.password)) from None
+        raise DatabaseUnreachable(f"{where}: {scrub(_errmsg(exc), parsed.password)}") from None
+    except PyMongoError as exc:  # no answer, TLS, an incompatible server, a malformed reply
         reason = scrub(str(exc).split(", full error")[0], parsed.password)
-        raise DatabaseUnreachable(f"Could not connect to {target.host}:{target.port}: {reason}") from None
+        raise DatabaseUnreachable(f"{where}: {reason}") from None
+    except Exception as exc:
+        if not _raised_by_driver(exc):
+            raise
+        # pymongo assumes a MongoDB server: a reply without the fields it expects (e.g. a login
+        # answered without SCRAM's `payload`) surfaces as a KeyError, TypeError, … from inside it.
+        logger.warning("MongoDB driver failed on %s:%s: %s", target.host, target.port, type(exc).__name__)
+        raise DatabaseUnreachable(
+            f"{where}: the server's answer could not be understood ({type(exc).__name__} in the "
+            "MongoDB driver); is it a MongoDB server, and does it accept this user's login?"
+        ) from None
     finally:
         await client.close()
+
+
+def _errmsg(exc: OperationFailure) -> str:
+    message = exc.details.get("errmsg") if exc.details else None
+    return str(message or exc).split(", full error")[0]
+
+
+def _raised_by_driver(exc: BaseException) -> bool:
+    """Whether `exc` was raised inside pymongo or bson (its innermost frame), not by our own code."""
+    tb = exc.__traceback__
+    module = ""
+    while tb is not None:
+        module = str(tb.tb_frame.f_globals.get("__name__", ""))
+        tb = tb.tb_next
+    return module.split(".")[0] in ("pymongo", "bson")
 
 
 def _ca_file(pem: str) -> str:
@@ -114,7 +154,7 @@ class MongoEngine:
         )
 
     async def reflect(self, spec: ConnectionSpec, allow: Allow) -> list[TableInfo]:
-        """Collections with fields inferred from a few documents, and estimated counts."""
+        """Collections with fields inferred from a few documents, estimated counts and sizes."""
         result = []
         async with _client(spec, allow) as (client, parsed):
             db = client[parsed.database or "test"]
@@ -124,6 +164,7 @@ class MongoEngine:
                 cursor = await db[name].aggregate([{"$limit": _INFER_SAMPLE}], maxTimeMS=10_000)
                 docs = await cursor.to_list(_INFER_SAMPLE)
                 count = await db[name].estimated_document_count(maxTimeMS=10_000)
+                size = await _size(db, name)
                 result.append(
                     TableInfo(
                         name=name,
@@ -132,6 +173,7 @@ class MongoEngine:
                         primary_key=["_id"],
                         row_estimate=count,
                         kind="collection",
+                        size_bytes=size,
                     )
                 )
         return result
@@ -165,18 +207,31 @@ class MongoEngine:
             except ExecutionTimeout as exc:
                 raise DatabaseQueryTimeout(f"The query did not finish within {timeout_s:g} seconds") from exc
             except OperationFailure as exc:
-                if exc.code in (18, 13):
+                if exc.code in _AUTH_FAILURES:
                     raise
                 raise DatabaseQueryFailed(
                     scrub(str(exc.details.get("errmsg") if exc.details else exc), parsed.password)
                 ) from exc
             except PyMongoError as exc:
-                if isinstance(exc, ConnectionFailure):
+                if isinstance(exc, ConnectionFailure | ConfigurationError):
                     raise
                 raise DatabaseQueryFailed(scrub(str(exc), parsed.password)) from exc
         columns: list[str] = list(dict.fromkeys(key for doc in docs[:limit] for key in doc))
         rows = [[jsonable(doc.get(c)) for c in columns] for doc in docs[:limit]]
         return QueryResult(columns, rows, len(docs) > limit, round((time.perf_counter() - started) * 1000, 1))
+
+
+async def _size(db: Any, name: str) -> int | None:
+    """Bytes of a collection and its indexes on disk (`collStats` totalSize); None when the server
+    does not tell (a view, a server without the command, a user without the right)."""
+    try:
+        stats = await db.command("collStats", name, maxTimeMS=10_000)
+    except OperationFailure:
+        return None
+    total = stats.get("totalSize")
+    if total is None and stats.get("storageSize") is not None:  # servers before 4.4
+        total = stats.get("storageSize", 0) + stats.get("totalIndexSize", 0)
+    return int(total) if isinstance(total, int | float) else None
 
 
 def _infer(docs: list[dict[str, Any]]) -> list[ColumnInfo]:

@@ -71,7 +71,10 @@ _TABLES = f"""
 SELECT t.TABLE_SCHEMA, t.TABLE_NAME, t.TABLE_TYPE,
   (SELECT SUM(p.rows) FROM sys.partitions p
    WHERE p.object_id = {_OBJECT_ID.format(alias="t")} AND p.index_id IN (0, 1)),
-  {_DESCRIPTION.format(object_id=_OBJECT_ID.format(alias="t"), minor_id="0")}
+  {_DESCRIPTION.format(object_id=_OBJECT_ID.format(alias="t"), minor_id="0")},
+  (SELECT CAST(SUM(a.used_pages) AS bigint) * 8192 FROM sys.partitions p
+   JOIN sys.allocation_units a ON a.container_id = p.partition_id
+   WHERE p.object_id = {_OBJECT_ID.format(alias="t")})
 FROM INFORMATION_SCHEMA.TABLES t
 WHERE t.TABLE_SCHEMA NOT IN ('sys', 'INFORMATION_SCHEMA')
 ORDER BY t.TABLE_SCHEMA, t.TABLE_NAME
@@ -333,7 +336,7 @@ def _reflect(conn: Any, spec: ConnectionSpec) -> list[TableInfo]:
     for row in _rows(conn, _FOREIGN_KEYS):
         foreign.setdefault((row[1], row[2]), {}).setdefault(int(row[0]), []).append(row)
     result = []
-    for schema, name, kind, estimate, comment in tables:
+    for schema, name, kind, estimate, comment, size in tables:
         keys = primary.get((schema, name), [])
         is_view = str(kind).upper() == "VIEW"
         result.append(
@@ -363,6 +366,7 @@ def _reflect(conn: Any, spec: ConnectionSpec) -> list[TableInfo]:
                 row_estimate=None if is_view or estimate is None else int(estimate),
                 comment=comment or None,
                 kind="view" if is_view else "table",
+                size_bytes=None if is_view or size is None else int(size),
             )
         )
     return result

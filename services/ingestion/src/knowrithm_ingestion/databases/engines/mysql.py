@@ -230,7 +230,8 @@ class MysqlEngine:
 
 _SCHEMAS = "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN %s"
 _TABLES = (
-    "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, TABLE_ROWS, TABLE_COMMENT FROM information_schema.TABLES "
+    "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, TABLE_ROWS, TABLE_COMMENT, DATA_LENGTH + INDEX_LENGTH "
+    "FROM information_schema.TABLES "
     "WHERE TABLE_SCHEMA IN %s ORDER BY TABLE_SCHEMA, TABLE_NAME"
 )
 _COLUMNS = (
@@ -263,7 +264,7 @@ async def _reflect(conn: Connection, spec: ConnectionSpec, schemas: list[str] | 
         else:
             foreign.setdefault((row[0], row[1], row[2]), []).append(row)
     result = []
-    for schema, name, kind, estimate, comment in tables:
+    for schema, name, kind, estimate, comment, size in tables:
         if not allowed_table(spec.params, name, schema):
             continue
         keys = primary.get((schema, name), [])
@@ -298,6 +299,7 @@ async def _reflect(conn: Connection, spec: ConnectionSpec, schemas: list[str] | 
                 row_estimate=None if is_view or estimate is None else int(estimate),
                 comment=(comment or None) if not is_view else None,
                 kind="view" if is_view else "table",
+                size_bytes=None if is_view or size is None else int(size),
             )
         )
     return result

@@ -43,14 +43,26 @@ WHERE c.relkind IN ('r', 'p') AND n.nspname <> ALL(%(system)s) AND n.nspname NOT
        OR has_table_privilege(c.oid, 'DELETE') OR has_table_privilege(c.oid, 'TRUNCATE'))
 ORDER BY 1 LIMIT 6
 """
+# {size}: the relation's size with its indexes and TOAST (PostgreSQL, `_SIZE`), NULL on CockroachDB
+# (no such sizes in its catalog).
 _TABLES = """
-SELECT c.oid, n.nspname, c.relname, c.relkind, c.reltuples::bigint, obj_description(c.oid, 'pg_class')
+SELECT c.oid, n.nspname, c.relname, c.relkind, c.reltuples::bigint, obj_description(c.oid, 'pg_class'),
+       {size}
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname <> ALL(%(system)s)
   AND n.nspname NOT LIKE 'pg_toast%%' AND n.nspname NOT LIKE 'pg_temp%%'
   AND (%(schemas)s::text[] IS NULL OR n.nspname = ANY(%(schemas)s::text[]))
 ORDER BY n.nspname, c.relname
 """
+# The main forks of the table, its TOAST table and their indexes: what pg_total_relation_size counts
+# less the free-space and visibility maps, which VACUUM creates on a table nobody changed (an
+# unchanged table must not look changed to the next analysis).
+_SIZE = """CASE WHEN c.relkind IN ('r', 'p', 'm') THEN (
+  pg_relation_size(c.oid)
+  + CASE WHEN c.reltoastrelid <> 0 THEN pg_relation_size(c.reltoastrelid) ELSE 0 END
+  + COALESCE((SELECT sum(pg_relation_size(i.indexrelid)) FROM pg_index i
+              WHERE i.indrelid = c.oid OR (c.reltoastrelid <> 0 AND i.indrelid = c.reltoastrelid)), 0)
+)::bigint END"""
 _COLUMNS = """
 SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,
        col_description(a.attrelid, a.attnum::int), a.attnum
@@ -219,8 +231,10 @@ async def _write_warnings(conn: psycopg.AsyncConnection[Any]) -> list[str]:
 
 
 async def _reflect(conn: psycopg.AsyncConnection[Any], spec: ConnectionSpec) -> list[TableInfo]:
+    size = "NULL::bigint" if spec.engine == "cockroachdb" else _SIZE
+    query = _TABLES.format(size=size)
     tables = await (
-        await conn.execute(_TABLES, {"system": list(_SYSTEM_SCHEMAS), "schemas": spec.params.schemas})
+        await conn.execute(query, {"system": list(_SYSTEM_SCHEMAS), "schemas": spec.params.schemas})
     ).fetchall()
     tables = [t for t in tables if allowed_table(spec.params, t[2], t[1])]
     oids = [t[0] for t in tables]
@@ -239,7 +253,7 @@ async def _reflect(conn: psycopg.AsyncConnection[Any], spec: ConnectionSpec) -> 
             ).fetchall()
             ref_columns[row[6]] = {int(num): name for num, name in found}
     result = []
-    for oid, schema, name, kind, estimate, comment in tables:
+    for oid, schema, name, kind, estimate, comment, size in tables:
         by_num = {int(c[5]): c[1] for c in columns.get(oid, [])}
         primary: list[str] = []
         foreign = []
@@ -272,6 +286,7 @@ async def _reflect(conn: psycopg.AsyncConnection[Any], spec: ConnectionSpec) -> 
                 else None,
                 comment=comment,
                 kind="view" if kind in "vm" else "table",
+                size_bytes=int(size) if size is not None else None,
             )
         )
     return result

@@ -3,8 +3,8 @@
 `ConnectionParams` is the whole set of options a company may set; driver flags (`local_infile`,
 `init_command`, `options`, …) have no field, and unknown keys are refused. Options written into
 the URL's query string are ignored, except MongoDB's `authSource` and the TLS mode of PostgreSQL
-(`sslmode`) and MySQL (`ssl_mode` in MySQL's names, or `sslmode`), which applies when
-`connection_params` name none (`with_url_tls`): engines build the driver's arguments from
+(`sslmode`), MySQL (`ssl_mode` in MySQL's names, or `sslmode`) and MongoDB (`tls`/`ssl`), which
+applies when `connection_params` name none (`with_url_tls`): engines build the driver's arguments from
 `ParsedUrl` and `ConnectionParams` only.
 """
 
@@ -89,7 +89,7 @@ class ParsedUrl:
     hosts: tuple[tuple[str, int], ...] = ()  # every host (MongoDB seed lists); the first is host/port
     srv: bool = False  # mongodb+srv: `host` is the SRV name, not a server
     auth_source: str | None = None  # MongoDB's authSource
-    sslmode: SslMode | None = None  # the URL's TLS mode (PostgreSQL, MySQL), in libpq's names
+    sslmode: SslMode | None = None  # the URL's TLS mode (PostgreSQL, MySQL, MongoDB), in libpq's names
 
     def __repr__(self) -> str:
         return (
@@ -147,7 +147,13 @@ SSL_MODES: frozenset[str] = frozenset(get_args(SslMode))
 
 
 def url_sslmode(engine: Engine, options: dict[str, list[str]]) -> SslMode | None:
-    """The TLS mode a PostgreSQL or MySQL URL names (None: none, or one not known)."""
+    """The TLS mode a PostgreSQL or MySQL URL names (None: none, or one not known); for MongoDB,
+    `tls`/`ssl` `true` is `verify-full` (the driver's own meaning) and `false` is `disable`."""
+    if engine == "mongodb":
+        flags = {v[-1].strip().lower() for k, v in options.items() if k.lower() in ("tls", "ssl") and v}
+        if flags == {"true"}:
+            return "verify-full"
+        return "disable" if flags == {"false"} else None
     if engine not in ("postgresql", "cockroachdb", "mysql"):
         return None
     for key, value in options.items():

@@ -190,12 +190,27 @@ def _reflect(spec: ConnectionSpec) -> list[TableInfo]:
             "SELECT name, type FROM sqlite_schema WHERE type IN ('table', 'view') "
             "AND name NOT LIKE 'sqlite_%' ORDER BY name"
         ).fetchall()
-        return [_table(conn, name, kind) for name, kind in objects if allowed_table(spec.params, name)]
+        sizes = _sizes(conn)
+        return [
+            _table(conn, name, kind, sizes) for name, kind in objects if allowed_table(spec.params, name)
+        ]
     finally:
         conn.close()
 
 
-def _table(conn: sqlite3.Connection, name: str, kind: str) -> TableInfo:
+def _sizes(conn: sqlite3.Connection) -> dict[str, int] | None:
+    """Bytes of each table's pages with its indexes', from `dbstat` (None: not compiled in)."""
+    try:
+        rows = conn.execute(
+            "SELECT s.tbl_name, sum(d.pgsize) FROM dbstat d JOIN sqlite_schema s ON s.name = d.name "
+            "GROUP BY s.tbl_name"
+        ).fetchall()
+    except sqlite3.Error:  # no such table: dbstat (a build without SQLITE_ENABLE_DBSTAT_VTAB)
+        return None
+    return {name: int(size) for name, size in rows}
+
+
+def _table(conn: sqlite3.Connection, name: str, kind: str, sizes: dict[str, int] | None) -> TableInfo:
     info = conn.execute(
         'SELECT name, type, "notnull", pk FROM pragma_table_info(?) ORDER BY cid', (name,)
     ).fetchall()
@@ -239,6 +254,7 @@ def _table(conn: sqlite3.Connection, name: str, kind: str) -> TableInfo:
         foreign_keys=foreign,
         row_estimate=estimate,
         kind=kind,
+        size_bytes=sizes.get(name) if sizes is not None and kind == "table" else None,
     )
 
 
@@ -263,7 +279,7 @@ class SqliteEngine:
         )
 
     async def reflect(self, spec: ConnectionSpec, allow: Allow) -> list[TableInfo]:
-        """Tables and views with columns, keys and exact row counts."""
+        """Tables and views with columns, keys, exact row counts and sizes (`dbstat`, when built in)."""
         return await asyncio.to_thread(_reflect, spec)
 
     async def sample(
