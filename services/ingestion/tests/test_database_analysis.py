@@ -7,6 +7,7 @@ test servers listen) with INGESTION_DATABASE_ALLOWLIST.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
 
@@ -339,6 +340,9 @@ async def test_tables_keep_their_comment_and_size_and_the_connection_when_it_was
         assert {t["comment"] for n, t in first.items() if n != "artist"} == {None}
     one = (await call("GET", f"{BASE}/table/{first['artist']['id']}", principal)).json()
     assert one["comment"] == first["artist"]["comment"] and one["table_size"] == first["artist"]["table_size"]
+    if chinook["database_type"] != "sqlite":  # the owner's words reach the snapshot's description
+        snapshot = (await call("GET", f"{path}/semantic-snapshot", principal)).json()
+        assert comment in json.dumps(snapshot), snapshot
 
     sizes = {name: t["table_size"] for name, t in first.items()}
     if chinook["database_type"] == "sqlite" and not _sqlite_has_dbstat():

@@ -287,8 +287,6 @@ class ExportDatabaseTables(JobData):
 
     database_connection_id: uuid.UUID
     table_ids: list[uuid.UUID]
-    table_count: int | None = Field(None, description="live tables of the connection after the deletion")
-    total_rows: int | None = Field(None, description="their rows (as the analysis counted them)")
     limit_per_table: int | None = None
     task_id: uuid.UUID | None = None
 

@@ -73,6 +73,7 @@ class TableShape:
                 "row_estimate": row.row_estimate,
                 "summary": row.summary,
                 "table_id": str(row.id) if row.id is not None else None,
+                "comment": row.comment,
             }
         )
 
@@ -113,6 +114,7 @@ class TableShape:
             row_estimate=data.get("row_estimate"),
             summary=(data.get("summary") or None),
             table_id=data.get("table_id"),
+            comment=(data.get("comment") or None),
         )
 
 

@@ -221,6 +221,8 @@ def describe_table(
         if refs:
             head += ", for " + _join(refs)
     parts = [head]
+    if table.comment:  # the owner's own words about the table come first after what a row is
+        parts.append(f"described as \"{' '.join(table.comment.split())[:300]}\"")
     if incoming:
         parts.append("referenced by " + ", ".join(f"{e.source}.{'/'.join(e.columns)}" for e in incoming))
     if (rows := _rows(table.row_estimate)) is not None:

@@ -57,7 +57,10 @@ def table_lines(table: DatabaseTable, *, summary: str, qualify: bool, mongodb: b
     noun = "documents" if mongodb else "rows"
     size = f" ({table.row_estimate:,} {noun})" if table.row_estimate is not None else ""
     keyword = "COLLECTION" if mongodb else "CREATE TABLE"
-    lines = [f"-- {name}{size}: {_one_line(summary, 400)}", f"{keyword} {name} ("]
+    lines = [f"-- {name}{size}: {_one_line(summary, 400)}"]
+    if table.comment:
+        lines.append(f"-- comment on {name}: {_one_line(table.comment, 300)}")
+    lines.append(f"{keyword} {name} (")
     references = {
         str(column).lower(): fk for fk in table.foreign_keys or [] if len(fk.get("columns") or []) == 1
         for column in fk["columns"]
