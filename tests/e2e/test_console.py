@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 
 import psycopg
 import pytest
 from redis.asyncio import Redis
 
 from .accounts import PASSWORD, mail_token, sign_up
+from .conftest import projections_caught_up
 from .console import (
     COOKIE,
     browser,
@@ -26,6 +28,7 @@ from .console import (
     sign_in,
     stored_session,
 )
+from .knowledge import trained_agent, upload, wait_documents
 
 pytestmark = pytest.mark.e2e
 
@@ -109,7 +112,7 @@ async def test_a_wrong_password_shows_the_api_error_next_to_the_password_field(p
                        {"email": account.email, "password": "not-the-password"})
     assert r.status_code == 401
     assert '<p class="field-error" id="password-error">Invalid credentials</p>' in r.text
-    assert 'aria-invalid="true" aria-describedby="password-error"' in r.text
+    assert 'aria-invalid="true" autofocus aria-describedby="password-error"' in r.text  # focus on what to fix
     assert f'value="{account.email}"' in r.text  # what was typed stays
 
 
@@ -241,3 +244,24 @@ async def test_an_unknown_console_page_is_a_404_page_and_static_files_are_cached
         r = await client.get(script, headers={"Accept-Encoding": "gzip"})
     assert r.status_code == 200 and r.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert r.headers["content-encoding"] == "gzip" and "htmx" in r.text
+
+
+async def test_home_points_at_failed_documents_and_new_leads(platform, gateway):
+    account, agent_id = await trained_agent(gateway)
+    r = await upload(gateway, account, agent_id, [("broken.pdf", b"%PDF-1.7\n" + b"\x00 not a pdf " * 64, "application/pdf")])
+    assert r.status_code in (200, 201, 202), r.text
+    (document,) = (await wait_documents(gateway, account, [r.json()["documents"][0]["id"]])).values()
+    assert document["status"] == "failed"
+    body = {"agent_id": agent_id, "first_name": "Lin", "last_name": "Visitor", "email": "lin@example.com",
+            "consent_data_processing": True, "source": "e2e"}
+    deadline = time.monotonic() + 20
+    while (r := await gateway.post("/api/v1/lead/register", json=body)).status_code == 404:
+        assert time.monotonic() < deadline, "conversations never learnt of the agent"
+        await asyncio.sleep(0.2)
+    assert r.status_code == 201, r.text
+    await projections_caught_up(platform)
+    async with browser(platform) as client:
+        await sign_in(client, account.email)
+        r = await client.get("/console/")
+    assert "1 document could not be processed." in r.text and "1 new lead is waiting for a reply." in r.text
+    assert '<span class="badge badge-error">Failed</span>' in r.text  # text on the badge, not colour alone
