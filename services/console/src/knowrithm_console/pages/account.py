@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form
 from fastapi.responses import Response
 
-from knowrithm_console.api import ApiError, SessionEnded, tokens_of
+from knowrithm_console.api import ApiError, ApiUnavailable, SessionEnded, tokens_of
 from knowrithm_console.i18n import LANGUAGES
 from knowrithm_console.i18n import gettext as _
 from knowrithm_console.pages.messages import field_messages, message_of
 from knowrithm_console.sessions import User
 from knowrithm_console.web import PREFIX, Page, page_of, redirect, render
 
+logger = logging.getLogger(__name__)
 router = APIRouter(prefix=PREFIX)
 PageDep = Annotated[Page, Depends(page_of)]
 Text = Annotated[str, Form(max_length=1000)]
@@ -80,6 +82,10 @@ async def sign_out(page: PageDep) -> Response:
                                 json={"refresh_token": session.tokens.refresh_token})
         except (ApiError, SessionEnded):
             pass  # already signed out at auth: forgetting the session is all that is left
+        except ApiUnavailable:
+            # The tokens die with the session record (nothing else holds them); auth lets the
+            # access token run out and the refresh token is never presented again.
+            logger.warning("auth unreachable at sign-out; the session is forgotten all the same")
         await page.store.delete(session)
     page.session = await page.store.new(language=session.language if session else None,
                                         notice=_("You are signed out."))
