@@ -107,8 +107,10 @@ async def test_the_console_in_a_browser_is_usable_by_keyboard_and_accessible_in_
             await expect(page.get_by_role("heading", level=1)).to_have_text(account.company["name"])
             await expect(page.locator(".tile").first).to_be_visible()
             await screens.check("home")
-            await page.get_by_role("button", name="Refresh").click()
+            await page.get_by_role("button", name="Refresh").focus()
+            await page.keyboard.press("Enter")
             await expect(page.locator("#figures [role=status]")).to_contain_text("Figures as of")
+            await expect(page.get_by_role("button", name="Refresh")).to_be_focused()  # focus survives the swap
             await screens.check("home-refreshed")
 
             # reflow at 320 CSS pixels: nothing scrolls sideways

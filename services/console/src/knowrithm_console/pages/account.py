@@ -37,6 +37,7 @@ async def _sign_in_as(page: Page, body: dict[str, Any]) -> Response:
     old = page.session
     fresh = await page.store.new(language=old.language if old else None)
     fresh.tokens = tokens_of(body)
+    await page.store.save(fresh)  # the call below may refresh, which reads the session from Redis
     me = await page.api.call(fresh, "GET", "/api/v1/auth/user/me", client=page.client)
     fresh.user = _user(me)
     await page.store.save(fresh)
