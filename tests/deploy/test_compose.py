@@ -33,6 +33,7 @@ PROCESSES = {
     "ingestion": ("ingestion", 8604, "knowrithm_ingestion.migrate"),
     "analytics": ("analytics", 8605, "knowrithm_analytics.migrate"),
     "ingestion-worker": ("ingestion", 8606, None),
+    "console": ("console", 8607, None),
 }
 COMMON_ENV = {
     "KNOWRITHM_ENV",
@@ -42,7 +43,7 @@ COMMON_ENV = {
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "BASE_URL",
 }
-UPSTREAMS = ("AUTH", "AGENTS", "CONVERSATIONS", "INGESTION", "ANALYTICS", "INGESTION_WORKER")
+UPSTREAMS = ("AUTH", "AGENTS", "CONVERSATIONS", "INGESTION", "ANALYTICS", "INGESTION_WORKER", "CONSOLE")
 SUPER_ADMIN = {f"SUPER_ADMIN_{f}" for f in ("EMAIL", "USERNAME", "FIRST_NAME", "LAST_NAME")}
 REQUIRED_ENV = {
     "gateway": COMMON_ENV
@@ -56,6 +57,7 @@ REQUIRED_ENV = {
     "ingestion": COMMON_ENV | {"DATABASE_URL", "WEAVIATE_URL", "ENCRYPTION_KEY"},
     "analytics": COMMON_ENV | {"DATABASE_URL"},
     "ingestion-worker": COMMON_ENV | {"DATABASE_URL", "WEAVIATE_URL", "ENCRYPTION_KEY"},
+    "console": COMMON_ENV | {"CONSOLE_API_URL"},
 }
 DATASTORES = {"postgres", "nats", "redis", "weaviate"}
 OPERATOR_UIS = {"prometheus", "grafana"}
@@ -141,7 +143,7 @@ def test_process_gets_the_environment_it_needs(name: str) -> None:
     assert ("KNOWRITHM_ASSERTION_PRIVATE_KEY" in env) == (name == "gateway")
     assert ("KNOWRITHM_JWT_PRIVATE_KEY" in env) == (name == "auth")
     assert ("KNOWRITHM_LEAD_TOKEN_PRIVATE_KEY" in env) == (name == "conversations")
-    assert ("DATABASE_URL" in env) == (name != "gateway")
+    assert ("DATABASE_URL" in env) == (name not in ("gateway", "console"))
 
 
 def test_gateway_reaches_every_upstream_by_its_compose_name() -> None:
@@ -155,6 +157,8 @@ def test_gateway_reaches_every_upstream_by_its_compose_name() -> None:
 def test_process_starts_after_its_dependencies(name: str) -> None:
     depends = _depends(name)
     needed = {"nats", "redis"} | ({"postgres"} if name != "gateway" else set())
+    if name == "console":
+        needed = {"redis"}  # sessions only: no database, no events
     if name in ("ingestion", "ingestion-worker"):
         needed.add("weaviate")
     for dependency in needed:
@@ -358,3 +362,12 @@ def test_dockerfile_builds_one_service_as_non_root_without_build_tools() -> None
     ignored = (REPO / ".dockerignore").read_text().split()
     for entry in (".git", ".venv", ".env", "tests", "**/*.pem"):
         assert entry in ignored, entry
+
+
+def test_the_gateway_trusts_only_the_consoles_own_address_as_a_proxy() -> None:
+    console_address = SERVICES["console"]["networks"]["console"]["ipv4_address"]
+    assert _env("gateway")["GATEWAY_TRUSTED_PROXIES"] == f"{console_address}/32"
+    assert _env("console")["CONSOLE_API_URL"] == "http://gateway-for-console:8543"
+    assert "gateway-for-console" in SERVICES["gateway"]["networks"]["console"]["aliases"]
+    # the browser reaches the gateway on the default network, never from the console's address
+    assert set(SERVICES["gateway"]["networks"]) == {"default", "console"}

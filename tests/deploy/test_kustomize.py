@@ -53,6 +53,7 @@ PROCESSES = {
     "ingestion": (8604, "knowrithm_ingestion.migrate"),
     "analytics": (8605, "knowrithm_analytics.migrate"),
     "ingestion-worker": (8606, None),
+    "console": (8607, None),
 }
 FACTORIES = {
     name: f"knowrithm_{name}.main:create_app" for name in PROCESSES if name != "ingestion-worker"
@@ -64,7 +65,7 @@ REQUIRED_ENV = {
     | {"KNOWRITHM_ASSERTION_PRIVATE_KEY", "KNOWRITHM_LEAD_TOKEN_PUBLIC_KEY"}
     | {
         f"GATEWAY_{s}_URL"
-        for s in ("AUTH", "AGENTS", "CONVERSATIONS", "INGESTION", "ANALYTICS", "INGESTION_WORKER")
+        for s in ("AUTH", "AGENTS", "CONVERSATIONS", "INGESTION", "ANALYTICS", "INGESTION_WORKER", "CONSOLE")
     },
     "auth": COMMON_ENV
     | {"DATABASE_URL", "KNOWRITHM_JWT_PRIVATE_KEY", "ENCRYPTION_KEY"}
@@ -74,6 +75,7 @@ REQUIRED_ENV = {
     "ingestion": COMMON_ENV | {"DATABASE_URL", "WEAVIATE_URL", "ENCRYPTION_KEY"},
     "analytics": COMMON_ENV | {"DATABASE_URL", "ENCRYPTION_KEY"},
     "ingestion-worker": COMMON_ENV | {"DATABASE_URL", "WEAVIATE_URL", "ENCRYPTION_KEY"},
+    "console": COMMON_ENV | {"CONSOLE_API_URL"},
 }
 # private keys reach only the process that signs with them
 PRIVATE_KEY_OWNERS = {

@@ -10,7 +10,7 @@ from .conftest import companies_registered, projections_caught_up, wait_for
 
 pytestmark = pytest.mark.e2e
 
-SERVICES = {"auth", "agents", "conversations", "ingestion", "analytics", "ingestion-worker"}
+SERVICES = {"auth", "agents", "conversations", "ingestion", "analytics", "ingestion-worker", "console"}
 
 
 def _company():

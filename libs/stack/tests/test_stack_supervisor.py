@@ -239,6 +239,7 @@ def test_process_table_matches_architecture() -> None:
         "ingestion",
         "analytics",
         "ingestion-worker",
+        "console",
         "gateway",
     ]
     assert [s.migrate for s in PROCESSES if s.migrate] == [

@@ -48,7 +48,7 @@ from knowrithm_common.tokens import (
 from knowrithm_gateway.config import GatewaySettings
 from knowrithm_gateway.main import create_app
 
-SERVICES = ("auth", "agents", "conversations", "ingestion", "analytics", "ingestion-worker")
+SERVICES = ("auth", "agents", "conversations", "ingestion", "analytics", "ingestion-worker", "console")
 SLOW_SECONDS = 2.0
 
 
@@ -258,6 +258,7 @@ def gateway_settings(
         "auth_url": urls["auth"], "agents_url": urls["agents"],
         "conversations_url": urls["conversations"], "ingestion_url": urls["ingestion"],
         "analytics_url": urls["analytics"], "ingestion_worker_url": urls["ingestion-worker"],
+        "console_url": urls["console"],
         "upstream_timeout_seconds": 1.0, "max_body_bytes": 1024 * 1024,
         "jwks_min_refresh_seconds": 0.0, "health_timeout_seconds": 1.0,
         "cors_origins": "https://app.example.com", **UNLIMITED,

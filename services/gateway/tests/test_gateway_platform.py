@@ -20,6 +20,7 @@ async def test_health_is_healthy_when_every_upstream_is_ready(client: httpx.Asyn
         "services": {
             "auth": "healthy", "agents": "healthy", "conversations": "healthy",
             "ingestion": "healthy", "analytics": "healthy", "ingestion-worker": "healthy",
+            "console": "healthy",
         },
     }
 

@@ -218,6 +218,8 @@ def _start_with_progress(stack: Stack, platform: Platform) -> None:
 def _print_ready(rows: list[dict[str, Any]], platform: Platform) -> None:
     console.print(_table(rows, live=False))
     console.print(f"\nGateway: [bold]{platform.gateway_url}[/]")
+    if "console" in platform.processes:
+        console.print(f"Console: [bold]{platform.gateway_url}/console/[/]")
     console.print(
         f"Super admin: {platform.secrets['SUPER_ADMIN_EMAIL']} / "
         f"{platform.secrets[SUPER_ADMIN_PASSWORD]}"

@@ -29,6 +29,8 @@ from .supervisor import EventHandler, Supervisor, wait_ready
 #: on_progress(name, status): drives the CLI's progress display.
 ProgressHandler = Callable[[str, str], None]
 SERVER_PORT_KEYS = ("postgres", "nats", "nats-monitor", "redis")
+#: The loopback address the embedded console calls the gateway from (see Platform._console_proxy_env).
+CONSOLE_SOURCE_ADDRESS = "127.0.0.2"
 
 
 def _noop(name: str, status: str) -> None:
@@ -215,13 +217,30 @@ class Platform:
         defaults = {"AUTH_MAIL_OUTBOX_DIR": str(self.mail_dir), "INGESTION_BLOB_DIR": str(self.blob_dir)}
         if any(spec.public for spec in self.specs):
             defaults["BASE_URL"] = self.gateway_url  # where links in mails point
+            defaults["CONSOLE_API_URL"] = self.gateway_url  # the console calls the API through it
         return platform_env(
-            {**defaults, **self.environ},
+            {**defaults, **self.environ, **self._console_proxy_env()},
             urls=urls,
             upstreams=upstreams,
             secrets=self.secrets,
             knowrithm_env=self.knowrithm_env,
         )
+
+    def _console_proxy_env(self) -> dict[str, str]:
+        """The console calls the gateway from an address of its own, the one proxy the gateway trusts.
+
+        Every embedded process listens on 127.0.0.1, so trusting that address would let any local
+        caller write its own X-Forwarded-For. The console binds its calls to CONSOLE_SOURCE_ADDRESS
+        instead (any 127/8 address is loopback on Linux); only from there does the gateway take
+        the browser's address from X-Forwarded-For, so sign-ins count against each person's IP.
+        """
+        if not any(spec.name == "console" for spec in self.specs):
+            return {}
+        trusted = [p for p in self.environ.get("GATEWAY_TRUSTED_PROXIES", "").split(",") if p.strip()]
+        return {
+            "CONSOLE_API_LOCAL_ADDRESS": CONSOLE_SOURCE_ADDRESS,
+            "GATEWAY_TRUSTED_PROXIES": ",".join([*trusted, f"{CONSOLE_SOURCE_ADDRESS}/32"]),
+        }
 
     def start(self, *, timeout: float = 90.0, on_progress: ProgressHandler = _noop) -> None:
         """Run migrations in order, start every process, wait until all are ready."""

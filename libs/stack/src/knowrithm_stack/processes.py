@@ -63,6 +63,8 @@ PROCESSES: tuple[ProcessSpec, ...] = (
         migrate="knowrithm_analytics.migrate",
     ),
     ProcessSpec("ingestion-worker", "knowrithm_ingestion.worker:create_app", 8606),
+    # The web console, served by the gateway under /console (no migrations: sessions in Redis).
+    ProcessSpec("console", "knowrithm_console.main:create_app", 8607),
     ProcessSpec(
         "gateway",
         "knowrithm_gateway.main:create_app",

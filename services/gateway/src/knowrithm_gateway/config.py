@@ -33,6 +33,7 @@ class GatewaySettings(BaseServiceSettings):
     ingestion_url: str = "http://127.0.0.1:8604"
     analytics_url: str = "http://127.0.0.1:8605"
     ingestion_worker_url: str = "http://127.0.0.1:8606"
+    console_url: str = "http://127.0.0.1:8607"  # the web console, served under /console (console.py)
 
     # Idle time allowed while waiting for an upstream's bytes (aiohttp's sock_read: it starts
     # only once the request body is sent, so slow client uploads do not count against it).
@@ -105,6 +106,7 @@ class GatewaySettings(BaseServiceSettings):
             "ingestion": self.ingestion_url.rstrip("/"),
             "analytics": self.analytics_url.rstrip("/"),
             "ingestion-worker": self.ingestion_worker_url.rstrip("/"),
+            "console": self.console_url.rstrip("/"),
         }
 
     def allowed_origins(self) -> list[str]:

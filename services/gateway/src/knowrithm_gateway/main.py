@@ -17,6 +17,7 @@ from knowrithm_common.logging import configure_logging
 from knowrithm_common.metrics import PrometheusMiddleware, metrics_endpoint
 from knowrithm_common.telemetry import setup_tracing
 from knowrithm_gateway.config import GatewaySettings
+from knowrithm_gateway.console import ConsoleProxy, is_console
 from knowrithm_gateway.health import platform_health_router
 from knowrithm_gateway.openapi import openapi_router
 from knowrithm_gateway.proxy import Proxy, is_proxied
@@ -27,11 +28,15 @@ class GatewayApp(FastAPI):
     """FastAPI for the gateway's own endpoints; proxied paths go straight to the proxy."""
 
     proxy: ASGIApp | None = None
+    console: ASGIApp | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Ahead of FastAPI's middleware stack on purpose: see proxy.py's docstring.
         if self.proxy is not None and scope["type"] == "http" and is_proxied(scope["path"]):
             await self.proxy(scope, receive, send)
+            return
+        if self.console is not None and scope["type"] == "http" and is_console(scope["path"]):
+            await self.console(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 
@@ -65,6 +70,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_middleware(PrometheusMiddleware, service="gateway")
     app.add_middleware(RequestContextMiddleware)
     app.proxy = _with_cors(Proxy(runtime), settings)
+    app.console = ConsoleProxy(runtime)  # same-origin pages: no CORS
     if settings.allowed_origins():
         app.add_middleware(CORSMiddleware, **_cors_options(settings))
     return app

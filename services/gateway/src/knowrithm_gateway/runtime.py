@@ -109,7 +109,8 @@ class GatewayRuntime:
         await self.usage.start()
         self.revocations = RevocationListener(self.nats, api_keys)
         await self.revocations.start()
-        api_services = {k: v for k, v in self.upstreams.items() if k != "ingestion-worker"}
+        # The worker and the console serve no public API operations.
+        api_services = {k: v for k, v in self.upstreams.items() if k not in ("ingestion-worker", "console")}
         self.openapi = OpenApiAggregator(
             session=self.session, upstreams=api_services, routes=self.routes,
             operations=self.operations,

@@ -1,0 +1,1 @@
+"""Knowrithm's web console: server-rendered pages over the public API (docs/console.md)."""

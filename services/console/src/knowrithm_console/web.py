@@ -1,0 +1,164 @@
+"""What every page shares: the request's session, client and language; rendering; redirects."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from knowrithm_console import i18n
+from knowrithm_console.api import Api, Client
+from knowrithm_console.security import CSRF_FIELD, is_https
+from knowrithm_console.sessions import COOKIE, COOKIE_PATH, Session, SessionStore
+
+PREFIX = "/console"
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+CLIENT_IP_HEADER = "x-knowrithm-client-ip"  # the browser's address as the gateway decided it
+
+
+@dataclass(frozen=True, slots=True)
+class NavItem:
+    path: str
+    label: str  # a msgid: translated when rendered
+
+
+def N_(message: str) -> str:  # gettext's name for "mark for extraction only"
+    """Mark `message` for the catalogue; it is translated where it is shown."""
+    return message
+
+
+# Only screens that exist are listed; each later screen adds its line here.
+NAV: tuple[NavItem, ...] = (NavItem(f"{PREFIX}/", N_("Home")),)
+
+
+@cache
+def _static_version(name: str) -> str:
+    return hashlib.sha256((STATIC_DIR / name).read_bytes()).hexdigest()[:12]
+
+
+def static_url(name: str) -> str:
+    """A static file's URL, versioned by its content (so it can be cached for a year)."""
+    return f"{PREFIX}/static/{name}?v={_static_version(name)}"
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True, lstrip_blocks=True,
+    )
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        i18n.gettext, i18n.ngettext, newstyle=True
+    )
+    env.globals.update(static=static_url, PREFIX=PREFIX, CSRF_FIELD=CSRF_FIELD, LANGUAGES=i18n.LANGUAGES)
+    return env
+
+
+TEMPLATES = _environment()
+
+
+@dataclass(slots=True)
+class Page:
+    """One request as the pages see it."""
+
+    request: Request
+    session: Session | None
+    client: Client
+    l10n: i18n.Localization
+    new_cookie: bool = field(default=False)
+
+    @property
+    def store(self) -> SessionStore:
+        store: SessionStore = self.request.app.state.sessions
+        return store
+
+    @property
+    def api(self) -> Api:
+        api: Api = self.request.app.state.api
+        return api
+
+    @property
+    def htmx(self) -> bool:
+        return self.request.headers.get("hx-request") == "true"
+
+    async def ensure_session(self) -> Session:
+        """The session, a new signed-out one when there is none (its forms need a CSRF token)."""
+        if self.session is None:
+            self.session = await self.store.new()
+            self.new_cookie = True
+        return self.session
+
+    def localize(self) -> None:
+        """Pick the language and time zone from the session, the profile and the browser."""
+        session, user = self.session, self.session.user if self.session else None
+        language = (
+            (session.language if session else None)
+            or (user.language if user and user.language in i18n.LANGUAGES else None)
+            or i18n.negotiate(self.request.headers.get("accept-language"))
+            or i18n.DEFAULT
+        )
+        self.l10n = i18n.Localization(language, user.timezone if user else "UTC")
+        i18n.current.set(self.l10n)
+
+
+def client_of(request: Request) -> Client:
+    ip = request.headers.get(CLIENT_IP_HEADER) or (request.client.host if request.client else "")
+    return Client(ip=ip, user_agent=request.headers.get("user-agent", "")[:512])
+
+
+async def page_of(request: Request) -> Page:
+    """The dependency every page takes."""
+    session = getattr(request.state, "session", None)  # loaded by the CSRF check already
+    if session is None:
+        store: SessionStore = request.app.state.sessions
+        session = await store.get(request.cookies.get(COOKIE))
+        if session is not None:
+            await store.touch(session)
+    page = Page(request, session, client_of(request), i18n.current.get())
+    page.localize()
+    return page
+
+
+def set_cookie(page: Page, response: Response) -> None:
+    """Send the session cookie when the session is new (HttpOnly, SameSite=Strict, Secure on https)."""
+    if page.new_cookie and page.session is not None:
+        response.set_cookie(
+            COOKIE, page.session.id, path=COOKIE_PATH, httponly=True, samesite="strict",
+            secure=is_https(page.request.scope),
+        )
+
+
+async def render(page: Page, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+    """A page: the template with the layout's context; a pending notice is shown once."""
+    session = await page.ensure_session()
+    notice = session.notice
+    if notice is not None:
+        session.notice = None
+        await page.store.save(session)
+    html = TEMPLATES.get_template(template).render(
+        l10n=page.l10n, csrf=session.csrf, user=session.user if session.signed_in else None,
+        nav=NAV if session.signed_in else (), path=page.request.url.path, notice=notice, **context,
+    )
+    response = HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+    set_cookie(page, response)
+    return response
+
+
+def redirect(page: Page, path: str) -> Response:
+    """Go to `path` (303 after a form; htmx requests get HX-Redirect so the whole page changes)."""
+    response: Response
+    if page.htmx:
+        response = Response(status_code=204, headers={"HX-Redirect": path})
+    else:
+        response = RedirectResponse(path, status_code=303)
+    response.headers["Cache-Control"] = "no-store"
+    set_cookie(page, response)
+    return response
