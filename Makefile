@@ -82,3 +82,4 @@ test: bootstrap
 
 lint: bootstrap
 	@$(UV) run --frozen ruff check .
+	@$(UV) run --frozen mypy libs/common/src libs/stack/src services/*/src

@@ -336,10 +336,10 @@ def load_postgres(url: str) -> None:
     rows = chinook_rows()
     with psycopg.connect(libpq_url(url)) as conn, conn.cursor() as cursor:
         for statement in chinook_ddl("postgresql"):
-            cursor.execute(statement)  # type: ignore[arg-type] - built from constants above
+            cursor.execute(statement)  # built from constants above
         for table in TABLES:
             names = ", ".join(column.name for column in table.columns)
-            with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:  # type: ignore[arg-type]
+            with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
                 for row in rows[table.name]:
                     copy.write_row(row)
         cursor.execute("ANALYZE")

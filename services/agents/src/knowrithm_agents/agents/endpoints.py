@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import uuid
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
@@ -37,7 +37,7 @@ router = APIRouter()
 TAGS: list[str | Enum] = ["Agents"]
 
 
-CREATED = {"status_code": 201, "response_model": AgentOut, "tags": TAGS, "responses": errors(404, 409)}
+CREATED: dict[str, Any] = {"status_code": 201, "response_model": AgentOut, "tags": TAGS, "responses": errors(404, 409)}
 
 
 @router.post("/api/v1/agent", **CREATED)
