@@ -37,7 +37,9 @@ router = APIRouter()
 TAGS: list[str | Enum] = ["Agents"]
 
 
-CREATED: dict[str, Any] = {"status_code": 201, "response_model": AgentOut, "tags": TAGS, "responses": errors(404, 409)}
+CREATED: dict[str, Any] = {
+    "status_code": 201, "response_model": AgentOut, "tags": TAGS, "responses": errors(404, 409)
+}
 
 
 @router.post("/api/v1/agent", **CREATED)
