@@ -1,0 +1,445 @@
+"""Companies' own databases through the gateway, on Chinook in PostgreSQL, MariaDB and SQLite (issue 15).
+
+Real servers: Chinook is loaded into a database of the stack's embedded PostgreSQL (read through a
+role of its own with a password), into the `mariadb` fixture's MariaDB (a SELECT-only user) and into
+a SQLite file the company uploads. The platform's egress guard lets ingestion reach exactly these two
+servers' ports on 127.0.0.1 (`INGESTION_DATABASE_ALLOWLIST`, set by knowrithm_stack's `platform`).
+
+One company with one agent per engine serves the whole module: its connections are created (with
+the admin's token, and with an API key), tested, analysed (the task polled for its progress) and
+checked against Chinook's own tables, keys and foreign keys; the sample queries ran; the customer
+table is exported and each agent, on the offline provider, answers a customer's city from it and
+cites the exported document. Every response of the module is recorded: no database password appears
+in any of them, nor in any log file of the platform.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+import pytest
+
+from knowrithm_stack.chinook import (
+    CHINOOK_COLUMNS,
+    CHINOOK_FOREIGN_KEYS,
+    CHINOOK_PRIMARY_KEYS,
+    CHINOOK_ROW_COUNTS,
+    CHINOOK_TABLES,
+    chinook_rows,
+    load_mysql,
+    load_postgres,
+    load_sqlite,
+)
+
+from .accounts import Account, api_key, key_headers, offline_settings, sign_up
+from .knowledge import wait_documents
+
+pytestmark = pytest.mark.e2e
+
+ENGINES = ("postgresql", "mariadb", "sqlite")
+BASE = "/api/v1/database-connection"
+# What the analysis reports, in order ("sample table 3 of 11: customer", …; "done" at 100 %).
+STAGE_WORDS = ("connect", "reflect", "sample", "count", "store", "table", "relations", "summar", "embed", "done")
+
+
+@dataclass
+class Recorder:
+    """Every response body of the module, to look for the passwords in."""
+
+    bodies: list[str] = field(default_factory=list)
+
+    async def __call__(self, response: httpx.Response) -> None:
+        await response.aread()
+        self.bodies.append(f"{response.request.method} {response.request.url} {response.headers} {response.text}")
+
+
+RECORDED = Recorder()
+
+
+@dataclass
+class Source:
+    """How a company reaches one engine's Chinook: the create call's fields (or the SQLite file)."""
+
+    engine: str
+    database_type: str
+    url: str | None = None
+    file: bytes | None = None
+    password: str = ""
+
+
+@dataclass
+class Connected:
+    """One engine's connection and what the module did with it."""
+
+    source: Source
+    agent_id: str
+    created: dict[str, Any]
+    tested: dict[str, Any]
+    progress: list[tuple[str, int, str | None]]  # (status, percent, stage) as the task was polled
+    analysis: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return str(self.created["connection"]["id"])
+
+
+# --- the databases -------------------------------------------------------------------------------
+
+def _postgres_source(stack) -> Source:
+    """Chinook in a database of the stack's PostgreSQL, read by a role with a password and SELECT."""
+    import psycopg
+
+    from knowrithm_stack.servers import libpq_url
+
+    admin_url = stack.create_database("e2e_chinook")  # fresh: dropped first if there
+    load_postgres(admin_url)
+    role, password = "e2e_chinook_reader", secrets.token_urlsafe(18)
+    with psycopg.connect(libpq_url(admin_url), autocommit=True) as conn:
+        conn.execute(f"DROP ROLE IF EXISTS {role}")  # the stack may be reused (DATABASE_URL)
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+    parts = urlsplit(admin_url)
+    url = f"postgresql://{role}:{quote(password, safe='')}@{parts.hostname}:{parts.port}/e2e_chinook"
+    return Source("postgresql", "postgres", url=url, password=password)  # the official SDK's spelling
+
+
+def _mariadb_source(mariadb) -> Source:
+    load_mysql(mariadb.create_database("e2e_chinook"))
+    url = mariadb.create_user("e2e_chinook_r", database="e2e_chinook")
+    return Source("mariadb", "mariadb", url=url, password=urlsplit(url).password or "")
+
+
+@pytest.fixture(scope="module")
+def sources(stack, mariadb, tmp_path_factory) -> dict[str, Source]:
+    path = tmp_path_factory.mktemp("chinook") / "chinook.sqlite"
+    load_sqlite(path)
+    return {
+        "postgresql": _postgres_source(stack),
+        "mariadb": _mariadb_source(mariadb),
+        "sqlite": Source("sqlite", "sqlite", file=path.read_bytes()),
+    }
+
+
+# --- the company and its connections -------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+async def client(platform) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=60,
+                                 event_hooks={"response": [RECORDED]}) as http:
+        yield http
+
+
+@dataclass
+class Company:
+    account: Account
+    key: dict[str, str]
+    agents: dict[str, str]  # engine -> agent id
+
+
+@pytest.fixture(scope="module")
+async def company(client) -> Company:
+    """A company on the offline provider with one agent per engine, and a read/write API key."""
+    account = await sign_up(client)
+    await offline_settings(client, account, is_default=True)
+    agents = {}
+    for engine in ENGINES:
+        r = await client.post("/api/v1/agent", json={"name": f"Shop on {engine}"}, headers=account.auth)
+        assert r.status_code == 201, r.text
+        agents[engine] = r.json()["id"]
+    return Company(account, await api_key(client, account, scopes=["read", "write"]), agents)
+
+
+async def create(client, headers: dict[str, str], source: Source, agent_id: str, name: str) -> httpx.Response:
+    fields = {"name": name, "database_type": source.database_type, "agent_id": agent_id}
+    if source.file is not None:  # multipart, as the API takes a SQLite file
+        files = {"file": ("chinook.sqlite", source.file, "application/vnd.sqlite3")}
+        return await client.post(BASE, data=fields, files=files, headers=headers)
+    return await client.post(BASE, json={**fields, "url": source.url}, headers=headers)
+
+
+async def poll_task(client, headers: dict[str, str], task_id: str, *, timeout: float = 120
+                    ) -> tuple[dict[str, Any], list[tuple[str, int, str | None]]]:
+    """The task's final state, and each (status, percent, stage) it showed while it ran."""
+    seen: list[tuple[str, int, str | None]] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = await client.get(f"/api/v1/tasks/{task_id}/status", headers=headers)
+        assert r.status_code == 200, r.text
+        task = r.json()
+        if not seen or seen[-1] != (task["status"], task["progress"], task["stage"]):
+            seen.append((task["status"], task["progress"], task["stage"]))
+        if task["status"] in ("completed", "failed"):
+            return task, seen
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"task {task_id} still running after {timeout}s: {seen[-3:]}")
+
+
+async def _connect(client, company: Company, source: Source) -> Connected:
+    """Create (the MariaDB one with the API key, the others with the admin's token), test, analyse."""
+    headers = key_headers(company.key) if source.engine == "mariadb" else company.account.auth
+    agent_id = company.agents[source.engine]
+    r = await create(client, headers, source, agent_id, f"Chinook on {source.engine}")
+    assert r.status_code == 201, r.text
+    created = r.json()
+    connection_id = created["connection"]["id"]
+    r = await client.post(f"{BASE}/{connection_id}/test", headers=headers)
+    assert r.status_code == 200, r.text
+    tested = r.json()
+    r = await client.post(f"{BASE}/{connection_id}/analyze", headers=company.account.auth)
+    assert r.status_code == 202, r.text
+    analysis, progress = await poll_task(client, company.account.auth, r.json()["task_id"])
+    return Connected(source, agent_id, created, tested, progress, analysis)
+
+
+@pytest.fixture(scope="module")
+async def connections(client, company, sources) -> dict[str, Connected]:
+    done = await asyncio.gather(*(_connect(client, company, sources[engine]) for engine in ENGINES))
+    return dict(zip(ENGINES, done, strict=True))
+
+
+engines = pytest.mark.parametrize("engine", ENGINES, ids=ENGINES)
+
+
+# --- create, test, analyse -----------------------------------------------------------------------
+
+@engines
+def test_a_connection_is_created_with_its_address_in_clear_and_its_password_masked(connections, engine):
+    connected = connections[engine]
+    connection = connected.created["connection"]
+    assert connection["agent_id"] == connected.agent_id and connection["is_active"] is True
+    assert connection["database_type"] == {"postgresql": "postgresql", "mariadb": "mysql", "sqlite": "sqlite"}[engine]
+    if engine == "sqlite":
+        assert connection["url"] is None and connection["host"] is None
+        assert (connection["sqlite_filename"], connection["sqlite_size"]) == (
+            "chinook.sqlite", len(connected.source.file or b""))
+    else:
+        parts = urlsplit(connected.source.url)
+        assert (connection["host"], connection["port"], connection["database"], connection["username"]) == (
+            parts.hostname, parts.port, "e2e_chinook", parts.username)
+        assert "***" in connection["url"] and connected.source.password not in connection["url"]
+
+
+@engines
+def test_the_test_answers_the_server_version_and_latency_and_a_read_only_user_has_no_warnings(
+    connections, engine
+):
+    tested = connections[engine].tested
+    assert tested["is_valid"] is True, tested
+    version = {"postgresql": r"^\d+\.\d+", "mariadb": r"^\d+\.\d+\.\d+-MariaDB", "sqlite": r"^3\.\d+\.\d+"}[engine]
+    assert re.search(version, tested["server_version"]) and tested["server_version"] in tested["message"], tested
+    assert 0 < tested["latency_ms"] < 10_000
+    assert tested["warnings"] == [], tested
+
+
+async def test_an_account_that_can_write_gets_a_warning_and_a_wrong_password_a_clear_failure(
+    client, company, mariadb, sources
+):
+    headers = company.account.auth
+    admin = Source("mariadb", "mysql", url=mariadb.dsn("e2e_chinook"))  # root: every privilege
+    r = await create(client, headers, admin, company.agents["mariadb"], "Chinook as root")
+    assert r.status_code == 201, r.text
+    tested = (await client.post(f"{BASE}/{r.json()['connection']['id']}/test", headers=headers)).json()
+    assert tested["is_valid"] is True and tested["warnings"], tested
+    assert mariadb.password not in str(tested)
+
+    reader = urlsplit(sources["mariadb"].url)
+    wrong = reader._replace(netloc=f"{reader.username}:{WRONG_PASSWORD}@{reader.hostname}:{reader.port}").geturl()
+    r = await create(client, headers, Source("mariadb", "mariadb", url=wrong), company.agents["mariadb"],
+                     "Chinook, wrong password")
+    assert r.status_code == 201, r.text
+    tested = (await client.post(f"{BASE}/{r.json()['connection']['id']}/test", headers=headers)).json()
+    assert tested["is_valid"] is False and tested["message"].startswith("Connection failed"), tested
+
+
+WRONG_PASSWORD = f"Wr0ng-{uuid.uuid4().hex[:12]}"
+
+
+@engines
+def test_the_analysis_runs_to_completion_reporting_its_progress(connections, engine):
+    connected = connections[engine]
+    task, seen = connected.analysis, connected.progress
+    assert task["status"] == "completed" and task["progress"] == 100 and task["stage"] == "done", task
+    percents = [percent for _, percent, _ in seen]
+    assert percents == sorted(percents), seen  # never goes back
+    running = [(percent, stage) for status, percent, stage in seen if status == "running"]
+    assert running and all(percent < 100 for percent, _ in running), seen
+    assert all(stage and any(word in stage for word in STAGE_WORDS) for _, stage in running), seen
+
+
+@pytest.fixture(scope="module")
+async def tables(client, company, connections) -> dict[str, list[dict[str, Any]]]:
+    found = {}
+    for engine, connected in connections.items():
+        r = await client.get(f"{BASE}/{connected.id}/table?per_page=100", headers=company.account.auth)
+        assert r.status_code == 200, r.text
+        found[engine] = r.json()["tables"]
+    return found
+
+
+@engines
+def test_the_tables_columns_keys_and_row_counts_are_chinooks(tables, engine):
+    by_name = {t["table_name"]: t for t in tables[engine]}
+    assert sorted(by_name) == sorted(CHINOOK_TABLES)
+    assert {name: tuple(c["name"] for c in t["columns_info"]) for name, t in by_name.items()} == CHINOOK_COLUMNS
+    assert {name: tuple(t["primary_key"]) for name, t in by_name.items()} == CHINOOK_PRIMARY_KEYS
+    foreign = {(name, tuple(fk["columns"]), fk["ref_table"], tuple(fk["ref_columns"]))
+               for name, t in by_name.items() for fk in t["foreign_keys"]}
+    assert foreign == set(CHINOOK_FOREIGN_KEYS)
+    assert {name: t["row_count"] for name, t in by_name.items()} == CHINOOK_ROW_COUNTS
+    customer = by_name["customer"]
+    # likely personal data is masked in the stored sample rows (luisg@embraer.com.br -> l***@embraer.com.br)
+    assert customer["sample_rows"] and all("***@" in row["email"] for row in customer["sample_rows"])
+
+
+@engines
+async def test_the_knowledge_graphs_declared_edges_are_chinooks_foreign_keys(client, company, connections, engine):
+    r = await client.get(f"{BASE}/{connections[engine].id}/knowledge-graph", headers=company.account.auth)
+    assert r.status_code == 200, r.text
+    graph = r.json()
+    names = {node["id"]: node["name"] for node in graph["nodes"]}
+    assert sorted(names.values()) == sorted(CHINOOK_TABLES) and graph["node_count"] == len(CHINOOK_TABLES)
+    declared = {(names[e["source"]], tuple(e["columns"]), names[e["target"]], tuple(e["ref_columns"]))
+                for e in graph["edges"] if e["kind"] == "foreign_key"}
+    assert declared == set(CHINOOK_FOREIGN_KEYS)
+    assert all(e["confidence"] == 1.0 for e in graph["edges"] if e["kind"] == "foreign_key")
+
+
+@engines
+async def test_every_sample_query_ran_and_returned_rows(client, company, connections, engine):
+    r = await client.get(f"{BASE}/{connections[engine].id}/sample-queries", headers=company.account.auth)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["count"] == len(body["queries"]) >= 10 and body["note"] is None, body["note"]
+    for query in body["queries"]:
+        assert query["rows"] and all(len(row) == len(query["columns"]) for row in query["rows"]), query
+    first_artist = next(q for q in body["queries"] if q["title"] == "First rows of artist")
+    assert first_artist["rows"][0] == [1, "AC/DC"]
+
+
+# --- export, then the agent answers from the table ------------------------------------------------
+
+def a_customer_with_a_city_of_their_own() -> tuple[str, str]:
+    """(full name, city) of a Chinook customer no other customer shares the city with."""
+    columns = CHINOOK_COLUMNS["customer"]
+    rows = [dict(zip(columns, row, strict=True)) for row in chinook_rows()["customer"]]
+    cities = [row["city"] for row in rows]
+    row = next(row for row in rows if cities.count(row["city"]) == 1 and " " not in row["city"])
+    return f"{row['first_name']} {row['last_name']}", row["city"]
+
+
+@pytest.fixture(scope="module")
+async def exported(client, company, connections) -> dict[str, dict[str, Any]]:
+    """The customer table of each connection exported into a document, processed."""
+    async def one(connected: Connected) -> dict[str, Any]:
+        body = {"connection_id": connected.id, "table_names": ["customer"]}
+        r = await client.post(f"{BASE}/export", json=body, headers=company.account.auth)
+        assert r.status_code == 202, r.text
+        task, seen = await poll_task(client, company.account.auth, r.json()["task_id"])
+        assert task["status"] == "completed", task
+        [table] = task["result"]["tables"]
+        await wait_documents(client, company.account, [table["document_id"]], timeout=120)
+        return {"task": task, "table": table, "seen": seen}
+
+    done = await asyncio.gather(*(one(connections[engine]) for engine in ENGINES))
+    return dict(zip(ENGINES, done, strict=True))
+
+
+@engines
+async def test_an_offline_agent_answers_a_customers_city_from_the_exported_table_and_cites_it(
+    client, company, connections, exported, engine
+):
+    table = exported[engine]["table"]
+    assert table["rows"] == CHINOOK_ROW_COUNTS["customer"] and exported[engine]["task"]["result"]["tables_failed"] == 0
+    name, city = a_customer_with_a_city_of_their_own()
+    headers = company.account.auth
+    r = await client.post("/api/v1/conversation", json={"agent_id": connections[engine].agent_id}, headers=headers)
+    assert r.status_code == 201, r.text
+    r = await client.post(f"/api/v1/conversation/{r.json()['conversation']['id']}/chat?wait=true",
+                          json={"message": f"What city does {name} live in?"}, headers=headers, timeout=60)
+    assert r.status_code == 200, r.text
+    answer = r.json()["message"]
+    assert city in answer["content"] and name.split()[0] in answer["content"], answer["content"]
+    assert table["document_id"] in {c["document_id"] for c in answer["citations"]}, answer["citations"]
+    cited = next(c for c in answer["citations"] if c["document_id"] == table["document_id"])
+    assert cited["document_name"].startswith(f"Chinook on {engine}: ") and cited["document_name"].endswith("customer")
+
+
+# --- refusals, other companies, secrets ----------------------------------------------------------
+
+def _refused_urls(platform, mariadb) -> dict[str, tuple[str, str]]:
+    gateway = urlsplit(platform.gateway_url)
+    return {
+        "cloud-metadata": ("postgresql", "postgresql://u:MetaPw1@169.254.169.254:5432/latest"),
+        "http-metadata": ("postgresql", "http://169.254.169.254/latest/meta-data/"),
+        "metadata-name": ("mysql", "mysql://u:MetaPw2@metadata.google.internal:3306/x"),
+        "private-10": ("postgresql", "postgresql://u:PrivPw3@10.0.0.1:5432/x"),
+        "private-192": ("mysql", "mysql://u:PrivPw4@192.168.1.10:3306/x"),
+        "localhost-allowed-port": ("mariadb", f"mysql://u:LocPw5@localhost:{mariadb.port}/x"),
+        "other-loopback-allowed-port": ("mariadb", f"mysql://u:LocPw6@127.0.0.2:{mariadb.port}/x"),
+        "ipv6-loopback": ("postgresql", f"postgresql://u:LocPw7@[::1]:{mariadb.port}/x"),
+        "platform-gateway-port": ("postgresql", f"postgresql://u:GwPw8@127.0.0.1:{gateway.port}/x"),
+        "unspecified": ("mysql", f"mysql://u:ZeroPw9@0.0.0.0:{mariadb.port}/x"),
+    }
+
+
+REFUSED = ("cloud-metadata", "http-metadata", "metadata-name", "private-10", "private-192",
+           "localhost-allowed-port", "other-loopback-allowed-port", "ipv6-loopback", "platform-gateway-port",
+           "unspecified")
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=REFUSED)
+async def test_internal_and_private_hosts_are_refused_with_a_clear_error(
+    client, company, platform, mariadb, case
+):
+    database_type, url = _refused_urls(platform, mariadb)[case]
+    body = {"name": f"refused {case}", "database_type": database_type, "url": url,
+            "agent_id": company.agents["postgresql"]}
+    r = await client.post(BASE, json=body, headers=company.account.auth)
+    assert r.status_code == 422, r.text
+    error = r.json()
+    assert error["success"] is False and error["message"], error
+    assert not (password := urlsplit(url).password) or password not in r.text
+    listed = (await client.get(f"{BASE}?per_page=100", headers=company.account.auth)).json()["connection"]
+    assert f"refused {case}" not in {c["name"] for c in listed}  # nothing half-written
+
+
+async def test_another_company_cannot_export_or_analyze_through_body_ids(client, company, connections):
+    intruder = await sign_up(client)
+    connection_id = connections["postgresql"].id
+    r = await client.post(f"{BASE}/export", json={"connection_id": connection_id}, headers=intruder.auth)
+    assert r.status_code == 404 and r.json()["error"] == "database_connection_not_found", r.text
+    # Analysing "all connections of this agent" finds none of another company's: as for an agent of nowhere.
+    theirs = await client.post(f"{BASE}/analyze", json={"agent_id": connections["postgresql"].agent_id},
+                               headers=intruder.auth)
+    nowhere = await client.post(f"{BASE}/analyze", json={"agent_id": str(uuid.uuid4())}, headers=intruder.auth)
+    assert theirs.status_code == nowhere.status_code == 202, theirs.text
+    assert theirs.json()["message"] == nowhere.json()["message"] == "Analysis of 0 database connection(s) queued."
+    for path in (f"{BASE}/{connection_id}", f"{BASE}/{connection_id}/table", f"{BASE}/{connection_id}/sample-queries"):
+        assert (await client.get(path, headers=intruder.auth)).status_code == 404
+
+
+def _log_files(platform, stack) -> list[Path]:
+    folders = {Path(platform.log_dir), Path(stack.data_dir) / "logs"}
+    return [path for folder in folders if folder.exists() for path in folder.rglob("*") if path.is_file()]
+
+
+async def test_no_password_appears_in_any_response_or_log(platform, stack, sources, mariadb, exported):
+    # Last in the module: every response above was recorded, including failed tests of a wrong password.
+    passwords = [sources["postgresql"].password, sources["mariadb"].password, WRONG_PASSWORD, mariadb.password]
+    assert all(passwords) and len(RECORDED.bodies) > 50
+    leaks = [(p[:4], body[:200]) for p in passwords for body in RECORDED.bodies if p in body or quote(p) in body]
+    assert leaks == []
+    logs = _log_files(platform, stack)
+    assert any(path.name.startswith("ingestion") for path in logs), logs
+    leaked = [str(path) for path in logs for p in passwords if p in path.read_text(errors="replace")]
+    assert leaked == []
