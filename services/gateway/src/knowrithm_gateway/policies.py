@@ -330,6 +330,8 @@ OPERATIONS: tuple[Operation, ...] = (
     *declare(AUTHENTICATED, table="""
         GET /database-connection/{connection_id}/sample-queries
     """),
+    # (lane t2s) a question becomes one guarded query by the agent's LLM: a read, whatever the method
+    *declare(AUTHENTICATED, scope="read", table="POST /database-connection/{connection_id}/text-to-sql"),
     *declare(AUTHENTICATED, roles=ADMINS, max_body=None, table="""
         POST /database-connection
         POST /sdk/database

@@ -57,6 +57,9 @@ class IngestionSettings(BaseServiceSettings):
     # (CIDRs or host[:port], comma-separated), e.g. a database inside the company's network.
     encryption_key: SecretStr = Field(SecretStr(""), validation_alias="ENCRYPTION_KEY")
     database_allowlist: str = ""
+    # --- the agent's language model (text-to-SQL, table summaries): a provider that says nothing
+    # for this long fails the call
+    llm_timeout_seconds: float = 60.0
     # --- search
     search_timeout_seconds: float = 10.0
     # --- an agent the projection has not seen yet is asked of the agents service; no answer

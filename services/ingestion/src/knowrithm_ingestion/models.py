@@ -225,6 +225,15 @@ class DatabaseTable(IdMixin, TimestampMixin, SoftDeleteMixin, Base):  # type: ig
     row_estimate: Mapped[int | None] = mapped_column(BigInteger)
     sample_rows: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
     summary: Mapped[str | None] = mapped_column(Text)
+    # (migration 0007) who wrote `summary` (the agent's LLM model; None: no summary, the structure
+    # speaks), the hash of the structure it describes (an unchanged table is not asked about again),
+    # and the embedding of the summary in use (the stored one, else the structure's sentence) with its
+    # model and the hash of the text embedded: text-to-SQL ranks tables by it.
+    summary_model: Mapped[str | None] = mapped_column(String(200))
+    structure_hash: Mapped[str | None] = mapped_column(String(64))
+    summary_embedding: Mapped[list[float] | None] = mapped_column(ARRAY(REAL))
+    summary_embedding_model: Mapped[str | None] = mapped_column(String(200))
+    summary_embedding_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 # The audit of queries on companies' databases (migration 0006): one row per execution or refusal.
@@ -267,6 +276,11 @@ class AgentView(Base):  # type: ignore[misc, valid-type]
     embedding_dimension: Mapped[int | None] = mapped_column(Integer)
     embedding_api_base_url: Mapped[str | None] = mapped_column(Text)
     embedding_params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    # the agent's language model (migration 0007): text-to-SQL and table summaries (None: offline)
+    llm_provider: Mapped[str | None] = mapped_column(String(100))
+    llm_model: Mapped[str | None] = mapped_column(String(200))
+    llm_api_base_url: Mapped[str | None] = mapped_column(Text)
+    llm_params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     widget_config: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     event_time: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))  # of the event last applied
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

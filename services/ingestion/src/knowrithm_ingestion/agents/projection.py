@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -28,6 +29,9 @@ from knowrithm_common.events.agents import (
 )
 from knowrithm_common.events.auth import CompanyDeletedV1, CompanyRestoredV1
 from knowrithm_common.events.ingestion import ReembedAgent
+from knowrithm_common.llm import Llm, LlmSpec, create_llm
+from knowrithm_common.llm.agent import LOCAL_PROVIDERS as LOCAL_LLM_PROVIDERS
+from knowrithm_common.llm.agent import agent_llm_spec
 from knowrithm_common.projections import upsert_if_newer
 from knowrithm_common.queries import (
     AgentsOwner,
@@ -39,6 +43,9 @@ from knowrithm_common.queries import (
 from knowrithm_ingestion.embeddings.base import EmbeddingSpec
 from knowrithm_ingestion.models import AgentView, CompanyView
 from knowrithm_ingestion.tasks import queue_job
+
+if TYPE_CHECKING:
+    from knowrithm_ingestion.pipeline.deps import Deps
 
 PROJECTION = "ingestion.agents"
 NO_EMBEDDING_SETTINGS = "The agent has no embedding settings; add LLM and embedding settings first"
@@ -74,6 +81,25 @@ def embedding_spec(agent: AgentView) -> EmbeddingSpec:
     )
 
 
+def has_llm(agent: AgentView) -> bool:
+    """Whether the agent answers with a language model (not the offline provider, which only quotes)."""
+    return (agent.llm_provider or "offline") not in LOCAL_LLM_PROVIDERS
+
+
+async def llm_spec(deps: Deps, agent: AgentView) -> LlmSpec:
+    """The agent's language model with its key (`LlmError(settings_unavailable)` when it cannot be read)."""
+    return await agent_llm_spec(
+        deps.nats, company_id=agent.company_id, agent_id=agent.agent_id, provider=agent.llm_provider,
+        model=agent.llm_model, base_url=agent.llm_api_base_url, params=agent.llm_params,
+        timeout=deps.settings.llm_timeout_seconds,
+    )
+
+
+async def llm_for(deps: Deps, agent: AgentView) -> Llm:
+    """The agent's language model, ready to call (close it with `aclose`); raises `LlmError`."""
+    return create_llm(await llm_spec(deps, agent))
+
+
 def _row(snapshot: AgentSnapshot, *, time: dt.datetime, deleted: bool) -> dict[str, object]:
     config = snapshot.configuration
     return {
@@ -83,6 +109,10 @@ def _row(snapshot: AgentSnapshot, *, time: dt.datetime, deleted: bool) -> dict[s
         "embedding_dimension": config.embedding_dimension if config else None,
         "embedding_api_base_url": config.embedding_api_base_url if config else None,
         "embedding_params": dict(config.embedding_additional_params) if config else {},
+        "llm_provider": config.llm_provider if config else None,
+        "llm_model": config.llm_model if config else None,
+        "llm_api_base_url": config.llm_api_base_url if config else None,
+        "llm_params": dict(config.llm_additional_params) if config else {},
     }
 
 

@@ -313,3 +313,8 @@ def overview(tables: Sequence[TableMeaning], relations: Sequence[RelationMeaning
             + ", ".join(f"{r.source} → {r.target}" for r in relations)
         )
     return "; ".join(parts) + "."
+
+
+def summaries_of(tables: Sequence[TableShape]) -> dict[str, str]:
+    """Each table's summary in use, by node id: the stored one, else the sentence of its structure."""
+    return {meaning.key: meaning.summary for meaning in build_snapshot(tables).tables}
