@@ -9,6 +9,7 @@ The offline extractive responder runs as is.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import socket
@@ -22,6 +23,7 @@ import pytest
 
 from knowrithm_common.llm import (
     DONT_KNOW,
+    TOOL_PROVIDERS,
     ChatMessage,
     Delta,
     ExtractiveResponder,
@@ -32,6 +34,8 @@ from knowrithm_common.llm import (
     OpenAICompatibleLlm,
     Passage,
     Prompt,
+    Tool,
+    ToolCall,
     Usage,
     create_llm,
 )
@@ -39,9 +43,11 @@ from knowrithm_common.llm.testing import (
     LlmServer,
     Reply,
     gemini_error,
+    gemini_function_calls,
     gemini_stream,
     openai_error,
     openai_stream,
+    openai_tool_calls,
 )
 
 SYSTEM = "You are Knowrithm's support agent. Answer from the passages only."
@@ -282,6 +288,129 @@ def test_gemini_without_any_api_key_is_a_configuration_error(monkeypatch):
     with pytest.raises(LlmError) as error:
         GeminiLlm(LlmSpec(provider="gemini", model="gemini-2.5-flash"))
     assert error.value.code == "llm_misconfigured" and "API key" in error.value.reason
+
+
+# -- tools (function calling) -------------------------------------------------------------------
+LOOKUP = Tool(
+    name="query_database",
+    description="Run one read-only SQL SELECT on a connection.",
+    parameters={"type": "object", "properties": {"connection_id": {"type": "string"}, "sql": {"type": "string"}},
+                "required": ["connection_id", "sql"]},
+)
+ARGS = '{"connection_id": "c-1", "sql": "SELECT city FROM customer WHERE customer_id = 12"}'
+
+
+async def test_openai_sends_the_tools_and_reports_the_calls_streamed_in_pieces(server):
+    server.queue.append(Reply(events=openai_tool_calls([("call_a", "query_database", ARGS),
+                                                        ("call_b", "query_database", '{"sql": "SELECT 1"}')],
+                                                       pieces=4)))
+    async with aclosing(build_openai(server.url)) as llm:
+        deltas = await collect(llm, Prompt(system=SYSTEM, messages=HISTORY, tools=[LOOKUP]))
+    assert [d.text for d in deltas if d.text] == []  # a turn that only calls tools says nothing
+    assert deltas[-1].done and deltas[-1].usage == Usage(input_tokens=12, output_tokens=2)
+    assert deltas[-1].tool_calls == (
+        ToolCall("call_a", "query_database", ARGS), ToolCall("call_b", "query_database", '{"sql": "SELECT 1"}'),
+    )
+    assert deltas[-1].tool_calls[0].parsed_arguments()["connection_id"] == "c-1"
+    body = server.requests[0].body
+    assert body["tools"] == [{"type": "function", "function": {
+        "name": "query_database", "description": LOOKUP.description, "parameters": LOOKUP.parameters}}]
+    assert body["tool_choice"] == "auto"
+
+
+async def test_openai_sends_the_tool_conversation_back_as_the_wire_format_wants(server):
+    call = ToolCall("call_a", "query_database", ARGS)
+    messages = [*HISTORY, ChatMessage("assistant", "", tool_calls=(call,)),
+                ChatMessage("tool", "rows: [[\"Porto Alegre\"]]", tool_call_id="call_a")]
+    server.queue.append(answer(PROVIDERS["openai-compatible"], ["Porto Alegre."]))
+    async with aclosing(build_openai(server.url)) as llm:
+        deltas = await collect(llm, Prompt(system=SYSTEM, messages=messages, tools=[LOOKUP], tool_choice="none"))
+    assert "".join(d.text for d in deltas) == "Porto Alegre." and deltas[-1].tool_calls == ()
+    body = server.requests[0].body
+    assert body["messages"][-2:] == [
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_a", "type": "function", "function": {"name": "query_database", "arguments": ARGS}}]},
+        {"role": "tool", "content": "rows: [[\"Porto Alegre\"]]", "tool_call_id": "call_a"},
+    ]
+    assert body["tool_choice"] == "none"
+
+
+async def test_openai_text_said_before_a_tool_call_arrives_as_text_and_the_call_at_the_end(server):
+    server.queue.append(Reply(events=openai_tool_calls([("call_a", "query_database", ARGS)], text="Checking.")))
+    async with aclosing(build_openai(server.url)) as llm:
+        deltas = await collect(llm, Prompt(system=SYSTEM, messages=HISTORY, tools=[LOOKUP]))
+    assert [d.text for d in deltas if d.text] == ["Checking."]
+    assert [c.name for c in deltas[-1].tool_calls] == ["query_database"]
+
+
+async def test_openai_malformed_tool_call_pieces_fail_as_unreadable(server):
+    bad = json.dumps({"id": "x", "object": "chat.completion.chunk",
+                      "choices": [{"index": 0, "delta": {"tool_calls": "oops"}, "finish_reason": None}]})
+    server.queue.append(Reply(events=[bad, "[DONE]"]))
+    async with aclosing(build_openai(server.url)) as llm:
+        _, error = await failure(llm, Prompt(system=SYSTEM, messages=HISTORY, tools=[LOOKUP]))
+    assert error.code == "llm_unavailable" and "could not be read" in error.reason
+
+
+def test_tool_call_arguments_that_are_not_an_object_are_a_value_error():
+    with pytest.raises(ValueError):
+        ToolCall("c", "query_database", "[1, 2]").parsed_arguments()
+    with pytest.raises(ValueError):
+        ToolCall("c", "query_database", '{"sql": ').parsed_arguments()
+
+
+async def test_gemini_sends_function_declarations_and_reports_the_function_calls(server):
+    signature = base64.b64encode(b"thought-signature").decode()
+    server.queue.append(Reply(events=gemini_function_calls(
+        [("query_database", {"connection_id": "c-1", "sql": "SELECT city FROM customer"}),
+         ("query_database", {"connection_id": "c-2", "sql": "SELECT 1"})], signature=signature),
+        separator="\r\n\r\n"))
+    async with aclosing(build_gemini(server.url, api_version="v1beta")) as llm:
+        deltas = await collect(llm, Prompt(system=SYSTEM, messages=HISTORY, tools=[LOOKUP]))
+    assert [d.text for d in deltas if d.text] == []
+    first, second = deltas[-1].tool_calls
+    assert (first.name, first.parsed_arguments()) == (
+        "query_database", {"connection_id": "c-1", "sql": "SELECT city FROM customer"})
+    assert first.signature == b"thought-signature" and second.signature is None
+    assert second.parsed_arguments() == {"connection_id": "c-2", "sql": "SELECT 1"} and first.id != second.id
+    body = server.requests[0].body
+    [tool] = body["tools"]
+    [declaration] = tool["functionDeclarations"]
+    # google-genai sends this field by its proto name; the API's JSON parser takes either spelling.
+    schema = declaration.pop("parameters_json_schema", None) or declaration.pop("parametersJsonSchema")
+    assert declaration == {"name": "query_database", "description": LOOKUP.description}
+    assert schema == LOOKUP.parameters
+    assert body["toolConfig"] == {"functionCallingConfig": {"mode": "AUTO"}}
+
+
+async def test_gemini_gets_the_calls_back_with_their_signature_and_the_results_as_function_responses(server):
+    calls = (ToolCall("call_0", "query_database", ARGS, signature=b"sig"),
+             ToolCall("call_1", "query_database", '{"sql": "SELECT 1"}'))
+    messages = [*HISTORY, ChatMessage("assistant", "", tool_calls=calls),
+                ChatMessage("tool", "rows A", tool_call_id="call_0"), ChatMessage("tool", "rows B", tool_call_id="call_1")]
+    server.queue.append(answer(PROVIDERS["gemini"], ["Porto Alegre."]))
+    async with aclosing(build_gemini(server.url, api_version="v1beta")) as llm:
+        deltas = await collect(llm, Prompt(system=SYSTEM, messages=messages, tools=[LOOKUP], tool_choice="none"))
+    assert "".join(d.text for d in deltas) == "Porto Alegre." and deltas[-1].tool_calls == ()
+    body = server.requests[0].body
+    assert body["contents"][-2:] == [
+        {"role": "model", "parts": [
+            {"functionCall": {"name": "query_database", "args": json.loads(ARGS)},
+             "thoughtSignature": base64.b64encode(b"sig").decode()},
+            {"functionCall": {"name": "query_database", "args": {"sql": "SELECT 1"}}}]},
+        {"role": "user", "parts": [
+            {"functionResponse": {"name": "query_database", "response": {"result": "rows A"}}},
+            {"functionResponse": {"name": "query_database", "response": {"result": "rows B"}}}]},
+    ]
+    assert body["toolConfig"] == {"functionCallingConfig": {"mode": "NONE"}}
+
+
+async def test_providers_without_tools_in_the_prompt_send_none(server, provider, connect):
+    server.queue.append(answer(provider, PIECES))
+    await collect(connect())
+    body = server.requests[0].body
+    assert not {"tools", "tool_choice", "toolConfig"} & set(body)
+    assert TOOL_PROVIDERS == {"gemini", "openai-compatible"}  # the offline responder calls none
 
 
 # -- factory ------------------------------------------------------------------------------------

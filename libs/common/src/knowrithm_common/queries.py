@@ -29,6 +29,8 @@ from knowrithm_common.projections import OwnerFallback
 AGENT_CREDENTIALS_SUBJECT = "rpc.agents.credentials.v1"
 AGENT_STATE_SUBJECT = "rpc.agents.agent.v1"
 INGESTION_SEARCH_SUBJECT = "rpc.ingestion.search.v1"
+DATABASE_QUERY_SUBJECT = "rpc.ingestion.database.query.v1"
+DATABASE_CATALOG_SUBJECT = "rpc.ingestion.database.catalog.v1"
 
 
 class AgentCredentialsRequest(BaseModel):
@@ -90,6 +92,66 @@ class SearchReply(BaseModel):
     results: list[SearchResult]
     total_results: int
     execution_time: float = Field(description="seconds")
+
+
+class DatabaseCatalogRequest(BaseModel):
+    """The databases an agent may answer from (chat's `query_database` tool)."""
+
+    company_id: uuid.UUID
+    agent_id: uuid.UUID
+
+
+class CatalogColumn(BaseModel):
+    name: str
+    type: str
+
+
+class CatalogTable(BaseModel):
+    name: str
+    schema_name: str = Field("", description="empty where the engine has no schemas")
+    summary: str | None = None
+    columns: list[CatalogColumn]
+
+
+class CatalogConnection(BaseModel):
+    connection_id: uuid.UUID
+    name: str
+    dialect: str = Field(description="postgresql, cockroachdb, mysql, sqlite or mssql")
+    tables: list[CatalogTable]
+
+
+class DatabaseCatalogReply(BaseModel):
+    """The agent's live SQL connections that an analysis found tables in, with those tables."""
+
+    connections: list[CatalogConnection]
+
+
+class DatabaseQueryRequest(BaseModel):
+    """One SQL statement a model wants run on one of its agent's connections (through the guard).
+
+    Errors come back as the RPC's error code and message, written for the model to read:
+    `sql_refused` (the guard's reason), `database_connection_not_found`, `database_query_timeout`,
+    `database_query_failed`, `database_unreachable`, …"""
+
+    company_id: uuid.UUID
+    agent_id: uuid.UUID
+    connection_id: uuid.UUID
+    sql: str = Field(min_length=1, max_length=20_000)
+    limit: int = Field(20, ge=1, le=20)
+    timeout_s: float = Field(10.0, gt=0, le=30)
+
+
+class DatabaseQueryReply(BaseModel):
+    connection_id: uuid.UUID
+    connection_name: str
+    dialect: str
+    tables: list[str] = Field(description="the tables the statement reads, as the guard found them")
+    columns: list[str]
+    rows: list[list[str | int | float | bool | None]] = Field(
+        description="at most `limit` rows; other values as text, long ones cut")
+    row_count: int
+    truncated: bool = Field(description="the statement had more rows than were returned")
+    elapsed_ms: float
 
 
 async def agent_credentials(

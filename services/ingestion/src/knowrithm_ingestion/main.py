@@ -12,6 +12,7 @@ from knowrithm_ingestion.config import IngestionSettings
 from knowrithm_ingestion.databases.analysis.endpoints import router as analysis_router
 from knowrithm_ingestion.databases.connections.endpoints import router as connections_router
 from knowrithm_ingestion.databases.export.endpoints import router as export_router
+from knowrithm_ingestion.databases.queries import subscribers as database_queries
 from knowrithm_ingestion.databases.semantics.endpoints import router as semantics_router
 from knowrithm_ingestion.databases.texttosql.endpoints import router as texttosql_router
 from knowrithm_ingestion.documents import upload_task
@@ -34,7 +35,7 @@ def create_app(settings: IngestionSettings | None = None) -> FastAPI:
             connections_router, semantics_router, texttosql_router,
             tasks_router(shared.tasks, derived={upload_task.KIND: upload_task.view}),
         ],
-        subscribers=[agents.subscribers, search.subscribers],
+        subscribers=[agents.subscribers, search.subscribers, database_queries.subscribers],
         on_startup=[build_deps, watch_config],
         on_shutdown=[close_deps],
         description="Documents, chunks, web sites, database connections and search.",

@@ -8,15 +8,18 @@ from knowrithm_common.llm.base import (
     LlmSpec,
     Passage,
     Prompt,
+    Tool,
+    ToolCall,
     Usage,
 )
-from knowrithm_common.llm.factory import create_llm
+from knowrithm_common.llm.factory import TOOL_PROVIDERS, create_llm
 from knowrithm_common.llm.gemini import GeminiLlm
 from knowrithm_common.llm.offline import DONT_KNOW, ExtractiveResponder
 from knowrithm_common.llm.openai_compat import OpenAICompatibleLlm
 
 __all__ = [
     "DONT_KNOW",
+    "TOOL_PROVIDERS",
     "ChatMessage",
     "Delta",
     "ExtractiveResponder",
@@ -27,6 +30,8 @@ __all__ = [
     "OpenAICompatibleLlm",
     "Passage",
     "Prompt",
+    "Tool",
+    "ToolCall",
     "Usage",
     "create_llm",
 ]

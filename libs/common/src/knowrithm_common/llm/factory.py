@@ -14,6 +14,9 @@ BUILDERS: dict[str, Callable[[LlmSpec], Llm]] = {
     "openai-compatible": OpenAICompatibleLlm,
     "offline": lambda spec: ExtractiveResponder(spec.model),
 }
+# Providers whose adapter sends `Prompt.tools` and reports the model's calls (the offline responder
+# answers without them).
+TOOL_PROVIDERS = frozenset({"gemini", "openai-compatible"})
 
 
 def create_llm(spec: LlmSpec) -> Llm:

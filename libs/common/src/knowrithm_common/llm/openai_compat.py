@@ -1,4 +1,10 @@
-"""OpenAI-compatible chat completions, streamed (`POST {base_url}/chat/completions`, SSE)."""
+"""OpenAI-compatible chat completions, streamed (`POST {base_url}/chat/completions`, SSE).
+
+Tools go out as `tools` (`{"type": "function", "function": {name, description, parameters}}`) with
+`tool_choice`; the model's calls arrive as `delta.tool_calls` pieces (per `index`: the id and name
+once, the arguments' JSON text in pieces, concatenated) and the turn ends with finish_reason
+"tool_calls". The done Delta carries the completed calls.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from typing import Any
 import httpx
 
 from knowrithm_common.llm import errors
-from knowrithm_common.llm.base import Delta, LlmError, LlmSpec, Prompt, Usage
+from knowrithm_common.llm.base import ChatMessage, Delta, LlmError, LlmSpec, Prompt, ToolCall, Usage
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DONE = "[DONE]"
@@ -52,7 +58,7 @@ class OpenAICompatibleLlm:
 
     def _body(self, prompt: Prompt) -> dict[str, Any]:
         messages = [{"role": "system", "content": prompt.system}] if prompt.system else []
-        messages += [{"role": message.role, "content": message.content} for message in prompt.messages]
+        messages += [_message(message) for message in prompt.messages]
         body: dict[str, Any] = {
             "model": self._model,
             "messages": messages,
@@ -62,11 +68,19 @@ class OpenAICompatibleLlm:
         }
         if self._stream_usage:
             body["stream_options"] = {"include_usage": True}
+        if prompt.tools:
+            body["tools"] = [
+                {"type": "function", "function": {
+                    "name": tool.name, "description": tool.description, "parameters": tool.parameters}}
+                for tool in prompt.tools
+            ]
+            body["tool_choice"] = prompt.tool_choice
         return body
 
     async def _deltas(self, response: httpx.Response) -> AsyncIterator[Delta]:
         usage: Usage | None = None
         finished = False
+        calls: dict[int, dict[str, str]] = {}  # per index: id, name, arguments so far
         async for data in sse_data(sse_lines(response.aiter_bytes())):
             if data == DONE:
                 finished = True
@@ -75,13 +89,15 @@ class OpenAICompatibleLlm:
             if isinstance(chunk.get("usage"), dict):
                 usage = _usage(chunk["usage"])
             for choice in (chunk.get("choices") or [])[:1]:
-                text = (choice.get("delta") or {}).get("content")
+                delta = choice.get("delta") or {}
+                text = delta.get("content")
                 if text:
                     yield Delta(text)
+                _gather_tool_calls(calls, delta.get("tool_calls"))
                 finished = finished or bool(choice.get("finish_reason"))
         if not finished:
             raise errors.cut_off()  # the connection ended cleanly, but the answer did not
-        yield Delta(done=True, usage=usage)
+        yield Delta(done=True, usage=usage, tool_calls=_tool_calls(calls))
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -118,6 +134,46 @@ async def sse_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:
             buffer.append(value[1:] if value.startswith(" ") else value)
     if buffer:
         yield "\n".join(buffer)
+
+
+def _message(message: ChatMessage) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        out["content"] = message.content or None  # an assistant turn that only called tools
+        out["tool_calls"] = [
+            {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+            for call in message.tool_calls
+        ]
+    if message.tool_call_id is not None:
+        out["tool_call_id"] = message.tool_call_id
+    return out
+
+
+def _gather_tool_calls(calls: dict[int, dict[str, str]], pieces: Any) -> None:
+    """Adds one chunk's `delta.tool_calls` pieces to the calls being streamed (by their `index`)."""
+    if pieces is None:
+        return
+    if not isinstance(pieces, list):
+        raise errors.unreadable()
+    for piece in pieces:
+        if not isinstance(piece, dict) or not isinstance(piece.get("index", 0), int):
+            raise errors.unreadable()
+        call = calls.setdefault(piece.get("index", 0), {"id": "", "name": "", "arguments": ""})
+        function = piece.get("function") or {}
+        if piece.get("id"):
+            call["id"] = str(piece["id"])
+        if function.get("name"):
+            call["name"] += str(function["name"])
+        if function.get("arguments"):
+            call["arguments"] += str(function["arguments"])
+
+
+def _tool_calls(calls: dict[int, dict[str, str]]) -> tuple[ToolCall, ...]:
+    return tuple(
+        ToolCall(id=call["id"] or f"call_{index}", name=call["name"], arguments=call["arguments"])
+        for index, call in sorted(calls.items())
+        if call["name"]
+    )
 
 
 def _parse(data: str, *, secret: str | None) -> dict[str, Any]:

@@ -145,6 +145,23 @@ def gemini_stream(texts: list[str], *, prompt_tokens: int = 12, finish: str | No
     return events
 
 
+def gemini_function_calls(calls: list[tuple[str, dict[str, Any]]], *, signature: str | None = None,
+                          prompt_tokens: int = 12) -> list[str]:
+    """The SSE payload of a Gemini turn that calls functions: one chunk whose parts are the
+    `functionCall`s (name, args; the first with `thoughtSignature`, base64, when given), finish STOP."""
+    parts: list[dict[str, Any]] = []
+    for name, args in calls:
+        part: dict[str, Any] = {"functionCall": {"name": name, "args": args}}
+        if signature and not parts:
+            part["thoughtSignature"] = signature
+        parts.append(part)
+    candidate = {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
+    usage = {"promptTokenCount": prompt_tokens, "candidatesTokenCount": len(calls),
+             "totalTokenCount": prompt_tokens + len(calls)}
+    return [json.dumps({"candidates": [candidate], "usageMetadata": usage, "modelVersion": "gemini-2.5-flash",
+                        "responseId": "resp-2"}, ensure_ascii=False)]
+
+
 def gemini_error(status: int, message: str, *, reason: str | None = None) -> dict[str, Any]:
     names = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
              429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE"}
@@ -170,6 +187,37 @@ def openai_stream(texts: list[str], *, prompt_tokens: int = 12, done: bool = Tru
         events.append(chunk([], {"prompt_tokens": prompt_tokens, "completion_tokens": len(texts),
                                  "total_tokens": prompt_tokens + len(texts)}))
         events.append("[DONE]")
+    return events
+
+
+def openai_tool_calls(calls: list[tuple[str, str, str]], *, prompt_tokens: int = 12, pieces: int = 3,
+                      text: str = "") -> list[str]:
+    """The SSE payloads of an OpenAI turn that calls tools: `calls` are (id, name, arguments JSON);
+    each call's id and name come in its first `delta.tool_calls` piece, its arguments split into
+    `pieces` parts over the following chunks (as OpenAI streams them), then finish_reason
+    "tool_calls", usage and [DONE]. `text` is content the model says before calling."""
+
+    def chunk(choices: list[dict[str, Any]], usage: dict[str, int] | None = None) -> str:
+        return json.dumps({"id": "chatcmpl-2", "object": "chat.completion.chunk", "created": 1700000000,
+                           "model": "gpt-4o-mini", "choices": choices, "usage": usage}, ensure_ascii=False)
+
+    def delta(value: dict[str, Any]) -> str:
+        return chunk([{"index": 0, "delta": value, "finish_reason": None}])
+
+    events = [delta({"role": "assistant", "content": None})]
+    if text:
+        events.append(delta({"content": text}))
+    for index, (call_id, name, arguments) in enumerate(calls):
+        events.append(delta({"tool_calls": [{"index": index, "id": call_id, "type": "function",
+                                             "function": {"name": name, "arguments": ""}}]}))
+        size = max(1, -(-len(arguments) // pieces))
+        for start in range(0, len(arguments), size):
+            part = arguments[start:start + size]
+            events.append(delta({"tool_calls": [{"index": index, "function": {"arguments": part}}]}))
+    events.append(chunk([{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]))
+    events.append(chunk([], {"prompt_tokens": prompt_tokens, "completion_tokens": len(calls),
+                             "total_tokens": prompt_tokens + len(calls)}))
+    events.append("[DONE]")
     return events
 
 

@@ -8,11 +8,20 @@ Provider failures become a failed answer with a reason the user can read (their 
 stays); the answer's task is finished in the same transaction (answer_task.py). A redelivered
 job whose answer is already final does nothing, and one interrupted mid-answer starts the
 answer again (a new `started`, tokens from seq 0).
+
+An agent on a provider that calls tools, with analysed database connections, is offered the
+`query_database` tool (database_tool.py): the model may call it for up to `MAX_ROUNDS` rounds,
+each round's results going back to it as tool messages; then it must answer (`tool_choice`
+"none"). Only text is streamed as tokens (a model's text before its calls included); the calls and
+their results are not. Without passages such an agent still asks the model (the databases may
+hold the answer); without connections it answers "I don't know" as before.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import secrets
 import time
 from typing import Any
 
@@ -24,7 +33,7 @@ from knowrithm_common.errors import AgentNotFound
 from knowrithm_common.events import EventEnvelope
 from knowrithm_common.events.conversations import AnswerMessage
 from knowrithm_common.llm.agent import agent_llm_spec
-from knowrithm_common.llm.base import ChatMessage, LlmError, LlmSpec, Passage, Prompt, Usage
+from knowrithm_common.llm.base import ChatMessage, LlmError, LlmSpec, Passage, Prompt, ToolCall, Usage
 from knowrithm_common.llm.factory import create_llm
 from knowrithm_common.llm.offline import DONT_KNOW
 from knowrithm_common.messaging.jobs import JobContext
@@ -32,8 +41,9 @@ from knowrithm_common.messaging.rpc import RpcFailed, RpcUnavailable, call
 from knowrithm_common.queries import INGESTION_SEARCH_SUBJECT, SearchReply, SearchRequest
 from knowrithm_conversations.agents.view import get_agent
 from knowrithm_conversations.chat.answer_task import answer_started, finish_answer_task
+from knowrithm_conversations.chat.database_tool import MAX_ROUNDS, DatabaseTool, load_catalog
 from knowrithm_conversations.chat.deps import Deps
-from knowrithm_conversations.chat.prompt import build_prompt, citations_of
+from knowrithm_conversations.chat.prompt import DatabaseSource, build_prompt, citations_of
 from knowrithm_conversations.chat.service import record_message_event
 from knowrithm_conversations.chat.views import completed_event, failed_event
 from knowrithm_conversations.models import AgentView, Conversation, Message, MessageStatus
@@ -101,8 +111,10 @@ async def _answer(turn: Turn, ctx: JobContext) -> None:
             history = await deps.history.load(
                 session, job.conversation_id, exclude=[job.user_message_id, job.assistant_message_id]
             )
-        prompt = build_prompt(agent, question=question, passages=passages, history=history)
-        usage = await _generate(turn, agent, prompt)
+        tool = await _database_tool(deps, agent, first_number=len(passages) + 1)
+        prompt = build_prompt(agent, question=question, passages=passages, history=history,
+                              tools=[tool.tool] if tool else [], nonce=tool.nonce if tool else None)
+        usage = await _generate(turn, agent, prompt, tool)
     except LlmError as exc:
         await _fail(turn, agent, exc.code, exc.reason)
         return
@@ -112,7 +124,7 @@ async def _answer(turn: Turn, ctx: JobContext) -> None:
         logger.exception("answer %s failed on its last attempt", job.assistant_message_id)
         await _fail(turn, agent, "answer_failed", "The answer could not be generated; please ask again")
         return
-    await _complete(turn, agent, prompt, usage, question)
+    await _complete(turn, agent, prompt, usage, question, tool.sources if tool else [])
 
 
 async def _begin(deps: Deps, job: AnswerMessage) -> tuple[AgentView, str, str] | dict[str, Any] | None:
@@ -189,6 +201,14 @@ async def _retrieve(deps: Deps, agent: AgentView, query: str) -> list[Passage]:
     ]
 
 
+async def _database_tool(deps: Deps, agent: AgentView, *, first_number: int) -> DatabaseTool | None:
+    """The `query_database` tool when the agent's model can call it and it has analysed connections."""
+    connections = await load_catalog(deps.nats, agent, timeout=deps.settings.retrieval_timeout_seconds)
+    if not connections:
+        return None
+    return DatabaseTool(deps.nats, agent, connections, first_number=first_number, nonce=secrets.token_hex(6))
+
+
 async def _spec(deps: Deps, agent: AgentView) -> LlmSpec:
     return await agent_llm_spec(
         deps.nats, company_id=agent.company_id, agent_id=agent.agent_id, provider=agent.llm_provider,
@@ -197,22 +217,47 @@ async def _spec(deps: Deps, agent: AgentView) -> LlmSpec:
     )
 
 
-async def _generate(turn: Turn, agent: AgentView, prompt: Prompt) -> Usage:
-    """Stream the answer's text to listeners; the usage at the end."""
+async def _generate(turn: Turn, agent: AgentView, prompt: Prompt, tool: DatabaseTool | None = None) -> Usage:
+    """Stream the answer's text to listeners (running the model's database queries between rounds);
+    the usage of every round at the end."""
     provider = agent.llm_provider or "offline"
-    if not prompt.passages:
+    if not prompt.passages and tool is None:
         await _token(turn, DONT_KNOW, provider)  # nothing retrieved: no model may invent an answer
         return Usage()
     llm = create_llm(await _spec(turn.deps, agent))
     usage = Usage()
+    messages = list(prompt.messages)
     try:
-        async for delta in llm.stream(prompt):
-            if delta.text:
-                await _token(turn, delta.text, provider)
-            if delta.done and delta.usage is not None:
-                usage = delta.usage
+        for round_ in range(MAX_ROUNDS + 1):
+            asked = prompt
+            if tool is not None:  # the last round must answer: the tool stays known, but not callable
+                asked = dataclasses.replace(prompt, messages=list(messages),
+                                            tool_choice="auto" if round_ < MAX_ROUNDS else "none")
+            said: list[str] = []
+            calls: tuple[ToolCall, ...] = ()
+            async for delta in llm.stream(asked):
+                if delta.text:
+                    if not said and turn.text:  # text after a round of queries: a new paragraph
+                        await _token(turn, "\n\n", provider)
+                    said.append(delta.text)
+                    await _token(turn, delta.text, provider)
+                if delta.done:
+                    if delta.usage is not None:
+                        usage.input_tokens += delta.usage.input_tokens
+                        usage.output_tokens += delta.usage.output_tokens
+                    calls = delta.tool_calls
+            if tool is None or not calls or round_ == MAX_ROUNDS:
+                break
+            results = await tool.run(calls)
+            messages.append(ChatMessage(role="assistant", content="".join(said), tool_calls=calls))
+            messages += [
+                ChatMessage(role="tool", content=result, tool_call_id=call.id)
+                for call, result in zip(calls, results, strict=True)
+            ]
     finally:
         await llm.aclose()
+    if not "".join(turn.text).strip():
+        await _token(turn, DONT_KNOW, provider)  # the model said nothing at all
     return usage
 
 
@@ -225,10 +270,13 @@ async def _token(turn: Turn, text: str, provider: str) -> None:
     await turn.emit("token", {"message_id": str(turn.job.assistant_message_id), "text": text, "seq": seq})
 
 
-async def _complete(turn: Turn, agent: AgentView, prompt: Prompt, usage: Usage, question: str) -> None:
+async def _complete(
+    turn: Turn, agent: AgentView, prompt: Prompt, usage: Usage, question: str,
+    databases: list[DatabaseSource] | None = None,
+) -> None:
     deps, job = turn.deps, turn.job
     content = "".join(turn.text).strip()
-    citations, metadata = citations_of(content, prompt.passages)
+    citations, metadata = citations_of(content, prompt.passages, databases or [])
     provider = agent.llm_provider or "offline"
     async with deps.db.session() as session, session.begin():
         answer = await session.get(Message, job.assistant_message_id, with_for_update=True)
@@ -238,6 +286,8 @@ async def _complete(turn: Turn, agent: AgentView, prompt: Prompt, usage: Usage, 
         latency_ms = int((utcnow() - question_row.created_at).total_seconds() * 1000)
         answer.content, answer.status, answer.citations = content, MessageStatus.COMPLETE.value, citations
         answer.message_metadata = {**metadata, "context_used": len(prompt.passages)}
+        if databases:
+            answer.message_metadata["database_queries"] = len(databases)
         answer.input_tokens, answer.output_tokens = usage.input_tokens, usage.output_tokens
         answer.latency_ms, answer.first_token_ms, answer.model_used = (
             latency_ms,
