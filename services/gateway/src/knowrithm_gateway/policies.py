@@ -300,6 +300,8 @@ OPERATIONS: tuple[Operation, ...] = (
     """),
     # --- ingestion: search (a read, whatever the method)
     *declare(AUTHENTICATED, scope="read", table="POST /search/document"),
+    # --- ingestion: SQL or a question on the company's own databases (members; API keys `write`)
+    *declare(AUTHENTICATED, scope="write", table="POST /search/database"),
     # --- ingestion: web sites; the widget's handshake is public (the agent's allowed origins decide)
     *declare(AUTHENTICATED, table="""
         GET /website/source

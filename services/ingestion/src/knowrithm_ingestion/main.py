@@ -13,6 +13,7 @@ from knowrithm_ingestion.databases.analysis.endpoints import router as analysis_
 from knowrithm_ingestion.databases.connections.endpoints import router as connections_router
 from knowrithm_ingestion.databases.export.endpoints import router as export_router
 from knowrithm_ingestion.databases.queries import subscribers as database_queries
+from knowrithm_ingestion.databases.search.endpoints import router as database_search_router
 from knowrithm_ingestion.databases.semantics.endpoints import router as semantics_router
 from knowrithm_ingestion.databases.texttosql.endpoints import router as texttosql_router
 from knowrithm_ingestion.documents import upload_task
@@ -32,7 +33,7 @@ def create_app(settings: IngestionSettings | None = None) -> FastAPI:
         outbox=shared.outbox,
         routers=[
             documents_router, search_router, websites_router, export_router, analysis_router,
-            connections_router, semantics_router, texttosql_router,
+            connections_router, semantics_router, database_search_router, texttosql_router,
             tasks_router(shared.tasks, derived={upload_task.KIND: upload_task.view}),
         ],
         subscribers=[agents.subscribers, search.subscribers, database_queries.subscribers],

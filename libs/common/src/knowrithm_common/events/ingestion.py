@@ -284,3 +284,20 @@ class AnalyzeDatabaseConnections(JobData):
     # analyse-all: each connection's outcome in the result, never a failed task
     bulk: bool = False
     task_id: uuid.UUID | None = None
+
+
+# --- lane "dbsearch" (issue 15): statements run on a company's database ----------------------
+
+
+class DatabaseQueryExecutedV1(DatabaseConnectionRef, EventData):
+    """A statement (SQL or a MongoDB pipeline) from a person, a model or a chat tool was run on a
+    company's database, or refused; only its SHA-256, never its text (the actor is the envelope's)."""
+
+    event_type: ClassVar[str] = "ingestion.database.query.executed.v1"
+
+    source: str = Field(description="person | model | tool")
+    outcome: str = Field(description="ok | refused | failed | timeout")
+    error_code: str | None = Field(None, description="why it was refused or failed (`sql_refused`, …)")
+    rows: int | None = Field(None, description="rows returned (None unless ok)")
+    elapsed_ms: float
+    sql_sha256: str = Field(description="SHA-256 of the statement as it was submitted")

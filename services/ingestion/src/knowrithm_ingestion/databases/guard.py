@@ -8,6 +8,13 @@ that is not on the allow-list (an unknown function is refused, not trusted). The
 is regenerated from the tree without comments: MySQL executes `/*! … */` comments, so input that
 holds one is refused outright. The outer LIMIT is clamped (or added; TOP on SQL Server).
 
+Tables: with the connection's active tables (`tables`, `name` and `schema.name`), a name must be
+one of them; a qualified one (`schema.table`, on MySQL `database.table`) must be listed as
+qualified when the table's schema is known, so `otherdb.artist` does not pass for
+`chinook.artist`. When `schemas` is given (MySQL: the connection's database and its `schemas`
+parameter), a qualifier outside it is refused, before any analysis (`tables` None) too; system
+catalogs are always refused unless listed.
+
 This is the first of two locks: the executors still run read-only and with timeouts, because a
 parser can be wrong about what a server does.
 """
@@ -188,7 +195,14 @@ _NAMED_WHEN_UNPARSABLE: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 
 
-def check_sql(sql: str, *, dialect: Dialect, tables: Collection[str] | None, limit: int) -> GuardedSql:
+def check_sql(
+    sql: str,
+    *,
+    dialect: Dialect,
+    tables: Collection[str] | None,
+    limit: int,
+    schemas: Collection[str] | None = None,
+) -> GuardedSql:
     """Parse, check and rewrite one statement for a company's database, or raise SqlRefused."""
     if dialect not in SQLGLOT_DIALECTS:
         raise SqlRefused(f"unknown database dialect {dialect!r}")
@@ -196,14 +210,30 @@ def check_sql(sql: str, *, dialect: Dialect, tables: Collection[str] | None, lim
         raise ValueError("limit must be at least 1")
     read = SQLGLOT_DIALECTS[dialect]
     try:
-        return _guard(sql, read, tables, limit)
+        return _guard(sql, read, _Scope.of(tables, schemas), limit)
     except RecursionError:
         raise SqlRefused("the SQL is nested too deeply") from None
 
 
-def _guard(sql: str, read: str, tables: Collection[str] | None, limit: int) -> GuardedSql:
+@dataclass(frozen=True)
+class _Scope:
+    """What a table reference may name: the listed tables (None: any), and the schemas a
+    qualified name may use before any analysis (None: any but the system ones)."""
+
+    tables: frozenset[str] | None
+    schemas: frozenset[str] | None
+
+    @classmethod
+    def of(cls, tables: Collection[str] | None, schemas: Collection[str] | None) -> _Scope:
+        return cls(
+            frozenset(t.lower() for t in tables) if tables is not None else None,
+            frozenset(s.lower() for s in schemas) if schemas is not None else None,
+        )
+
+
+def _guard(sql: str, read: str, scope: _Scope, limit: int) -> GuardedSql:
     root = _check_root(_parse_one(sql, read), sql, read)
-    names = _check_tree(root, read, tables)
+    names = _check_tree(root, read, scope)
     clamped = _clamp_limit(root, limit)
     out = clamped.sql(dialect=read, comments=False)
     bare = _strip_literals(clamped, read)
@@ -281,8 +311,7 @@ def _describe(node: exp.Expr) -> str:
     return f"{type(node).__name__.upper()} statements"
 
 
-def _check_tree(root: exp.Expr, read: str, tables: Collection[str] | None) -> list[str]:
-    allowed = {t.lower() for t in tables} if tables is not None else None
+def _check_tree(root: exp.Expr, read: str, scope: _Scope) -> list[str]:
     names: list[str] = []
     for node in root.walk():
         if isinstance(node, exp.Command):
@@ -298,7 +327,7 @@ def _check_tree(root: exp.Expr, read: str, tables: Collection[str] | None) -> li
         if isinstance(node, exp.Func):
             _check_function(node, read)
         if isinstance(node, exp.Table) and isinstance(node.this, (exp.Identifier, exp.Dot)):
-            name = _check_table(node, read, allowed)
+            name = _check_table(node, read, scope)
             if name is not None and name not in names:
                 names.append(name)
     return names
@@ -322,19 +351,26 @@ def _check_function(node: exp.Func, read: str) -> None:
     raise SqlRefused(f"function {shown} is not allowed")
 
 
-def _check_table(node: exp.Table, read: str, allowed: set[str] | None) -> str | None:
+def _check_table(node: exp.Table, read: str, scope: _Scope) -> str | None:
     parts = [p.name for p in node.parts]
     name, qualifiers = parts[-1].lower(), [p.lower() for p in parts[:-1]]
     full = ".".join([*qualifiers, name])
+    if read == "sqlite" and qualifiers == ["main"]:
+        qualifiers = []  # SQLite's own name for the one database a connection opens
     if not qualifiers and name in _visible_ctes(node):
         return None
-    listed = allowed is not None and full in allowed
+    allowed = scope.tables
+    listed = allowed is not None and ".".join([*qualifiers, name]) in allowed
     if len(qualifiers) > 1 and not listed:
         raise SqlRefused(f"table {full} is in another database, which is not allowed")
     if _is_system(name, qualifiers, read) and not listed:
         raise SqlRefused(f"system catalog {full} is not allowed")
-    if allowed is not None and not listed and name not in allowed:
-        raise SqlRefused(f"table {full} is not one of this connection's tables")
+    if allowed is not None and not listed:
+        if name not in allowed or any(a.endswith(f".{name}") for a in allowed):
+            # `otherdb.artist` is not `artist` when the connection's artist is `chinook.artist`
+            raise SqlRefused(f"table {full} is not one of this connection's tables")
+    if qualifiers and not listed and scope.schemas is not None and qualifiers[0] not in scope.schemas:
+        raise SqlRefused(f"table {full} is in another schema or database, which is not allowed")
     return ".".join(parts)
 
 

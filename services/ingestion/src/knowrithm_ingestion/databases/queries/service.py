@@ -6,7 +6,11 @@ system catalogs are still refused), its LIMIT clamped (at most `MAX_LIMIT` rows)
 regenerated statement runs through the connection's engine, read-only and cut at `timeout_s`.
 `run_pipeline` does the same for MongoDB with the pipeline guard. Every call is audited in
 `database_queries` in a transaction of its own, so a refusal or a failure is recorded even when
-the caller's transaction rolls back; the statement is kept only as its SHA-256.
+the caller's transaction rolls back; the statement is kept only as its SHA-256. Runs from a
+person, a model or a chat tool are also recorded as `ingestion.database.query.executed.v1` (in the
+audit row's transaction, through the outbox; never the statement's text); the sample queries that
+analysis and the sample-queries route run (`sample`) are audited but not published, to keep the
+event log to what people and agents asked.
 
 Errors pass unchanged: the guard's 422 (`sql_refused`, `pipeline_refused`), the engines' 422
 (`database_host_refused`, `database_query_failed`), 502 (`database_unreachable`) and 504
@@ -26,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_common.events import Actor
+from knowrithm_common.events.ingestion import DatabaseQueryExecutedV1
 from knowrithm_ingestion.databases.connections.engine_spec import (  # noqa: F401 - re-exported
     SqliteFileMissing,
     UnreadableConnectionUrl,
@@ -40,10 +45,12 @@ from knowrithm_ingestion.databases.engines import (
 )
 from knowrithm_ingestion.databases.guard import Dialect, SqlRefused, check_sql
 from knowrithm_ingestion.databases.pipeline_guard import PipelineRefused, check_pipeline
-from knowrithm_ingestion.models import DatabaseConnection, DatabaseQuery, DatabaseTable
+from knowrithm_ingestion.models import DatabaseConnection, DatabaseQuery, DatabaseTable, outbox
 from knowrithm_ingestion.pipeline.deps import Deps
 
-Source = Literal["person", "model", "sample"]
+Source = Literal["person", "model", "tool", "sample"]
+# Sources whose runs are published as events (samples are audited only).
+PUBLISHED_SOURCES: frozenset[str] = frozenset({"person", "model", "tool"})
 MAX_LIMIT = 1_000
 MAX_TIMEOUT_S = 60.0
 
@@ -66,6 +73,18 @@ async def active_tables(session: AsyncSession, connection_id: uuid.UUID) -> list
 
 def _dialect(connection: DatabaseConnection) -> Dialect:
     return connection.database_type  # type: ignore[return-value]  # postgresql, cockroachdb, mysql, sqlite, mssql
+
+
+def _schemas(connection: DatabaseConnection) -> list[str] | None:
+    """Where a qualified table name may point: on MySQL (a qualifier names a database) the
+    connection's database and its `schemas` parameter; on SQLite `main` only (`temp` and attached
+    databases are not the uploaded file); elsewhere any schema but the system ones."""
+    if connection.database_type == "sqlite":
+        return ["main"]
+    if connection.database_type != "mysql":
+        return None
+    named = [str(s) for s in (connection.connection_params or {}).get("schemas") or []]
+    return [connection.database_name, *named] if connection.database_name else named or None
 
 
 def _bounds(limit: int, timeout_s: float) -> tuple[int, float]:
@@ -91,7 +110,9 @@ async def run_query(
     try:
         if connection.database_type == "mongodb":
             raise SqlRefused("a MongoDB connection takes an aggregation pipeline, not SQL")
-        guarded = check_sql(sql, dialect=_dialect(connection), tables=tables, limit=limit)
+        guarded = check_sql(
+            sql, dialect=_dialect(connection), tables=tables, limit=limit, schemas=_schemas(connection)
+        )
         async with engine_spec(deps, connection) as spec:
             result = await get_engine(spec.engine).execute(
                 spec, deps.settings.database_allowed(), guarded.sql, limit=limit, timeout_s=timeout_s
@@ -188,7 +209,22 @@ async def _audit(
     )
     async with deps.db.session() as audit:
         audit.add(row)
+        if source in PUBLISHED_SOURCES:
+            await outbox.add(audit, _executed(connection, row), company_id=connection.company_id, actor=actor)
         await audit.commit()
+
+
+def _executed(connection: DatabaseConnection, row: DatabaseQuery) -> DatabaseQueryExecutedV1:
+    return DatabaseQueryExecutedV1(
+        database_connection_id=connection.id,
+        agent_id=connection.agent_id,
+        source=row.source,
+        outcome=row.outcome,
+        error_code=row.error_code,
+        rows=row.rows,
+        elapsed_ms=row.elapsed_ms or 0.0,
+        sql_sha256=row.sql_sha256,
+    )
 
 
 async def recent_audit(
