@@ -31,7 +31,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import pytest
 
-from knowrithm_common.llm.testing import LlmServer, Reply, openai_error, openai_stream
+from knowrithm_common.llm.testing import LlmServer, Reply, openai_error, openai_stream, openai_tool_calls
 from knowrithm_common.llm.testing import Request as LlmRequest
 from knowrithm_stack.chinook import (
     CHINOOK_COLUMNS,
@@ -80,6 +80,7 @@ class Source:
     file: bytes | None = None
     password: str = ""
     path: Path | None = None  # the SQLite file, for the tests' own direct queries
+    admin_url: str = ""  # the server's superuser, for looking at what runs on it
 
 
 @dataclass
@@ -115,13 +116,15 @@ def _postgres_source(stack) -> Source:
         conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
     parts = urlsplit(admin_url)
     url = f"postgresql://{role}:{quote(password, safe='')}@{parts.hostname}:{parts.port}/e2e_chinook"
-    return Source("postgresql", "postgres", url=url, password=password)  # the official SDK's spelling
+    # "postgres": the official SDK's spelling
+    return Source("postgresql", "postgres", url=url, password=password, admin_url=admin_url)
 
 
 def _mariadb_source(mariadb) -> Source:
     load_mysql(mariadb.create_database("e2e_chinook"))
     url = mariadb.create_user("e2e_chinook_r", database="e2e_chinook")
-    return Source("mariadb", "mariadb", url=url, password=urlsplit(url).password or "")
+    return Source("mariadb", "mariadb", url=url, password=urlsplit(url).password or "",
+                  admin_url=mariadb.dsn("e2e_chinook"))
 
 
 @pytest.fixture(scope="module")
@@ -406,11 +409,25 @@ ANSWER_SQL = (
 
 
 def _model_reply(request: LlmRequest) -> Reply:
-    """The model's answer: the SQL of QUESTION in a ```sql fence, streamed in pieces as OpenAI does."""
-    asked = json.dumps(request.body)
-    if QUESTION not in asked:
-        return Reply(400, body=openai_error(400, "the test model knows one question"))
-    return Reply(events=openai_stream(["```sql\n", ANSWER_SQL, "\n```"]))
+    """The model: text-to-SQL's QUESTION gets its SQL in a ```sql fence (streamed in pieces, as OpenAI
+    does); in chat, after a query_database call the tests queue, it answers from the rows it got."""
+    messages = request.body["messages"]
+    if messages[-1]["role"] == "tool":
+        return Reply(events=openai_stream(_answer_from_rows(messages[-1]["content"])))
+    if QUESTION in json.dumps(messages):
+        return Reply(events=openai_stream(["```sql\n", ANSWER_SQL, "\n```"]))
+    return Reply(400, body=openai_error(400, "the test model knows one question"))
+
+
+def _answer_from_rows(result: str) -> list[str]:
+    """`<first> <last> lives in <city> [n].` from a query_database result whose rows are
+    [first_name, last_name, city]."""
+    number = re.search(r"^result \[(\d+)\]", result, re.MULTILINE)
+    rows = [json.loads(line) for line in result.splitlines() if line.startswith("[")]
+    if number is None or len(rows) != 1:
+        return ["I could not find that customer."]
+    first, last, city = rows[0]
+    return [f"{first} {last} lives in ", f"{city} [{number.group(1)}]."]
 
 
 @pytest.fixture(scope="module")
@@ -498,6 +515,90 @@ async def test_text_to_sql_without_execute_gives_the_sql_and_an_offline_agent_a_
                           json={"question": QUESTION, "execute": True})
     assert r.status_code == 422 and r.json()["error"] == "llm_required", r.text
     assert "language model" in r.json()["message"]
+
+
+
+def _calling_query_database(connection_id: str, sql: str) -> Reply:
+    arguments = json.dumps({"connection_id": connection_id, "sql": sql})
+    return Reply(events=openai_tool_calls([("call_0", "query_database", arguments)]))
+
+
+@engines
+async def test_in_chat_the_model_queries_the_table_with_query_database_and_the_answer_cites_it(
+    client, company, llm, llm_connections, engine
+):
+    connected = llm_connections[engine]
+    name, city = a_customer_with_a_city_of_their_own()
+    first, last = name.split(" ", 1)
+    sql = f"SELECT first_name, last_name, city FROM customer WHERE first_name = '{first}' AND last_name = '{last}'"
+    headers = company.account.auth
+    r = await client.post("/api/v1/conversation", json={"agent_id": connected.agent_id}, headers=headers)
+    assert r.status_code == 201, r.text
+    asked = len(llm.requests)
+    llm.queue.append(_calling_query_database(connected.id, sql))
+    r = await client.post(f"/api/v1/conversation/{r.json()['conversation']['id']}/chat?wait=true",
+                          json={"message": f"Where does {name} live?"}, headers=headers, timeout=60)
+    assert r.status_code == 200, r.text
+    message = r.json()["message"]
+
+    calling, answering = llm.requests[asked:]
+    [tool] = calling.body["tools"]
+    assert tool["function"]["name"] == "query_database"
+    assert f"connection_id {connected.id}: \"Analyst on {engine}\"" in tool["function"]["description"]
+    result = answering.body["messages"][-1]  # the rows the model got, fenced as data
+    assert result["role"] == "tool" and result["tool_call_id"] == "call_0"
+    assert [json.loads(line) for line in result["content"].splitlines() if line.startswith("[")] == [
+        [first, last, city]]
+    assert message["content"] == f"{name} lives in {city} [1].", message
+    [citation] = message["citations"]
+    assert (citation["source"], citation["connection_id"], citation["connection_name"], citation["table"],
+            citation["row_count"], citation["sql"]) == (
+        "database", connected.id, f"Analyst on {engine}", "customer", 1, sql), citation
+
+
+# --- a slow query is cut at its timeout ------------------------------------------------------------
+
+# 8,715 x 8,715 x 2,240 rows to count: hours on any engine. Only functions the guard allows.
+HEAVY = "SELECT COUNT(*) AS n FROM playlist_track a CROSS JOIN playlist_track b CROSS JOIN invoice_line c"
+SEARCH_TIMEOUT_S = 10  # POST /search/database cuts each connection's query there
+
+
+def _still_running(source: Source) -> int:
+    """Statements over invoice_line still running on the server (the cut one must not be)."""
+    if source.engine == "postgresql":
+        import psycopg
+
+        with psycopg.connect(source.admin_url) as conn:
+            row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                               "AND query ILIKE '%invoice_line%' AND pid <> pg_backend_pid()").fetchone()
+            return int(row[0]) if row else 0
+    import pymysql
+
+    from knowrithm_stack.mariadb import mysql_connect_args
+
+    conn = pymysql.connect(**mysql_connect_args(source.admin_url))
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM information_schema.PROCESSLIST WHERE COMMAND = 'Query' "
+                           "AND INFO LIKE '%invoice_line%' AND ID <> CONNECTION_ID()")
+            return int(cursor.fetchone()[0])
+    finally:
+        conn.close()
+
+
+async def test_a_slow_query_is_cut_at_its_timeout_on_every_engine(client, company, connections):
+    async def search(engine: str) -> tuple[httpx.Response, float]:
+        start = time.monotonic()
+        r = await client.post("/api/v1/search/database", json={"query": HEAVY, "connection_id": connections[engine].id},
+                              headers=company.account.auth, timeout=60)
+        return r, time.monotonic() - start
+
+    answers = dict(zip(ENGINES, await asyncio.gather(*(search(engine) for engine in ENGINES)), strict=True))
+    for engine, (r, seconds) in answers.items():
+        assert r.status_code == 504 and r.json()["error"] == "database_query_timeout", (engine, r.text)
+        assert SEARCH_TIMEOUT_S - 0.5 <= seconds < SEARCH_TIMEOUT_S + 10, (engine, seconds)
+    for engine in ("postgresql", "mariadb"):  # cut on the server too, not only abandoned by the platform
+        assert await asyncio.to_thread(_still_running, connections[engine].source) == 0, engine
 
 
 # --- refusals, other companies, secrets ----------------------------------------------------------
