@@ -1,26 +1,33 @@
 """The attack suite through the HTTP routes, on Chinook in the embedded PostgreSQL (its superuser),
 the fixtures' MariaDB (root: the guard and the engine must hold even for an account that can write)
-and an uploaded SQLite file: at least 50 statements per dialect (`ATTACKS`), each sent as
-`POST /api/v1/search/database` with the connection's id, must answer 422 `sql_refused` with a
-message naming what was refused; afterwards every Chinook table's checksum (PostgreSQL: md5 of
-its rows in order; MariaDB: CHECKSUM TABLE; SQLite: the file's sha256 and its rows), the list of
-tables and of roles/users are unchanged, no file the statements name exists (`ATTACK_PATH_PREFIX`)
-and nothing appeared beside the SQLite file. Every refusal is audited and published (outcome
-`refused`).
+and an uploaded SQLite file: at least 50 statements per dialect (`ATTACKS`), each sent
+
+- as `POST /api/v1/search/database` with the connection's id, and
+- as the agent's language model's answer to a question, through `POST
+  /api/v1/database-connection/{id}/text-to-sql` with `execute: true` (the model is simulated: a
+  local OpenAI-compatible server scripted to answer each question with the attack, `llm_agent`),
+
+must answer 422 `sql_refused` with a message naming what was refused. Afterwards every Chinook
+table's checksum (PostgreSQL: md5 of its rows in order; MariaDB: CHECKSUM TABLE; SQLite: the
+file's sha256 and its rows), the list of tables and of roles/users (and a few server settings) are
+unchanged, no file the statements name exists (`ATTACK_PATH_PREFIX`) and nothing appeared beside
+the SQLite file. Every refusal of search/database is audited and published (outcome `refused`).
 
 The connection's active tables are Chinook's but `employee` (stored as an analysis would store
 them), so reaching `employee` is reaching a table the company did not give the agent.
 
-MongoDB pipelines (`$out`, `$merge`, `$where`, `$function`, `$accumulator`, …) reach a database only
-through `run_pipeline` (no HTTP route takes a pipeline: search/database and text-to-SQL take SQL or
-words), so they go through it, on a connection whose server is a closed port: a pipeline that got
-past the guard would answer 502 `database_unreachable`, not 422 `pipeline_refused`.
+MongoDB pipelines (`$out`, `$merge`, `$where`, `$function`, `$accumulator`, …) go through
+search/database as the aggregate command (`{"aggregate": …, "pipeline": […]}`) and through
+text-to-SQL as the model's `{collection, pipeline}`, on a connection whose server is a closed port
+(no MongoDB here): a pipeline that got past the guard would answer 502 `database_unreachable`, not
+422 `pipeline_refused`.
 """
 
 from __future__ import annotations
 
 import glob
 import hashlib
+import json
 import sqlite3
 import uuid
 from pathlib import Path
@@ -28,18 +35,19 @@ from pathlib import Path
 import psycopg
 import pymysql
 import pytest
+import pytest_asyncio
 from sqlalchemy import select
 
-from knowrithm_common.events import Actor
+from knowrithm_common.llm.testing import LlmServer
 from knowrithm_ingestion.databases.engines import parse_url
-from knowrithm_ingestion.databases.pipeline_guard import PipelineRefused
-from knowrithm_ingestion.databases.queries.service import run_pipeline
 from knowrithm_ingestion.models import DatabaseConnection, DatabaseQuery, DatabaseTable, shared
 from knowrithm_stack.chinook import CHINOOK_TABLES, load_mysql, load_postgres
 
-from .support import add_agent, admin, create_connection
+from .llm_agent import ScriptedModel, llm_agent, serve_credentials
+from .support import admin, create_connection
 
 SEARCH = "/api/v1/search/database"
+BASE = "/api/v1/database-connection"
 # The tables an analysis gave the agent: every Chinook table but `employee`.
 GIVEN = [t for t in CHINOOK_TABLES if t != "employee"]
 
@@ -364,12 +372,30 @@ def listing(directory: Path) -> list[str]:
     return sorted(str(p.relative_to(directory)) for p in directory.rglob("*"))
 
 
-# --- connections as a company would have them -------------------------------------------------
+# --- a company whose agent answers with a (simulated) language model --------------------------
+
+
+@pytest.fixture(scope="module")
+def model() -> ScriptedModel:
+    return ScriptedModel()
+
+
+@pytest.fixture(scope="module")
+def llm(model):
+    with LlmServer() as server:
+        server.respond = model.respond
+        yield server
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def credentials(client):
+    async for _ in serve_credentials(client.app.state.nats):
+        yield
 
 
 @pytest.fixture
-async def company(client):
-    company_id, agent_id = await add_agent(client.app)
+async def company(client, llm, credentials):
+    company_id, agent_id = await llm_agent(client.app, llm)
     return company_id, agent_id, admin(company_id)
 
 
@@ -379,11 +405,11 @@ async def stored(client, connection_id: str) -> DatabaseConnection:
         return (await session.scalars(stmt)).one()
 
 
-async def given_tables(client, connection_id: str, schema: str | None) -> None:
+async def given_tables(client, connection_id: str, schema: str | None, names=GIVEN) -> None:
     """The tables an analysis of Chinook stores, but `employee` (the company left it out)."""
     connection = await stored(client, connection_id)
     async with client.app.state.db.sessions() as session:
-        for name in GIVEN:
+        for name in names:
             session.add(DatabaseTable(company_id=connection.company_id, agent_id=connection.agent_id,
                                       connection_id=connection.id, name=name, schema_name=schema,
                                       columns=[], primary_key=[], foreign_keys=[], sample_rows=[]))
@@ -403,67 +429,106 @@ async def refusals(client, connection_id: str) -> tuple[list[str], int]:
     return outcomes, len(events)
 
 
+def unclear(name: str, r, fragment: str, code: str = "sql_refused") -> str | None:
+    """Why an answer is not a clear refusal naming `fragment`, or None."""
+    body = r.json()
+    if r.status_code != 422 or body.get("error") != code:
+        return f"{name}: {r.status_code} {r.text[:200]}"
+    if fragment not in body["message"]:
+        return f"{name}: unclear message {body['message']!r} (expected {fragment!r})"
+    return None
+
+
 async def search_attacks(call, principal, connection_id: str, dialect: str) -> list[str]:
     """Each attack through search/database on the connection; what was not a clear 422 sql_refused."""
     wrong = []
     for name, sql, fragment in ATTACKS[dialect]:
         r = await call("POST", SEARCH, principal, json={"query": sql, "connection_id": connection_id})
-        body = r.json()
-        if r.status_code != 422 or body.get("error") != "sql_refused":
-            wrong.append(f"{name}: {r.status_code} {r.text[:200]}")
-        elif not body["message"].startswith("This SQL is not allowed: ") or fragment not in body["message"]:
-            wrong.append(f"{name}: unclear message {body['message']!r} (expected {fragment!r})")
+        if (problem := unclear(f"search {name}", r, fragment)) is not None:
+            wrong.append(problem)
+        elif not r.json()["message"].startswith("This SQL is not allowed: "):
+            wrong.append(f"search {name}: {r.json()['message']!r}")
     return wrong
 
 
-# --- search/database --------------------------------------------------------------------------
+async def model_attacks(call, principal, model: ScriptedModel, connection_id: str, dialect: str) -> list[str]:
+    """Each attack as the model's answer to a question, through text-to-SQL with execute; what was
+    not a clear 422 sql_refused."""
+    wrong = []
+    for name, sql, fragment in ATTACKS[dialect]:
+        question = f"Attack {dialect} {name}: what does it give?"
+        model.answers[question] = sql
+        r = await call("POST", f"{BASE}/{connection_id}/text-to-sql", principal,
+                       json={"question": question, "execute": True})
+        if (problem := unclear(f"text-to-sql {name}", r, fragment)) is not None:
+            wrong.append(problem)
+    return wrong
 
 
-async def test_postgres_attacks_through_search_are_refused_and_nothing_changes(
-    client, call, company, pg_chinook
-):
+async def attack(client, call, company, model, connection_id: str, dialect: str) -> None:
+    """Every attack of `dialect` through both routes: each a clear 422; every search refusal audited
+    and published (the model's SQL is refused by text-to-SQL's own guard call before any run)."""
+    principal = company[2]
+    assert await search_attacks(call, principal, connection_id, dialect) == []
+    outcomes, events = await refusals(client, connection_id)
+    assert outcomes == ["refused"] * len(ATTACKS[dialect]) and events == len(outcomes)
+    assert await model_attacks(call, principal, model, connection_id, dialect) == []
+
+
+# --- the three engines --------------------------------------------------------------------------
+
+
+async def test_postgres_attacks_are_refused_and_nothing_changes(client, call, company, model, pg_chinook):
     _, agent_id, principal = company
     connection_id = await create_connection(call, principal, agent_id, database_type="postgresql", url=pg_chinook)
     await given_tables(client, connection_id, "public")
     before, files = pg_checksum(pg_chinook), attack_files()
-    wrong = await search_attacks(call, principal, connection_id, "postgresql")
-    assert wrong == []
+    await attack(client, call, company, model, connection_id, "postgresql")
     assert pg_checksum(pg_chinook) == before
     assert attack_files() == files == []
-    outcomes, events = await refusals(client, connection_id)
-    assert outcomes == ["refused"] * len(ATTACKS["postgresql"]) and events == len(outcomes)
 
 
-async def test_mariadb_attacks_through_search_are_refused_and_nothing_changes(
-    client, call, company, maria_chinook
-):
+async def test_mariadb_attacks_are_refused_and_nothing_changes(client, call, company, model, maria_chinook):
     _, agent_id, principal = company
     connection_id = await create_connection(call, principal, agent_id, database_type="mysql", url=maria_chinook)
     await given_tables(client, connection_id, parse_url("mysql", maria_chinook).database)
     before, files = mysql_checksum(maria_chinook), attack_files()
-    wrong = await search_attacks(call, principal, connection_id, "mysql")
-    assert wrong == []
+    await attack(client, call, company, model, connection_id, "mysql")
     assert mysql_checksum(maria_chinook) == before
     assert attack_files() == files == []
-    outcomes, events = await refusals(client, connection_id)
-    assert outcomes == ["refused"] * len(ATTACKS["mysql"]) and events == len(outcomes)
 
 
-async def test_sqlite_attacks_through_search_are_refused_the_file_unchanged_and_no_file_created(
-    client, call, company, chinook_sqlite
+async def test_sqlite_attacks_are_refused_the_file_unchanged_and_no_file_created(
+    client, call, company, model, chinook_sqlite
 ):
     _, agent_id, principal = company
     connection_id = await create_connection(call, principal, agent_id, database_type="sqlite", file=chinook_sqlite)
     await given_tables(client, connection_id, None)
     blob = client.app.state.deps.blobs.root / str((await stored(client, connection_id)).sqlite_blob_key)
     before, files, beside = sqlite_checksum(blob), attack_files(), listing(blob.parent.parent)
-    wrong = await search_attacks(call, principal, connection_id, "sqlite")
-    assert wrong == []
+    await attack(client, call, company, model, connection_id, "sqlite")
     assert sqlite_checksum(blob) == before
     assert attack_files() == files == []
     assert listing(blob.parent.parent) == beside
-    outcomes, events = await refusals(client, connection_id)
-    assert outcomes == ["refused"] * len(ATTACKS["sqlite"]) and events == len(outcomes)
+
+
+async def test_the_safe_statement_still_runs_on_each_engine(
+    client, call, company, model, pg_chinook, maria_chinook, chinook_sqlite
+):
+    """The refusals above are the guard's, not a broken path: the same routes answer a plain read."""
+    _, agent_id, principal = company
+    model.answers["How many artists are there?"] = "SELECT count(*) AS n FROM artist"
+    for kind, source in (("postgresql", {"url": pg_chinook}), ("mysql", {"url": maria_chinook}),
+                         ("sqlite", {"file": chinook_sqlite})):
+        connection_id = await create_connection(call, principal, agent_id, database_type=kind, **source)
+        schema = {"postgresql": "public", "mysql": parse_url("mysql", maria_chinook).database}.get(kind)
+        await given_tables(client, connection_id, schema)
+        r = await call("POST", SEARCH, principal, json={"query": "SELECT count(*) AS n FROM artist",
+                                                        "connection_id": connection_id})
+        assert r.status_code == 200 and list(r.json()["results"].values()) == [[{"n": 275}]], (kind, r.text)
+        r = await call("POST", f"{BASE}/{connection_id}/text-to-sql", principal,
+                       json={"question": "How many artists are there?", "execute": True})
+        assert r.status_code == 200 and r.json()["rows"] == [{"n": 275}], (kind, r.text)
 
 
 async def test_before_any_analysis_mysql_reads_only_the_connections_own_database(
@@ -484,35 +549,32 @@ async def test_before_any_analysis_mysql_reads_only_the_connections_own_database
 # --- MongoDB pipelines ------------------------------------------------------------------------
 
 
-async def test_mongodb_attack_pipelines_are_refused_before_anything_is_sent(client, call, company):
+async def test_mongodb_attack_pipelines_are_refused_before_anything_is_sent(client, call, company, model):
+    """Sent as the aggregate command through search/database, and as the model's answer through
+    text-to-SQL; the server is a closed port, so a pipeline past the guard would answer 502
+    `database_unreachable`."""
     _, agent_id, principal = company
-    connection_id = await create_connection(call, principal, agent_id, database_type="mongodb",
-                                            url="mongodb://u:pw@127.0.0.1:1/shop")
-    connection = await stored(client, connection_id)
-    async with client.app.state.db.sessions() as session:
-        await given_tables_mongo(session, connection)
+    r = await call("POST", BASE, principal, json={
+        "name": "shop", "database_type": "mongodb", "url": "mongodb://u:pw@127.0.0.1:1/shop",
+        "agent_id": str(agent_id), "connection_params": {"connect_timeout": 1}})
+    assert r.status_code == 201, r.text
+    connection_id = r.json()["connection"]["id"]
+    await given_tables(client, connection_id, None, ["customers", "orders"])
     wrong = []
     for name, collection, pipeline, fragment in PIPELINES:
-        async with client.app.state.db.sessions() as session:
-            try:
-                await run_pipeline(session, client.app.state.deps, connection, collection, pipeline,
-                                   actor=Actor(kind="user", id=principal.user_id), limit=10, timeout_s=2,
-                                   source="person")
-            except PipelineRefused as refused:
-                if refused.status_code != 422 or fragment not in refused.message:
-                    wrong.append(f"{name}: {refused.message}")
-            except Exception as other:  # reached the (closed) server, or worse
-                wrong.append(f"{name}: not refused by the guard ({other!r})")
-            else:
-                wrong.append(f"{name}: RAN")
+        command = json.dumps({"aggregate": collection, "pipeline": pipeline})
+        r = await call("POST", SEARCH, principal, json={"query": command, "connection_id": connection_id})
+        if (problem := unclear(name, r, fragment, code="pipeline_refused")) is not None:
+            wrong.append(problem)
     assert wrong == []
     outcomes, events = await refusals(client, connection_id)
     assert outcomes == ["refused"] * len(PIPELINES) and events == len(PIPELINES)
-
-
-async def given_tables_mongo(session, connection: DatabaseConnection) -> None:
-    for name in ("customers", "orders"):
-        session.add(DatabaseTable(company_id=connection.company_id, agent_id=connection.agent_id,
-                                  connection_id=connection.id, name=name, schema_name=None,
-                                  columns=[], primary_key=[], foreign_keys=[], sample_rows=[]))
-    await session.commit()
+    # the same pipelines as the model's answers, through text-to-SQL
+    for name, collection, pipeline, fragment in PIPELINES:
+        question = f"Attack mongodb {name}: what does it give?"
+        model.answers[question] = json.dumps({"collection": collection, "pipeline": pipeline})
+        r = await call("POST", f"{BASE}/{connection_id}/text-to-sql", principal,
+                       json={"question": question, "execute": True})
+        if (problem := unclear(f"text-to-sql {name}", r, fragment, code="pipeline_refused")) is not None:
+            wrong.append(problem)
+    assert wrong == []

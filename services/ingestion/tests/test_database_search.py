@@ -1,6 +1,7 @@
-"""`POST /api/v1/search/database`, the SQL path: the caller's SQL on Chinook in the embedded
-PostgreSQL, the fixtures' MariaDB (a SELECT-only user) and an uploaded SQLite file, through the
-app as the gateway would call it.
+"""`POST /api/v1/search/database`: the caller's SQL, questions in words and MongoDB pipelines, on
+Chinook in the embedded PostgreSQL, the fixtures' MariaDB (a SELECT-only user) and an uploaded
+SQLite file, through the app as the gateway would call it. The agent's language model is simulated
+(a local OpenAI-compatible server, `llm_agent`); MongoDB is a closed port (no server here).
 
 Every active connection answers under its name (rows as objects, at most 100), one that refuses
 or cannot be reached answers its error there without failing the others; a named connection's
@@ -13,11 +14,16 @@ from __future__ import annotations
 import uuid
 
 import pytest
+import pytest_asyncio
 from sqlalchemy import select
 
 from knowrithm_common.identity import Principal, Role
-from knowrithm_ingestion.models import DatabaseQuery, shared
+from knowrithm_common.llm.testing import LlmServer
+from knowrithm_ingestion.databases.search.classify import kind_of
+from knowrithm_ingestion.models import DatabaseConnection, DatabaseQuery, DatabaseTable, shared
+from knowrithm_stack.chinook import CHINOOK_TABLES
 
+from .llm_agent import ScriptedModel, llm_agent, serve_credentials
 from .support import add_agent, admin, create_connection, member
 
 SEARCH = "/api/v1/search/database"
@@ -196,3 +202,136 @@ async def test_colliding_connection_names_are_told_apart(call, company, chinook_
 async def test_bad_bodies_are_422(call, company, body):
     r = await call("POST", SEARCH, company[2], json=body)
     assert r.status_code == 422, r.text
+
+
+# --- questions in words: text-to-SQL with the agent's (simulated) model -------------------------
+
+
+@pytest.fixture(scope="module")
+def model() -> ScriptedModel:
+    return ScriptedModel()
+
+
+@pytest.fixture(scope="module")
+def llm(model):
+    with LlmServer() as server:
+        server.respond = model.respond
+        yield server
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def credentials(client):
+    async for _ in serve_credentials(client.app.state.nats):
+        yield
+
+
+async def analysed(client, connection_id: str, schema: str | None) -> None:
+    """The tables an analysis of Chinook stores (the analysis itself is tested elsewhere)."""
+    async with client.app.state.db.sessions() as session:
+        connection = (await session.scalars(
+            select(DatabaseConnection).where(DatabaseConnection.id == uuid.UUID(connection_id)))).one()
+        for name in CHINOOK_TABLES:
+            session.add(DatabaseTable(company_id=connection.company_id, agent_id=connection.agent_id,
+                                      connection_id=connection.id, name=name, schema_name=schema,
+                                      columns=[], primary_key=[], foreign_keys=[], sample_rows=[]))
+        await session.commit()
+
+
+QUESTION = "In which city does our first customer live?"
+
+
+async def test_a_question_is_answered_by_the_agents_model_on_each_connection(
+    client, call, llm, model, credentials, chinook_pg, chinook_sqlite
+):
+    company_id, agent_id = await llm_agent(client.app, llm)
+    principal = admin(company_id)
+    pg = await create_connection(call, principal, agent_id, database_type="postgres", url=chinook_pg)
+    lite = await create_connection(call, principal, agent_id, database_type="sqlite", file=chinook_sqlite)
+    fresh = await create_connection(call, principal, agent_id, database_type="sqlite", file=chinook_sqlite)
+    await analysed(client, pg, "public")
+    await analysed(client, lite, None)
+    model.answers[QUESTION] = CITY_SQL
+    by_name = await names(call, principal, {"pg": pg, "lite": lite, "fresh": fresh})
+
+    r = await call("POST", SEARCH, principal, json={"query": QUESTION})
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert results[by_name["pg"]] == results[by_name["lite"]] == [{"city": CITY}]
+    assert results[by_name["fresh"]]["code"] == "connection_not_analyzed"  # not analysed yet: said so
+    [event] = await executed_events(client, pg)
+    assert (event["data"]["source"], event["data"]["outcome"]) == ("model", "ok")
+
+    # the model's SQL passes the guard like anyone's: a statement that writes is refused
+    model.answers["Remove every artist please"] = "DELETE FROM artist"
+    r = await call("POST", SEARCH, principal, json={"query": "Remove every artist please", "connection_id": pg})
+    assert r.status_code == 422 and r.json()["error"] == "sql_refused"
+
+
+async def test_a_question_needs_a_language_model(client, call, company, chinook_sqlite):
+    _, agent_id, principal = company  # an agent on the offline provider
+    lite = await create_connection(call, principal, agent_id, database_type="sqlite", file=chinook_sqlite)
+    await analysed(client, lite, None)
+    r = await call("POST", SEARCH, principal, json={"query": QUESTION})
+    assert r.status_code == 200 and [v["code"] for v in r.json()["results"].values()] == ["llm_required"]
+    r = await call("POST", SEARCH, principal, json={"query": QUESTION, "connection_id": lite})
+    assert r.status_code == 422 and r.json()["error"] == "llm_required" and "language model" in r.json()["message"]
+
+
+# --- MongoDB: the aggregate command as JSON ------------------------------------------------------
+
+
+async def test_a_pipeline_goes_to_mongodb_connections_through_the_pipeline_guard(call, company, chinook_sqlite):
+    """The MongoDB server is a closed port: a pipeline that passes the guard is tried (502), one that
+    does not is refused before anything is sent (422)."""
+    _, agent_id, principal = company
+    r = await call("POST", BASE, principal, json={
+        "name": "shop", "database_type": "mongodb", "url": "mongodb://u:secret-pw@127.0.0.1:1/shop",
+        "agent_id": str(agent_id), "connection_params": {"connect_timeout": 1}})
+    assert r.status_code == 201, r.text
+    mongo = r.json()["connection"]["id"]
+    lite = await create_connection(call, principal, agent_id, database_type="sqlite", file=chinook_sqlite)
+    safe = '{"aggregate": "customers", "pipeline": [{"$match": {"country": "Brazil"}}]}'
+    r = await call("POST", SEARCH, principal, json={"query": safe, "connection_id": mongo})
+    assert r.status_code == 502 and r.json()["error"] == "database_unreachable" and "secret-pw" not in r.text
+    out = '{"aggregate": "customers", "pipeline": [{"$out": "stolen"}]}'
+    r = await call("POST", SEARCH, principal, json={"query": out, "connection_id": mongo})
+    assert r.status_code == 422 and r.json()["error"] == "pipeline_refused" and "$out" in r.json()["message"]
+    r = await call("POST", SEARCH, principal, json={"query": safe})
+    results = r.json()["results"]
+    assert {k: v["code"] for k, v in results.items()} == {
+        n: c for n, c in zip((await names(call, principal, {"m": mongo, "l": lite})).values(),
+                             ("database_unreachable", "pipeline_refused"), strict=True)}
+    for bad in ('{"aggregate": "customers"}', '{"aggregate": 1, "pipeline": []}', "{not json",
+                '{"aggregate": "c", "pipeline": [1]}'):
+        r = await call("POST", SEARCH, principal, json={"query": bad})
+        assert r.status_code == 422 and r.json()["error"] == "invalid_pipeline", bad
+
+
+# --- which path a query takes -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "kind"), [
+    pytest.param("SELECT * FROM customers LIMIT 10", "sql", id="sql-spec-example"),
+    pytest.param("select name from artist", "sql", id="sql-lower-case"),
+    pytest.param("WITH a AS (SELECT 1) SELECT * FROM a", "sql", id="sql-cte"),
+    pytest.param("  (SELECT 1)", "sql", id="sql-parenthesized"),
+    pytest.param("/*!50000 DROP TABLE artist*/", "sql", id="sql-versioned-comment"),
+    pytest.param("-- a comment\nSELECT 1", "sql", id="sql-line-comment"),
+    pytest.param("DROP TABLE artist", "sql", id="sql-drop"),
+    pytest.param("Delete all customers", "sql", id="sql-delete-words"),
+    pytest.param("LOCK TABLES artist WRITE", "sql", id="sql-lock-tables"),
+    pytest.param("DO SLEEP(5)", "sql", id="sql-do-sleep"),
+    pytest.param("SET @a = 1", "sql", id="sql-set-variable"),
+    pytest.param("PRAGMA writable_schema=1", "sql", id="sql-pragma"),
+    pytest.param("SELECT a FROM b WHERE c IS NULL", "sql", id="sql-is-null"),
+    pytest.param('{"aggregate": "customers", "pipeline": []}', "pipeline", id="pipeline-aggregate-command"),
+    pytest.param("How many customers live in Brazil?", "question", id="question-how-many"),
+    pytest.param("Show me the top 5 customers by total spent", "question", id="question-show-me"),
+    pytest.param("Which artist has the most albums", "question", id="question-which"),
+    pytest.param("Select the customers from Brazil, please", "question", id="question-select-please"),
+    pytest.param("Do we have customers in Norway?", "question", id="question-do-we"),
+    pytest.param("List all albums of AC/DC", "question", id="question-list-all"),
+    pytest.param("Count customers per country", "question", id="question-count-per"),
+])
+def test_a_query_is_sql_a_pipeline_or_a_question(text: str, kind: str) -> None:
+    assert kind_of(text) == kind

@@ -1,7 +1,10 @@
 """The AnalyzeDatabaseConnections job: for each connection, connect, reflect, then for each allowed
-table sample a few rows (masked) and count its rows, and store what changed (`service.
-store_analysis`). The task reports percent and stage as it goes ("connect", "reflect",
-"sample table 3 of 11: customer", "count table 3 of 11: customer", "store", "done").
+table sample a few rows (masked) and count its rows, describe the tables (the agent's language
+model for new or changed ones, `summaries`) and embed the descriptions, and store what changed
+(`service.store_analysis`) with each table's summary document (`documents`). The task reports
+percent and stage as it goes ("connect", "reflect", "sample table 3 of 11: customer", "count table
+3 of 11: customer", "summaries", "embeddings", "store", "done"); the language model's failures are
+`warnings` in the connection's result, not a failed analysis.
 
 Nothing is written until a connection's whole analysis succeeded, in one short transaction, so
 a redelivered job simply runs again. One connection: a failure fails the task with a reason a
@@ -16,12 +19,17 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
+
+from knowrithm_common.db.session import run_after_commit
 from knowrithm_common.errors import KnowrithmError
 from knowrithm_common.events import Actor, EventEnvelope
 from knowrithm_common.events.ingestion import AnalyzeDatabaseConnections
 from knowrithm_common.messaging.jobs import JobContext
 from knowrithm_common.tasks import TaskStatus, report_progress
-from knowrithm_ingestion.databases.analysis import service
+from knowrithm_ingestion.agents.projection import get_agent
+from knowrithm_ingestion.databases.analysis import service, summaries
+from knowrithm_ingestion.databases.analysis.documents import sync_summary_documents
 from knowrithm_ingestion.databases.analysis.masking import SAMPLE_ROWS, mask_rows
 from knowrithm_ingestion.databases.analysis.service import AnalysedTable
 from knowrithm_ingestion.databases.connections import repository as connections
@@ -34,7 +42,8 @@ from knowrithm_ingestion.databases.engines import (
     TableInfo,
     get_engine,
 )
-from knowrithm_ingestion.models import shared
+from knowrithm_ingestion.databases.semantics.shapes import table_key
+from knowrithm_ingestion.models import AgentView, DatabaseConnection, DatabaseTable, shared
 from knowrithm_ingestion.pipeline.deps import Deps
 
 logger = logging.getLogger(__name__)
@@ -137,24 +146,57 @@ async def analyze_one(
             tables = await _read(spec, deps.settings.database_allowed(), progress)
     except KnowrithmError as exc:  # no key, an unreadable URL or parameters, a missing SQLite file
         raise AnalysisFailed(exc.message) from exc
+    await progress(0.80, "summaries")
+    async with deps.db.sessions() as session:
+        agent = await _agent(session, deps, connection)
+        prior = {key: summaries.Prior.of(row) for key, row in (await _stored(session, connection_id)).items()}
+    described = await summaries.describe(deps, agent, tables, prior)
+    if agent is None:
+        described.warnings.append("The connection's agent is unknown here: tables are described from their "
+                                  "structure and not embedded")
+    await progress(0.90, "embeddings")
+    tables = await summaries.embed(deps, agent, described, prior)
     await progress(0.95, "store")
-    async with deps.db.sessions() as session, session.begin():
-        live = await connections.get_connection(session, connection_id, company_id, lock=True)
-        if live is None:
-            return {
-                "connection_id": str(connection_id),
-                "status": "skipped",
-                "reason": "the database connection was deleted",
-            }
-        stored = await service.store_analysis(session, live, tables, actor=actor)
-    return {
+    session = deps.db.sessions()
+    async with session:
+        async with session.begin():
+            live = await connections.get_connection(session, connection_id, company_id, lock=True)
+            if live is None:
+                return {
+                    "connection_id": str(connection_id),
+                    "status": "skipped",
+                    "reason": "the database connection was deleted",
+                }
+            stored = await service.store_analysis(session, live, tables, actor=actor)
+            await sync_summary_documents(session, deps.blobs, live, described.texts, actor=actor)
+        await run_after_commit(session)
+    outcome: dict[str, Any] = {
         "connection_id": str(connection_id),
         "status": "completed",
         "table_count": stored.table_count,
         "tables_added": stored.added,
         "tables_changed": stored.changed,
         "tables_removed": stored.removed,
+        "tables_summarized": len(described.asked),
     }
+    if described.warnings:
+        outcome["warnings"] = described.warnings
+    return outcome
+
+
+async def _agent(session: Any, deps: Deps, connection: DatabaseConnection) -> AgentView | None:
+    """The connection's agent as ingestion knows it (None when it is unknown or deleted)."""
+    try:
+        return await get_agent(session, company_id=connection.company_id, agent_id=connection.agent_id,
+                               owner=deps.agents)
+    except KnowrithmError:
+        return None
+
+
+async def _stored(session: Any, connection_id: uuid.UUID) -> dict[str, DatabaseTable]:
+    """The connection's stored tables (deleted ones too) by node id, unlocked."""
+    rows = await session.scalars(select(DatabaseTable).where(DatabaseTable.connection_id == connection_id))
+    return {table_key(r.schema_name, r.name): r for r in rows}
 
 
 async def _read(spec: ConnectionSpec, allow: list[str], progress: Progress) -> list[AnalysedTable]:
@@ -169,9 +211,9 @@ async def _read(spec: ConnectionSpec, allow: list[str], progress: Progress) -> l
         analysed = []
         for i, table in enumerate(reflected, start=1):
             where = f"table {i} of {len(reflected)}: {table.name}"
-            await progress(0.10 + 0.85 * (i - 1) / max(len(reflected), 1), f"sample {where}")
+            await progress(0.10 + 0.70 * (i - 1) / max(len(reflected), 1), f"sample {where}")
             rows = await engine.sample(spec, allow, table.name, SAMPLE_ROWS, schema=table.schema)
-            await progress(0.10 + 0.85 * (i - 0.5) / max(len(reflected), 1), f"count {where}")
+            await progress(0.10 + 0.70 * (i - 0.5) / max(len(reflected), 1), f"count {where}")
             count = await _count(engine, spec, allow, table)
             analysed.append(_analysed(table, rows, count))
         return analysed

@@ -28,13 +28,15 @@ from knowrithm_common.events.ingestion import (
 )
 from knowrithm_common.pagination import PageParams, Pagination
 from knowrithm_ingestion.databases.analysis import repository as repo
+from knowrithm_ingestion.databases.analysis.documents import hide_summary_documents, restore_summary_documents
 from knowrithm_ingestion.databases.connections import repository as connections
 from knowrithm_ingestion.databases.connections.service import get_connection
 from knowrithm_ingestion.models import DatabaseConnection, DatabaseTable, outbox
 from knowrithm_ingestion.tasks import queue_job
 
 TASK_KIND = "database_analysis"
-# What an analysis writes into a table's row; the rest (ids, summary, deleted_at) it leaves alone.
+# What an analysis writes into a table's row; the rest (ids, deleted_at) it leaves alone. The
+# summaries and embeddings stages add the summary fields (`analysis.summaries`).
 ANALYSED = ("columns", "primary_key", "foreign_keys", "row_estimate", "sample_rows")
 
 
@@ -219,6 +221,7 @@ async def delete_table(
     connection = await get_connection(session, table.company_id, table.connection_id)
     table.deleted_at = utcnow()
     await session.flush()
+    await hide_summary_documents(session, connection, [table], table.deleted_at, actor=actor)
     await _tables_deleted(session, connection, [table.id], actor)
     return table
 
@@ -232,7 +235,10 @@ async def delete_tables(
 ) -> tuple[DatabaseConnection, int]:
     """Soft-delete every live table of a live connection of the company; (connection, how many)."""
     connection = await get_connection(session, company_id, connection_id, lock=True)
-    ids = await repo.soft_delete_tables(session, connection.id, utcnow())
+    at = utcnow()
+    ids = await repo.soft_delete_tables(session, connection.id, at)
+    deleted = [t for t in await repo.all_tables(session, connection.id) if t.id in set(ids)]
+    await hide_summary_documents(session, connection, deleted, at, actor=actor)
     await _tables_deleted(session, connection, ids, actor)
     return connection, len(ids)
 
@@ -247,6 +253,8 @@ async def restore_table(
             raise TableConnectionDeleted()
         raise DatabaseTableNotFound("Deleted database table not found")
     connection = await get_connection(session, table.company_id, table.connection_id)
+    if table.deleted_at is not None:
+        await restore_summary_documents(session, connection, [table], table.deleted_at, actor=actor)
     table.deleted_at = None
     await session.flush()
     restored = DatabaseTableRestoredV1(

@@ -33,6 +33,16 @@ def source_prefix(connection_id: Any) -> str:
     return f"database:{connection_id}:"
 
 
+def summary_key(connection_id: Any, schema: str | None, table: str) -> str:
+    """The stable key of a table's summary document: `database-summary:<connection id>:<schema>.<table>`."""
+    return f"{summary_prefix(connection_id)}{schema or ''}.{table}"
+
+
+def summary_prefix(connection_id: Any) -> str:
+    """What every table summary document of a connection has at the start of its source key."""
+    return f"database-summary:{connection_id}:"
+
+
 def qualified(schema: str | None, table: str) -> str:
     return f"{schema}.{table}" if schema else table
 

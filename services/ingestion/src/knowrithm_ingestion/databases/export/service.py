@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_common.db.session import after_commit
@@ -27,7 +27,7 @@ from knowrithm_common.events.ingestion import (
 )
 from knowrithm_ingestion.blobs import BlobStore
 from knowrithm_ingestion.databases.connections.service import get_connection
-from knowrithm_ingestion.databases.export.render import source_key, source_prefix
+from knowrithm_ingestion.databases.export.render import qualified, source_key, source_prefix, summary_prefix
 from knowrithm_ingestion.documents import repository as docs
 from knowrithm_ingestion.documents.service import queue_processing, reindex_after_commit
 from knowrithm_ingestion.models import DatabaseConnection, DatabaseTable, Document, DocumentStatus, outbox
@@ -118,12 +118,15 @@ async def save_table_document(
     table: DatabaseTable,
     data: bytes,
     actor: Actor | None = None,
+    key: str | None = None,
+    title: str | None = None,
 ) -> Saved:
     """Create the table's document, or replace its content and process it again (unchanged content
-    of a processed document is left as it is). The caller holds the connection's row lock."""
-    key = source_key(connection.id, table.schema_name, table.name)
+    of a processed document is left as it is). The caller holds the connection's row lock. `key` and
+    `title` name another document of the table (its summary's) than its rows'."""
+    key = key or source_key(connection.id, table.schema_name, table.name)
     sha = hashlib.sha256(data).hexdigest()
-    title = f"{connection.name}: {f'{table.schema_name}.' if table.schema_name else ''}{table.name}"[:255]
+    title = (title or f"{connection.name}: {qualified(table.schema_name or None, table.name)}")[:255]
     existing = await session.scalar(
         select(Document)
         .where(Document.company_id == connection.company_id, Document.source == SOURCE,
@@ -176,11 +179,11 @@ def _unchanged(document: Document, sha: str, agent_id: uuid.UUID) -> bool:
 async def _exported(
     session: AsyncSession, connection: DatabaseConnection, *, deleted_at: dt.datetime | None
 ) -> list[Document]:
-    prefix = source_prefix(connection.id)
+    prefixes = (source_prefix(connection.id), summary_prefix(connection.id))  # rows' and summaries' documents
     stmt = select(Document).where(
         Document.company_id == connection.company_id,
         Document.source == SOURCE,
-        Document.source_url.startswith(prefix, autoescape=True),
+        or_(*(Document.source_url.startswith(prefix, autoescape=True) for prefix in prefixes)),
     )
     stmt = stmt.where(Document.not_deleted() if deleted_at is None else Document.deleted_at == deleted_at)
     return list(await session.scalars(stmt.with_for_update()))

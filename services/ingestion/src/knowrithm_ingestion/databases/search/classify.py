@@ -1,8 +1,12 @@
-"""Is a search query SQL, or a question in words?
+"""Is a search query SQL, a MongoDB pipeline, or a question in words?
 
-The answer decides the path (the guard and `run_query`, or text-to-SQL); it never decides what
-may run, since both paths end in the guard. What counts as SQL, so that an attack is refused as
-SQL rather than read as a question:
+The answer decides the path (the guard and `run_query`, the pipeline guard and `run_pipeline`, or
+text-to-SQL); it never decides what may run, since every path ends in a guard.
+
+A pipeline is MongoDB's own aggregate command as JSON: `{"aggregate": "<collection>", "pipeline":
+[<stages>]}` (text opening with `{` that is not that is a 422 `invalid_pipeline`).
+
+What counts as SQL, so that an attack is refused as SQL rather than read as a question:
 
 - text that opens with a comment (`--`, `/*`, `#`) or a parenthesis;
 - text whose first word is a statement keyword that English does not open a question with:
@@ -19,7 +23,12 @@ me the top customers" and "Which artist has the most albums?" are questions.
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from knowrithm_common.errors import ValidationFailed
 
 # Statement keywords nobody opens a question with.
 _ONLY_SQL = frozenset(
@@ -69,3 +78,40 @@ def looks_like_sql(text: str) -> bool:
         return False
     words = [w.lower() for w in _WORD.findall(stripped)[1:]]
     return not any(w in _PROSE_WORDS for w in words)
+
+
+class InvalidPipeline(ValidationFailed):
+    code = "invalid_pipeline"
+    message = (
+        'A MongoDB query is the aggregate command as JSON: {"aggregate": "<collection>", "pipeline": '
+        "[<stages>]}"
+    )
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    collection: str
+    stages: list[dict[str, Any]]
+
+
+def kind_of(text: str) -> Literal["sql", "pipeline", "question"]:
+    """Which path a search query takes (see the module's docs)."""
+    if text.lstrip().startswith("{"):
+        return "pipeline"
+    return "sql" if looks_like_sql(text) else "question"
+
+
+def parse_pipeline(text: str) -> Pipeline:
+    """The collection and stages of `{"aggregate": …, "pipeline": […]}`, or InvalidPipeline."""
+    try:
+        command = json.loads(text)
+    except ValueError:
+        raise InvalidPipeline() from None
+    if not isinstance(command, dict) or set(command) != {"aggregate", "pipeline"}:
+        raise InvalidPipeline()
+    collection, stages = command["aggregate"], command["pipeline"]
+    if not isinstance(collection, str) or not collection or not isinstance(stages, list):
+        raise InvalidPipeline()
+    if not all(isinstance(stage, dict) for stage in stages):
+        raise InvalidPipeline()
+    return Pipeline(collection, stages)

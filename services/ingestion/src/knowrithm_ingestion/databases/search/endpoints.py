@@ -34,10 +34,11 @@ CompanyQuery = Annotated[Subject, Depends(subject_dependency(MEMBERS, "write"))]
 async def search_database(
     body: DatabaseSearchIn, session: Session, subject: CompanyQuery, deps: Dependencies
 ) -> DatabaseSearchOut:
-    """Run SQL (checked by the guard, read-only, at most 100 rows) or a question in words
-    (text-to-SQL) on every active database connection of the company, or on `connection_id`;
-    rows per connection name, or that connection's error. With `connection_id`, its refusal or
-    failure is the answer (422 `sql_refused`, 502, 504)."""
+    """Run SQL (checked by the guard, read-only, at most 100 rows), a MongoDB aggregate command
+    (`{"aggregate": "<collection>", "pipeline": [...]}`) or a question in words (text-to-SQL with the
+    agent's language model) on every active database connection of the company, or on
+    `connection_id`; rows per connection name, or that connection's `{error, code}`. With
+    `connection_id`, its refusal or failure is the answer (422 `sql_refused`, 502, 504, ...)."""
     outcome = await service.search_databases(
         session,
         deps,

@@ -20,7 +20,8 @@ class DatabaseSearchIn(Body):
     query: str = Field(
         min_length=1,
         max_length=MAX_QUERY_CHARS,
-        description="SQL (run through the guard) or a question in words (text-to-SQL)",
+        description='SQL (run through the guard), a MongoDB aggregate command as JSON ({"aggregate": '
+        '"<collection>", "pipeline": [...]}) or a question in words (text-to-SQL)',
         examples=["SELECT * FROM customers LIMIT 10"],
     )
     connection_id: Id | None = Field(None, description="Only this connection (default: every active one)")

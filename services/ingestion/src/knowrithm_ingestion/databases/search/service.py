@@ -1,4 +1,6 @@
-"""Run one search query on a company's databases: SQL through the guard, words through text-to-SQL.
+"""Run one search query on a company's databases: SQL through the guard (`run_query`), a MongoDB
+aggregate command through the pipeline guard (`run_pipeline`), words through text-to-SQL (the
+agent's language model writes the SQL, which the guard checks and `run_query` runs).
 
 Every active connection of the company (or the one named) gets the query; each answers its rows
 (at most `ROWS_PER_CONNECTION`, as objects) or, when it refuses or fails, its error under its
@@ -21,12 +23,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from knowrithm_common.errors import KnowrithmError, ValidationFailed
+from knowrithm_common.errors import KnowrithmError
 from knowrithm_common.events import Actor
 from knowrithm_ingestion.databases.connections import repository as connections
 from knowrithm_ingestion.databases.connections.service import get_connection
-from knowrithm_ingestion.databases.queries.service import run_query
-from knowrithm_ingestion.databases.search.classify import looks_like_sql
+from knowrithm_ingestion.databases.queries.service import run_pipeline, run_query
+from knowrithm_ingestion.databases.search.classify import Pipeline, kind_of, parse_pipeline
+from knowrithm_ingestion.databases.texttosql.service import text_to_sql
 from knowrithm_ingestion.models import DatabaseConnection
 from knowrithm_ingestion.pipeline.deps import Deps
 
@@ -37,11 +40,6 @@ TIMEOUT_S = 10.0
 CONCURRENCY = 4
 
 Rows = list[dict[str, Any]]
-
-
-class QuestionsNeedTextToSql(ValidationFailed):
-    code = "text_to_sql_unavailable"
-    message = "Questions in words need text-to-SQL, which this service does not offer yet; send SQL"
 
 
 @dataclass(frozen=True)
@@ -69,10 +67,11 @@ async def search_databases(
 ) -> SearchOutcome:
     """The query's rows (or error) per connection of the company, or of the one named."""
     started = time.perf_counter()
-    is_sql = looks_like_sql(query)
+    kind = kind_of(query)
+    statement: str | Pipeline = parse_pipeline(query) if kind == "pipeline" else query
     if connection_id is not None:
         connection = await get_connection(session, company_id, connection_id)
-        rows = await _run(session, deps, connection, query, is_sql=is_sql, actor=actor)
+        rows = await _run(session, deps, connection, statement, question=kind == "question", actor=actor)
         return SearchOutcome({connection.name: rows}, time.perf_counter() - started)
     targets = await connections.active_connections(session, company_id)
     keys = result_keys(targets)
@@ -81,7 +80,7 @@ async def search_databases(
     async def one(connection: DatabaseConnection) -> Rows | Failure:
         async with gate, deps.db.session() as own:
             try:
-                return await _run(own, deps, connection, query, is_sql=is_sql, actor=actor)
+                return await _run(own, deps, connection, statement, question=kind == "question", actor=actor)
             except KnowrithmError as error:
                 return Failure(error.message, error.code)
             except Exception:  # a bug in one connection's path must not fail the others' answer
@@ -93,22 +92,31 @@ async def search_databases(
 
 
 async def _run(
-    session: AsyncSession, deps: Deps, connection: DatabaseConnection, query: str, *, is_sql: bool,
+    session: AsyncSession,
+    deps: Deps,
+    connection: DatabaseConnection,
+    statement: str | Pipeline,
+    *,
+    question: bool,
     actor: Actor | None,
 ) -> Rows:
-    if not is_sql:
-        return await _ask(session, deps, connection, query, actor=actor)
+    if isinstance(statement, Pipeline):
+        result = await run_pipeline(
+            session, deps, connection, statement.collection, statement.stages, actor=actor,
+            limit=ROWS_PER_CONNECTION, timeout_s=TIMEOUT_S, source="person",
+        )
+        return as_objects(result.columns, result.rows)
+    if question:
+        answer = await text_to_sql(
+            session, deps, connection=connection, question=statement, execute=True,
+            result_limit=ROWS_PER_CONNECTION, actor=actor,
+        )
+        return answer.rows
     result = await run_query(
-        session, deps, connection, query, actor=actor, limit=ROWS_PER_CONNECTION, timeout_s=TIMEOUT_S,
+        session, deps, connection, statement, actor=actor, limit=ROWS_PER_CONNECTION, timeout_s=TIMEOUT_S,
         source="person",
     )
     return as_objects(result.columns, result.rows)
-
-
-async def _ask(
-    session: AsyncSession, deps: Deps, connection: DatabaseConnection, question: str, *, actor: Actor | None
-) -> Rows:
-    raise QuestionsNeedTextToSql()
 
 
 def as_objects(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Rows:

@@ -1,8 +1,9 @@
 """Which tables a question is shown with: the `TOP_K` whose summary embeddings are nearest to the
-question's (cosine), then the tables they reference (declared foreign keys, and joins inferred with
-confidence ≥ `NEIGHBOUR_CONFIDENCE`) and the link tables joining two chosen ones. A connection of at
-most `TOP_K` tables, or whose tables have no summary embedding of the agent's current model, shows
-them all.
+question's (cosine; beyond the first `MIN_K`, only those scoring at least `RELATIVE_FLOOR` of the
+best, so a question about two tables is not padded with unrelated ones), then the tables they
+reference (declared foreign keys, and joins inferred with confidence ≥ `NEIGHBOUR_CONFIDENCE`)
+and the link tables joining two chosen ones. A connection of at most `TOP_K` tables, or whose
+tables have no summary embedding of the agent's current model, shows them all.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from knowrithm_ingestion.databases.semantics.shapes import TableShape, table_key
 from knowrithm_ingestion.models import DatabaseTable
 
 TOP_K = 6
+MIN_K = 2  # the nearest tables always shown (when there are more than TOP_K)
+RELATIVE_FLOOR = 0.5  # beyond MIN_K, a table scoring under half the best one's cosine is left out
 NEIGHBOUR_CONFIDENCE = 0.7
 
 
@@ -34,8 +37,10 @@ def rank(
     embedded = [t for t in tables if t.summary_embedding and t.summary_embedding_model == model]
     if len(tables) <= TOP_K or vector is None or not embedded:
         return list(tables)
-    scored = sorted(embedded, key=lambda t: (-cosine(vector, t.summary_embedding or []), t.name))
-    return scored[:TOP_K]
+    scores = {t.id: cosine(vector, t.summary_embedding or []) for t in embedded}
+    scored = sorted(embedded, key=lambda t: (-scores[t.id], t.name))[:TOP_K]
+    floor = scores[scored[0].id] * RELATIVE_FLOOR
+    return [t for i, t in enumerate(scored) if i < MIN_K or scores[t.id] >= floor]
 
 
 def with_neighbours(chosen: Sequence[DatabaseTable], tables: Sequence[DatabaseTable]) -> list[DatabaseTable]:

@@ -9,12 +9,15 @@ prompt is `prompt.sql_prompt`. The model's SQL always passes the guard: a refusa
 `sql_refused` with `detail {reason, sql}`; with `execute` it runs read-only through `run_query`
 (source "model", audited) and the rows come back (at most `result_limit`, ≤ 1,000). A provider
 failure is 502 `llm_failed` (503 when trying again may help) with the provider's reason.
-MongoDB connections answer 422 `not_supported_for_mongodb`.
+On a MongoDB connection the model writes one aggregation `{collection, pipeline}` instead, checked by
+the pipeline guard (422 `pipeline_refused`, `detail {reason, sql}`) and run through `run_pipeline`;
+`sql` is then that JSON and `dialect` "mongodb".
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import uuid
 from collections.abc import Sequence
@@ -29,12 +32,19 @@ from knowrithm_common.llm import Llm, LlmError, Prompt
 from knowrithm_ingestion.agents.projection import get_agent, has_llm, llm_for
 from knowrithm_ingestion.databases.analysis.service import active_tables
 from knowrithm_ingestion.databases.guard import Dialect, SqlRefused, check_sql
+from knowrithm_ingestion.databases.pipeline_guard import PipelineRefused, check_pipeline
 from knowrithm_ingestion.databases.queries.service import active_tables as allowed_names
-from knowrithm_ingestion.databases.queries.service import run_query
+from knowrithm_ingestion.databases.queries.service import run_pipeline, run_query
 from knowrithm_ingestion.databases.semantics.shapes import TableShape, table_key
 from knowrithm_ingestion.databases.semantics.snapshot import summaries_of
 from knowrithm_ingestion.databases.texttosql import ranking
-from knowrithm_ingestion.databases.texttosql.prompt import display_name, extract_sql, sql_prompt
+from knowrithm_ingestion.databases.texttosql.prompt import (
+    display_name,
+    extract_pipeline,
+    extract_sql,
+    pipeline_prompt,
+    sql_prompt,
+)
 from knowrithm_ingestion.embeddings.base import EmbeddingError, EmbeddingTask
 from knowrithm_ingestion.models import AgentView, DatabaseConnection, DatabaseTable
 from knowrithm_ingestion.pipeline.deps import Deps
@@ -58,12 +68,6 @@ class LlmRequired(ValidationFailed):
     )
 
 
-class NotSupportedForMongodb(ValidationFailed):
-    code = "not_supported_for_mongodb"
-    message = (
-        "Text-to-SQL writes SQL, which a MongoDB connection does not take; query it with an aggregation "
-        "pipeline through POST /api/v1/search/database instead"
-    )
 
 
 class LlmFailed(KnowrithmError):
@@ -75,6 +79,14 @@ class LlmFailed(KnowrithmError):
         super().__init__(error.reason, detail={"llm_error": error.code})
         if error.retryable:
             self.status_code = 503
+
+
+class ModelPipelineRefused(PipelineRefused):
+    """The pipeline guard refused the model's aggregation: the detail carries the reason and the pipeline."""
+
+    def __init__(self, reason: str, pipeline: str) -> None:
+        super().__init__(reason)
+        self.detail = {"reason": reason, "sql": pipeline}
 
 
 class ModelSqlRefused(SqlRefused):
@@ -118,8 +130,6 @@ async def text_to_sql(
     """Ask the agent's language model for one query answering `question`; guard it, and run it when
     `execute` (at most `result_limit` rows, capped at 1,000)."""
     limit = max(1, min(int(result_limit), MAX_RESULT_LIMIT))
-    if connection.database_type == "mongodb":
-        raise NotSupportedForMongodb()
     tables = list(await active_tables(session, connection.id))
     if not tables:
         raise ConnectionNotAnalyzed()
@@ -130,6 +140,11 @@ async def text_to_sql(
     offered = await choose_tables(deps, agent, tables, question)
     summaries = _summaries(tables)
     shown = {t.id: summaries.get(table_key(t.schema_name, t.name), "") for t in offered}
+    if connection.database_type == "mongodb":
+        prompt = pipeline_prompt(tables=offered, summaries=shown, question=question, limit=limit)
+        answer = await _ask(deps, agent, prompt)
+        return await _pipeline(session, deps, connection, offered, question=question, answer=answer,
+                               execute=execute, limit=limit, actor=actor)
     prompt = sql_prompt(dialect=connection.database_type, tables=offered, summaries=shown, question=question,
                         limit=limit)
     sql = extract_sql(await _ask(deps, agent, prompt))
@@ -148,6 +163,38 @@ async def text_to_sql(
     except SqlRefused as exc:
         raise ModelSqlRefused(exc.reason, sql) from exc
     return _replace(result, sql=guarded.sql, executed=True, columns=list(ran.columns),
+                    rows=rows_as_dicts(ran.columns, ran.rows), truncated=ran.truncated,
+                    execution_time_ms=ran.elapsed_ms)
+
+
+async def _pipeline(
+    session: AsyncSession, deps: Deps, connection: DatabaseConnection, offered: Sequence[DatabaseTable], *,
+    question: str, answer: str, execute: bool, limit: int, actor: Actor | None,
+) -> TextToSqlResult:
+    """The model's aggregation on a MongoDB connection: read, guarded, and run when `execute`.
+    `sql` is the pipeline as JSON `{collection, pipeline}`."""
+    result = TextToSqlResult(connection_id=connection.id, question=question, sql=answer.strip(),
+                             dialect="mongodb", tables=[t.name for t in offered])
+    try:
+        collection, pipeline = extract_pipeline(answer)
+    except ValueError as exc:
+        raise ModelPipelineRefused(f"the model's answer is not a pipeline ({exc})", answer.strip()) from exc
+    text = json.dumps({"collection": collection, "pipeline": pipeline}, ensure_ascii=False, default=str)
+    try:
+        if not isinstance(pipeline, list):
+            raise PipelineRefused("the pipeline must be a list of stages")
+        allowed = await allowed_names(session, connection.id)
+        guarded = check_pipeline(collection, pipeline, collections=allowed, limit=limit,
+                                 max_time_ms=int(QUERY_TIMEOUT_S * 1000))
+        bounded = {"collection": guarded.collection, "pipeline": guarded.pipeline}
+        shown = json.dumps(bounded, ensure_ascii=False, default=str)
+        if not execute:
+            return _replace(result, sql=shown)
+        ran = await run_pipeline(session, deps, connection, collection, pipeline, actor=actor, limit=limit,
+                                 timeout_s=QUERY_TIMEOUT_S, source="model")
+    except PipelineRefused as exc:
+        raise ModelPipelineRefused(exc.reason, text) from exc
+    return _replace(result, sql=shown, executed=True, columns=list(ran.columns),
                     rows=rows_as_dicts(ran.columns, ran.rows), truncated=ran.truncated,
                     execution_time_ms=ran.elapsed_ms)
 
