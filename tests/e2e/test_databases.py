@@ -408,10 +408,20 @@ ANSWER_SQL = (
 )
 
 
+def described(table: str) -> str:
+    return f"One row per {table} of the music store (described by the model)."
+
+
 def _model_reply(request: LlmRequest) -> Reply:
-    """The model: text-to-SQL's QUESTION gets its SQL in a ```sql fence (streamed in pieces, as OpenAI
-    does); in chat, after a query_database call the tests queue, it answers from the rows it got."""
+    """The model: the analysis's tables get a sentence each (one JSON object); text-to-SQL's QUESTION
+    gets its SQL in a ```sql fence (streamed in pieces, as OpenAI does); in chat, after a
+    query_database call the tests queue, it answers from the rows it got."""
     messages = request.body["messages"]
+    summaries = re.search(r"^You describe the tables.*exactly these keys: (\[.*?\])\.", messages[0]["content"],
+                          re.DOTALL)
+    if summaries:
+        names = json.loads(summaries.group(1))
+        return Reply(events=openai_stream([json.dumps({name: described(name) for name in names})]))
     if messages[-1]["role"] == "tool":
         return Reply(events=openai_stream(_answer_from_rows(messages[-1]["content"])))
     if QUESTION in json.dumps(messages):
@@ -484,7 +494,8 @@ def direct_query(source: Source, sql: str) -> list[list[Any]]:
 @engines
 async def test_text_to_sql_returns_the_rows_a_direct_query_returns(client, company, llm, llm_connections, engine):
     connected = llm_connections[engine]
-    assert connected.analysis["status"] == "completed", connected.analysis
+    result = connected.analysis["result"]
+    assert result["tables_summarized"] == len(CHINOOK_TABLES) and "warnings" not in result, result
     asked = len(llm.requests)
     r = await client.post(f"{BASE}/{connected.id}/text-to-sql", headers=key_headers(company.key),
                           json={"question": QUESTION, "execute": True, "result_limit": 50})
@@ -501,6 +512,7 @@ async def test_text_to_sql_returns_the_rows_a_direct_query_returns(client, compa
     assert request.path == "/v1/chat/completions" and request.headers["authorization"] == f"Bearer {LLM_KEY}"
     system = request.body["messages"][0]["content"]
     assert "CREATE TABLE customer (" in system and "CREATE TABLE invoice (" in system
+    assert f"-- customer ({CHINOOK_ROW_COUNTS['customer']} rows): {described('customer')}" in system
     assert request.body["messages"][-1] == {"role": "user", "content": QUESTION}
 
 
@@ -549,11 +561,13 @@ async def test_in_chat_the_model_queries_the_table_with_query_database_and_the_a
     assert result["role"] == "tool" and result["tool_call_id"] == "call_0"
     assert [json.loads(line) for line in result["content"].splitlines() if line.startswith("[")] == [
         [first, last, city]]
-    assert message["content"] == f"{name} lives in {city} [1].", message
+    # numbered after the passages retrieved for the question (the tables' summaries are retrievable too)
+    number = int(re.search(r"^result \[(\d+)\] from connection", result["content"], re.MULTILINE).group(1))
+    assert message["content"] == f"{name} lives in {city} [{number}].", message
     [citation] = message["citations"]
-    assert (citation["source"], citation["connection_id"], citation["connection_name"], citation["table"],
-            citation["row_count"], citation["sql"]) == (
-        "database", connected.id, f"Analyst on {engine}", "customer", 1, sql), citation
+    assert (citation["source"], citation["source_number"], citation["connection_id"], citation["connection_name"],
+            citation["table"], citation["row_count"], citation["sql"]) == (
+        "database", number, connected.id, f"Analyst on {engine}", "customer", 1, sql), citation
 
 
 # --- a slow query is cut at its timeout ------------------------------------------------------------
