@@ -665,6 +665,14 @@ async def test_another_company_cannot_export_or_analyze_through_body_ids(client,
     nowhere = await client.post(f"{BASE}/analyze", json={"agent_id": str(uuid.uuid4())}, headers=intruder.auth)
     assert theirs.status_code == nowhere.status_code == 202, theirs.text
     assert theirs.json()["message"] == nowhere.json()["message"] == "Analysis of 0 database connection(s) queued."
+    # A search of another company's connection by id: as for a connection of nowhere.
+    query = {"query": "SELECT first_name, city FROM customer"}
+    theirs = await client.post("/api/v1/search/database", json={**query, "connection_id": connection_id},
+                               headers=intruder.auth)
+    nowhere = await client.post("/api/v1/search/database", json={**query, "connection_id": str(uuid.uuid4())},
+                                headers=intruder.auth)
+    assert theirs.status_code == nowhere.status_code == 404, theirs.text
+    assert theirs.json()["error"] == nowhere.json()["error"] and "Luís" not in theirs.text
     for path in (f"{BASE}/{connection_id}", f"{BASE}/{connection_id}/table", f"{BASE}/{connection_id}/sample-queries"):
         assert (await client.get(path, headers=intruder.auth)).status_code == 404
 
