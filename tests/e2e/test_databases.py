@@ -47,6 +47,7 @@ from knowrithm_stack.chinook import (
 
 from .accounts import Account, api_key, key_headers, offline_settings, sign_up
 from .knowledge import wait_documents
+from .sdk import sdk_client
 
 pytestmark = pytest.mark.e2e
 
@@ -514,6 +515,16 @@ async def test_text_to_sql_returns_the_rows_a_direct_query_returns(client, compa
     assert "CREATE TABLE customer (" in system and "CREATE TABLE invoice (" in system
     assert f"-- customer ({CHINOOK_ROW_COUNTS['customer']} rows): {described('customer')}" in system
     assert request.body["messages"][-1] == {"role": "user", "content": QUESTION}
+
+
+async def test_the_official_sdks_text_to_sql_gets_at_most_result_limit_rows(platform, company, llm_connections):
+    connected = llm_connections["mariadb"]
+    sdk = sdk_client(platform.gateway_url, company.key["X-API-Key"], company.key["X-API-Secret"])
+    answer = await asyncio.to_thread(sdk.databases.text_to_sql, connected.id, QUESTION, execute=True,
+                                     result_limit=3)
+    expected = direct_query(connected.source, ANSWER_SQL)
+    assert len(expected) > 3 and answer["row_count"] == 3, answer
+    assert [list(row.values()) for row in answer["rows"]] == expected[:3], answer
 
 
 async def test_text_to_sql_without_execute_gives_the_sql_and_an_offline_agent_a_clear_422(
