@@ -1,16 +1,22 @@
 """Companies' own databases through the gateway, on Chinook in PostgreSQL, MariaDB and SQLite (issue 15).
 
 Real servers: Chinook is loaded into a database of the stack's embedded PostgreSQL (read through a
-role of its own with a password), into the `mariadb` fixture's MariaDB (a SELECT-only user) and into
+role of its own whose password the URL carries; the embedded server trusts local connections, so it
+is not checked), into the `mariadb` fixture's MariaDB (a SELECT-only user with a password) and into
 a SQLite file the company uploads. The platform's egress guard lets ingestion reach exactly these two
 servers' ports on 127.0.0.1 (`INGESTION_DATABASE_ALLOWLIST`, set by knowrithm_stack's `platform`).
 
-One company with one agent per engine serves the whole module: its connections are created (with
-the admin's token, and with an API key), tested, analysed (the task polled for its progress) and
-checked against Chinook's own tables, keys and foreign keys; the sample queries ran; the customer
-table is exported and each agent, on the offline provider, answers a customer's city from it and
-cites the exported document. Every response of the module is recorded: no database password appears
-in any of them, nor in any log file of the platform.
+One company serves the whole module. Its offline agents (one per engine) get a connection each,
+created (with the admin's token, and with an API key), tested, analysed (the task polled for its
+progress) and checked against Chinook's own tables, keys and foreign keys; the sample queries ran;
+the customer table is exported and each agent, on the offline provider, answers a customer's city
+from it and cites the exported document. Another agent's model is simulated, the one external
+service these tests cannot run: a local OpenAI-compatible server (knowrithm_common.llm.testing.
+LlmServer) plays it, describing the tables at analysis, writing text-to-SQL's query (whose rows are
+compared with a direct query on the engine) and calling `query_database` in chat (answering from the
+rows it got). A slow query is cut at its timeout; internal and private hosts are refused; another
+company learns nothing from body ids. Every response of the module is recorded: no database password
+(nor the model's API key) appears in any of them, nor in any log file of the platform.
 """
 
 from __future__ import annotations
@@ -69,6 +75,7 @@ class Recorder:
 
 
 RECORDED = Recorder()
+WRONG_PASSWORD = f"Wr0ng-{uuid.uuid4().hex[:12]}"  # a connection's URL with it is tested (and fails)
 
 
 @dataclass
@@ -269,9 +276,6 @@ async def test_an_account_that_can_write_gets_a_warning_and_a_wrong_password_a_c
     assert r.status_code == 201, r.text
     tested = (await client.post(f"{BASE}/{r.json()['connection']['id']}/test", headers=headers)).json()
     assert tested["is_valid"] is False and tested["message"].startswith("Connection failed"), tested
-
-
-WRONG_PASSWORD = f"Wr0ng-{uuid.uuid4().hex[:12]}"
 
 
 @engines
