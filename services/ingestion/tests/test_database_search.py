@@ -11,6 +11,7 @@ and published as `ingestion.database.query.executed.v1` without the statement's 
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -335,3 +336,25 @@ async def test_a_pipeline_goes_to_mongodb_connections_through_the_pipeline_guard
 ])
 def test_a_query_is_sql_a_pipeline_or_a_question(text: str, kind: str) -> None:
     assert kind_of(text) == kind
+
+
+async def test_connections_still_running_at_the_searchs_deadline_answer_so(
+    call, company, chinook_pg, chinook_sqlite, monkeypatch
+):
+    """A query that runs longer than the search may wait (its deadline shortened here) is stopped
+    there; the other connections' answers still come back."""
+    from knowrithm_ingestion.databases.search import service
+
+    monkeypatch.setattr(service, "DEADLINE_S", 1.0)
+    _, agent_id, principal = company
+    slow = await create_connection(call, principal, agent_id, database_type="postgres", url=chinook_pg)
+    mongo = await create_connection(call, principal, agent_id, database_type="mongodb",
+                                    url="mongodb://u:pw@127.0.0.1:1/shop")
+    by_name = await names(call, principal, {"slow": slow, "mongo": mongo})
+    started = time.monotonic()
+    r = await call("POST", SEARCH, principal,
+                   json={"query": "SELECT count(*) AS n FROM track a CROSS JOIN track b CROSS JOIN track c"})
+    assert r.status_code == 200 and time.monotonic() - started < 5
+    results = r.json()["results"]
+    assert results[by_name["slow"]]["code"] == "database_search_deadline"
+    assert results[by_name["mongo"]]["code"] == "sql_refused"

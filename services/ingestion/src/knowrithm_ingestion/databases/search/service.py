@@ -7,7 +7,8 @@ Every active connection of the company (or the one named) gets the query; each a
 name, so one database down does not fail the search. When the caller names one connection, its
 failure is the request's: the guard's 422 `sql_refused`, 502 `database_unreachable`, 504
 `database_query_timeout`, … Connections run at most `CONCURRENCY` at a time, each in its own
-session and cut at `TIMEOUT_S`.
+session and cut at `TIMEOUT_S`; those still running at `DEADLINE_S` are stopped and answer
+`database_search_deadline`, so the search answers before the gateway gives up on it.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ logger = logging.getLogger(__name__)
 ROWS_PER_CONNECTION = 100
 TIMEOUT_S = 10.0
 CONCURRENCY = 4
+DEADLINE_S = 25.0  # under the gateway's upstream timeout (30 s by default)
 
 Rows = list[dict[str, Any]]
 
@@ -87,7 +89,14 @@ async def search_databases(
                 logger.exception("database search failed on connection %s", connection.id)
                 return Failure("The search failed on this connection", "database_search_failed")
 
-    answers = await asyncio.gather(*(one(c) for c in targets))
+    tasks = [asyncio.create_task(one(c)) for c in targets]
+    if tasks:
+        await asyncio.wait(tasks, timeout=DEADLINE_S)
+    late = Failure(f"No answer within the search's {DEADLINE_S:g} s", "database_search_deadline")
+    for task in tasks:
+        task.cancel()  # no-op for the finished ones
+    await asyncio.gather(*tasks, return_exceptions=True)
+    answers = [late if t.cancelled() else t.result() for t in tasks]
     return SearchOutcome(dict(zip(keys, answers, strict=True)), time.perf_counter() - started)
 
 
