@@ -43,6 +43,8 @@ BODIES = {
     ("PUT", "/api/v1/database-connection/{connection_id}"): {"name": "Taken over"},
     ("PATCH", "/api/v1/database-connection/{connection_id}"): {"name": "Taken over"},
     ("PUT", "/api/v1/sdk/database/{connection_id}"): {"name": "Taken over"},
+    ("POST", "/api/v1/database-connection/{connection_id}/text-to-sql"): {"question": "Which cities?",
+                                                                          "execute": True},
 }
 
 
@@ -193,8 +195,10 @@ async def test_the_owner_still_sees_its_data_after_the_attempts(gateway, tenants
     agents = (await gateway.get("/api/v1/agent", headers=owner.auth)).json()
     assert "taken over" not in str(agents) and "Stolen" not in str(agents)
     documents = (await gateway.get("/api/v1/document", headers=owner.auth)).json()["document"]
-    assert [d["status"] for d in documents] == ["processed"]
-    chunks = (await gateway.get(f"/api/v1/document/{documents[0]['id']}/chunk", headers=owner.auth)).json()
+    # The upload, and the analysed table's summary (a searchable document since issue 15).
+    assert sorted((d["source"], d["status"]) for d in documents) == [("database", "processed"),
+                                                                      ("upload", "processed")], documents
+    chunks = (await gateway.get(f"/api/v1/document/{owner_key['document_id']}/chunk", headers=owner.auth)).json()
     assert chunks["pagination"]["total"] == 1
     sources = (await gateway.get("/api/v1/website/source", headers=owner.auth)).json()["website_sources"]
     assert len(sources) == 1 and sources[0]["is_active"]

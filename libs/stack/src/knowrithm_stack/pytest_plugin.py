@@ -11,7 +11,7 @@ pytest-asyncio's event loop. Under pytest-xdist each worker gets its own servers
 `platform`: `.gateway_url`, `.url(name)`, `.env`, `.pid(name)`, `.kill(name)` (SIGKILL; the
 supervisor restarts it), `.wait_ready(name)`, `.wait_restarted(name, old_pid)`,
 `.stop_server(name)`, `.start_server(name)`, `.log_tail(name)`.
-`mariadb`: a MariaDB of its own (Debian's binaries, `make mariadb`): `.url`
+`mariadb`: a MariaDB of its own (Debian's binaries, `make mariadb`) on `mariadb_port`: `.url`
 (`mysql://root:<password>@127.0.0.1:<port>/`), `.host`, `.port`, `.user`, `.password`,
 `.dsn(database)`, `.create_database(name) -> url` (fresh database),
 `.create_user(name, *, database, privileges=("SELECT",)) -> url` (a user of its own).
@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -66,14 +67,23 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 @pytest.fixture(scope="session")
-def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDBServer]:
+def mariadb_port() -> int:
+    """The port the `mariadb` fixture's server listens on, chosen before either fixture starts: the
+    platform lets its ingestion reach exactly this port on 127.0.0.1 (see `platform`)."""
+    from knowrithm_stack.ports import free_port
+
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def mariadb(tmp_path_factory: pytest.TempPathFactory, mariadb_port: int) -> Iterator[MariaDBServer]:
     """Start a MariaDB on a random port with its own data dir, once per run (per xdist worker)."""
     from knowrithm_stack.mariadb import MariaDBMissingError, MariaDBServer
-    from knowrithm_stack.ports import free_port, release_ports
+    from knowrithm_stack.ports import release_ports
 
     try:
         data_dir = tmp_path_factory.mktemp("knowrithm-mariadb")
-        server = MariaDBServer(data_dir=data_dir, port=free_port(), durable=False)
+        server = MariaDBServer(data_dir=data_dir, port=mariadb_port, durable=False)
     except MariaDBMissingError as exc:
         pytest.fail(str(exc), pytrace=False)
     try:
@@ -104,11 +114,22 @@ E2E_ENV = {
     "INGESTION_JOB_ACK_WAIT_SECONDS": "6",
     # Small enough that the oversized-upload test stays quick.
     "MAX_FILE_SIZE": str(8 * 1024 * 1024),
+    # INGESTION_DATABASE_ALLOWLIST: added by `platform` (`database_allowlist`), its ports are the run's.
 }
 
 
+def database_allowlist(stack: Stack, mariadb_port: int) -> str:
+    """INGESTION_DATABASE_ALLOWLIST of the e2e platform: the companies' databases of the e2e tests
+    (tests/e2e/test_databases.py: Chinook in a database of the stack's PostgreSQL, with a role of its
+    own, and in the `mariadb` fixture's server) listen on loopback, which the egress guard refuses.
+    host:port entries let ingestion reach exactly these two servers; every other port and loopback
+    address, and names such as `localhost`, stay refused (the tests check that too)."""
+    postgres = urlsplit(stack.database_url)
+    return f"{postgres.hostname}:{postgres.port or 5432},127.0.0.1:{mariadb_port}"
+
+
 @pytest.fixture(scope="session")
-def platform(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+def platform(stack: Stack, mariadb_port: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """Run migrations and start every process on random ports, on a database of its own."""
     from knowrithm_stack.launcher import Platform
     from knowrithm_stack.processes import PROCESSES
@@ -121,7 +142,11 @@ def platform(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         database_url=database_url,
         ports=dict.fromkeys((spec.name for spec in PROCESSES), 0),
         strict_ports=(),
-        environ={**stack.environ, **E2E_ENV},
+        environ={
+            **stack.environ,
+            **E2E_ENV,
+            "INGESTION_DATABASE_ALLOWLIST": database_allowlist(stack, mariadb_port),
+        },
     )
     running.start(timeout=PLATFORM_START_TIMEOUT)  # the error carries the failing log tail
     try:
