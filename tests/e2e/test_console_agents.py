@@ -171,7 +171,7 @@ async def test_an_admin_manages_agents_and_their_widget_and_a_plain_user_only_re
             await expect(page.locator("#copy-status")).to_have_text("Copied.")
             await page.get_by_role("button", name="Make a test page").click()
             link = page.locator("#test-page-link")
-            await expect(link).to_be_visible()
+            await expect(link).to_be_focused()
             test_url = await link.get_attribute("href")
             r = await gateway.get(test_url)
             assert r.status_code == 200 and agent_id in r.text
@@ -187,8 +187,18 @@ async def test_an_admin_manages_agents_and_their_widget_and_a_plain_user_only_re
             # a plain user: reads the list, no admin controls, the 403 page when typed by hand
             await page.get_by_role("button", name="Sign out").click()
             await _sign_in(page, console, member)
+            for n in range(9):  # twelve agents: two pages of ten
+                r = await gateway.post(f"/api/v1/agent/{agent_id}/clone", json={"name": f"Helper {n}"},
+                                       headers=admin.auth)
+                assert r.status_code == 201, r.text
             await page.goto(console + "/agents")
-            await expect(page.get_by_role("status")).to_have_text("3 agents")
+            await expect(page.get_by_role("status")).to_have_text("12 agents")
+            await expect(page.locator(".agent-row")).to_have_count(10)
+            await expect(page.get_by_text("Page 1 of 2")).to_be_visible()
+            await page.get_by_role("link", name="Next").click()
+            await expect(page.get_by_text("Page 2 of 2")).to_be_visible()
+            await expect(page.locator(".agent-row")).to_have_count(2)
+            await expect(page.get_by_role("link", name="Next")).to_have_count(0)
             await expect(page.get_by_role("link", name="New agent")).to_have_count(0)
             await expect(page.get_by_role("link", name=re.compile("^Delete"))).to_have_count(0)
             await screens.check("agents-list-member")
