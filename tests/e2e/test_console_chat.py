@@ -69,6 +69,15 @@ async def test_playground_streams_cited_answers_and_conversations_can_be_filtere
             await page.get_by_role("button", name="Ask").click()
             assert await page.evaluate("document.getElementById('question').validity.valueMissing")
 
+            # a question longer than the API takes: its error next to the field, the text kept
+            await page.get_by_label("Your question").fill("why? " * 801)
+            await page.get_by_role("button", name="Ask").click()
+            error = page.locator("#question-error")
+            await expect(error).to_contain_text("longer than 4000 characters")
+            await expect(page.get_by_label("Your question")).to_have_attribute("aria-invalid", "true")
+            await expect(page.get_by_label("Your question")).to_be_focused()
+            await screens.check("playground-error")
+
             # a question: the answer streams in, then shows its citation, latency and tokens
             await page.evaluate(WATCH_STREAM)
             await page.get_by_label("Your question").fill(f"When are refrigerated trucks loaded at dock {tag}?")

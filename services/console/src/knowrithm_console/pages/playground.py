@@ -72,7 +72,9 @@ async def ask(
     except (ApiError, ValueError) as exc:
         error = message_of(exc) if isinstance(exc, ApiError) else _("This conversation does not exist.")
         if wants_json:
-            return JSONResponse({"error": error}, status_code=getattr(exc, "status", 422),
+            # The conversation made for this question (if any) is kept for the next one.
+            return JSONResponse({"error": error, "conversation_id": conversation_id},
+                                status_code=getattr(exc, "status", 422),
                                 headers={"Cache-Control": "no-store"})
         raise
     if not wants_json:

@@ -73,6 +73,7 @@
         return r.json().then(function (body) { return { ok: r.ok, body: body }; });
       }).then(function (result) {
         if (!result.ok) {
+          if (result.body.conversation_id) { conversation.value = result.body.conversation_id; }
           button.disabled = false;
           status.textContent = "";
           showError(result.body.error || "Error");
