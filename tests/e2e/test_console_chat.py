@@ -153,7 +153,7 @@ async def test_playground_streams_cited_answers_and_conversations_can_be_filtere
             await expect(page.get_by_role("dialog", name="Cited passage")).to_contain_text(fact)
             await page.keyboard.press("Escape")
             await page.locator("article.turn-assistant").first.get_by_role(
-                "button", name="Helpful: thumbs up").click()
+                "button", name="Helpful", exact=True).click()
             await expect(page.locator(".notice[role=status]")).to_have_text("Thank you: your feedback is saved.")
             await expect(page.locator("article.turn-assistant").first).to_contain_text("Your feedback: helpful")
             await screens.check("transcript")

@@ -36,6 +36,10 @@
     function appendTurn(role, text) {
       var article = document.createElement("article");
       article.className = "turn turn-" + role;
+      var who = document.createElement("h3");
+      who.className = "turn-who";
+      who.textContent = form.dataset.msgQuestion;
+      article.appendChild(who);
       var body = document.createElement("div");
       body.className = "turn-text";
       body.textContent = text;
