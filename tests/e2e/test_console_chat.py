@@ -28,8 +28,12 @@ FILLER = "This handbook describes the daily routines of the warehouse team in ge
 # Records every length the streamed text had, from the page's own DOM changes.
 WATCH_STREAM = """() => {
   window.__lengths = [];
+  window.__times = [];
   const target = document.getElementById('streaming-text');
-  new MutationObserver(() => window.__lengths.push(target.textContent.length))
+  new MutationObserver(() => {
+    window.__lengths.push(target.textContent.length);
+    window.__times.push(performance.now());
+  })
     .observe(target, {childList: true, characterData: true, subtree: true});
 }"""
 
@@ -81,6 +85,7 @@ async def test_playground_streams_cited_answers_and_conversations_can_be_filtere
             # a question: the answer streams in, then shows its citation, latency and tokens
             await page.evaluate(WATCH_STREAM)
             await page.get_by_label("Your question").fill(f"When are refrigerated trucks loaded at dock {tag}?")
+            await page.evaluate("() => { window.__t0 = performance.now(); }")
             await page.get_by_role("button", name="Ask").click()
             log = page.get_by_role("log")
             answer = log.locator("article.turn-assistant").first
@@ -89,6 +94,10 @@ async def test_playground_streams_cited_answers_and_conversations_can_be_filtere
             lengths = await page.evaluate("window.__lengths")
             growing = sorted({n for n in lengths if n > 0})
             assert len(growing) >= 2, f"the text did not grow in steps: {lengths}"
+            first, last = await page.evaluate(
+                "[window.__times.find((t, i) => window.__lengths[i] > 0) - window.__t0,"
+                " window.__times[window.__times.length - 1] - window.__t0]")
+            print(f"playground: first token after {first:.0f} ms, the rendered answer in place after {last:.0f} ms")
             citation = answer.get_by_role("button", name="[1] handbook.pdf, page 2")
             await expect(citation).to_be_visible()
             await expect(answer.locator(".answer-figures")).to_contain_text("Answered in")

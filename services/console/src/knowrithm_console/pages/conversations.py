@@ -125,25 +125,34 @@ async def conversations(
                         pagination=pagination, number=number, page_query=page_query)
 
 
-async def _transcript(page: Page, conversation_id: str) -> tuple[dict[str, Any], list[dict[str, Any]],
-                                                                  list[dict[str, Any]]]:
+async def _transcript(page: Page, conversation_id: str, number: int = 1) -> tuple[
+    dict[str, Any], dict[str, Any], list[dict[str, Any]]
+]:
+    """The conversation, one page of its messages (100, oldest first, with pagination), its feedback."""
     assert page.session is not None
     path = f"/api/v1/conversation/{conversation_id}"
     detail, messages, feedback = await asyncio.gather(
         page.api.call(page.session, "GET", path, client=page.client),
-        page.api.call(page.session, "GET", f"{path}/messages", client=page.client, params={"per_page": 100}),
+        page.api.call(page.session, "GET", f"{path}/messages", client=page.client,
+                      params={"per_page": 100, "page": number}),
         _feedback(page, conversation_id),
     )
-    return detail["conversation"], list(messages.get("messages") or []), feedback
+    return detail["conversation"], messages, feedback
 
 
 @router.get("/conversations/{conversation_id}")
-async def transcript(page: PageDep, conversation_id: uuid.UUID) -> Response:
+async def transcript(
+    page: PageDep, conversation_id: uuid.UUID,
+    number: Annotated[int, Query(alias="page", ge=1, le=10_000)] = 1,
+) -> Response:
     if not signed_in(page):
         return redirect(page, f"{PREFIX}/sign-in")
-    conversation, messages, feedback = await _transcript(page, str(conversation_id))
+    conversation, messages, feedback = await _transcript(page, str(conversation_id), number)
     by_message = {fb["message_id"]: fb for fb in feedback if fb.get("message_id")}
-    return await render(page, "transcript.html", c=conversation, messages=messages, feedback=by_message)
+    rows = list(messages.get("messages") or [])
+    return await render(page, "transcript.html", c=conversation, messages=rows,
+                        pagination=messages.get("pagination") or {}, number=number,
+                        feedback=by_message)
 
 
 @router.post("/conversations/{conversation_id}/feedback/{message_id}")
@@ -188,7 +197,13 @@ async def export(page: PageDep, conversation_id: uuid.UUID) -> Response:
     """The conversation, its messages with citations, and its feedback, as one JSON download."""
     if not signed_in(page):
         return redirect(page, f"{PREFIX}/sign-in")
-    conversation, messages, feedback = await _transcript(page, str(conversation_id))
+    conversation, first, feedback = await _transcript(page, str(conversation_id))
+    messages = list(first.get("messages") or [])
+    assert page.session is not None
+    for number in range(2, int((first.get("pagination") or {}).get("pages") or 1) + 1):
+        more = await page.api.call(page.session, "GET", f"/api/v1/conversation/{conversation_id}/messages",
+                                   client=page.client, params={"per_page": 100, "page": number})
+        messages += list(more.get("messages") or [])
     body = json.dumps({"conversation": conversation, "messages": messages, "feedback": feedback},
                       ensure_ascii=False, indent=2)
     return Response(body, media_type="application/json", headers={
