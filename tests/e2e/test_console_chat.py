@@ -224,6 +224,22 @@ async def test_playground_streams_cited_answers_and_conversations_can_be_filtere
             await page.keyboard.press("Enter")  # the focused Close button
             await expect(page.get_by_role("dialog", name="Cited passage")).to_be_hidden()
 
+            # without the script the form still works: the console waits for the answer and
+            # goes to the transcript
+            csrf = await page.locator('#ask input[name="csrf_token"]').input_value()
+            r = await page.request.post(console + "/playground/ask", max_redirects=0, form={
+                "csrf_token": csrf, "agent_id": agent_id, "conversation_id": "",
+                "message": f"What happens at dock {tag}?"}, timeout=60_000)
+            assert r.status == 303, await r.text()
+            transcript_url = platform.gateway_url + r.headers["location"]
+            await page.goto(transcript_url)
+            await expect(page.locator("article.turn-assistant")).to_contain_text("after midnight")
+            # another conversation's stream (or one that does not exist) is refused as not found
+            r = await page.request.get(console + f"/playground/stream?conversation={uuid.uuid4()}"
+                                       f"&message={uuid.uuid4()}")
+            assert r.status == 404
+            await page.goto(console + "/playground")
+
             # reflow at 320 CSS pixels
             await page.set_viewport_size({"width": 320, "height": 640})
             assert await page.evaluate("document.documentElement.scrollWidth") <= 320
