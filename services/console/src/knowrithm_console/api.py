@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,6 +142,37 @@ class Api:
                 raise SessionEnded()
         return _result(resp)
 
+    async def stream(
+        self, session: Session, path: str, *, client: Client, params: dict[str, Any] | None = None,
+        read_timeout: float = 120.0,
+    ) -> AsyncIterator[bytes]:
+        """A server-sent event stream as the session's user, passed on byte for byte.
+
+        The token is refreshed first when stale (a stream cannot be retried after a 401 once it
+        has begun). An error answer raises before the first byte, like `call`.
+        """
+        tokens = session.tokens
+        if tokens is None:
+            raise SessionEnded()
+        if tokens.stale(self.leeway):
+            tokens = await self.refresh(session, stale=tokens.access_token, client=client)
+        headers = {"X-Forwarded-For": client.ip, "Accept": "text/event-stream",
+                   "Authorization": f"Bearer {tokens.access_token}"}
+        if client.user_agent:
+            headers["User-Agent"] = client.user_agent
+        request = self.http.build_request("GET", path, headers=headers, params=params,
+                                          timeout=httpx.Timeout(10.0, read=read_timeout))
+        try:
+            resp = await self.http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            logger.warning("API stream %s failed: %r", path, exc)
+            raise ApiUnavailable(str(exc)) from exc
+        if resp.status_code >= 400:
+            await resp.aread()
+            await resp.aclose()
+            _result(resp)
+        return _passed_on(resp)
+
     async def refresh(self, session: Session, *, stale: str, client: Client) -> Tokens:
         """New tokens for `session`, rotated by exactly one request of the session at a time."""
         lock = "console:refresh-lock:" + hashlib.sha256(session.id.encode()).hexdigest()
@@ -209,3 +241,13 @@ def _result(resp: httpx.Response) -> dict[str, Any]:
     except ValueError as exc:
         raise ApiUnavailable("the API answered something that is not JSON") from exc
     return body if isinstance(body, dict) else {"items": body}
+
+
+async def _passed_on(resp: httpx.Response) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in resp.aiter_raw():
+            yield chunk
+    except httpx.HTTPError as exc:  # the API went away mid-stream: the browser sees the end
+        logger.warning("API stream cut short: %r", exc)
+    finally:
+        await resp.aclose()
