@@ -35,7 +35,10 @@ def N_(message: str) -> str:  # gettext's name for "mark for extraction only"
 
 
 # Only screens that exist are listed; each later screen adds its line here.
-NAV: tuple[NavItem, ...] = (NavItem(f"{PREFIX}/", N_("Home")),)
+NAV: tuple[NavItem, ...] = (
+    NavItem(f"{PREFIX}/", N_("Home")),
+    NavItem(f"{PREFIX}/knowledge", N_("Knowledge")),
+)
 
 
 @cache
