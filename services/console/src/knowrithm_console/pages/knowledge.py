@@ -103,17 +103,11 @@ async def _connections(page: Page) -> list[dict[str, Any]] | None:
 
 
 @router.get("")
-async def knowledge(page: PageDep, agent_id: str | None = None) -> Response:
+async def knowledge(page: PageDep, agent_id: str = "") -> Response:
     """The agent's documents, the upload form, the retrieval test and the database connections."""
     if not _signed_in(page):
         return redirect(page, f"{PREFIX}/sign-in")
-    agents = await _agents(page)
-    agent = _pick(agents, agent_id)
-    documents = await _documents(page, str(agent["id"])) if agent else []
-    return await render(
-        page, "knowledge.html", agents=agents, agent=agent, documents=documents,
-        final=is_final(documents), connections=await _connections(page),
-    )
+    return await _knowledge_page(page, agent_id)
 
 
 @router.get("/documents")
@@ -321,12 +315,104 @@ async def search(page: PageDep, agent_id: str, query: str = "") -> Response:
                 raise
             error = message_of(exc)
     if not page.htmx:
-        agents = await _agents(page)
-        agent = _pick(agents, agent_id)
-        documents = await _documents(page, str(agent["id"])) if agent else []
-        return await render(page, "knowledge.html", agents=agents, agent=agent, documents=documents,
-                            final=is_final(documents), connections=await _connections(page),
-                            query=query, results=results, search_error=error)
+        return await _knowledge_page(page, agent_id, query=query, results=results, search_error=error)
     return await render(page, "_retrieval.html", agent={"id": agent_id}, query=query, results=results,
                         search_error=error, swapped=True)
 
+
+
+async def _sources(page: Page, agent_id: str) -> list[dict[str, Any]]:
+    body = await _call(page, "GET", f"/api/v1/website/agent/{agent_id}/sources")
+    return list(body.get("website_sources") or [])
+
+
+async def _knowledge_page(page: Page, agent_id: str, *, status: int = 200, **context: Any) -> Response:
+    agents = await _agents(page)
+    agent = _pick(agents, agent_id)
+    documents = await _documents(page, str(agent["id"])) if agent else []
+    sources = await _sources(page, str(agent["id"])) if agent else []
+    return await render(
+        page, "knowledge.html", status=status, agents=agents, agent=agent, documents=documents,
+        final=is_final(documents), connections=await _connections(page), sources=sources, **context,
+    )
+
+
+async def _notice(page: Page, text: str) -> None:
+    assert page.session is not None
+    page.session.notice = text
+    await page.store.save(page.session)
+
+
+@router.post("/url")
+async def add_url(page: PageDep, request: Request) -> Response:
+    """One web page as a document of the agent (the documents API fetches it)."""
+    if not _signed_in(page):
+        return redirect(page, f"{PREFIX}/sign-in")
+    form = await request.form()
+    agent_id, url = str(form.get("agent_id") or ""), str(form.get("url") or "").strip()
+    try:
+        await _call(page, "POST", "/api/v1/document/upload", json={"agent_id": agent_id, "url": url})
+    except ApiError as exc:
+        if exc.status not in (400, 413, 415, 422):
+            raise
+        return await _knowledge_page(page, agent_id, status=exc.status, url_value=url,
+                                     url_error=_url_error(exc))
+    await _notice(page, _("The page is being fetched: it appears under Documents."))
+    return redirect(page, f"{PREFIX}/knowledge?agent_id={agent_id}")
+
+
+def _url_error(exc: ApiError) -> str:
+    found = exc.field_errors()
+    if found:
+        return next(iter(found.values()))
+    if isinstance(exc.detail, dict) and exc.detail.get("failed"):
+        first = exc.detail["failed"][0]
+        if isinstance(first, dict) and first.get("message"):
+            return str(first["message"])
+    return message_of(exc)
+
+
+@router.post("/sites")
+async def add_site(page: PageDep, request: Request) -> Response:
+    """Register a web site for the agent; the API queues its first crawl."""
+    if not _signed_in(page):
+        return redirect(page, f"{PREFIX}/sign-in")
+    form = await request.form()
+    agent_id, base_url = str(form.get("agent_id") or ""), str(form.get("base_url") or "").strip()
+    try:
+        created = await _call(page, "POST", "/api/v1/website/source",
+                              json={"agent_id": agent_id, "base_url": base_url})
+    except ApiError as exc:
+        if exc.status not in (400, 409, 422):
+            raise
+        return await _knowledge_page(page, agent_id, status=exc.status, site_value=base_url,
+                                     site_error=exc.field_errors().get("base_url") or message_of(exc))
+    await _notice(page, _("The site is being crawled: its pages appear as they are read."))
+    return redirect(page, f"{PREFIX}/knowledge/sites/{created['website_source']['id']}")
+
+
+@router.get("/sites/{source_id}")
+async def site(page: PageDep, source_id: uuid.UUID) -> Response:
+    """A web site source and its pages (crawled, failed with the reason, excluded, pending)."""
+    if not _signed_in(page):
+        return redirect(page, f"{PREFIX}/sign-in")
+    body = await _call(page, "GET", f"/api/v1/website/source/{source_id}/pages")
+    source = body.get("website_source") or {}
+    running = source.get("last_crawl_status") in (None, "pending", "crawling")
+    return await render(page, "knowledge_site.html", source=source, pages=body.get("pages") or [],
+                        running=running, polled=page.htmx)
+
+
+@router.post("/sites/{source_id}/crawl")
+async def crawl(page: PageDep, source_id: uuid.UUID) -> Response:
+    """Crawl the site again (the API refuses while a crawl is running: its message is shown)."""
+    if not _signed_in(page):
+        return redirect(page, f"{PREFIX}/sign-in")
+    try:
+        await _call(page, "POST", f"/api/v1/website/source/{source_id}/crawl")
+        await _notice(page, _("A new crawl is queued."))
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+        await _notice(page, message_of(exc))
+    return redirect(page, f"{PREFIX}/knowledge/sites/{source_id}")
