@@ -19,6 +19,7 @@ import pytest
 from knowrithm_ingestion.testing import samples
 
 from .accounts import PASSWORD
+from .console import new_member
 from .knowledge import trained_agent
 from .site import serve
 from .test_console_browser import CHROMIUM, Screens
@@ -198,6 +199,25 @@ async def test_knowledge_upload_live_status_retrieval_chunks_delete_restore_and_
             await page.set_viewport_size({"width": 320, "height": 640})
             assert await page.evaluate("document.documentElement.scrollWidth") <= 320
             await screens.check("knowledge-320px")
+            await page.set_viewport_size({"width": 1100, "height": 900})
+
+            # an id that is not the company's: the console's 404 page
+            await page.goto(f"{console}/knowledge/documents/{uuid.uuid4()}")
+            await expect(page.get_by_role("heading", level=1)).to_have_text("Not found")
+
+            # a plain member reads the documents and tests retrieval, but sees no upload or delete
+            await page.get_by_role("button", name="Sign out").click()
+            member = await new_member(gateway, account)
+            await page.get_by_label("E-mail").fill(member)
+            await page.get_by_label("Password").fill(PASSWORD)
+            await page.get_by_role("button", name="Sign in").click()
+            await expect(page).to_have_url(console + "/")
+            await page.get_by_role("link", name="Knowledge").click()
+            await expect(page.locator("#documents tbody tr", has_text="report.pdf")).to_be_visible()
+            await expect(page.get_by_role("button", name="Upload", exact=True)).to_have_count(0)
+            await expect(page.get_by_role("button", name="Delete selected")).to_have_count(0)
+            await expect(page.get_by_role("button", name="Find passages")).to_be_visible()
+            await screens.check("knowledge-member")
             print(f"knowledge: PDF uploaded and processed in {processed_after:.1f}s (through the browser); "
                   f"screens: {', '.join(screens.checked)}")
         finally:
