@@ -4,7 +4,9 @@ Headless Chromium (Debian's /usr/bin/chromium) under the console's Content-Secur
 a keyboard-only upload of a PDF with its upload progress bar, the document going from
 processing to processed without a reload (htmx polling), the retrieval test showing the
 passage with its page, the chunk viewer (delete and restore a chunk), bulk delete and restore,
-a corrupt PDF failing with its reason, and an upload the API refuses. axe-core checks each
+two files dropped at once (a corrupt PDF failing with its reason), an upload the API refuses,
+web pages and sites (a local site on 127.0.0.5, the e2e allowlist), an analysed SQLite
+connection listed read only, a foreign id's 404, and a plain member's read-only view. axe-core checks each
 state; screenshots go to tests/e2e/artifacts/console/. The company uses the offline provider
 (knowledge.trained_agent), so embeddings are computed locally: no external service is simulated.
 """
@@ -147,11 +149,22 @@ async def test_knowledge_upload_live_status_retrieval_chunks_delete_restore_and_
             await page.get_by_role("link", name="Back to Knowledge").click()
             await expect(page.locator("#documents tbody tr", has_text="report.pdf")).to_be_visible()
 
-            # a corrupt PDF fails, with the reason a person can read
-            await page.get_by_label("Files", exact=True).set_input_files(
-                [{"name": "broken.pdf", "mimeType": "application/pdf", "buffer": samples.make_corrupt_pdf()}]
+            # two files dropped at once: a corrupt PDF fails, with the reason a person can read
+            dropped = await page.evaluate_handle(
+                """([pdf, text]) => {
+                    const files = new DataTransfer();
+                    files.items.add(new File([new Uint8Array(pdf)], "broken.pdf", {type: "application/pdf"}));
+                    files.items.add(new File([text], "notes.txt", {type: "text/plain"}));
+                    return files;
+                }""",
+                [list(samples.make_corrupt_pdf()), f"Wombat {tag} tours leave the harbour at noon."],
             )
+            await page.dispatch_event("#dropzone", "drop", {"dataTransfer": dropped})
+            assert await page.evaluate("document.getElementById('upload-files').files.length") == 2
             await page.get_by_role("button", name="Upload", exact=True).click()
+            await expect(page.locator("#upload-status")).to_have_text("2 files uploaded: they are being processed.")
+            notes = page.locator("#documents tbody tr", has_text="notes.txt")
+            await expect(notes.locator(".badge")).to_have_text("Processed", timeout=120_000)
             broken = page.locator("#documents tbody tr", has_text="broken.pdf")
             await expect(broken.locator(".badge")).to_have_text("Failed", timeout=120_000)
             await expect(broken.locator(".failure")).to_contain_text("PDF")
@@ -195,6 +208,17 @@ async def test_knowledge_upload_live_status_retrieval_chunks_delete_restore_and_
                 await expect(page.get_by_role("status").first).to_contain_text("The page is being fetched")
                 await expect(page.locator("#documents tbody tr", has_text="single")).to_be_visible()
 
+            # a database connection, analysed: listed read only with its status, analysis and tables
+            await _analysed_sqlite(gateway, account, _agent_id)
+            await page.reload()
+            # axe is run on a still page: htmx settling a poll's swap would copy axe's momentary styles
+            await expect(page.locator("#documents")).to_have_attribute("data-final", "true", timeout=60_000)
+            connection = page.locator("#connections-title ~ div tbody tr", has_text="Kettle shop")
+            await expect(connection).to_contain_text("sqlite")
+            await expect(connection.locator("td").nth(4)).to_have_text("1")
+            await expect(connection.locator("td").nth(3)).not_to_have_text("Never")
+            await screens.check("knowledge-connections")
+
             # reflow at 320 CSS pixels
             await page.set_viewport_size({"width": 320, "height": 640})
             assert await page.evaluate("document.documentElement.scrollWidth") <= 320
@@ -217,8 +241,37 @@ async def test_knowledge_upload_live_status_retrieval_chunks_delete_restore_and_
             await expect(page.get_by_role("button", name="Upload", exact=True)).to_have_count(0)
             await expect(page.get_by_role("button", name="Delete selected")).to_have_count(0)
             await expect(page.get_by_role("button", name="Find passages")).to_be_visible()
+            await expect(page.locator("#documents")).to_have_attribute("data-final", "true", timeout=60_000)
             await screens.check("knowledge-member")
             print(f"knowledge: PDF uploaded and processed in {processed_after:.1f}s (through the browser); "
                   f"screens: {', '.join(screens.checked)}")
         finally:
             await browser.close()
+
+
+async def _analysed_sqlite(gateway, account, agent_id: str) -> None:
+    """A SQLite connection of the company with one table, analysed."""
+    import asyncio
+    import sqlite3
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "shop.sqlite"
+        with sqlite3.connect(path) as db:
+            db.execute("CREATE TABLE kettle (kettle_id INTEGER PRIMARY KEY, colour TEXT)")
+            db.execute("INSERT INTO kettle (colour) VALUES ('copper')")
+        data = path.read_bytes()
+    form = {"name": "Kettle shop", "database_type": "sqlite", "agent_id": agent_id}
+    r = await gateway.post("/api/v1/database-connection", data=form,
+                           files={"file": ("shop.sqlite", data, "application/x-sqlite3")}, headers=account.auth)
+    assert r.status_code == 201, r.text
+    connection_id = r.json()["connection"]["id"]
+    r = await gateway.post(f"/api/v1/database-connection/{connection_id}/analyze", headers=account.auth)
+    assert r.status_code == 202, r.text
+    for _ in range(300):
+        task = (await gateway.get(f"/api/v1/tasks/{r.json()['task_id']}/status", headers=account.auth)).json()
+        if task["status"] in ("completed", "failed"):
+            break
+        await asyncio.sleep(0.1)
+    assert task["status"] == "completed", task

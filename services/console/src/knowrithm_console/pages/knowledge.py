@@ -99,7 +99,12 @@ async def _connections(page: Page) -> list[dict[str, Any]] | None:
         if exc.status in (403, 404):
             return None
         raise
-    return list(body.get("connection") or [])
+    connections = list(body.get("connection") or [])
+    for connection in connections:  # the analysed tables' count: the total of a one-row page
+        tables = await _call(page, "GET", f"/api/v1/database-connection/{connection['id']}/table",
+                             params={"per_page": 1})
+        connection["tables"] = int((tables.get("pagination") or {}).get("total") or 0)
+    return connections
 
 
 @router.get("")
