@@ -38,6 +38,7 @@ def N_(message: str) -> str:  # gettext's name for "mark for extraction only"
 NAV: tuple[NavItem, ...] = (
     NavItem(f"{PREFIX}/", N_("Home")),
     NavItem(f"{PREFIX}/agents", N_("Agents")),
+    NavItem(f"{PREFIX}/knowledge", N_("Knowledge")),
     NavItem(f"{PREFIX}/playground", N_("Playground")),
     NavItem(f"{PREFIX}/conversations", N_("Conversations")),
 )
