@@ -231,6 +231,7 @@ async def test_text_to_sql_offers_the_related_tables_and_its_sql_returns_the_rig
     r = await ask(call, reader, connection_id, execute=True, result_limit=3)
     assert r.status_code == 200, r.text
     assert as_tuples(r.json()["rows"]) == expected[:3] and "LIMIT 3" in r.json()["sql"]
+    assert r.json()["truncated"] is True  # 5 rows answer the question: the 3 shown are not all
     assert (await ask(call, reader, connection_id, result_limit=1001)).status_code == 422
 
     # refused SQL from the model: 422 with the reason and the SQL, and nothing changed

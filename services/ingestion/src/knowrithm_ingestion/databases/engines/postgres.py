@@ -123,7 +123,9 @@ class PostgresEngine:
         try:
             async with _connect(spec, allow) as conn:
                 return await asyncio.wait_for(
-                    _run(conn, query, limit=limit, timeout_s=timeout_s), timeout_s + 5
+                    _run(conn, query, limit=limit, timeout_s=timeout_s,
+                         stable_scans=spec.engine != "cockroachdb"),
+                    timeout_s + 5,
                 )
         except TimeoutError as exc:
             raise DatabaseQueryTimeout(f"The query did not finish within {timeout_s:g} seconds") from exc
@@ -183,10 +185,15 @@ async def _read_only(conn: psycopg.AsyncConnection[Any], *, timeout_s: float) ->
 
 
 async def _run(
-    conn: psycopg.AsyncConnection[Any], query: str, *, limit: int, timeout_s: float
+    conn: psycopg.AsyncConnection[Any], query: str, *, limit: int, timeout_s: float, stable_scans: bool
 ) -> QueryResult:
     started = time.perf_counter()
     await _read_only(conn, timeout_s=timeout_s)
+    if stable_scans:
+        # A table larger than a quarter of shared_buffers is scanned from wherever a concurrent
+        # scan of it is (synchronized scans), so "the first n rows" of a sample would differ
+        # between two analyses of an unchanged table; off, a scan starts at the table's start.
+        await conn.execute("SET LOCAL synchronize_seqscans = off")
     try:
         # prepare=True: Parse/Bind/Execute (extended protocol), which takes exactly one statement.
         cursor = await conn.cursor().execute(query, prepare=True)  # guarded text

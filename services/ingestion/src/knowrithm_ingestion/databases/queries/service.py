@@ -122,8 +122,9 @@ async def run_query(
     try:
         if connection.database_type == "mongodb":
             raise SqlRefused("a MongoDB connection takes an aggregation pipeline, not SQL")
+        # One row more than is returned, so the engine knows whether the result was cut (`truncated`).
         guarded = check_sql(
-            sql, dialect=_dialect(connection), tables=tables, limit=limit, schemas=_schemas(connection)
+            sql, dialect=_dialect(connection), tables=tables, limit=limit + 1, schemas=_schemas(connection)
         )
         async with engine_spec(deps, connection) as spec:
             result = await get_engine(spec.engine).execute(
