@@ -24,7 +24,7 @@ from knowrithm_common.telemetry import setup_tracing
 from knowrithm_console.api import Api, ApiError, ApiUnavailable, SessionEnded
 from knowrithm_console.config import ConsoleSettings
 from knowrithm_console.i18n import gettext as _
-from knowrithm_console.pages import account, home
+from knowrithm_console.pages import account, home, leads, profile
 from knowrithm_console.pages.messages import message_of
 from knowrithm_console.security import CsrfRefused, SecurityHeaders, csrf_guard
 from knowrithm_console.sessions import SessionStore
@@ -87,6 +87,8 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     )
     app.include_router(account.router)
     app.include_router(home.router)
+    app.include_router(leads.router)
+    app.include_router(profile.router)
     # Only static files are compressed: pages carry the CSRF token next to text a request can
     # put there, and compression would let their length tell the token (BREACH).
     app.mount(f"{PREFIX}/static", GZipMiddleware(StaticFiles(directory=STATIC_DIR), minimum_size=512),
