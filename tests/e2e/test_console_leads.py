@@ -98,20 +98,24 @@ async def test_leads_from_the_widget_in_the_console_status_filters_export_erase_
             await expect(page.get_by_text("No lead matches these filters.")).to_be_visible()
             await screens.check("leads-empty")
 
-            # status change inline (htmx): the row is swapped, announced, and keeps the focus
+            # status change inline (htmx): the row's field comes in with the focus; saved, the row is
+            # swapped, says so in role=status, and the focus is back on the row's Change link
             await page.get_by_role("link", name="Clear filters").click()
-            select = page.get_by_label("New status for Ada Visitor")
-            await select.select_option("qualified")
-            await page.locator(f"#lead-{ada_id}").get_by_role("button", name="Save").click()
-            await expect(page.locator(f"#lead-{ada_id} [role=status]")).to_have_text("Status saved: Qualified.")
-            await expect(page.locator(f"#lead-{ada_id} .badge")).to_have_text("Qualified")
+            row = rows.filter(has_text="Ada Visitor")
+            await row.get_by_role("link", name="Change status: Ada Visitor").click()
             await expect(page.get_by_label("New status for Ada Visitor")).to_be_focused()
+            await screens.check("leads-status-editing")
+            await page.get_by_label("New status for Ada Visitor").select_option("qualified")
+            await row.get_by_role("button", name="Save").click()
+            await expect(row.get_by_role("status")).to_have_text("Status saved: Qualified.")
+            await expect(row.locator(".badge")).to_have_text("Qualified")
+            await expect(row.get_by_role("link", name="Change status: Ada Visitor")).to_be_focused()
             await screens.check("leads-status-changed")
             r = await gateway.get(f"/api/v1/lead/{ada_id}", headers=account.auth)
             assert r.json()["lead"]["status"] == "qualified"
 
             # the detail: the lead's conversation from the widget with its transcript
-            await page.get_by_role("link", name="Ada Visitor").click()
+            await page.get_by_role("link", name="Ada Visitor", exact=True).click()
             await expect(page.get_by_role("heading", name="Ada Visitor", level=1)).to_be_visible()
             transcript = page.locator("article.transcript")
             await expect(transcript).to_have_count(1)

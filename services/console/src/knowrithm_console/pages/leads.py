@@ -142,6 +142,17 @@ async def change_status(
                         agents=await _agents(page) if back != "detail" else {})
 
 
+@router.get("/{lead_id}/status")
+async def status_form(page: PageDep, lead_id: uuid.UUID) -> Response:
+    """A list row's status field, brought in by htmx (without it: the detail's status form)."""
+    if (gone := await admin_page(page)) is not None:
+        return gone
+    if not page.htmx:
+        return redirect(page, f"{PREFIX}/leads/{lead_id}#lead-status")
+    return await render(page, "_lead_status_form.html", lead=await _lead(page, lead_id), statuses=STATUSES,
+                        where="list", editing=True, changed=False, error=None)
+
+
 @router.get("/{lead_id}")
 async def lead_detail(page: PageDep, lead_id: uuid.UUID) -> Response:
     """One lead: details, status, and every conversation with its messages (from the GDPR export)."""
