@@ -83,6 +83,10 @@ async def test_leads_from_the_widget_in_the_console_status_filters_export_erase_
             await expect(rows.nth(0).locator(".badge")).to_have_text("Contacted")
             await expect(rows.nth(1)).to_contain_text(ada["lead"]["email"])
             await screens.check("leads-filled")
+            await page.set_viewport_size({"width": 320, "height": 640})  # reflow: nothing scrolls sideways
+            assert await page.evaluate("document.documentElement.scrollWidth") <= 320
+            await screens.check("leads-320px")
+            await page.set_viewport_size({"width": 1100, "height": 760})
 
             # filters: by status, by agent, by name; and nothing matching
             await page.get_by_label("Status", exact=True).select_option("contacted")
