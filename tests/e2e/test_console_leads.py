@@ -126,6 +126,11 @@ async def test_leads_from_the_widget_in_the_console_status_filters_export_erase_
             await expect(transcript.locator(".message-user")).to_contain_text("Do you ship to Lisbon on Sundays?")
             await expect(transcript.locator(".message-assistant")).to_have_count(1)
             await screens.check("lead-detail")
+            await page.get_by_label("New status for Ada Visitor").select_option("converted")
+            await page.locator("#lead-status").get_by_role("button", name="Save").click()
+            await expect(page.locator("#lead-status [role=status]")).to_have_text("Status saved: Converted.")
+            await expect(page.get_by_label("New status for Ada Visitor")).to_be_focused()
+            await screens.check("lead-detail-status-changed")
 
             # export: a JSON download through the console with everything held
             async with page.expect_download() as info:
