@@ -27,6 +27,7 @@ CLIENT_IP_HEADER = "x-knowrithm-client-ip"  # the browser's address as the gatew
 class NavItem:
     path: str
     label: str  # a msgid: translated when rendered
+    admin_only: bool = False  # shown to company admins (and super admins) only
 
 
 def N_(message: str) -> str:  # gettext's name for "mark for extraction only"
@@ -41,7 +42,16 @@ NAV: tuple[NavItem, ...] = (
     NavItem(f"{PREFIX}/knowledge", N_("Knowledge")),
     NavItem(f"{PREFIX}/playground", N_("Playground")),
     NavItem(f"{PREFIX}/conversations", N_("Conversations")),
+    NavItem(f"{PREFIX}/leads", N_("Leads"), admin_only=True),
 )
+
+
+def nav_for(session: Session) -> tuple[NavItem, ...]:
+    """The navigation the session's user may use: admin-only screens are absent for plain users."""
+    if not session.signed_in:
+        return ()
+    admin = session.user is not None and session.user.is_admin
+    return tuple(item for item in NAV if admin or not item.admin_only)
 
 
 @cache
@@ -151,7 +161,7 @@ async def render(page: Page, template: str, *, status: int = 200, **context: Any
         await page.store.save(session)
     html = TEMPLATES.get_template(template).render(
         l10n=page.l10n, csrf=session.csrf, user=session.user if session.signed_in else None,
-        nav=NAV if session.signed_in else (), path=page.request.url.path, notice=notice, **context,
+        nav=nav_for(session), path=page.request.url.path, notice=notice, **context,
     )
     response = HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
     set_cookie(page, response)
