@@ -2,7 +2,8 @@
 
 An admin creates an agent on the built-in offline provider, finds it in the list and by search,
 edits it with a bad value (the API's error next to the field, nothing saved), clones, deletes and
-restores it, and saves the widget settings (preview, embed code, test page). A plain user sees
+restores it, restores another from the Deleted agents page (a refused restore shows the API's
+409), and saves the widget settings (preview, embed code, test page). A plain user sees
 no admin controls and gets the 403 page; another company's agent is the 404 page. axe-core
 checks each state (empty list, filled list, form error, confirmation dialogs, widget, narrow
 screen); screenshots go to tests/e2e/artifacts/console/.
@@ -19,6 +20,7 @@ from .console import new_member
 from .test_console_browser import CHROMIUM, Screens
 
 pytestmark = pytest.mark.e2e
+DASH = "\u2013"  # between a row's action and its agent's name (visually hidden)
 
 
 async def _sign_in(page, console: str, email: str) -> None:
@@ -213,5 +215,78 @@ async def test_an_admin_manages_agents_and_their_widget_and_a_plain_user_only_re
             await expect(page.get_by_role("heading", name="Renamed bot")).to_be_visible()
             await expect(page.get_by_role("button", name="Save changes")).to_have_count(0)
             print(f"agents screenshots: {', '.join(screens.checked)}")
+        finally:
+            await browser.close()
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium: run `make chromium`")
+async def test_an_admin_restores_an_agent_from_the_deleted_agents_page(platform, gateway, tmp_path):
+    """Deleted agents (`GET /api/v1/agent/deleted`): empty, filled, a refused restore, a restore."""
+    from playwright.async_api import async_playwright, expect
+
+    admin = await sign_up(gateway)
+    await offline_settings(gateway, admin)
+    member = await new_member(gateway, admin)
+    made = {}
+    for name in ("Kept", "Gone", "Twin"):
+        r = await gateway.post("/api/v1/agent", json={"name": name}, headers=admin.auth)
+        assert r.status_code == 201, r.text
+        made[name] = r.json()["id"]
+
+    console = platform.gateway_url + "/console"
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        try:
+            context = await browser.new_context(viewport={"width": 1100, "height": 800}, locale="en-GB")
+            page = await context.new_page()
+            screens = Screens(page, tmp_path)
+            await _sign_in(page, console, admin.email)
+
+            # nothing deleted yet
+            await page.goto(console + "/agents")
+            await page.get_by_role("link", name="Deleted agents").click()
+            await expect(page.get_by_role("heading", name="Deleted agents", level=1)).to_be_visible()
+            await expect(page.get_by_text("No deleted agents.")).to_be_visible()
+            await screens.check("agents-deleted-empty")
+
+            # delete "Gone" from the list, then find it among the deleted (not among the live)
+            await page.get_by_role("link", name="Back to the agents").click()
+            await page.get_by_role("link", name=f"Delete {DASH} Gone").click()
+            await page.get_by_role("button", name="Delete agent").click()
+            await expect(page.get_by_role("status")).to_have_text("“Gone” was deleted.")
+            await page.goto(console + "/agents")
+            await expect(page.locator(".agent-name")).to_have_text(["Twin", "Kept"])
+            # "Twin" deleted through the API, and a live agent takes its name: its restore is refused
+            assert (await gateway.delete(f"/api/v1/agent/{made['Twin']}", headers=admin.auth)).status_code == 200
+            r = await gateway.post("/api/v1/agent", json={"name": "Twin"}, headers=admin.auth)
+            assert r.status_code == 201, r.text
+            await page.get_by_role("link", name="Deleted agents").click()
+            rows = page.locator("tbody tr")
+            await expect(rows).to_have_count(2)
+            await expect(rows.locator("td:first-child")).to_have_text(["Twin", "Gone"])
+            await screens.check("agents-deleted-list")
+
+            await page.get_by_role("button", name=f"Restore {DASH} Twin").click()
+            await expect(page.get_by_role("alert")).to_contain_text("Twin")
+            await expect(page.get_by_role("heading", name="Deleted agents", level=1)).to_be_focused()
+            await expect(rows).to_have_count(2)
+            await screens.check("agents-deleted-refused")
+
+            await page.get_by_role("button", name=f"Restore {DASH} Gone").click()
+            await expect(page.locator(".notice")).to_have_text("Agent “Gone” restored.")
+            await expect(rows.locator("td:first-child")).to_have_text(["Twin"])
+            await page.get_by_role("link", name="Back to the agents").click()
+            await expect(page.locator(".agent-name")).to_contain_text(["Gone"])
+            assert (await gateway.get(f"/api/v1/agent/{made['Gone']}", headers=admin.auth)).status_code == 200
+
+            # a plain user: no link, and the 403 page when typed by hand
+            await page.get_by_role("button", name="Sign out").click()
+            await _sign_in(page, console, member)
+            await page.goto(console + "/agents")
+            await expect(page.get_by_role("link", name="Deleted agents")).to_have_count(0)
+            r = await page.goto(console + "/agents/deleted")
+            assert r.status == 403
+            await expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
+            print(f"deleted agents screenshots: {', '.join(screens.checked)}")
         finally:
             await browser.close()

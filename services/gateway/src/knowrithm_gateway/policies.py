@@ -258,6 +258,7 @@ OPERATIONS: tuple[Operation, ...] = (
         GET /agent/{agent_id}/embed-code
     """),
     *declare(AUTHENTICATED, roles=ADMINS, table="""
+        GET    /agent/deleted
         POST   /agent
         PUT    /agent/{agent_id}
         DELETE /agent/{agent_id}

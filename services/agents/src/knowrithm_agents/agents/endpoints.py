@@ -23,6 +23,8 @@ from knowrithm_agents.agents.schemas import (
     AgentOut,
     AgentUpdate,
     CloneBody,
+    DeletedAgentListOut,
+    DeletedAgentOut,
     EmbedCodeOut,
     Status,
 )
@@ -31,7 +33,13 @@ from knowrithm_agents.providers.schemas import Deleted
 from knowrithm_common.db import RequestSession as Session
 from knowrithm_common.openapi import errors
 from knowrithm_common.pagination import Page
-from knowrithm_common.tenancy import CompanyDelete, CompanyRead, CompanyUpdate, CompanyWrite
+from knowrithm_common.tenancy import (
+    CompanyAdminRead,
+    CompanyDelete,
+    CompanyRead,
+    CompanyUpdate,
+    CompanyWrite,
+)
 
 router = APIRouter()
 TAGS: list[str | Enum] = ["Agents"]
@@ -68,6 +76,17 @@ async def list_agents(
     rows, pagination = await repo.search(session, subject.company_id, status=status, text=search, page=page)
     snaps = await effective.snapshots(session, rows)
     return AgentListOut(agents=[AgentOut.of(a, snaps[a.id]) for a in rows], pagination=pagination)
+
+
+# Declared before /api/v1/agent/{agent_id} so that "deleted" is not read as an agent id.
+@router.get("/api/v1/agent/deleted", response_model=DeletedAgentListOut, tags=TAGS)
+async def deleted_agents(session: Session, subject: CompanyAdminRead, page: Page) -> DeletedAgentListOut:
+    """The company's soft-deleted agents (restorable), the newest deletion first (admin)."""
+    rows, pagination = await repo.deleted(session, subject.company_id, page)
+    snaps = await effective.snapshots(session, rows)
+    return DeletedAgentListOut(
+        deleted_agents=[DeletedAgentOut.deleted(a, snaps[a.id]) for a in rows], pagination=pagination
+    )
 
 
 @router.get("/api/v1/agent/by-name/{name}", response_model=AgentOut, tags=TAGS, responses=errors(400))

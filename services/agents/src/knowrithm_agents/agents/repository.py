@@ -75,6 +75,14 @@ async def search(
     return await paginate(session, query.order_by(Agent.created_at.desc(), Agent.id), page)
 
 
+async def deleted(
+    session: AsyncSession, company_id: uuid.UUID | None, page: PageParams
+) -> tuple[Sequence[Agent], Pagination]:
+    """Soft-deleted agents (restorable), the newest deletion first."""
+    query = _scoped(select(Agent).where(Agent.deleted_at.is_not(None)), company_id)
+    return await paginate(session, query.order_by(Agent.deleted_at.desc(), Agent.id), page)
+
+
 async def own_settings(session: AsyncSession, agent_id: uuid.UUID) -> LlmSettings | None:
     """The agent's live settings row (active or not)."""
     return await session.scalar(

@@ -173,6 +173,21 @@ class AgentListOut(BaseModel):
     pagination: Pagination
 
 
+class DeletedAgentOut(AgentOut):
+    deleted_at: dt.datetime = Field(description="When the agent was deleted")
+
+    @classmethod
+    def deleted(cls, agent: Agent, snapshot: AgentSnapshot) -> DeletedAgentOut:
+        """A soft-deleted agent as `AgentOut` describes it, with its deletion time."""
+        assert agent.deleted_at is not None
+        return cls(**AgentOut.of(agent, snapshot).model_dump(), deleted_at=agent.deleted_at)
+
+
+class DeletedAgentListOut(BaseModel):
+    deleted_agents: list[DeletedAgentOut]
+    pagination: Pagination
+
+
 class EmbedCodeOut(BaseModel):
     agent_id: uuid.UUID
     embed_code: str = Field(description="The HTML snippet to paste into a page")

@@ -1,4 +1,5 @@
-"""Agents: the list (search, paging), create and edit, clone, delete and restore, widget settings.
+"""Agents: the list (search, paging), create and edit, clone, delete and restore (also from the list
+of deleted agents), widget settings.
 
 Everything goes through the agents API with the signed-in person's token. Members read their
 company's agents; creating, changing, cloning, deleting and restoring are for admins (the API's
@@ -222,6 +223,46 @@ async def agent_list(
     if page.htmx and page.request.headers.get("hx-target") == "agent-results":
         return await render(page, "agents_results.html", searched=True, **context)
     return await render(page, "agents_list.html", **context)
+
+
+# -- deleted agents (admins): the list with a Restore button each
+
+
+async def _deleted_page(page: Page, p: int, *, error: str | None = None, status: int = 200) -> Response:
+    data = await _call(page, "GET", "/api/v1/agent/deleted", params={"page": p, "per_page": PER_PAGE})
+    return await render(
+        page,
+        "agents_deleted_list.html",
+        status=status,
+        agents=data.get("deleted_agents") or [],
+        pagination=data.get("pagination") or {},
+        error=error,
+    )
+
+
+@router.get("/deleted")
+async def deleted_list(page: PageDep, p: Annotated[int, Query(ge=1, le=10000)] = 1) -> Response:
+    """The company's deleted agents, the newest deletion first (admins)."""
+    if not await _signed_in(page):
+        return redirect(page, f"{PREFIX}/sign-in")
+    _admin(page)
+    return await _deleted_page(page, p)
+
+
+@router.post("/deleted/{agent_id}/restore")
+async def restore_deleted(page: PageDep, agent_id: uuid.UUID) -> Response:
+    """Restore one agent from the list; the API's refusal (a live agent has its name) shows above it."""
+    if not await _signed_in(page):
+        return redirect(page, f"{PREFIX}/sign-in")
+    _admin(page)
+    try:
+        agent = await _call(page, "PATCH", f"{_agent_path(agent_id)}/restore")
+    except ApiError as exc:
+        if exc.status in (401, 403, 404):
+            raise
+        return await _deleted_page(page, 1, error=message_of(exc), status=exc.status)
+    await _notice(page, _("Agent “%(name)s” restored.") % {"name": agent["name"]})
+    return redirect(page, f"{PREFIX}/agents/deleted")
 
 
 # -- create and edit
