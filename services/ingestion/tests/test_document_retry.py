@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import select
+
 from knowrithm_common.events import new_event
 from knowrithm_common.events.agents import AgentUpdatedV1
+from knowrithm_ingestion.models import Document
 from knowrithm_ingestion.testing import samples
 
 from .support import add_agent, admin, agent_snapshot, apply_agent_event, member, unique, upload, wait_for
@@ -79,3 +82,19 @@ async def test_retry_is_for_admins_of_the_documents_company(client, worker, call
     assert (await call("DELETE", f"/api/v1/document/{document_id}", boss)).status_code == 200
     gone = await call("POST", f"/api/v1/document/{document_id}/retry", boss)
     assert gone.status_code == 404, gone.text
+
+
+async def test_a_failed_document_whose_file_is_gone_answers_409(client, worker, call):
+    company_id, agent_id = await add_agent(client.app)
+    boss = admin(company_id)
+    r = await upload(call, boss, agent_id, [("broken.pdf", samples.make_corrupt_pdf(), "application/pdf")])
+    document_id = r.json()["documents"][0]["id"]
+    failed = await settled(call, boss, document_id)
+    async with client.app.state.db.sessions() as session:
+        key = await session.scalar(select(Document.blob_key).where(Document.id == uuid.UUID(document_id)))
+    await worker.state.deps.blobs.delete(key)
+
+    r = await call("POST", f"/api/v1/document/{document_id}/retry", boss)
+    assert r.status_code == 409 and r.json()["error"] == "document_file_missing", r.text
+    after = (await call("GET", f"/api/v1/document/{document_id}", boss)).json()
+    assert after["status"] == "failed" and after["task_id"] == failed["task_id"], after
