@@ -4,7 +4,7 @@ Headless Chromium (Debian's /usr/bin/chromium) under the console's Content-Secur
 a keyboard-only upload of a PDF with its upload progress bar, the document going from
 processing to processed without a reload (htmx polling), the retrieval test showing the
 passage with its page, the chunk viewer (delete and restore a chunk), bulk delete and restore,
-two files dropped at once (a corrupt PDF failing with its reason), an upload the API refuses,
+two files dropped at once (a corrupt PDF failing with its reason, retried, failing again), an upload the API refuses,
 web pages and sites (a local site on 127.0.0.5, the e2e allowlist), an analysed SQLite
 connection listed read only, a foreign id's 404, and a plain member's read-only view. axe-core checks each
 state; screenshots go to tests/e2e/artifacts/console/. The company uses the offline provider
@@ -170,6 +170,18 @@ async def test_knowledge_upload_live_status_retrieval_chunks_delete_restore_and_
             await expect(broken.locator(".failure")).to_contain_text("PDF")
             await screens.check("knowledge-failed")
 
+            # Retry: only the failed document offers it; the corrupt file is processed again and fails
+            # again with the same reason (the section follows it live, then stops polling)
+            reason = await broken.locator(".failure").inner_text()
+            await expect(notes.get_by_role("button", name="Retry notes.txt")).to_have_count(0)
+            await broken.get_by_role("button", name="Retry broken.pdf").click()
+            await expect(page.locator("#retry-notice")).to_have_text("The document is being processed again.")
+            await expect(page.locator("#retry-notice")).to_be_focused()
+            await expect(broken.locator(".badge")).to_have_text("Failed", timeout=120_000)
+            await expect(broken.locator(".failure")).to_have_text(reason)
+            await expect(page.locator("#documents")).to_have_attribute("data-final", "true", timeout=60_000)
+            await screens.check("knowledge-retried")
+
             # an upload the API refuses (a program dressed as a PDF): its reason above the form
             await page.get_by_label("Files", exact=True).set_input_files(
                 [{"name": "setup.pdf", "mimeType": "application/pdf", "buffer": samples.make_windows_exe()}]
@@ -240,6 +252,9 @@ async def test_knowledge_upload_live_status_retrieval_chunks_delete_restore_and_
             await expect(page.locator("#documents tbody tr", has_text="report.pdf")).to_be_visible()
             await expect(page.get_by_role("button", name="Upload", exact=True)).to_have_count(0)
             await expect(page.get_by_role("button", name="Delete selected")).to_have_count(0)
+            await expect(page.get_by_role("button", name="Retry broken.pdf")).to_have_count(0)
+            await expect(page.locator("#documents tbody tr", has_text="broken.pdf")).to_contain_text(
+                "Fix the file and upload it again.")
             await expect(page.get_by_role("button", name="Find passages")).to_be_visible()
             await expect(page.locator("#documents")).to_have_attribute("data-final", "true", timeout=60_000)
             await screens.check("knowledge-member")

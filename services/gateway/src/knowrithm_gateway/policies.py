@@ -295,6 +295,7 @@ OPERATIONS: tuple[Operation, ...] = (
         DELETE /document/bulk-delete
         DELETE /document/{document_id}
         PATCH  /document/{document_id}/restore
+        POST   /document/{document_id}/retry
         DELETE /document/{document_id}/chunk
         PATCH  /document/{document_id}/chunk/restore-all
         DELETE /document/chunk/{chunk_id}

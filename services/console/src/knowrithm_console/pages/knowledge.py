@@ -1,4 +1,4 @@
-"""Knowledge: an agent's documents (upload with progress, live status, delete and restore), a
+"""Knowledge: an agent's documents (upload with progress, live status, retry, delete and restore), a
 document's chunks, the retrieval test, and the company's database connections (read only).
 
 Uploads stream: the browser's multipart body goes on to `POST /api/v1/document/upload` as it
@@ -274,6 +274,29 @@ async def chunks(page: PageDep, document_id: uuid.UUID) -> Response:
     removed = [c for c in gone.get("deleted_chunks") or [] if str(c.get("document_id")) == str(document_id)]
     return await render(page, "knowledge_chunks.html", document=document, chunks=live.get("chunks") or [],
                         deleted_chunks=removed)
+
+
+@router.post("/documents/{document_id}/retry")
+async def retry(page: PageDep, document_id: uuid.UUID, request: Request) -> Response:
+    """Process a failed document again (admins); the documents section then follows it live."""
+    if not _signed_in(page):
+        return redirect(page, f"{PREFIX}/sign-in")
+    form = await request.form()
+    agent_id = str(form.get("agent_id") or "")
+    try:
+        await _call(page, "POST", f"/api/v1/document/{document_id}/retry")
+        notice = _("The document is being processed again.")
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+        notice = message_of(exc)
+    if not page.htmx:
+        await _notice(page, notice)
+        return redirect(page, f"{PREFIX}/knowledge?agent_id={agent_id}")
+    agent = await _call(page, "GET", f"/api/v1/agent/{agent_id}")
+    documents = await _documents(page, agent_id)
+    return await render(page, "_documents.html", agent=agent, documents=documents,
+                        final=is_final(documents), retried=notice)
 
 
 @router.post("/chunks/{chunk_id}/delete")

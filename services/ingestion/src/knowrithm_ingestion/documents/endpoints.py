@@ -34,6 +34,7 @@ from knowrithm_ingestion.documents.schemas import (
     DocumentOut,
     DocumentRestored,
     DocumentsDeleted,
+    RetryOut,
     UploadOut,
 )
 from knowrithm_ingestion.models import DocumentStatus
@@ -160,6 +161,18 @@ async def restore_document(
     )
     return DocumentRestored(message="Document restored", document_id=document.id,
                             filename=document.original_filename, restored_chunks_count=chunks)
+
+
+@router.post("/api/v1/document/{document_id}/retry", status_code=202, response_model=RetryOut, tags=DOCS,
+             responses=errors(404, (409, "The document is not failed, or its file is no longer stored")))
+async def retry_document(
+    document_id: uuid.UUID, session: Session, subject: CompanyWrite, deps: Dependencies
+) -> RetryOut:
+    """Process a failed document again from its stored file (a new task follows it)."""
+    document = await service.retry_document(
+        session, deps.blobs, document_id=document_id, company_id=subject.company_id, actor=subject.actor
+    )
+    return RetryOut.of(document)
 
 
 @router.delete("/api/v1/document/{document_id}/chunk", response_model=DocumentDeleted, tags=CHUNKS)

@@ -110,6 +110,21 @@ class UploadOut(BaseModel):
         )
 
 
+class RetryOut(BaseModel):
+    """A failed document queued for processing again, with its new task."""
+
+    document_id: uuid.UUID
+    status: str = Field(description="pending: processing starts soon")
+    task_id: uuid.UUID
+    status_url: str
+
+    @classmethod
+    def of(cls, document: Document) -> RetryOut:
+        assert document.task_id is not None
+        return cls(document_id=document.id, status=document.status, task_id=document.task_id,
+                   status_url=status_url(document.task_id))
+
+
 class UploadResult(BaseModel):
     """The result of an upload's task: its documents once processed (or failed, with the reason)."""
 

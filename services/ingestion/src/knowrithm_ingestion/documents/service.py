@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_common.db.base import utcnow
 from knowrithm_common.db.session import after_commit
-from knowrithm_common.errors import BadRequest, NotFound
+from knowrithm_common.errors import BadRequest, Conflict, NotFound
 from knowrithm_common.events import Actor
 from knowrithm_common.events.ingestion import (
     DocumentDeletedV1,
@@ -30,7 +30,7 @@ from knowrithm_common.events.ingestion import (
 from knowrithm_common.pagination import PageParams, Pagination
 from knowrithm_common.queries import AgentsOwner
 from knowrithm_ingestion.agents.projection import get_agent
-from knowrithm_ingestion.blobs import BlobStore
+from knowrithm_ingestion.blobs import BlobNotFound, BlobStore
 from knowrithm_ingestion.documents import repository as repo
 from knowrithm_ingestion.models import Chunk, Document, DocumentSource, DocumentStatus, WebsitePage, outbox
 from knowrithm_ingestion.tasks import queue_job
@@ -49,6 +49,14 @@ class ChunkNotFound(NotFound):
 
 class ParentDocumentDeleted(BadRequest):
     code, message = "document_deleted", "Cannot restore the chunk: its document is deleted; restore it first"
+
+
+class DocumentNotFailed(Conflict):
+    code, message = "document_not_failed", "Only a failed document can be retried"
+
+
+class DocumentFileMissing(Conflict):
+    code, message = "document_file_missing", "The document's file is no longer stored; upload it again"
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +241,23 @@ async def restore_document(
     else:
         reindex_after_commit(session, store, document.company_id, chunks)
     return document, len(chunks)
+
+
+async def retry_document(
+    session: AsyncSession, blobs: BlobStore, *, document_id: uuid.UUID, company_id: uuid.UUID | None,
+    actor: Actor | None,
+) -> Document:
+    """Process a failed document again from its stored file: pending, error cleared, a new task and
+    ProcessDocument job (with the request's commit). 409 when it is not failed or its file is gone."""
+    document = await get_document(session, document_id, company_id)
+    if document.status != DocumentStatus.FAILED.value:
+        raise DocumentNotFailed(f"Only a failed document can be retried; this one is {document.status}")
+    try:
+        await blobs.get(document.blob_key)
+    except BlobNotFound as exc:
+        raise DocumentFileMissing() from exc
+    await queue_processing(session, document, actor=actor)
+    return document
 
 
 def records_of(chunks: Sequence[Chunk]) -> list[VectorRecord]:
