@@ -334,39 +334,16 @@ async def model_options(
     return await render(page, "agents_models.html", kind=kind, models=models, selected="", errors={})
 
 
-def _posted(
-    name: str,
-    description: str,
-    instructions: str,
-    personality: str,
-    languages: str,
-    status: str,
-    llm_provider_id: str,
-    llm_model_id: str,
-    embedding_provider_id: str,
-    embedding_model_id: str,
-    temperature: str,
-    max_tokens: str,
-) -> AgentForm:
-    return AgentForm(
-        name=name,
-        description=description,
-        instructions=instructions,
-        personality=personality,
-        languages=languages,
-        status=status,
-        llm_provider_id=llm_provider_id,
-        llm_model_id=llm_model_id,
-        embedding_provider_id=embedding_provider_id,
-        embedding_model_id=embedding_model_id,
-        temperature=temperature,
-        max_tokens=max_tokens,
-    )
+@dataclass(slots=True)
+class Posted:
+    """The agent form as posted: its fields, and the keys (never shown back)."""
+
+    form: AgentForm
+    llm_key: str
+    embedding_key: str
 
 
-@router.post("/new")
-async def create(
-    page: PageDep,
+async def posted(
     name: Text = "",
     description: Text = "",
     instructions: Text = "",
@@ -381,27 +358,30 @@ async def create(
     max_tokens: Text = "",
     llm_key: Text = "",
     embedding_key: Text = "",
-) -> Response:
+) -> Posted:
+    """The create and edit forms' fields, read once for both routes."""
+    form = AgentForm(
+        name=name, description=description, instructions=instructions, personality=personality,
+        languages=languages, status=status, llm_provider_id=llm_provider_id, llm_model_id=llm_model_id,
+        embedding_provider_id=embedding_provider_id, embedding_model_id=embedding_model_id,
+        temperature=temperature, max_tokens=max_tokens,
+    )
+    return Posted(form, llm_key, embedding_key)
+
+
+PostedDep = Annotated[Posted, Depends(posted)]
+
+
+@router.post("/new")
+async def create(page: PageDep, sent: PostedDep) -> Response:
     """Create the agent with its own settings; the API's refusal goes next to the field it names."""
     if not await _signed_in(page):
         return redirect(page, f"{PREFIX}/sign-in")
     _admin(page)
-    form = _posted(
-        name,
-        description,
-        instructions,
-        personality,
-        languages,
-        status,
-        llm_provider_id,
-        llm_model_id,
-        embedding_provider_id,
-        embedding_model_id,
-        temperature,
-        max_tokens,
-    )
+    form = sent.form
     try:
-        agent = await _call(page, "POST", "/api/v1/agent", json=form.body(llm_key, embedding_key, {}))
+        body = form.body(sent.llm_key, sent.embedding_key, {})
+        agent = await _call(page, "POST", "/api/v1/agent", json=body)
     except ApiError as exc:
         if exc.status in (401, 403) or (exc.status == 404 and not exc.field_errors()):
             raise
@@ -442,45 +422,15 @@ async def detail(page: PageDep, agent_id: uuid.UUID) -> Response:
 
 
 @router.post("/{agent_id}")
-async def update(
-    page: PageDep,
-    agent_id: uuid.UUID,
-    name: Text = "",
-    description: Text = "",
-    instructions: Text = "",
-    personality: Text = "",
-    languages: Text = "",
-    status: Text = "active",
-    llm_provider_id: Text = "",
-    llm_model_id: Text = "",
-    embedding_provider_id: Text = "",
-    embedding_model_id: Text = "",
-    temperature: Text = "",
-    max_tokens: Text = "",
-    llm_key: Text = "",
-    embedding_key: Text = "",
-) -> Response:
+async def update(page: PageDep, agent_id: uuid.UUID, sent: PostedDep) -> Response:
     """Save the form in one PUT (the API changes all of it or nothing)."""
     if not await _signed_in(page):
         return redirect(page, f"{PREFIX}/sign-in")
     _admin(page)
     agent = await _call(page, "GET", _agent_path(agent_id))
-    form = _posted(
-        name,
-        description,
-        instructions,
-        personality,
-        languages,
-        status,
-        llm_provider_id,
-        llm_model_id,
-        embedding_provider_id,
-        embedding_model_id,
-        temperature,
-        max_tokens,
-    )
+    form = sent.form
     try:
-        body = form.body(llm_key, embedding_key, dict(agent.get("personality_traits") or {}))
+        body = form.body(sent.llm_key, sent.embedding_key, dict(agent.get("personality_traits") or {}))
         await _call(page, "PUT", _agent_path(agent_id), json=body)
     except ApiError as exc:
         if exc.status in (401, 403) or (exc.status == 404 and not exc.field_errors()):
