@@ -49,6 +49,10 @@ class User:
     def is_admin(self) -> bool:
         return self.role in ("admin", "super_admin")
 
+    @property
+    def is_super_admin(self) -> bool:
+        return self.role == "super_admin"
+
 
 @dataclass(slots=True)
 class Tokens:

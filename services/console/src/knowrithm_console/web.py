@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from knowrithm_console import i18n
-from knowrithm_console.api import Api, Client
+from knowrithm_console.api import Api, ApiError, Client
 from knowrithm_console.security import CSRF_FIELD, is_https
 from knowrithm_console.sessions import COOKIE, COOKIE_PATH, Session, SessionStore
 
@@ -28,12 +28,20 @@ class NavItem:
     path: str
     label: str  # a msgid: translated when rendered
     admin_only: bool = False  # shown to company admins (and super admins) only
+    super_admin_only: bool = False  # shown to the platform's super admins only
+    section: str = "main"  # which navigation it is listed in: see NAV_SECTIONS
 
 
 def N_(message: str) -> str:  # gettext's name for "mark for extraction only"
     """Mark `message` for the catalogue; it is translated where it is shown."""
     return message
 
+
+# The header's navigations, in order, each with its accessible name (a msgid): the company's
+# daily work, its administration (admins), the platform's (super admins).
+NAV_SECTIONS: dict[str, str] = {
+    "main": N_("Main"), "admin": N_("Administration"), "platform": N_("Platform"),
+}
 
 # Only screens that exist are listed; each later screen adds its line here.
 NAV: tuple[NavItem, ...] = (
@@ -50,8 +58,22 @@ def nav_for(session: Session) -> tuple[NavItem, ...]:
     """The navigation the session's user may use: admin-only screens are absent for plain users."""
     if not session.signed_in:
         return ()
-    admin = session.user is not None and session.user.is_admin
-    return tuple(item for item in NAV if admin or not item.admin_only)
+    user = session.user
+    admin = user is not None and user.is_admin
+    super_admin = user is not None and user.is_super_admin
+    return tuple(
+        item for item in NAV
+        if (admin or not item.admin_only) and (super_admin or not item.super_admin_only)
+    )
+
+
+def nav_sections(items: tuple[NavItem, ...]) -> list[tuple[str, str, list[NavItem]]]:
+    """The navigation grouped as the header shows it: (section, its name, its items), none empty."""
+    return [
+        (key, name, [item for item in items if item.section == key])
+        for key, name in NAV_SECTIONS.items()
+        if any(item.section == key for item in items)
+    ]
 
 
 @cache
@@ -161,11 +183,31 @@ async def render(page: Page, template: str, *, status: int = 200, **context: Any
         await page.store.save(session)
     html = TEMPLATES.get_template(template).render(
         l10n=page.l10n, csrf=session.csrf, user=session.user if session.signed_in else None,
-        nav=nav_for(session), path=page.request.url.path, notice=notice, **context,
+        nav=nav_sections(nav_for(session)), path=page.request.url.path, notice=notice, **context,
     )
     response = HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
     set_cookie(page, response)
     return response
+
+
+async def admin_page(page: Page) -> Response | None:
+    """None when the session's user is an admin; else where to go (sign-in), or a 403 page."""
+    if page.session is None or not page.session.signed_in or page.session.user is None:
+        return redirect(page, f"{PREFIX}/sign-in")
+    if not page.session.user.is_admin:
+        raise ApiError(403, "admins_only",
+                       i18n.gettext("This part of the console is for your company's administrators."))
+    return None
+
+
+async def super_admin_page(page: Page) -> Response | None:
+    """None when the session's user is a super admin; else where to go (sign-in), or a 403 page."""
+    if page.session is None or not page.session.signed_in or page.session.user is None:
+        return redirect(page, f"{PREFIX}/sign-in")
+    if not page.session.user.is_super_admin:
+        raise ApiError(403, "super_admins_only",
+                       i18n.gettext("This part of the console is for the platform's administrators."))
+    return None
 
 
 def redirect(page: Page, path: str) -> Response:

@@ -19,7 +19,7 @@ from fastapi.responses import Response
 from knowrithm_console.api import ApiError
 from knowrithm_console.i18n import gettext as _
 from knowrithm_console.pages.messages import message_of
-from knowrithm_console.web import N_, PREFIX, Page, page_of, redirect, render
+from knowrithm_console.web import N_, PREFIX, Page, admin_page, page_of, redirect, render
 
 router = APIRouter(prefix=f"{PREFIX}/leads")
 PageDep = Annotated[Page, Depends(page_of)]
@@ -30,16 +30,6 @@ STATUSES: dict[str, str] = {
     "new": N_("New"), "contacted": N_("Contacted"), "qualified": N_("Qualified"),
     "converted": N_("Converted"), "lost": N_("Lost"),
 }
-
-
-async def admin_page(page: Page) -> Response | None:
-    """None when the session's user is an admin; else where to go (sign-in), or a 403 page."""
-    if page.session is None or not page.session.signed_in or page.session.user is None:
-        return redirect(page, f"{PREFIX}/sign-in")
-    if not page.session.user.is_admin:
-        raise ApiError(403, "admins_only",
-                       _("This part of the console is for your company's administrators."))
-    return None
 
 
 @dataclass(frozen=True, slots=True)
