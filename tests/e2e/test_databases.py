@@ -531,6 +531,34 @@ async def test_the_official_sdks_text_to_sql_gets_at_most_result_limit_rows(plat
     assert [list(row.values()) for row in answer["rows"]] == expected[:3], answer
 
 
+async def test_the_official_sdks_search_database_gets_the_rows_under_each_connections_name(
+    platform, company, connections
+):
+    """`sdk.analytics.search_database` (the SDK's default configuration, an API key) on one connection
+    and on all of them: the rows a direct query returns, under the connection's name."""
+    sdk = sdk_client(platform.gateway_url, company.key["X-API-Key"], company.key["X-API-Secret"])
+    sql = "SELECT name FROM genre ORDER BY genre_id LIMIT 3"
+    connected = connections["mariadb"]
+    one = await asyncio.to_thread(sdk.analytics.search_database, sql, connection_id=connected.id)
+    [(name, rows)] = one["results"].items()
+    assert name == _result_key(one, connected), one
+    assert [row["name"] for row in rows] == [r[0] for r in direct_query(connected.source, sql)], one
+    every = await asyncio.to_thread(sdk.analytics.search_database, sql)
+    for engine, c in connections.items():
+        answered = every["results"][_result_key(every, c)]
+        assert [row["name"] for row in answered] == [r[0] for r in direct_query(c.source, sql)], (engine, every)
+
+
+def _result_key(answer: dict[str, Any], connected: Connected) -> str:
+    """The connection's key in a search answer: its name, or `name (id prefix)` when names collide."""
+    name, ident = connected.created["connection"]["name"], connected.created["connection"]["id"]
+    [key] = [
+        k for k in answer["results"]
+        if k == name or (k.startswith(f"{name} (") and ident.startswith(k[len(name) + 2:-1]))
+    ]
+    return key
+
+
 async def test_text_to_sql_without_execute_gives_the_sql_and_an_offline_agent_a_clear_422(
     client, company, llm_connections, connections
 ):
