@@ -271,6 +271,11 @@ async def test_an_admin_restores_an_agent_from_the_deleted_agents_page(platform,
             await expect(page.get_by_role("heading", name="Deleted agents", level=1)).to_be_focused()
             await expect(rows).to_have_count(2)
             await screens.check("agents-deleted-refused")
+            # the deleted list reflows at 320 CSS px (WCAG 1.4.10): no sideways scrolling
+            await page.set_viewport_size({"width": 320, "height": 640})
+            assert await page.evaluate("document.documentElement.scrollWidth") <= 320
+            await screens.check("agents-deleted-320px")
+            await page.set_viewport_size({"width": 1100, "height": 800})
 
             await page.get_by_role("button", name=f"Restore {DASH} Gone").click()
             await expect(page.locator(".notice")).to_have_text("Agent “Gone” restored.")
