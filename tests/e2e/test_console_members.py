@@ -4,7 +4,8 @@ An admin adds a member (a refused form first), sees where the member is signed i
 device) and signs that session out (its refresh is refused), changes the member's role, is
 refused changing their own, suspends the member through a confirmation (their sign-in is
 refused), reactivates them and forces a password reset (their password stops working). A plain
-user gets 403 pages. Headless Chromium, axe-core on every state, screenshots.
+user gets 403 pages. The Company screen: the profile (a refused e-mail at its field, then
+saved), and the provider keys written, never shown (only the API's hint). Headless Chromium, axe-core on every state, screenshots.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import uuid
 
 import pytest
 
-from .accounts import PASSWORD, sign_up
+from .accounts import PASSWORD, offline_settings, sign_up
 from .console import new_member
 from .test_console_browser import CHROMIUM, Screens
 
@@ -153,6 +154,69 @@ async def test_members_add_sessions_role_suspend_reset_and_access(platform, gate
                 assert response is not None and response.status == 403, path
             await expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
             await screens.check("members-plain-user-403")
+            await context.close()
+        finally:
+            await chromium.close()
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium: run `make chromium`")
+async def test_company_profile_and_provider_keys(platform, gateway, tmp_path):
+    from playwright.async_api import async_playwright, expect
+
+    account = await sign_up(gateway)
+    plain = await new_member(gateway, account)
+    await offline_settings(gateway, account)
+    console = platform.gateway_url + "/console"
+    tag = uuid.uuid4().hex[:8]
+    secret = f"sk-test-{tag}-9876"
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        try:
+            context = await chromium.new_context(viewport={"width": 1100, "height": 760}, locale="en-GB")
+            page = await context.new_page()
+            screens = Screens(page, tmp_path)
+            await _sign_in(page, console, account.email)
+            await page.get_by_role("navigation", name="Administration").get_by_role("link", name="Company").click()
+            await expect(page.get_by_label("Company name")).to_have_value(account.company["name"])
+            await expect(page.get_by_label("Language model key")).to_have_value("")
+            await expect(page.get_by_text("None stored.").first).to_be_visible()
+            await screens.check("company")
+
+            await page.get_by_label("Company e-mail").fill("not-an-address")
+            await page.get_by_role("button", name="Save the profile").click()
+            await expect(page.locator("#email-error")).to_be_visible()
+            await expect(page.get_by_label("Company e-mail")).to_be_focused()
+            await screens.check("company-error")
+            await page.get_by_label("Company e-mail").fill(f"office-{tag}@example.com")
+            await page.get_by_label("Company name").fill(f"Renamed {tag}")
+            await page.get_by_label("Phone").fill("+49 30 1234567")
+            await page.get_by_role("button", name="Save the profile").click()
+            await expect(page.get_by_role("status")).to_have_text("The company's profile is saved.")
+            await expect(page.get_by_role("heading", name=f"Renamed {tag}", level=1)).to_be_visible()
+            company = (await gateway.get("/api/v1/company", headers=account.auth)).json()
+            assert (company["name"], company["email"], company["phone"]) == (
+                f"Renamed {tag}", f"office-{tag}@example.com", "+49 30 1234567")
+
+            await page.get_by_label("Language model key").fill(secret)
+            await page.get_by_role("button", name="Save the keys").click()
+            await expect(page.get_by_role("status")).to_have_text("The provider keys are saved.")
+            await expect(page.locator("#llm_api_key-hint")).to_contain_text("9876")
+            await expect(page.get_by_label("Language model key")).to_have_value("")
+            assert secret not in await page.content()
+            await screens.check("company-keys-saved")
+            settings = (await gateway.get(f"/api/v1/settings/company/{account.company['id']}",
+                                          headers=account.auth)).json()["settings"]
+            assert settings[0]["llm_api_key_hint"].endswith("9876")
+            await context.close()
+
+            context = await chromium.new_context(viewport={"width": 1100, "height": 760}, locale="en-GB")
+            page = await context.new_page()
+            screens.page = page
+            page.on("console", screens._console)
+            await _sign_in(page, console, plain)
+            response = await page.goto(console + "/company")
+            assert response is not None and response.status == 403
+            await expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
             await context.close()
         finally:
             await chromium.close()
