@@ -61,7 +61,7 @@ async def test_api_key_created_by_keyboard_secret_once_used_usage_and_revoked(pl
 
             # a form the API's rules refuse here first: no name, no scope, a word for days
             await page.get_by_label("Name").fill("")
-            await page.get_by_label("read – read the company's data").uncheck()
+            await page.locator("#scope-read").uncheck()
             await page.get_by_label("Expires after (days)").fill("soon")
             await page.get_by_role("button", name="Create the key").click()
             await expect(page.locator("#name-error")).to_have_text("Give the key a name.")
@@ -71,7 +71,7 @@ async def test_api_key_created_by_keyboard_secret_once_used_usage_and_revoked(pl
             await screens.check("api-keys-error")
             # the API's own limit (1 to 365 days) comes back next to its field
             await page.get_by_label("Name").fill("Too long")
-            await page.get_by_label("read – read the company's data").check()
+            await page.locator("#scope-read").check()
             await page.get_by_label("Expires after (days)").fill("999")
             await page.get_by_role("button", name="Create the key").click()
             await expect(page.locator("#expires_in_days-error")).to_be_visible()

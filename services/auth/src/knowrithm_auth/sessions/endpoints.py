@@ -19,8 +19,9 @@ from knowrithm_common.tenancy import CompanyAdmin, CompanyAdminRead
 router = APIRouter(tags=["Admin"])
 
 
-@router.get("/api/v1/admin/user/{user_id:uuid}/sessions", response_model=SignInSessionList,
-            responses=errors(404))
+@router.get(
+    "/api/v1/admin/user/{user_id:uuid}/sessions", response_model=SignInSessionList, responses=errors(404)
+)
 async def list_user_sessions(
     user_id: uuid.UUID, request: Request, session: Session, subject: CompanyAdminRead
 ) -> SignInSessionList:
@@ -28,17 +29,31 @@ async def list_user_sessions(
     user = await find_user(session, subject, user_id)
     claims = presented_access_claims(request)
     current = claims.sid if claims is not None and claims.sub == subject.principal.user_id else None
-    return SignInSessionList(user_id=user.id, sessions=await admin.list_sessions(session, user.id, current=current))
+    return SignInSessionList(
+        user_id=user.id, sessions=await admin.list_sessions(session, user.id, current=current)
+    )
 
 
-@router.delete("/api/v1/admin/user/{user_id:uuid}/sessions/{session_id:uuid}", response_model=SignedOut,
-               responses=errors(404))
+@router.delete(
+    "/api/v1/admin/user/{user_id:uuid}/sessions/{session_id:uuid}",
+    response_model=SignedOut,
+    responses=errors(404),
+)
 async def sign_out_user_session(
-    user_id: uuid.UUID, session_id: uuid.UUID, session: Session, subject: CompanyAdmin,
+    user_id: uuid.UUID,
+    session_id: uuid.UUID,
+    session: Session,
+    subject: CompanyAdmin,
     revoker: Revocations = Depends(revocations),
 ) -> SignedOut:
     """Sign one of a user's sessions out: its refresh fails and its access tokens are refused."""
     user = await find_user(session, subject, user_id)
-    await admin.sign_out_session(session, revoker, user_id=user.id, company_id=user.company_id,
-                                 session_id=session_id, actor=subject.actor)
+    await admin.sign_out_session(
+        session,
+        revoker,
+        user_id=user.id,
+        company_id=user.company_id,
+        session_id=session_id,
+        actor=subject.actor,
+    )
     return SignedOut()

@@ -29,9 +29,12 @@ USAGE_DAYS = 30
 
 # What each scope lets a key do (msgids; translated where shown).
 SCOPE_HINTS: dict[str, str] = {
-    "read": N_("read the company's data"), "write": N_("create, change and delete"),
-    "update": N_("change only"), "delete": N_("delete only"),
-    "admin": N_("everything, administration included"), "full_access": N_("everything"),
+    "read": N_("read the company's data"),
+    "write": N_("create, change and delete"),
+    "update": N_("change only"),
+    "delete": N_("delete only"),
+    "admin": N_("everything, administration included"),
+    "full_access": N_("everything"),
 }
 STATUS_LABELS: dict[str, str] = {"active": N_("Active"), "expired": N_("Expired"), "revoked": N_("Revoked")}
 NUMBERS = {"expires_in_days": "", "rate_limit_per_hour": "", "rate_limit_per_day": ""}
@@ -47,8 +50,17 @@ async def _keys(page: Page) -> list[dict[str, Any]]:
 async def _list(page: Page, *, status: int = 200, **context: Any) -> Response:
     context.setdefault("values", {"name": "", "scopes": ["read"], **NUMBERS})
     context.setdefault("errors", {})
-    return await render(page, "api_keys.html", status=status, keys=await _keys(page), scopes=SCOPES,
-                        scope_hints=SCOPE_HINTS, statuses=STATUS_LABELS, form_id=new_secret(), **context)
+    return await render(
+        page,
+        "api_keys.html",
+        status=status,
+        keys=await _keys(page),
+        scopes=SCOPES,
+        scope_hints=SCOPE_HINTS,
+        statuses=STATUS_LABELS,
+        form_id=new_secret(),
+        **context,
+    )
 
 
 @router.get("")
@@ -84,7 +96,8 @@ async def _first_use(page: Page, form_id: str) -> bool:
 
 @router.post("")
 async def create(
-    page: PageDep, name: Annotated[str, Form(max_length=100)] = "",
+    page: PageDep,
+    name: Annotated[str, Form(max_length=100)] = "",
     scopes: Annotated[list[str] | None, Form()] = None,
     expires_in_days: Annotated[str, Form(max_length=12)] = "",
     rate_limit_per_hour: Annotated[str, Form(max_length=12)] = "",
@@ -95,31 +108,44 @@ async def create(
     if (gone := await admin_page(page)) is not None:
         return gone
     assert page.session is not None
-    numbers = {"expires_in_days": expires_in_days, "rate_limit_per_hour": rate_limit_per_hour,
-               "rate_limit_per_day": rate_limit_per_day}
+    numbers = {
+        "expires_in_days": expires_in_days,
+        "rate_limit_per_hour": rate_limit_per_hour,
+        "rate_limit_per_day": rate_limit_per_day,
+    }
     body, errors = _body(name, scopes or [], numbers)
     values = {"name": name, "scopes": scopes or [], **numbers}
     if errors:
         return await _list(page, status=422, values=values, errors=errors)
     if not form_id or not await _first_use(page, form_id):
-        page.session.notice = _("This form was already sent: its key exists and its secret is not shown again.")
+        page.session.notice = _(
+            "This form was already sent: its key exists and its secret is not shown again."
+        )
         await page.store.save(page.session)
         return redirect(page, f"{PREFIX}/api-keys")
     try:
-        created = await page.api.call(page.session, "POST", "/api/v1/auth/api-keys", client=page.client, json=body)
+        created = await page.api.call(
+            page.session, "POST", "/api/v1/auth/api-keys", client=page.client, json=body
+        )
     except ApiError as exc:
         if exc.status not in (400, 403, 422):
             raise
         fields = {k: v for k, v in exc.field_errors().items() if k in (*numbers, "name", "scopes")}
-        return await _list(page, status=422, values=values, errors=fields,
-                           error=None if fields else message_of(exc))
+        return await _list(
+            page, status=422, values=values, errors=fields, error=None if fields else message_of(exc)
+        )
     return await _list(page, created=created)
 
 
 async def _usage(page: Page, key_id: uuid.UUID) -> dict[str, Any]:
     assert page.session is not None
-    body = await page.api.call(page.session, "GET", f"/api/v1/detailed-usage/{key_id}", client=page.client,
-                               params={"days": USAGE_DAYS})
+    body = await page.api.call(
+        page.session,
+        "GET",
+        f"/api/v1/detailed-usage/{key_id}",
+        client=page.client,
+        params={"days": USAGE_DAYS},
+    )
     data: dict[str, Any] = body.get("data") or {}
     return data
 
@@ -131,8 +157,15 @@ async def usage(page: PageDep, key_id: uuid.UUID) -> Response:
         return gone
     data = await _usage(page, key_id)
     key = next((k for k in await _keys(page) if k["id"] == str(key_id)), None)
-    return await render(page, "api_key.html", usage=data, key=key, summary=data.get("api_key") or {},
-                        statuses=STATUS_LABELS, days=USAGE_DAYS)
+    return await render(
+        page,
+        "api_key.html",
+        usage=data,
+        key=key,
+        summary=data.get("api_key") or {},
+        statuses=STATUS_LABELS,
+        days=USAGE_DAYS,
+    )
 
 
 @router.get("/{key_id}/revoke")
