@@ -80,11 +80,12 @@ def _body(name: str, scopes: list[str], numbers: dict[str, str]) -> tuple[dict[s
     if not body["scopes"]:
         errors["scopes"] = _("Choose at least one scope.")
     for field_name, raw in numbers.items():
-        if raw.strip():
-            if not raw.strip().isdigit():
+        text = raw.strip()
+        if text:
+            if not (text.isascii() and text.isdigit()):  # "²".isdigit() is true, int("²") fails
                 errors[field_name] = _("Enter a whole number.")
             else:
-                body[field_name] = int(raw)
+                body[field_name] = int(text)
     return body, errors
 
 
