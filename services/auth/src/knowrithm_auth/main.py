@@ -19,6 +19,7 @@ from knowrithm_auth.config import AuthSettings
 from knowrithm_auth.geo.endpoints import router as geo_router
 from knowrithm_auth.mail.mailer import DirectoryMailer, Mailer, SmtpMailer
 from knowrithm_auth.models import SCHEMA, outbox, shared
+from knowrithm_auth.sessions.endpoints import router as sessions_router
 from knowrithm_auth.sessions.revocation import Revocations
 from knowrithm_auth.sysconfig import subscribers as sysconfig
 from knowrithm_auth.sysconfig.endpoints import router as sysconfig_router
@@ -80,6 +81,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             apikeys_router,
             apikeys_internal_router,
             users_router,
+            sessions_router,
             companies_router,
             geo_router,
             sysconfig_router,

@@ -51,6 +51,9 @@ NAV: tuple[NavItem, ...] = (
     NavItem(f"{PREFIX}/playground", N_("Playground")),
     NavItem(f"{PREFIX}/conversations", N_("Conversations")),
     NavItem(f"{PREFIX}/leads", N_("Leads"), admin_only=True),
+    NavItem(f"{PREFIX}/members", N_("Members"), admin_only=True, section="admin"),
+    NavItem(f"{PREFIX}/api-keys", N_("API keys"), admin_only=True, section="admin"),
+    NavItem(f"{PREFIX}/company", N_("Company"), admin_only=True, section="admin"),
 )
 
 

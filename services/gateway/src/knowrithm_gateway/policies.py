@@ -217,6 +217,11 @@ OPERATIONS: tuple[Operation, ...] = (
         PUT   /company/{company_id}
         PATCH /company/{company_id}
     """),
+    # --- auth (lane keys): a user's sign-in sessions, listed and signed out by the company's admins
+    *declare(AUTHENTICATED, roles=ADMINS, scope="admin", table="""
+        GET    /admin/user/{user_id}/sessions
+        DELETE /admin/user/{user_id}/sessions/{session_id}
+    """),
     # --- auth: platform administration
     *declare(AUTHENTICATED, roles=SUPER_ADMIN, table="""
         GET    /super-admin/company
