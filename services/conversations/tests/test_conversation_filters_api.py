@@ -127,3 +127,23 @@ async def test_export_json_is_scoped_like_the_lists(call, company):
     assert r.status_code == 200 and r.json() == []
     r = await call("GET", "/api/v1/conversation/export", c["alice"], params={"format": "xml"})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "format", r.text
+
+
+async def test_leads_filter_by_creation_date(client, call):
+    from knowrithm_conversations.models import Lead
+
+    company_id, _ = await add_agent(client.app)
+    old, new = await lead(client.app, company_id), await lead(client.app, company_id)
+    async with client.app.state.db.sessions() as session, session.begin():
+        await session.execute(update(Lead).where(Lead.id == old.lead_id).values(created_at=DAY))
+    boss = admin(company_id)
+
+    async def leads(**params) -> set[str]:
+        r = await call("GET", "/api/v1/lead/company", boss, params=params)
+        assert r.status_code == 200, r.text
+        return {row["id"] for row in r.json()["data"]["leads"]}
+
+    assert await leads(**{"from": "2026-03-10", "to": "2026-03-10"}) == {str(old.lead_id)}
+    assert await leads(**{"from": "2026-03-11"}) == {str(new.lead_id)}
+    r = await call("GET", "/api/v1/lead/company", boss, params={"to": "someday"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "to"], r.text

@@ -82,8 +82,8 @@ class ConversationFilters:
     lead_id: uuid.UUID | None = None
 
 
-FROM = Query(None, alias="from", description="ISO-8601 date or datetime: last activity from (inclusive)")
-TO = Query(None, alias="to", description="ISO-8601 date (the whole day) or datetime: last activity until")
+FROM = Query(None, alias="from", description="ISO-8601 date or datetime: from this instant (inclusive)")
+TO = Query(None, alias="to", description="ISO-8601 date (that whole day) or datetime: until this instant")
 
 
 def period_query(since: str | None = FROM, until: str | None = TO) -> Period:
