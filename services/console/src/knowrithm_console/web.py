@@ -51,6 +51,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem(f"{PREFIX}/playground", N_("Playground")),
     NavItem(f"{PREFIX}/conversations", N_("Conversations")),
     NavItem(f"{PREFIX}/leads", N_("Leads"), admin_only=True),
+    NavItem(f"{PREFIX}/knowledge-gaps", N_("Knowledge gaps"), admin_only=True, section="admin"),
 )
 
 
