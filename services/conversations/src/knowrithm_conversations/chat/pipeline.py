@@ -23,6 +23,7 @@ import dataclasses
 import logging
 import secrets
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from prometheus_client import Counter, Histogram
@@ -311,7 +312,7 @@ async def _complete(
     await turn.emit("completed", completed)
 
 
-def answer_found(content: str, passages: list[Passage], citations: list[dict[str, Any]]) -> bool:
+def answer_found(content: str, passages: Sequence[Passage], citations: list[dict[str, Any]]) -> bool:
     """Whether the agent answered: not when it said it does not know (the fixed "I don't know"
     answer), nor when it had no passages and cited no database result either."""
     if content.strip() == DONT_KNOW:

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from knowrithm_common.pagination import PageParams, Pagination, paginate
 from knowrithm_conversations.conversations.filters import ConversationFilters, LeadFilter, Period, Rating
@@ -51,7 +52,9 @@ def negative_feedback() -> ColumnElement[bool]:
     return or_(Feedback.thumbs == "down", Feedback.rating <= 2)
 
 
-def in_period(column: ColumnElement[Any], period: Period) -> list[ColumnElement[bool]]:
+def in_period(
+    column: ColumnElement[Any] | InstrumentedAttribute[Any], period: Period
+) -> list[ColumnElement[bool]]:
     """`column` within the period (from inclusive, to exclusive)."""
     found: list[ColumnElement[bool]] = []
     if period.start is not None:
