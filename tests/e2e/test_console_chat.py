@@ -136,7 +136,7 @@ async def test_playground_streams_cited_answers_and_conversations_can_be_filtere
             await screens.check("conversations")
 
             # filters: leads only finds nothing; a date range that holds today finds it again
-            await page.get_by_label("With a lead").select_option("yes")
+            await page.get_by_label("With a lead").select_option("with")
             await page.get_by_role("button", name="Apply filters").click()
             await expect(page.get_by_text("No conversation matches.")).to_be_visible()
             await screens.check("conversations-filtered-empty")
@@ -175,10 +175,10 @@ async def test_playground_streams_cited_answers_and_conversations_can_be_filtere
             assert fact.split(" at dock")[0] in exported and '"citations"' in exported
 
             # the rating filter now finds it as helpful
-            await page.goto(console + "/conversations?rating=up")
+            await page.goto(console + "/conversations?rating=positive")
             await expect(rows).to_have_count(1)
             await expect(rows.first).to_contain_text("Helpful")
-            await page.goto(console + "/conversations?rating=down")
+            await page.goto(console + "/conversations?rating=negative")
             await expect(rows).to_have_count(0)
 
             # delete, then restore from the deleted conversations

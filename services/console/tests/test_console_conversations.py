@@ -1,8 +1,8 @@
-"""The conversations screen's own filters (the API has no date, rating or lead filter)."""
+"""The conversations screen: its filters as the API takes them, its ratings, an answer's rendering."""
 
 from __future__ import annotations
 
-from knowrithm_console.pages.conversations import Filters, keep, verdict
+from knowrithm_console.pages.conversations import Filters, verdict
 
 
 def test_a_conversations_rating_is_its_latest_vote() -> None:
@@ -12,18 +12,11 @@ def test_a_conversations_rating_is_its_latest_vote() -> None:
     assert verdict([{"thumbs": None, "rating": 4}]) == "up"
 
 
-def test_date_lead_and_rating_filters_keep_only_matching_conversations() -> None:
-    lead = {"entity_type": "lead", "last_activity": "2026-12-07T10:00:00+00:00"}
-    user = {"entity_type": "user", "last_activity": None, "created_at": "2026-12-01T10:00:00+00:00"}
-    assert keep(lead, "none", Filters())
-    assert keep(lead, "none", Filters(lead="yes")) and not keep(user, "none", Filters(lead="yes"))
-    assert keep(user, "none", Filters(lead="no")) and not keep(lead, "none", Filters(lead="no"))
-    assert keep(lead, "up", Filters(since="2026-12-07", until="2026-12-07"))
-    assert not keep(lead, "up", Filters(since="2026-12-08"))
-    assert not keep(user, "up", Filters(until="2026-11-30"))  # no activity yet: its creation counts
-    assert keep(user, "up", Filters(since="not-a-date"))  # an unreadable date filters nothing
-    assert keep(lead, "down", Filters(rating="down")) and not keep(lead, "up", Filters(rating="down"))
-    assert keep(lead, "none", Filters(rating="none"))
+def test_the_filters_go_to_the_api_as_its_parameters_and_bad_values_are_dropped() -> None:
+    f = Filters.of("nope", "2026-12-08", "2026-12-01", "positive", "with", "")
+    assert f.params() == {"from": "2026-12-01", "to": "2026-12-08", "rating": "positive", "lead": "with"}
+    f = Filters.of("3f1c8d2e-9a4b-4c6d-8e7f-0a1b2c3d4e5f", "soon", "", "great", "maybe", "deleted")
+    assert f.params() == {"agent_id": "3f1c8d2e-9a4b-4c6d-8e7f-0a1b2c3d4e5f"} and f.deleted
 
 
 def _answer_html(message: dict) -> str:
@@ -55,7 +48,13 @@ def test_an_answer_shows_its_document_and_database_citations_latency_and_tokens(
 
 
 def test_an_i_dont_know_answer_is_marked_and_a_failed_one_says_why() -> None:
-    html = _answer_html(_message(content="I don't know — I couldn't find that in the documents I have."))
+    html = _answer_html(_message(content="I don't know — I couldn't find that in the documents I have.",
+                                 metadata={"answer_found": False}))
     assert '<span class="badge badge-warn">No answer in the documents</span>' in html
+    # the API's flag decides, not the wording: a model's answer in other words is marked too
+    assert "No answer in the documents" in _answer_html(_message(content="Sorry, no idea.",
+                                                                 metadata={"answer_found": False}))
+    assert "No answer in the documents" not in _answer_html(_message(content="I don't know why, but yes.",
+                                                                     metadata={"answer_found": True}))
     failed = _answer_html(_message(status="failed", content="", error="The model is unavailable"))
     assert "Failed</span> The model is unavailable" in failed and "Answered in" not in failed

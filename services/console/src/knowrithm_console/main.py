@@ -24,7 +24,7 @@ from knowrithm_common.telemetry import setup_tracing
 from knowrithm_console.api import Api, ApiError, ApiUnavailable, SessionEnded
 from knowrithm_console.config import ConsoleSettings
 from knowrithm_console.i18n import gettext as _
-from knowrithm_console.pages import account, agents, conversations, home, leads, playground, profile
+from knowrithm_console.pages import account, agents, conversations, gaps, home, leads, playground, profile
 from knowrithm_console.pages import company as company_page
 from knowrithm_console.pages import keys as keys_page
 from knowrithm_console.pages import knowledge as knowledge_page
@@ -96,6 +96,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.include_router(conversations.router)
     app.include_router(knowledge_page.router)
     app.include_router(leads.router)
+    app.include_router(gaps.router)
     app.include_router(profile.router)
     app.include_router(keys_page.router)
     app.include_router(members_page.router)

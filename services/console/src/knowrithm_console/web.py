@@ -54,6 +54,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem(f"{PREFIX}/members", N_("Members"), admin_only=True, section="admin"),
     NavItem(f"{PREFIX}/api-keys", N_("API keys"), admin_only=True, section="admin"),
     NavItem(f"{PREFIX}/company", N_("Company"), admin_only=True, section="admin"),
+    NavItem(f"{PREFIX}/knowledge-gaps", N_("Knowledge gaps"), admin_only=True, section="admin"),
 )
 
 

@@ -24,6 +24,7 @@ from knowrithm_conversations.conversations.endpoints import router as conversati
 from knowrithm_conversations.feedback.endpoints import router as feedback_router
 from knowrithm_conversations.leads.endpoints import router as leads_router
 from knowrithm_conversations.models import SCHEMA, shared
+from knowrithm_conversations.reports.endpoints import router as reports_router
 from knowrithm_conversations.widget.endpoints import router as widget_router
 
 
@@ -33,8 +34,9 @@ def create_app(settings: ConversationsSettings | None = None) -> FastAPI:
         name="conversations",
         schema=SCHEMA,
         outbox=shared.outbox,
-        routers=[conversations_router, chat_router, tasks_router(shared.tasks, poll_after_ms=POLL_AFTER_MS),
-                 widget_router, agent_test_router, leads_router, feedback_router],
+        routers=[reports_router, conversations_router, chat_router,
+                 tasks_router(shared.tasks, poll_after_ms=POLL_AFTER_MS), widget_router,
+                 agent_test_router, leads_router, feedback_router],
         subscribers=[agents_subscribers.subscribers, chat_subscribers.subscribers],
         on_startup=[build_agents_owner, build_deps],
         on_shutdown=[close_deps, close_agents_owner],

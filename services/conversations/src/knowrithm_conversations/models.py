@@ -8,7 +8,7 @@ import uuid
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -65,9 +65,16 @@ class Conversation(IdMixin, TimestampMixin, SoftDeleteMixin, Base):  # type: ign
     last_activity: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+NO_ANSWER = "role = 'assistant' AND (metadata ->> 'answer_found') = 'false'"
+
+
 class Message(IdMixin, TimestampMixin, SoftDeleteMixin, Base):  # type: ignore[misc, valid-type]
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_conversation_created", "conversation_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_messages_conversation_created", "conversation_id", "created_at"),
+        # The knowledge gaps read the answers that found nothing, by company and time.
+        Index("ix_messages_no_answer", "company_id", "created_at", postgresql_where=text(NO_ANSWER)),
+    )
 
     conversation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
     company_id: Mapped[uuid.UUID] = mapped_column(index=True)

@@ -394,6 +394,10 @@ OPERATIONS: tuple[Operation, ...] = (
         DELETE /message/{message_id}
         PATCH  /message/{message_id}/restore
     """),
+    # (lane gaps) the conversations export (whoever lists conversations; the service scopes it) and
+    # the knowledge gaps (admins, their company's)
+    *declare(AUTHENTICATED, scope="read", table="GET /conversation/export"),
+    *declare(AUTHENTICATED, roles=ADMINS, table="GET /conversation/knowledge-gaps"),
     # --- feedback on an answer or a conversation (whoever sees it, leads too); members list it
     *declare(AUTHENTICATED, lead=True, table="""
         POST /message/{message_id}/feedback

@@ -1,11 +1,12 @@
 """Conversations: the list with filters, a transcript with citations and feedback, delete and
-restore, and an export of one conversation.
+restore, and exports.
 
-Filters: the API filters by agent (`GET /conversation/agent/{id}`) and lists deleted
-conversations (`GET /conversation/deleted`); it has no date, rating or lead filter, so those are
-applied here to the page the API returned (100 conversations a page while one is on), and the
-screen says so. The API has no conversation export route: the export is the conversation and its
-messages (with citations) and feedback as the API gives them, in one JSON file.
+Filters are the API's own (`GET /conversation` and `/conversation/deleted` take `agent_id`,
+`from`/`to` on the last activity, `rating` and `lead`), so they apply to every conversation, not
+to a page of them. "Export these conversations" downloads the API's export
+(`GET /conversation/export`, CSV, one row per message) with the same filters, passed on byte for
+byte; one conversation's export is the conversation and its messages (with citations) and
+feedback as the API gives them, in one JSON file.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
 from knowrithm_console.i18n import gettext as _
 from knowrithm_console.pages.playground import agents_of, signed_in
@@ -27,7 +28,15 @@ from knowrithm_console.web import PREFIX, Page, page_of, redirect, render
 
 router = APIRouter(prefix=PREFIX)
 PageDep = Annotated[Page, Depends(page_of)]
-RATINGS = ("", "up", "down", "none")
+RATINGS = ("", "positive", "negative", "unrated")
+PER_PAGE = 20
+
+
+def _day(value: str) -> str:
+    try:
+        return dt.date.fromisoformat(value.strip()).isoformat() if value.strip() else ""
+    except ValueError:
+        return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,14 +44,27 @@ class Filters:
     agent: str = ""
     since: str = ""  # YYYY-MM-DD, inclusive, on the last activity
     until: str = ""
-    rating: str = ""  # up | down | none
-    lead: str = ""  # yes | no
+    rating: str = ""  # positive | negative | unrated
+    lead: str = ""  # with | without
     deleted: bool = False
 
-    @property
-    def local(self) -> bool:
-        """Whether a filter the API lacks is on (applied by the console)."""
-        return bool(self.since or self.until or self.rating or self.lead)
+    @classmethod
+    def of(cls, agent: str, since: str, until: str, rating: str, lead: str, show: str) -> Filters:
+        try:
+            agent = str(uuid.UUID(agent)) if agent else ""
+        except ValueError:
+            agent = ""
+        since, until = _day(since), _day(until)
+        if since and until and since > until:
+            since, until = until, since
+        return cls(agent=agent, since=since, until=until, rating=rating if rating in RATINGS else "",
+                   lead=lead if lead in ("with", "without") else "", deleted=show == "deleted")
+
+    def params(self) -> dict[str, str]:
+        """The filters as the API's query parameters."""
+        found = {"agent_id": self.agent, "from": self.since, "to": self.until, "rating": self.rating,
+                 "lead": self.lead}
+        return {k: v for k, v in found.items() if v}
 
 
 def verdict(feedback: list[dict[str, Any]]) -> str:
@@ -55,28 +77,6 @@ def verdict(feedback: list[dict[str, Any]]) -> str:
     return "up" if int(last.get("rating") or 0) >= 3 else "down"
 
 
-def _day(value: str) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-
-
-def keep(conversation: dict[str, Any], rating: str, f: Filters) -> bool:
-    """Whether a conversation passes the filters the console applies itself."""
-    if f.lead == "yes" and conversation.get("entity_type") != "lead":
-        return False
-    if f.lead == "no" and conversation.get("entity_type") == "lead":
-        return False
-    when = str(conversation.get("last_activity") or conversation.get("created_at") or "")[:10]
-    since, until = _day(f.since), _day(f.until)
-    if since and (not when or dt.date.fromisoformat(when) < since):
-        return False
-    if until and (not when or dt.date.fromisoformat(when) > until):
-        return False
-    return not (f.rating and rating != f.rating)
-
-
 async def _feedback(page: Page, conversation_id: str) -> list[dict[str, Any]]:
     assert page.session is not None
     body = await page.api.call(page.session, "GET", f"/api/v1/conversation/{conversation_id}/feedback",
@@ -86,43 +86,52 @@ async def _feedback(page: Page, conversation_id: str) -> list[dict[str, Any]]:
 
 @router.get("/conversations")
 async def conversations(
-    page: PageDep, agent: str = "", since: str = "", until: str = "", rating: str = "", lead: str = "",
+    page: PageDep, agent: str = "", since: Annotated[str, Query(alias="from")] = "",
+    until: Annotated[str, Query(alias="to")] = "", rating: str = "", lead: str = "",
     show: str = "", number: Annotated[int, Query(alias="page", ge=1, le=10_000)] = 1,
 ) -> Response:
     if not signed_in(page):
         return redirect(page, f"{PREFIX}/sign-in")
     assert page.session is not None
-    try:
-        agent = str(uuid.UUID(agent)) if agent else ""
-    except ValueError:
-        agent = ""
-    f = Filters(agent=agent, since=since, until=until, rating=rating if rating in RATINGS else "",
-                lead=lead if lead in ("yes", "no") else "", deleted=show == "deleted")
-    params = {"page": number, "per_page": 100 if f.local else 20}
-    if f.deleted:
-        path = "/api/v1/conversation/deleted"
-    elif f.agent:
-        path = f"/api/v1/conversation/agent/{f.agent}"
-    else:
-        path = "/api/v1/conversation"
+    f = Filters.of(agent, since, until, rating, lead, show)
+    path = "/api/v1/conversation/deleted" if f.deleted else "/api/v1/conversation"
     agents, body = await asyncio.gather(
-        agents_of(page), page.api.call(page.session, "GET", path, client=page.client, params=params)
+        agents_of(page), page.api.call(page.session, "GET", path, client=page.client,
+                                       params={**f.params(), "page": number, "per_page": PER_PAGE})
     )
     rows = list(body.get("deleted_conversations" if f.deleted else "conversations") or [])
-    if f.deleted and f.agent:
-        rows = [r for r in rows if r.get("agent_id") == f.agent]
     ratings = dict(zip([r["id"] for r in rows], await asyncio.gather(
         *(_feedback(page, r["id"]) for r in rows)), strict=True)) if not f.deleted else {}
     verdicts = {cid: verdict(fb) for cid, fb in ratings.items()}
-    shown = [r for r in rows if keep(r, verdicts.get(r["id"], "none"), f)]
     pagination = body.get("pagination") or {}
+    query = {"agent": f.agent, "from": f.since, "to": f.until, "rating": f.rating, "lead": f.lead}
+    kept = {k: v for k, v in query.items() if v} | ({"show": "deleted"} if f.deleted else {})
 
     def page_query(n: int) -> str:
-        kept = {k: v for k, v in page.request.query_params.items() if k != "page" and v}
         return urlencode({**kept, "page": n})
 
-    return await render(page, "conversations.html", rows=shown, verdicts=verdicts, f=f, agents=agents,
-                        pagination=pagination, number=number, page_query=page_query)
+    return await render(page, "conversations.html", rows=rows, verdicts=verdicts, f=f, agents=agents,
+                        pagination=pagination, number=number, page_query=page_query,
+                        export_query=urlencode({k: v for k, v in kept.items() if k != "show"}))
+
+
+@router.get("/conversations/export")
+async def export_all(
+    page: PageDep, agent: str = "", since: Annotated[str, Query(alias="from")] = "",
+    until: Annotated[str, Query(alias="to")] = "", rating: str = "", lead: str = "",
+) -> Response:
+    """The API's export of the conversations the filters select (CSV), passed on as a download."""
+    if not signed_in(page):
+        return redirect(page, f"{PREFIX}/sign-in")
+    assert page.session is not None
+    f = Filters.of(agent, since, until, rating, lead, "")
+    body = await page.api.stream(page.session, "/api/v1/conversation/export", client=page.client,
+                                 params={**f.params(), "format": "csv"})
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    return StreamingResponse(body, media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="conversations-{stamp}.csv"',
+        "Cache-Control": "no-store",
+    })
 
 
 async def _transcript(page: Page, conversation_id: str, number: int = 1) -> tuple[

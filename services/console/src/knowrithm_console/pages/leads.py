@@ -9,6 +9,7 @@ navigation and a typed URL answers a 403 page. Another company's lead is the API
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -32,6 +33,14 @@ STATUSES: dict[str, str] = {
 }
 
 
+def day(value: str) -> str:
+    """A YYYY-MM-DD date as typed, or "" when it is none."""
+    try:
+        return dt.date.fromisoformat(value.strip()).isoformat() if value.strip() else ""
+    except ValueError:
+        return ""
+
+
 @dataclass(frozen=True, slots=True)
 class Filters:
     """The list's filters, as the API takes them (unknown values are dropped, not sent)."""
@@ -40,15 +49,19 @@ class Filters:
     agent_id: str = ""
     search: str = ""
     page: int = 1
+    since: str = ""  # YYYY-MM-DD: created on or after that day
+    until: str = ""  # YYYY-MM-DD: created on or before that day
 
     @classmethod
-    def of(cls, status: str, agent_id: str, search: str, page: int) -> Filters:
+    def of(
+        cls, status: str, agent_id: str, search: str, page: int, since: str = "", until: str = ""
+    ) -> Filters:
         try:
             agent = str(uuid.UUID(agent_id)) if agent_id else ""
         except ValueError:
             agent = ""
         status = status if status in STATUSES else ""
-        return cls(status, agent, search.strip()[:255], max(1, min(page, 10_000)))
+        return cls(status, agent, search.strip()[:255], max(1, min(page, 10_000)), day(since), day(until))
 
     def params(self) -> dict[str, Any]:
         found: dict[str, Any] = {"page": self.page, "per_page": PER_PAGE}
@@ -58,6 +71,10 @@ class Filters:
             found["agent_id"] = self.agent_id
         if self.search:
             found["search"] = self.search
+        if self.since:
+            found["from"] = self.since
+        if self.until:
+            found["to"] = self.until
         return found
 
     def query(self, page: int) -> str:
@@ -78,12 +95,15 @@ async def leads(
     page: PageDep, status: Annotated[str, Query(max_length=20)] = "",
     agent_id: Annotated[str, Query(max_length=40)] = "", search: Annotated[str, Query(max_length=300)] = "",
     page_number: Annotated[int, Query(alias="page", ge=1, le=10_000)] = 1,
+    since: Annotated[str, Query(alias="from", max_length=20)] = "",
+    until: Annotated[str, Query(alias="to", max_length=20)] = "",
 ) -> Response:
-    """The company's leads, newest first, 50 a page, filtered by status, agent and name/e-mail."""
+    """The company's leads, newest first, 50 a page, filtered by status, agent, name/e-mail and
+    creation date."""
     if (gone := await admin_page(page)) is not None:
         return gone
     assert page.session is not None
-    filters = Filters.of(status, agent_id, search, page_number)
+    filters = Filters.of(status, agent_id, search, page_number, since, until)
     body = await page.api.call(page.session, "GET", "/api/v1/lead/company", client=page.client,
                                params=filters.params())
     data = body.get("data") or {}

@@ -23,6 +23,7 @@ import dataclasses
 import logging
 import secrets
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from prometheus_client import Counter, Histogram
@@ -285,7 +286,8 @@ async def _complete(
             return
         latency_ms = int((utcnow() - question_row.created_at).total_seconds() * 1000)
         answer.content, answer.status, answer.citations = content, MessageStatus.COMPLETE.value, citations
-        answer.message_metadata = {**metadata, "context_used": len(prompt.passages)}
+        answer.message_metadata = {**metadata, "context_used": len(prompt.passages),
+                                   "answer_found": answer_found(content, prompt.passages, citations)}
         if databases:
             answer.message_metadata["database_queries"] = len(databases)
         answer.input_tokens, answer.output_tokens = usage.input_tokens, usage.output_tokens
@@ -308,6 +310,14 @@ async def _complete(
         ChatMessage(role="assistant", content=content),
     )
     await turn.emit("completed", completed)
+
+
+def answer_found(content: str, passages: Sequence[Passage], citations: list[dict[str, Any]]) -> bool:
+    """Whether the agent answered: not when it said it does not know (the fixed "I don't know"
+    answer), nor when it had no passages and cited no database result either."""
+    if content.strip() == DONT_KNOW:
+        return False
+    return bool(passages) or bool(citations)
 
 
 async def _count(session: AsyncSession, answer: Message, tokens: int) -> None:

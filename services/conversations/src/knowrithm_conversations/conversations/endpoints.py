@@ -32,6 +32,11 @@ from knowrithm_common.pagination import Page, PageParams, Pagination, pages
 from knowrithm_common.queries import Agents
 from knowrithm_common.tenancy import MEMBERS, Subject, subject_dependency
 from knowrithm_conversations.conversations import service
+from knowrithm_conversations.conversations.filters import (
+    ConversationFilters,
+    agent_conversation_filters,
+    conversation_filters,
+)
 from knowrithm_conversations.conversations.schemas import (
     ConversationCreated,
     ConversationDeleted,
@@ -64,6 +69,8 @@ ParticipantDelete = Annotated[Subject, Depends(subject_dependency(PARTICIPANTS, 
 # The reference API's 50 messages per page.
 MessagePage = Annotated[PageParams, pages(default=50, items="Messages")]
 Status = Annotated[StatusFilter, Query(description="active | archived | deleted | all")]
+Filters = Annotated[ConversationFilters, Depends(conversation_filters)]
+AgentFilters = Annotated[ConversationFilters, Depends(agent_conversation_filters)]
 
 
 def _outs(conversations: Sequence[Conversation], agents: dict[uuid.UUID, AgentView]) -> list[ConversationOut]:
@@ -86,9 +93,12 @@ async def create_conversation(
 
 
 @router.get("/api/v1/conversation", response_model=ConversationList, tags=CONVERSATIONS)
-async def list_conversations(subject: ParticipantRead, session: Session, page: Page) -> ConversationList:
-    """Conversations you can see (admins: the company's), most recently active first."""
-    return _listed(await service.conversations_page(session, service.viewer_of(subject), page))
+async def list_conversations(
+    subject: ParticipantRead, session: Session, page: Page, filters: Filters
+) -> ConversationList:
+    """Conversations you can see (admins: the company's), filtered, most recently active first."""
+    viewer = service.viewer_of(subject)
+    return _listed(await service.conversations_page(session, viewer, page, filters=filters))
 
 
 @router.get("/api/v1/conversation/entity", response_model=ConversationList, tags=CONVERSATIONS)
@@ -111,20 +121,20 @@ async def list_entity_conversations(
 @router.get("/api/v1/conversation/agent/{agent_id}", response_model=ConversationList, tags=CONVERSATIONS)
 async def list_agent_conversations(
     subject: ParticipantRead, agent_id: uuid.UUID, session: Session, page: Page, agents: Agents,
-    status: Status = StatusFilter.ACTIVE,
+    filters: AgentFilters, status: Status = StatusFilter.ACTIVE,
 ) -> ConversationList:
-    """The conversations with one agent that you can see (404 for an agent of another company)."""
+    """The conversations with one agent that you can see, filtered (404 for another company's agent)."""
     return _listed(await service.agent_conversations_page(session, subject, agent_id, page, agents=agents,
-                                                          status=status))
+                                                          status=status, filters=filters))
 
 
 @router.get("/api/v1/conversation/deleted", response_model=DeletedConversations, tags=CONVERSATIONS)
 async def deleted_conversations(
-    subject: ParticipantRead, session: Session, page: Page
+    subject: ParticipantRead, session: Session, page: Page, filters: Filters
 ) -> DeletedConversations:
-    """Soft-deleted conversations you can see (restorable), most recently active first."""
+    """Soft-deleted conversations you can see (restorable), filtered, most recently active first."""
     rows, agents, pagination = await service.conversations_page(
-        session, service.viewer_of(subject), page, status=StatusFilter.DELETED
+        session, service.viewer_of(subject), page, status=StatusFilter.DELETED, filters=filters
     )
     return DeletedConversations(deleted_conversations=_outs(rows, agents), pagination=pagination)
 

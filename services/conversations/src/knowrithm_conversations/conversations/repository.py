@@ -8,12 +8,14 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from knowrithm_common.pagination import PageParams, Pagination, paginate
+from knowrithm_conversations.conversations.filters import ConversationFilters, LeadFilter, Period, Rating
 from knowrithm_conversations.conversations.schemas import StatusFilter
-from knowrithm_conversations.models import AgentView, Conversation, EntityType, Message
+from knowrithm_conversations.models import AgentView, Conversation, EntityType, Feedback, Message
 
 Entity = tuple[EntityType, uuid.UUID]
 
@@ -37,16 +39,77 @@ def _status(stmt: Select[Any], status: StatusFilter) -> Select[Any]:
     return stmt.where(Conversation.status != "archived")
 
 
+def recent() -> ColumnElement[Any]:
+    """A conversation's last activity (its creation when it has none)."""
+    return func.coalesce(Conversation.last_activity, Conversation.created_at)
+
+
+def positive_feedback() -> ColumnElement[bool]:
+    return or_(Feedback.thumbs == "up", Feedback.rating >= 4)
+
+
+def negative_feedback() -> ColumnElement[bool]:
+    return or_(Feedback.thumbs == "down", Feedback.rating <= 2)
+
+
+def in_period(
+    column: ColumnElement[Any] | InstrumentedAttribute[Any], period: Period
+) -> list[ColumnElement[bool]]:
+    """`column` within the period (from inclusive, to exclusive)."""
+    found: list[ColumnElement[bool]] = []
+    if period.start is not None:
+        found.append(column >= period.start)
+    if period.end is not None:
+        found.append(column < period.end)
+    return found
+
+
+def _rated(rating: Rating) -> ColumnElement[bool]:
+    on_it = Feedback.conversation_id == Conversation.id
+    if rating is Rating.UNRATED:
+        return ~exists().where(on_it)
+    verdict = positive_feedback() if rating is Rating.POSITIVE else negative_feedback()
+    return exists().where(and_(on_it, verdict))
+
+
+def filtered(stmt: Select[Any], filters: ConversationFilters | None) -> Select[Any]:
+    """`stmt` (of conversations) narrowed by the list filters."""
+    if filters is None:
+        return stmt
+    if filters.agent_id is not None:
+        stmt = stmt.where(Conversation.agent_id == filters.agent_id)
+    stmt = stmt.where(*in_period(recent(), filters.period))
+    if filters.rating is not None:
+        stmt = stmt.where(_rated(filters.rating))
+    if filters.lead is LeadFilter.WITH or filters.lead_id is not None:
+        stmt = stmt.where(Conversation.entity_type == EntityType.LEAD.value)
+    if filters.lead is LeadFilter.WITHOUT:
+        stmt = stmt.where(Conversation.entity_type != EntityType.LEAD.value)
+    if filters.lead_id is not None:
+        stmt = stmt.where(Conversation.entity_id == filters.lead_id)
+    return stmt
+
+
+def visible_conversations(
+    company_id: uuid.UUID | None, *, entity: Entity | None = None, agent_id: uuid.UUID | None = None,
+    status: StatusFilter = StatusFilter.ACTIVE, filters: ConversationFilters | None = None,
+) -> Select[Any]:
+    """The conversations a scope sees, filtered, most recently active first."""
+    stmt = filtered(_status(_scoped(select(Conversation), company_id, entity), status), filters)
+    if agent_id is not None:
+        stmt = stmt.where(Conversation.agent_id == agent_id)
+    return stmt.order_by(recent().desc(), Conversation.id)
+
+
 async def conversations_page(
     session: AsyncSession, company_id: uuid.UUID | None, page: PageParams, *, entity: Entity | None = None,
     agent_id: uuid.UUID | None = None, status: StatusFilter = StatusFilter.ACTIVE,
+    filters: ConversationFilters | None = None,
 ) -> tuple[Sequence[Conversation], Pagination]:
-    """One page of the company's conversations (of one entity, one agent), most recently active first."""
-    stmt = _status(_scoped(select(Conversation), company_id, entity), status)
-    if agent_id is not None:
-        stmt = stmt.where(Conversation.agent_id == agent_id)
-    recent = func.coalesce(Conversation.last_activity, Conversation.created_at)
-    return await paginate(session, stmt.order_by(recent.desc(), Conversation.id), page)
+    """One page of the company's conversations (of one entity, one agent, filtered), most recently
+    active first."""
+    stmt = visible_conversations(company_id, entity=entity, agent_id=agent_id, status=status, filters=filters)
+    return await paginate(session, stmt, page)
 
 
 async def has_conversation(session: AsyncSession, company_id: uuid.UUID | None, entity: Entity) -> bool:

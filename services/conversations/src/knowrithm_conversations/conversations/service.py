@@ -29,6 +29,7 @@ from knowrithm_common.queries import AgentsOwner
 from knowrithm_common.tenancy import Subject
 from knowrithm_conversations.agents.view import get_agent
 from knowrithm_conversations.conversations import repository as repo
+from knowrithm_conversations.conversations.filters import ConversationFilters
 from knowrithm_conversations.conversations.repository import Entity
 from knowrithm_conversations.conversations.schemas import NewConversation, StatusFilter
 from knowrithm_conversations.models import AgentView, Conversation, EntityType, Lead, Message, outbox
@@ -155,22 +156,25 @@ async def require_entity(session: AsyncSession, viewer: Viewer) -> None:
 
 async def conversations_page(
     session: AsyncSession, viewer: Viewer, page: PageParams, *, agent_id: uuid.UUID | None = None,
-    status: StatusFilter = StatusFilter.ACTIVE,
+    status: StatusFilter = StatusFilter.ACTIVE, filters: ConversationFilters | None = None,
 ) -> tuple[list[Conversation], dict[uuid.UUID, AgentView], Pagination]:
-    """One page of the conversations the viewer sees, most recently active first, with their agents."""
+    """One page of the conversations the viewer sees (filtered), most recently active first, with
+    their agents."""
     rows, pagination = await repo.conversations_page(
-        session, viewer.company_id, page, entity=viewer.entity, agent_id=agent_id, status=status
+        session, viewer.company_id, page, entity=viewer.entity, agent_id=agent_id, status=status,
+        filters=filters,
     )
     return list(rows), await repo.agents_by_id(session, (c.agent_id for c in rows)), pagination
 
 
 async def agent_conversations_page(
     session: AsyncSession, subject: Subject, agent_id: uuid.UUID, page: PageParams, *, agents: AgentsOwner,
-    status: StatusFilter,
+    status: StatusFilter, filters: ConversationFilters | None = None,
 ) -> tuple[list[Conversation], dict[uuid.UUID, AgentView], Pagination]:
     """The conversations with one agent of the caller's company that the caller sees (404 otherwise)."""
     agent = await get_agent(session, company_id=subject.company_id, agent_id=agent_id, owner=agents)
-    return await conversations_page(session, viewer_of(subject), page, agent_id=agent.agent_id, status=status)
+    return await conversations_page(session, viewer_of(subject), page, agent_id=agent.agent_id, status=status,
+                                    filters=filters)
 
 
 async def entity_conversations_page(

@@ -39,6 +39,7 @@ from knowrithm_common.tenancy import (
     CompanyWrite,
     actor_of,
 )
+from knowrithm_conversations.conversations.filters import Period, period_query
 from knowrithm_conversations.conversations.schemas import ConversationOut
 from knowrithm_conversations.leads import service
 from knowrithm_conversations.leads.schemas import (
@@ -105,10 +106,11 @@ async def list_leads(
     status: LeadStatus | None = Query(None, description="new | contacted | qualified | converted | lost"),
     agent_id: uuid.UUID | None = Query(None, description="Only leads that came through this agent"),
     search: str | None = Query(None, max_length=255, description="Part of a name, or an exact email"),
+    created: Period = Depends(period_query),
 ) -> LeadList:
-    """Your company's leads, newest first, filtered by status, agent, name or exact email."""
+    """Your company's leads, newest first, filtered by status, agent, name or exact email, creation date."""
     rows, pagination = await service.leads_page(session, subject, page, tools=tools, status=status,
-                                                agent_id=agent_id, search=search)
+                                                agent_id=agent_id, search=search, created=created)
     return LeadList(data=LeadPage(leads=[lead_out(lead, tools) for lead in rows], pagination=pagination))
 
 

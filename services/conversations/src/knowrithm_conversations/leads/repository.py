@@ -12,6 +12,8 @@ from sqlalchemy import Select, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowrithm_common.pagination import PageParams, Pagination, paginate
+from knowrithm_conversations.conversations.filters import Period
+from knowrithm_conversations.conversations.repository import in_period
 from knowrithm_conversations.models import Conversation, EntityType, Feedback, Lead, Message
 
 
@@ -23,9 +25,13 @@ def _scoped(stmt: Select[Any], company_id: uuid.UUID | None) -> Select[Any]:
 async def leads_page(
     session: AsyncSession, company_id: uuid.UUID | None, page: PageParams, *, status: str | None = None,
     agent_id: uuid.UUID | None = None, search: str | None = None, email_hashes: Sequence[str] = (),
+    created: Period | None = None,
 ) -> tuple[Sequence[Lead], Pagination]:
-    """One page of live leads, newest first; `search` matches names, `email_hashes` an exact email."""
+    """One page of live leads, newest first; `search` matches names, `email_hashes` an exact email,
+    `created` the period of their creation."""
     stmt = _scoped(select(Lead), company_id).where(Lead.not_deleted())
+    if created is not None:
+        stmt = stmt.where(*in_period(Lead.created_at, created))
     if status is not None:
         stmt = stmt.where(Lead.status == status)
     if agent_id is not None:

@@ -53,6 +53,7 @@ from knowrithm_conversations.agents.view import get_agent, visitor_agent
 from knowrithm_conversations.chat.history import History
 from knowrithm_conversations.config import ConversationsSettings
 from knowrithm_conversations.conversations import service as conversations
+from knowrithm_conversations.conversations.filters import Period
 from knowrithm_conversations.conversations.repository import agents_by_id
 from knowrithm_conversations.conversations.schemas import ConversationOut, MessageOut, NewConversation
 from knowrithm_conversations.feedback.service import FeedbackOut
@@ -250,7 +251,7 @@ async def create_lead(
 
 async def leads_page(
     session: AsyncSession, subject: Subject, page: PageParams, *, tools: LeadTools,
-    status: LeadStatus | None, agent_id: uuid.UUID | None, search: str | None,
+    status: LeadStatus | None, agent_id: uuid.UUID | None, search: str | None, created: Period | None = None,
 ) -> tuple[Sequence[Lead], Pagination]:
     """One page of the caller's company's leads (super admins: every company's), filtered."""
     company_id = subject.company_id
@@ -259,7 +260,7 @@ async def leads_page(
     if search and "@" in search and company_id is not None:
         hashes = tools.email_hashes(company_id, search)
     return await repo.leads_page(session, company_id, page, status=status.value if status else None,
-                                 agent_id=agent_id, search=search, email_hashes=hashes)
+                                 agent_id=agent_id, search=search, email_hashes=hashes, created=created)
 
 
 async def find_lead(

@@ -1,0 +1,1 @@
+"""Reports over conversations: knowledge gaps and the conversations export."""
