@@ -77,6 +77,7 @@ RESOURCES = """
     audit-logs     /audit-log
     webhooks       /webhook
     tasks          /tasks
+    platform       /super-admin/health
 """
 
 
