@@ -51,6 +51,12 @@ NAV: tuple[NavItem, ...] = (
     NavItem(f"{PREFIX}/playground", N_("Playground")),
     NavItem(f"{PREFIX}/conversations", N_("Conversations")),
     NavItem(f"{PREFIX}/leads", N_("Leads"), admin_only=True),
+    # lane platform: the platform's own screens, for super admins
+    NavItem(f"{PREFIX}/platform/providers", N_("Providers and models"), super_admin_only=True,
+            section="platform"),
+    NavItem(f"{PREFIX}/platform/config", N_("Configuration"), super_admin_only=True, section="platform"),
+    NavItem(f"{PREFIX}/platform/health", N_("Platform health"), super_admin_only=True, section="platform"),
+    NavItem(f"{PREFIX}/platform/metrics", N_("System metrics"), super_admin_only=True, section="platform"),
 )
 
 

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 UP, DEGRADED, DOWN = "up", "degraded", "down"
 
 
-def _entry(name: str, status: str, *, checks: dict[str, str], seconds: float, error: str | None) -> dict[str, Any]:
+def _entry(
+    name: str, status: str, *, checks: dict[str, str], seconds: float, error: str | None
+) -> dict[str, Any]:
     return {"name": name, "status": status, "checks": checks,
             "response_ms": round(seconds * 1000, 1), "error": error}
 
