@@ -189,7 +189,7 @@ async def _health_and_metrics(page, screens: Screens, company: dict) -> None:
     await expect(page.get_by_role("heading", name="Metrics of the whole platform")).to_be_visible()
     await expect(page.locator("table.list")).to_contain_text("companies_registered")
     await screens.check("metrics-platform")
-    await page.get_by_label("Company").select_option(company["id"])
+    await page.get_by_label("Company", exact=True).select_option(company["id"])
     await page.get_by_role("button", name="Show").click()
     await expect(page.get_by_role("heading", name=f"Metrics of {company['name']}")).to_be_visible()
     users = page.locator("table.list tr:has(code:text-is('users_registered'))")
