@@ -70,7 +70,7 @@ async def _provider_and_model(page, console: str, screens: Screens, tag: str) ->
     await page.get_by_role("button", name="Add provider").click()
     await expect(page.get_by_role("status")).to_have_text(f"Provider “Acme {tag}” added.")
 
-    await page.get_by_role("link", name=f"Add a model – Acme {tag}").click()
+    await page.get_by_role("link", name=f"Add a model \u2013 Acme {tag}").click()
     await page.get_by_label("Model name").fill(f"acme-chat-{tag}")
     await page.get_by_label("Display name").fill("Acme Chat")
     await page.get_by_label("Context window (tokens)").fill("lots")
@@ -163,7 +163,7 @@ async def _configuration(page, console: str, screens: Screens, gateway, token: s
     await expect(page.get_by_label("New value of max_file_size")).to_have_value("60000000")
     r = await gateway.get("/api/v1/config", headers={"Authorization": f"Bearer {token}"})
     assert {e["config_key"]: e["config_value"] for e in r.json()["configs"]}["max_file_size"] == 60000000
-    await page.get_by_role("button", name="Back to the default – max_file_size").click()
+    await page.get_by_role("button", name="Back to the default \u2013 max_file_size").click()
     await expect(page.get_by_role("status")).to_have_text("“max_file_size” is back to its default.")
     await expect(page.locator("#now-max_file_size")).to_contain_text("Default:")
 
