@@ -79,3 +79,24 @@ def test_metrics_show_each_series_latest_value_and_its_number_of_samples() -> No
         {"labels": {"company_id": "c"}, "timestamp": "2026-01-01T00:05:00+00:00", "value": 5}]}}
     assert metric_rows(body) == [{"name": "api_requests", "labels": "", "value": 5,
                                   "at": "2026-01-01T00:05:00+00:00", "samples": 2}]
+
+
+def _health_fragment(report: dict, previous: str) -> str:
+    from knowrithm_console import i18n
+    from knowrithm_console.pages.system import PROBLEMS, STATUSES, _signature
+    from knowrithm_console.web import TEMPLATES
+
+    return TEMPLATES.get_template("_platform_health.html").render(
+        l10n=i18n.Localization("en", "UTC"), report=report, signature=_signature(report),
+        changed=changes(previous, report), statuses=STATUSES, problems=PROBLEMS)
+
+
+def test_a_polled_health_table_announces_a_change_out_of_band_and_says_nothing_otherwise() -> None:
+    report = {"status": "degraded", "checked_at": "2026-12-07T22:00:00+00:00", "services": [
+        {"name": "auth", "status": "up", "checks": {"database": "ok"}, "response_ms": 3.5, "error": None},
+        {"name": "analytics", "status": "down", "checks": {}, "response_ms": 2000.0, "error": "unreachable"}]}
+    changed = _health_fragment(report, "auth=up,analytics=up")
+    assert '<div id="health-announce" hx-swap-oob="innerHTML"><p>analytics is now Down.</p></div>' in changed
+    assert "Some services are not up." in changed and "Not reachable" in changed
+    assert "previous=auth%3Dup%2Canalytics%3Ddown" in changed  # the next poll compares with this
+    assert "health-announce" not in _health_fragment(report, "auth=up,analytics=down")
