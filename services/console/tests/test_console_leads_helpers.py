@@ -30,6 +30,9 @@ def _session(role: str | None) -> Session:
 def test_admin_only_screens_are_absent_for_plain_users_and_everything_for_the_signed_out():
     everything = ["Home", "Agents", "Knowledge", "Playground", "Conversations", "Leads"]
     assert [i.label for i in nav_for(_session("admin"))] == everything
-    assert [i.label for i in nav_for(_session("super_admin"))] == everything
+    platform = [i.label for i in nav_for(_session("super_admin")) if i.section == "platform"]  # lane platform
+    assert [i.label for i in nav_for(_session("super_admin")) if i.section != "platform"] == everything
+    assert platform == ["Providers and models", "Configuration", "Platform health", "System metrics"]
+    assert not [i for i in nav_for(_session("admin")) if i.section == "platform"]
     assert [i.label for i in nav_for(_session("user"))] == [label for label in everything if label != "Leads"]
     assert nav_for(_session(None)) == ()
