@@ -24,19 +24,11 @@ from knowrithm_common.telemetry import setup_tracing
 from knowrithm_console.api import Api, ApiError, ApiUnavailable, SessionEnded
 from knowrithm_console.config import ConsoleSettings
 from knowrithm_console.i18n import gettext as _
-from knowrithm_console.pages import (
-    account,
-    agents,
-    conversations,
-    home,
-    leads,
-    platform_import,
-    playground,
-    profile,
-    providers,
-    system,
-)
+from knowrithm_console.pages import account, agents, conversations, home, leads, playground, profile
 from knowrithm_console.pages import knowledge as knowledge_page
+from knowrithm_console.pages import platform_import as platform_import_page
+from knowrithm_console.pages import providers as providers_page
+from knowrithm_console.pages import system as system_page
 from knowrithm_console.pages.messages import message_of
 from knowrithm_console.security import CsrfRefused, SecurityHeaders, csrf_guard
 from knowrithm_console.sessions import SessionStore
@@ -105,9 +97,9 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.include_router(knowledge_page.router)
     app.include_router(leads.router)
     app.include_router(profile.router)
-    app.include_router(platform_import.router)  # before providers: /import is not a provider id
-    app.include_router(providers.router)
-    app.include_router(system.router)
+    app.include_router(platform_import_page.router)
+    app.include_router(providers_page.router)
+    app.include_router(system_page.router)
     # Only static files are compressed: pages carry the CSRF token next to text a request can
     # put there, and compression would let their length tell the token (BREACH).
     app.mount(f"{PREFIX}/static", GZipMiddleware(StaticFiles(directory=STATIC_DIR), minimum_size=512),
