@@ -199,14 +199,29 @@ async def _health_and_metrics(page, screens: Screens, company: dict) -> None:
     assert response is not None and response.status == 404  # no such company
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium: run `make chromium`")
-async def test_platform_screens_for_super_admins_catalogue_config_health_metrics_and_none_for_admins(
-    platform, gateway, super_admin_token, tmp_path
+NEEDS_CHROMIUM = pytest.mark.skipif(not CHROMIUM.exists(),
+                                    reason="needs Debian's chromium at /usr/bin/chromium: run `make chromium`")
+# The first test of a run also waits for the platform to start (the fixture's setup counts).
+SLOW = pytest.mark.timeout(600)
+
+
+async def _super_admin(chromium, platform, tmp_path):
+    context = await chromium.new_context(viewport={"width": 1100, "height": 760}, locale="en-GB")
+    page = await context.new_page()
+    screens = Screens(page, tmp_path)
+    await _sign_in(page, platform.gateway_url + "/console", platform.env["SUPER_ADMIN_EMAIL"],
+                   platform.env["SUPER_ADMIN_PASSWORD"])
+    return page, screens
+
+
+@NEEDS_CHROMIUM
+@SLOW
+async def test_the_catalogue_screens_for_super_admins_feed_the_agent_form_and_admins_get_403(
+    platform, gateway, tmp_path
 ):
     from playwright.async_api import async_playwright, expect
 
     account = await sign_up(gateway)
-    await projections_caught_up(platform)
     tag = uuid.uuid4().hex[:8]
     console = platform.gateway_url + "/console"
 
@@ -219,24 +234,38 @@ async def test_platform_screens_for_super_admins_catalogue_config_health_metrics
             await _sign_in(admin, console, account.email)
             await _company_admin_is_kept_out(admin, console, admin_screens)
 
-            context = await chromium.new_context(viewport={"width": 1100, "height": 760}, locale="en-GB")
-            page = await context.new_page()
-            screens = Screens(page, tmp_path)
-            await _sign_in(page, console, platform.env["SUPER_ADMIN_EMAIL"], platform.env["SUPER_ADMIN_PASSWORD"])
+            page, screens = await _super_admin(chromium, platform, tmp_path)
             await _provider_and_model(page, console, screens, tag)
             await _bulk_import(page, screens, tag)
             await _dialogs(page, screens, tag)
             await page.set_viewport_size({"width": 320, "height": 640})  # reflow: nothing scrolls sideways
             assert await page.evaluate("document.documentElement.scrollWidth") <= 320
             await screens.check("providers-320px")
-            await page.set_viewport_size({"width": 1100, "height": 760})
 
             # the company admin's agent form offers the new model under the new provider
             await admin.goto(console + "/agents/new")
             await admin.locator("#llm_provider_id").select_option(label=f"Acme AI {tag}")
             await expect(admin.locator("#llm_model_id option", has_text="Acme Chat Pro")).to_have_count(1)
             await admin_screens.check("agent-form-new-model")
+        finally:
+            await chromium.close()
 
+
+@NEEDS_CHROMIUM
+@SLOW
+async def test_configuration_health_and_metrics_screens_for_super_admins(
+    platform, gateway, super_admin_token, tmp_path
+):
+    from playwright.async_api import async_playwright
+
+    account = await sign_up(gateway)
+    await projections_caught_up(platform)
+    console = platform.gateway_url + "/console"
+
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        try:
+            page, screens = await _super_admin(chromium, platform, tmp_path)
             await _configuration(page, console, screens, gateway, super_admin_token)
             await _health_and_metrics(page, screens, account.company)
         finally:
