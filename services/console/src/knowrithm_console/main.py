@@ -29,6 +29,9 @@ from knowrithm_console.pages import company as company_page
 from knowrithm_console.pages import keys as keys_page
 from knowrithm_console.pages import knowledge as knowledge_page
 from knowrithm_console.pages import members as members_page
+from knowrithm_console.pages import platform_import as platform_import_page
+from knowrithm_console.pages import providers as providers_page
+from knowrithm_console.pages import system as system_page
 from knowrithm_console.pages.messages import message_of
 from knowrithm_console.security import CsrfRefused, SecurityHeaders, csrf_guard
 from knowrithm_console.sessions import SessionStore
@@ -101,6 +104,9 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.include_router(keys_page.router)
     app.include_router(members_page.router)
     app.include_router(company_page.router)
+    app.include_router(platform_import_page.router)
+    app.include_router(providers_page.router)
+    app.include_router(system_page.router)
     # Only static files are compressed: pages carry the CSRF token next to text a request can
     # put there, and compression would let their length tell the token (BREACH).
     app.mount(f"{PREFIX}/static", GZipMiddleware(StaticFiles(directory=STATIC_DIR), minimum_size=512),

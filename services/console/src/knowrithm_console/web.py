@@ -55,6 +55,12 @@ NAV: tuple[NavItem, ...] = (
     NavItem(f"{PREFIX}/api-keys", N_("API keys"), admin_only=True, section="admin"),
     NavItem(f"{PREFIX}/company", N_("Company"), admin_only=True, section="admin"),
     NavItem(f"{PREFIX}/knowledge-gaps", N_("Knowledge gaps"), admin_only=True, section="admin"),
+    # lane platform: the platform's own screens, for super admins
+    NavItem(f"{PREFIX}/platform/providers", N_("Providers and models"), super_admin_only=True,
+            section="platform"),
+    NavItem(f"{PREFIX}/platform/config", N_("Configuration"), super_admin_only=True, section="platform"),
+    NavItem(f"{PREFIX}/platform/health", N_("Platform health"), super_admin_only=True, section="platform"),
+    NavItem(f"{PREFIX}/platform/metrics", N_("System metrics"), super_admin_only=True, section="platform"),
 )
 
 

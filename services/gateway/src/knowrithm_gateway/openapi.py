@@ -65,6 +65,15 @@ _GATEWAY_PATHS: Document = {
                       "404": error_response(404, "No such task (or another company's)"),
                       "422": error_response(422, "The task id is not a UUID")},
     }},
+    # (lane platform) answered by the gateway itself: platform_health.py
+    "/api/v1/super-admin/health": {"get": {
+        "tags": ["Health"], "summary": "Health of every process (super admins)",
+        "description": "Each process (gateway first) with the status its readiness reported (up, "
+                       "degraded, down: not answering within the health timeout), its dependency "
+                       "checks and response time. Always 200: a service down is the report.",
+        "responses": {"200": {"description": "status, checked_at, services[name, status, checks, "
+                                             "response_ms, error]"}},
+    }},
 }
 
 

@@ -77,6 +77,7 @@ RESOURCES = """
     audit-logs     /audit-log
     webhooks       /webhook
     tasks          /tasks
+    platform       /super-admin/health
 """
 
 
@@ -478,6 +479,9 @@ OPERATIONS: tuple[Operation, ...] = (
     *declare(AUTHENTICATED, roles=ADMINS, table="POST /test"),
     *declare(PUBLIC, tenant_scoped=False, table="GET /test/page/{token}"),
     *declare(AUTHENTICATED, table="POST /agent/{agent_id}/test"),
+    # --- lane platform: every process's health, answered by the gateway itself (platform_health.py);
+    # for the platform's operators, signed in (the console's Platform health screen)
+    *declare(USER, roles=SUPER_ADMIN, tenant_scoped=False, table="GET /super-admin/health"),
 )
 
 

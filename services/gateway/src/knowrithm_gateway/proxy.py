@@ -38,7 +38,8 @@ from knowrithm_common.telemetry import extract_context, tracer
 from knowrithm_gateway.admission import Exchange
 from knowrithm_gateway.headers import Incoming, read_incoming, response_headers, upstream_headers
 from knowrithm_gateway.metrics import METHODS, UNMATCHED, observe_request, observe_upstream_error
-from knowrithm_gateway.routing import API_PREFIX, TASKS, WIDGET_SCRIPT, Route
+from knowrithm_gateway.platform_health import answer_platform_health
+from knowrithm_gateway.routing import API_PREFIX, PLATFORM_HEALTH, TASKS, WIDGET_SCRIPT, Route
 from knowrithm_gateway.tasks import fan_out_task_status
 from knowrithm_gateway.upstream import REPLAYABLE_BYTES, send_upstream
 
@@ -184,6 +185,11 @@ class Proxy:
         if route.service == TASKS:
             return await fan_out_task_status(
                 self.runtime, scope, send, headers=headers, request_id=incoming.request_id,
+                extra_headers=exchange.rate_headers,
+            )
+        if route.service == PLATFORM_HEALTH:
+            return await answer_platform_health(
+                self.runtime, scope, send, request_id=incoming.request_id,
                 extra_headers=exchange.rate_headers,
             )
         return await self._forward(

@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 TASKS = "tasks"  # pseudo-service: the gateway fans the request out to every task owner
+PLATFORM_HEALTH = "platform-health"  # pseudo-service (lane platform): the gateway answers it itself
+GATEWAY_ANSWERED = (TASKS, PLATFORM_HEALTH)  # pseudo-services: no upstream of their own
 TASK_OWNERS = ("auth", "agents", "conversations", "ingestion", "analytics")
 API_PREFIX = "/api/"
 WIDGET_SCRIPT = "/widget.js"  # the embed code's script: the one public path outside API_PREFIX
@@ -77,6 +79,8 @@ ROUTES: tuple[tuple[str, str, bool], ...] = (
     ("/api/v1/agent/{agent_id}/stats", "analytics", True),
     # the gateway's own fan-out
     ("/api/v1/tasks/{task_id}/status", TASKS, True),
+    # (lane platform) every process's health for super admins, asked by the gateway itself
+    ("/api/v1/super-admin/health", PLATFORM_HEALTH, True),
 )
 
 
@@ -126,7 +130,7 @@ class RouteTable:
         return _walk(self._root, _segments(path), 0)
 
     def services(self) -> set[str]:
-        """Every service named in the table (the TASKS pseudo-service excluded)."""
+        """Every service named in the table (the pseudo-services excluded)."""
         found: set[str] = set()
         stack = [self._root]
         while stack:
@@ -135,7 +139,7 @@ class RouteTable:
             stack.extend(node.children.values())
             if node.wildcard is not None:
                 stack.append(node.wildcard)
-        found.discard(TASKS)
+        found.difference_update(GATEWAY_ANSWERED)
         return found
 
 
