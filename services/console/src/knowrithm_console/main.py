@@ -21,15 +21,27 @@ from knowrithm_common.health import health_router
 from knowrithm_common.logging import configure_logging
 from knowrithm_common.metrics import PrometheusMiddleware, metrics_endpoint
 from knowrithm_common.telemetry import setup_tracing
-from knowrithm_console.api import Api, ApiError, ApiUnavailable, SessionEnded
+from knowrithm_console.api import Api, ApiError, ApiUnavailable, ImpersonationEnded, SessionEnded
 from knowrithm_console.config import ConsoleSettings
 from knowrithm_console.i18n import gettext as _
-from knowrithm_console.pages import account, agents, conversations, home, leads, playground, profile
+from knowrithm_console.pages import (
+    account,
+    agents,
+    audit,
+    companies,
+    companies_bulk,
+    conversations,
+    home,
+    impersonation,
+    leads,
+    playground,
+    profile,
+)
 from knowrithm_console.pages import knowledge as knowledge_page
 from knowrithm_console.pages.messages import message_of
 from knowrithm_console.security import CsrfRefused, SecurityHeaders, csrf_guard
 from knowrithm_console.sessions import SessionStore
-from knowrithm_console.web import PREFIX, STATIC_DIR, page_of, redirect, render
+from knowrithm_console.web import PREFIX, STATIC_DIR, end_impersonation, page_of, redirect, render
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +106,10 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.include_router(knowledge_page.router)
     app.include_router(leads.router)
     app.include_router(profile.router)
+    app.include_router(audit.router)  # lane superco: audit log, companies, users, impersonation
+    app.include_router(companies_bulk.router)  # before companies: /deleted and /bulk are not ids
+    app.include_router(companies.router)
+    app.include_router(impersonation.router)
     # Only static files are compressed: pages carry the CSRF token next to text a request can
     # put there, and compression would let their length tell the token (BREACH).
     app.mount(f"{PREFIX}/static", GZipMiddleware(StaticFiles(directory=STATIC_DIR), minimum_size=512),
@@ -122,6 +138,13 @@ def _install_error_pages(app: FastAPI) -> None:
     async def _ended(request: Request, _exc: SessionEnded) -> Response:
         page = await page_of(request)
         return redirect(page, f"{PREFIX}/session-ended")
+
+    @app.exception_handler(ImpersonationEnded)
+    async def _acting_over(request: Request, _exc: ImpersonationEnded) -> Response:
+        page = await page_of(request)
+        ran_out = page.session is not None and page.session.impersonation_over
+        await end_impersonation(page, why="expired" if ran_out else "refused")
+        return redirect(page, f"{PREFIX}/")
 
     @app.exception_handler(ApiUnavailable)
     async def _unavailable(request: Request, _exc: ApiUnavailable) -> Response:
