@@ -161,7 +161,7 @@ async def _impersonation(page, screens, console: str, gateway, platform, context
     from playwright.async_api import expect
 
     await page.get_by_role("navigation", name="Platform").get_by_role("link", name="Users").click()
-    await page.get_by_label("Company").select_option(other.company["id"])
+    await page.get_by_label("Company", exact=True).select_option(other.company["id"])
     await page.get_by_role("button", name="Show its users").click()
     rows = page.locator("table.list tbody tr")
     await expect(rows).to_have_count(2)

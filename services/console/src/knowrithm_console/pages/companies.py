@@ -62,7 +62,13 @@ async def companies(
 
 def _form_errors(exc: ApiError) -> tuple[dict[str, str], str | None]:
     """The API's refusal by field (a taken e-mail at the e-mail), else for the whole form."""
-    errors = {k: v for k, v in exc.field_errors().items() if k in FIELDS}
+    errors: dict[str, str] = {}
+    for item in exc.detail if isinstance(exc.detail, list) else []:
+        # auth reads company bodies itself: `loc` is ["email"] there, ["body", "email"] elsewhere
+        loc = [str(part) for part in item.get("loc") or []] if isinstance(item, dict) else []
+        named = [part for part in loc if part in FIELDS]
+        if named:
+            errors.setdefault(named[0], str(item.get("msg", "")))
     if exc.status == 409:
         errors.setdefault("email", message_of(exc))
     return errors, None if errors else message_of(exc)
