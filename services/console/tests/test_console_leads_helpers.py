@@ -28,8 +28,10 @@ def _session(role: str | None) -> Session:
 
 
 def test_admin_only_screens_are_absent_for_plain_users_and_everything_for_the_signed_out():
-    everything = ["Home", "Agents", "Knowledge", "Playground", "Conversations", "Leads"]
+    everything = ["Home", "Agents", "Knowledge", "Playground", "Conversations", "Leads", "Audit log"]
     assert [i.label for i in nav_for(_session("admin"))] == everything
-    assert [i.label for i in nav_for(_session("super_admin"))] == everything
-    assert [i.label for i in nav_for(_session("user"))] == [label for label in everything if label != "Leads"]
+    # lane superco: the platform's screens are the super admins' alone
+    assert [i.label for i in nav_for(_session("super_admin"))] == [*everything, "Companies", "Users"]
+    admin_only = ("Leads", "Audit log")
+    assert [i.label for i in nav_for(_session("user"))] == [label for label in everything if label not in admin_only]
     assert nav_for(_session(None)) == ()
