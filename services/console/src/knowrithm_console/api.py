@@ -68,6 +68,11 @@ class ApiUnavailable(Exception):
     """The gateway could not be reached or did not answer in time."""
 
 
+class ImpersonationEnded(Exception):
+    """The impersonation token ran out or was refused: it is never refreshed; the super admin's
+    own session takes over again."""
+
+
 class SessionEnded(Exception):
     """The session's tokens stopped working (refresh refused, revoked, or signed out elsewhere)."""
 
@@ -124,14 +129,12 @@ class Api:
         params: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """A call as the session's user: refreshed first when stale, once more after a 401."""
-        tokens = session.tokens
-        if tokens is None:
-            raise SessionEnded()
-        if tokens.stale(self.leeway):
-            tokens = await self.refresh(session, stale=tokens.access_token, client=client)
+        tokens = await self._usable(session, client)
         resp = await self._send(
             method, path, client=client, token=tokens.access_token, json=json, params=params
         )
+        if resp.status_code == 401 and session.impersonation is not None:
+            raise ImpersonationEnded()
         if resp.status_code == 401:
             tokens = await self.refresh(session, stale=tokens.access_token, client=client)
             resp = await self._send(
@@ -151,11 +154,7 @@ class Api:
         The token is refreshed first when stale (a stream cannot be retried after a 401 once it
         has begun). An error answer raises before the first byte, like `call`.
         """
-        tokens = session.tokens
-        if tokens is None:
-            raise SessionEnded()
-        if tokens.stale(self.leeway):
-            tokens = await self.refresh(session, stale=tokens.access_token, client=client)
+        tokens = await self._usable(session, client)
         headers = {"X-Forwarded-For": client.ip, "Accept": "text/event-stream",
                    "Authorization": f"Bearer {tokens.access_token}"}
         if client.user_agent:
@@ -172,6 +171,19 @@ class Api:
             await resp.aclose()
             _result(resp)
         return _passed_on(resp)
+
+    async def _usable(self, session: Session, client: Client) -> Tokens:
+        """The session's tokens, refreshed first when stale; an impersonation's are never refreshed."""
+        tokens = session.tokens
+        if tokens is None:
+            raise SessionEnded()
+        if session.impersonation is not None:
+            if session.impersonation_over:
+                raise ImpersonationEnded()
+            return tokens
+        if tokens.stale(self.leeway):
+            tokens = await self.refresh(session, stale=tokens.access_token, client=client)
+        return tokens
 
     async def refresh(self, session: Session, *, stale: str, client: Client) -> Tokens:
         """New tokens for `session`, rotated by exactly one request of the session at a time."""

@@ -21,10 +21,23 @@ from knowrithm_common.health import health_router
 from knowrithm_common.logging import configure_logging
 from knowrithm_common.metrics import PrometheusMiddleware, metrics_endpoint
 from knowrithm_common.telemetry import setup_tracing
-from knowrithm_console.api import Api, ApiError, ApiUnavailable, SessionEnded
+from knowrithm_console.api import Api, ApiError, ApiUnavailable, ImpersonationEnded, SessionEnded
 from knowrithm_console.config import ConsoleSettings
 from knowrithm_console.i18n import gettext as _
-from knowrithm_console.pages import account, agents, conversations, gaps, home, leads, playground, profile
+from knowrithm_console.pages import (
+    account,
+    agents,
+    audit,
+    companies,
+    companies_bulk,
+    conversations,
+    gaps,
+    home,
+    impersonation,
+    leads,
+    playground,
+    profile,
+)
 from knowrithm_console.pages import company as company_page
 from knowrithm_console.pages import keys as keys_page
 from knowrithm_console.pages import knowledge as knowledge_page
@@ -35,7 +48,7 @@ from knowrithm_console.pages import system as system_page
 from knowrithm_console.pages.messages import message_of
 from knowrithm_console.security import CsrfRefused, SecurityHeaders, csrf_guard
 from knowrithm_console.sessions import SessionStore
-from knowrithm_console.web import PREFIX, STATIC_DIR, page_of, redirect, render
+from knowrithm_console.web import PREFIX, STATIC_DIR, end_impersonation, page_of, redirect, render
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +120,10 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.include_router(platform_import_page.router)
     app.include_router(providers_page.router)
     app.include_router(system_page.router)
+    app.include_router(audit.router)  # lane superco: audit log, companies, users, impersonation
+    app.include_router(companies_bulk.router)  # before companies: /deleted and /bulk are not ids
+    app.include_router(companies.router)
+    app.include_router(impersonation.router)
     # Only static files are compressed: pages carry the CSRF token next to text a request can
     # put there, and compression would let their length tell the token (BREACH).
     app.mount(f"{PREFIX}/static", GZipMiddleware(StaticFiles(directory=STATIC_DIR), minimum_size=512),
@@ -135,6 +152,13 @@ def _install_error_pages(app: FastAPI) -> None:
     async def _ended(request: Request, _exc: SessionEnded) -> Response:
         page = await page_of(request)
         return redirect(page, f"{PREFIX}/session-ended")
+
+    @app.exception_handler(ImpersonationEnded)
+    async def _acting_over(request: Request, _exc: ImpersonationEnded) -> Response:
+        page = await page_of(request)
+        ran_out = page.session is not None and page.session.impersonation_over
+        await end_impersonation(page, why="expired" if ran_out else "refused")
+        return redirect(page, f"{PREFIX}/")
 
     @app.exception_handler(ApiUnavailable)
     async def _unavailable(request: Request, _exc: ApiUnavailable) -> Response:

@@ -65,6 +65,14 @@ class Tokens:
 
 
 @dataclass(slots=True)
+class Impersonation:
+    """A super admin acting as another user: their own user and tokens, set aside until it ends."""
+
+    user: User
+    tokens: Tokens
+
+
+@dataclass(slots=True)
 class Session:
     """One browser's session; `id` is the cookie value (not stored)."""
 
@@ -75,6 +83,20 @@ class Session:
     tokens: Tokens | None = None
     notice: str | None = None  # a one-time message for the next page (e.g. "signed out")
     created_at: float = field(default_factory=time.time)
+    impersonation: Impersonation | None = None  # set while a super admin acts as someone else
+
+    @property
+    def impersonation_over(self) -> bool:
+        """An impersonation whose token has run out (it is never refreshed)."""
+        if self.impersonation is None:
+            return False
+        return self.tokens is None or self.tokens.expires_at <= time.time()
+
+    def end_impersonation(self) -> None:
+        """Back to the super admin's own user and tokens (the impersonation's are forgotten)."""
+        if self.impersonation is not None:
+            self.user, self.tokens = self.impersonation.user, self.impersonation.tokens
+            self.impersonation = None
 
     @property
     def signed_in(self) -> bool:
@@ -90,9 +112,11 @@ class Session:
         data: dict[str, Any] = json.loads(raw)
         user = User(**data.pop("user")) if data.get("user") else None
         tokens = Tokens(**data.pop("tokens")) if data.get("tokens") else None
+        aside = data.pop("impersonation", None)
+        impersonation = Impersonation(User(**aside["user"]), Tokens(**aside["tokens"])) if aside else None
         data.pop("user", None)
         data.pop("tokens", None)
-        return cls(id=session_id, user=user, tokens=tokens, **data)
+        return cls(id=session_id, user=user, tokens=tokens, impersonation=impersonation, **data)
 
 
 class SessionStore:

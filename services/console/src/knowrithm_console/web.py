@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 from functools import cache
@@ -61,6 +62,10 @@ NAV: tuple[NavItem, ...] = (
     NavItem(f"{PREFIX}/platform/config", N_("Configuration"), super_admin_only=True, section="platform"),
     NavItem(f"{PREFIX}/platform/health", N_("Platform health"), super_admin_only=True, section="platform"),
     NavItem(f"{PREFIX}/platform/metrics", N_("System metrics"), super_admin_only=True, section="platform"),
+    # lane superco: the audit log (admins) and the platform's screens (super admins)
+    NavItem(f"{PREFIX}/audit", N_("Audit log"), admin_only=True, section="admin"),
+    NavItem(f"{PREFIX}/platform/companies", N_("Companies"), super_admin_only=True, section="platform"),
+    NavItem(f"{PREFIX}/platform/users", N_("Users"), super_admin_only=True, section="platform"),
 )
 
 
@@ -172,7 +177,31 @@ async def page_of(request: Request) -> Page:
             await store.touch(session)
     page = Page(request, session, client_of(request), i18n.current.get())
     page.localize()
+    if session is not None and session.impersonation_over:
+        await end_impersonation(page, why="expired")
     return page
+
+
+async def end_impersonation(page: Page, *, why: str) -> None:
+    """Back to the super admin's own session (saved), with a notice saying why: `stopped` by them,
+    `expired` (the acting token ran out: it is never refreshed) or `refused` (auth stopped
+    accepting it, e.g. revoked)."""
+    session = page.session
+    if session is None or session.impersonation is None:
+        return
+    name = session.user.name if session.user else ""
+    session.end_impersonation()
+    page.localize()
+    messages = {
+        "stopped": i18n.gettext("You no longer act as %(name)s. You are back in your own session."),
+        "expired": i18n.gettext("Acting as %(name)s has ended: its time ran out. "
+                                "You are back in your own session."),
+        "refused": i18n.gettext("Acting as %(name)s has ended: it is no longer accepted. "
+                                "You are back in your own session."),
+    }
+    message = messages[why]
+    session.notice = message % {"name": name}
+    await page.store.save(session)
 
 
 def set_cookie(page: Page, response: Response) -> None:
@@ -193,11 +222,20 @@ async def render(page: Page, template: str, *, status: int = 200, **context: Any
         await page.store.save(session)
     html = TEMPLATES.get_template(template).render(
         l10n=page.l10n, csrf=session.csrf, user=session.user if session.signed_in else None,
-        nav=nav_sections(nav_for(session)), path=page.request.url.path, notice=notice, **context,
+        nav=nav_sections(nav_for(session)), path=page.request.url.path, notice=notice,
+        acting=_acting(session), **context,
     )
     response = HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
     set_cookie(page, response)
     return response
+
+
+def _acting(session: Session) -> dict[str, Any] | None:
+    """What the impersonation banner shows: who, of which company, until when (None: not acting)."""
+    if session.impersonation is None or session.user is None or session.tokens is None:
+        return None
+    ends = dt.datetime.fromtimestamp(session.tokens.expires_at, dt.UTC)
+    return {"name": session.user.name, "company": session.user.company_name, "ends_at": ends}
 
 
 async def admin_page(page: Page) -> Response | None:

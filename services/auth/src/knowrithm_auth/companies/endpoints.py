@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from knowrithm_auth.accounts.signin import settings_of
 from knowrithm_auth.audit import refusals_audited
@@ -34,6 +34,8 @@ router = APIRouter(tags=["Companies"])
 
 # The spec lists ten companies per page.
 CompanyPage = Annotated[PageParams, pages(default=10, items="Companies")]
+# Narrows a company list to names or e-mails containing the text (any case).
+CompanySearch = Annotated[str | None, Query(max_length=255, description="part of the name or e-mail")]
 # The company's admins (API keys with `admin`) or a super admin; the path names the company.
 CompanyAdminOfPath = Annotated[Subject, Depends(subject_dependency(ADMINS, "admin", company_query=False))]
 
@@ -102,15 +104,19 @@ async def get_company(session: Session, subject: CompanyRead) -> CompanyOut:
 
 
 @router.get("/api/v1/super-admin/company", response_model=CompanyListOut)
-async def list_companies(session: Session, page: CompanyPage, _: SuperAdmin) -> CompanyListOut:
-    """Every live company, newest first (super admin)."""
-    return await service.catalogue(session, page, deleted=False)
+async def list_companies(
+    session: Session, page: CompanyPage, _: SuperAdmin, search: CompanySearch = None
+) -> CompanyListOut:
+    """Every live company, newest first, optionally those matching `search` (super admin)."""
+    return await service.catalogue(session, page, deleted=False, search=(search or "").strip() or None)
 
 
 @router.get("/api/v1/company/deleted", response_model=CompanyListOut)
-async def list_deleted(session: Session, page: CompanyPage, _: SuperAdmin) -> CompanyListOut:
-    """Soft-deleted companies, most recently deleted first (super admin)."""
-    return await service.catalogue(session, page, deleted=True)
+async def list_deleted(
+    session: Session, page: CompanyPage, _: SuperAdmin, search: CompanySearch = None
+) -> CompanyListOut:
+    """Soft-deleted companies, most recently deleted first, optionally matching `search` (super admin)."""
+    return await service.catalogue(session, page, deleted=True, search=(search or "").strip() or None)
 
 
 async def _update(request: Request, session: Session, subject: Subject, company_id: uuid.UUID,

@@ -42,11 +42,18 @@ class CompaniesRepository:
             stmt = stmt.where(Company.id != other_than)
         return await self.session.scalar(stmt.limit(1)) is not None
 
-    async def page(self, params: PageParams, *, deleted: bool) -> tuple[Sequence[Company], Pagination]:
-        """One page of live (or of deleted) companies, newest first, most recently deleted first."""
+    async def page(
+        self, params: PageParams, *, deleted: bool, search: str | None = None
+    ) -> tuple[Sequence[Company], Pagination]:
+        """One page of live (or of deleted) companies, newest first, most recently deleted first;
+        with `search`, those whose name or e-mail contains it (any case)."""
         where = Company.only_deleted() if deleted else Company.not_deleted()
         order = Company.deleted_at.desc() if deleted else Company.created_at.desc()
         stmt: Select[Any] = select(Company).where(where).order_by(order, Company.id)
+        if search:
+            pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            stmt = stmt.where(or_(Company.name.ilike(pattern, escape="\\"),
+                                  Company.email.ilike(pattern, escape="\\")))
         return await paginate(self.session, stmt, params)
 
     async def address(self, company_id: uuid.UUID, address_id: int) -> Address | None:

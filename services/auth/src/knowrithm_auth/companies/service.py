@@ -89,7 +89,9 @@ async def update_company(
     return company
 
 
-async def catalogue(session: AsyncSession, params: PageParams, *, deleted: bool) -> CompanyListOut:
+async def catalogue(
+    session: AsyncSession, params: PageParams, *, deleted: bool, search: str | None = None
+) -> CompanyListOut:
     """One page of live companies, or of soft-deleted ones, in the spec's list shape."""
-    companies, page = await CompaniesRepository(session).page(params, deleted=deleted)
+    companies, page = await CompaniesRepository(session).page(params, deleted=deleted, search=search)
     return CompanyListOut(companies=await present(session, companies), pagination=CompanyPagination.of(page))

@@ -77,6 +77,8 @@ async def sign_in(page: PageDep, email: Text = "", password: Text = "") -> Respo
 async def sign_out(page: PageDep) -> Response:
     """Revoke the tokens at auth and forget the session."""
     session = page.session
+    if session is not None and session.impersonation is not None:
+        session.end_impersonation()  # sign out the super admin's own session (the acting token lapses)
     if session is not None and session.signed_in and session.tokens is not None:
         try:
             await page.api.call(session, "POST", "/api/v1/auth/logout", client=page.client,
