@@ -51,6 +51,8 @@ NAV: tuple[NavItem, ...] = (
     NavItem(f"{PREFIX}/playground", N_("Playground")),
     NavItem(f"{PREFIX}/conversations", N_("Conversations")),
     NavItem(f"{PREFIX}/leads", N_("Leads"), admin_only=True),
+    NavItem(f"{PREFIX}/webhooks", N_("Webhooks"), admin_only=True, section="admin"),
+    NavItem(f"{PREFIX}/events", N_("Live events"), admin_only=True, section="admin"),
 )
 
 
