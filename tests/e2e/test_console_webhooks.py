@@ -235,9 +235,9 @@ async def _sign_in(page, console: str, email: str) -> None:
 async def _tab_to(page, locator, presses: int = 60) -> None:
     """Press Tab until `locator` has the focus (keyboard only)."""
     for _ in range(presses):
-        await page.keyboard.press("Tab")
         if await locator.evaluate("node => node === document.activeElement"):
             return
+        await page.keyboard.press("Tab")
     raise AssertionError(f"Tab never reached {locator}")
 
 
@@ -252,6 +252,7 @@ ARRIVALS = """() => {
 }"""
 
 
+@pytest.mark.timeout(600)  # one long walk through both screens (the platform may start in it)
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium: run `make chromium`")
 async def test_webhooks_and_live_events_in_the_console(platform, gateway, tmp_path):
     from playwright.async_api import async_playwright, expect
@@ -296,7 +297,7 @@ async def test_webhooks_and_live_events_in_the_console(platform, gateway, tmp_pa
 
                 # the secret, once, with a Copy button
                 await expect(page.get_by_role("heading", name="Webhook subscribed")).to_be_visible()
-                secret = await page.get_by_label("Signing secret").input_value()
+                secret = await page.get_by_role("textbox", name="Signing secret").input_value()
                 assert secret.startswith("whsec_")
                 await page.get_by_role("button", name="Copy the secret").click()
                 await expect(page.locator("#copy-status")).to_have_text("Copied.")
@@ -316,7 +317,7 @@ async def test_webhooks_and_live_events_in_the_console(platform, gateway, tmp_pa
                 deadline = time.monotonic() + 20
                 while "Delivered" not in (await rows.first.text_content() or ""):
                     assert time.monotonic() < deadline, await rows.first.text_content()
-                    await _tab_to(page, page.get_by_role("link", name="Refresh the log"))
+                    await _tab_to(page, page.get_by_role("button", name="Refresh the log"))
                     await page.keyboard.press("Enter")
                     await page.wait_for_load_state()
                 await expect(rows.first).to_contain_text("webhook.test")
@@ -357,7 +358,7 @@ async def test_webhooks_and_live_events_in_the_console(platform, gateway, tmp_pa
                 while "Failed" not in (await rows.first.text_content() or ""):
                     assert time.monotonic() < deadline, await rows.first.text_content()
                     await asyncio.sleep(0.5)
-                    await page.get_by_role("link", name="Refresh the log").click()
+                    await page.get_by_role("button", name="Refresh the log").click()
                 await expect(rows.first).to_contain_text("HTTP 500")
                 await expect(rows.first.get_by_role("cell").nth(2)).to_have_text("3")
                 await screens.check("webhook-detail-failed")
@@ -368,7 +369,7 @@ async def test_webhooks_and_live_events_in_the_console(platform, gateway, tmp_pa
                 while "Delivered" not in (await rows.first.text_content() or ""):
                     assert time.monotonic() < deadline, await rows.first.text_content()
                     await asyncio.sleep(0.3)
-                    await page.get_by_role("link", name="Refresh the log").click()
+                    await page.get_by_role("button", name="Refresh the log").click()
 
                 # the inspector: a lead created through the API appears within a second
                 webhook_page = page.url.split("#")[0]
@@ -409,7 +410,8 @@ async def test_webhooks_and_live_events_in_the_console(platform, gateway, tmp_pa
                 types = await page.locator("#events-log article").evaluate_all("els => els.map(e => e.dataset.eventType)")
                 assert set(types) == {LEAD_REGISTERED}
 
-                # the event's webhook delivery, one link away
+                # the event's webhook delivery (once the receiver got it), one link away
+                await until(lambda: any(last.encode() in body for _headers, body in receiver.deliveries))
                 await page.locator("#events-log article").filter(has_text=last).get_by_role(
                     "link", name="Webhook deliveries").click()
                 await expect(page.get_by_role("heading", level=1)).to_contain_text("Deliveries of event")
@@ -425,7 +427,7 @@ async def test_webhooks_and_live_events_in_the_console(platform, gateway, tmp_pa
                 await expect(page.get_by_role("heading", level=1)).to_be_focused()
                 await screens.check("webhook-rotate-dialog")
                 await dialog.get_by_role("button", name="Rotate the secret").click()
-                rotated = await page.get_by_label("Signing secret").input_value()
+                rotated = await page.get_by_role("textbox", name="Signing secret").input_value()
                 assert rotated.startswith("whsec_") and rotated != secret
                 await page.goto(webhook_page)
                 await page.get_by_role("link", name="Delete…").click()

@@ -196,13 +196,15 @@ async def rotate(page: PageDep, webhook_id: uuid.UUID) -> Response:
 async def detail(
     page: PageDep, webhook_id: uuid.UUID,
     page_number: Annotated[int, Query(alias="page", ge=1, le=10_000)] = 1,
+    log: Annotated[str, Query(max_length=1)] = "",
 ) -> Response:
     """One webhook: its settings, actions and delivery log (newest first, with Retry on failures)."""
     if (gone := await admin_page(page)) is not None:
         return gone
     assert page.session is not None
     webhook = await get_webhook(page, webhook_id)
-    log = await page.api.call(page.session, "GET", f"{API}/{webhook_id}/deliveries", client=page.client,
-                              params={"page": page_number, "per_page": PER_PAGE})
-    return await render(page, "webhook.html", webhook=webhook, deliveries=log.get("deliveries") or [],
-                        pagination=log.get("pagination") or {}, page_number=page_number)
+    found = await page.api.call(page.session, "GET", f"{API}/{webhook_id}/deliveries", client=page.client,
+                                params={"page": page_number, "per_page": PER_PAGE})
+    return await render(page, "webhook.html", webhook=webhook, deliveries=found.get("deliveries") or [],
+                        pagination=found.get("pagination") or {}, page_number=page_number,
+                        refreshed=bool(log))
