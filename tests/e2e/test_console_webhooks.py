@@ -161,6 +161,13 @@ async def test_the_event_stream_carries_only_the_company_s_own_events_of_the_cho
         await until(lambda: any(e["data"].get("agent_id") == agent_id for e in everything.events()))
         await asyncio.sleep(0.5)  # anything stray would have arrived by now
 
+    # the streams ended with their clients: analytics holds none open any more
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{platform.ports['analytics']}") as analytics:
+        deadline = time.monotonic() + 10
+        while "knowrithm_event_streams_open 0.0" not in (await analytics.get("/metrics")).text:
+            assert time.monotonic() < deadline, "the closed streams are still open in analytics"
+            await asyncio.sleep(0.1)
+
     # the company's own events, as webhooks see them: no trace ids, no actor address
     for event in everything.events() + leads_only.events():
         assert event["company_id"] == a.company["id"]
