@@ -40,6 +40,10 @@ class AnalyticsSettings(BaseServiceSettings):
     # Finished deliveries (and the events they carried) are kept this long in the delivery log.
     webhook_delivery_retention_days: int = Field(30, ge=1)
 
+    # The live event stream (GET /api/v1/events/stream) sends a heartbeat comment after this
+    # long without an event, so proxies keep it open and a gone client is noticed.
+    event_stream_heartbeat_seconds: float = Field(15.0, gt=0)
+
     # Exports up to this many rows answer at once; bigger ones run as a task with a download.
     export_inline_rows: int = Field(5000, ge=1)
     export_max_rows: int = Field(250_000, ge=1)

@@ -8,6 +8,8 @@ from fastapi import FastAPI
 from knowrithm_analytics.audit.endpoints import router as audit_router
 from knowrithm_analytics.business.endpoints import router as business_router
 from knowrithm_analytics.config import PROJECTIONS_CONSUMER, AnalyticsSettings
+from knowrithm_analytics.eventstream import subscribers as eventstream
+from knowrithm_analytics.eventstream.endpoints import router as eventstream_router
 from knowrithm_analytics.exports import subscribers as exports
 from knowrithm_analytics.exports.endpoints import router as exports_router
 from knowrithm_analytics.models import SCHEMA, shared
@@ -47,6 +49,7 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
             audit_router,
             system_router,
             webhooks_router,
+            eventstream_router,
             tasks_router(shared.tasks),
         ],
         subscribers=[
@@ -54,6 +57,7 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
             webhooks.subscribers,
             exports.subscribers,
             system.subscribers,
+            eventstream.subscribers,
         ],
         on_startup=[build_agents_owner, open_webhook_tools],
         on_shutdown=[close_agents_owner, close_webhook_tools],

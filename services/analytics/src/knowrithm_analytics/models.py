@@ -366,6 +366,13 @@ class WebhookDelivery(Base):  # type: ignore[misc, valid-type]
     created_at: Mapped[dt.datetime] = mapped_column(TZ, default=lambda: dt.datetime.now(dt.UTC))
     last_attempt_at: Mapped[dt.datetime | None] = mapped_column(TZ)
     completed_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    # The last attempt as sent (exact body, headers with the signature) and as answered
+    # (headers, the first RESPONSE_BYTES of the body); when the next automatic attempt is due.
+    request_headers: Mapped[dict[str, str] | None] = mapped_column(JSONB)
+    request_body: Mapped[str | None] = mapped_column(Text)
+    response_headers: Mapped[dict[str, str] | None] = mapped_column(JSONB)
+    response_body: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(TZ)
 
 
 class ExportFile(Base):  # type: ignore[misc, valid-type]

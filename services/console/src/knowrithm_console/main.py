@@ -39,12 +39,15 @@ from knowrithm_console.pages import (
     profile,
 )
 from knowrithm_console.pages import company as company_page
+from knowrithm_console.pages import events as events_page
 from knowrithm_console.pages import keys as keys_page
 from knowrithm_console.pages import knowledge as knowledge_page
 from knowrithm_console.pages import members as members_page
 from knowrithm_console.pages import platform_import as platform_import_page
 from knowrithm_console.pages import providers as providers_page
 from knowrithm_console.pages import system as system_page
+from knowrithm_console.pages import webhook_deliveries as deliveries_page
+from knowrithm_console.pages import webhooks as webhooks_page
 from knowrithm_console.pages.messages import message_of
 from knowrithm_console.security import CsrfRefused, SecurityHeaders, csrf_guard
 from knowrithm_console.sessions import SessionStore
@@ -124,6 +127,9 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.include_router(companies_bulk.router)  # before companies: /deleted and /bulk are not ids
     app.include_router(companies.router)
     app.include_router(impersonation.router)
+    app.include_router(deliveries_page.router)  # before webhooks: /webhooks/signature is no id
+    app.include_router(webhooks_page.router)
+    app.include_router(events_page.router)
     # Only static files are compressed: pages carry the CSRF token next to text a request can
     # put there, and compression would let their length tell the token (BREACH).
     app.mount(f"{PREFIX}/static", GZipMiddleware(StaticFiles(directory=STATIC_DIR), minimum_size=512),

@@ -66,6 +66,8 @@ NAV: tuple[NavItem, ...] = (
     NavItem(f"{PREFIX}/audit", N_("Audit log"), admin_only=True, section="admin"),
     NavItem(f"{PREFIX}/platform/companies", N_("Companies"), super_admin_only=True, section="platform"),
     NavItem(f"{PREFIX}/platform/users", N_("Users"), super_admin_only=True, section="platform"),
+    NavItem(f"{PREFIX}/webhooks", N_("Webhooks"), admin_only=True, section="admin"),
+    NavItem(f"{PREFIX}/events", N_("Live events"), admin_only=True, section="admin"),
 )
 
 

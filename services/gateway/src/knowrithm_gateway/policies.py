@@ -76,6 +76,7 @@ RESOURCES = """
     analytics      /company/statistics /company/{company_id}/statistics
     audit-logs     /audit-log
     webhooks       /webhook
+    events         /events
     tasks          /tasks
     platform       /super-admin/health
 """
@@ -465,6 +466,12 @@ OPERATIONS: tuple[Operation, ...] = (
         POST   /webhook/{webhook_id}/test
     """),
     *declare(AUTHENTICATED, roles=ADMINS, scope="admin", table="POST /webhook/{webhook_id}/rotate-secret"),
+    # --- lane webhooks: a delivery's detail (the signed request, the answer); the live event
+    # stream (SSE, like the conversation message stream: no flag of its own, the proxy streams)
+    *declare(AUTHENTICATED, roles=ADMINS, table="""
+        GET /webhook/{webhook_id}/deliveries/{delivery_id}
+        GET /events/stream
+    """),
     # --- the gateway's task-status fan-out (each service scopes tasks by company)
     *declare(AUTHENTICATED, table="GET /tasks/{task_id}/status"),
     # --- the widget script is public: at the root (the embed code's), and under /api/v1 (the SDK's)

@@ -73,6 +73,7 @@ ROUTES: tuple[tuple[str, str, bool], ...] = (
     ("/api/v1/admin/system-metric", "analytics", False),
     ("/api/v1/audit-log", "analytics", False),
     ("/api/v1/webhook", "analytics", False),
+    ("/api/v1/events", "analytics", False),  # the live event stream (lane webhooks)
     # lead statistics and an agent's stats are read from analytics' projections
     ("/api/v1/company/statistics", "analytics", True),
     ("/api/v1/company/{company_id}/statistics", "analytics", True),

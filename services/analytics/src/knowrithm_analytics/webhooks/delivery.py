@@ -145,9 +145,20 @@ def fan_out_handler(relay: OutboxRelay | None) -> Handler:
 
 
 @dataclass(frozen=True, slots=True)
+class Sent:
+    """One attempt's request as sent and the receiver's answer (as much of it as is kept)."""
+
+    headers: dict[str, str]
+    body: str
+    response_headers: dict[str, str] | None = None
+    response_body: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Attempt:
     status_code: int | None
     error: str | None
+    sent: Sent | None = None
 
     @property
     def ok(self) -> bool:
@@ -163,7 +174,8 @@ async def deliver(tools: WebhookTools, envelope: EventEnvelope, ctx: JobContext)
     attempt = await _post(tools, job, *target) if isinstance(target, tuple) else target
     final = ctx.final_attempt and not attempt.ok
     outcome = "succeeded" if attempt.ok else "failed" if final else "retried"
-    await _record(tools.db, job.delivery_id, attempt, outcome=outcome)
+    retry_in = tools.settings.webhook_backoff[min(ctx.attempt - 1, len(tools.settings.webhook_backoff) - 1)]
+    await _record(tools.db, job.delivery_id, attempt, outcome=outcome, retry_in=retry_in)
     DELIVERIES.labels(outcome).inc()
     if outcome == "retried":
         # The log gets the status only: receiver URLs and answers can carry tokens; the
@@ -202,16 +214,19 @@ async def _post(tools: WebhookTools, job: DeliverWebhook, url: str, secret: str)
         "X-Knowrithm-Delivery-Id": str(job.delivery_id),
         SIGNATURE_HEADER: sign(secret, body, timestamp=int(time.time())),
     }
+    sent = Sent(headers=headers, body=body.decode())
     started = time.perf_counter()
     try:
         result = await tools.fetcher.post(
             url, content=body, headers=headers, max_response_bytes=RESPONSE_BYTES
         )
     except (FetchRefused, FetchFailed) as exc:
-        return Attempt(None, exc.reason)
+        return Attempt(None, exc.reason, sent)
     finally:
         DELIVERY_SECONDS.observe(time.perf_counter() - started)
-    return Attempt(result.status, None if result.ok else _http_error(result))
+    answered = Sent(headers=headers, body=sent.body, response_headers=dict(result.headers),
+                    response_body=result.content.decode("utf-8", errors="replace"))
+    return Attempt(result.status, None if result.ok else _http_error(result), answered)
 
 
 def _http_error(result: PostResult) -> str:
@@ -220,12 +235,16 @@ def _http_error(result: PostResult) -> str:
     return f"{text}: {answer}" if answer else text
 
 
-async def _record(db: Database, delivery_id: uuid.UUID, attempt: Attempt, *, outcome: str) -> None:
+async def _record(
+    db: Database, delivery_id: uuid.UUID, attempt: Attempt, *, outcome: str, retry_in: float
+) -> None:
     async with db.sessions() as session, session.begin():
         delivery = await repo.get_delivery(session, delivery_id, lock=True)
         if delivery is not None:
             status = "pending" if outcome == "retried" else outcome  # pending: another attempt follows
             _finish(delivery, attempt, status=status, attempted=True)
+            if status == "pending":  # when the JobWorker's backoff brings the next attempt
+                delivery.next_attempt_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=retry_in)
 
 
 def _finish(delivery: WebhookDelivery, attempt: Attempt, *, status: str, attempted: bool) -> None:
@@ -237,3 +256,8 @@ def _finish(delivery: WebhookDelivery, attempt: Attempt, *, status: str, attempt
     delivery.last_error = attempt.error
     delivery.status = status
     delivery.completed_at = now if status != "pending" else None
+    delivery.next_attempt_at = None
+    if attempt.sent is not None:
+        delivery.request_headers, delivery.request_body = attempt.sent.headers, attempt.sent.body
+        delivery.response_headers = attempt.sent.response_headers
+        delivery.response_body = attempt.sent.response_body

@@ -20,6 +20,7 @@ from knowrithm_analytics.webhooks.delivery import WebhookTools
 from knowrithm_analytics.webhooks.schemas import (
     Deleted,
     DeliveryAccepted,
+    DeliveryDetail,
     DeliveryList,
     DeliveryOut,
     DeliveryStatus,
@@ -137,13 +138,24 @@ async def rotate_secret(
 async def list_deliveries(
     subject: CompanyAdminRead, webhook_id: uuid.UUID, session: Session, page: Page,
     status: DeliveryStatus | None = Query(None, description="only deliveries in this state"),
+    event_id: str | None = Query(None, max_length=36, description="only the delivery of this event"),
 ) -> DeliveryList:
     """The webhook's delivery log, newest first: attempts, last answer or error (admin)."""
     webhook = await service.get_webhook(session, webhook_id, subject.company_id)
     rows, pagination = await repo.list_deliveries(
-        session, webhook.id, status=status.value if status else None, page=page
+        session, webhook.id, status=status.value if status else None, event_id=event_id, page=page
     )
     return DeliveryList(deliveries=[DeliveryOut.of(d) for d in rows], pagination=pagination)
+
+
+@router.get(f"{PREFIX}/{{webhook_id}}/deliveries/{{delivery_id}}", response_model=DeliveryDetail,
+            responses=errors(404))
+async def get_delivery(
+    subject: CompanyAdminRead, webhook_id: uuid.UUID, delivery_id: uuid.UUID, session: Session
+) -> DeliveryDetail:
+    """One delivery: the exact signed request of its last attempt and the receiver's answer (admin)."""
+    webhook = await service.get_webhook(session, webhook_id, subject.company_id)
+    return DeliveryDetail.of(await service.get_delivery(session, webhook, delivery_id))
 
 
 @router.post(f"{PREFIX}/{{webhook_id}}/deliveries/{{delivery_id}}/retry", status_code=202,

@@ -63,12 +63,15 @@ async def insert_delivery(
 
 
 async def list_deliveries(
-    session: AsyncSession, webhook_id: uuid.UUID, *, status: str | None, page: PageParams
+    session: AsyncSession, webhook_id: uuid.UUID, *, status: str | None, page: PageParams,
+    event_id: str | None = None,
 ) -> tuple[Sequence[WebhookDelivery], Pagination]:
-    """One page of the webhook's deliveries (in `status`, if given), newest first."""
+    """One page of the webhook's deliveries (in `status`, of `event_id`, if given), newest first."""
     stmt = select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook_id)
     if status is not None:
         stmt = stmt.where(WebhookDelivery.status == status)
+    if event_id is not None:
+        stmt = stmt.where(WebhookDelivery.event_id == event_id)
     stmt = stmt.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
     return await paginate(session, stmt, page)
 

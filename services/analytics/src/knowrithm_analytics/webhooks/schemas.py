@@ -92,6 +92,7 @@ class DeliveryOut(BaseModel):
     created_at: dt.datetime
     last_attempt_at: dt.datetime | None
     completed_at: dt.datetime | None
+    next_attempt_at: dt.datetime | None = Field(None, description="when the next automatic attempt is due")
 
     @classmethod
     def of(cls, delivery: WebhookDelivery) -> DeliveryOut:
@@ -101,8 +102,37 @@ class DeliveryOut(BaseModel):
             attempts=delivery.attempts,
             last_status_code=delivery.last_status_code, last_error=delivery.last_error,
             created_at=delivery.created_at, last_attempt_at=delivery.last_attempt_at,
-            completed_at=delivery.completed_at,
+            completed_at=delivery.completed_at, next_attempt_at=delivery.next_attempt_at,
         )
+
+
+class SentRequest(BaseModel):
+    headers: dict[str, str] = Field(description="the headers sent, the signature header among them")
+    body: str = Field(description="the exact body that was signed and sent")
+
+
+class ReceiverAnswer(BaseModel):
+    status_code: int | None
+    headers: dict[str, str] | None
+    body: str | None = Field(description="the first 4 KiB of the receiver's body")
+
+
+class DeliveryDetail(BaseModel):
+    delivery: DeliveryOut
+    event: dict[str, Any] | None = Field(description="the envelope delivered, as the receiver gets it")
+    request: SentRequest | None = Field(description="the last attempt as sent; null before the first")
+    response: ReceiverAnswer | None = Field(description="the receiver's answer; null without one")
+
+    @classmethod
+    def of(cls, delivery: WebhookDelivery) -> DeliveryDetail:
+        sent = None
+        if delivery.request_headers is not None and delivery.request_body is not None:
+            sent = SentRequest(headers=delivery.request_headers, body=delivery.request_body)
+        answer = None
+        if delivery.response_headers is not None or delivery.last_status_code is not None:
+            answer = ReceiverAnswer(status_code=delivery.last_status_code, headers=delivery.response_headers,
+                                    body=delivery.response_body)
+        return cls(delivery=DeliveryOut.of(delivery), event=delivery.event, request=sent, response=answer)
 
 
 class DeliveryList(BaseModel):

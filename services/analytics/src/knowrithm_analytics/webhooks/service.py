@@ -173,6 +173,14 @@ async def rotate_secret(session: AsyncSession, tools: WebhookTools, webhook: Web
     return secret
 
 
+async def get_delivery(session: AsyncSession, webhook: Webhook, delivery_id: uuid.UUID) -> WebhookDelivery:
+    """The webhook's delivery; 404 `delivery_not_found` for any other id."""
+    delivery = await repo.get_delivery(session, delivery_id, webhook_id=webhook.id)
+    if delivery is None:
+        raise DeliveryNotFound()
+    return delivery
+
+
 async def retry_delivery(session: AsyncSession, webhook: Webhook, delivery_id: uuid.UUID) -> WebhookDelivery:
     """Send a failed delivery's event again (same event id and delivery id)."""
     delivery = await repo.get_delivery(session, delivery_id, webhook_id=webhook.id, lock=True)

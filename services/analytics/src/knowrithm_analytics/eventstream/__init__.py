@@ -1,0 +1,1 @@
+"""The live event stream: a company's domain events over SSE as they happen (admins)."""
