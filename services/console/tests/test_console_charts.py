@@ -16,9 +16,17 @@ def _tree(markup: str) -> ET.Element:
     return ET.fromstring(str(markup))  # well-formed XML, or this raises
 
 
-@pytest.mark.parametrize(("raw", "integer", "step"), [
-    (1.75, True, 2.0), (0.75, True, 1.0), (0.3, False, 0.5), (12, False, 20.0), (0.0, True, 1.0), (5, True, 5.0),
-])
+@pytest.mark.parametrize(
+    ("raw", "integer", "step"),
+    [
+        (1.75, True, 2.0),
+        (0.75, True, 1.0),
+        (0.3, False, 0.5),
+        (12, False, 20.0),
+        (0.0, True, 1.0),
+        (5, True, 5.0),
+    ],
+)
 def test_steps_are_one_two_or_five_times_a_power_of_ten(raw, integer, step):
     assert nice_step(raw, integer=integer) == step
 
@@ -49,8 +57,13 @@ def test_columns_are_as_tall_as_their_values_and_the_chart_is_named():
 
 
 def test_a_line_breaks_where_a_day_has_no_value():
-    points = [Point("a", 1.0, "1"), Point("b", 2.0, "2"), Point("c", None, "-"), Point("d", 1.5, "1.5"),
-              Point("e", 0.5, "0.5")]
+    points = [
+        Point("a", 1.0, "1"),
+        Point("b", 2.0, "2"),
+        Point("c", None, "-"),
+        Point("d", 1.5, "1.5"),
+        Point("e", 0.5, "0.5"),
+    ]
     svg = _tree(daily_chart(chart_id="l", title="Rating", description="d", points=points, kind="line", top=5))
     assert len(list(svg.iter(f"{SVG}polyline"))) == 2
     assert len(list(svg.iter(f"{SVG}circle"))) == 4
@@ -58,8 +71,11 @@ def test_a_line_breaks_where_a_day_has_no_value():
 
 def test_labels_and_titles_are_escaped():
     evil = '<script>alert("x")</script> & "Bot"'
-    markup = str(bar_chart(chart_id='x" onload="alert(1)', title=evil, description=evil,
-                           points=[Point(evil, 3, "3 <b>")]))
+    markup = str(
+        bar_chart(
+            chart_id='x" onload="alert(1)', title=evil, description=evil, points=[Point(evil, 3, "3 <b>")]
+        )
+    )
     assert "<script>" not in markup and "<b>" not in markup and 'onload="alert' not in markup
     svg = _tree(markup)
     assert svg.find(f"{SVG}title").text == evil  # the reader gets the text back, unchanged

@@ -117,8 +117,14 @@ def _day_labels(points: Sequence[Point], slot: float) -> list[str]:
 
 
 def daily_chart(
-    *, chart_id: str, title: str, description: str, points: Sequence[Point], kind: str = "columns",
-    tick_text: Callable[[float], str] = _num, top: float | None = None,
+    *,
+    chart_id: str,
+    title: str,
+    description: str,
+    points: Sequence[Point],
+    kind: str = "columns",
+    tick_text: Callable[[float], str] = _num,
+    top: float | None = None,
 ) -> Markup:
     """One value a day as columns (counts) or a line with dots (averages; gaps where None)."""
     integer = kind == "columns"

@@ -25,6 +25,7 @@ from knowrithm_console.api import Api, ApiError, ApiUnavailable, SessionEnded
 from knowrithm_console.config import ConsoleSettings
 from knowrithm_console.i18n import gettext as _
 from knowrithm_console.pages import account, agents, conversations, home, leads, playground, profile
+from knowrithm_console.pages import analytics as analytics_page
 from knowrithm_console.pages import knowledge as knowledge_page
 from knowrithm_console.pages.messages import message_of
 from knowrithm_console.security import CsrfRefused, SecurityHeaders, csrf_guard
@@ -94,6 +95,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.include_router(knowledge_page.router)
     app.include_router(leads.router)
     app.include_router(profile.router)
+    app.include_router(analytics_page.router)
     # Only static files are compressed: pages carry the CSRF token next to text a request can
     # put there, and compression would let their length tell the token (BREACH).
     app.mount(f"{PREFIX}/static", GZipMiddleware(StaticFiles(directory=STATIC_DIR), minimum_size=512),

@@ -51,6 +51,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem(f"{PREFIX}/playground", N_("Playground")),
     NavItem(f"{PREFIX}/conversations", N_("Conversations")),
     NavItem(f"{PREFIX}/leads", N_("Leads"), admin_only=True),
+    NavItem(f"{PREFIX}/analytics", N_("Analytics"), admin_only=True, section="admin"),
 )
 
 
