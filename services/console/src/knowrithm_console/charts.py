@@ -70,7 +70,7 @@ def scale_for(
     """An axis holding every value: a fixed `top` (e.g. a rating's 5), else a round one."""
     highest = max((v for v in values if v is not None), default=0.0)
     if top is not None and highest <= top:
-        return Scale(top, nice_step(top / lines, integer=integer))
+        return Scale(top, nice_step(top / 5, integer=integer))  # a fixed axis: five steps (0-5 for a rating)
     step = nice_step(max(highest, 0.0) / lines, integer=integer)
     return Scale(max(step, step * math.ceil(highest / step - 1e-9)), step)
 
@@ -78,8 +78,9 @@ def scale_for(
 def _open(chart_id: str, height: float, title: str, description: str, kind: str) -> list[str]:
     ident = escape(chart_id)
     return [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart chart-{kind}" viewBox="0 0 {WIDTH} {height:g}"'
-        f' role="img" aria-labelledby="{ident}-title {ident}-desc" focusable="false" id="{ident}">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart chart-kind-{kind}"'
+        f' viewBox="0 0 {WIDTH} {height:g}" role="img" aria-labelledby="{ident}-title {ident}-desc"'
+        f' focusable="false" id="{ident}">',
         f'<title id="{ident}-title">{escape(title)}</title>',
         f'<desc id="{ident}-desc">{escape(description)}</desc>',
     ]
