@@ -18,6 +18,7 @@ import csv
 import io
 import json
 import re
+import time
 import uuid
 from pathlib import Path
 
@@ -85,9 +86,24 @@ async def _activity(platform, gateway: httpx.AsyncClient) -> dict:
     key = await api_key(gateway, account, scopes=["read"], rate_limit_per_hour=3)
     statuses = [(await gateway.get("/api/v1/agent", headers=key_headers(key))).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
-    await asyncio.sleep(1.5)  # the gateway publishes usage records about once a second
-    await projections_caught_up(platform)
+    await _seen(platform, gateway, account, "/api/v1/analytic/trends",
+                lambda body: body["totals"]["messages"] == 8 and body["totals"]["leads"] == 6)
+    await _seen(platform, gateway, account, "/api/v1/overview",  # the gateway publishes usage every second
+                lambda body: body["data"]["usage"]["total_requests"] == 4)
     return {"account": account, "agent": agent_id, "second": second, "leads": leads, "key": key}
+
+
+async def _seen(platform, gateway: httpx.AsyncClient, account: Account, path: str, check, timeout: float = 30) -> None:
+    """Until analytics answers `path` as `check` wants (the producers' outboxes publish within a moment)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        await projections_caught_up(platform)
+        r = await gateway.get(path, headers=account.auth)
+        assert r.status_code == 200, r.text
+        if check(r.json()):
+            return
+        assert time.monotonic() < deadline, r.text
+        await asyncio.sleep(0.3)
 
 
 async def _sign_in(page, console: str, email: str) -> None:
@@ -273,7 +289,8 @@ async def test_exports_and_their_pages_keep_to_the_company_and_to_admins(platfor
                                                      "email": f"l{n}-{uuid.uuid4().hex[:6]}@example.com"},
                                headers=account.auth)
         assert r.status_code == 201, r.text
-    await projections_caught_up(platform)
+    await _seen(platform, gateway, account, "/api/v1/analytic/leads",
+                lambda body: body["consent_analytics"]["total_leads"] == 4)
     r = await gateway.post("/api/v1/analytic/export", json=body, headers=account.auth)
     assert r.status_code == 202, r.text
     task_id = r.json()["task_id"]
