@@ -28,8 +28,8 @@ def _session(role: str | None) -> Session:
 
 
 def test_admin_only_screens_are_absent_for_plain_users_and_everything_for_the_signed_out():
-    everything = ["Home", "Agents", "Knowledge", "Playground", "Conversations", "Leads"]
+    everything = ["Home", "Agents", "Knowledge", "Playground", "Conversations", "Leads", "Analytics"]
     assert [i.label for i in nav_for(_session("admin"))] == everything
     assert [i.label for i in nav_for(_session("super_admin"))] == everything
-    assert [i.label for i in nav_for(_session("user"))] == [label for label in everything if label != "Leads"]
+    assert [i.label for i in nav_for(_session("user"))] == [label for label in everything if label not in ("Leads", "Analytics")]
     assert nav_for(_session(None)) == ()
