@@ -34,7 +34,10 @@ def test_admin_only_screens_are_absent_for_plain_users_and_everything_for_the_si
     assert labels("super_admin") == [item.label for item in NAV]
     assert labels("admin") == [item.label for item in NAV if not item.super_admin_only]
     assert labels("user") == ["Home", "Agents", "Knowledge", "Playground", "Conversations"]
-    assert {"Leads", "Knowledge gaps", "Members", "API keys", "Company", "Audit log", "Webhooks", "Live events"} <= set(labels("admin"))
-    platform = {"Companies", "Users", "Providers and models", "Configuration", "Platform health", "System metrics"}
+    admin = {"Leads", "Analytics", "Knowledge gaps", "Members", "API keys", "Company", "Audit log", "Webhooks",
+             "Live events"}
+    assert admin <= set(labels("admin")) and not admin & set(labels("user"))
+    platform = {"Companies", "Users", "Providers and models", "Configuration", "Platform health",
+                "System metrics"}
     assert platform <= set(labels("super_admin")) and not platform & set(labels("admin"))
     assert nav_for(_session(None)) == ()

@@ -184,6 +184,40 @@ class Api:
         if tokens.stale(self.leeway):
             tokens = await self.refresh(session, stale=tokens.access_token, client=client)
         return tokens
+    async def open(
+        self, session: Session, method: str, path: str, *, client: Client, json: Any = None,
+    ) -> httpx.Response:
+        """An answer whose body is not (only) JSON, opened as a stream for the caller to pass on or
+        read (and close): a file download, or an answer that is a file or a JSON task. Refreshed
+        first when stale, once more after a 401; an error answer raises before the body, like `call`."""
+        tokens = await self._usable(session, client)
+        resp = await self._open(method, path, client=client, token=tokens.access_token, json=json)
+        if resp.status_code == 401:
+            await resp.aclose()
+            if session.impersonation is not None:
+                raise ImpersonationEnded()
+            tokens = await self.refresh(session, stale=tokens.access_token, client=client)
+            resp = await self._open(method, path, client=client, token=tokens.access_token, json=json)
+            if resp.status_code == 401:
+                await resp.aclose()
+                await self.store.delete(session)
+                raise SessionEnded()
+        if resp.status_code >= 400:
+            await resp.aread()
+            await resp.aclose()
+            _result(resp)
+        return resp
+
+    async def _open(self, method: str, path: str, *, client: Client, token: str, json: Any) -> httpx.Response:
+        headers = {"X-Forwarded-For": client.ip, "Authorization": f"Bearer {token}"}
+        if client.user_agent:
+            headers["User-Agent"] = client.user_agent
+        request = self.http.build_request(method, path, headers=headers, json=json)
+        try:
+            return await self.http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            logger.warning("API call %s %s failed: %r", method, path, exc)
+            raise ApiUnavailable(str(exc)) from exc
 
     async def refresh(self, session: Session, *, stale: str, client: Client) -> Tokens:
         """New tokens for `session`, rotated by exactly one request of the session at a time."""

@@ -38,6 +38,7 @@ from knowrithm_console.pages import (
     playground,
     profile,
 )
+from knowrithm_console.pages import analytics as analytics_page
 from knowrithm_console.pages import company as company_page
 from knowrithm_console.pages import events as events_page
 from knowrithm_console.pages import keys as keys_page
@@ -130,6 +131,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.include_router(deliveries_page.router)  # before webhooks: /webhooks/signature is no id
     app.include_router(webhooks_page.router)
     app.include_router(events_page.router)
+    app.include_router(analytics_page.router)
     # Only static files are compressed: pages carry the CSRF token next to text a request can
     # put there, and compression would let their length tell the token (BREACH).
     app.mount(f"{PREFIX}/static", GZipMiddleware(StaticFiles(directory=STATIC_DIR), minimum_size=512),

@@ -68,6 +68,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem(f"{PREFIX}/platform/users", N_("Users"), super_admin_only=True, section="platform"),
     NavItem(f"{PREFIX}/webhooks", N_("Webhooks"), admin_only=True, section="admin"),
     NavItem(f"{PREFIX}/events", N_("Live events"), admin_only=True, section="admin"),
+    NavItem(f"{PREFIX}/analytics", N_("Analytics"), admin_only=True, section="admin"),
 )
 
 

@@ -437,6 +437,12 @@ OPERATIONS: tuple[Operation, ...] = (
         GET /agent/{agent_id}/stats
     """),
     *declare(AUTHENTICATED, roles=ADMINS, scope="read", table="POST /analytic/export"),
+    # --- analytics lane (issue 17): the console's daily trends and agents side by side; members
+    # read them like the dashboard (admins: the company, users: their own, the service decides)
+    *declare(AUTHENTICATED, table="""
+        GET /analytic/trends
+        GET /analytic/agents
+    """),
     *declare(AUTHENTICATED, roles=ADMINS, table="""
         GET /analytic/export/{export_id}/download
         GET /overview

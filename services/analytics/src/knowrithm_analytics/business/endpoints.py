@@ -24,6 +24,7 @@ from knowrithm_analytics.business.conversations import (
 from knowrithm_analytics.business.dashboard import dashboard
 from knowrithm_analytics.business.facts import ConversationNotFound, Facts
 from knowrithm_analytics.business.leads import company_statistics, lead_analytics
+from knowrithm_analytics.business.trends import agents_side_by_side, daily_trends
 from knowrithm_analytics.business.usage import usage_analytics
 from knowrithm_analytics.models import AgentFact
 from knowrithm_analytics.projections.repository import company_in_path
@@ -116,6 +117,20 @@ async def get_lead_analytics(
     """The lead funnel of the leads registered in a date range."""
     funnel = await lead_analytics(session, Facts(subject.company_id), window)
     return {"date_range": window.as_dict(), **funnel}
+
+
+@router.get(f"{V1}/analytic/trends", responses=errors(400))
+async def get_trends(subject: CompanyRead, window: DateWindow, session: RequestSession) -> dict[str, Any]:
+    """Per UTC day of a date range (at most 366 days): conversations, messages, leads, rating, latency."""
+    return await daily_trends(session, viewer_facts(subject), window)
+
+
+@router.get(f"{V1}/analytic/agents", responses=errors(400))
+async def get_agents_side_by_side(
+    subject: CompanyRead, window: DateWindow, session: RequestSession
+) -> dict[str, Any]:
+    """Every live agent over a date range: conversations, messages, latency, rating, conversions."""
+    return await agents_side_by_side(session, viewer_facts(subject), window)
 
 
 @router.get(f"{V1}/analytic/usage", responses=errors(400))
