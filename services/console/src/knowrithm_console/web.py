@@ -52,23 +52,23 @@ NAV: tuple[NavItem, ...] = (
     NavItem(f"{PREFIX}/playground", N_("Playground")),
     NavItem(f"{PREFIX}/conversations", N_("Conversations")),
     NavItem(f"{PREFIX}/leads", N_("Leads"), admin_only=True),
+    # the company's administration (admins)
+    NavItem(f"{PREFIX}/analytics", N_("Analytics"), admin_only=True, section="admin"),
+    NavItem(f"{PREFIX}/knowledge-gaps", N_("Knowledge gaps"), admin_only=True, section="admin"),
     NavItem(f"{PREFIX}/members", N_("Members"), admin_only=True, section="admin"),
     NavItem(f"{PREFIX}/api-keys", N_("API keys"), admin_only=True, section="admin"),
+    NavItem(f"{PREFIX}/webhooks", N_("Webhooks"), admin_only=True, section="admin"),
+    NavItem(f"{PREFIX}/events", N_("Live events"), admin_only=True, section="admin"),
+    NavItem(f"{PREFIX}/audit", N_("Audit log"), admin_only=True, section="admin"),
     NavItem(f"{PREFIX}/company", N_("Company"), admin_only=True, section="admin"),
-    NavItem(f"{PREFIX}/knowledge-gaps", N_("Knowledge gaps"), admin_only=True, section="admin"),
-    # lane platform: the platform's own screens, for super admins
+    # the platform's own screens (super admins)
+    NavItem(f"{PREFIX}/platform/companies", N_("Companies"), super_admin_only=True, section="platform"),
+    NavItem(f"{PREFIX}/platform/users", N_("Users"), super_admin_only=True, section="platform"),
     NavItem(f"{PREFIX}/platform/providers", N_("Providers and models"), super_admin_only=True,
             section="platform"),
     NavItem(f"{PREFIX}/platform/config", N_("Configuration"), super_admin_only=True, section="platform"),
     NavItem(f"{PREFIX}/platform/health", N_("Platform health"), super_admin_only=True, section="platform"),
     NavItem(f"{PREFIX}/platform/metrics", N_("System metrics"), super_admin_only=True, section="platform"),
-    # lane superco: the audit log (admins) and the platform's screens (super admins)
-    NavItem(f"{PREFIX}/audit", N_("Audit log"), admin_only=True, section="admin"),
-    NavItem(f"{PREFIX}/platform/companies", N_("Companies"), super_admin_only=True, section="platform"),
-    NavItem(f"{PREFIX}/platform/users", N_("Users"), super_admin_only=True, section="platform"),
-    NavItem(f"{PREFIX}/webhooks", N_("Webhooks"), admin_only=True, section="admin"),
-    NavItem(f"{PREFIX}/events", N_("Live events"), admin_only=True, section="admin"),
-    NavItem(f"{PREFIX}/analytics", N_("Analytics"), admin_only=True, section="admin"),
 )
 
 
