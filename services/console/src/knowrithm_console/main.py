@@ -26,6 +26,7 @@ from knowrithm_console.config import ConsoleSettings
 from knowrithm_console.i18n import gettext as _
 from knowrithm_console.pages import account, agents, conversations, home, leads, playground, profile
 from knowrithm_console.pages import knowledge as knowledge_page
+from knowrithm_console.pages import timeline as timeline_page
 from knowrithm_console.pages.messages import message_of
 from knowrithm_console.security import CsrfRefused, SecurityHeaders, csrf_guard
 from knowrithm_console.sessions import SessionStore
@@ -92,6 +93,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.include_router(playground.router)
     app.include_router(conversations.router)
     app.include_router(knowledge_page.router)
+    app.include_router(timeline_page.router)
     app.include_router(leads.router)
     app.include_router(profile.router)
     # Only static files are compressed: pages carry the CSRF token next to text a request can
