@@ -46,7 +46,7 @@ async def test_a_processed_documents_history_lists_each_stage_and_a_reprocess_ad
         document["id"], "processed", 1, True)
     assert steps(first) == PROCESSED_RUN, first
     events = {e["stage"]: e for e in first["events"]}
-    assert "1 pages" in events["extracting"]["detail"] and events["chunking"]["detail"] == "1 chunks"
+    assert events["extracting"]["detail"].startswith("1 page, ") and events["chunking"]["detail"] == "1 chunk"
     assert events["embedding"]["detail"] == "offline-embedder"
     assert all(e["duration_ms"] is not None and e["duration_ms"] >= 0 for e in first["events"][2:]), first
     assert [e["at"] for e in first["events"]] == sorted(e["at"] for e in first["events"])

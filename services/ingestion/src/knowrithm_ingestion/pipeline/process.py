@@ -184,13 +184,18 @@ async def _extract_and_chunk(
     if not drafts:
         raise DocumentFailure("no_text", "No text was found in the file (is it empty, or an image without "
                                          "readable text?)")
-    await stage_done(deps, run, detail=f"{len(drafts)} chunks", then=Stage.EMBEDDING)
+    await stage_done(deps, run, detail=counted(len(drafts), "chunk"), then=Stage.EMBEDDING)
     return extracted, drafts
 
 
+def counted(n: int, noun: str) -> str:
+    """`n` `noun`s in English (the history's details are the API's words)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _extraction_detail(extracted: Extracted) -> str:
-    detail = f"{extracted.page_count} pages, {extracted.word_count} words"
-    return detail + (f", OCR on {extracted.ocr_pages} pages" if extracted.ocr_pages else "")
+    detail = f"{counted(extracted.page_count, 'page')}, {counted(extracted.word_count, 'word')}"
+    return detail + (f", OCR on {counted(extracted.ocr_pages, 'page')}" if extracted.ocr_pages else "")
 
 
 async def _embed(embedder: Embedder, drafts: Sequence[ChunkDraft], progress: Progress) -> list[list[float]]:
@@ -247,7 +252,8 @@ async def _finish(deps: Deps, run: Run, extracted: Extracted, drafts: Sequence[C
             await repo.soft_delete_chunks(session, [current.id], current.deleted_at)
         duration_ms = run.run_ms()
         history.record(session, current, stage=Stage.INDEXING, status=StageStatus.COMPLETED, at=run.began_at,
-                       duration_ms=run.stage_ms(), delivery=run.delivery, detail=f"{len(drafts)} vectors")
+                       duration_ms=run.stage_ms(), delivery=run.delivery,
+                       detail=counted(len(drafts), "vector"))
         history.record(session, current, stage=Stage.PROCESSED, status=StageStatus.COMPLETED,
                        duration_ms=duration_ms, delivery=run.delivery)
         event = DocumentProcessedV1(
