@@ -147,7 +147,7 @@ async def _browse(platform, gateway, tmp_path, server: EmbeddingServer, *, accou
             await expect(page).to_have_url(console + "/")
 
             # failed: the documents list links to the timeline, which shows the failed stage and why
-            screens.step = 'failed: the documents list links to the '
+            screens.step = 'failed'
             await page.goto(f"{console}/knowledge?agent_id={agent_id}")
             await page.get_by_role("link", name="Timeline of herons.txt").click()
             await expect(page.get_by_role("heading", level=1)).to_have_text("Processing of herons.txt")
@@ -168,7 +168,7 @@ async def _browse(platform, gateway, tmp_path, server: EmbeddingServer, *, accou
             await screens.check("timeline-failed")
 
             # the server gets its model; the admin reprocesses: the timeline follows the new attempt live
-            screens.step = 'the server gets its model; the admin rep'
+            screens.step = 'reprocess'
             server.ready = True
             await page.evaluate("window.notReloaded = true")
             await page.get_by_role("button", name="Reprocess").focus()
@@ -193,27 +193,27 @@ async def _browse(platform, gateway, tmp_path, server: EmbeddingServer, *, accou
             await screens.check("timeline-processed")
 
             # the chunk viewer links back to it
-            screens.step = 'the chunk viewer links back to it'
+            screens.step = 'chunk viewer'
             await page.get_by_role("link", name="Chunks of herons.txt").click()
             await expect(page.locator(".chunk blockquote")).to_have_text(TEXT)
             await page.get_by_role("link", name="Processing timeline").click()
             await expect(page.get_by_role("heading", level=1)).to_have_text("Processing of herons.txt")
 
             # reflow at 320 CSS pixels
-            screens.step = 'reflow at 320 CSS pixels'
+            screens.step = '320 px'
             await page.set_viewport_size({"width": 320, "height": 640})
             assert await page.evaluate("document.documentElement.scrollWidth") <= 320
             await screens.check("timeline-320px")
             await page.set_viewport_size({"width": 1100, "height": 900})
 
             # error: another company's (or no) document is the console's 404 page
-            screens.step = "error: another company's (or no) documen"
+            screens.step = 'not found'
             await page.goto(f"{console}/knowledge/documents/{uuid.uuid4()}/timeline")
             await expect(page.get_by_role("heading", level=1)).to_have_text("Not found")
             await screens.check("timeline-not-found")
 
             # the upload bar fills its whole track at 100%
-            screens.step = 'the upload bar fills its whole track at '
+            screens.step = 'upload bar'
             await page.goto(f"{console}/knowledge?agent_id={agent_id}")
             await page.set_input_files("#upload-files", files=[
                 {"name": "egrets.txt", "mimeType": "text/plain", "buffer": b"Little egrets wade in the creek."}])
@@ -226,11 +226,14 @@ async def _browse(platform, gateway, tmp_path, server: EmbeddingServer, *, accou
                 return {bar: bar.getBoundingClientRect().width, box: box.clientWidth, appearance: style.appearance};
             }""")
             assert abs(sizes["bar"] - sizes["box"]) < 1 and sizes["appearance"] == "none", sizes
-            await expect(page.locator("#documents")).to_have_attribute("data-final", "true", timeout=60_000)
+            egrets = page.locator("#documents tbody tr", has_text="egrets.txt")
+            await expect(egrets.locator(".badge")).to_have_text("Processed", timeout=60_000)
+            await expect(page.locator("#documents")).to_have_attribute("data-final", "true")
+            await expect(page.locator(".htmx-request")).to_have_count(0)  # axe on a still page
             await screens.check("timeline-upload-bar")
 
             # a plain member reads the timeline but cannot reprocess
-            screens.step = 'a plain member reads the timeline but ca'
+            screens.step = 'member'
             await page.get_by_role("button", name="Sign out").click()
             member = await new_member(gateway, account)
             await page.get_by_label("E-mail").fill(member)
