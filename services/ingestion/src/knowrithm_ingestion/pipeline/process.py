@@ -132,18 +132,25 @@ async def _process(deps: Deps, run: Run, job: ProcessDocument, ctx: JobContext) 
         await _fail(deps, run, exc.code, exc.message, job.task_id)
     except EmbeddingError as exc:
         if exc.retryable and not ctx.final_attempt:
-            await stage_failed(deps, run, status=StageStatus.RETRYING, reason=exc.reason, code=exc.code)
+            await _retrying(deps, run, reason=exc.reason, code=exc.code)
             raise
         await _fail(deps, run, exc.code, exc.reason, job.task_id)
     except Exception:
         if not ctx.final_attempt:
-            await stage_failed(deps, run, status=StageStatus.RETRYING, code="processing_error",
-                               reason="An unexpected error interrupted processing; it is tried again")
+            await _retrying(deps, run, code="processing_error",
+                            reason="An unexpected error interrupted processing; it is tried again")
             raise
         logger.exception("document %s failed on its last attempt", document.id)
         await _fail(deps, run, "processing_failed",
                     "Processing failed after several attempts; upload the file again or contact support",
                     job.task_id)
+
+
+async def _retrying(deps: Deps, run: Run, *, reason: str, code: str) -> None:
+    """Record that this delivery failed and the job comes back; best effort, so the job's own error is
+    what JetStream's redelivery (or dead letter) carries even when the database is what failed."""
+    with contextlib.suppress(Exception):
+        await stage_failed(deps, run, status=StageStatus.RETRYING, reason=reason, code=code)
 
 
 async def _start(
