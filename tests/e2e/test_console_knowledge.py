@@ -121,7 +121,7 @@ async def test_knowledge_upload_live_status_retrieval_chunks_delete_restore_and_
             await screens.check("knowledge-retrieval")
 
             # the chunk viewer: page and text, delete one chunk and restore it
-            await page.get_by_role("link", name="report.pdf").click()
+            await page.get_by_role("link", name="report.pdf", exact=True).click()
             await expect(page.get_by_role("heading", level=1)).to_have_text("report.pdf")
             chunk = page.locator(".chunks .chunk", has_text="seventeen copper kettles").first
             await expect(chunk).to_contain_text("page 2")

@@ -47,6 +47,7 @@ from knowrithm_console.pages import members as members_page
 from knowrithm_console.pages import platform_import as platform_import_page
 from knowrithm_console.pages import providers as providers_page
 from knowrithm_console.pages import system as system_page
+from knowrithm_console.pages import timeline as timeline_page
 from knowrithm_console.pages import webhook_deliveries as deliveries_page
 from knowrithm_console.pages import webhooks as webhooks_page
 from knowrithm_console.pages.messages import message_of
@@ -115,6 +116,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.include_router(playground.router)
     app.include_router(conversations.router)
     app.include_router(knowledge_page.router)
+    app.include_router(timeline_page.router)
     app.include_router(leads.router)
     app.include_router(gaps.router)
     app.include_router(profile.router)

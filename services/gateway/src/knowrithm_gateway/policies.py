@@ -308,6 +308,13 @@ OPERATIONS: tuple[Operation, ...] = (
         DELETE /document/chunk/{chunk_id}
         PATCH  /document/chunk/{chunk_id}/restore
     """),
+    # --- (lane timeline) ingestion: one chunk, a document's processing history (members read),
+    # reprocessing a processed or failed document (admins)
+    *declare(AUTHENTICATED, table="""
+        GET /document/chunk/{chunk_id}
+        GET /document/{document_id}/history
+    """),
+    *declare(AUTHENTICATED, roles=ADMINS, table="POST /document/{document_id}/reprocess"),
     # --- ingestion: search (a read, whatever the method)
     *declare(AUTHENTICATED, scope="read", table="POST /search/document"),
     # --- ingestion: SQL or a question on the company's own databases (members; API keys `write`)

@@ -89,6 +89,30 @@ class Document(IdMixin, TimestampMixin, SoftDeleteMixin, Base):  # type: ignore[
     upload_task_id: Mapped[uuid.UUID | None]  # the upload's task, which follows all its documents
     processing_started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     processed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # processing runs queued so far (upload 1, each retry or reprocess +1; migration 0009)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="1")
+
+
+class DocumentEvent(Base):  # type: ignore[misc, valid-type]
+    """One stage transition of a document's processing (its timeline), written in the transaction of the
+    change it records. `attempt` is the processing run (Document.attempts), `delivery` the job's
+    delivery within that run (redeliveries after a retryable error)."""
+
+    __tablename__ = "document_events"
+    __table_args__ = (Index("ix_document_events_document_at", "document_id", "at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    company_id: Mapped[uuid.UUID]
+    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    stage: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    attempt: Mapped[int] = mapped_column(Integer)
+    delivery: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(Text)
+    code: Mapped[str | None] = mapped_column(String(50))
+    detail: Mapped[str | None] = mapped_column(Text)
 
 
 class Chunk(TimestampMixin, SoftDeleteMixin, Base):  # type: ignore[misc, valid-type]

@@ -22,7 +22,6 @@ from knowrithm_console.web import PREFIX, Page, page_of, redirect, render
 
 router = APIRouter(prefix=PREFIX)
 PageDep = Annotated[Page, Depends(page_of)]
-CHUNK_PAGES = 20  # a passage is looked for in its document's first 20 pages of 100 chunks
 
 
 def signed_in(page: Page) -> bool:
@@ -126,17 +125,17 @@ async def answer(page: PageDep, conversation: uuid.UUID, message: uuid.UUID) -> 
 
 @router.get("/passage")
 async def passage(page: PageDep, document: uuid.UUID, chunk: uuid.UUID) -> Response:
-    """A cited passage: its document's chunk, with its page (for the citation dialog)."""
+    """A cited passage: its chunk with page and document name (for the citation dialog)."""
     if not signed_in(page):
         return redirect(page, f"{PREFIX}/sign-in")
     assert page.session is not None
-    info = await page.api.call(page.session, "GET", f"/api/v1/document/{document}", client=page.client)
-    found = None
-    for number in range(1, CHUNK_PAGES + 1):
-        body = await page.api.call(page.session, "GET", f"/api/v1/document/{document}/chunk",
-                                   client=page.client, params={"per_page": 100, "page": number})
-        found = next((c for c in body.get("chunks") or [] if c["id"] == str(chunk)), None)
-        if found is not None or not (body.get("pagination") or {}).get("has_next"):
-            break
-    return await render(page, "_passage.html", chunk=found,
-                        name=info.get("original_filename") or info.get("filename") or "")
+    try:
+        found = await page.api.call(page.session, "GET", f"/api/v1/document/chunk/{chunk}",
+                                    client=page.client)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        found = None
+    if found is not None and (found.get("deleted") or found.get("document_id") != str(document)):
+        found = None  # deleted since it was cited, or not the cited document's
+    return await render(page, "_passage.html", chunk=found, name=(found or {}).get("document_name") or "")

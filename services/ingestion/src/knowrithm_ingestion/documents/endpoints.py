@@ -24,6 +24,7 @@ from knowrithm_ingestion.documents import service, upload
 from knowrithm_ingestion.documents.schemas import (
     BulkDeleteBody,
     ChunkChanged,
+    ChunkDetail,
     ChunkList,
     ChunkOut,
     ChunksRestored,
@@ -34,6 +35,8 @@ from knowrithm_ingestion.documents.schemas import (
     DocumentOut,
     DocumentRestored,
     DocumentsDeleted,
+    HistoryEvent,
+    HistoryOut,
     RetryOut,
     UploadOut,
 )
@@ -108,6 +111,14 @@ async def deleted_chunks(session: Session, subject: CompanyRead, page: Page) -> 
     return DeletedChunks(deleted_chunks=[ChunkOut.of(c) for c in rows], pagination=pagination)
 
 
+@router.get("/api/v1/document/chunk/{chunk_id}", response_model=ChunkDetail, tags=CHUNKS,
+            responses=errors(404))
+async def get_chunk(chunk_id: uuid.UUID, session: Session, subject: CompanyRead) -> ChunkDetail:
+    """One chunk (live or deleted) with its text, page, position and document name."""
+    chunk, document = await service.get_chunk(session, chunk_id=chunk_id, company_id=subject.company_id)
+    return ChunkDetail.of_chunk(chunk, document)
+
+
 @router.delete("/api/v1/document/bulk-delete", response_model=DocumentsDeleted, tags=DOCS,
                responses=errors(404))
 async def bulk_delete(
@@ -173,6 +184,30 @@ async def retry_document(
         session, deps.blobs, document_id=document_id, company_id=subject.company_id, actor=subject.actor
     )
     return RetryOut.of(document)
+
+
+@router.post("/api/v1/document/{document_id}/reprocess", status_code=202, response_model=RetryOut, tags=DOCS,
+             responses=errors(404, (409, "The document is pending or processing, or its file is gone")))
+async def reprocess_document(
+    document_id: uuid.UUID, session: Session, subject: CompanyWrite, deps: Dependencies
+) -> RetryOut:
+    """Process a processed or failed document again; its chunks are replaced when the new run succeeds."""
+    document = await service.reprocess_document(
+        session, deps.blobs, document_id=document_id, company_id=subject.company_id, actor=subject.actor
+    )
+    return RetryOut.of(document)
+
+
+@router.get("/api/v1/document/{document_id}/history", response_model=HistoryOut, tags=DOCS,
+            responses=errors(404))
+async def document_history(document_id: uuid.UUID, session: Session, subject: CompanyRead) -> HistoryOut:
+    """A document's processing history: each stage with time, attempt, duration and failure reasons."""
+    document, events, recorded = await service.document_history(
+        session, document_id=document_id, company_id=subject.company_id
+    )
+    return HistoryOut(document_id=document.id, status=document.status, attempts=max(document.attempts, 1),
+                      recorded=recorded, events=[HistoryEvent.model_validate(e, from_attributes=True)
+                                                 for e in events])
 
 
 @router.delete("/api/v1/document/{document_id}/chunk", response_model=DocumentDeleted, tags=CHUNKS)

@@ -67,10 +67,12 @@ async def list_chunks(
 
 
 async def get_chunk(
-    session: AsyncSession, chunk_id: uuid.UUID, company_id: uuid.UUID | None, *, deleted: bool
+    session: AsyncSession, chunk_id: uuid.UUID, company_id: uuid.UUID | None, *, deleted: bool | None
 ) -> Chunk | None:
+    """A chunk of the company: live, soft-deleted (`deleted=True`) or either (None)."""
     stmt = scoped(select(Chunk).where(Chunk.id == chunk_id), Chunk, company_id)
-    stmt = stmt.where(Chunk.only_deleted() if deleted else Chunk.not_deleted())
+    if deleted is not None:
+        stmt = stmt.where(Chunk.only_deleted() if deleted else Chunk.not_deleted())
     return await session.scalar(stmt)
 
 

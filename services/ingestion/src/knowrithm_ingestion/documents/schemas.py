@@ -205,3 +205,41 @@ class ChunksRestored(BaseModel):
 
 
 UploadOut.model_rebuild()
+
+
+class ChunkDetail(ChunkOut):
+    """One chunk with its document's name and its position (1-based) in the document."""
+
+    document_name: str
+    position: int = Field(description="chunk_index + 1")
+    deleted: bool
+
+    @classmethod
+    def of_chunk(cls, chunk: Chunk, document: Document) -> ChunkDetail:
+        return cls.of(chunk, document_name=document.original_filename, position=chunk.chunk_index + 1,
+                      deleted=chunk.deleted_at is not None)
+
+
+class HistoryEvent(BaseModel):
+    """One stage transition of a document's processing."""
+
+    stage: str = Field(description="received, retry, reprocess, processing, extracting, chunking, embedding, "
+                                   "indexing, processed")
+    status: str = Field(description="queued, started, completed, retrying, failed, dead_lettered")
+    at: dt.datetime
+    duration_ms: int | None = Field(None, description="How long the stage (for processed: the run) took")
+    attempt: int = Field(description="The processing run: 1 for the upload, +1 for each retry or reprocess")
+    delivery: int | None = Field(None, description="The job's delivery within the run (redeliveries)")
+    reason: str | None = Field(None, description="Why it failed, in words (for dead_lettered: the error)")
+    code: str | None = None
+    detail: str | None = Field(None, description="e.g. pages and OCR pages, chunks, embedding model")
+
+
+class HistoryOut(BaseModel):
+    """A document's processing history, oldest transition first."""
+
+    document_id: uuid.UUID
+    status: str
+    attempts: int
+    recorded: bool = Field(description="false: processed before histories were kept; told from the document")
+    events: list[HistoryEvent]

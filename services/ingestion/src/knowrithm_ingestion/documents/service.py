@@ -31,8 +31,18 @@ from knowrithm_common.pagination import PageParams, Pagination
 from knowrithm_common.queries import AgentsOwner
 from knowrithm_ingestion.agents.projection import get_agent
 from knowrithm_ingestion.blobs import BlobNotFound, BlobStore
+from knowrithm_ingestion.documents import history
 from knowrithm_ingestion.documents import repository as repo
-from knowrithm_ingestion.models import Chunk, Document, DocumentSource, DocumentStatus, WebsitePage, outbox
+from knowrithm_ingestion.documents.history import Stage, StageStatus
+from knowrithm_ingestion.models import (
+    Chunk,
+    Document,
+    DocumentEvent,
+    DocumentSource,
+    DocumentStatus,
+    WebsitePage,
+    outbox,
+)
 from knowrithm_ingestion.tasks import queue_job
 from knowrithm_ingestion.vectorstore.base import VectorRecord, VectorStore
 
@@ -53,6 +63,10 @@ class ParentDocumentDeleted(BadRequest):
 
 class DocumentNotFailed(Conflict):
     code, message = "document_not_failed", "Only a failed document can be retried"
+
+
+class DocumentBusy(Conflict):
+    code, message = "document_processing", "The document is being processed; wait until it is done"
 
 
 class DocumentFileMissing(Conflict):
@@ -101,14 +115,18 @@ def chunk_id(document_id: uuid.UUID, index: int) -> uuid.UUID:
 
 
 async def queue_processing(
-    session: AsyncSession, document: Document, *, actor: Actor | None = None
+    session: AsyncSession, document: Document, *, actor: Actor | None = None, stage: Stage = Stage.RECEIVED,
+    reason: str | None = None,
 ) -> uuid.UUID:
-    """Create the document's task and queue its ProcessDocument job (both land with the commit)."""
+    """Create the document's task and queue its ProcessDocument job, a new processing run recorded in
+    its history (all land with the commit)."""
     job = ProcessDocument(document_id=document.id)
     document.task_id = await queue_job(session, job, kind="process_document", company_id=document.company_id,
                                        actor=actor)
     document.status = DocumentStatus.PENDING.value
     document.processing_error = document.error_code = None
+    document.attempts = (document.attempts or 0) + 1
+    history.record(session, document, stage=stage, status=StageStatus.QUEUED, reason=reason)
     return document.task_id
 
 
@@ -124,7 +142,7 @@ async def create_document(
         original_filename=file.filename[:255], document_type=file.document_type,
         content_type=file.content_type, file_size=stored.size, sha256=stored.sha256, blob_key=stored.blob_key,
         source=file.source.value, source_url=file.source_url, website_page_id=website_page_id,
-        upload_task_id=upload_task_id,
+        upload_task_id=upload_task_id, attempts=0,
     )
     session.add(document)
     await session.flush()
@@ -156,17 +174,17 @@ async def store_page_document(
     old_key = existing.blob_key
     existing.blob_key, existing.file_size, existing.sha256 = stored.blob_key, stored.size, stored.sha256
     existing.title, existing.deleted_at = title, None
-    await queue_processing(session, existing)
+    await queue_processing(session, existing, stage=Stage.REPROCESS, reason="The page changed on the site")
     after_commit(session, lambda: blobs.delete(old_key))
     return existing
 
 
 async def get_document(
     session: AsyncSession, document_id: uuid.UUID, company_id: uuid.UUID | None, *,
-    deleted: bool = False, missing: str | None = None,
+    deleted: bool = False, missing: str | None = None, lock: bool = False,
 ) -> Document:
     """A live (or soft-deleted) document of the company; 404 `missing` otherwise."""
-    document = await repo.get_document(session, document_id, company_id, deleted=deleted)
+    document = await repo.get_document(session, document_id, company_id, deleted=deleted, lock=lock)
     return _found(document, DocumentNotFound, missing)
 
 
@@ -237,7 +255,9 @@ async def restore_document(
     restored = DocumentRestoredV1(document_id=document.id, agent_id=document.agent_id)
     await outbox.add(session, restored, company_id=document.company_id, actor=actor)
     if document.status in (DocumentStatus.PENDING.value, DocumentStatus.PROCESSING.value):
-        await queue_processing(session, document, actor=actor)  # it was interrupted by the deletion
+        # it was interrupted by the deletion
+        await queue_processing(session, document, actor=actor, stage=Stage.REPROCESS,
+                               reason="Restored while it was being processed")
     else:
         reindex_after_commit(session, store, document.company_id, chunks)
     return document, len(chunks)
@@ -252,12 +272,52 @@ async def retry_document(
     document = await get_document(session, document_id, company_id)
     if document.status != DocumentStatus.FAILED.value:
         raise DocumentNotFailed(f"Only a failed document can be retried; this one is {document.status}")
+    await _still_stored(blobs, document)
+    await queue_processing(session, document, actor=actor, stage=Stage.RETRY)
+    return document
+
+
+async def reprocess_document(
+    session: AsyncSession, blobs: BlobStore, *, document_id: uuid.UUID, company_id: uuid.UUID | None,
+    actor: Actor | None,
+) -> Document:
+    """Process a processed or failed document again from its stored file (a new run and task). Its chunks
+    are replaced when the run succeeds; until then (and if it fails) the old ones keep answering.
+    409 while it is pending or processing, or when its file is gone."""
+    document = await get_document(session, document_id, company_id, lock=True)
+    if document.status not in (DocumentStatus.PROCESSED.value, DocumentStatus.FAILED.value):
+        raise DocumentBusy()
+    await _still_stored(blobs, document)
+    await queue_processing(session, document, actor=actor, stage=Stage.REPROCESS)
+    return document
+
+
+async def _still_stored(blobs: BlobStore, document: Document) -> None:
     try:
         await blobs.get(document.blob_key)
     except BlobNotFound as exc:
         raise DocumentFileMissing() from exc
-    await queue_processing(session, document, actor=actor)
-    return document
+
+
+async def document_history(
+    session: AsyncSession, *, document_id: uuid.UUID, company_id: uuid.UUID | None
+) -> tuple[Document, Sequence[DocumentEvent], bool]:
+    """A live document, its recorded transitions (or, if none were recorded, what its row tells) and
+    whether they were recorded."""
+    document = await get_document(session, document_id, company_id)
+    events = await history.events_of(session, document)
+    if events:
+        return document, events, True
+    return document, history.from_row(document), False
+
+
+async def get_chunk(
+    session: AsyncSession, *, chunk_id: uuid.UUID, company_id: uuid.UUID | None
+) -> tuple[Chunk, Document]:
+    """One chunk of the company (live or soft-deleted) with its document (404 when the document is gone)."""
+    chunk = _found(await repo.get_chunk(session, chunk_id, company_id, deleted=None), ChunkNotFound, None)
+    document = await repo.get_document(session, chunk.document_id, chunk.company_id, deleted=None)
+    return chunk, _found(document, ChunkNotFound, None)
 
 
 def records_of(chunks: Sequence[Chunk]) -> list[VectorRecord]:
