@@ -40,7 +40,7 @@ def test_failure_reasons_are_translated_where_the_code_is_known() -> None:
     assert (reason_of({"status": "failed", "code": "no_text", "reason": "No text"}) or "").startswith("In der Datei")
     unknown = {"status": "failed", "code": "embedding_rejected", "reason": "The embedding provider rejected it"}
     assert reason_of(unknown) == "The embedding provider rejected it"
-    assert latest([{"stage": "processed", "status": "completed"}]) == "Verarbeitet: Erledigt"
+    assert latest([{"stage": "processed", "status": "completed"}]) == "Verarbeitet: Fertig"
     in_language("en")
     assert latest([{"stage": "embedding", "status": "retrying"}]) == "Computing embeddings: Failed, tried again"
     assert latest([]) == ""
