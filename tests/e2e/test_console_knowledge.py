@@ -69,7 +69,7 @@ async def test_knowledge_upload_live_status_retrieval_chunks_delete_restore_and_
             await expect(page).to_have_url(console + "/")
 
             # empty: the agent has no documents yet; the company no database connection
-            await page.get_by_role("link", name="Knowledge").click()
+            await page.get_by_role("link", name="Knowledge", exact=True).click()
             await expect(page.get_by_role("heading", level=1)).to_have_text("Knowledge")
             await expect(page.get_by_text("No documents yet.")).to_be_visible()
             await expect(page.get_by_text("No database connection yet.")).to_be_visible()
@@ -248,7 +248,7 @@ async def test_knowledge_upload_live_status_retrieval_chunks_delete_restore_and_
             await page.get_by_label("Password").fill(PASSWORD)
             await page.get_by_role("button", name="Sign in").click()
             await expect(page).to_have_url(console + "/")
-            await page.get_by_role("link", name="Knowledge").click()
+            await page.get_by_role("link", name="Knowledge", exact=True).click()
             await expect(page.locator("#documents tbody tr", has_text="report.pdf")).to_be_visible()
             await expect(page.get_by_role("button", name="Upload", exact=True)).to_have_count(0)
             await expect(page.get_by_role("button", name="Delete selected")).to_have_count(0)

@@ -396,6 +396,19 @@ async def test_webhooks_and_live_events_in_the_console(platform, gateway, tmp_pa
                 await expect(item.locator("pre")).to_contain_text(f'"lead_id": "{lead_id}"')
                 await screens.check("events-filled")
 
+                # a webhook's test delivery appears in the inspector too, linked to its detail
+                webhook_id = webhook_page.rstrip("/").split("/")[-1]
+                r = await gateway.post(f"/api/v1/webhook/{webhook_id}/test", headers=account.auth)
+                assert r.status_code == 202, r.text
+                delivery_id = r.json()["delivery_id"]
+                ping = page.locator("#events-log article.delivery[data-event-type='webhook.test']")
+                await expect(ping).to_have_count(1, timeout=10000)
+                await expect(ping).to_contain_text("Delivered")
+                await expect(ping).to_contain_text("HTTP status: 200")
+                href = await ping.get_by_role("link", name="Open the delivery: payload, signature and answer").get_attribute("href")
+                assert href == f"/console/webhooks/{webhook_id}/deliveries/{delivery_id}", href
+                await screens.check("events-delivery")
+
                 # pause: a new event is not shown; resume: the next one is
                 await page.get_by_role("button", name="Pause").click()
                 await expect(page.locator("#events-status")).to_have_text("Paused: new events are not shown.")

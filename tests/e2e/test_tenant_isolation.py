@@ -68,6 +68,7 @@ async def tenants(platform):
         assert r.status_code == 201, r.text
         owner_key["lead_id"] = r.json()["lead"]["id"]
         owner_key.update(await _analytics(gateway, owner))
+        owner_key.update(await _sign_in_session(gateway, owner))
         owner_key.update(await _database(gateway, owner, agent_id))
     return owner, owner_key, intruder, intruder_key
 
@@ -116,6 +117,13 @@ async def _analytics(gateway, owner: Account) -> dict[str, str]:
     return {"webhook_id": webhook_id, "delivery_id": delivery_id, "export_id": r.json()["task_id"]}
 
 
+async def _sign_in_session(gateway, owner: Account) -> dict[str, str]:
+    """One of the owner's live sign-in sessions (the admins' sessions routes name it)."""
+    r = await gateway.get(f"/api/v1/admin/user/{owner.user['id']}/sessions", headers=owner.auth)
+    assert r.status_code == 200, r.text
+    return {"session_id": r.json()["sessions"][0]["id"]}
+
+
 async def _knowledge(gateway, owner: Account, agent_id: str) -> dict[str, str]:
     """A processed document (with its chunk) and a web site source of the owner's agent."""
     r = await upload(gateway, owner, agent_id, [("owner.txt", b"The owner's private price list.", "text/plain")])
@@ -146,7 +154,7 @@ def _ids(owner: Account, owner_key: dict[str, str]) -> dict[str, str]:
             "entity_id": owner.user["id"], "lead_id": owner_key["lead_id"],
             "webhook_id": owner_key["webhook_id"], "delivery_id": owner_key["delivery_id"],
             "export_id": owner_key["export_id"], "connection_id": owner_key["connection_id"],
-            "table_id": owner_key["table_id"],
+            "table_id": owner_key["table_id"], "session_id": owner_key["session_id"],
             # No identity operation creates a task; the status route must still not answer for one.
             "task_id": str(uuid.uuid4())}
 

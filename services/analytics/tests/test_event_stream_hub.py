@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
+from types import SimpleNamespace
 
 from knowrithm_analytics.eventstream.hub import QUEUE_SIZE, EventHub
 from knowrithm_common.events import Actor, EventEnvelope
@@ -19,11 +21,16 @@ def _event(company: uuid.UUID | None, event_type: str = LEAD, **data: object) ->
     )
 
 
-def _drain(listener) -> list[dict]:
+def _messages(listener) -> list[tuple[str, dict]]:
     found = []
     while not listener.queue.empty():
         found.append(listener.queue.get_nowait())
     return found
+
+
+def _drain(listener) -> list[dict]:
+    """The domain events queued for the listener."""
+    return [data for name, data in _messages(listener) if name == "domain_event"]
 
 
 def test_an_event_reaches_only_its_company_s_streams_of_matching_types_without_private_fields() -> None:
@@ -54,3 +61,16 @@ def test_a_slow_stream_loses_its_oldest_events_and_counts_them_and_a_closed_one_
     kept = _drain(slow)
     assert slow.dropped == 3 and [e["id"] for e in kept] == [e.id for e in events[3:]]
     assert _drain(closed) == []
+
+
+async def test_a_delivery_notice_reaches_its_company_s_streams_whose_types_select_the_delivered_event() -> None:
+    hub = EventHub(nats=None)  # type: ignore[arg-type] - _delivered() needs no connection
+    a, b = uuid.uuid4(), uuid.uuid4()
+    everything, leads, other = hub.listen(a, ["*"]), hub.listen(a, ["conversations.lead.*"]), hub.listen(b, ["*"])
+    notice = {"id": str(uuid.uuid4()), "webhook_id": str(uuid.uuid4()), "company_id": str(a),
+              "event_id": str(uuid.uuid4()), "event_type": "webhook.test", "status": "succeeded",
+              "attempts": 1, "status_code": 200, "time": "2026-12-07T23:30:00+00:00"}
+    await hub._delivered(SimpleNamespace(data=json.dumps(notice).encode(), subject="live.webhook-delivery.x"))
+    await hub._delivered(SimpleNamespace(data=b"{not json", subject="live.webhook-delivery.x"))  # ignored
+    assert _messages(everything) == [("webhook_delivery", notice)]
+    assert _messages(leads) == [] and _messages(other) == []

@@ -6,6 +6,9 @@ listening (what happens after it is shown), sends a comment line as a heartbeat 
 happened for a while, an `event: dropped` message when a slow reader lost events, and ends when
 the client goes away. `?types=` takes the patterns a webhook takes (exact types, `prefix.*`,
 `*`; comma-separated; all subscribable events without it); an unknown one is a 400.
+Each attempt to deliver such an event (or a webhook's test ping) to one of the company's
+webhooks is an `event: webhook_delivery` message: `{id, webhook_id, event_id, event_type,
+status, attempts, status_code, time}` (the delivery detail route has the payload and answer).
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ async def _events(
             if listener.dropped != dropped:
                 dropped = listener.dropped
                 yield _message("dropped", {"dropped": dropped})
-            yield _message("domain_event", event, event_id=str(event["id"]))
+            name, data = event
+            yield _message(name, data, event_id=str(data["id"]) if name == "domain_event" else None)
     finally:  # the client went away (the generator is closed) or the app stops
         hub.forget(listener)
 

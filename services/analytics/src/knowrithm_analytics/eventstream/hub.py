@@ -6,12 +6,18 @@ its company and type patterns and a bounded queue; an event goes only to the lis
 own company whose patterns select its type. Only subscribable events are passed on, as
 webhooks get them (`outgoing`: no trace ids, no actor address or browser), so the stream
 carries nothing a webhook receiver could not see.
+
+Webhook deliveries are shown too: the process that made an attempt announces its outcome on
+core NATS (`LIVE_DELIVERIES.<company>`: status, attempts, HTTP status; never the payload or
+the receiver's answer, which the delivery detail route gives), and every hub passes it to its
+company's listeners whose patterns select the delivered event's type.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import uuid
 from collections import OrderedDict
@@ -24,7 +30,7 @@ from prometheus_client import Gauge
 from pydantic import ValidationError
 
 from knowrithm_analytics.webhooks.catalogue import matches, subscribable_types
-from knowrithm_analytics.webhooks.delivery import outgoing
+from knowrithm_analytics.webhooks.delivery import LIVE_DELIVERIES, outgoing
 from knowrithm_common.events import EventEnvelope
 from knowrithm_common.messaging.connection import NatsConnection
 
@@ -43,11 +49,14 @@ class Listener:
 
     company_id: uuid.UUID
     patterns: list[str]
-    queue: asyncio.Queue[dict[str, Any] | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    # (SSE event name, data); None: the service stops
+    queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = field(
+        default_factory=lambda: asyncio.Queue(QUEUE_SIZE)
+    )
     dropped: int = 0
 
-    def offer(self, event: dict[str, Any] | None) -> None:
-        """Queue the event; a full queue loses its oldest event (counted in `dropped`)."""
+    def offer(self, event: tuple[str, dict[str, Any]] | None) -> None:
+        """Queue the message; a full queue loses its oldest one (counted in `dropped`)."""
         if self.queue.full():
             with contextlib.suppress(asyncio.QueueEmpty):
                 self.queue.get_nowait()
@@ -62,7 +71,7 @@ class EventHub:
         self.nats = nats
         self.listeners: set[Listener] = set()
         self._seen: OrderedDict[str, None] = OrderedDict()
-        self._subscription: Subscription | None = None
+        self._subscriptions: list[Subscription] = []
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
 
@@ -72,7 +81,10 @@ class EventHub:
     async def _subscribe(self) -> None:
         await self.nats.wait_connected()
         # nats-py keeps the subscription across reconnects.
-        self._subscription = await self.nats.client.subscribe(SUBJECT, cb=self._received)
+        self._subscriptions = [
+            await self.nats.client.subscribe(SUBJECT, cb=self._received),
+            await self.nats.client.subscribe(f"{LIVE_DELIVERIES}.*", cb=self._delivered),
+        ]
         self._subscribed.set()
 
     async def wait_subscribed(self, timeout: float | None = None) -> bool:
@@ -86,9 +98,9 @@ class EventHub:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-        if self._subscription is not None:
+        for subscription in self._subscriptions:
             with contextlib.suppress(Exception):
-                await self._subscription.unsubscribe()
+                await subscription.unsubscribe()
         for listener in self.listeners:  # open streams end (None), so the server can stop
             listener.offer(None)
 
@@ -126,4 +138,27 @@ class EventHub:
         event = outgoing(envelope)
         for listener in self.listeners:
             if listener.company_id == envelope.company_id and matches(listener.patterns, envelope.type):
-                listener.offer(event)
+                listener.offer(("domain_event", event))
+
+    async def announce(self, delivery: dict[str, Any]) -> None:
+        """Tell every process's hub of a webhook delivery's attempt (best effort: it is also stored)."""
+        try:
+            await self.nats.client.publish(
+                f"{LIVE_DELIVERIES}.{delivery['company_id']}", json.dumps(delivery).encode()
+            )
+        except Exception as exc:
+            logger.warning("event stream: a delivery could not be announced: %r", exc)
+
+    async def _delivered(self, msg: Msg) -> None:
+        if not self.listeners:
+            return
+        try:
+            delivery = json.loads(msg.data)
+            company_id = uuid.UUID(delivery["company_id"])
+            event_type = str(delivery["event_type"])
+        except (ValueError, KeyError, TypeError):
+            logger.warning("event stream: an unreadable delivery notice on %s", msg.subject)
+            return
+        for listener in self.listeners:
+            if listener.company_id == company_id and matches(listener.patterns, event_type):
+                listener.offer(("webhook_delivery", delivery))

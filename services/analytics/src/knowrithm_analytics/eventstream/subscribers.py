@@ -14,4 +14,5 @@ def subscribers(app: FastAPI) -> Sequence[Background]:
     """The hub (also `app.state.event_hub`, which the stream endpoint reads from)."""
     hub = EventHub(app.state.nats)
     app.state.event_hub = hub
+    app.state.webhooks.announce = hub.announce  # each delivery attempt, shown live
     return [hub]

@@ -20,6 +20,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,9 @@ USER_AGENT = "Knowrithm-Webhooks/1.0"
 SIGNATURE_HEADER = "X-Knowrithm-Signature"
 RESPONSE_BYTES = 4096  # of a receiver's answer: enough for an error message in the log
 DISABLED = "webhook disabled"
+# Each finished attempt is also announced on core NATS (no stream: nothing is kept) under
+# `<LIVE_DELIVERIES>.<company_id>`, for the live event inspector of whichever process serves it.
+LIVE_DELIVERIES = "live.webhook-delivery"
 
 DELIVERIES = Counter(
     "knowrithm_webhook_deliveries_total",
@@ -78,6 +82,8 @@ class WebhookTools:
     fetcher: SafeFetcher
     box: SecretBox | None  # None without ENCRYPTION_KEY: webhooks cannot be created then
     settings: AnalyticsSettings
+    # Told of each finished attempt (`delivery_summary`); set by the live event stream.
+    announce: Callable[[dict[str, Any]], Awaitable[None]] | None = None
 
     @classmethod
     def build(cls, db: Database, settings: AnalyticsSettings) -> WebhookTools:
@@ -175,8 +181,10 @@ async def deliver(tools: WebhookTools, envelope: EventEnvelope, ctx: JobContext)
     final = ctx.final_attempt and not attempt.ok
     outcome = "succeeded" if attempt.ok else "failed" if final else "retried"
     retry_in = tools.settings.webhook_backoff[min(ctx.attempt - 1, len(tools.settings.webhook_backoff) - 1)]
-    await _record(tools.db, job.delivery_id, attempt, outcome=outcome, retry_in=retry_in)
+    summary = await _record(tools.db, job.delivery_id, attempt, outcome=outcome, retry_in=retry_in)
     DELIVERIES.labels(outcome).inc()
+    if summary is not None and tools.announce is not None:
+        await tools.announce(summary)
     if outcome == "retried":
         # The log gets the status only: receiver URLs and answers can carry tokens; the
         # delivery log (the company's own) keeps the whole error.
@@ -237,14 +245,29 @@ def _http_error(result: PostResult) -> str:
 
 async def _record(
     db: Database, delivery_id: uuid.UUID, attempt: Attempt, *, outcome: str, retry_in: float
-) -> None:
+) -> dict[str, Any] | None:
+    """Write the attempt's outcome; the delivery as the live inspector shows it (None: gone)."""
     async with db.sessions() as session, session.begin():
         delivery = await repo.get_delivery(session, delivery_id, lock=True)
-        if delivery is not None:
-            status = "pending" if outcome == "retried" else outcome  # pending: another attempt follows
-            _finish(delivery, attempt, status=status, attempted=True)
-            if status == "pending":  # when the JobWorker's backoff brings the next attempt
-                delivery.next_attempt_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=retry_in)
+        if delivery is None:
+            return None
+        status = "pending" if outcome == "retried" else outcome  # pending: another attempt follows
+        _finish(delivery, attempt, status=status, attempted=True)
+        if status == "pending":  # when the JobWorker's backoff brings the next attempt
+            delivery.next_attempt_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=retry_in)
+        return delivery_summary(delivery)
+
+
+def delivery_summary(delivery: WebhookDelivery) -> dict[str, Any]:
+    """One attempt's outcome as the live inspector shows it (no payload, no receiver's answer)."""
+    at = delivery.last_attempt_at
+    return {
+        "id": str(delivery.id), "webhook_id": str(delivery.webhook_id),
+        "company_id": str(delivery.company_id),
+        "event_id": delivery.event_id, "event_type": delivery.event_type, "status": delivery.status,
+        "attempts": delivery.attempts, "status_code": delivery.last_status_code,
+        "time": at.isoformat() if at is not None else None,
+    }
 
 
 def _finish(delivery: WebhookDelivery, attempt: Attempt, *, status: str, attempted: bool) -> None:

@@ -1,6 +1,7 @@
 // The live event inspector: reads the console's event stream (server-sent events) and shows
 // each event at the top of the role="log" list, capped; Pause stops showing new events, Clear
-// empties the list. Each event links to its webhook deliveries (a console page).
+// empties the list. Each event links to its webhook deliveries (a console page); each attempt to
+// deliver one (a test ping too) is listed as it happens, with its outcome and a link to its detail.
 (function () {
   "use strict";
   var log = document.getElementById("events-log");
@@ -43,9 +44,46 @@
     var link = text("a", "event-deliveries", log.dataset.deliveriesLabel);
     link.href = log.dataset.deliveries + encodeURIComponent(event.id) + "/deliveries";
     item.appendChild(link);
+    place(item);
+  }
+
+  function place(item) {
     log.insertBefore(item, log.firstChild);
     while (log.children.length > cap) { log.removeChild(log.lastChild); }
     empty.hidden = true;
+  }
+
+  function showDelivery(delivery) {
+    var item = document.createElement("article");
+    item.className = "event delivery";
+    item.dataset.deliveryId = delivery.id;
+    item.dataset.eventType = delivery.event_type;
+    var head = document.createElement("h3");
+    head.className = "event-head";
+    if (delivery.time) {
+      var time = text("time", "event-time", new Date(delivery.time).toLocaleTimeString());
+      time.setAttribute("datetime", delivery.time);
+      head.appendChild(time);
+      head.appendChild(document.createTextNode(" "));
+    }
+    head.appendChild(document.createTextNode(log.dataset.deliveryLabel + " "));
+    head.appendChild(text("code", "event-type", delivery.event_type));
+    item.appendChild(head);
+    var ok = delivery.status === "succeeded";
+    var badge = text("span", "badge " + (ok ? "badge-ok" : delivery.status === "failed" ? "badge-error" : "badge-info"),
+      log.dataset["status" + delivery.status.charAt(0).toUpperCase() + delivery.status.slice(1)] || delivery.status);
+    var line = document.createElement("p");
+    line.className = "meta";
+    line.appendChild(badge);
+    var facts = " " + log.dataset.attemptsLabel + ": " + delivery.attempts;
+    if (delivery.status_code) { facts += " · " + log.dataset.httpLabel + ": " + delivery.status_code; }
+    line.appendChild(document.createTextNode(facts));
+    item.appendChild(line);
+    var link = text("a", "delivery-detail", log.dataset.deliveryOpen);
+    link.href = log.dataset.webhooks + encodeURIComponent(delivery.webhook_id) + "/deliveries/" +
+      encodeURIComponent(delivery.id);
+    item.appendChild(link);
+    place(item);
   }
 
   pause.addEventListener("click", function () {
@@ -65,6 +103,10 @@
   source.addEventListener("domain_event", function (e) {
     if (paused) { return; }
     show(JSON.parse(e.data));
+  });
+  source.addEventListener("webhook_delivery", function (e) {
+    if (paused) { return; }
+    showDelivery(JSON.parse(e.data));
   });
   source.onerror = function () { say("lost"); };
   window.addEventListener("pagehide", function () { source.close(); });
