@@ -70,3 +70,12 @@ async def expire_access_token(redis: Redis, client: httpx.AsyncClient) -> dict[s
     ttl = await redis.ttl(session_key(client))
     await redis.set(session_key(client), json.dumps(data), ex=max(ttl, 60))
     return data
+
+
+async def sign_in_page(page: Any, console: str, email: str, password: str = PASSWORD) -> None:
+    """Sign in through the console's form in a real browser page; wait for Home."""
+    await page.goto(console + "/sign-in")
+    await page.get_by_label("E-mail").fill(email)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(console + "/")

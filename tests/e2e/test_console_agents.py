@@ -15,20 +15,13 @@ import re
 
 import pytest
 
-from .accounts import PASSWORD, offline_settings, sign_up
+from .accounts import offline_settings, sign_up
 from .console import new_member
+from .console import sign_in_page as _sign_in
 from .test_console_browser import CHROMIUM, Screens
 
 pytestmark = pytest.mark.e2e
 DASH = "\u2013"  # between a row's action and its agent's name (visually hidden)
-
-
-async def _sign_in(page, console: str, email: str) -> None:
-    await page.goto(console + "/sign-in")
-    await page.get_by_label("E-mail").fill(email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(console + "/")
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium: run `make chromium`")

@@ -25,9 +25,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .accounts import PASSWORD, Account, api_key, key_headers, sign_up
+from .accounts import Account, api_key, key_headers, sign_up
 from .conftest import projections_caught_up
 from .console import browser, new_member, sign_in
+from .console import sign_in_page as _sign_in
 from .knowledge import trained_agent
 from .test_console_browser import CHROMIUM, Screens
 
@@ -104,14 +105,6 @@ async def _seen(platform, gateway: httpx.AsyncClient, account: Account, path: st
             return
         assert time.monotonic() < deadline, r.text
         await asyncio.sleep(0.3)
-
-
-async def _sign_in(page, console: str, email: str) -> None:
-    await page.goto(console + "/sign-in")
-    await page.get_by_label("E-mail").fill(email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(console + "/")
 
 
 def _figure(page, key: str):

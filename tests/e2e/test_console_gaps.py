@@ -27,8 +27,9 @@ import pytest
 
 from knowrithm_ingestion.testing import samples
 
-from .accounts import PASSWORD, Account
+from .accounts import Account
 from .console import new_member
+from .console import sign_in_page as _sign_in
 from .knowledge import trained_agent, upload, wait_documents
 from .test_console_browser import CHROMIUM, Screens
 from .test_leads import register
@@ -53,14 +54,6 @@ async def ask(gateway: httpx.AsyncClient, account: Account, agent_id: str, quest
                            headers=account.auth, timeout=60)
     assert r.status_code == 200, r.text
     return {"conversation_id": conversation_id, "answer": r.json()["message"]}
-
-
-async def _sign_in(page, console: str, email: str) -> None:
-    await page.goto(console + "/sign-in")
-    await page.get_by_label("E-mail").fill(email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(console + "/")
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium: run `make chromium`")

@@ -14,20 +14,13 @@ import asyncio
 
 import pytest
 
-from .accounts import PASSWORD, sign_up
+from .accounts import sign_up
 from .conftest import projections_caught_up
 from .console import new_member
+from .console import sign_in_page as _sign_in
 from .test_console_browser import CHROMIUM, Screens
 
 pytestmark = pytest.mark.e2e
-
-
-async def _sign_in(page, console: str, email: str) -> None:
-    await page.goto(console + "/sign-in")
-    await page.get_by_label("E-mail").fill(email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(console + "/")
 
 
 async def _tab_to(page, element_id: str, limit: int = 80) -> None:

@@ -22,6 +22,7 @@ import pytest
 from .accounts import PASSWORD, sign_up
 from .conftest import projections_caught_up
 from .console import browser, new_member, sign_in
+from .console import sign_in_page as _sign_in
 from .knowledge import trained_agent
 from .test_console_browser import CHROMIUM, Screens
 from .test_leads import bearer, register
@@ -37,14 +38,6 @@ async def _widget_lead(gateway, agent_id: str, first_name: str, question: str | 
                                json={"message": question}, headers=bearer(lead["lead_token"]), timeout=60)
         assert r.status_code == 200, r.text
     return lead
-
-
-async def _sign_in(page, console: str, email: str) -> None:
-    await page.goto(console + "/sign-in")
-    await page.get_by_label("E-mail").fill(email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(console + "/")
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium: run `make chromium`")

@@ -18,8 +18,9 @@ import uuid
 
 import pytest
 
-from .accounts import PASSWORD, sign_up
+from .accounts import sign_up
 from .conftest import projections_caught_up
+from .console import sign_in_page as _sign_in
 from .test_console_browser import CHROMIUM, Screens
 
 pytestmark = pytest.mark.e2e
@@ -28,14 +29,6 @@ PLATFORM_PATHS = ("/platform/providers", "/platform/providers/new", "/platform/p
                   "/platform/config", "/platform/health", "/platform/metrics")
 PROCESSES = ["gateway", "auth", "agents", "conversations", "ingestion", "analytics", "ingestion-worker",
              "console"]
-
-
-async def _sign_in(page, console: str, email: str, password: str = PASSWORD) -> None:
-    await page.goto(console + "/sign-in")
-    await page.get_by_label("E-mail").fill(email)
-    await page.get_by_label("Password").fill(password)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(console + "/")
 
 
 async def _company_admin_is_kept_out(page, console: str, screens: Screens) -> None:

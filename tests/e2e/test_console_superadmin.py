@@ -26,19 +26,12 @@ from redis.asyncio import Redis
 from .accounts import PASSWORD, owner_body, sign_up
 from .conftest import projections_caught_up
 from .console import COOKIE, browser, new_member, sign_in
+from .console import sign_in_page as _sign_in
 from .test_console_browser import CHROMIUM, Screens
 from .test_leads import bearer
 
 pytestmark = pytest.mark.e2e
 SKIP = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
-
-
-async def _sign_in(page, console: str, email: str, password: str = PASSWORD) -> None:
-    await page.goto(console + "/sign-in")
-    await page.get_by_label("E-mail").fill(email)
-    await page.get_by_label("Password").fill(password)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(console + "/")
 
 
 async def _audit(gateway, token: str, **params: str) -> list[dict]:

@@ -30,6 +30,7 @@ import pytest
 
 from .accounts import PASSWORD, Account, offline_settings, sign_up
 from .console import new_member
+from .console import sign_in_page as _sign_in
 from .test_console_browser import CHROMIUM, Screens
 
 pytestmark = pytest.mark.e2e
@@ -229,14 +230,6 @@ async def test_a_delivery_s_detail_is_the_company_s_own(platform, gateway):
 
 
 # --- the console in a browser --------------------------------------------------------------------
-
-
-async def _sign_in(page, console: str, email: str) -> None:
-    await page.goto(console + "/sign-in")
-    await page.get_by_label("E-mail").fill(email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(console + "/")
 
 
 async def _tab_to(page, locator, presses: int = 60) -> None:
