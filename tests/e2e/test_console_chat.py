@@ -82,18 +82,24 @@ async def test_playground_streams_cited_answers_and_conversations_can_be_filtere
             await expect(page.get_by_label("Your question")).to_be_focused()
             await screens.check("playground-error")
 
-            # a question: the answer streams in, then shows its citation, latency and tokens
-            await page.evaluate(WATCH_STREAM)
-            await page.get_by_label("Your question").fill(f"When are refrigerated trucks loaded at dock {tag}?")
-            await page.evaluate("() => { window.__t0 = performance.now(); }")
-            await page.get_by_role("button", name="Ask").click()
+            # a question: the answer streams in, then shows its citation, latency and tokens. When the
+            # machine is loaded the offline responder may finish before the page's stream connects:
+            # the API then sends the finished text as one catch-up token, which is right but shows
+            # no streaming, so the question is asked again (at most three times) until it streams.
             log = page.get_by_role("log")
-            answer = log.locator("article.turn-assistant").first
-            await expect(answer).to_contain_text("after midnight", timeout=30_000)
-            await expect(page.get_by_role("status").filter(has_text="The answer is complete.")).to_be_visible()
-            lengths = await page.evaluate("window.__lengths")
-            growing = sorted({n for n in lengths if n > 0})
-            assert len(growing) >= 2, f"the text did not grow in steps: {lengths}"
+            for turns in range(1, 4):
+                await page.evaluate(WATCH_STREAM)
+                await page.get_by_label("Your question").fill(f"When are refrigerated trucks loaded at dock {tag}?")
+                await page.evaluate("() => { window.__t0 = performance.now(); }")
+                await page.get_by_role("button", name="Ask").click()
+                answer = log.locator("article.turn-assistant").nth(turns - 1)
+                await expect(answer).to_contain_text("after midnight", timeout=30_000)
+                await expect(page.get_by_role("status").filter(has_text="The answer is complete.")).to_be_visible()
+                lengths = await page.evaluate("window.__lengths")
+                growing = sorted({n for n in lengths if n > 0})
+                if len(growing) >= 2:
+                    break
+            assert len(growing) >= 2, f"the text did not grow in steps in {turns} answers: {lengths}"
             first, last = await page.evaluate(
                 "[window.__times.find((t, i) => window.__lengths[i] > 0) - window.__t0,"
                 " window.__times[window.__times.length - 1] - window.__t0]")
@@ -120,7 +126,7 @@ async def test_playground_streams_cited_answers_and_conversations_can_be_filtere
             # a question the document cannot answer: marked as such, no citation
             await page.get_by_label("Your question").fill("What is the capital of Australia?")
             await page.keyboard.press("Enter")
-            second = log.locator("article.turn-assistant").nth(1)
+            second = log.locator("article.turn-assistant").nth(turns)
             await expect(second).to_contain_text("I don't know", timeout=30_000)
             await expect(second.locator(".badge")).to_have_text("No answer in the documents")
             await expect(second.get_by_role("button")).to_have_count(0)
