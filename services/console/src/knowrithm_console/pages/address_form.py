@@ -118,9 +118,9 @@ def refusal(form: AddressForm, exc: ApiError) -> bool:
     elif exc.code == "inconsistent_address":
         detail = exc.detail if isinstance(exc.detail, dict) else {}
         errors["city_id" if "city_state_id" in detail else "state_id"] = exc.message
-    unchosen = {"country_id": _("Choose a country."), "state_id": _("Choose a state."),
-                "city_id": _("Choose a city.")}
-    for key, text in unchosen.items():
+    empty = {"street_address": _("Type the street and number."), "country_id": _("Choose a country."),
+             "state_id": _("Choose a state."), "city_id": _("Choose a city.")}
+    for key, text in empty.items():
         if key in errors and not getattr(form, key).strip():
             errors[key] = text
     form.errors = {k: errors[k] for k in FIELDS if k in errors}
