@@ -15,6 +15,8 @@ from fastapi.responses import Response
 
 from knowrithm_console.api import ApiError
 from knowrithm_console.i18n import gettext as _
+from knowrithm_console.pages import address_form
+from knowrithm_console.pages.address_form import AddressForm
 from knowrithm_console.pages.messages import message_of
 from knowrithm_console.web import PREFIX, Page, admin_page, page_of, redirect, render
 
@@ -46,6 +48,7 @@ async def _page(
     errors: dict[str, str] | None = None,
     error: str | None = None,
     key_errors: dict[str, str] | None = None,
+    address: AddressForm | None = None,
 ) -> Response:
     company = await _company(page)
     return await render(
@@ -58,6 +61,7 @@ async def _page(
         error=error,
         settings=await _settings(page, str(company["id"])),
         key_errors=key_errors or {},
+        **await address_form.context(page, address),
     )
 
 
@@ -146,3 +150,53 @@ async def save_keys(
     page.session.notice = _("The provider keys are saved.")
     await page.store.save(page.session)
     return redirect(page, f"{PREFIX}/company")
+
+
+# -- lane address: the company's addresses (see address_form.py)
+
+
+@router.post("/address")
+async def add_address(
+    page: PageDep,
+    street_address: Annotated[str, Form(max_length=300)] = "",
+    postal_code: Annotated[str, Form(max_length=40)] = "",
+    country_id: Annotated[str, Form(max_length=20)] = "",
+    state_id: Annotated[str, Form(max_length=20)] = "",
+    city_id: Annotated[str, Form(max_length=20)] = "",
+    is_primary: Annotated[str, Form(max_length=10)] = "",
+    show: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    """Add an address (`POST /api/v1/address`); "Show states/cities" only re-renders the choices."""
+    if (gone := await admin_page(page)) is not None:
+        return gone
+    assert page.session is not None
+    form = AddressForm(street_address, postal_code, country_id, state_id, city_id, bool(is_primary))
+    if show:
+        return await _page(page, address=form)
+    try:
+        await page.api.call(page.session, "POST", "/api/v1/address", client=page.client, json=form.body())
+    except ApiError as exc:
+        if not address_form.refusal(form, exc):
+            raise
+        return await _page(page, status=exc.status, address=form)
+    page.session.notice = _("The address is saved.")
+    await page.store.save(page.session)
+    return redirect(page, f"{PREFIX}/company")
+
+
+@router.get("/address/states")
+async def state_options(page: PageDep, country_id: str = "") -> Response:
+    """The state and city selects for the chosen country (htmx swaps them in on change)."""
+    if (gone := await admin_page(page)) is not None:
+        return gone
+    return await render(page, "_address_places.html", address=AddressForm(country_id=country_id),
+                        states=await address_form.states(page, country_id), cities=[])
+
+
+@router.get("/address/cities")
+async def city_options(page: PageDep, state_id: str = "") -> Response:
+    """The city select for the chosen state (htmx swaps it in on change)."""
+    if (gone := await admin_page(page)) is not None:
+        return gone
+    return await render(page, "_address_cities.html", address=AddressForm(state_id=state_id),
+                        cities=await address_form.cities(page, state_id))
