@@ -13,6 +13,7 @@ state; screenshots go to tests/e2e/artifacts/console/. The company uses the offl
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 
@@ -75,7 +76,12 @@ async def test_knowledge_upload_live_status_retrieval_chunks_delete_restore_and_
             await expect(page.get_by_text("No database connection yet.")).to_be_visible()
             await screens.check("knowledge-empty")
 
-            # keyboard only: Tab to the file field, Space opens the chooser, Tab and Enter upload
+            # keyboard only: Tab to the file field, Space opens the chooser, Tab and Enter upload.
+            # The chooser is listened for before the first Tab: Playwright turns on the browser's
+            # file-chooser interception without waiting for it (fire and forget), so listening
+            # only as Space is pressed can miss the chooser on a loaded machine.
+            choosers: asyncio.Queue = asyncio.Queue()
+            page.on("filechooser", choosers.put_nowait)
             await page.evaluate("window.notReloaded = true")
             await page.locator("#agent-choice").focus()
             for _ in range(10):
@@ -83,9 +89,8 @@ async def test_knowledge_upload_live_status_retrieval_chunks_delete_restore_and_
                 if await page.evaluate("document.activeElement.id") == "upload-files":
                     break
             await expect(page.get_by_label("Files", exact=True)).to_be_focused()
-            async with page.expect_file_chooser() as chooser_info:
-                await page.keyboard.press("Space")
-            chooser = await chooser_info.value
+            await page.keyboard.press("Space")
+            chooser = await asyncio.wait_for(choosers.get(), 30)
             await chooser.set_files([{"name": "report.pdf", "mimeType": "application/pdf", "buffer": pdf}])
             await page.keyboard.press("Tab")
             await expect(page.get_by_role("button", name="Upload", exact=True)).to_be_focused()
